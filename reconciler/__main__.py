@@ -1,0 +1,7 @@
+"""``python -m reconciler``: the same as the ``voiceid-reconciler`` command."""
+
+import sys
+
+from reconciler.cli import main
+
+sys.exit(main())

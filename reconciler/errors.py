@@ -1,0 +1,121 @@
+"""The exceptions of voiceid-reconciler, in one hierarchy.
+
+Library code raises these; only the CLI catches them, prints one line and picks the exit code
+(``--debug`` re-raises with the traceback)::
+
+    ReconcilerError                 anything the reconciler reports to a user (exit 1)
+    ├── SpecError                   one problem in one spec file, with file:line:column
+    ├── SpecErrors                  every problem found in one validation pass
+    ├── StateError                  the state file is unreadable, mangled or from a newer version
+    │   └── StateLockedError        another live run holds the state lock (exit 4)
+    ├── PlanError                   a plan cannot be computed (two specs resolve to one job, ...)
+    │   ├── PlanChecksumMismatch    apply --plan-checksum: the world changed since review
+    │   └── UnsafePlanError         a plan starts more jobs than the safety limit allows
+    └── VoiceIdError                an error from Voice ID, translated at the adapter boundary
+        ├── RetryableError          throttling, 5xx, connection trouble: tenacity retries these
+        ├── AccessDeniedError       the caller or its data access role is refused
+        ├── NotFoundError           domain, watchlist or job missing (``resource_type``)
+        ├── ConflictError           domain not ACTIVE, ClientToken reused with other parameters
+        ├── QuotaExceededError      an active job already occupies the domain's slot
+        └── InvalidRequestError     Voice ID refused the request as invalid
+
+Every translated error keeps the botocore exception as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ReconcilerError(Exception):
+    """Anything the reconciler reports to a user instead of a traceback."""
+
+
+@dataclass(frozen=True, eq=True)
+class Location:
+    """A place in a spec file; line and column are 1-based, 0 when unknown."""
+
+    path: Path
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.path}:{self.line}:{self.column}"
+        return str(self.path)
+
+
+class SpecError(ReconcilerError):
+    """One problem in one spec file."""
+
+    def __init__(self, location: Location, message: str) -> None:
+        super().__init__(f"{location}: {message}")
+        self.location = location
+        self.message = message
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        loc = self.location
+        return (str(loc.path), loc.line, loc.column, self.message)
+
+
+class SpecErrors(ReconcilerError):
+    """Every problem one validation pass found, in file and line order."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        self.errors = sorted(errors, key=SpecError.sort_key)
+        count = len(self.errors)
+        super().__init__(f"{count} error{'s' if count != 1 else ''} in the specs")
+
+
+class StateError(ReconcilerError):
+    """The state store cannot be read or written safely."""
+
+
+class StateLockedError(StateError):
+    """Another live run holds the state lock."""
+
+
+class PlanError(ReconcilerError):
+    """A plan cannot be computed or may not be applied."""
+
+
+class PlanChecksumMismatch(PlanError):
+    """The plan computed at apply time differs from the reviewed one."""
+
+
+class UnsafePlanError(PlanError):
+    """The plan would start more jobs than the safety limit allows."""
+
+
+class VoiceIdError(ReconcilerError):
+    """An error answered by Voice ID (or on the way to it)."""
+
+    def __init__(self, message: str, *, code: str = "", resource_type: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.resource_type = resource_type
+
+
+class RetryableError(VoiceIdError):
+    """Throttling, a 5xx answer or a connection problem; safe to retry."""
+
+
+class AccessDeniedError(VoiceIdError):
+    """The caller, or the data access role it passes, is refused."""
+
+
+class NotFoundError(VoiceIdError):
+    """A domain, watchlist or job does not exist."""
+
+
+class ConflictError(VoiceIdError):
+    """The domain is not ACTIVE, or a ClientToken was reused with other parameters."""
+
+
+class QuotaExceededError(VoiceIdError):
+    """The domain already runs as many jobs of this kind as its quota allows."""
+
+
+class InvalidRequestError(VoiceIdError):
+    """Voice ID refused the request as invalid."""

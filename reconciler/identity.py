@@ -1,0 +1,214 @@
+"""Job identity: the effective Start request, its canonical hash, ClientToken and JobName.
+
+A spec is resolved (domain name to DomainId, watchlist name to WatchlistId) into the
+:class:`StartRequest` that Voice ID would receive. Its canonical JSON (sorted keys, no
+whitespace, UTF-8, defaults filled in) hashed with SHA-256 is the **spec hash**:
+
+* it covers exactly what changes the job: kind, DomainId, role, input URI and manifest
+  digest, output URI and KMS key, the enrollment/registration configuration, and
+  ``revision``;
+* comments, key order, quoting, labels, priority, ``maxAttempts`` and a pure rename of
+  ``metadata.name`` do not change it (golden tests pin this).
+
+From the hash and the attempt number (1 for the first job, 2.. for retries of a FAILED job):
+
+* ``ClientToken = <hash[:56]>-<attempt>``: a retried or concurrent Start returns the same job
+  while Voice ID remembers the token;
+* ``JobName = <metadata.name>-<hash[:32]>[-<attempt>]`` (the suffix only from attempt 2): the
+  job can be found again by listing the domain after the state file and the token are gone.
+
+Changing anything here changes every hash and would start every job again: the golden tests in
+``tests/test_identity.py`` exist to make that impossible by accident. ``IDENTITY_VERSION`` is
+inside the canonical form for the day a deliberate change is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.spec import (
+    ENROLLMENT,
+    FraudsterRegistrationJob,
+    SpeakerEnrollmentJob,
+    SpecDocument,
+)
+
+IDENTITY_VERSION = 1
+HASH_IN_NAME = 32
+"""Hex characters of the spec hash carried in the JobName (128 bits)."""
+TOKEN_HASH_CHARS = 56
+MAX_ATTEMPT = 999
+
+_JOB_NAME = re.compile(
+    rf"^(?P<name>[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)-(?P<hash>[0-9a-f]{{{HASH_IN_NAME}}})"
+    r"(?:-(?P<attempt>[1-9][0-9]{0,2}))?$"
+)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a spec's names resolve to in Voice ID.
+
+    ``watchlist_id`` is None when the spec names no watchlist (or ``default``): Voice ID then
+    uses the domain's default watchlist and the request carries no WatchlistIds.
+    """
+
+    domain_id: str
+    watchlist_id: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class StartRequest:
+    """The effective StartSpeakerEnrollmentJob / StartFraudsterRegistrationJob request."""
+
+    kind: str
+    domain_id: str
+    data_access_role_arn: str
+    input_s3_uri: str
+    output_s3_uri: str
+    kms_key_id: str
+    config: dict[str, Any]
+    revision: int = 0
+    manifest_digest: str | None = None
+    canonical: str = field(init=False)
+    hash: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        essence = {
+            "identity": IDENTITY_VERSION,
+            "kind": self.kind,
+            "domainId": self.domain_id,
+            "dataAccessRoleArn": self.data_access_role_arn,
+            "input": {"s3Uri": self.input_s3_uri, "manifestDigest": self.manifest_digest},
+            "output": {"s3Uri": self.output_s3_uri, "kmsKeyId": self.kms_key_id},
+            "config": self.config,
+            "revision": self.revision,
+        }
+        canonical = json.dumps(essence, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        object.__setattr__(self, "canonical", canonical)
+        object.__setattr__(self, "hash", hashlib.sha256(canonical.encode()).hexdigest())
+
+    def api_params(self, *, client_token: str, job_name: str) -> dict[str, Any]:
+        """The keyword arguments of the boto3 Start call."""
+        params: dict[str, Any] = {
+            "ClientToken": client_token,
+            "JobName": job_name,
+            "DomainId": self.domain_id,
+            "DataAccessRoleArn": self.data_access_role_arn,
+            "InputDataConfig": {"S3Uri": self.input_s3_uri},
+            "OutputDataConfig": {"S3Uri": self.output_s3_uri, "KmsKeyId": self.kms_key_id},
+        }
+        if self.kind == ENROLLMENT:
+            fraud = self.config["fraudDetection"]
+            fraud_config: dict[str, Any] = {"FraudDetectionAction": fraud["action"]}
+            if fraud["riskThreshold"] is not None:
+                fraud_config["RiskThreshold"] = fraud["riskThreshold"]
+            if fraud["watchlistId"] is not None:
+                fraud_config["WatchlistIds"] = [fraud["watchlistId"]]
+            params["EnrollmentConfig"] = {
+                "ExistingEnrollmentAction": self.config["existingEnrollmentAction"],
+                "FraudDetectionConfig": fraud_config,
+            }
+        else:
+            registration: dict[str, Any] = {
+                "DuplicateRegistrationAction": self.config["duplicateRegistrationAction"]
+            }
+            if self.config["fraudsterSimilarityThreshold"] is not None:
+                registration["FraudsterSimilarityThreshold"] = self.config[
+                    "fraudsterSimilarityThreshold"
+                ]
+            if self.config["watchlistId"] is not None:
+                registration["WatchlistIds"] = [self.config["watchlistId"]]
+            params["RegistrationConfig"] = registration
+        return params
+
+
+def watchlist_ref(document: SpecDocument) -> str | None:
+    """The watchlist a spec names (None for the domain's default)."""
+    if isinstance(document, SpeakerEnrollmentJob):
+        fraud = document.spec.enrollment.fraud_detection
+        ref = fraud.watchlist if fraud else None
+    else:
+        ref = document.spec.registration.watchlist
+    return None if ref in (None, "default") else ref
+
+
+def start_request(
+    document: SpecDocument, resolution: Resolution, *, manifest_digest: str | None = None
+) -> StartRequest:
+    """The effective Start request of a spec, with every default filled in."""
+    spec = document.spec
+    config: dict[str, Any]
+    if isinstance(document, SpeakerEnrollmentJob):
+        enrollment = document.spec.enrollment
+        fraud = enrollment.fraud_detection
+        config = {
+            "existingEnrollmentAction": enrollment.existing_enrollment_action,
+            "fraudDetection": {
+                "action": fraud.action if fraud else "FAIL",
+                "riskThreshold": fraud.risk_threshold if fraud else None,
+                "watchlistId": resolution.watchlist_id,
+            },
+        }
+        input_uri = document.spec.input.manifest or ""
+    else:
+        assert isinstance(document, FraudsterRegistrationJob)
+        registration = document.spec.registration
+        config = {
+            "duplicateRegistrationAction": registration.duplicate_registration_action,
+            "fraudsterSimilarityThreshold": registration.fraudster_similarity_threshold,
+            "watchlistId": resolution.watchlist_id,
+        }
+        input_uri = document.spec.input.manifest
+    return StartRequest(
+        kind=document.kind,
+        domain_id=resolution.domain_id,
+        data_access_role_arn=spec.data_access_role_arn,
+        input_s3_uri=input_uri,
+        output_s3_uri=spec.output.s3_uri,
+        kms_key_id=spec.output.kms_key_id,
+        config=config,
+        revision=spec.revision,
+        manifest_digest=manifest_digest,
+    )
+
+
+def client_token(spec_hash: str, attempt: int = 1) -> str:
+    """The ClientToken of one attempt of a spec hash (at most 60 chars of ``[0-9a-f-]``)."""
+    _check_attempt(attempt)
+    return f"{spec_hash[:TOKEN_HASH_CHARS]}-{attempt}"
+
+
+def job_name(name: str, spec_hash: str, attempt: int = 1) -> str:
+    """The JobName of one attempt: ``<name>-<hash[:32]>``, then ``-<attempt>`` from attempt 2."""
+    _check_attempt(attempt)
+    base = f"{name}-{spec_hash[:HASH_IN_NAME]}"
+    return base if attempt == 1 else f"{base}-{attempt}"
+
+
+@dataclass(frozen=True)
+class JobNameParts:
+    """What a JobName written by us says: the spec name, the hash prefix and the attempt."""
+
+    name: str
+    hash_prefix: str
+    attempt: int
+
+
+def parse_job_name(value: str | None) -> JobNameParts | None:
+    """The parts of a JobName that carries our naming, or None for anybody else's job."""
+    if not value:
+        return None
+    match = _JOB_NAME.match(value)
+    if match is None:
+        return None
+    return JobNameParts(match["name"], match["hash"], int(match["attempt"] or 1))
+
+
+def _check_attempt(attempt: int) -> None:
+    if not 1 <= attempt <= MAX_ATTEMPT:
+        raise ValueError(f"attempt must be 1..{MAX_ATTEMPT}, not {attempt}")

@@ -1,0 +1,276 @@
+"""The state: what the reconciler observed, cached so that a run spends API calls only on what
+can still change. Versioned schema, deterministic JSON, locked atomic writes.
+
+Schema (version 1), as written to disk (JSON, sorted keys, two-space indent)::
+
+    schemaVersion  int        1
+    lineage        str        random id given when the state is created; never changes
+    serial         int        grows by one with every write
+    observedAt     str|null   ISO-8601 UTC time Voice ID was last observed (null: never)
+    domains        {name: DomainId}                     domain names resolved by earlier runs
+    watchlists     {DomainId: {name: WatchlistId}}      watchlist names ("default" included)
+    specs          {"<kind>/<name>": SpecEntry}
+    orphans        [JobRecord]   jobs with our naming that no spec asks for (report only)
+
+    SpecEntry:
+      kind         "SpeakerEnrollmentJob" | "FraudsterRegistrationJob"
+      name         metadata.name
+      hash         the spec hash the current jobs belong to
+      domainId     the resolved DomainId
+      jobs         [JobRecord]  every attempt for ``hash``, oldest first
+      history      [JobRecord]  jobs of earlier hashes of this spec (superseded), oldest first
+
+    JobRecord:
+      hash            the spec hash (64 hex), or its first 32 hex when the job was found
+                      by listing and no spec or earlier state knew the whole hash
+      attempt, clientToken, jobName, domainId, kind
+      jobId           null while only the intent to start is recorded (written before Start)
+      status          SUBMITTED | IN_PROGRESS | COMPLETED | COMPLETED_WITH_ERRORS | FAILED | null
+      percentComplete int 0-100 | null
+      createdAt, endedAt, intentAt   ISO-8601 UTC | null
+      failure         {statusCode, message} | null
+      results         {outcome or error code: count} | null (filled by a later version)
+
+No speaker id or audio location is ever stored. The local store keeps the previous version
+as ``<file>.backup``, writes through a temporary file, fsync and an atomic rename, and holds
+an exclusive ``flock`` on ``<file>.lock`` for the whole run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from reconciler.errors import StateError, StateLockedError
+
+SCHEMA_VERSION = 1
+DEFAULT_PATH = "voiceid-state.json"
+ACTIVE = frozenset({"SUBMITTED", "IN_PROGRESS"})
+TERMINAL = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"})
+
+
+def utcnow() -> str:
+    """The current time as the state writes it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class Failure(_Record):
+    status_code: int | None = None
+    message: str = ""
+
+
+class JobRecord(_Record):
+    """One job of ours: started, or about to be (``job_id`` None)."""
+
+    hash: str = Field(pattern=r"^[0-9a-f]{32}([0-9a-f]{32})?$")
+    attempt: int = Field(ge=1)
+    client_token: str | None = None
+    job_name: str
+    domain_id: str
+    kind: str
+    job_id: str | None = None
+    status: str | None = None
+    percent_complete: int | None = None
+    created_at: str | None = None
+    ended_at: str | None = None
+    intent_at: str | None = None
+    failure: Failure | None = None
+    results: dict[str, int] | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def active(self) -> bool:
+        return self.job_id is not None and self.status not in TERMINAL
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """A job as Voice ID lists or describes it (no configuration, no token)."""
+
+    kind: str
+    domain_id: str
+    job_id: str
+    job_name: str | None
+    status: str
+    percent_complete: int | None = None
+    created_at: str | None = None
+    ended_at: str | None = None
+    failure: Failure | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status not in TERMINAL
+
+
+class SpecEntry(_Record):
+    kind: str
+    name: str
+    hash: str
+    domain_id: str
+    jobs: list[JobRecord] = Field(default_factory=list)
+    history: list[JobRecord] = Field(default_factory=list)
+
+    def latest(self) -> JobRecord | None:
+        return self.jobs[-1] if self.jobs else None
+
+
+class State(_Record):
+    schema_version: int = SCHEMA_VERSION
+    lineage: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    serial: int = 0
+    observed_at: str | None = None
+    domains: dict[str, str] = Field(default_factory=dict)
+    watchlists: dict[str, dict[str, str]] = Field(default_factory=dict)
+    specs: dict[str, SpecEntry] = Field(default_factory=dict)
+    orphans: list[JobRecord] = Field(default_factory=list)
+
+    def all_jobs(self) -> Iterator[JobRecord]:
+        """Every job record: current attempts, superseded ones and orphans."""
+        for entry in self.specs.values():
+            yield from entry.jobs
+            yield from entry.history
+        yield from self.orphans
+
+    def to_json(self) -> str:
+        """Deterministic JSON: sorted keys, stable order, one field per line."""
+        data = self.model_dump(mode="json", by_alias=True)
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def parse_state(text: str, source: str) -> State:
+    """A state from its JSON text; a clear :class:`StateError` for anything wrong with it."""
+    recover = (
+        f"the file is left untouched; restore {source}.backup or run "
+        "'voiceid-reconciler state rebuild'"
+    )
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise StateError(
+            f"{source}:{err.lineno}:{err.colno}: state is not valid JSON ({err.msg}); {recover}"
+        ) from err
+    if not isinstance(data, dict):
+        raise StateError(f"{source}: state must be a JSON object; {recover}")
+    version = data.get("schemaVersion")
+    if not isinstance(version, int):
+        raise StateError(f"{source}: state has no schemaVersion; {recover}")
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"{source}: state schema version {version} is newer than this voiceid-reconciler "
+            f"understands ({SCHEMA_VERSION}); upgrade voiceid-reconciler"
+        )
+    data = _migrate(data, version)
+    try:
+        return State.model_validate(data)
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise StateError(f"{source}: state field {where}: {first['msg']}; {recover}") from err
+
+
+def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """Bring an older schema up to :data:`SCHEMA_VERSION` (version 1 is the first)."""
+    del version
+    return data
+
+
+class LocalStateStore:
+    """The state in a local JSON file, locked for the duration of a run."""
+
+    def __init__(self, path: Path, *, lock_timeout: float = 60.0) -> None:
+        self.path = path
+        self.lock_timeout = lock_timeout
+        self._lock_fd: int | None = None
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[LocalStateStore]:
+        """Hold the exclusive lock; wait up to ``lock_timeout`` seconds for another run."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.lock_timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as err:
+                    if err.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise StateLockedError(
+                            f"{self.path}: locked by another run for over "
+                            f"{self.lock_timeout:g}s (see {lock_path}); try again later"
+                        ) from err
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._lock_fd = fd
+            yield self
+        finally:
+            self._lock_fd = None
+            os.close(fd)  # closing releases the flock
+
+    def read(self) -> State:
+        """The stored state, or a new empty one when the file does not exist yet."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return State()
+        except (OSError, UnicodeDecodeError) as err:
+            raise StateError(f"{self.path}: cannot read state: {err}") from err
+        return parse_state(text, str(self.path))
+
+    def write(self, state: State) -> None:
+        """Write atomically (temp file, fsync, rename), keeping the previous file as a backup."""
+        state.serial += 1
+        text = state.to_json()
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if self.path.exists():
+            backup = self.path.with_name(self.path.name + ".backup")
+            with contextlib.suppress(FileNotFoundError):
+                _link_backup(self.path, backup)
+        tmp.replace(self.path)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _link_backup(path: Path, backup: Path) -> None:
+    """Make ``backup`` a copy of ``path`` without a moment where ``path`` is missing."""
+    tmp = backup.with_name(f".{backup.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.link(path, tmp)
+    tmp.replace(backup)
