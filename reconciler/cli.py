@@ -150,7 +150,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.command == "plan":
         return _plan(args)
-    _fail(f"unknown command {args.command!r}")
+    return _fail(f"unknown command {args.command!r}")
 
 
 def _fail(message: str) -> NoReturn:

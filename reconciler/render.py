@@ -51,9 +51,7 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def plan_text(
-    plan: Plan, *, offline: bool, observed_at: str | None, colour: bool = False
-) -> str:
+def plan_text(plan: Plan, *, offline: bool, observed_at: str | None, colour: bool = False) -> str:
     """The plan as aligned text lines, one per action, then the summary and the checksum."""
     lines = []
     if offline:

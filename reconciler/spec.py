@@ -285,7 +285,7 @@ def discover(paths: Sequence[Path]) -> list[Path]:
             missing.append(SpecError(Location(path), "no such file or directory"))
     if missing:
         raise SpecErrors(missing)
-    return sorted(found)
+    return sorted(found, key=str)
 
 
 # --- YAML with positions ----------------------------------------------------------------------
@@ -305,6 +305,40 @@ class _PositionLoader(_Loader):  # type: ignore[misc,valid-type]
                 seen.add(key_node.value)
         result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return result
+
+    def to_python(self, node: yaml.Node) -> Any:
+        """Construct a document's data; a fast path for the plain nodes specs are made of.
+
+        Strings, lists and mappings without merge keys are built directly (the generic
+        constructor's bookkeeping costs more than the parse); any other node goes through the
+        safe constructor, so the result is what ``yaml.safe_load`` gives.
+        """
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return node.value
+            construct = self.yaml_constructors.get(node.tag)
+            return self.construct_document(node) if construct is None else construct(self, node)
+        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+            return [self.to_python(child) for child in node.value]
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE:
+                    return self.construct_document(node)
+                key = self.to_python(key_node)
+                if key in result:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                result[key] = self.to_python(value_node)
+            return result
+        return self.construct_document(node)
+
+
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 def _expanded_size(root: yaml.Node) -> int:
@@ -424,7 +458,7 @@ def load_file(path: Path) -> tuple[list[LoadedSpec], list[SpecError]]:
                 documents += 1
                 if check_aliases:
                     _expanded_size(node)
-                data = loader.construct_document(node)
+                data = loader.to_python(node)
             except yaml.MarkedYAMLError as err:
                 mark = err.problem_mark or err.context_mark
                 problem = err.problem or err.context or "invalid YAML"
