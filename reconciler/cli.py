@@ -7,15 +7,27 @@ as one line and decides the exit status (``--debug`` shows the traceback instead
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import structlog
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError, SpecErrors, StateLockedError
+
+if TYPE_CHECKING:
+    from reconciler.voiceid import VoiceId
+
+log = structlog.get_logger("reconciler.cli")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -82,9 +94,25 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of a spec document (for editors and "
         "yaml-language-server).",
     )
+    aws = argparse.ArgumentParser(add_help=False)
+    aws.add_argument("--profile", help="AWS profile (default: the standard AWS configuration)")
+    aws.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's)")
+    aws.add_argument(
+        "--tps",
+        type=float,
+        default=2.0,
+        help="client-side limit of Voice ID calls per second per API (default 2, the quota)",
+    )
+    aws.add_argument(
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default="auto",
+        help="log events as console lines (auto on a terminal) or JSON lines",
+    )
+
     plan = sub.add_parser(
         "plan",
-        parents=[common, specs, state],
+        parents=[common, specs, state, aws],
         help="show what apply would do",
         description="Compare the specs with Voice ID and show what apply would do.",
     )
@@ -106,6 +134,71 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="active jobs allowed per domain and kind (Voice ID's quota; default 1)",
     )
+
+    apply = sub.add_parser(
+        "apply",
+        parents=[common, specs, state, aws],
+        help="start the jobs that are missing",
+        description="Plan, then start only the missing jobs (at most --max-active per domain "
+        "and kind; the rest are queued for a later run or for --wait).",
+    )
+    apply.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    apply.add_argument("--max-starts", type=int, help="start at most this many jobs in this run")
+    apply.add_argument(
+        "--wait",
+        action="store_true",
+        help="keep going until every job has ended, starting queued jobs as slots free up",
+    )
+    apply.add_argument("--timeout", type=float, help="with --wait: give up after SECONDS (exit 3)")
+    apply.add_argument(
+        "--poll-interval", type=float, default=15.0, help="with --wait: seconds between polls"
+    )
+    apply.add_argument("--max-active", type=int, default=1, help="active jobs per domain and kind")
+    apply.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for another run's state lock (then exit 4)",
+    )
+
+    status = sub.add_parser(
+        "status",
+        parents=[common, state, aws],
+        help="show every spec's job and status from the state",
+        description="Show every spec's job, status, progress, timings and failure details.",
+    )
+    status.add_argument(
+        "--refresh", action="store_true", help="describe in-flight jobs first and save the state"
+    )
+    status.add_argument("--format", choices=("text", "json"), default="text")
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run validate, plan, apply --wait and status against a local sandbox",
+        description="Start a local Voice ID sandbox with a seeded world and run the example "
+        "specs through validate, plan, apply --wait and status. Needs no AWS account.",
+    )
+    demo.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default specs/")
+    demo.add_argument(
+        "--job-duration", type=float, default=4.0, help="seconds a sandbox job runs (default 4)"
+    )
+
+    sandbox = sub.add_parser(
+        "sandbox", parents=[common], help="the local Voice ID sandbox (with S3 and KMS)"
+    )
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+    serve = sandbox_sub.add_parser(
+        "serve",
+        parents=[common],
+        help="serve a sandbox on 127.0.0.1 in the foreground",
+        description="Serve Voice ID, S3 and KMS on one loopback port and print the AWS "
+        "environment variables to export.",
+    )
+    serve.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    serve.add_argument("--profile", choices=("fast", "realistic"), default="fast")
+    serve.add_argument("--seed", action="store_true", help="create the demo world")
+    serve.add_argument("--job-duration", type=float, default=5.0)
     return parser
 
 
@@ -132,7 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voiceid-reconciler: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("voiceid-reconciler: interrupted", file=sys.stderr)
+        print(
+            "voiceid-reconciler: interrupted; the state was saved, run again to continue",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -141,16 +237,36 @@ def _paths(args: argparse.Namespace) -> list[Path]:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "validate":
-        return _validate(args)
-    if args.command == "schema":
-        from reconciler.spec import json_schema
+    handlers = {
+        "validate": _validate,
+        "schema": _schema,
+        "plan": _plan,
+        "apply": _apply,
+        "status": _status,
+        "demo": _demo,
+        "sandbox": _sandbox,
+    }
+    return handlers[args.command](args)
 
-        print(json.dumps(json_schema(), indent=2))
-        return EXIT_OK
-    if args.command == "plan":
-        return _plan(args)
-    return _fail(f"unknown command {args.command!r}")
+
+def _schema(args: argparse.Namespace) -> int:
+    from reconciler.spec import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from reconciler.demo import run_demo
+
+    return run_demo(_paths(args), job_duration=args.job_duration)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from reconciler.sandbox.serve import serve
+
+    serve(port=args.port, profile=args.profile, seed=args.seed, job_duration=args.job_duration)
+    return EXIT_OK
 
 
 def _fail(message: str) -> NoReturn:
@@ -168,21 +284,26 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _voiceid(args: argparse.Namespace) -> VoiceId:
+    from reconciler.voiceid import VoiceId, make_client
+
+    configure_logging(args.log_format)
+    return VoiceId(make_client(profile=args.profile, region=args.region), tps=args.tps)
+
+
 def _plan(args: argparse.Namespace) -> int:
     from reconciler import render
-    from reconciler.engine import load, plan_offline
+    from reconciler.engine import load, plan_offline, plan_online
     from reconciler.state import LocalStateStore
 
-    if not args.offline:
-        _fail(
-            "plan talks to Voice ID in a later version; use 'plan --offline' to plan from "
-            "the specs and the state file"
-        )
     if args.max_active < 1:
         _fail("--max-active must be at least 1")
     specs = load(_paths(args), args.selector)
     state = LocalStateStore(Path(args.state)).read()
-    result = plan_offline(specs, state, max_active=args.max_active)
+    if args.offline:
+        result = plan_offline(specs, state, max_active=args.max_active)
+    else:
+        result = plan_online(specs, state, _voiceid(args), max_active=args.max_active)
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
     if args.out:
         args.out.write_text(as_json, encoding="utf-8")
@@ -200,3 +321,105 @@ def _plan(args: argparse.Namespace) -> int:
     if args.detailed_exitcode and result.plan.pending:
         return EXIT_PENDING
     return EXIT_OK
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from reconciler import render
+    from reconciler.engine import ApplyOptions, apply, load
+    from reconciler.state import LocalStateStore
+
+    if args.max_active < 1:
+        _fail("--max-active must be at least 1")
+    if args.max_starts is not None and args.max_starts < 0:
+        _fail("--max-starts must be 0 or more")
+    specs = load(_paths(args), args.selector)
+    voiceid = _voiceid(args)
+    options = ApplyOptions(
+        max_active=args.max_active,
+        dry_run=args.dry_run,
+        max_starts=args.max_starts,
+        wait=args.wait,
+        timeout=args.timeout,
+        poll_interval=args.poll_interval,
+    )
+    store = LocalStateStore(Path(args.state), lock_timeout=args.lock_timeout)
+    started = time.monotonic()
+    progress = render.Progress(sys.stderr)
+    with _terminate_as_interrupt():
+        try:
+            report = apply(specs, store, voiceid, options, progress=progress if args.wait else None)
+        finally:
+            progress.close()
+    colour = render.use_colour(sys.stdout)
+    sys.stdout.write(render.apply_text(report, dry_run=args.dry_run, colour=colour))
+    log.info(
+        "run.summary",
+        command="apply",
+        actions=report.plan.counts(),
+        started=len(report.started),
+        deferred=len(report.deferred),
+        blocked=len(report.blocked) + report.plan.counts()["blocked"],
+        api_calls=dict(sorted(voiceid.calls.items())),
+        throttles=dict(sorted(voiceid.throttles.items())),
+        duration_s=round(time.monotonic() - started, 3),
+    )
+    if report.timed_out:
+        return EXIT_TIMEOUT
+    if report.failed:
+        return EXIT_JOB_FAILED
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from reconciler import render
+    from reconciler.engine import refresh
+    from reconciler.state import LocalStateStore
+
+    store = LocalStateStore(Path(args.state))
+    if args.refresh:
+        voiceid = _voiceid(args)
+        with store.locked():
+            state = store.read()
+            refresh(state, voiceid)
+            store.write(state)
+    else:
+        state = store.read()
+    if args.format == "json":
+        sys.stdout.write(render.status_json(state))
+    else:
+        sys.stdout.write(render.status_text(state, colour=render.use_colour(sys.stdout)))
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CronJob's deadline, a pod eviction) stops a run like Ctrl-C does."""
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def configure_logging(fmt: str = "auto") -> None:
+    """structlog to stderr: console lines on a terminal, JSON lines otherwise."""
+    console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=not os.environ.get("NO_COLOR"))
+        if console
+        else structlog.processors.JSONRenderer(sort_keys=True)
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )

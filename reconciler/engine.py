@@ -7,15 +7,39 @@ The engine is the only module that ties the pure core (spec, identity, plan) to 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.identity import Resolution, start_request, watchlist_ref
-from reconciler.plan import DEFAULT_MAX_ACTIVE, DesiredJob, Plan, absorb, build_plan
+import structlog
+
+from reconciler.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PlanError,
+    QuotaExceededError,
+)
+from reconciler.identity import HASH_IN_NAME, Resolution, start_request, watchlist_ref
+from reconciler.plan import (
+    DEFAULT_MAX_ACTIVE,
+    STARTING,
+    Action,
+    ActionKind,
+    DesiredJob,
+    Plan,
+    absorb,
+    build_plan,
+)
 from reconciler.spec import LoadedSpec, SpeakerEnrollmentJob, load_specs, select
-from reconciler.state import State
+from reconciler.state import ACTIVE, JobRecord, LocalStateStore, ObservedJob, State, utcnow
+from reconciler.voiceid import VoiceId
+
+log = structlog.get_logger("reconciler.engine")
 
 _VOICEID_ID = re.compile(r"^[a-zA-Z0-9]{22}$")
 
@@ -122,3 +146,308 @@ def plan_offline(
     absorb(state, desired, ())
     plan = build_plan(desired, state, max_active=max_active)
     return PlanResult(plan, state, True, state.observed_at, len(specs))
+
+
+# --- online: observe Voice ID, apply -----------------------------------------------------------
+
+
+class OnlineResolver:
+    """Resolves names with ListDomains / ListWatchlists (once per run) and records them.
+
+    A spec whose domain does not exist, is ambiguous or is not ACTIVE is blocked with the
+    reason; so is one whose watchlist does not exist.
+    """
+
+    def __init__(self, voiceid: VoiceId, state: State) -> None:
+        self.voiceid = voiceid
+        self.state = state
+
+    def domain_id(self, ref: str) -> str:
+        domains = self.voiceid.domains()
+        matches = [d for d in domains if d.domain_id == ref] or [
+            d for d in domains if d.name == ref
+        ]
+        if not matches:
+            raise Unresolved(f"domain {ref!r} not found")
+        if len(matches) > 1:
+            raise Unresolved(
+                f"domain name {ref!r} is ambiguous ({len(matches)} domains); use its DomainId"
+            )
+        domain = matches[0]
+        if domain.name:
+            self.state.domains[domain.name] = domain.domain_id
+        if domain.default_watchlist_id:
+            self.state.watchlists.setdefault(domain.domain_id, {})["default"] = (
+                domain.default_watchlist_id
+            )
+        if domain.status != "ACTIVE":
+            raise Unresolved(f"domain {ref!r} is {domain.status or 'not ACTIVE'}")
+        return domain.domain_id
+
+    def watchlist_id(self, domain_id: str, ref: str) -> str:
+        watchlists = self.voiceid.watchlists(domain_id)
+        matches = [w for w in watchlists if w.watchlist_id == ref] or [
+            w for w in watchlists if w.name == ref
+        ]
+        if len(matches) != 1:
+            raise Unresolved(
+                f"watchlist {ref!r} not found in domain {domain_id}"
+                if not matches
+                else f"watchlist name {ref!r} is ambiguous; use its WatchlistId"
+            )
+        self.state.watchlists.setdefault(domain_id, {})[matches[0].name] = matches[0].watchlist_id
+        return matches[0].watchlist_id
+
+
+def observe(
+    voiceid: VoiceId, state: State, desired: Sequence[DesiredJob]
+) -> Counter[tuple[str, str]]:
+    """Bring the state up to date with Voice ID, spending calls only on what can change.
+
+    Per (domain, kind) that a spec targets:
+
+    * never listed in full by this state (a cold start, or a lost state file), or holding a
+      start that was never confirmed: list the whole history once, page by page, and find our
+      jobs by the hash in their JobName;
+    * otherwise, only when something there may start: one list filtered to IN_PROGRESS (the
+      other jobs occupying the domain's slot);
+    * then Describe only our jobs that were still in flight and were not in that list.
+
+    Returns the active jobs per (domain, kind) that are not ours (they take quota slots).
+    """
+    groups: dict[tuple[str, str], list[DesiredJob]] = defaultdict(list)
+    for job in desired:
+        if job.request is not None:
+            groups[(job.request.domain_id, job.spec.kind)].append(job)
+    for record in state.all_jobs():
+        if record.active:
+            groups.setdefault((record.domain_id, record.kind), [])
+    known = {r.hash[:HASH_IN_NAME] for r in state.all_jobs() if r.job_id}
+    unconfirmed = {(r.domain_id, r.kind) for r in state.all_jobs() if r.job_id is None}
+
+    seen: dict[str, ObservedJob] = {}
+    for (domain_id, kind), jobs in sorted(groups.items()):
+        key = f"{domain_id}/{kind}"
+        if key not in state.listings or (domain_id, kind) in unconfirmed:
+            for found in voiceid.list_jobs(kind, domain_id):
+                seen[found.job_id] = found
+            state.listings[key] = utcnow()
+            log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=len(seen))
+        elif any(_may_start(j, known, state) for j in jobs):
+            for found in voiceid.list_jobs(kind, domain_id, status="IN_PROGRESS"):
+                seen[found.job_id] = found
+    for record in list(state.all_jobs()):
+        if record.active and record.job_id and record.job_id not in seen:
+            try:
+                seen[record.job_id] = voiceid.describe_job(
+                    record.kind, record.domain_id, record.job_id
+                )
+            except NotFoundError:
+                log.warning("observe.job_missing", job_id=record.job_id, spec=record.job_name)
+    absorb(state, desired, seen.values())
+    ours = {r.job_id for r in state.all_jobs() if r.job_id}
+    foreign: Counter[tuple[str, str]] = Counter()
+    for found in seen.values():
+        if found.active and found.job_id not in ours:
+            foreign[(found.domain_id, found.kind)] += 1
+    state.observed_at = utcnow()
+    return foreign
+
+
+def _may_start(job: DesiredJob, known: set[str], state: State) -> bool:
+    """Whether a desired job may start in this run: no job of its hash, or a retry is due."""
+    if job.hash is not None and job.hash[:HASH_IN_NAME] not in known:
+        return True
+    entry = state.specs.get(job.spec.key)
+    latest = entry.latest() if entry and job.request and entry.hash == job.request.hash else None
+    return bool(
+        latest
+        and latest.status == "FAILED"
+        and latest.attempt < job.spec.document.spec.max_attempts
+    )
+
+
+@dataclass
+class ApplyOptions:
+    """How an apply run behaves (the CLI's flags)."""
+
+    max_active: int = DEFAULT_MAX_ACTIVE
+    dry_run: bool = False
+    max_starts: int | None = None
+    wait: bool = False
+    timeout: float | None = None
+    poll_interval: float = 15.0
+
+
+@dataclass
+class ApplyReport:
+    """What an apply run did and saw."""
+
+    plan: Plan
+    started: list[Action] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    observed_at: str | None = None
+
+
+class Progress(Protocol):
+    """Where ``apply --wait`` reports progress (a terminal line, or log events)."""
+
+    def __call__(self, plan: Plan) -> None: ...
+
+
+def apply(
+    specs: Sequence[LoadedSpec],
+    store: LocalStateStore,
+    voiceid: VoiceId,
+    options: ApplyOptions,
+    *,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ApplyReport:
+    """Converge: observe, plan, start what is missing (state written after every start)."""
+    started_at = clock()
+    with store.locked():
+        state = store.read()
+        report: ApplyReport | None = None
+        try:
+            while True:
+                desired = desire(specs, OnlineResolver(voiceid, state))
+                foreign = observe(voiceid, state, desired)
+                plan = build_plan(
+                    desired, state, foreign_active=foreign, max_active=options.max_active
+                )
+                report = report or ApplyReport(plan)
+                report.plan = plan
+                store.write(state)
+                if options.dry_run:
+                    break
+                budget = (
+                    None if options.max_starts is None else options.max_starts - len(report.started)
+                )
+                for action in plan.starts[: budget if budget is not None else None]:
+                    _start(action, state, store, voiceid, report)
+                report.plan = build_plan(
+                    desired, state, foreign_active=foreign, max_active=options.max_active
+                )
+                if progress:
+                    progress(report.plan)
+                if not options.wait or _settled(report.plan, budget_left=budget != 0):
+                    break
+                if options.timeout is not None and clock() - started_at >= options.timeout:
+                    report.timed_out = True
+                    break
+                sleep(options.poll_interval)
+        finally:
+            if report is not None:
+                store.write(state)
+    assert report is not None
+    report.observed_at = state.observed_at
+    report.failed = [
+        a.key for a in report.plan.actions if a.kind is ActionKind.IN_SYNC and a.status == "FAILED"
+    ]
+    return report
+
+
+def _settled(plan: Plan, *, budget_left: bool) -> bool:
+    """Nothing left to wait for: no job in flight and nothing that could still start."""
+    in_flight = any(a.kind is ActionKind.IN_SYNC and a.status in ACTIVE for a in plan.actions)
+    waiting = budget_left and any(
+        a.kind in STARTING or a.kind is ActionKind.QUEUED for a in plan.actions
+    )
+    return not in_flight and not waiting
+
+
+def _start(
+    action: Action, state: State, store: LocalStateStore, voiceid: VoiceId, report: ApplyReport
+) -> None:
+    """Start one job: record the intent, call Start with our token, record the JobId."""
+    assert action.request is not None
+    assert action.hash
+    assert action.attempt
+    assert action.client_token
+    assert action.job_name
+    entry = state.specs[action.key]
+    record = next(
+        (r for r in entry.jobs if r.hash == action.hash and r.attempt == action.attempt), None
+    )
+    if record is None:
+        record = JobRecord(
+            hash=action.hash,
+            attempt=action.attempt,
+            client_token=action.client_token,
+            job_name=action.job_name,
+            domain_id=action.request.domain_id,
+            kind=action.spec_kind,
+            intent_at=utcnow(),
+        )
+        entry.jobs.append(record)
+        store.write(state)  # the intent is on disk before the call: a crash loses nothing
+    params = action.request.api_params(client_token=action.client_token, job_name=action.job_name)
+    try:
+        job = voiceid.start_job(action.spec_kind, params)
+    except QuotaExceededError:
+        entry.jobs.remove(record)
+        report.deferred[action.key] = "the domain's active-job quota is taken"
+        log.info("apply.job_queued", spec=action.key, reason="ServiceQuotaExceeded")
+        return
+    except ConflictError as err:
+        if err.code == "DOMAIN_NOT_ACTIVE":
+            entry.jobs.remove(record)
+            report.blocked[action.key] = "domain is not ACTIVE"
+            return
+        raise PlanError(
+            f"{action.key}: Voice ID refused ClientToken {action.client_token} as a conflict "
+            f"({err}); a job with this token but other parameters exists"
+        ) from err
+    except (AccessDeniedError, NotFoundError, InvalidRequestError) as err:
+        entry.jobs.remove(record)
+        report.blocked[action.key] = str(err)
+        log.warning(
+            "apply.job_blocked", spec=action.key, error=err.code, resource=err.resource_type
+        )
+        return
+    finally:
+        store.write(state)
+    record.job_id = job.job_id
+    record.status = job.status
+    record.created_at = job.created_at
+    store.write(state)
+    report.started.append(action)
+    log.info(
+        "apply.job_started",
+        spec=action.key,
+        hash=action.hash[:12],
+        attempt=action.attempt,
+        job_id=job.job_id,
+    )
+
+
+def plan_online(
+    specs: Sequence[LoadedSpec],
+    state: State,
+    voiceid: VoiceId,
+    *,
+    max_active: int = DEFAULT_MAX_ACTIVE,
+) -> PlanResult:
+    """The plan against what Voice ID shows now (read-only: the state is not written)."""
+    desired = desire(specs, OnlineResolver(voiceid, state))
+    foreign = observe(voiceid, state, desired)
+    plan = build_plan(desired, state, foreign_active=foreign, max_active=max_active)
+    return PlanResult(plan, state, False, state.observed_at, len(specs))
+
+
+def refresh(state: State, voiceid: VoiceId) -> None:
+    """Describe the jobs the state holds as in flight, and record what they show."""
+    seen = []
+    for record in list(state.all_jobs()):
+        if record.active and record.job_id:
+            try:
+                seen.append(voiceid.describe_job(record.kind, record.domain_id, record.job_id))
+            except NotFoundError:
+                log.warning("status.job_missing", job_id=record.job_id, spec=record.job_name)
+    absorb(state, (), seen)
+    state.observed_at = utcnow()

@@ -17,9 +17,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+import structlog
 
 from reconciler.plan import Action, ActionKind, Plan
+from reconciler.state import State
+
+if TYPE_CHECKING:
+    from reconciler.engine import ApplyReport
 
 FORMAT_VERSION = 1
 
@@ -124,3 +130,126 @@ def plan_json(plan: Plan, *, offline: bool, observed_at: str | None) -> str:
         "actions": [action_dict(a) for a in plan.actions],
     }
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+class Progress:
+    """``apply --wait`` progress: one rewritten line on a terminal, log events otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", None) and stream.isatty())
+        self._log = structlog.get_logger("reconciler.progress")
+
+    def __call__(self, plan: Plan) -> None:
+        running = [
+            a for a in plan.actions if a.kind is ActionKind.IN_SYNC and a.status in ACTIVE_STATUSES
+        ]
+        queued = sum(1 for a in plan.actions if a.kind is ActionKind.QUEUED)
+        done = sum(
+            1
+            for a in plan.actions
+            if a.kind is ActionKind.IN_SYNC and a.status not in ACTIVE_STATUSES
+        )
+        if self.tty:
+            jobs = " · ".join(f"{a.name} {a.percent_complete or 0}%" for a in running) or "-"
+            self.stream.write(f"\r\x1b[K[wait] running: {jobs} | {queued} queued | {done} ended")
+            self.stream.flush()
+        else:
+            self._log.info(
+                "apply.progress",
+                running={a.key: a.percent_complete or 0 for a in running},
+                queued=queued,
+                ended=done,
+            )
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+ACTIVE_STATUSES = frozenset({"SUBMITTED", "IN_PROGRESS"})
+
+
+def apply_text(report: ApplyReport, *, dry_run: bool, colour: bool = False) -> str:
+    """What an apply run did: the final plan, then what started, what waits and why."""
+    lines = [plan_text(report.plan, offline=False, observed_at=report.observed_at, colour=colour)]
+    if dry_run:
+        lines.append("Dry run: nothing was started.")
+    for action in report.started:
+        lines.append(f"Started {action.key} (attempt {action.attempt}).")
+    for key, reason in sorted(report.deferred.items()):
+        lines.append(f"Queued {key}: {reason}.")
+    for key, reason in sorted(report.blocked.items()):
+        lines.append(f"Blocked {key}: {reason}.")
+    for key in report.failed:
+        lines.append(f"FAILED {key}: no attempts left (bump spec.revision to run it again).")
+    if report.timed_out:
+        lines.append("Timed out waiting for jobs to end; run again to continue.")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _status_rows(state: State) -> list[dict[str, Any]]:
+    rows = []
+    for key, entry in sorted(state.specs.items()):
+        job = entry.latest()
+        rows.append(
+            {
+                "spec": key,
+                "domainId": entry.domain_id,
+                "hash": entry.hash,
+                "attempt": job.attempt if job else None,
+                "jobId": job.job_id if job else None,
+                "jobName": job.job_name if job else None,
+                "status": (job.status or ("STARTING" if job.job_id is None else None))
+                if job
+                else None,
+                "percentComplete": job.percent_complete if job else None,
+                "createdAt": job.created_at if job else None,
+                "endedAt": job.ended_at if job else None,
+                "failure": job.failure.model_dump(by_alias=True) if job and job.failure else None,
+                "superseded": len(entry.history),
+            }
+        )
+    return rows
+
+
+def status_json(state: State) -> str:
+    """Every spec's latest job as JSON (``formatVersion`` 1)."""
+    document = {
+        "formatVersion": FORMAT_VERSION,
+        "observedAt": state.observed_at,
+        "serial": state.serial,
+        "specs": _status_rows(state),
+        "orphans": [o.model_dump(mode="json", by_alias=True) for o in state.orphans],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def status_text(state: State, *, colour: bool = False) -> str:
+    """Every spec's latest job, one line each, then the failures in full."""
+    rows = _status_rows(state)
+    if not rows:
+        return "No jobs recorded in the state yet.\n"
+    width = max(len(r["spec"]) for r in rows)
+    colours = {"COMPLETED": "32", "COMPLETED_WITH_ERRORS": "33", "FAILED": "31"}
+    lines = [f"State observed at {state.observed_at or 'never'} (serial {state.serial})"]
+    for row in rows:
+        status = row["status"] or "NO JOB"
+        if row["status"] == "IN_PROGRESS" and row["percentComplete"] is not None:
+            status += f" {row['percentComplete']}%"
+        if colour and row["status"] in colours:
+            status = f"\x1b[{colours[row['status']]}m{status}\x1b[0m"
+        timing = ""
+        if row["createdAt"]:
+            timing = f"  created {row['createdAt']}"
+        if row["endedAt"]:
+            timing += f"  ended {row['endedAt']}"
+        job = f"job {row['jobId']}" if row["jobId"] else ""
+        attempt = f" (attempt {row['attempt']})" if row["attempt"] and row["attempt"] > 1 else ""
+        lines.append(f"  {row['spec']:<{width}}  {status:<22} {job}{attempt}{timing}".rstrip())
+        if row["failure"]:
+            failure = row["failure"]
+            lines.append(f"      failure {failure.get('statusCode')}: {failure.get('message')}")
+    for orphan in state.orphans:
+        lines.append(f"  orphan {orphan.job_name}  {orphan.status}  job {orphan.job_id}")
+    return "\n".join(lines) + "\n"

@@ -9,6 +9,8 @@ Schema (version 1), as written to disk (JSON, sorted keys, two-space indent)::
     observedAt     str|null   ISO-8601 UTC time Voice ID was last observed (null: never)
     domains        {name: DomainId}                     domain names resolved by earlier runs
     watchlists     {DomainId: {name: WatchlistId}}      watchlist names ("default" included)
+    listings       {"<DomainId>/<kind>": ISO time}  when that domain's history of that kind was
+                                                    last listed in full (a cold run does it once)
     specs          {"<kind>/<name>": SpecEntry}
     orphans        [JobRecord]   jobs with our naming that no spec asks for (report only)
 
@@ -141,6 +143,7 @@ class State(_Record):
     observed_at: str | None = None
     domains: dict[str, str] = Field(default_factory=dict)
     watchlists: dict[str, dict[str, str]] = Field(default_factory=dict)
+    listings: dict[str, str] = Field(default_factory=dict)
     specs: dict[str, SpecEntry] = Field(default_factory=dict)
     orphans: list[JobRecord] = Field(default_factory=list)
 

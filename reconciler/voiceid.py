@@ -1,0 +1,314 @@
+"""The one Voice ID adapter: the only module that imports boto3/botocore.
+
+It lists, describes and starts batch jobs of both kinds, resolves domains and watchlists, and
+translates every botocore error into :mod:`reconciler.errors` (branching on the error code,
+never on the message or HTTP status). Each call
+
+* waits for a client-side token bucket (per operation: Voice ID's quota is 2 TPS per API);
+* is retried by tenacity on :class:`~reconciler.errors.RetryableError` (throttling, 5xx,
+  connection trouble) with jittered exponential backoff, bounded in attempts and time, every
+  retry logged as ``voiceid.retry``;
+* is counted per operation (``calls``), for the run summary and the tests.
+
+botocore's own retries are switched off so that the counts are true and the backoff is ours.
+The client is built by :func:`make_client` from the standard AWS configuration (profiles,
+``AWS_REGION``, environment credentials, IRSA web identity, ``AWS_ENDPOINT_URL*``) and passed
+in, so tests can hand in a client pointed at the sandbox.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from reconciler.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    QuotaExceededError,
+    RetryableError,
+    VoiceIdError,
+)
+from reconciler.state import Failure, ObservedJob
+
+log = structlog.get_logger("reconciler.voiceid")
+
+ENROLLMENT = "SpeakerEnrollmentJob"
+REGISTRATION = "FraudsterRegistrationJob"
+_OPERATIONS = {
+    ENROLLMENT: (
+        "ListSpeakerEnrollmentJobs",
+        "DescribeSpeakerEnrollmentJob",
+        "StartSpeakerEnrollmentJob",
+    ),
+    REGISTRATION: (
+        "ListFraudsterRegistrationJobs",
+        "DescribeFraudsterRegistrationJob",
+        "StartFraudsterRegistrationJob",
+    ),
+}
+_ERRORS: dict[str, type[VoiceIdError]] = {
+    "AccessDeniedException": AccessDeniedError,
+    "ResourceNotFoundException": NotFoundError,
+    "ConflictException": ConflictError,
+    "ServiceQuotaExceededException": QuotaExceededError,
+    "ValidationException": InvalidRequestError,
+    "ThrottlingException": RetryableError,
+    "InternalServerException": RetryableError,
+    "ServiceUnavailableException": RetryableError,
+    "RequestTimeoutException": RetryableError,
+}
+PAGE_SIZE = 100
+T = TypeVar("T")
+
+
+def make_client(*, profile: str | None = None, region: str | None = None) -> Any:
+    """A voice-id client from the standard AWS configuration, with botocore retries off."""
+    session = boto3.Session(profile_name=profile, region_name=region)
+    config = botocore.config.Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=30,
+        user_agent_extra="voiceid-reconciler",
+    )
+    return session.client("voice-id", config=config)
+
+
+@dataclass(frozen=True)
+class Domain:
+    domain_id: str
+    name: str
+    status: str
+    default_watchlist_id: str | None
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    watchlist_id: str
+    name: str
+    default: bool
+
+
+class RateLimiter:
+    """A token bucket per operation: at most ``tps`` calls a second, bursts of ``burst``."""
+
+    def __init__(
+        self, tps: float, burst: int = 1, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.tps = tps
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def acquire(self, operation: str) -> float:
+        """Wait for a token for ``operation``; return the seconds waited."""
+        if self.tps <= 0:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            tokens, last = self._buckets.get(operation, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.tps)
+            if tokens >= 1:
+                wait, self._buckets[operation] = 0.0, (tokens - 1, now)
+            else:  # reserve the next token; later callers queue behind this one
+                wait = (1 - tokens) / self.tps
+                self._buckets[operation] = (0.0, now + wait)
+        if wait:
+            time.sleep(wait)
+        return wait
+
+
+class VoiceId:
+    """Voice ID as the reconciler uses it."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        tps: float = 2.0,
+        max_attempts: int = 8,
+        max_delay: float = 120.0,
+        max_wait: float = 20.0,
+    ) -> None:
+        self.client = client
+        self.limiter = RateLimiter(tps)
+        self.calls: Counter[str] = Counter()
+        self.throttles: Counter[str] = Counter()
+        self._retrying = Retrying(
+            retry=retry_if_exception_type(RetryableError),
+            wait=wait_random_exponential(multiplier=0.25, max=max_wait),
+            stop=stop_after_attempt(max_attempts) | stop_after_delay(max_delay),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        self._domains: list[Domain] | None = None
+        self._watchlists: dict[str, list[Watchlist]] = {}
+
+    # -- the call path ------------------------------------------------------------------------
+
+    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        method = getattr(self.client, _snake(operation))
+
+        def attempt() -> dict[str, Any]:
+            self.limiter.acquire(operation)
+            self.calls[operation] += 1
+            try:
+                response: dict[str, Any] = method(**params)
+            except botocore.exceptions.ClientError as err:
+                raise self._translate(operation, err) from err
+            except (
+                botocore.exceptions.EndpointConnectionError,
+                botocore.exceptions.ConnectionClosedError,
+                botocore.exceptions.ReadTimeoutError,
+                botocore.exceptions.ConnectTimeoutError,
+                botocore.exceptions.ProxyConnectionError,
+                botocore.exceptions.HTTPClientError,
+            ) as err:
+                raise RetryableError(
+                    f"{operation}: connection problem: {err}", code="Connection"
+                ) from err
+            return response
+
+        return self._retrying(attempt)
+
+    def _translate(self, operation: str, err: botocore.exceptions.ClientError) -> VoiceIdError:
+        error = err.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        cls = _ERRORS.get(code)
+        if cls is None:
+            cls = RetryableError if status >= 500 else VoiceIdError
+        if code == "ThrottlingException":
+            self.throttles[operation] += 1
+        detail = error.get("Message") or code or "unknown error"
+        resource = str(err.response.get("ResourceType") or error.get("ResourceType") or "")
+        conflict = str(err.response.get("ConflictType") or error.get("ConflictType") or "")
+        return cls(f"{operation}: {code}: {detail}", code=conflict or code, resource_type=resource)
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        outcome = state.outcome
+        error = outcome.exception() if outcome else None
+        log.warning(
+            "voiceid.retry",
+            attempt=state.attempt_number,
+            wait_s=round(state.upcoming_sleep, 2),
+            error=getattr(error, "code", type(error).__name__),
+        )
+
+    # -- domains and watchlists ---------------------------------------------------------------
+
+    def domains(self) -> list[Domain]:
+        """Every domain of the account (ListDomains, cached for the run)."""
+        if self._domains is None:
+            found: list[Domain] = []
+            for page in self._pages("ListDomains", MaxResults=10):
+                for item in page.get("DomainSummaries", []):
+                    details = item.get("WatchlistDetails") or {}
+                    found.append(
+                        Domain(
+                            item["DomainId"],
+                            item.get("Name", ""),
+                            item.get("DomainStatus", ""),
+                            details.get("DefaultWatchlistId"),
+                        )
+                    )
+            self._domains = found
+        return self._domains
+
+    def watchlists(self, domain_id: str) -> list[Watchlist]:
+        """Every watchlist of a domain (ListWatchlists, cached for the run)."""
+        if domain_id not in self._watchlists:
+            self._watchlists[domain_id] = [
+                Watchlist(
+                    item["WatchlistId"], item.get("Name", ""), bool(item.get("DefaultWatchlist"))
+                )
+                for page in self._pages("ListWatchlists", DomainId=domain_id, MaxResults=100)
+                for item in page.get("WatchlistSummaries", [])
+            ]
+        return self._watchlists[domain_id]
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def list_jobs(
+        self, kind: str, domain_id: str, status: str | None = None
+    ) -> Iterator[ObservedJob]:
+        """The jobs of one kind in a domain, page by page (streaming), optionally by status."""
+        operation = _OPERATIONS[kind][0]
+        params: dict[str, Any] = {"DomainId": domain_id, "MaxResults": PAGE_SIZE}
+        if status:
+            params["JobStatus"] = status
+        for page in self._pages(operation, **params):
+            for item in page.get("JobSummaries", []):
+                yield _observed(kind, domain_id, item)
+
+    def describe_job(self, kind: str, domain_id: str, job_id: str) -> ObservedJob:
+        response = self._call(_OPERATIONS[kind][1], DomainId=domain_id, JobId=job_id)
+        return _observed(kind, domain_id, response["Job"])
+
+    def start_job(self, kind: str, params: dict[str, Any]) -> ObservedJob:
+        """Start a job (``params`` carry our ClientToken and JobName)."""
+        response = self._call(_OPERATIONS[kind][2], **params)
+        return _observed(kind, params["DomainId"], response["Job"])
+
+    def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page = self._call(operation, **params, **({"NextToken": token} if token else {}))
+            yield page
+            token = page.get("NextToken")
+            if not token:
+                return
+
+
+def _observed(kind: str, domain_id: str, item: dict[str, Any]) -> ObservedJob:
+    failure = item.get("FailureDetails")
+    progress = item.get("JobProgress") or {}
+    return ObservedJob(
+        kind=kind,
+        domain_id=item.get("DomainId", domain_id),
+        job_id=item["JobId"],
+        job_name=item.get("JobName"),
+        status=item.get("JobStatus", ""),
+        percent_complete=progress.get("PercentComplete"),
+        created_at=_iso(item.get("CreatedAt")),
+        ended_at=_iso(item.get("EndedAt")),
+        failure=Failure(status_code=failure.get("StatusCode"), message=failure.get("Message", ""))
+        if failure
+        else None,
+    )
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for i, char in enumerate(operation):
+        if char.isupper() and i:
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)
