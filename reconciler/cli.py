@@ -46,7 +46,10 @@ STATE_ENV = "VOICEID_RECONCILER_STATE"
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--debug", action="store_true", help="show tracebacks instead of one-line errors"
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,  # so a subcommand does not reset a --debug given before it
+        help="show tracebacks instead of one-line errors",
     )
 
     specs = argparse.ArgumentParser(add_help=False)
@@ -205,6 +208,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
+    args.debug = getattr(args, "debug", False)
     try:
         return _dispatch(args)
     except SpecErrors as err:
@@ -212,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         for error in err.errors:
             print(str(error), file=sys.stderr)
-        print(f"voiceid-reconciler: {err}", file=sys.stderr)
+        if len(err.errors) > 1:
+            print(f"voiceid-reconciler: {err}", file=sys.stderr)
         return EXIT_ERROR
     except StateLockedError as err:
         if args.debug:

@@ -328,8 +328,12 @@ def apply(
                 budget = (
                     None if options.max_starts is None else options.max_starts - len(report.started)
                 )
-                for action in plan.starts[: budget if budget is not None else None]:
-                    _start(action, state, store, voiceid, report)
+                starts = plan.starts[: budget if budget is not None else None]
+                intents = [_record_intent(action, state) for action in starts]
+                if intents:
+                    store.write(state)  # every intent on disk before the first Start call
+                for action, record in zip(starts, intents, strict=True):
+                    _start(action, record, state=state, store=store, voiceid=voiceid, report=report)
                 report.plan = build_plan(
                     desired, state, foreign_active=foreign, max_active=options.max_active
                 )
@@ -361,31 +365,48 @@ def _settled(plan: Plan, *, budget_left: bool) -> bool:
     return not in_flight and not waiting
 
 
-def _start(
-    action: Action, state: State, store: LocalStateStore, voiceid: VoiceId, report: ApplyReport
-) -> None:
-    """Start one job: record the intent, call Start with our token, record the JobId."""
+def _record_intent(action: Action, state: State) -> JobRecord:
+    """The job record of a start about to be made (reused when a crash left one behind)."""
     assert action.request is not None
     assert action.hash
     assert action.attempt
     assert action.client_token
     assert action.job_name
     entry = state.specs[action.key]
-    record = next(
-        (r for r in entry.jobs if r.hash == action.hash and r.attempt == action.attempt), None
+    for record in entry.jobs:
+        if record.hash == action.hash and record.attempt == action.attempt:
+            return record
+    record = JobRecord(
+        hash=action.hash,
+        attempt=action.attempt,
+        client_token=action.client_token,
+        job_name=action.job_name,
+        domain_id=action.request.domain_id,
+        kind=action.spec_kind,
+        intent_at=utcnow(),
     )
-    if record is None:
-        record = JobRecord(
-            hash=action.hash,
-            attempt=action.attempt,
-            client_token=action.client_token,
-            job_name=action.job_name,
-            domain_id=action.request.domain_id,
-            kind=action.spec_kind,
-            intent_at=utcnow(),
-        )
-        entry.jobs.append(record)
-        store.write(state)  # the intent is on disk before the call: a crash loses nothing
+    entry.jobs.append(record)
+    return record
+
+
+def _start(
+    action: Action,
+    record: JobRecord,
+    *,
+    state: State,
+    store: LocalStateStore,
+    voiceid: VoiceId,
+    report: ApplyReport,
+) -> None:
+    """Start one job with our token; record its JobId (or drop the intent); write the state.
+
+    The intent is already on disk, so a crash during the call loses nothing: the next run finds
+    the job by listing, or starts it again with the same ClientToken.
+    """
+    assert action.request is not None
+    assert action.client_token
+    assert action.job_name
+    entry = state.specs[action.key]
     params = action.request.api_params(client_token=action.client_token, job_name=action.job_name)
     try:
         job = voiceid.start_job(action.spec_kind, params)
@@ -393,37 +414,34 @@ def _start(
         entry.jobs.remove(record)
         report.deferred[action.key] = "the domain's active-job quota is taken"
         log.info("apply.job_queued", spec=action.key, reason="ServiceQuotaExceeded")
-        return
     except ConflictError as err:
-        if err.code == "DOMAIN_NOT_ACTIVE":
-            entry.jobs.remove(record)
-            report.blocked[action.key] = "domain is not ACTIVE"
-            return
-        raise PlanError(
-            f"{action.key}: Voice ID refused ClientToken {action.client_token} as a conflict "
-            f"({err}); a job with this token but other parameters exists"
-        ) from err
+        if err.code != "DOMAIN_NOT_ACTIVE":
+            store.write(state)
+            raise PlanError(
+                f"{action.key}: Voice ID refused ClientToken {action.client_token} as a "
+                f"conflict ({err}); a job with this token but other parameters exists"
+            ) from err
+        entry.jobs.remove(record)
+        report.blocked[action.key] = "domain is not ACTIVE"
     except (AccessDeniedError, NotFoundError, InvalidRequestError) as err:
         entry.jobs.remove(record)
         report.blocked[action.key] = str(err)
         log.warning(
             "apply.job_blocked", spec=action.key, error=err.code, resource=err.resource_type
         )
-        return
-    finally:
-        store.write(state)
-    record.job_id = job.job_id
-    record.status = job.status
-    record.created_at = job.created_at
+    else:
+        record.job_id = job.job_id
+        record.status = job.status
+        record.created_at = job.created_at
+        report.started.append(action)
+        log.info(
+            "apply.job_started",
+            spec=action.key,
+            hash=(action.hash or "")[:12],
+            attempt=action.attempt,
+            job_id=job.job_id,
+        )
     store.write(state)
-    report.started.append(action)
-    log.info(
-        "apply.job_started",
-        spec=action.key,
-        hash=action.hash[:12],
-        attempt=action.attempt,
-        job_id=job.job_id,
-    )
 
 
 def plan_online(

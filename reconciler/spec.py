@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeAlias
@@ -306,6 +307,10 @@ class _PositionLoader(_Loader):  # type: ignore[misc,valid-type]
         result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return result
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        with _marked(node):
+            return super().construct_object(node, deep=deep)
+
     def to_python(self, node: yaml.Node) -> Any:
         """Construct a document's data; a fast path for the plain nodes specs are made of.
 
@@ -317,7 +322,8 @@ class _PositionLoader(_Loader):  # type: ignore[misc,valid-type]
             if node.tag == _STR:
                 return node.value
             construct = self.yaml_constructors.get(node.tag)
-            return self.construct_document(node) if construct is None else construct(self, node)
+            with _marked(node):
+                return self.construct_document(node) if construct is None else construct(self, node)
         if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
             return [self.to_python(child) for child in node.value]
         if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
@@ -333,6 +339,20 @@ class _PositionLoader(_Loader):  # type: ignore[misc,valid-type]
                 result[key] = self.to_python(value_node)
             return result
         return self.construct_document(node)
+
+
+@contextmanager
+def _marked(node: yaml.Node) -> Iterator[None]:
+    """Turn the plain errors of scalar constructors (``2024-13-01``, ``!!int x``) into marks."""
+    try:
+        yield
+    except (ValueError, LookupError, AttributeError, TypeError, ArithmeticError) as err:
+        value = str(node.value)
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        tag = node.tag.rsplit(":", 1)[-1]
+        raise yaml.constructor.ConstructorError(
+            None, None, f"cannot read {shown!r} as {tag} ({err})", node.start_mark
+        ) from err
 
 
 _STR = "tag:yaml.org,2002:str"
@@ -365,6 +385,33 @@ def _expanded_size(root: yaml.Node) -> int:
         stack.append((node, depth, True))
         stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
     return sizes[id(root)]
+
+
+def _check_depth(root: yaml.Node) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` in a document without aliases (a tree)."""
+    level = [root]
+    depth = 0
+    while level:
+        if depth > MAX_DEPTH:
+            raise _TooDeep(level[0])
+        children: list[yaml.Node] = []
+        for node in level:
+            if isinstance(node, yaml.SequenceNode):
+                children.extend(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                children.extend(n for pair in node.value for n in pair)
+        level = children
+        depth += 1
+
+
+def _is_empty_document(node: yaml.Node) -> bool:
+    """A document with no content (a trailing ``---``, or only comments after one)."""
+    return (
+        isinstance(node, yaml.ScalarNode)
+        and node.tag == "tag:yaml.org,2002:null"
+        and node.value == ""
+        and not node.style  # plain (None in PyYAML, "" in libyaml), not ''
+    )
 
 
 class _TooDeep(Exception):
@@ -453,11 +500,13 @@ def load_file(path: Path) -> tuple[list[LoadedSpec], list[SpecError]]:
                 if not loader.check_node():
                     break
                 node = loader.get_node()
-                if node is None:
+                if node is None or _is_empty_document(node):
                     continue
                 documents += 1
                 if check_aliases:
                     _expanded_size(node)
+                else:
+                    _check_depth(node)
                 data = loader.to_python(node)
             except yaml.MarkedYAMLError as err:
                 mark = err.problem_mark or err.context_mark
@@ -465,7 +514,7 @@ def load_file(path: Path) -> tuple[list[LoadedSpec], list[SpecError]]:
                 result.errors.append(SpecError(_location(path, mark), f"YAML: {problem}"))
                 return result.specs, result.errors  # the parser cannot continue after this
             except yaml.YAMLError as err:
-                result.errors.append(SpecError(Location(path), f"YAML: {err}"))
+                result.errors.append(_unmarked_yaml_error(path, text, err))
                 return result.specs, result.errors
             except (_TooDeep, RecursionError) as err:
                 where = _location(path, err.node) if isinstance(err, _TooDeep) else Location(path)
@@ -485,6 +534,23 @@ def load_file(path: Path) -> tuple[list[LoadedSpec], list[SpecError]]:
     finally:
         loader.dispose()
     return result.specs, result.errors
+
+
+def _unmarked_yaml_error(path: Path, text: str, err: yaml.YAMLError) -> SpecError:
+    """A YAML error without a mark (a ReaderError: a control character) as one located line."""
+    message = str(err).splitlines()[0] if str(err) else "invalid YAML"
+    position = getattr(err, "position", None)
+    if not isinstance(position, int):
+        return SpecError(Location(path), f"YAML: {message}")
+    # libyaml counts bytes of the UTF-8 text; the pure-Python reader counts characters
+    before = (
+        text[:position]
+        if _Loader is yaml.SafeLoader
+        else text.encode("utf-8")[:position].decode("utf-8", "ignore")
+    )
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return SpecError(Location(path, line, column), f"YAML: {message}")
 
 
 def _validate_document(path: Path, node: yaml.Node, data: Any, result: _FileResult) -> None:
@@ -507,11 +573,36 @@ def _validate_document(path: Path, node: yaml.Node, data: Any, result: _FileResu
     try:
         document = model.model_validate(data)
     except ValidationError as err:
-        for detail in err.errors(include_url=False, include_input=False):
+        details = err.errors(include_url=False, include_input=False)
+        for detail in _without_union_noise(details):
             result.errors.append(_translate(path, node, str(kind), detail))
         return
     name_node = _node_at(node, ["metadata", "name"])
     result.specs.append(LoadedSpec(document, where, _location(path, name_node)))
+
+
+_UNION_TAGS = frozenset({"str", "constrained-str", "AudioFile"})
+"""How pydantic names the members of ``S3Uri | AudioFile`` in an error location."""
+_WRONG_MEMBER = frozenset({"string_type", "model_type"})
+
+
+def _union_point(detail: Any) -> tuple[Any, ...] | None:
+    for i, part in enumerate(detail["loc"]):
+        if isinstance(part, str) and part in _UNION_TAGS:
+            return tuple(detail["loc"][:i])
+    return None
+
+
+def _without_union_noise(details: Sequence[Any]) -> list[Any]:
+    """Drop "wrong type" errors of a union member when another member says what is wrong."""
+    informative = {
+        point
+        for d in details
+        if d["type"] not in _WRONG_MEMBER and (point := _union_point(d)) is not None
+    }
+    return [
+        d for d in details if not (d["type"] in _WRONG_MEMBER and _union_point(d) in informative)
+    ]
 
 
 def _dotted(loc: Sequence[int | str]) -> str:
@@ -523,9 +614,12 @@ def _dotted(loc: Sequence[int | str]) -> str:
 
 def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError:
     """One pydantic error as a ``file:line:column: message`` that a person can act on."""
-    loc = [p for p in detail["loc"] if not (isinstance(p, str) and p in ("str", "AudioFile"))]
+    loc = [p for p in detail["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
     loc = [p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "literal[")))]
     node = _node_at(root, loc)
+    if loc and loc[-1] == "[key]":  # a bad dict key (a label): point at the key, not its value
+        loc = loc[:-1]
+        node = _key_node(root, loc[:-1], str(loc[-1])) or node
     kind_of_error = detail["type"]
     field_name = _dotted(loc)
     message: str
@@ -573,12 +667,12 @@ _HINTS: dict[str, str] = {
 
 
 def _pattern_hint(loc: Sequence[int | str]) -> str:
+    if loc[:2] == ["metadata", "labels"]:  # before _HINTS: a label may be called "name"
+        return "label keys and values must be letters, digits, '-', '_' or '.'"
     for part in reversed(loc):
         if isinstance(part, str):
             if part in _HINTS:
                 return _HINTS[part]
-            if loc and loc[0] == "metadata" and "labels" in loc:
-                return "label keys and values must be letters, digits, '-', '_' or '.'"
             if part == "audio" or (loc and "audio" in loc):
                 return _HINTS["uri"]
     return "has an invalid format"
@@ -592,7 +686,8 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
 
     Beyond each document's own validity, names must be unique per kind.
     """
-    files = discover(list(paths))
+    paths = list(paths)  # read twice below: a generator would be empty the second time
+    files = discover(paths)
     specs: list[LoadedSpec] = []
     errors: list[SpecError] = []
     for path in files:

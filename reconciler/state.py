@@ -33,6 +33,9 @@ Schema (version 1), as written to disk (JSON, sorted keys, two-space indent)::
       failure         {statusCode, message} | null
       results         {outcome or error code: count} | null (filled by a later version)
 
+On disk every top-level map has one entry per line (one spec, with all its jobs, per line),
+so that committing the file to git gives one-line diffs per changed spec.
+
 No speaker id or audio location is ever stored. The local store keeps the previous version
 as ``<file>.backup``, writes through a temporary file, fsync and an atomic rename, and holds
 an exclusive ``flock`` on ``<file>.lock`` for the whole run.
@@ -155,9 +158,41 @@ class State(_Record):
         yield from self.orphans
 
     def to_json(self) -> str:
-        """Deterministic JSON: sorted keys, stable order, one field per line."""
+        """Deterministic, diff-friendly JSON: sorted keys, one spec (or orphan) per line.
+
+        Each entry is compact JSON on its own line, so a change to one spec's jobs is a one-line
+        diff; it is also fast (the C encoder), which matters as the state is written after
+        every start.
+        """
         data = self.model_dump(mode="json", by_alias=True)
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        lines = ["{"]
+        keys = sorted(data)
+        for i, key in enumerate(keys):
+            value = data[key]
+            comma = "," if i < len(keys) - 1 else ""
+            if isinstance(value, dict) and value:
+                items = sorted(value.items())
+                lines.append(f"  {_compact(key)}: {{")
+                lines.extend(
+                    f"    {_compact(k)}: {_compact(v)}{',' if j < len(items) - 1 else ''}"
+                    for j, (k, v) in enumerate(items)
+                )
+                lines.append(f"  }}{comma}")
+            elif isinstance(value, list) and value:
+                lines.append(f"  {_compact(key)}: [")
+                lines.extend(
+                    f"    {_compact(v)}{',' if j < len(value) - 1 else ''}"
+                    for j, v in enumerate(value)
+                )
+                lines.append(f"  ]{comma}")
+            else:
+                lines.append(f"  {_compact(key)}: {_compact(value)}{comma}")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_state(text: str, source: str) -> State:

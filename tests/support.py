@@ -1,0 +1,143 @@
+"""Helpers for tests that run the reconciler against the sandbox: worlds, specs, invariants."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.identity import parse_job_name
+from reconciler.sandbox import Sandbox
+from reconciler.state import LocalStateStore, State
+
+KINDS = ("SpeakerEnrollmentJob", "FraudsterRegistrationJob")
+LIST_OPERATION = {
+    "SpeakerEnrollmentJob": "list_speaker_enrollment_jobs",
+    "FraudsterRegistrationJob": "list_fraudster_registration_jobs",
+}
+
+
+@dataclass
+class World:
+    sandbox: Sandbox
+    bucket: str
+    role_arn: str
+    kms_alias: str
+    domains: dict[str, str]  # name -> id
+    audio: tuple[str, ...]
+
+
+def build_world(sandbox: Sandbox, domains: int = 1) -> World:
+    """The demo world plus ``domains - 1`` more ACTIVE domains."""
+    demo = sandbox.seed_demo_world()
+    names = {demo.domain_name: demo.domain_id}
+    client = sandbox.client("voice-id", retries={"max_attempts": 1})
+    try:
+        for i in range(1, domains):
+            created = client.create_domain(
+                Name=f"test-domain-{i}",
+                ServerSideEncryptionConfiguration={"KmsKeyId": demo.kms_key_arn},
+            )["Domain"]
+            names[created["Name"]] = created["DomainId"]
+    finally:
+        client.close()
+    return World(sandbox, demo.bucket, demo.role_arn, demo.kms_alias, names, demo.audio_uris)
+
+
+def write_specs(
+    world: World,
+    directory: Path,
+    count: int,
+    *,
+    kinds: tuple[str, ...] = KINDS,
+    manifests: bool = True,
+) -> list[str]:
+    """``count`` specs spread over the world's domains and ``kinds``; returns their keys."""
+    directory.mkdir(parents=True, exist_ok=True)
+    s3 = world.sandbox.client("s3") if manifests else None
+    domains = sorted(world.domains)
+    keys = []
+    try:
+        for i in range(count):
+            kind = kinds[i % len(kinds)]
+            name = f"spec-{i:04d}"
+            manifest_key = f"manifests/{name}.json"
+            section = (
+                "  enrollment: {existingEnrollmentAction: SKIP}\n"
+                if kind == "SpeakerEnrollmentJob"
+                else "  registration: {duplicateRegistrationAction: SKIP}\n"
+            )
+            (directory / f"{name}.yaml").write_text(
+                f"apiVersion: voiceid-reconciler/v1\nkind: {kind}\nmetadata: {{name: {name}}}\n"
+                f"spec:\n  domain: {domains[(i // len(kinds)) % len(domains)]}\n"
+                f"  dataAccessRoleArn: {world.role_arn}\n"
+                f"  input: {{manifest: 's3://{world.bucket}/{manifest_key}'}}\n"
+                f"  output: {{s3Uri: 's3://{world.bucket}/output/', kmsKeyId: {world.kms_alias}}}\n"
+                f"{section}"
+            )
+            if s3 is not None:
+                s3.put_object(Bucket=world.bucket, Key=manifest_key, Body=_manifest(kind, world, i))
+            keys.append(f"{kind}/{name}")
+    finally:
+        if s3 is not None:
+            s3.close()
+    return keys
+
+
+def _manifest(kind: str, world: World, index: int) -> bytes:
+    request: dict[str, Any] = {
+        "RequestId": "r1",
+        "AudioSpecifications": [{"S3Uri": world.audio[index % len(world.audio)], "ChannelId": 0}],
+    }
+    if kind == "SpeakerEnrollmentJob":
+        request["SpeakerId"] = f"caller-{index:05d}"
+        return json.dumps({"Version": "1.0", "SpeakerEnrollmentRequests": [request]}).encode()
+    return json.dumps({"Version": "1.0", "FraudsterRegistrationRequests": [request]}).encode()
+
+
+def all_jobs(world: World) -> list[dict[str, Any]]:
+    """Every job of every kind in every domain of the world, through the real API."""
+    client = world.sandbox.client("voice-id", retries={"max_attempts": 1})
+    jobs = []
+    try:
+        for domain_id in world.domains.values():
+            for kind, operation in LIST_OPERATION.items():
+                paginator = client.get_paginator(operation)
+                for page in paginator.paginate(DomainId=domain_id):
+                    jobs.extend({**j, "kind": kind} for j in page["JobSummaries"])
+    finally:
+        client.close()
+    return jobs
+
+
+def check_invariants(world: World, state_path: Path) -> tuple[list[dict[str, Any]], State]:
+    """At most one job per spec hash and attempt; every job with our naming is in the state."""
+    jobs = all_jobs(world)
+    ours = [(j, parse_job_name(j.get("JobName"))) for j in jobs]
+    per_identity = Counter((parts.hash_prefix, parts.attempt) for _, parts in ours if parts)
+    duplicates = {k: n for k, n in per_identity.items() if n > 1}
+    assert not duplicates, f"more than one job for a spec hash: {duplicates}"
+    state = LocalStateStore(state_path).read()
+    recorded = {r.job_id for r in state.all_jobs()}
+    missing = [j["JobId"] for j, parts in ours if parts and j["JobId"] not in recorded]
+    assert not missing, f"jobs not recorded in the state: {missing}"
+    return jobs, state
+
+
+def run_cli(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

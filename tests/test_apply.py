@@ -1,0 +1,271 @@
+"""apply against the sandbox, through boto3's real HTTP path: start only what is missing, once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.cli import EXIT_LOCKED, EXIT_OK, main
+from reconciler.sandbox import Sandbox
+from tests.support import build_world, check_invariants, run_cli, write_specs
+
+STARTS = ("StartSpeakerEnrollmentJob", "StartFraudsterRegistrationJob")
+
+
+def _starts(sandbox: Sandbox) -> int:
+    calls = sandbox.calls()
+    return sum(calls.get(op, 0) for op in STARTS)
+
+
+def _events(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The JSON log events the CLI wrote to stderr."""
+    err = capfd.readouterr().err
+    return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+
+
+def _apply(specs: Path, state: Path, *extra: str) -> int:
+    return main(
+        ["apply", str(specs), "--state", str(state), "--tps", "0", "--log-format", "json", *extra]
+    )
+
+
+def test_apply_twice_starts_each_job_exactly_once(voiceid_env: Sandbox, tmp_path: Path) -> None:
+    """30 specs over 3 domains: the first run starts 6 (one per domain and kind), --wait the rest,
+    and a second run makes no Start call."""
+    world = build_world(voiceid_env, domains=3)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    keys = write_specs(world, specs, 30)
+    assert _apply(specs, state) == EXIT_OK
+    assert _starts(voiceid_env) == 6
+    assert _apply(specs, state, "--wait", "--poll-interval", "0.05", "--timeout", "60") == EXIT_OK
+    jobs, recorded = check_invariants(world, state)
+    assert len(jobs) == 30
+    assert sorted(recorded.specs) == sorted(keys)
+    assert all(
+        entry.latest() and entry.latest().status == "COMPLETED" for entry in recorded.specs.values()
+    )  # type: ignore[union-attr]
+    voiceid_env.reset_calls()
+    assert _apply(specs, state) == EXIT_OK
+    assert _starts(voiceid_env) == 0
+    assert len(check_invariants(world, state)[0]) == 30
+
+
+def test_steady_state_spends_calls_only_on_what_can_change(
+    voiceid_env: Sandbox, tmp_path: Path
+) -> None:
+    """1,000 specs whose jobs have all ended: at most 1 + domains x kinds + in-flight calls."""
+    world = build_world(voiceid_env, domains=3)
+    voiceid_env.configure(max_active_jobs=1000)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1000, manifests=False)
+    assert _apply(specs, state, "--max-active", "1000") in (EXIT_OK, 5)
+    assert _starts(voiceid_env) == 1000
+    voiceid_env.advance_clock(5)
+    voiceid_env.advance()
+    main(["status", "--state", str(state), "--refresh", "--tps", "0", "--log-format", "json"])
+    voiceid_env.reset_calls()
+    _apply(specs, state, "--max-active", "1000")
+    calls = voiceid_env.calls()
+    assert sum(calls.values()) <= 1 + 3 * 2, calls
+    assert _starts(voiceid_env) == 0
+
+
+def test_lost_state_and_expired_tokens_start_nothing_new(
+    voiceid_env: Sandbox, tmp_path: Path
+) -> None:
+    """Deleting the state and expiring every ClientToken: jobs are rediscovered by JobName."""
+    world = build_world(voiceid_env, domains=2)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 8)
+    assert _apply(specs, state, "--wait", "--poll-interval", "0.05", "--timeout", "60") == EXIT_OK
+    before = {r.job_id: r.hash for r in check_invariants(world, state)[1].all_jobs()}
+    state.unlink()
+    voiceid_env.expire_tokens()
+    voiceid_env.reset_calls()
+    assert _apply(specs, state) == EXIT_OK
+    assert _starts(voiceid_env) == 0
+    after = {r.job_id: r.hash for r in check_invariants(world, state)[1].all_jobs()}
+    assert after == before
+
+
+def test_quota_taken_by_someone_else_queues_instead_of_failing(
+    voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A foreign active job takes the slot: our start is queued, not an error."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    voiceid_env.freeze_clock()
+    client = voiceid_env.client("voice-id", retries={"max_attempts": 1})
+    (domain_id,) = world.domains.values()
+    client.start_speaker_enrollment_job(
+        DomainId=domain_id,
+        DataAccessRoleArn=world.role_arn,
+        InputDataConfig={"S3Uri": f"s3://{world.bucket}/manifests/spec-0000.json"},
+        OutputDataConfig={"S3Uri": f"s3://{world.bucket}/output/", "KmsKeyId": world.kms_alias},
+        JobName="someone-elses-job",
+    )
+    client.close()
+    voiceid_env.reset_calls()
+    assert _apply(specs, state) == EXIT_OK
+    assert _starts(voiceid_env) == 0
+    summary = next(e for e in _events(capfd) if e["event"] == "run.summary")
+    assert summary["actions"]["queued"] == 1
+
+
+def test_blocked_domain_does_not_stop_other_specs(voiceid_env: Sandbox, tmp_path: Path) -> None:
+    """A suspended domain blocks its specs with the reason; the others start."""
+    world = build_world(voiceid_env, domains=2)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2, kinds=("SpeakerEnrollmentJob",))
+    suspended = world.domains["voiceid-sandbox-demo"]
+    voiceid_env.set_domain_status(suspended, "SUSPENDED")
+    assert _apply(specs, state) == EXIT_OK
+    assert _starts(voiceid_env) == 1
+    out = main(["plan", str(specs), "--state", str(state), "--tps", "0", "--format", "json"])
+    assert out == EXIT_OK
+
+
+def test_throttling_and_server_errors_still_converge(
+    voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With 30% of calls throttled and 10% failing with 500, apply --wait converges."""
+    world = build_world(voiceid_env, domains=2)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 8)
+    voiceid_env.configure(throttle_error_rate=0.3, internal_error_rate=0.1, seed=7)
+    code = _apply(specs, state, "--wait", "--poll-interval", "0.05", "--timeout", "120")
+    assert code == EXIT_OK
+    voiceid_env.configure(throttle_error_rate=0.0, internal_error_rate=0.0)
+    jobs, _ = check_invariants(world, state)
+    assert len(jobs) == 8
+    assert any(e["event"] == "voiceid.retry" for e in _events(capfd))
+
+
+def test_dry_run_and_max_starts(voiceid_env: Sandbox, tmp_path: Path) -> None:
+    """--dry-run starts nothing; --max-starts caps a run."""
+    world = build_world(voiceid_env, domains=3)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 6)
+    assert _apply(specs, state, "--dry-run") == EXIT_OK
+    assert _starts(voiceid_env) == 0
+    assert _apply(specs, state, "--max-starts", "2") == EXIT_OK
+    assert _starts(voiceid_env) == 2
+
+
+def test_no_personal_data_in_logs_or_state(
+    voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Speaker ids and audio URIs never reach logs, output or the state file."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 4)
+    assert _apply(specs, state, "--wait", "--poll-interval", "0.05", "--timeout", "60") == EXIT_OK
+    main(["status", "--state", str(state)])
+    captured = capfd.readouterr()
+    for text in (captured.out, captured.err, state.read_text()):
+        assert "caller-0" not in text
+        assert "audio/" not in text
+
+
+@pytest.mark.slow
+def test_sigkill_during_apply_wait_never_duplicates(
+    voiceid_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """SIGKILL at random moments of apply --wait (20 trials), then re-run: never two jobs for
+    one spec hash, and the final state records every job."""
+    rng = random.Random(20261124)
+    env = voiceid_sandbox.env()
+    for trial in range(20):
+        voiceid_sandbox.reset()
+        world = build_world(voiceid_sandbox, domains=2)
+        specs, state = tmp_path / f"t{trial}" / "specs", tmp_path / f"t{trial}" / "state.json"
+        write_specs(world, specs, 6)
+        args = (
+            "apply",
+            str(specs),
+            "--state",
+            str(state),
+            "--tps",
+            "0",
+            "--wait",
+            "--poll-interval",
+            "0.05",
+            "--timeout",
+            "60",
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", *args],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 2.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        check_invariants(world, state) if state.exists() else None
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, result.stderr
+        jobs, recorded = check_invariants(world, state)
+        assert len(jobs) == 6, (trial, len(jobs))
+        assert all(entry.latest() and entry.latest().job_id for entry in recorded.specs.values())  # type: ignore[union-attr]
+
+
+def test_two_concurrent_applies_never_duplicate(voiceid_sandbox: Sandbox, tmp_path: Path) -> None:
+    """Two apply processes at once on the same specs and state: no duplicate, every job recorded."""
+    world = build_world(voiceid_sandbox, domains=2)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 8)
+    env = {**os.environ, **voiceid_sandbox.env()}
+    args = [
+        "apply",
+        str(specs),
+        "--state",
+        str(state),
+        "--tps",
+        "0",
+        "--wait",
+        "--poll-interval",
+        "0.05",
+        "--timeout",
+        "60",
+        "--lock-timeout",
+        "60",
+    ]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "reconciler", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        _out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    jobs, _ = check_invariants(world, state)
+    assert len(jobs) == 8
+
+
+def test_lock_timeout_exits_with_its_own_code(voiceid_env: Sandbox, tmp_path: Path) -> None:
+    """A run that cannot get the state lock within --lock-timeout exits 4 with a clear message."""
+    from reconciler.state import LocalStateStore
+
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1)
+    with LocalStateStore(state).locked():
+        assert _apply(specs, state, "--lock-timeout", "0.2") == EXIT_LOCKED
+    data = json.loads(state.read_text()) if state.exists() else {}
+    assert data == {}
