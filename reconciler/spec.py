@@ -21,6 +21,7 @@ each, never a traceback. This module reads files but talks to no network.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -456,7 +457,10 @@ def _node_at(root: yaml.Node, loc: Sequence[int | str]) -> yaml.Node:
 
 def _read_text(path: Path) -> str:
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(Location(path), "not a regular file")
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             raise SpecError(
                 Location(path), f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit"
@@ -718,7 +722,16 @@ def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[Loaded
     for selector in selectors:
         for term in filter(None, (t.strip() for t in selector.split(","))):
             negate = "!=" in term
-            key, _, value = term.partition("!=" if negate else "=")
+            key, sep, value = term.partition("!=" if negate else "=")
+            if not sep or not key.strip():
+                raise SpecErrors(
+                    [
+                        SpecError(
+                            Location(Path("--selector")),
+                            f"{term!r}: expected KEY=VALUE or KEY!=VALUE",
+                        )
+                    ]
+                )
             rules.append((key.strip(), value.strip(), negate))
     return [
         s

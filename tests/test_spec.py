@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -543,3 +544,19 @@ def test_mangled_spec_raises_only_spec_errors(
     """A valid spec with a slice replaced by YAML syntax is loaded or refused with SpecErrors."""
     text = _SPEC_TEXT[:cut] + insert + _SPEC_TEXT[cut + length :]
     _load_only_spec_errors(fuzz_dir / "mangled.yaml", text.encode("utf-8"))
+
+
+def test_selector_without_operator_is_an_error() -> None:
+    """A selector term without '=' or '!=' is refused instead of silently matching nothing."""
+    with pytest.raises(SpecErrors) as info:
+        select([], ["team"])
+    assert "expected KEY=VALUE" in info.value.errors[0].message
+
+
+def test_fifo_named_like_a_spec_is_refused_without_blocking(tmp_path: Path) -> None:
+    """A named pipe called *.yaml is reported, never opened (reading it would block)."""
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    specs, errors = load_file(fifo)
+    assert specs == []
+    assert [e.message for e in errors] == ["not a regular file"]
