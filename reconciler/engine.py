@@ -24,7 +24,13 @@ from reconciler.errors import (
     PlanError,
     QuotaExceededError,
 )
-from reconciler.identity import HASH_IN_NAME, Resolution, start_request, watchlist_ref
+from reconciler.identity import (
+    HASH_IN_NAME,
+    Resolution,
+    parse_job_name,
+    start_request,
+    watchlist_ref,
+)
 from reconciler.plan import (
     DEFAULT_MAX_ACTIVE,
     STARTING,
@@ -229,10 +235,13 @@ def observe(
     for (domain_id, kind), jobs in sorted(groups.items()):
         key = f"{domain_id}/{kind}"
         if key not in state.listings or (domain_id, kind) in unconfirmed:
-            for found in voiceid.list_jobs(kind, domain_id):
-                seen[found.job_id] = found
+            listed = 0
+            for found in voiceid.list_jobs(kind, domain_id):  # streamed: keep only what matters
+                listed += 1
+                if found.active or parse_job_name(found.job_name) is not None:
+                    seen[found.job_id] = found
             state.listings[key] = utcnow()
-            log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=len(seen))
+            log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=listed)
         elif any(_may_start(j, known, state) for j in jobs):
             for found in voiceid.list_jobs(kind, domain_id, status="IN_PROGRESS"):
                 seen[found.job_id] = found

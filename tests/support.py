@@ -36,7 +36,7 @@ def build_world(sandbox: Sandbox, domains: int = 1) -> World:
     """The demo world plus ``domains - 1`` more ACTIVE domains."""
     demo = sandbox.seed_demo_world()
     names = {demo.domain_name: demo.domain_id}
-    client = sandbox.client("voice-id", retries={"max_attempts": 1})
+    client = sandbox.client("voice-id", retries={"total_max_attempts": 1})
     try:
         for i in range(1, domains):
             created = client.create_domain(
@@ -102,7 +102,7 @@ def _manifest(kind: str, world: World, index: int) -> bytes:
 
 def all_jobs(world: World) -> list[dict[str, Any]]:
     """Every job of every kind in every domain of the world, through the real API."""
-    client = world.sandbox.client("voice-id", retries={"max_attempts": 1})
+    client = world.sandbox.client("voice-id", retries={"total_max_attempts": 1})
     jobs = []
     try:
         for domain_id in world.domains.values():

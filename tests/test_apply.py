@@ -105,7 +105,7 @@ def test_quota_taken_by_someone_else_queues_instead_of_failing(
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
     voiceid_env.freeze_clock()
-    client = voiceid_env.client("voice-id", retries={"max_attempts": 1})
+    client = voiceid_env.client("voice-id", retries={"total_max_attempts": 1})
     (domain_id,) = world.domains.values()
     client.start_speaker_enrollment_job(
         DomainId=domain_id,

@@ -1,0 +1,233 @@
+"""The sandbox's single WSGI application: Voice ID, the admin API, and moto's S3 and KMS.
+
+A request is routed by what it is, not by host name (the endpoint is one ``127.0.0.1`` port):
+
+* path ``/_sandbox/...`` -> the admin API (JSON in, JSON out; see ``AdminApi``);
+* header ``X-Amz-Target: VoiceID.<Operation>`` -> the Voice ID emulator (awsJson1_0);
+* anything else -> moto's ``DomainDispatcherApplication``, which picks the backend (S3, KMS, ...)
+  from the SigV4 credential scope. Before forwarding, jobs that have reached their end are run
+  (unless the request comes from a job itself, see ``storage.INTERNAL_HEADER``), and the
+  ``x-moto-account-id`` header pins moto to the sandbox's account.
+
+Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 400 or 404):
+
+=====================================  =========================================================
+``GET  /_sandbox/health``              ``{"ok": true, "endpoint_url", "account_id", "region"}``
+``GET  /_sandbox/config``              the knobs, ``{"job_duration": 2.0, ...}``
+``POST /_sandbox/config``              body ``{knob: value, ...}`` (and ``"profile"``); the knobs
+``GET  /_sandbox/calls``               ``{"calls": {op: n}, "outcomes": {op: {code: n}},
+                                       "total": n}`` (outcome ``OK`` or an error code)
+``POST /_sandbox/reset-calls``         zero the counters; ``{"ok": true}``
+``POST /_sandbox/expire-tokens``       body ``{"client_tokens": true, "next_tokens": true}``
+                                       (both default true); ``{"client_tokens_expired": n,
+                                       "next_tokens_expired": bool}``
+``POST /_sandbox/domain-status``       body ``{"DomainId", "DomainStatus"}``; the Domain
+``GET  /_sandbox/clock``               ``{"now": epoch seconds}``
+``POST /_sandbox/clock``               body ``{"freeze": bool, "advance": seconds}`` (both
+                                       optional); ``{"now": ...}``
+``POST /_sandbox/advance``             run due jobs now; ``{"finished": n}``
+``POST /_sandbox/reset``               body ``{"aws": true}``; forget Voice ID state (and the
+                                       account's S3/KMS when ``aws``); ``{"ok": true}``
+``POST /_sandbox/seed``                seed the demo world; its description (see ``DemoWorld``)
+=====================================  =========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from reconciler.sandbox.model import TARGET_PREFIX
+from reconciler.sandbox.storage import INTERNAL_HEADER
+
+if TYPE_CHECKING:
+    from reconciler.sandbox.sandbox import Sandbox
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+_JSON_1_0 = "application/x-amz-json-1.0"
+_INTERNAL_ENVIRON_KEY = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
+_MAX_BODY = 64 * 1024 * 1024
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length <= 0:
+        return b""
+    body: bytes = environ["wsgi.input"].read(min(length, _MAX_BODY))
+    return body
+
+
+def _respond(
+    start_response: StartResponse,
+    status: int,
+    body: dict[str, Any],
+    content_type: str,
+    extra_headers: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    payload = json.dumps(body).encode()
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(payload))),
+        *(extra_headers or []),
+    ]
+    start_response(f"{status} {_REASONS.get(status, 'Unknown')}", headers)
+    return [payload]
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+
+
+class SandboxApp:
+    """Route each request to the admin API, the Voice ID emulator or moto."""
+
+    def __init__(self, sandbox: Sandbox, moto_app: WsgiApp) -> None:
+        self._sandbox = sandbox
+        self._moto_app = moto_app
+        self._admin = AdminApi(sandbox)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_sandbox/"):
+            return self._admin(environ, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(f"{TARGET_PREFIX}."):
+            return self._voiceid(target, environ, start_response)
+        if not environ.get(_INTERNAL_ENVIRON_KEY):
+            self._sandbox.service.advance()
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._sandbox.account_id
+        return self._moto_app(environ, start_response)
+
+    def _voiceid(
+        self, target: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes]:
+        operation = target.split(".", 1)[1]
+        body = _read_body(environ)
+        if environ.get("REQUEST_METHOD") != "POST":
+            status, result = (
+                400,
+                {
+                    "__type": "UnknownOperationException",
+                    "message": "Voice ID takes POST requests only",
+                },
+            )
+        else:
+            status, result = self._sandbox.service.handle(operation, body)
+        return _respond(
+            start_response,
+            status,
+            result,
+            _JSON_1_0,
+            [("x-amzn-RequestId", str(uuid.uuid4()))],
+        )
+
+
+class AdminApi:
+    """The ``/_sandbox/`` endpoints (see the module docstring)."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        name = environ.get("PATH_INFO", "")[len("/_sandbox/") :].strip("/")
+        route = self._routes().get((method, name))
+        if route is None:
+            return _respond(
+                start_response,
+                404,
+                {"error": f"no admin endpoint {method} /_sandbox/{name}"},
+                "application/json",
+            )
+        raw = _read_body(environ)
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+            result = route(body)
+        except KeyError as err:
+            return _respond(start_response, 404, {"error": f"not found: {err}"}, "application/json")
+        except (ValueError, TypeError) as err:
+            return _respond(start_response, 400, {"error": str(err)}, "application/json")
+        return _respond(start_response, 200, result, "application/json")
+
+    def _routes(self) -> dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]]:
+        sb = self._sandbox
+        return {
+            ("GET", "health"): lambda _: {
+                "ok": True,
+                "endpoint_url": sb.endpoint_url,
+                "account_id": sb.account_id,
+                "region": sb.region,
+            },
+            ("GET", "config"): lambda _: sb.config.to_dict(),
+            ("POST", "config"): lambda body: sb.configure(**body).to_dict(),
+            ("GET", "calls"): lambda _: self._calls(),
+            ("POST", "reset-calls"): lambda _: self._reset_calls(),
+            ("POST", "expire-tokens"): self._expire_tokens,
+            ("POST", "domain-status"): lambda body: sb.set_domain_status(
+                _required(body, "DomainId"), _required(body, "DomainStatus")
+            ),
+            ("GET", "clock"): lambda _: {"now": sb.now()},
+            ("POST", "clock"): self._clock,
+            ("POST", "advance"): lambda _: {"finished": sb.service.advance()},
+            ("POST", "reset"): self._reset,
+            ("POST", "seed"): lambda _: sb.seed_demo_world().to_dict(),
+        }
+
+    def _calls(self) -> dict[str, Any]:
+        calls, outcomes = self._sandbox.service.counters.snapshot()
+        return {"calls": calls, "outcomes": outcomes, "total": sum(calls.values())}
+
+    def _reset_calls(self) -> dict[str, Any]:
+        self._sandbox.reset_calls()
+        return {"ok": True}
+
+    def _expire_tokens(self, body: dict[str, Any]) -> dict[str, Any]:
+        client_tokens = body.get("client_tokens", True)
+        next_tokens = body.get("next_tokens", True)
+        expired = self._sandbox.expire_tokens(
+            client_tokens=bool(client_tokens), next_tokens=bool(next_tokens)
+        )
+        return {"client_tokens_expired": expired, "next_tokens_expired": bool(next_tokens)}
+
+    def _clock(self, body: dict[str, Any]) -> dict[str, Any]:
+        if "freeze" in body:
+            self._sandbox.freeze_clock(bool(body["freeze"]))
+        if "advance" in body:
+            self._sandbox.advance_clock(_seconds(body))
+        return {"now": self._sandbox.now()}
+
+    def _reset(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._sandbox.reset(aws=bool(body.get("aws", True)))
+        return {"ok": True}
+
+
+def _required(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is required")
+    return value
+
+
+def _seconds(body: dict[str, Any]) -> float:
+    value = body.get("advance")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("advance must be a number of seconds")
+    return float(value)

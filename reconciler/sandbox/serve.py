@@ -1,0 +1,74 @@
+"""Run a sandbox in the foreground until SIGINT or SIGTERM.
+
+``serve`` prints shell ``export`` lines (the standard AWS settings that point SDKs and the CLI
+at the sandbox, plus ``VOICEID_SANDBOX_*`` values describing the seeded world) and then blocks.
+``python -m reconciler.sandbox`` and ``voiceid-reconciler sandbox serve`` call it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import TextIO
+
+from reconciler.sandbox.sandbox import Sandbox
+from reconciler.sandbox.seed import DemoWorld
+
+DEFAULT_JOB_DURATION = 5.0
+
+
+def export_lines(sandbox: Sandbox, world: DemoWorld | None = None) -> list[str]:
+    """The shell lines that point a shell at ``sandbox`` (and describe ``world``)."""
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in sandbox.env().items()]
+    lines.append("unset AWS_PROFILE")
+    if world is not None:
+        described = {
+            "VOICEID_SANDBOX_DOMAIN_ID": world.domain_id,
+            "VOICEID_SANDBOX_WATCHLIST_ID": world.default_watchlist_id,
+            "VOICEID_SANDBOX_BUCKET": world.bucket,
+            "VOICEID_SANDBOX_KMS_KEY_ID": world.kms_key_id,
+            "VOICEID_SANDBOX_KMS_ALIAS": world.kms_alias,
+            "VOICEID_SANDBOX_ROLE_ARN": world.role_arn,
+        }
+        lines += [f"export {name}={shlex.quote(value)}" for name, value in described.items()]
+    return lines
+
+
+def serve(
+    port: int = 0,
+    profile: str = "fast",
+    seed: bool = False,
+    job_duration: float = DEFAULT_JOB_DURATION,
+    *,
+    log_requests: bool = False,
+    out: TextIO | None = None,
+) -> None:
+    """Serve a sandbox on ``127.0.0.1:port`` (0: any free port) until SIGINT/SIGTERM."""
+    stream = out or sys.stdout
+    stopped = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _stop)
+    try:
+        with Sandbox(
+            port=port, profile=profile, job_duration=job_duration, log_requests=log_requests
+        ) as sandbox:
+            world = sandbox.seed_demo_world() if seed else None
+            lines = export_lines(sandbox, world)
+            lines.append(
+                f"# Voice ID sandbox on {sandbox.endpoint_url} (profile={profile}, "
+                f"job_duration={job_duration:g}s); knobs: {sandbox.endpoint_url}/_sandbox/config"
+            )
+            print("\n".join(lines), file=stream, flush=True)
+            stopped.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
