@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import structlog
 
 from reconciler import __version__
-from reconciler.errors import ReconcilerError, SpecErrors, StateLockedError
+from reconciler.errors import ReconcilerError, SpecErrors, StateError, StateLockedError
+from reconciler.state import State
 
 if TYPE_CHECKING:
+    from reconciler.state import StateStore
     from reconciler.voiceid import VoiceId
 
 log = structlog.get_logger("reconciler.cli")
@@ -73,7 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     state.add_argument(
         "--state",
         default=os.environ.get(STATE_ENV, "voiceid-state.json"),
-        help=f"state file (default ${STATE_ENV} or voiceid-state.json)",
+        help=f"state: a local file or s3://bucket/key (default ${STATE_ENV} or voiceid-state.json)",
+    )
+    state.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for another run's state lock (then exit 4)",
+    )
+    state.add_argument(
+        "--lock-ttl",
+        type=float,
+        default=None,
+        help="S3 state: seconds after which a lock of a run that died expires (default 120)",
     )
 
     parser = argparse.ArgumentParser(
@@ -157,12 +171,6 @@ def _parser() -> argparse.ArgumentParser:
         "--poll-interval", type=float, default=15.0, help="with --wait: seconds between polls"
     )
     apply.add_argument("--max-active", type=int, default=1, help="active jobs per domain and kind")
-    apply.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=60.0,
-        help="seconds to wait for another run's state lock (then exit 4)",
-    )
 
     status = sub.add_parser(
         "status",
@@ -174,6 +182,36 @@ def _parser() -> argparse.ArgumentParser:
         "--refresh", action="store_true", help="describe in-flight jobs first and save the state"
     )
     status.add_argument("--format", choices=("text", "json"), default="text")
+
+    _add_tool_commands(sub, common=common, specs=specs, state=state, aws=aws)
+    return parser
+
+
+def _add_tool_commands(
+    sub: Any,
+    *,
+    common: argparse.ArgumentParser,
+    specs: argparse.ArgumentParser,
+    state: argparse.ArgumentParser,
+    aws: argparse.ArgumentParser,
+) -> None:
+    """The state, demo and sandbox commands."""
+    state_cmd = sub.add_parser("state", parents=[common], help="inspect and repair the state")
+    state_sub = state_cmd.add_subparsers(dest="state_command", required=True, metavar="COMMAND")
+    show = state_sub.add_parser(
+        "show", parents=[common, state], help="print the state (summary, or --format json)"
+    )
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    state_sub.add_parser(
+        "rebuild",
+        parents=[common, specs, state, aws],
+        help="re-derive the state from Voice ID (after a lost or corrupt state)",
+        description="List every domain's jobs and match them to the specs by the hash in their "
+        "JobName; write a new state (an unreadable old one is replaced).",
+    )
+    state_sub.add_parser(
+        "unlock", parents=[common, state], help="break the state lock of a run that is gone"
+    )
 
     demo = sub.add_parser(
         "demo",
@@ -202,7 +240,6 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--profile", choices=("fast", "realistic"), default="fast")
     serve.add_argument("--seed", action="store_true", help="create the demo world")
     serve.add_argument("--job-duration", type=float, default=5.0)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,6 +287,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "status": _status,
         "demo": _demo,
         "sandbox": _sandbox,
+        "state": _state_command,
     }
     return handlers[args.command](args)
 
@@ -289,6 +327,45 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _store(args: argparse.Namespace) -> StateStore:
+    from reconciler.engine import open_store
+
+    return open_store(
+        args.state,
+        lock_timeout=getattr(args, "lock_timeout", 60.0),
+        lock_ttl=getattr(args, "lock_ttl", None),
+        profile=getattr(args, "profile", None),
+        region=getattr(args, "region", None),
+    )
+
+
+def _state_command(args: argparse.Namespace) -> int:
+    from reconciler import render
+
+    store = _store(args)
+    if args.state_command == "show":
+        state = store.read()
+        sys.stdout.write(state.to_json() if args.format == "json" else render.state_text(state))
+        return EXIT_OK
+    if args.state_command == "unlock":
+        print(store.unlock())
+        return EXIT_OK
+    from reconciler.engine import load, rebuild
+
+    specs = load(_paths(args), [])
+    voiceid = _voiceid(args)
+    with store.locked():
+        try:
+            previous = store.read()
+        except StateError as err:
+            log.warning("state.rebuild_replaces_unreadable_state", error=str(err))
+            previous = State()
+        state = rebuild(specs, voiceid, previous)
+        store.write(state)
+    sys.stdout.write(render.state_text(state))
+    return EXIT_OK
+
+
 def _voiceid(args: argparse.Namespace) -> VoiceId:
     from reconciler.voiceid import VoiceId, make_client
 
@@ -299,12 +376,11 @@ def _voiceid(args: argparse.Namespace) -> VoiceId:
 def _plan(args: argparse.Namespace) -> int:
     from reconciler import render
     from reconciler.engine import load, plan_offline, plan_online
-    from reconciler.state import LocalStateStore
 
     if args.max_active < 1:
         _fail("--max-active must be at least 1")
     specs = load(_paths(args), args.selector)
-    state = LocalStateStore(Path(args.state)).read()
+    state = _store(args).read()
     if args.offline:
         result = plan_offline(specs, state, max_active=args.max_active)
     else:
@@ -331,7 +407,6 @@ def _plan(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from reconciler import render
     from reconciler.engine import ApplyOptions, apply, load
-    from reconciler.state import LocalStateStore
 
     if args.max_active < 1:
         _fail("--max-active must be at least 1")
@@ -347,7 +422,7 @@ def _apply(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         poll_interval=args.poll_interval,
     )
-    store = LocalStateStore(Path(args.state), lock_timeout=args.lock_timeout)
+    store = _store(args)
     started = time.monotonic()
     progress = render.Progress(sys.stderr)
     with _terminate_as_interrupt():
@@ -378,9 +453,8 @@ def _apply(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from reconciler import render
     from reconciler.engine import refresh
-    from reconciler.state import LocalStateStore
 
-    store = LocalStateStore(Path(args.state))
+    store = _store(args)
     if args.refresh:
         voiceid = _voiceid(args)
         with store.locked():

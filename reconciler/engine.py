@@ -41,8 +41,23 @@ from reconciler.plan import (
     absorb,
     build_plan,
 )
-from reconciler.spec import LoadedSpec, SpeakerEnrollmentJob, load_specs, select
-from reconciler.state import ACTIVE, JobRecord, LocalStateStore, ObservedJob, State, utcnow
+from reconciler.spec import (
+    ENROLLMENT,
+    REGISTRATION,
+    LoadedSpec,
+    SpeakerEnrollmentJob,
+    load_specs,
+    select,
+)
+from reconciler.state import (
+    ACTIVE,
+    JobRecord,
+    LocalStateStore,
+    ObservedJob,
+    State,
+    StateStore,
+    utcnow,
+)
 from reconciler.voiceid import VoiceId
 
 log = structlog.get_logger("reconciler.engine")
@@ -309,7 +324,7 @@ class Progress(Protocol):
 
 def apply(
     specs: Sequence[LoadedSpec],
-    store: LocalStateStore,
+    store: StateStore,
     voiceid: VoiceId,
     options: ApplyOptions,
     *,
@@ -403,7 +418,7 @@ def _start(
     record: JobRecord,
     *,
     state: State,
-    store: LocalStateStore,
+    store: StateStore,
     voiceid: VoiceId,
     report: ApplyReport,
 ) -> None:
@@ -451,6 +466,49 @@ def _start(
             job_id=job.job_id,
         )
     store.write(state)
+
+
+def open_store(
+    location: str,
+    *,
+    lock_timeout: float = 60.0,
+    lock_ttl: float | None = None,
+    profile: str | None = None,
+    region: str | None = None,
+) -> StateStore:
+    """The state store for ``--state``: ``s3://bucket/key`` or a local path."""
+    if location.startswith("s3://"):
+        from reconciler.s3state import DEFAULT_LOCK_TTL, S3StateStore, make_s3_client
+
+        return S3StateStore(
+            location,
+            make_s3_client(profile=profile, region=region),
+            lock_timeout=lock_timeout,
+            lock_ttl=lock_ttl or DEFAULT_LOCK_TTL,
+        )
+    return LocalStateStore(Path(location), lock_timeout=lock_timeout)
+
+
+def rebuild(specs: Sequence[LoadedSpec], voiceid: VoiceId, state: State) -> State:
+    """A new state derived from Voice ID alone: every domain and kind listed in full.
+
+    Jobs are matched to ``specs`` by the hash in their JobName; jobs with our naming that no
+    spec claims are kept as orphans. The lineage of ``state`` is kept.
+    """
+    fresh = State(lineage=state.lineage, serial=state.serial)
+    desired = desire(specs, OnlineResolver(voiceid, fresh))
+    seen: list[ObservedJob] = []
+    for domain in voiceid.domains():
+        for kind in (ENROLLMENT, REGISTRATION):
+            seen.extend(
+                job
+                for job in voiceid.list_jobs(kind, domain.domain_id)
+                if parse_job_name(job.job_name)
+            )
+            fresh.listings[f"{domain.domain_id}/{kind}"] = utcnow()
+    absorb(fresh, desired, seen)
+    fresh.observed_at = utcnow()
+    return fresh
 
 
 def plan_online(

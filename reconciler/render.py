@@ -253,3 +253,26 @@ def status_text(state: State, *, colour: bool = False) -> str:
     for orphan in state.orphans:
         lines.append(f"  orphan {orphan.job_name}  {orphan.status}  job {orphan.job_id}")
     return "\n".join(lines) + "\n"
+
+
+def state_text(state: State) -> str:
+    """A summary of the state: identity, when it was observed, what it holds."""
+    jobs = list(state.all_jobs())
+    statuses: dict[str, int] = {}
+    for record in jobs:
+        key = record.status or ("STARTING" if record.job_id is None else "UNKNOWN")
+        statuses[key] = statuses.get(key, 0) + 1
+    lines = [
+        f"schemaVersion {state.schema_version}, lineage {state.lineage}, serial {state.serial}",
+        f"observed at {state.observed_at or 'never'}",
+        f"{len(state.specs)} spec(s), {len(jobs)} job(s), {len(state.orphans)} orphan(s)",
+    ]
+    if statuses:
+        lines.append(
+            "jobs by status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+        )
+    for name, domain_id in sorted(state.domains.items()):
+        lines.append(f"domain {name} = {domain_id}")
+    for key, when in sorted(state.listings.items()):
+        lines.append(f"history of {key} listed in full at {when}")
+    return "\n".join(lines) + "\n"

@@ -54,7 +54,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -232,6 +232,26 @@ def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
     return data
 
 
+class StateStore(Protocol):
+    """Where the state lives: a local file or an S3 object (``reconciler.s3state``)."""
+
+    def locked(self) -> contextlib.AbstractContextManager[Any]:
+        """Hold the store's exclusive lock for a run."""
+        ...
+
+    def read(self) -> State:
+        """The stored state, or a new one when there is none yet."""
+        ...
+
+    def write(self, state: State) -> None:
+        """Replace the stored state atomically (and bump ``state.serial``)."""
+        ...
+
+    def unlock(self) -> str:
+        """Break the lock deliberately; say what was done."""
+        ...
+
+
 class LocalStateStore:
     """The state in a local JSON file, locked for the duration of a run."""
 
@@ -271,6 +291,19 @@ class LocalStateStore:
         finally:
             self._lock_fd = None
             os.close(fd)  # closing releases the flock
+
+    def unlock(self) -> str:
+        """A local lock is an flock: it ends with the process that holds it."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            holder = lock_path.read_text().strip()
+        except FileNotFoundError:
+            holder = ""
+        return (
+            f"{self.path}: local locks are released when the holding process exits"
+            + (f" (last holder: pid {holder})" if holder else "")
+            + "; nothing to remove"
+        )
 
     def read(self) -> State:
         """The stored state, or a new empty one when the file does not exist yet."""

@@ -1,0 +1,283 @@
+"""The state on S3 (``--state s3://bucket/key``): conditional writes and a lock with a TTL.
+
+* **Optimistic concurrency.** A write is ``PutObject`` with ``If-Match: <ETag read>`` (or
+  ``If-None-Match: *`` when the object does not exist yet). If anybody else wrote in between,
+  S3 answers 412 and the run stops without overwriting: nothing is lost or silently replaced.
+* **A lock object** ``<key>.lock`` holding ``{owner, host, pid, acquiredAt, expiresAt}``, created
+  with ``If-None-Match: *``. The holder renews ``expiresAt`` every ``ttl / 3`` seconds from a
+  heartbeat thread (``If-Match`` on its own ETag). A lock whose ``expiresAt`` has passed
+  belongs to a run that died (a killed CronJob pod): the next run takes it over with
+  ``If-Match`` on the stale lock's ETag, so two runs can never both take it over.
+  ``voiceid-reconciler state unlock`` deletes it deliberately.
+* **A backup** ``<key>.backup``: the state as the run read it, written before the run's first
+  write.
+
+This module talks to S3 only (never to Voice ID); the client is passed in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import structlog
+
+from reconciler.errors import StateError, StateLockedError
+from reconciler.state import State, parse_state
+
+log = structlog.get_logger("reconciler.state")
+
+DEFAULT_LOCK_TTL = 120.0
+
+
+def make_s3_client(*, profile: str | None = None, region: str | None = None) -> Any:
+    """An S3 client from the standard AWS configuration (``AWS_ENDPOINT_URL_S3`` included)."""
+    session = boto3.Session(profile_name=profile, region_name=region)
+    config = botocore.config.Config(
+        retries={"mode": "standard", "total_max_attempts": 5},
+        user_agent_extra="voiceid-reconciler",
+    )
+    return session.client("s3", config=config)
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/key`` as (bucket, key)."""
+    rest = url.removeprefix("s3://")
+    bucket, _, key = rest.partition("/")
+    if not bucket or not key or key.endswith("/"):
+        raise StateError(f"{url}: an S3 state location is s3://<bucket>/<key>")
+    return bucket, key
+
+
+def _code(err: botocore.exceptions.ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _status(err: botocore.exceptions.ClientError) -> int:
+    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def _precondition_failed(err: botocore.exceptions.ClientError) -> bool:
+    return _code(err) in ("PreconditionFailed", "412") or _status(err) == 412
+
+
+def _missing(err: botocore.exceptions.ClientError) -> bool:
+    return _code(err) in ("NoSuchKey", "404", "NotFound") or _status(err) == 404
+
+
+class S3StateStore:
+    """The state as one S3 object, with a lock object beside it."""
+
+    def __init__(
+        self,
+        url: str,
+        client: Any,
+        *,
+        lock_timeout: float = 60.0,
+        lock_ttl: float = DEFAULT_LOCK_TTL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url
+        self.bucket, self.key = parse_s3_url(url)
+        self.lock_key = self.key + ".lock"
+        self.backup_key = self.key + ".backup"
+        self.client = client
+        self.lock_timeout = lock_timeout
+        self.lock_ttl = lock_ttl
+        self._clock = clock
+        self._etag: str | None = None
+        self._read_text: str | None = None
+        self._backed_up = False
+        self._lock_etag: str | None = None
+        self._lock_lost = threading.Event()
+        self._owner = uuid.uuid4().hex
+
+    def __str__(self) -> str:
+        return self.url
+
+    # -- the lock -----------------------------------------------------------------------------
+
+    def _lock_body(self, acquired_at: float) -> bytes:
+        now = self._clock()
+        return json.dumps(
+            {
+                "owner": self._owner,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "acquiredAt": acquired_at,
+                "expiresAt": now + self.lock_ttl,
+            },
+            sort_keys=True,
+        ).encode()
+
+    def _try_lock(self, acquired_at: float) -> bool:
+        try:
+            response = self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.lock_key,
+                Body=self._lock_body(acquired_at),
+                IfNoneMatch="*",
+            )
+        except botocore.exceptions.ClientError as err:
+            if not _precondition_failed(err):
+                raise StateError(f"{self.url}: cannot create the lock: {err}") from err
+        else:
+            self._lock_etag = response["ETag"]
+            return True
+        holder = self.lock_holder()
+        if holder is None:
+            return False  # released between our attempts; try again
+        info, etag = holder
+        if float(info.get("expiresAt", 0)) > self._clock():
+            return False
+        try:  # the holder died: take its expired lock over, atomically
+            response = self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.lock_key,
+                Body=self._lock_body(acquired_at),
+                IfMatch=etag,
+            )
+        except botocore.exceptions.ClientError as err:
+            if _precondition_failed(err) or _missing(err):
+                return False
+            raise StateError(f"{self.url}: cannot take over the expired lock: {err}") from err
+        log.warning(
+            "state.lock_expired_taken_over", previous_owner=info.get("host"), pid=info.get("pid")
+        )
+        self._lock_etag = response["ETag"]
+        return True
+
+    def lock_holder(self) -> tuple[dict[str, Any], str] | None:
+        """The current lock's content and ETag, or None when nobody holds it."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.lock_key)
+        except botocore.exceptions.ClientError as err:
+            if _missing(err):
+                return None
+            raise StateError(f"{self.url}: cannot read the lock: {err}") from err
+        try:
+            info: dict[str, Any] = json.loads(response["Body"].read())
+        except ValueError:
+            info = {}
+        return info, response["ETag"]
+
+    def _heartbeat(self, stop: threading.Event, acquired_at: float) -> None:
+        while not stop.wait(self.lock_ttl / 3):
+            try:
+                response = self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self.lock_key,
+                    Body=self._lock_body(acquired_at),
+                    IfMatch=self._lock_etag,
+                )
+            except botocore.exceptions.ClientError as err:
+                if _precondition_failed(err) or _missing(err):
+                    self._lock_lost.set()
+                    log.error("state.lock_lost", state=self.url)
+                    return
+                log.warning("state.heartbeat_failed", error=_code(err))
+            else:
+                self._lock_etag = response["ETag"]
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[S3StateStore]:
+        """Hold the lock object; wait up to ``lock_timeout`` for a live holder to finish."""
+        acquired_at = self._clock()
+        deadline = time.monotonic() + self.lock_timeout
+        while not self._try_lock(acquired_at):
+            if time.monotonic() >= deadline:
+                holder = self.lock_holder()
+                who = ""
+                if holder:
+                    info = holder[0]
+                    who = (
+                        f" (held by {info.get('host')} pid {info.get('pid')}, "
+                        f"expires at {info.get('expiresAt')})"
+                    )
+                raise StateLockedError(
+                    f"{self.url}: locked by another run for over {self.lock_timeout:g}s{who}; "
+                    "try again later, or 'voiceid-reconciler state unlock' if that run is gone"
+                )
+            time.sleep(min(1.0, max(0.05, self.lock_timeout / 20)))
+        self._lock_lost.clear()
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(stop, acquired_at), daemon=True)
+        beat.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            beat.join()
+            with contextlib.suppress(botocore.exceptions.ClientError):
+                if not self._lock_lost.is_set():
+                    self.client.delete_object(
+                        Bucket=self.bucket, Key=self.lock_key, IfMatch=self._lock_etag
+                    )
+            self._lock_etag = None
+
+    def unlock(self) -> str:
+        """Delete the lock object deliberately; return a description of what was removed."""
+        holder = self.lock_holder()
+        if holder is None:
+            return f"{self.url}: not locked"
+        info, etag = holder
+        self.client.delete_object(Bucket=self.bucket, Key=self.lock_key, IfMatch=etag)
+        return f"{self.url}: removed the lock held by {info.get('host')} pid {info.get('pid')}"
+
+    # -- the state ----------------------------------------------------------------------------
+
+    def read(self) -> State:
+        """The stored state (a new one when the object does not exist)."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key)
+        except botocore.exceptions.ClientError as err:
+            if _missing(err):
+                self._etag = None
+                self._read_text = None
+                return State()
+            raise StateError(f"{self.url}: cannot read state: {err}") from err
+        text = response["Body"].read().decode("utf-8", errors="replace")
+        self._etag = response["ETag"]
+        self._read_text = text
+        return parse_state(text, self.url)
+
+    def write(self, state: State) -> None:
+        """Write if nobody else wrote since our read (If-Match); refuse otherwise."""
+        if self._lock_lost.is_set():
+            raise StateError(
+                f"{self.url}: the lock was lost (another run took it over); not writing"
+            )
+        if not self._backed_up and self._read_text is not None:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.backup_key, Body=self._read_text.encode()
+            )
+            self._backed_up = True
+        state.serial += 1
+        condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
+        try:
+            response = self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=state.to_json().encode(),
+                ContentType="application/json",
+                **condition,
+            )
+        except botocore.exceptions.ClientError as err:
+            state.serial -= 1
+            if _precondition_failed(err):
+                raise StateError(
+                    f"{self.url}: the state changed since this run read it (another writer); "
+                    "not overwritten — run again"
+                ) from err
+            raise StateError(f"{self.url}: cannot write state: {err}") from err
+        self._etag = response["ETag"]

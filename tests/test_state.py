@@ -1,0 +1,410 @@
+"""The state: versioned schema, atomic local writes, S3 conditional writes and locks, rebuild."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.cli import EXIT_ERROR, EXIT_LOCKED, EXIT_OK, main
+from reconciler.errors import StateError, StateLockedError
+from reconciler.s3state import S3StateStore
+from reconciler.sandbox import Sandbox
+from reconciler.state import (
+    SCHEMA_VERSION,
+    JobRecord,
+    LocalStateStore,
+    SpecEntry,
+    State,
+    parse_state,
+)
+from tests.support import build_world, check_invariants, run_cli, write_specs
+
+H = "a" * 64
+
+
+def _state(jobs: int = 3) -> State:
+    state = State()
+    for i in range(jobs):
+        h = f"{i:064x}"
+        state.specs[f"SpeakerEnrollmentJob/s-{i}"] = SpecEntry(
+            kind="SpeakerEnrollmentJob",
+            name=f"s-{i}",
+            hash=h,
+            domain_id="D" * 22,
+            jobs=[
+                JobRecord(
+                    hash=h,
+                    attempt=1,
+                    client_token="t",
+                    job_name=f"s-{i}-{h[:32]}",
+                    domain_id="D" * 22,
+                    kind="SpeakerEnrollmentJob",
+                    job_id=f"J{i:021d}",
+                    status="COMPLETED",
+                )
+            ],
+        )
+    return state
+
+
+def _take(store: LocalStateStore | S3StateStore) -> None:
+    """Take the store's lock and release it at once."""
+    with store.locked():
+        pass
+
+
+def test_json_is_deterministic_and_round_trips() -> None:
+    """The same state always serialises to the same bytes, with sorted keys, and parses back."""
+    state = _state()
+    text = state.to_json()
+    assert text == parse_state(text, "x").to_json()
+    data = json.loads(text)
+    assert list(data) == sorted(data)
+    assert data["schemaVersion"] == SCHEMA_VERSION
+    # one spec per line: a change to one spec is a one-line diff
+    spec_lines = [
+        line for line in text.splitlines() if line.strip().startswith('"SpeakerEnrollmentJob/')
+    ]
+    assert len(spec_lines) == 3
+
+
+def test_serial_grows_and_backup_keeps_the_previous_version(tmp_path: Path) -> None:
+    """Every write bumps the serial; the previous file is kept as .backup."""
+    store = LocalStateStore(tmp_path / "s.json")
+    state = _state(1)
+    store.write(state)
+    store.write(state)
+    assert store.read().serial == 2
+    backup = parse_state((tmp_path / "s.json.backup").read_text(), "backup")
+    assert backup.serial == 1
+    assert backup.lineage == state.lineage
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"schemaVersion": 1, "specs": {', "not valid JSON"),
+        ("\x00\x01garbage", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"specs": {}}', "no schemaVersion"),
+        ('{"schemaVersion": 1, "specs": {"x": {"kind": 3}}}', "state field specs.x"),
+        ('{"schemaVersion": 99}', "newer than this voiceid-reconciler"),
+    ],
+)
+def test_bad_state_is_refused_and_never_overwritten(
+    tmp_path: Path, content: str, fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A truncated, corrupt, mangled or newer state stops the run with the file name and how to
+    recover, and the file is left byte for byte as it was."""
+    path = tmp_path / "s.json"
+    path.write_text(content)
+    with pytest.raises(StateError, match=fragment):
+        LocalStateStore(path).read()
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(
+        "apiVersion: voiceid-reconciler/v1\nkind: SpeakerEnrollmentJob\nmetadata: {name: a}\n"
+        "spec: {domain: " + "D" * 22 + ", dataAccessRoleArn: 'arn:aws:iam::123456789012:role/R',"
+        " input: {manifest: 's3://bucket/m.json'}, output: {s3Uri: 's3://bucket/o/', kmsKeyId: k}}\n"
+    )
+    assert main(["plan", "--offline", str(specs), "--state", str(path)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert len(err.strip().splitlines()) == 1
+    assert path.read_text() == content
+
+
+def test_recovery_hint_names_backup_and_rebuild() -> None:
+    """The message for a corrupt state says how to recover."""
+    with pytest.raises(
+        StateError, match=r"restore s\.json\.backup or run 'voiceid-reconciler state rebuild'"
+    ):
+        parse_state("{", "s.json")
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from reconciler.state import JobRecord, LocalStateStore, SpecEntry, State
+    store = LocalStateStore(Path(sys.argv[1]))
+    state = store.read()
+    while True:
+        n = state.serial
+        h = f"{n:064x}"
+        state.specs[f"SpeakerEnrollmentJob/s-{n}"] = SpecEntry(
+            kind="SpeakerEnrollmentJob", name=f"s-{n}", hash=h, domain_id="D" * 22,
+            jobs=[JobRecord(hash=h, attempt=1, job_name="x", domain_id="D" * 22,
+                            kind="SpeakerEnrollmentJob")])
+        store.write(state)
+    """
+)
+
+
+def test_sigkill_during_writes_leaves_old_or_new_complete_state(tmp_path: Path) -> None:
+    """SIGKILL at random moments of many writes: the file on disk is always a complete version
+    whose content matches its serial."""
+    rng = random.Random(5)
+    path = tmp_path / "s.json"
+    for _ in range(25):
+        process = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)])
+        time.sleep(rng.uniform(0.2, 0.6))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        state = LocalStateStore(path).read()
+        assert len(state.specs) == state.serial
+    assert state.serial > 25
+
+
+def test_local_lock_excludes_a_second_run(tmp_path: Path) -> None:
+    """A second run waits for the lock and gives up after lock_timeout with StateLockedError."""
+    store = LocalStateStore(tmp_path / "s.json", lock_timeout=0.2)
+    with store.locked(), pytest.raises(StateLockedError, match="locked by another run"):
+        _take(LocalStateStore(tmp_path / "s.json", lock_timeout=0.2))
+
+
+# --- S3 ---------------------------------------------------------------------------------------
+
+
+def _s3_store(sandbox: Sandbox, bucket: str, **kw: Any) -> S3StateStore:
+    return S3StateStore(f"s3://{bucket}/voiceid/state.json", sandbox.client("s3"), **kw)
+
+
+def test_s3_conditional_write_refuses_a_lost_update(voiceid_sandbox: Sandbox) -> None:
+    """Two writers read the same version: the second write is refused, never a silent overwrite."""
+    bucket = voiceid_sandbox.seed_demo_world().bucket
+    first, second = _s3_store(voiceid_sandbox, bucket), _s3_store(voiceid_sandbox, bucket)
+    first.write(first.read())  # creates it (If-None-Match)
+    a, b = first.read(), second.read()
+    first.write(a)
+    with pytest.raises(StateError, match="changed since this run read it"):
+        second.write(b)
+    assert _s3_store(voiceid_sandbox, bucket).read().serial == 2
+
+
+def test_s3_create_refuses_when_someone_created_it_first(voiceid_sandbox: Sandbox) -> None:
+    """Creating the state uses If-None-Match: a concurrent creator wins, the other is refused."""
+    bucket = voiceid_sandbox.seed_demo_world().bucket
+    first, second = _s3_store(voiceid_sandbox, bucket), _s3_store(voiceid_sandbox, bucket)
+    a, b = first.read(), second.read()
+    first.write(a)
+    with pytest.raises(StateError, match="changed since"):
+        second.write(b)
+
+
+def test_s3_lock_is_exclusive_and_released(voiceid_sandbox: Sandbox) -> None:
+    """The lock object excludes a second holder until released."""
+    bucket = voiceid_sandbox.seed_demo_world().bucket
+    holder = _s3_store(voiceid_sandbox, bucket, lock_ttl=30)
+    with holder.locked(), pytest.raises(StateLockedError, match="locked by another run"):
+        _take(_s3_store(voiceid_sandbox, bucket, lock_timeout=0.3))
+    with _s3_store(voiceid_sandbox, bucket, lock_timeout=0.3).locked():
+        pass
+
+
+def test_s3_heartbeat_keeps_a_long_run_locked(voiceid_sandbox: Sandbox) -> None:
+    """A run longer than the TTL keeps its lock through the heartbeat."""
+    bucket = voiceid_sandbox.seed_demo_world().bucket
+    with _s3_store(voiceid_sandbox, bucket, lock_ttl=0.6).locked():
+        time.sleep(1.5)
+        with pytest.raises(StateLockedError):
+            _take(_s3_store(voiceid_sandbox, bucket, lock_timeout=0.3))
+
+
+def test_s3_unlock_breaks_the_lock(voiceid_sandbox: Sandbox) -> None:
+    """state unlock removes a lock deliberately and says whose it was."""
+    bucket = voiceid_sandbox.seed_demo_world().bucket
+    s3 = voiceid_sandbox.client("s3")
+    s3.put_object(
+        Bucket=bucket,
+        Key="voiceid/state.json.lock",
+        Body=json.dumps({"host": "pod-1", "pid": 7, "expiresAt": time.time() + 3600}).encode(),
+    )
+    message = _s3_store(voiceid_sandbox, bucket).unlock()
+    assert "pod-1 pid 7" in message
+    with _s3_store(voiceid_sandbox, bucket, lock_timeout=0.3).locked():
+        pass
+
+
+def test_killed_runs_lock_expires_after_its_ttl(voiceid_sandbox: Sandbox, tmp_path: Path) -> None:
+    """A run killed while holding the S3 lock blocks nobody for longer than its TTL."""
+    world = build_world(voiceid_sandbox)
+    specs = tmp_path / "specs"
+    write_specs(world, specs, 2)
+    env = voiceid_sandbox.env()
+    state = f"s3://{world.bucket}/voiceid/state.json"
+    voiceid_sandbox.freeze_clock()  # jobs never end: the first run waits forever
+    args = (
+        "apply",
+        str(specs),
+        "--state",
+        state,
+        "--tps",
+        "0",
+        "--wait",
+        "--poll-interval",
+        "0.1",
+        "--lock-ttl",
+        "2",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    s3 = voiceid_sandbox.client("s3")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            s3.head_object(Bucket=world.bucket, Key="voiceid/state.json.lock")
+            break
+        except Exception:  # noqa: BLE001 - waiting for the lock object to appear
+            time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    started = time.monotonic()
+    result = run_cli(
+        "apply", str(specs), "--state", state, "--tps", "0", "--lock-timeout", "20", env=env
+    )
+    assert result.returncode == EXIT_OK, result.stderr
+    assert time.monotonic() - started < 15
+    assert "state.lock_expired_taken_over" in result.stderr
+
+
+def test_two_runs_racing_on_s3_state_lose_no_update(
+    voiceid_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Two apply runs at once on one S3 state: every job either started is in the final state."""
+    world = build_world(voiceid_sandbox, domains=2)
+    specs = tmp_path / "specs"
+    write_specs(world, specs, 8)
+    state = f"s3://{world.bucket}/voiceid/state.json"
+    env = {**os.environ, **voiceid_sandbox.env()}
+    args = [
+        "apply",
+        str(specs),
+        "--state",
+        state,
+        "--tps",
+        "0",
+        "--wait",
+        "--poll-interval",
+        "0.05",
+        "--timeout",
+        "60",
+        "--lock-timeout",
+        "60",
+    ]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "reconciler", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        _out, err = process.communicate(timeout=120)
+        assert process.returncode == EXIT_OK, err
+    local = tmp_path / "copy.json"
+    s3 = voiceid_sandbox.client("s3")
+    local.write_bytes(s3.get_object(Bucket=world.bucket, Key="voiceid/state.json")["Body"].read())
+    jobs, recorded = check_invariants(world, local)
+    assert len(jobs) == 8
+    assert len({r.job_id for r in recorded.all_jobs()}) == 8
+
+
+def test_s3_lock_held_by_a_live_run_exits_4(voiceid_env: Sandbox, tmp_path: Path) -> None:
+    """apply against an S3 state locked by a live run exits 4 after --lock-timeout."""
+    world = build_world(voiceid_env)
+    specs = tmp_path / "specs"
+    write_specs(world, specs, 1)
+    with _s3_store(voiceid_env, world.bucket, lock_ttl=30).locked():
+        code = main(
+            [
+                "apply",
+                str(specs),
+                "--state",
+                f"s3://{world.bucket}/voiceid/state.json",
+                "--lock-timeout",
+                "0.3",
+                "--tps",
+                "0",
+            ]
+        )
+    assert code == EXIT_LOCKED
+
+
+def test_rebuild_reproduces_the_lost_state(voiceid_env: Sandbox, tmp_path: Path) -> None:
+    """state rebuild after deleting the state gives the same entries (ids, hashes, statuses)."""
+    world = build_world(voiceid_env, domains=2)
+    specs, path = tmp_path / "specs", tmp_path / "s.json"
+    write_specs(world, specs, 6)
+    assert (
+        main(
+            [
+                "apply",
+                str(specs),
+                "--state",
+                str(path),
+                "--tps",
+                "0",
+                "--wait",
+                "--poll-interval",
+                "0.05",
+                "--timeout",
+                "60",
+            ]
+        )
+        == EXIT_OK
+    )
+    before = LocalStateStore(path).read()
+    path.unlink()
+    voiceid_env.reset_calls()
+    assert main(["state", "rebuild", str(specs), "--state", str(path), "--tps", "0"]) == EXIT_OK
+    after = LocalStateStore(path).read()
+    assert not any(op.startswith("Start") for op in voiceid_env.calls())
+
+    def essence(state: State) -> dict[str, Any]:
+        return {
+            key: [(r.job_id, r.hash, r.attempt, r.status, r.job_name) for r in entry.jobs]
+            for key, entry in state.specs.items()
+        }
+
+    assert essence(after) == essence(before)
+    assert after.orphans == []
+
+
+def test_rebuild_replaces_a_corrupt_state(voiceid_env: Sandbox, tmp_path: Path) -> None:
+    """A corrupt state file is the case rebuild exists for: it writes a good one."""
+    world = build_world(voiceid_env)
+    specs, path = tmp_path / "specs", tmp_path / "s.json"
+    write_specs(world, specs, 2)
+    assert main(["apply", str(specs), "--state", str(path), "--tps", "0"]) == EXIT_OK
+    path.write_text("{ truncated")
+    assert main(["state", "rebuild", str(specs), "--state", str(path), "--tps", "0"]) == EXIT_OK
+    assert len(LocalStateStore(path).read().specs) == 2
+
+
+def test_state_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """state show prints a summary, or the state itself with --format json."""
+    path = tmp_path / "s.json"
+    LocalStateStore(path).write(_state(2))
+    assert main(["state", "show", "--state", str(path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "2 spec(s), 2 job(s)" in out
+    assert main(["state", "show", "--state", str(path), "--format", "json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["serial"] == 1
