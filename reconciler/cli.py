@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import structlog
 
 from reconciler import __version__
-from reconciler.errors import ReconcilerError, SpecErrors, StateError, StateLockedError
+from reconciler.errors import (
+    PlanChecksumMismatch,
+    ReconcilerError,
+    SpecErrors,
+    StateError,
+    StateLockedError,
+    UnsafePlanError,
+)
+from reconciler.plan import DEFAULT_START_LIMIT
 from reconciler.state import State
 
 if TYPE_CHECKING:
@@ -41,8 +49,17 @@ EXIT_LOCKED = 4
 """Another run holds the state lock for longer than ``--lock-timeout``."""
 EXIT_JOB_FAILED = 5
 """A managed job ended FAILED with no attempts left."""
+EXIT_PLAN_CHANGED = 6
+"""``apply --plan-checksum``: the plan is not the reviewed one."""
+EXIT_UNSAFE = 7
+"""The plan starts more jobs than ``--start-limit`` allows (use ``--force``)."""
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
+_EXIT_CODES: dict[type[ReconcilerError], int] = {
+    StateLockedError: EXIT_LOCKED,
+    PlanChecksumMismatch: EXIT_PLAN_CHANGED,
+    UnsafePlanError: EXIT_UNSAFE,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -138,7 +155,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plan from the specs and the state file alone (no credentials, no API calls)",
     )
-    plan.add_argument("--format", choices=("text", "json"), default="text")
+    plan.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="text for people, json for tools, markdown for a pull-request comment",
+    )
     plan.add_argument("--out", type=Path, help="also write the JSON plan to this file")
     plan.add_argument(
         "--detailed-exitcode",
@@ -161,6 +183,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     apply.add_argument("--max-starts", type=int, help="start at most this many jobs in this run")
+    apply.add_argument(
+        "--plan-checksum",
+        metavar="CHECKSUM",
+        help="act only if the plan computed now has this checksum (the reviewed plan; exit 6)",
+    )
+    apply.add_argument(
+        "--start-limit",
+        type=int,
+        default=DEFAULT_START_LIMIT,
+        help=f"refuse a plan with more pending starts than this (default {DEFAULT_START_LIMIT}; "
+        "exit 7)",
+    )
+    apply.add_argument("--force", action="store_true", help="lift the --start-limit safety limit")
     apply.add_argument(
         "--wait",
         action="store_true",
@@ -256,11 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(err.errors) > 1:
             print(f"voiceid-reconciler: {err}", file=sys.stderr)
         return EXIT_ERROR
-    except StateLockedError as err:
+    except (StateLockedError, PlanChecksumMismatch, UnsafePlanError) as err:
         if args.debug:
             raise
         print(f"voiceid-reconciler: {err}", file=sys.stderr)
-        return EXIT_LOCKED
+        return _EXIT_CODES[type(err)]
     except ReconcilerError as err:
         if args.debug:
             raise
@@ -390,6 +425,12 @@ def _plan(args: argparse.Namespace) -> int:
         args.out.write_text(as_json, encoding="utf-8")
     if args.format == "json":
         sys.stdout.write(as_json)
+    elif args.format == "markdown":
+        sys.stdout.write(
+            render.plan_markdown(
+                result.plan, offline=result.offline, observed_at=result.observed_at
+            )
+        )
     else:
         sys.stdout.write(
             render.plan_text(
@@ -421,6 +462,8 @@ def _apply(args: argparse.Namespace) -> int:
         wait=args.wait,
         timeout=args.timeout,
         poll_interval=args.poll_interval,
+        plan_checksum=args.plan_checksum,
+        start_limit=None if args.force else args.start_limit,
     )
     store = _store(args)
     started = time.monotonic()

@@ -21,8 +21,10 @@ from reconciler.errors import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    PlanChecksumMismatch,
     PlanError,
     QuotaExceededError,
+    UnsafePlanError,
 )
 from reconciler.identity import (
     HASH_IN_NAME,
@@ -33,6 +35,7 @@ from reconciler.identity import (
 )
 from reconciler.plan import (
     DEFAULT_MAX_ACTIVE,
+    DEFAULT_START_LIMIT,
     STARTING,
     Action,
     ActionKind,
@@ -301,6 +304,10 @@ class ApplyOptions:
     wait: bool = False
     timeout: float | None = None
     poll_interval: float = 15.0
+    plan_checksum: str | None = None
+    """Refuse to act unless the plan computed now has this checksum (the reviewed plan)."""
+    start_limit: int | None = DEFAULT_START_LIMIT
+    """Refuse a plan with more pending starts than this (None: no limit; ``--force``)."""
 
 
 @dataclass
@@ -337,6 +344,7 @@ def apply(
     with store.locked():
         state = store.read()
         report: ApplyReport | None = None
+        first = True
         try:
             while True:
                 desired = desire(specs, OnlineResolver(voiceid, state))
@@ -347,6 +355,9 @@ def apply(
                 report = report or ApplyReport(plan)
                 report.plan = plan
                 store.write(state)
+                if first:  # the reviewed plan is the one computed before anything starts
+                    _check_plan(plan, options)
+                    first = False
                 if options.dry_run:
                     break
                 budget = (
@@ -378,6 +389,22 @@ def apply(
         a.key for a in report.plan.actions if a.kind is ActionKind.IN_SYNC and a.status == "FAILED"
     ]
     return report
+
+
+def _check_plan(plan: Plan, options: ApplyOptions) -> None:
+    """Refuse a plan that is not the reviewed one, or that is surprisingly large."""
+    if options.plan_checksum and plan.checksum() != options.plan_checksum:
+        raise PlanChecksumMismatch(
+            f"the plan changed since it was reviewed: its checksum is now {plan.checksum()}, "
+            f"not {options.plan_checksum} (a spec or a job appeared); plan again and review"
+        )
+    pending = sum(1 for a in plan.actions if a.kind in STARTING or a.kind is ActionKind.QUEUED)
+    if options.start_limit is not None and pending > options.start_limit and not options.dry_run:
+        raise UnsafePlanError(
+            f"the plan would start {pending} jobs, over the safety limit of "
+            f"{options.start_limit}; check the paths and selectors, then use --start-limit N "
+            "or --force"
+        )
 
 
 def _settled(plan: Plan, *, budget_left: bool) -> bool:

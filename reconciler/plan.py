@@ -34,6 +34,8 @@ from reconciler.spec import LoadedSpec
 from reconciler.state import JobRecord, ObservedJob, SpecEntry, State
 
 DEFAULT_MAX_ACTIVE = 1
+DEFAULT_START_LIMIT = 100
+"""Pending starts (start, retry, queued) above which apply refuses without ``--force``."""
 
 
 class ActionKind(StrEnum):
@@ -85,6 +87,8 @@ class Action:
     percent_complete: int | None = None
     reason: str = ""
     priority: int = 0
+    speakers: int | None = None
+    """Requests in the job's manifest, when known without reading S3 (inline rosters)."""
     request: StartRequest | None = field(default=None, compare=False, repr=False)
 
     @property

@@ -276,3 +276,104 @@ def state_text(state: State) -> str:
     for key, when in sorted(state.listings.items()):
         lines.append(f"history of {key} listed in full at {when}")
     return "\n".join(lines) + "\n"
+
+
+GITHUB_COMMENT_LIMIT = 65_536
+_MARKDOWN_LABELS = {
+    ActionKind.START: "🟢 start",
+    ActionKind.RETRY: "🔁 retry",
+    ActionKind.QUEUED: "⏳ queued",
+    ActionKind.BLOCKED: "⛔ blocked",
+    ActionKind.IN_SYNC: "✅ in sync",
+    ActionKind.SUPERSEDED: "♻️ superseded",
+    ActionKind.ORPHANED: "❔ orphaned",
+}
+
+
+def plan_markdown(
+    plan: Plan,
+    *,
+    offline: bool,
+    observed_at: str | None,
+    limit: int = GITHUB_COMMENT_LIMIT,
+) -> str:
+    """A GitHub-flavoured Markdown comment: summary, table of jobs to start, full plan folded.
+
+    Deterministic (an updated comment diffs cleanly) and never longer than ``limit``
+    characters: when the plan is too long, rows are left out from the end and the comment
+    says how many.
+    """
+    head = [
+        "### voiceid-reconciler plan",
+        "",
+        f"**{summary_line(plan)}** · checksum `{plan.checksum()}`",
+    ]
+    if offline:
+        when = f"the state observed at {observed_at}" if observed_at else "an empty state"
+        head += ["", f"> Offline plan: computed from the specs and {when}; no Voice ID calls."]
+    starting = [
+        a for a in plan.actions if a.kind in (ActionKind.START, ActionKind.RETRY, ActionKind.QUEUED)
+    ]
+    table_head = [
+        "",
+        "| | spec | kind | domain | speakers | attempt | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    table_rows = [
+        f"| {_MARKDOWN_LABELS[a.kind]} | `{a.name}` | {a.spec_kind} | `{a.domain_id or '-'}` "
+        f"| {'—' if a.speakers is None else a.speakers} | {a.attempt or ''} | {_cell(a.reason)} |"
+        for a in starting
+    ]
+    detail_rows = [
+        _action_line(a, max(len(x.key) for x in plan.actions), colour=False) for a in plan.actions
+    ]
+    detail_open = [
+        "",
+        f"<details><summary>Full plan ({len(plan.actions)} actions)</summary>",
+        "",
+        "```text",
+    ]
+    detail_close = ["```", "", "</details>", ""]
+
+    def build(table_n: int, detail_n: int) -> str:
+        lines = list(head)
+        if starting:
+            lines += table_head + table_rows[:table_n]
+            if table_n < len(table_rows):
+                lines.append(f"| … | {len(table_rows) - table_n} more not shown | | | | | |")
+        else:
+            lines += ["", "Nothing to start."]
+        if plan.actions:
+            lines += detail_open + detail_rows[:detail_n]
+            if detail_n < len(detail_rows):
+                left_out = len(detail_rows) - detail_n
+                lines.append(f"… {left_out} more actions not shown (see plan --format json)")
+            lines += detail_close
+        lines.append(f"<!-- voiceid-reconciler checksum={plan.checksum()} -->")
+        return "\n".join(lines) + "\n"
+
+    table_n, detail_n = len(table_rows), len(detail_rows)
+    text = build(table_n, detail_n)
+    if len(text) <= limit:
+        return text
+    # Too long: shrink the folded full plan first, then the table (binary search on each).
+    detail_n = _fit(lambda n: len(build(table_n, n)) <= limit, detail_n)
+    if len(build(table_n, detail_n)) > limit:
+        table_n = _fit(lambda n: len(build(n, 0)) <= limit, table_n)
+    return build(table_n, detail_n)
+
+
+def _fit(fits: Any, high: int) -> int:
+    """The largest n in [0, high] for which fits(n) holds (fits is monotone)."""
+    low = 0
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

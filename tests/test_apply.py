@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import EXIT_LOCKED, EXIT_OK, main
+from reconciler.cli import EXIT_LOCKED, EXIT_OK, EXIT_PLAN_CHANGED, EXIT_UNSAFE, main
 from reconciler.sandbox import Sandbox
 from tests.support import build_world, check_invariants, run_cli, write_specs
 
@@ -67,7 +67,7 @@ def test_steady_state_spends_calls_only_on_what_can_change(
     voiceid_env.configure(max_active_jobs=1000)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 1000, manifests=False)
-    assert _apply(specs, state, "--max-active", "1000") in (EXIT_OK, 5)
+    assert _apply(specs, state, "--max-active", "1000", "--force") in (EXIT_OK, 5)
     assert _starts(voiceid_env) == 1000
     voiceid_env.advance_clock(5)
     voiceid_env.advance()
@@ -269,3 +269,41 @@ def test_lock_timeout_exits_with_its_own_code(voiceid_env: Sandbox, tmp_path: Pa
         assert _apply(specs, state, "--lock-timeout", "0.2") == EXIT_LOCKED
     data = json.loads(state.read_text()) if state.exists() else {}
     assert data == {}
+
+
+def test_plan_checksum_pins_the_reviewed_plan(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """apply --plan-checksum runs the reviewed plan, and refuses (exit 6, no Start) once a spec
+    was added after the plan was made."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2)
+    assert (
+        main(["plan", str(specs), "--state", str(state), "--tps", "0", "--format", "json"])
+        == EXIT_OK
+    )
+    checksum = json.loads(capsys.readouterr().out)["checksum"]
+    write_specs(world, tmp_path / "more", 3)
+    (tmp_path / "more" / "spec-0002.yaml").rename(specs / "spec-0002.yaml")
+    voiceid_env.reset_calls()
+    assert _apply(specs, state, "--plan-checksum", checksum) == EXIT_PLAN_CHANGED
+    assert _starts(voiceid_env) == 0
+    assert "the plan changed since it was reviewed" in capsys.readouterr().err
+    (specs / "spec-0002.yaml").unlink()
+    assert _apply(specs, state, "--plan-checksum", checksum) == EXIT_OK
+    assert _starts(voiceid_env) == 2
+
+
+def test_surprisingly_large_plan_is_refused_without_force(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan with more pending starts than --start-limit is refused (exit 7) unless --force."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 6)
+    assert _apply(specs, state, "--start-limit", "5") == EXIT_UNSAFE
+    assert "over the safety limit of 5" in capsys.readouterr().err
+    assert _starts(voiceid_env) == 0
+    assert _apply(specs, state, "--start-limit", "5", "--force") == EXIT_OK
+    assert _starts(voiceid_env) == 2
