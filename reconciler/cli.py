@@ -34,6 +34,7 @@ from reconciler.plan import DEFAULT_START_LIMIT
 from reconciler.state import State
 
 if TYPE_CHECKING:
+    from reconciler.engine import Shard
     from reconciler.state import StateStore
     from reconciler.voiceid import VoiceId
 
@@ -55,6 +56,15 @@ EXIT_UNSAFE = 7
 """The plan starts more jobs than ``--start-limit`` allows (use ``--force``)."""
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
+SHARD_COUNT_ENV = "VOICEID_RECONCILER_SHARD_COUNT"
+
+
+def _default_shard() -> str | None:
+    count = os.environ.get(SHARD_COUNT_ENV)
+    index = os.environ.get("JOB_COMPLETION_INDEX")
+    return f"{index}/{count}" if count and index is not None else None
+
+
 _EXIT_CODES: dict[type[ReconcilerError], int] = {
     StateLockedError: EXIT_LOCKED,
     PlanChecksumMismatch: EXIT_PLAN_CHANGED,
@@ -136,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=2.0,
         help="client-side limit of Voice ID calls per second per API (default 2, the quota)",
+    )
+    aws.add_argument(
+        "--shard",
+        default=_default_shard(),
+        metavar="INDEX/COUNT",
+        help="only the specs of one of COUNT shards, partitioned by domain (default from "
+        f"$JOB_COMPLETION_INDEX and ${SHARD_COUNT_ENV} in a Kubernetes Indexed Job)",
     )
     aws.add_argument(
         "--log-format",
@@ -362,11 +379,19 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _shard(args: argparse.Namespace) -> Shard | None:
+    from reconciler.engine import Shard
+
+    text = getattr(args, "shard", None)
+    return Shard.parse(text) if text else None
+
+
 def _store(args: argparse.Namespace) -> StateStore:
     from reconciler.engine import open_store
 
+    shard = _shard(args)
     return open_store(
-        args.state,
+        shard.state_location(args.state) if shard else args.state,
         lock_timeout=getattr(args, "lock_timeout", 60.0),
         lock_ttl=getattr(args, "lock_ttl", None),
         profile=getattr(args, "profile", None),
@@ -417,9 +442,11 @@ def _plan(args: argparse.Namespace) -> int:
     specs = load(_paths(args), args.selector)
     state = _store(args).read()
     if args.offline:
-        result = plan_offline(specs, state, max_active=args.max_active)
+        result = plan_offline(specs, state, max_active=args.max_active, shard=_shard(args))
     else:
-        result = plan_online(specs, state, _voiceid(args), max_active=args.max_active)
+        result = plan_online(
+            specs, state, _voiceid(args), max_active=args.max_active, shard=_shard(args)
+        )
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
     if args.out:
         args.out.write_text(as_json, encoding="utf-8")
@@ -463,6 +490,7 @@ def _apply(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         poll_interval=args.poll_interval,
         plan_checksum=args.plan_checksum,
+        shard=_shard(args),
         start_limit=None if args.force else args.start_limit,
     )
     store = _store(args)

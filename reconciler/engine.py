@@ -6,6 +6,7 @@ The engine is the only module that ties the pure core (spec, identity, plan) to 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections import Counter, defaultdict
@@ -24,6 +25,7 @@ from reconciler.errors import (
     PlanChecksumMismatch,
     PlanError,
     QuotaExceededError,
+    ReconcilerError,
     UnsafePlanError,
 )
 from reconciler.identity import (
@@ -146,6 +148,47 @@ def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
 
 
 @dataclass(frozen=True)
+class Shard:
+    """One of ``count`` disjoint parts of the specs, partitioned by domain."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not (self.count >= 1 and 0 <= self.index < self.count):
+            raise ReconcilerError(
+                f"shard {self.index}/{self.count}: expected INDEX/COUNT with 0 <= INDEX < COUNT"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, sep, count = text.partition("/")
+        if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+            raise ReconcilerError(f"--shard {text!r}: expected INDEX/COUNT, e.g. 0/4")
+        return cls(int(index), int(count))
+
+    def owns(self, domain: str) -> bool:
+        """Whether this shard owns ``domain`` (a DomainId, or the name when unresolved)."""
+        digest = hashlib.sha256(domain.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+    def state_location(self, location: str) -> str:
+        """Each shard keeps its own state: ``state.json`` becomes ``state.shard-1-of-4.json``."""
+        if self.count == 1:
+            return location
+        stem, dot, suffix = location.rpartition(".")
+        tag = f"shard-{self.index}-of-{self.count}"
+        return f"{stem}.{tag}.{suffix}" if dot and "/" not in suffix else f"{location}.{tag}"
+
+
+def in_shard(desired: list[DesiredJob], shard: Shard | None) -> list[DesiredJob]:
+    """The desired jobs of one shard: every domain's queue lives in exactly one shard."""
+    if shard is None:
+        return desired
+    return [d for d in desired if shard.owns(d.domain_id or d.spec.document.spec.domain)]
+
+
+@dataclass(frozen=True)
 class PlanResult:
     """A plan and what it was computed from."""
 
@@ -163,10 +206,14 @@ def load(paths: Sequence[Path], selectors: Sequence[str] = ()) -> list[LoadedSpe
 
 
 def plan_offline(
-    specs: Sequence[LoadedSpec], state: State, *, max_active: int = DEFAULT_MAX_ACTIVE
+    specs: Sequence[LoadedSpec],
+    state: State,
+    *,
+    max_active: int = DEFAULT_MAX_ACTIVE,
+    shard: Shard | None = None,
 ) -> PlanResult:
     """The plan from the specs and the state alone, without credentials or network."""
-    desired = desire(specs, OfflineResolver(state))
+    desired = in_shard(desire(specs, OfflineResolver(state)), shard)
     absorb(state, desired, ())
     plan = build_plan(desired, state, max_active=max_active)
     return PlanResult(plan, state, True, state.observed_at, len(specs))
@@ -304,6 +351,8 @@ class ApplyOptions:
     wait: bool = False
     timeout: float | None = None
     poll_interval: float = 15.0
+    shard: Shard | None = None
+    """Only the specs whose domain falls in this shard (``--shard INDEX/COUNT``)."""
     plan_checksum: str | None = None
     """Refuse to act unless the plan computed now has this checksum (the reviewed plan)."""
     start_limit: int | None = DEFAULT_START_LIMIT
@@ -347,7 +396,7 @@ def apply(
         first = True
         try:
             while True:
-                desired = desire(specs, OnlineResolver(voiceid, state))
+                desired = in_shard(desire(specs, OnlineResolver(voiceid, state)), options.shard)
                 foreign = observe(voiceid, state, desired)
                 plan = build_plan(
                     desired, state, foreign_active=foreign, max_active=options.max_active
@@ -544,9 +593,10 @@ def plan_online(
     voiceid: VoiceId,
     *,
     max_active: int = DEFAULT_MAX_ACTIVE,
+    shard: Shard | None = None,
 ) -> PlanResult:
     """The plan against what Voice ID shows now (read-only: the state is not written)."""
-    desired = desire(specs, OnlineResolver(voiceid, state))
+    desired = in_shard(desire(specs, OnlineResolver(voiceid, state)), shard)
     foreign = observe(voiceid, state, desired)
     plan = build_plan(desired, state, foreign_active=foreign, max_active=max_active)
     return PlanResult(plan, state, False, state.observed_at, len(specs))
