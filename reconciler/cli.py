@@ -35,6 +35,7 @@ from reconciler.state import State
 
 if TYPE_CHECKING:
     from reconciler.engine import Shard
+    from reconciler.manifests import Manifests
     from reconciler.state import StateStore
     from reconciler.voiceid import VoiceId
 
@@ -54,6 +55,8 @@ EXIT_PLAN_CHANGED = 6
 """``apply --plan-checksum``: the plan is not the reviewed one."""
 EXIT_UNSAFE = 7
 """The plan starts more jobs than ``--start-limit`` allows (use ``--force``)."""
+EXIT_COMPLETED_WITH_ERRORS = 8
+"""A managed job ended COMPLETED_WITH_ERRORS (some requests failed: ``status --details``)."""
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
 SHARD_COUNT_ENV = "VOICEID_RECONCILER_SHARD_COUNT"
@@ -420,10 +423,16 @@ def _state_command(args: argparse.Namespace) -> int:
         except StateError as err:
             log.warning("state.rebuild_replaces_unreadable_state", error=str(err))
             previous = State()
-        state = rebuild(specs, voiceid, previous)
+        state = rebuild(specs, voiceid, previous, _manifests(args))
         store.write(state)
     sys.stdout.write(render.state_text(state))
     return EXIT_OK
+
+
+def _manifests(args: argparse.Namespace) -> Manifests:
+    from reconciler.manifests import Manifests, make_s3_client
+
+    return Manifests(make_s3_client(profile=args.profile, region=args.region))
 
 
 def _voiceid(args: argparse.Namespace) -> VoiceId:
@@ -445,7 +454,12 @@ def _plan(args: argparse.Namespace) -> int:
         result = plan_offline(specs, state, max_active=args.max_active, shard=_shard(args))
     else:
         result = plan_online(
-            specs, state, _voiceid(args), max_active=args.max_active, shard=_shard(args)
+            specs,
+            state,
+            _voiceid(args),
+            _manifests(args),
+            max_active=args.max_active,
+            shard=_shard(args),
         )
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
     if args.out:
@@ -498,7 +512,14 @@ def _apply(args: argparse.Namespace) -> int:
     progress = render.Progress(sys.stderr)
     with _terminate_as_interrupt():
         try:
-            report = apply(specs, store, voiceid, options, progress=progress if args.wait else None)
+            report = apply(
+                specs,
+                store,
+                voiceid,
+                options,
+                manifests=_manifests(args),
+                progress=progress if args.wait else None,
+            )
         finally:
             progress.close()
     colour = render.use_colour(sys.stdout)
@@ -518,6 +539,8 @@ def _apply(args: argparse.Namespace) -> int:
         return EXIT_TIMEOUT
     if report.failed:
         return EXIT_JOB_FAILED
+    if report.with_errors:
+        return EXIT_COMPLETED_WITH_ERRORS
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +26,8 @@ from reconciler.errors import (
     PlanError,
     QuotaExceededError,
     ReconcilerError,
+    SpecError,
+    SpecErrors,
     UnsafePlanError,
 )
 from reconciler.identity import (
@@ -35,6 +37,7 @@ from reconciler.identity import (
     start_request,
     watchlist_ref,
 )
+from reconciler.manifests import Manifests, result_counts
 from reconciler.plan import (
     DEFAULT_MAX_ACTIVE,
     DEFAULT_START_LIMIT,
@@ -46,11 +49,11 @@ from reconciler.plan import (
     absorb,
     build_plan,
 )
+from reconciler.roster import has_roster, load_roster, parts, roster_errors
 from reconciler.spec import (
     ENROLLMENT,
     REGISTRATION,
     LoadedSpec,
-    SpeakerEnrollmentJob,
     load_specs,
     select,
 )
@@ -85,6 +88,10 @@ class Resolver(Protocol):
 
     def watchlist_id(self, domain_id: str, ref: str) -> str: ...
 
+    def prefetch_manifests(self, uris: Sequence[str]) -> None: ...
+
+    def manifest_identity(self, uri: str) -> str: ...
+
 
 class OfflineResolver:
     """Resolves names from what earlier runs recorded in the state; no network.
@@ -117,33 +124,64 @@ class OfflineResolver:
                 f"watchlist {ref!r} is not in the state yet; an online plan resolves it"
             ) from None
 
+    def prefetch_manifests(self, uris: Sequence[str]) -> None:
+        del uris  # offline: the identities recorded by the last online run are all there is
+
+    def manifest_identity(self, uri: str) -> str:
+        try:
+            return self.state.manifests[uri]
+        except KeyError:
+            raise Unresolved(
+                "the manifest's identity (ETag) is not in the state yet; an online plan reads it"
+            ) from None
+
 
 def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
-    """Resolve each spec into the job it stands for, or the reason it is blocked."""
-    desired = []
+    """Resolve each spec into the job(s) it stands for, or the reason it is blocked.
+
+    A roster becomes one desired job per part, each with its rendered manifest; an external
+    manifest is identified by its ETag (part of the hash: replacing the file is a change).
+    """
+    resolver.prefetch_manifests(
+        [s.document.spec.input.manifest for s in specs if s.document.spec.input.manifest]
+    )
+    desired: list[DesiredJob] = []
     for spec in specs:
         document = spec.document
         domain_id: str | None = None
         try:
             domain_id = resolver.domain_id(document.spec.domain)
             ref = watchlist_ref(document)
-            watchlist_id = resolver.watchlist_id(domain_id, ref) if ref else None
+            resolution = Resolution(
+                domain_id, resolver.watchlist_id(domain_id, ref) if ref else None
+            )
+            manifest = document.spec.input.manifest
+            identity = resolver.manifest_identity(manifest) if manifest else None
         except Unresolved as err:
             desired.append(DesiredJob(spec, None, blocked=err.reason, domain_id=domain_id))
             continue
-        if isinstance(document, SpeakerEnrollmentJob) and document.spec.input.manifest is None:
+        if spec.roster is None:
+            request = start_request(document, resolution, manifest_digest=f"etag:{identity}")
+            desired.append(DesiredJob(spec, request, domain_id=domain_id))
+            continue
+        staging = (document.spec.input.staging_uri or "").rstrip("/")
+        for part in parts(spec.kind, spec.roster):
+            request = start_request(
+                document,
+                resolution,
+                input_uri=f"{staging}/{part.digest}.json",
+                manifest_digest=part.digest,
+            )
             desired.append(
                 DesiredJob(
                     spec,
-                    None,
-                    blocked="inline rosters (input.speakers / speakersFile) are not supported "
-                    "by this version yet; point input.manifest at an uploaded manifest",
+                    request,
                     domain_id=domain_id,
+                    part_name=part.name(spec.name) if part.index is not None else None,
+                    manifest=part.body,
+                    speakers=part.count,
                 )
             )
-            continue
-        request = start_request(document, Resolution(domain_id, watchlist_id))
-        desired.append(DesiredJob(spec, request, domain_id=domain_id))
     return desired
 
 
@@ -200,9 +238,22 @@ class PlanResult:
 
 
 def load(paths: Sequence[Path], selectors: Sequence[str] = ()) -> list[LoadedSpec]:
-    """Every spec under ``paths`` (all validated together), then narrowed by the selectors."""
+    """Every spec under ``paths`` and its roster (all validated together), then narrowed by
+    the selectors."""
     specs = load_specs(paths)
-    return select(specs, selectors) if selectors else specs
+    errors: list[SpecError] = []
+    loaded: list[LoadedSpec] = []
+    for spec in specs:
+        if has_roster(spec):
+            try:
+                spec = replace(spec, roster=tuple(load_roster(spec)))  # noqa: PLW2901
+            except SpecError as err:
+                errors.extend(roster_errors(err))
+                continue
+        loaded.append(spec)
+    if errors:
+        raise SpecErrors(errors)
+    return select(loaded, selectors) if selectors else loaded
 
 
 def plan_offline(
@@ -229,9 +280,26 @@ class OnlineResolver:
     reason; so is one whose watchlist does not exist.
     """
 
-    def __init__(self, voiceid: VoiceId, state: State) -> None:
+    def __init__(self, voiceid: VoiceId, state: State, manifests: Manifests) -> None:
         self.voiceid = voiceid
         self.state = state
+        self.manifests = manifests
+        self._identities: dict[str, str | None] = {}
+
+    def prefetch_manifests(self, uris: Sequence[str]) -> None:
+        """Look up every external manifest's ETag at once (HEAD or a listing per directory)."""
+        missing = [u for u in uris if u not in self._identities]
+        if missing:
+            self._identities.update(self.manifests.identities(missing))
+
+    def manifest_identity(self, uri: str) -> str:
+        if uri not in self._identities:
+            self.prefetch_manifests([uri])
+        etag = self._identities.get(uri)
+        if etag is None:
+            raise Unresolved(f"manifest {uri} not found (or not readable)")
+        self.state.manifests[uri] = etag
+        return etag
 
     def domain_id(self, ref: str) -> str:
         domains = self.voiceid.domains()
@@ -368,6 +436,9 @@ class ApplyReport:
     deferred: dict[str, str] = field(default_factory=dict)
     blocked: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    """Specs whose job ended FAILED during this run (no attempts left)."""
+    with_errors: list[str] = field(default_factory=list)
+    """Specs whose job ended COMPLETED_WITH_ERRORS during this run."""
     timed_out: bool = False
     observed_at: str | None = None
 
@@ -384,6 +455,7 @@ def apply(
     voiceid: VoiceId,
     options: ApplyOptions,
     *,
+    manifests: Manifests,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -392,12 +464,15 @@ def apply(
     started_at = clock()
     with store.locked():
         state = store.read()
+        before = {r.job_id: r.status for r in state.all_jobs() if r.job_id}
+        resolver = OnlineResolver(voiceid, state, manifests)
         report: ApplyReport | None = None
         first = True
         try:
             while True:
-                desired = in_shard(desire(specs, OnlineResolver(voiceid, state)), options.shard)
+                desired = in_shard(desire(specs, resolver), options.shard)
                 foreign = observe(voiceid, state, desired)
+                collect_results(desired, state, manifests)
                 plan = build_plan(
                     desired, state, foreign_active=foreign, max_active=options.max_active
                 )
@@ -416,7 +491,11 @@ def apply(
                 intents = [_record_intent(action, state) for action in starts]
                 if intents:
                     store.write(state)  # every intent on disk before the first Start call
+                staged = {d.hash: d for d in desired if d.manifest is not None}
                 for action, record in zip(starts, intents, strict=True):
+                    if action.hash in staged and not _stage(staged[action.hash], manifests, report):
+                        state.specs[action.key].jobs.remove(record)
+                        continue
                     _start(action, record, state=state, store=store, voiceid=voiceid, report=report)
                 report.plan = build_plan(
                     desired, state, foreign_active=foreign, max_active=options.max_active
@@ -434,10 +513,60 @@ def apply(
                 store.write(state)
     assert report is not None
     report.observed_at = state.observed_at
-    report.failed = [
-        a.key for a in report.plan.actions if a.kind is ActionKind.IN_SYNC and a.status == "FAILED"
-    ]
+    ended = {
+        a.key: a.status
+        for a in report.plan.actions
+        if a.kind is ActionKind.IN_SYNC and a.job_id and before.get(a.job_id) != a.status
+    }
+    report.failed = sorted(k for k, status in ended.items() if status == "FAILED")
+    report.with_errors = sorted(
+        k for k, status in ended.items() if status == "COMPLETED_WITH_ERRORS"
+    )
     return report
+
+
+def _stage(job: DesiredJob, manifests: Manifests, report: ApplyReport) -> bool:
+    """Upload a roster's rendered manifest before its job starts; False (blocked) on failure."""
+    assert job.request is not None
+    assert job.manifest is not None
+    try:
+        uploaded = manifests.stage(
+            job.request.input_s3_uri, job.manifest, kms_key_id=job.request.kms_key_id
+        )
+    except botocore_errors() as err:
+        report.blocked[job.key] = f"cannot stage the manifest: {err}"
+        log.warning("apply.staging_failed", spec=job.key, error=type(err).__name__)
+        return False
+    log.info("apply.manifest_staged", spec=job.key, digest=(job.hash or "")[:12], uploaded=uploaded)
+    return True
+
+
+def botocore_errors() -> tuple[type[Exception], ...]:
+    """The exceptions an S3 call can raise (botocore is imported by the S3 modules only)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
+
+
+def collect_results(desired: Sequence[DesiredJob], state: State, manifests: Manifests) -> None:
+    """Read the output file of every job of ours that ended since it was last looked at."""
+    for job in desired:
+        if job.request is None:
+            continue
+        entry = state.specs.get(job.key)
+        if entry is None:
+            continue
+        for record in entry.jobs:
+            if (
+                record.results is None
+                and record.job_id
+                and record.status in ("COMPLETED", "COMPLETED_WITH_ERRORS")
+            ):
+                output = manifests.read_output(
+                    job.request.output_s3_uri, record.job_id, job.request.input_s3_uri
+                )
+                record.results = result_counts(output) if output is not None else {}
+                log.info("apply.results", spec=job.key, job_id=record.job_id, **record.results)
 
 
 def _check_plan(plan: Plan, options: ApplyOptions) -> None:
@@ -554,7 +683,8 @@ def open_store(
 ) -> StateStore:
     """The state store for ``--state``: ``s3://bucket/key`` or a local path."""
     if location.startswith("s3://"):
-        from reconciler.s3state import DEFAULT_LOCK_TTL, S3StateStore, make_s3_client
+        from reconciler.manifests import make_s3_client
+        from reconciler.s3state import DEFAULT_LOCK_TTL, S3StateStore
 
         return S3StateStore(
             location,
@@ -565,14 +695,16 @@ def open_store(
     return LocalStateStore(Path(location), lock_timeout=lock_timeout)
 
 
-def rebuild(specs: Sequence[LoadedSpec], voiceid: VoiceId, state: State) -> State:
+def rebuild(
+    specs: Sequence[LoadedSpec], voiceid: VoiceId, state: State, manifests: Manifests
+) -> State:
     """A new state derived from Voice ID alone: every domain and kind listed in full.
 
     Jobs are matched to ``specs`` by the hash in their JobName; jobs with our naming that no
     spec claims are kept as orphans. The lineage of ``state`` is kept.
     """
     fresh = State(lineage=state.lineage, serial=state.serial)
-    desired = desire(specs, OnlineResolver(voiceid, fresh))
+    desired = desire(specs, OnlineResolver(voiceid, fresh, manifests))
     seen: list[ObservedJob] = []
     for domain in voiceid.domains():
         for kind in (ENROLLMENT, REGISTRATION):
@@ -591,12 +723,13 @@ def plan_online(
     specs: Sequence[LoadedSpec],
     state: State,
     voiceid: VoiceId,
+    manifests: Manifests,
     *,
     max_active: int = DEFAULT_MAX_ACTIVE,
     shard: Shard | None = None,
 ) -> PlanResult:
     """The plan against what Voice ID shows now (read-only: the state is not written)."""
-    desired = in_shard(desire(specs, OnlineResolver(voiceid, state)), shard)
+    desired = in_shard(desire(specs, OnlineResolver(voiceid, state, manifests)), shard)
     foreign = observe(voiceid, state, desired)
     plan = build_plan(desired, state, foreign_active=foreign, max_active=max_active)
     return PlanResult(plan, state, False, state.observed_at, len(specs))

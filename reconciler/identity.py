@@ -138,9 +138,18 @@ def watchlist_ref(document: SpecDocument) -> str | None:
 
 
 def start_request(
-    document: SpecDocument, resolution: Resolution, *, manifest_digest: str | None = None
+    document: SpecDocument,
+    resolution: Resolution,
+    *,
+    input_uri: str | None = None,
+    manifest_digest: str | None = None,
 ) -> StartRequest:
-    """The effective Start request of a spec, with every default filled in."""
+    """The effective Start request of a spec, with every default filled in.
+
+    ``input_uri`` is the staged manifest of a roster (the spec's ``input.manifest`` otherwise);
+    ``manifest_digest`` identifies the manifest's content (a roster part's SHA-256, or an
+    external manifest's ETag).
+    """
     spec = document.spec
     config: dict[str, Any]
     if isinstance(document, SpeakerEnrollmentJob):
@@ -154,7 +163,6 @@ def start_request(
                 "watchlistId": resolution.watchlist_id,
             },
         }
-        input_uri = document.spec.input.manifest or ""
     else:
         assert isinstance(document, FraudsterRegistrationJob)
         registration = document.spec.registration
@@ -163,12 +171,14 @@ def start_request(
             "fraudsterSimilarityThreshold": registration.fraudster_similarity_threshold,
             "watchlistId": resolution.watchlist_id,
         }
-        input_uri = document.spec.input.manifest
+    source = input_uri or document.spec.input.manifest
+    if source is None:
+        raise ValueError(f"{document.metadata.name}: a roster needs its staged manifest URI")
     return StartRequest(
         kind=document.kind,
         domain_id=resolution.domain_id,
         data_access_role_arn=spec.data_access_role_arn,
-        input_s3_uri=input_uri,
+        input_s3_uri=source,
         output_s3_uri=spec.output.s3_uri,
         kms_key_id=spec.output.kms_key_id,
         config=config,

@@ -54,12 +54,26 @@ STARTING = frozenset({ActionKind.START, ActionKind.RETRY})
 
 @dataclass(frozen=True)
 class DesiredJob:
-    """A spec resolved into the request it stands for, or the reason it cannot be."""
+    """A spec (or one part of a chunked roster) resolved into the request it stands for, or
+    the reason it cannot be."""
 
     spec: LoadedSpec
     request: StartRequest | None
     blocked: str | None = None
     domain_id: str | None = None
+    part_name: str | None = None
+    """``<name>-part-NNN`` for one part of a roster too large for one job."""
+    manifest: bytes | None = field(default=None, repr=False, compare=False)
+    """The rendered manifest of a roster, staged before the job starts."""
+    speakers: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.part_name or self.spec.name
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.kind}/{self.name}"
 
     def __post_init__(self) -> None:
         if (self.request is None) == (self.blocked is None):
@@ -143,8 +157,8 @@ def check_unique(desired: Sequence[DesiredJob]) -> None:
         first = seen.setdefault(job.hash, job)
         if first is not job:
             raise PlanError(
-                f"{job.spec.location}: {job.spec.key} resolves to the same job as "
-                f"{first.spec.key} ({first.spec.location}); change one of them or give it "
+                f"{job.spec.location}: {job.key} resolves to the same job as "
+                f"{first.key} ({first.spec.location}); change one of them or give it "
                 "a different revision"
             )
 
@@ -213,11 +227,11 @@ def _place(state: State, record: JobRecord, name: str, by_hash: Mapping[str, Des
             candidate.job_name = record.job_name
             return
     desired = by_hash.get(record.hash[:HASH_IN_NAME])
-    key = desired.spec.key if desired else f"{record.kind}/{name}"
+    key = desired.key if desired else f"{record.kind}/{name}"
     entry = state.specs.get(key)
     if entry is None and desired is not None:
         entry = state.specs[key] = SpecEntry(
-            kind=record.kind, name=desired.spec.name, hash=record.hash, domain_id=record.domain_id
+            kind=record.kind, name=desired.name, hash=record.hash, domain_id=record.domain_id
         )
     if entry is None:
         state.orphans.append(record)
@@ -243,12 +257,12 @@ def _update(record: JobRecord, seen: ObservedJob) -> None:
 def _align(state: State, job: DesiredJob) -> None:
     """Make the spec's entry describe the desired hash, moving other jobs to its history."""
     assert job.request is not None
-    key = job.spec.key
+    key = job.key
     entry = state.specs.get(key)
     if entry is None:
         state.specs[key] = SpecEntry(
             kind=job.spec.kind,
-            name=job.spec.name,
+            name=job.name,
             hash=job.request.hash,
             domain_id=job.request.domain_id,
         )
@@ -301,7 +315,7 @@ def build_plan(
                 Action(
                     ActionKind.BLOCKED,
                     spec_kind=job.spec.kind,
-                    name=job.spec.name,
+                    name=job.name,
                     domain_id=job.domain_id,
                     reason=job.blocked or "",
                     priority=job.spec.document.spec.priority,
@@ -313,11 +327,11 @@ def build_plan(
             candidates[(job.request.domain_id, job.spec.kind)].append(action)
         else:
             actions.append(action)
-        entry = state.specs.get(job.spec.key)
+        entry = state.specs.get(job.key)
         if entry is not None:
             actions.extend(_superseded(entry, job.request.hash))
 
-    wanted_keys = {job.spec.key for job in desired}
+    wanted_keys = {job.key for job in desired}
     for key, entry in sorted(state.specs.items()):
         if key not in wanted_keys:
             actions.extend(_orphaned(entry.jobs + entry.history, "its spec was removed"))
@@ -336,6 +350,12 @@ def build_plan(
             else:
                 actions.append(_queued(action, f"waiting behind {waiting[position - 1].name}"))
     return Plan(tuple(sorted(actions, key=Action.sort_key)), max_active=max_active)
+
+
+_IN_SYNC_NOTES = {
+    "FAILED": "FAILED; no attempts left (bump spec.revision to run it again)",
+    "COMPLETED_WITH_ERRORS": "some requests failed (voiceid-reconciler status --details)",
+}
 
 
 def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord]) -> Action:
@@ -358,7 +378,7 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
         return Action(
             ActionKind.IN_SYNC,
             spec_kind=spec.kind,
-            name=spec.name,
+            name=job.name,
             domain_id=request.domain_id,
             hash=request.hash,
             attempt=latest.attempt,
@@ -367,23 +387,23 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
             job_id=latest.job_id,
             status=latest.status,
             percent_complete=latest.percent_complete,
-            reason="FAILED; no attempts left (bump spec.revision to run it again)"
-            if latest.status == "FAILED"
-            else "",
+            reason=_IN_SYNC_NOTES.get(latest.status or "", ""),
             priority=spec.document.spec.priority,
+            speakers=job.speakers,
             request=request,
         )
     return Action(
         kind,
         spec_kind=spec.kind,
-        name=spec.name,
+        name=job.name,
         domain_id=request.domain_id,
         hash=request.hash,
         attempt=attempt,
         client_token=client_token(request.hash, attempt),
-        job_name=job_name(spec.name, request.hash, attempt),
+        job_name=job_name(job.name, request.hash, attempt),
         reason=reason,
         priority=spec.document.spec.priority,
+        speakers=job.speakers,
         request=request,
     )
 

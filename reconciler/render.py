@@ -183,6 +183,8 @@ def apply_text(report: ApplyReport, *, dry_run: bool, colour: bool = False) -> s
         lines.append(f"Blocked {key}: {reason}.")
     for key in report.failed:
         lines.append(f"FAILED {key}: no attempts left (bump spec.revision to run it again).")
+    for key in report.with_errors:
+        lines.append(f"COMPLETED_WITH_ERRORS {key}: some requests failed (status --details).")
     if report.timed_out:
         lines.append("Timed out waiting for jobs to end; run again to continue.")
     return "\n".join(lines).rstrip("\n") + "\n"

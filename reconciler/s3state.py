@@ -27,8 +27,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
-import botocore.config
 import botocore.exceptions
 import structlog
 
@@ -38,16 +36,6 @@ from reconciler.state import State, parse_state
 log = structlog.get_logger("reconciler.state")
 
 DEFAULT_LOCK_TTL = 120.0
-
-
-def make_s3_client(*, profile: str | None = None, region: str | None = None) -> Any:
-    """An S3 client from the standard AWS configuration (``AWS_ENDPOINT_URL_S3`` included)."""
-    session = boto3.Session(profile_name=profile, region_name=region)
-    config = botocore.config.Config(
-        retries={"mode": "standard", "total_max_attempts": 5},
-        user_agent_extra="voiceid-reconciler",
-    )
-    return session.client("s3", config=config)
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, TypeAlias
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias
 
 import yaml
 from pydantic import (
@@ -54,7 +54,6 @@ MAX_DEPTH = 64
 """Deeper nesting than this is refused; a spec needs fewer than ten levels."""
 SPEC_SUFFIXES = (".yaml", ".yml")
 MAX_AUDIO_PER_REQUEST = 10
-MAX_SPEAKERS_PER_JOB = 10_000
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -110,47 +109,80 @@ class Speaker(_Model):
     audio: Annotated[list[S3Uri | AudioFile], Field(min_length=1, max_length=MAX_AUDIO_PER_REQUEST)]
 
 
-class EnrollmentInput(_Model):
-    """Where the enrollment requests come from: exactly one of the three sources."""
+class Fraudster(_Model):
+    """One fraudster of an inline roster: the audio of their voice."""
 
+    audio: Annotated[list[S3Uri | AudioFile], Field(min_length=1, max_length=MAX_AUDIO_PER_REQUEST)]
+
+
+_RosterPath: TypeAlias = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class _Input(_Model):
     manifest: S3Uri | None = Field(default=None, description="An existing manifest in S3.")
-    speakers: (
-        Annotated[list[Speaker], Field(min_length=1, max_length=MAX_SPEAKERS_PER_JOB)] | None
-    ) = None
-    speakers_file: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = Field(
-        default=None, description="A CSV or YAML roster next to the spec (relative path)."
-    )
     staging_uri: S3Prefix | None = Field(
-        default=None, description="Where the rendered manifest of an inline roster is uploaded."
+        default=None, description="Where the rendered manifest of a roster is uploaded."
     )
+
+    _sources: ClassVar[tuple[str, str, str]]
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        given = [n for n in ("manifest", "speakers", "speakersFile") if self._has(n)]
+        inline, file_field, file_alias = self._sources
+        given = [
+            alias
+            for attr, alias in (
+                ("manifest", "manifest"),
+                (inline, inline),
+                (file_field, file_alias),
+            )
+            if getattr(self, attr) is not None
+        ]
         if len(given) != 1:
             raise ValueError(
-                "exactly one of manifest, speakers, speakersFile is required"
+                f"exactly one of manifest, {inline}, {file_alias} is required"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         if self.manifest is None and self.staging_uri is None:
-            raise ValueError("stagingUri is required with an inline roster")
+            raise ValueError("stagingUri is required with a roster")
         if self.manifest is not None and self.staging_uri is not None:
-            raise ValueError("stagingUri only applies to an inline roster, not to manifest")
-        if self.speakers_file is not None:
-            p = Path(self.speakers_file)
+            raise ValueError("stagingUri only applies to a roster, not to manifest")
+        relative = getattr(self, file_field)
+        if relative is not None:
+            p = Path(relative)
             if p.is_absolute() or ".." in p.parts:
-                raise ValueError("speakersFile must be a relative path inside the repository")
+                raise ValueError(f"{file_alias} must be a relative path inside the repository")
         return self
 
-    def _has(self, name: str) -> bool:
-        attr = {"speakersFile": "speakers_file"}.get(name, name)
-        return getattr(self, attr) is not None
+
+class EnrollmentInput(_Input):
+    """Where the enrollment requests come from: exactly one of the three sources."""
+
+    speakers: Annotated[list[Speaker], Field(min_length=1)] | None = None
+    speakers_file: _RosterPath | None = Field(
+        default=None, description="A CSV or YAML roster next to the spec (relative path)."
+    )
+    _sources = ("speakers", "speakers_file", "speakersFile")
+
+    @model_validator(mode="after")
+    def _unique_speakers(self) -> Self:
+        if self.speakers:
+            seen: dict[str, int] = {}
+            for i, speaker in enumerate(self.speakers):
+                first = seen.setdefault(speaker.speaker_id, i)
+                if first != i:  # the id itself is personal data: say where, not what
+                    raise ValueError(f"speakers[{i}] has the same speakerId as speakers[{first}]")
+        return self
 
 
-class RegistrationInput(_Model):
-    """Where the registration requests come from: an existing manifest in S3."""
+class RegistrationInput(_Input):
+    """Where the registration requests come from: exactly one of the three sources."""
 
-    manifest: S3Uri
+    fraudsters: Annotated[list[Fraudster], Field(min_length=1)] | None = None
+    fraudsters_file: _RosterPath | None = Field(
+        default=None, description="A CSV or YAML roster next to the spec (relative path)."
+    )
+    _sources = ("fraudsters", "fraudsters_file", "fraudstersFile")
 
 
 class Output(_Model):
@@ -251,6 +283,8 @@ class LoadedSpec:
     document: SpecDocument
     location: Location
     name_location: Location
+    roster: tuple[Any, ...] | None = None
+    """The requests of a roster input (``reconciler.roster.Request``), once loaded."""
 
     @property
     def kind(self) -> str:
@@ -738,6 +772,42 @@ def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[Loaded
         for s in specs
         if all((s.document.metadata.labels.get(k) == v) != neg for k, v, neg in rules)
     ]
+
+
+def load_yaml_list(path: Path) -> tuple[list[Any], Callable[[Sequence[int | str], str], SpecError]]:
+    """A YAML file holding one list (a roster), and a function that turns an error location
+    in it into a :class:`SpecError` with the file:line:column of that node."""
+    text = _read_text(path)
+    loader = _PositionLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError(Location(path), "empty roster file")
+        if "&" in text:
+            _expanded_size(node)
+        else:
+            _check_depth(node)
+        data = loader.to_python(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise SpecError(_location(path, mark), f"YAML: {err.problem or err.context}") from err
+    except yaml.YAMLError as err:
+        raise SpecError(Location(path), f"YAML: {err}") from err
+    except (_TooDeep, _TooBig, RecursionError) as err:
+        raise SpecError(Location(path), "roster nesting too deep or too large") from err
+    finally:
+        loader.dispose()
+    if not isinstance(data, list):
+        raise SpecError(_location(path, node), "a roster file must be a list of entries")
+
+    def locate(loc: Sequence[int | str], message: str) -> SpecError:
+        clean = [p for p in loc if not (isinstance(p, str) and p[:1].isupper())]
+        target = _node_at(node, clean)
+        field = _dotted(clean)
+        text = message.replace("Input should be", "must be").replace("Value error, ", "")
+        return SpecError(_location(path, target), f"{field}: {text}" if field else text)
+
+    return data, locate
 
 
 def json_schema() -> dict[str, Any]:

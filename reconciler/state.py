@@ -11,7 +11,10 @@ Schema (version 1), as written to disk (JSON, sorted keys, two-space indent)::
     watchlists     {DomainId: {name: WatchlistId}}      watchlist names ("default" included)
     listings       {"<DomainId>/<kind>": ISO time}  when that domain's history of that kind was
                                                     last listed in full (a cold run does it once)
-    specs          {"<kind>/<name>": SpecEntry}
+    manifests      {S3 URI: ETag}  the identity of each external manifest when last read
+                                   (``plan --offline`` hashes with it)
+    specs          {"<kind>/<name>": SpecEntry}   (a chunked roster: one entry per part,
+                                                   "<kind>/<name>-part-NNN")
     orphans        [JobRecord]   jobs with our naming that no spec asks for (report only)
 
     SpecEntry:
@@ -147,6 +150,7 @@ class State(_Record):
     domains: dict[str, str] = Field(default_factory=dict)
     watchlists: dict[str, dict[str, str]] = Field(default_factory=dict)
     listings: dict[str, str] = Field(default_factory=dict)
+    manifests: dict[str, str] = Field(default_factory=dict)
     specs: dict[str, SpecEntry] = Field(default_factory=dict)
     orphans: list[JobRecord] = Field(default_factory=list)
 

@@ -66,7 +66,7 @@ def test_steady_state_spends_calls_only_on_what_can_change(
     world = build_world(voiceid_env, domains=3)
     voiceid_env.configure(max_active_jobs=1000)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
-    write_specs(world, specs, 1000, manifests=False)
+    write_specs(world, specs, 1000)
     assert _apply(specs, state, "--max-active", "1000", "--force") in (EXIT_OK, 5)
     assert _starts(voiceid_env) == 1000
     voiceid_env.advance_clock(5)

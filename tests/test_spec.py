@@ -78,7 +78,7 @@ EXPECTED: dict[str, list[tuple[int, int, str]]] = {
     "speakers-file-escapes.yaml": [
         (9, 5, "speakersFile must be a relative path inside the repository")
     ],
-    "staging-without-roster.yaml": [(9, 5, "stagingUri only applies to an inline roster")],
+    "staging-without-roster.yaml": [(9, 5, "stagingUri only applies to a roster")],
     "too-many-audio.yaml": [(13, 11, "spec.input.speakers[0].audio: List should have at most 10")],
     "two-input-sources.yaml": [(9, 5, "is required (got manifest, speakersFile)")],
     "unknown-field.yaml": [(13, 5, "unknown field 'spec.output.kmsKeyArn'")],

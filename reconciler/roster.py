@@ -1,0 +1,266 @@
+"""Rosters kept in git: inline lists or CSV/YAML files of speakers or fraudsters.
+
+A roster becomes one or more manifests, rendered here deterministically (no network):
+
+* **Loading.** ``spec.input.speakers`` / ``fraudsters`` inline, or ``speakersFile`` /
+  ``fraudstersFile``: a CSV or YAML file whose path is relative to the spec and must stay inside
+  the repository (the nearest directory holding ``.git``, else the spec's own directory).
+  CSV columns: ``speakerId,audio,channel`` for speakers, ``audio,channel`` for fraudsters;
+  ``audio`` holds 1-10 S3 URIs separated by spaces or ``;``, ``channel`` is 0 (default) or 1.
+  A YAML file is a list of the same entries as the inline form. Every Voice ID limit is checked
+  with ``file:line`` errors; speaker ids are never echoed in an error.
+* **Chunking.** Above the per-job limits (10,000 speakers, 500 fraudsters) a roster becomes
+  ordered parts ``<name>-part-001``, ``-part-002``, ... by position, each its own job and hash,
+  so editing one part's entries starts only that part again.
+* **Rendering.** The manifest of a part is canonical JSON (sorted keys, no whitespace) with
+  RequestIds ``req-<position>`` that are stable and carry no personal data; its SHA-256 is the
+  manifest digest in the spec hash and in the staged object's name.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from reconciler.errors import Location, SpecError
+from reconciler.spec import (
+    ENROLLMENT,
+    MAX_AUDIO_PER_REQUEST,
+    S3_URI_PATTERN,
+    VOICEID_NAME_PATTERN,
+    AudioFile,
+    Fraudster,
+    FraudsterRegistrationJob,
+    LoadedSpec,
+    Speaker,
+    SpeakerEnrollmentJob,
+    load_yaml_list,
+)
+
+MAX_SPEAKERS_PER_JOB = 10_000
+MAX_FRAUDSTERS_PER_JOB = 500
+MAX_ROSTER_ENTRIES = 1_000_000
+
+_S3 = re.compile(S3_URI_PATTERN)
+_NAME = re.compile(VOICEID_NAME_PATTERN)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One enrollment or registration request (a speaker id only for enrollment)."""
+
+    speaker_id: str | None
+    audio: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One manifest of a roster: its name suffix, rendered body and digest."""
+
+    index: int | None  # None when the roster fits in one job
+    body: bytes
+    digest: str
+    count: int
+
+    def name(self, base: str) -> str:
+        return base if self.index is None else f"{base}-part-{self.index:03d}"
+
+
+def roster_source(spec: LoadedSpec) -> tuple[list[Speaker] | list[Fraudster] | None, str | None]:
+    """The inline roster or the roster file path of a spec (both None for a manifest input)."""
+    document = spec.document
+    if isinstance(document, SpeakerEnrollmentJob):
+        source = document.spec.input
+        return source.speakers, source.speakers_file
+    assert isinstance(document, FraudsterRegistrationJob)
+    return document.spec.input.fraudsters, document.spec.input.fraudsters_file
+
+
+def has_roster(spec: LoadedSpec) -> bool:
+    inline, path = roster_source(spec)
+    return inline is not None or path is not None
+
+
+def load_roster(spec: LoadedSpec) -> list[Request]:
+    """The requests of a spec's roster; raises :class:`SpecError` with a file:line."""
+    inline, relative = roster_source(spec)
+    if inline is not None:
+        return [_request(entry) for entry in inline]
+    assert relative is not None
+    path = _inside_repository(spec, relative)
+    if path.suffix.lower() == ".csv":
+        return _load_csv(path, speakers=spec.kind == ENROLLMENT)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return _load_yaml(path, speakers=spec.kind == ENROLLMENT)
+    raise SpecError(spec.location, f"roster file {relative!r} must be .csv, .yaml or .yml")
+
+
+def _request(entry: Speaker | Fraudster) -> Request:
+    audio = tuple((a.uri, a.channel) if isinstance(a, AudioFile) else (a, 0) for a in entry.audio)
+    return Request(getattr(entry, "speaker_id", None), audio)
+
+
+def _repository_root(start: Path) -> Path:
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return start
+
+
+def _inside_repository(spec: LoadedSpec, relative: str) -> Path:
+    base = spec.location.path.resolve().parent
+    root = _repository_root(base)
+    path = (base / relative).resolve()
+    if not path.is_relative_to(root):
+        raise SpecError(spec.location, f"roster file {relative!r} is outside the repository")
+    if not path.is_file():
+        raise SpecError(spec.location, f"roster file {relative!r} does not exist")
+    return path
+
+
+def _load_csv(path: Path, *, speakers: bool) -> list[Request]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(Location(path), f"cannot read roster: {err}") from err
+    reader = csv.DictReader(io.StringIO(text))
+    columns = {c.strip() for c in reader.fieldnames or []}
+    required = {"speakerId", "audio"} if speakers else {"audio"}
+    allowed = required | {"channel"}
+    if not required <= columns or not columns <= allowed:
+        raise SpecError(
+            Location(path, 1, 1),
+            f"CSV header must be {','.join(sorted(required))}[,channel]; "
+            f"got {','.join(reader.fieldnames or []) or 'nothing'}",
+        )
+    requests: list[Request] = []
+    errors: list[SpecError] = []
+    seen: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        where = Location(path, line, 1)
+        problem = _check_row(row, speakers=speakers)
+        if problem:
+            errors.append(SpecError(where, problem))
+            continue
+        request = _row_request(row, speakers=speakers)
+        if request.speaker_id is not None:
+            first = seen.setdefault(request.speaker_id, line)
+            if first != line:
+                errors.append(SpecError(where, f"same speakerId as line {first}"))
+                continue
+        requests.append(request)
+        if len(requests) > MAX_ROSTER_ENTRIES:
+            errors.append(SpecError(where, f"more than {MAX_ROSTER_ENTRIES:,} entries"))
+            break
+    if errors:
+        raise _Many(errors)
+    if not requests:
+        raise SpecError(Location(path, 1, 1), "roster has no entries")
+    return requests
+
+
+def _check_row(row: dict[str, Any], *, speakers: bool) -> str | None:
+    if None in row:
+        return "more columns than the header"
+    audio = (row.get("audio") or "").replace(";", " ").split()
+    if not 1 <= len(audio) <= MAX_AUDIO_PER_REQUEST:
+        return f"audio: {len(audio)} files; 1 to {MAX_AUDIO_PER_REQUEST} are allowed"
+    if any(not _S3.match(uri) or len(uri) > 1024 for uri in audio):
+        return "audio: must be S3 URIs such as s3://bucket/key"
+    if (row.get("channel") or "0").strip() not in ("0", "1"):
+        return "channel: must be 0 or 1"
+    if speakers:
+        speaker = (row.get("speakerId") or "").strip()
+        if not speaker or len(speaker) > 256 or not _NAME.match(speaker):
+            return (
+                "speakerId: must be 1-256 letters, digits, '_' or '-', "
+                "starting with a letter or digit"
+            )
+    return None
+
+
+def _row_request(row: dict[str, Any], *, speakers: bool) -> Request:
+    channel = int((row.get("channel") or "0").strip())
+    audio = tuple((uri, channel) for uri in (row.get("audio") or "").replace(";", " ").split())
+    return Request((row["speakerId"] or "").strip() if speakers else None, audio)
+
+
+class _Many(SpecError):
+    """Several problems in one roster file (raised as one, unpacked by the loader)."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        super().__init__(errors[0].location, errors[0].message)
+        self.errors = errors
+
+
+def _load_yaml(path: Path, *, speakers: bool) -> list[Request]:
+    model: Any = Speaker if speakers else Fraudster
+    items, locate = load_yaml_list(path)
+    adapter: TypeAdapter[list[Any]] = TypeAdapter(list[model])
+    try:
+        entries = adapter.validate_python(items)
+    except ValidationError as err:
+        raise _Many(
+            [locate(d["loc"], d["msg"]) for d in err.errors(include_url=False, include_input=False)]
+        ) from err
+    requests = [_request(e) for e in entries]
+    if speakers:
+        seen: dict[str, int] = {}
+        for i, request in enumerate(requests):
+            assert request.speaker_id is not None
+            first = seen.setdefault(request.speaker_id, i)
+            if first != i:
+                raise locate([i, "speakerId"], f"same speakerId as entry {first + 1}")
+    if not requests:
+        raise SpecError(Location(path), "roster has no entries")
+    return requests
+
+
+def roster_errors(err: SpecError) -> list[SpecError]:
+    """Every problem a roster error stands for."""
+    return err.errors if isinstance(err, _Many) else [err]
+
+
+def parts(kind: str, requests: Sequence[Request], *, limit: int | None = None) -> list[Part]:
+    """The manifests of a roster, in order; one part when it fits in one job."""
+    size = limit or (MAX_SPEAKERS_PER_JOB if kind == ENROLLMENT else MAX_FRAUDSTERS_PER_JOB)
+    chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
+    out = []
+    for number, chunk in enumerate(chunks, start=1):
+        offset = (number - 1) * size
+        body = render_manifest(kind, chunk, offset=offset)
+        out.append(
+            Part(
+                None if len(chunks) == 1 else number,
+                body,
+                hashlib.sha256(body).hexdigest(),
+                len(chunk),
+            )
+        )
+    return out
+
+
+def render_manifest(kind: str, requests: Sequence[Request], *, offset: int = 0) -> bytes:
+    """The manifest JSON of ``requests`` (canonical: the same roster gives the same bytes)."""
+    rendered = []
+    for i, request in enumerate(requests, start=offset + 1):
+        item: dict[str, Any] = {
+            "RequestId": f"req-{i:07d}",
+            "AudioSpecifications": [{"S3Uri": uri, "ChannelId": ch} for uri, ch in request.audio],
+        }
+        if kind == ENROLLMENT:
+            item["SpeakerId"] = request.speaker_id
+        rendered.append(item)
+    key = "SpeakerEnrollmentRequests" if kind == ENROLLMENT else "FraudsterRegistrationRequests"
+    document = {"Version": "1.0", key: rendered}
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
