@@ -237,6 +237,11 @@ def _parser() -> argparse.ArgumentParser:
         "--refresh", action="store_true", help="describe in-flight jobs first and save the state"
     )
     status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument(
+        "--details",
+        action="store_true",
+        help="on a terminal only: list the failed requests of jobs that ended with errors",
+    )
 
     _add_tool_commands(sub, common=common, specs=specs, state=state, aws=aws)
     return parser
@@ -561,7 +566,25 @@ def _status(args: argparse.Namespace) -> int:
         sys.stdout.write(render.status_json(state))
     else:
         sys.stdout.write(render.status_text(state, colour=render.use_colour(sys.stdout)))
+    if args.details:
+        _details(args, state)
     return EXIT_OK
+
+
+def _details(args: argparse.Namespace, state: State) -> None:
+    """The failed requests of jobs that ended with errors. Their messages may name speakers or
+    audio, so they go to an interactive terminal only, never to a pipe, a file or a log."""
+    from reconciler.engine import failed_requests_of
+
+    if not sys.stdout.isatty():
+        print(
+            "Failed requests: details are shown on a terminal only (they may hold personal data)."
+        )
+        return
+    for key, failures in failed_requests_of(state, _voiceid(args), _manifests(args)):
+        print(f"\n{key}: {len(failures)} failed request(s)")
+        for failure in failures:
+            print(f"  {failure.request_id}  {failure.error_code}  {failure.message}")
 
 
 @contextlib.contextmanager

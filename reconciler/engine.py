@@ -37,7 +37,7 @@ from reconciler.identity import (
     start_request,
     watchlist_ref,
 )
-from reconciler.manifests import Manifests, result_counts
+from reconciler.manifests import FailedRequest, Manifests, failed_requests, result_counts
 from reconciler.plan import (
     DEFAULT_MAX_ACTIVE,
     DEFAULT_START_LIMIT,
@@ -746,3 +746,24 @@ def refresh(state: State, voiceid: VoiceId) -> None:
                 log.warning("status.job_missing", job_id=record.job_id, spec=record.job_name)
     absorb(state, (), seen)
     state.observed_at = utcnow()
+
+
+def failed_requests_of(
+    state: State, voiceid: VoiceId, manifests: Manifests
+) -> list[tuple[str, list[FailedRequest]]]:
+    """For every spec whose latest job ended with failed requests, those requests (one
+    Describe per such job for its input and output locations, then its output file)."""
+    out = []
+    for key, entry in sorted(state.specs.items()):
+        record = entry.latest()
+        if not (
+            record and record.job_id and any(k.startswith("error:") for k in record.results or {})
+        ):
+            continue
+        job = voiceid.describe_job(record.kind, record.domain_id, record.job_id)
+        if not (job.input_s3_uri and job.output_s3_uri):
+            continue
+        output = manifests.read_output(job.output_s3_uri, record.job_id, job.input_s3_uri)
+        if output is not None:
+            out.append((key, failed_requests(output)))
+    return out

@@ -209,6 +209,7 @@ def _status_rows(state: State) -> list[dict[str, Any]]:
                 "createdAt": job.created_at if job else None,
                 "endedAt": job.ended_at if job else None,
                 "failure": job.failure.model_dump(by_alias=True) if job and job.failure else None,
+                "results": job.results if job else None,
                 "superseded": len(entry.history),
             }
         )
@@ -249,6 +250,9 @@ def status_text(state: State, *, colour: bool = False) -> str:
         job = f"job {row['jobId']}" if row["jobId"] else ""
         attempt = f" (attempt {row['attempt']})" if row["attempt"] and row["attempt"] > 1 else ""
         lines.append(f"  {row['spec']:<{width}}  {status:<22} {job}{attempt}{timing}".rstrip())
+        if row["results"]:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(row["results"].items()))
+            lines.append(f"      results: {counts}")
         if row["failure"]:
             failure = row["failure"]
             lines.append(f"      failure {failure.get('statusCode')}: {failure.get('message')}")

@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
-from reconciler.errors import Location, SpecError
+from reconciler.errors import Location, SpecError, SpecErrors
 from reconciler.spec import (
     ENROLLMENT,
     MAX_AUDIO_PER_REQUEST,
@@ -204,15 +202,10 @@ class _Many(SpecError):
 
 
 def _load_yaml(path: Path, *, speakers: bool) -> list[Request]:
-    model: Any = Speaker if speakers else Fraudster
-    items, locate = load_yaml_list(path)
-    adapter: TypeAdapter[list[Any]] = TypeAdapter(list[model])
     try:
-        entries = adapter.validate_python(items)
-    except ValidationError as err:
-        raise _Many(
-            [locate(d["loc"], d["msg"]) for d in err.errors(include_url=False, include_input=False)]
-        ) from err
+        entries, locate = load_yaml_list(path, Speaker if speakers else Fraudster)
+    except SpecErrors as err:
+        raise _Many(err.errors) from err
     requests = [_request(e) for e in entries]
     if speakers:
         seen: dict[str, int] = {}

@@ -734,6 +734,10 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
         errors.extend(problems)
     if not files:
         raise SpecErrors([SpecError(Location(Path(str(p))), "no spec files found") for p in paths])
+    rosters = {_roster_path(spec) for spec in specs} - {None}
+    if rosters:  # YAML roster files next to the specs are not specs themselves
+        specs = [s for s in specs if s.location.path.resolve() not in rosters]
+        errors = [e for e in errors if e.location.path.resolve() not in rosters]
     seen: dict[str, LoadedSpec] = {}
     for spec in specs:
         first = seen.setdefault(spec.key, spec)
@@ -748,6 +752,12 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
     if errors:
         raise SpecErrors(errors)
     return specs
+
+
+def _roster_path(spec: LoadedSpec) -> Path | None:
+    source = spec.document.spec.input
+    relative = getattr(source, "speakers_file", None) or getattr(source, "fraudsters_file", None)
+    return (spec.location.path.parent / relative).resolve() if relative else None
 
 
 def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[LoadedSpec]:
@@ -774,9 +784,14 @@ def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[Loaded
     ]
 
 
-def load_yaml_list(path: Path) -> tuple[list[Any], Callable[[Sequence[int | str], str], SpecError]]:
-    """A YAML file holding one list (a roster), and a function that turns an error location
-    in it into a :class:`SpecError` with the file:line:column of that node."""
+def load_yaml_list(
+    path: Path, model: Any
+) -> tuple[list[Any], Callable[[Sequence[int | str], str], SpecError]]:
+    """A YAML roster file validated as a list of ``model``, and a function that turns a
+    location in it into a :class:`SpecError` at that node's file:line:column.
+
+    Raises :class:`SpecErrors` with every problem of the file.
+    """
     text = _read_text(path)
     loader = _PositionLoader(text)
     try:
@@ -799,15 +814,20 @@ def load_yaml_list(path: Path) -> tuple[list[Any], Callable[[Sequence[int | str]
         loader.dispose()
     if not isinstance(data, list):
         raise SpecError(_location(path, node), "a roster file must be a list of entries")
+    from pydantic import TypeAdapter
+
+    try:
+        entries = TypeAdapter(list[model]).validate_python(data)
+    except ValidationError as err:
+        details = err.errors(include_url=False, include_input=False)
+        raise SpecErrors(
+            [_translate(path, node, "roster", d) for d in _without_union_noise(details)]
+        ) from err
 
     def locate(loc: Sequence[int | str], message: str) -> SpecError:
-        clean = [p for p in loc if not (isinstance(p, str) and p[:1].isupper())]
-        target = _node_at(node, clean)
-        field = _dotted(clean)
-        text = message.replace("Input should be", "must be").replace("Value error, ", "")
-        return SpecError(_location(path, target), f"{field}: {text}" if field else text)
+        return SpecError(_location(path, _node_at(node, loc)), f"{_dotted(loc)}: {message}")
 
-    return data, locate
+    return entries, locate
 
 
 def json_schema() -> dict[str, Any]:

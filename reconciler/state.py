@@ -124,6 +124,9 @@ class ObservedJob:
     created_at: str | None = None
     ended_at: str | None = None
     failure: Failure | None = None
+    input_s3_uri: str | None = None
+    """Only from Describe (never stored in the state)."""
+    output_s3_uri: str | None = None
 
     @property
     def active(self) -> bool:

@@ -296,6 +296,8 @@ def _observed(kind: str, domain_id: str, item: dict[str, Any]) -> ObservedJob:
         failure=Failure(status_code=failure.get("StatusCode"), message=failure.get("Message", ""))
         if failure
         else None,
+        input_s3_uri=(item.get("InputDataConfig") or {}).get("S3Uri"),
+        output_s3_uri=(item.get("OutputDataConfig") or {}).get("S3Uri"),
     )
 
 
