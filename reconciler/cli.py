@@ -34,7 +34,7 @@ from reconciler.plan import DEFAULT_START_LIMIT
 from reconciler.state import State
 
 if TYPE_CHECKING:
-    from reconciler.engine import Shard
+    from reconciler.engine import ApplyReport, Shard
     from reconciler.manifests import Manifests
     from reconciler.state import StateStore
     from reconciler.voiceid import VoiceId
@@ -216,6 +216,15 @@ def _parser() -> argparse.ArgumentParser:
         "exit 7)",
     )
     apply.add_argument("--force", action="store_true", help="lift the --start-limit safety limit")
+    apply.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="write Prometheus metrics in the node-exporter textfile format",
+    )
+    apply.add_argument(
+        "--pushgateway", metavar="URL", help="push Prometheus metrics to this Pushgateway"
+    )
     apply.add_argument(
         "--wait",
         action="store_true",
@@ -515,6 +524,7 @@ def _apply(args: argparse.Namespace) -> int:
     store = _store(args)
     started = time.monotonic()
     progress = render.Progress(sys.stderr)
+    report: ApplyReport | None = None
     with _terminate_as_interrupt():
         try:
             report = apply(
@@ -527,6 +537,7 @@ def _apply(args: argparse.Namespace) -> int:
             )
         finally:
             progress.close()
+            _emit_metrics(args, report, voiceid, time.monotonic() - started)
     colour = render.use_colour(sys.stdout)
     sys.stdout.write(render.apply_text(report, dry_run=args.dry_run, colour=colour))
     log.info(
@@ -547,6 +558,43 @@ def _apply(args: argparse.Namespace) -> int:
     if report.with_errors:
         return EXIT_COMPLETED_WITH_ERRORS
     return EXIT_OK
+
+
+def _emit_metrics(
+    args: argparse.Namespace, report: ApplyReport | None, voiceid: VoiceId, duration: float
+) -> None:
+    """--metrics-file / --pushgateway: what the run did (also when it failed: success 0)."""
+    if not (args.metrics_file or args.pushgateway):
+        return
+    from reconciler.metrics import RunMetrics, push, write_textfile
+    from reconciler.plan import ActionKind
+
+    actions = report.plan.actions if report else ()
+    statuses: dict[str, int] = {}
+    for action in actions:
+        if action.kind is ActionKind.IN_SYNC and action.status:
+            statuses[action.status] = statuses.get(action.status, 0) + 1
+    counts = report.plan.counts() if report else {}
+    metrics = RunMetrics(
+        jobs_by_status=statuses,
+        actions=counts,
+        starts=len(report.started) if report else 0,
+        queued=counts.get("queued", 0) + (len(report.deferred) if report else 0),
+        blocked=counts.get("blocked", 0) + (len(report.blocked) if report else 0),
+        api_calls=dict(voiceid.calls),
+        throttles=dict(voiceid.throttles),
+        duration_seconds=duration,
+        success=report is not None and not report.timed_out and not report.failed,
+        finished_at=time.time(),
+        shard=args.shard,
+    )
+    try:
+        if args.metrics_file:
+            write_textfile(metrics, args.metrics_file)
+        if args.pushgateway:
+            push(metrics, args.pushgateway)
+    except OSError as err:  # metrics must never turn a good run into a failed one
+        log.warning("metrics.not_written", error=str(err))
 
 
 def _status(args: argparse.Namespace) -> int:

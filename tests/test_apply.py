@@ -307,3 +307,27 @@ def test_surprisingly_large_plan_is_refused_without_force(
     assert _starts(voiceid_env) == 0
     assert _apply(specs, state, "--start-limit", "5", "--force") == EXIT_OK
     assert _starts(voiceid_env) == 2
+
+
+def test_metrics_file_holds_the_numbers_of_the_run(voiceid_env: Sandbox, tmp_path: Path) -> None:
+    """--metrics-file writes a textfile that Prometheus' parser reads, with this run's numbers."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    world = build_world(voiceid_env, domains=2)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 6)
+    metrics = tmp_path / "metrics" / "voiceid.prom"
+    metrics.parent.mkdir()
+    voiceid_env.reset_calls()
+    assert _apply(specs, state, "--metrics-file", str(metrics)) == EXIT_OK
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.read_text())
+        for s in family.samples
+    }
+    assert samples[("voiceid_reconciler_run_starts", ())] == 4
+    assert samples[("voiceid_reconciler_run_success", ())] == 1
+    assert samples[("voiceid_reconciler_plan_actions", (("action", "queued"),))] == 2
+    calls = voiceid_env.calls()
+    for operation, count in calls.items():
+        assert samples[("voiceid_reconciler_api_calls", (("operation", operation),))] == count

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# voiceid-reconciler as a container image (see docs/deployment.md).
+#
+#   docker build -t voiceid-reconciler:0.1.0 .
+#   docker run --rm -v "$PWD/specs:/specs:ro" voiceid-reconciler:0.1.0 validate /specs
+#
+# Stage 1 builds the wheel of the project and of every dependency; stage 2 installs them from
+# those wheels alone (--no-index), so the image holds no compiler, no build backend, no pip
+# cache and no source tree. The base is pinned to an exact patch release; pin its digest too
+# (python:3.11.14-slim-bookworm@sha256:...) when your registry policy asks for it.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY reconciler/ reconciler/
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="voiceid-reconciler" \
+      org.opencontainers.image.description="A declarative GitOps reconciler for Amazon Connect Voice ID batch jobs" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# A fixed, numeric, unprivileged identity: Kubernetes' runAsNonRoot can only verify a numeric
+# USER, and the manifests in deploy/kubernetes/ run as the same 10001.
+RUN groupadd --system --gid 10001 reconciler \
+ && useradd --system --no-log-init --uid 10001 --gid 10001 \
+        --home-dir /work --no-create-home --shell /usr/sbin/nologin reconciler \
+ && install -d -o 10001 -g 10001 -m 0755 /work /specs
+# The wheels are bind-mounted from the build stage for this one step: they never land in a layer.
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/voiceid_reconciler-*.whl \
+ && voiceid-reconciler --version
+USER 10001:10001
+WORKDIR /work
+# Specs are mounted at /specs (or baked into a derived image: see docs/deployment.md).
+ENTRYPOINT ["voiceid-reconciler"]
+CMD ["apply", "/specs"]

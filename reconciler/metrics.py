@@ -1,0 +1,187 @@
+"""Prometheus metrics of one reconciler run: a node-exporter textfile, or a Pushgateway push.
+
+Every run is a fresh process (a cron job, a CronJob pod), so every metric is a *gauge* that
+describes the run that wrote it; nothing accumulates in memory between runs. Each call builds
+its own :class:`~prometheus_client.CollectorRegistry` (never the process-global one), so the
+output holds exactly these metrics and nothing of Python's or the process's own.
+
+Metrics (all carry a ``shard`` label, e.g. ``shard="0/4"``, when the run was one shard):
+
+``voiceid_reconciler_jobs{status}``
+    Specs whose latest job has this Voice ID status (``SUBMITTED``, ``IN_PROGRESS``,
+    ``COMPLETED``, ``COMPLETED_WITH_ERRORS``, ``FAILED``, ...), as observed by the run.
+``voiceid_reconciler_plan_actions{action}``
+    Plan actions of the run by kind (``start``, ``retry``, ``queued``, ``blocked``, ``in-sync``,
+    ``superseded``, ``orphaned``).
+``voiceid_reconciler_run_starts``
+    Jobs the run started (Start calls that created or returned a job).
+``voiceid_reconciler_run_queued``
+    Specs left waiting for their domain's active-job quota.
+``voiceid_reconciler_run_blocked``
+    Specs that cannot start (a missing domain or watchlist, an inline roster, ...).
+``voiceid_reconciler_api_calls{operation}``
+    Voice ID API calls the run made, by operation (retries included).
+``voiceid_reconciler_api_throttles{operation}``
+    ``ThrottlingException`` answers the run received, by operation.
+``voiceid_reconciler_run_duration_seconds``
+    Wall-clock duration of the run.
+``voiceid_reconciler_run_success``
+    1 when the run succeeded, else 0.
+``voiceid_reconciler_last_run_timestamp_seconds``
+    Unix time at which the run finished.
+``voiceid_reconciler_last_success_timestamp_seconds``
+    Unix time at which the last *successful* run finished. A successful run sets it; a failed
+    run leaves the previous value in place: :func:`write_textfile` carries it over from the file
+    it replaces, and :func:`push` pushes a failed run with POST, which keeps the metric names
+    the push does not mention. Alert on
+    ``time() - voiceid_reconciler_last_success_timestamp_seconds``.
+
+No metric carries a spec name, a speaker id or an S3 location: labels are statuses, action
+kinds, operation names and the shard, so the number of series stays small and fixed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.exposition import (
+    push_to_gateway,
+    pushadd_to_gateway,
+    write_to_textfile,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+PREFIX = "voiceid_reconciler_"
+LAST_SUCCESS = f"{PREFIX}last_success_timestamp_seconds"
+DEFAULT_JOB = "voiceid-reconciler"
+PUSH_TIMEOUT = 10.0
+"""Seconds to wait for the Pushgateway: metrics must never hold a finished run up for long."""
+
+
+@dataclass
+class RunMetrics:
+    """What one run did, as the metrics report it."""
+
+    jobs_by_status: dict[str, int] = field(default_factory=dict)
+    """Voice ID status -> number of specs whose latest job has that status."""
+    actions: dict[str, int] = field(default_factory=dict)
+    """Plan action kind -> number of actions of that kind."""
+    starts: int = 0
+    queued: int = 0
+    blocked: int = 0
+    api_calls: dict[str, int] = field(default_factory=dict)
+    """Voice ID operation -> calls made (retries included)."""
+    throttles: dict[str, int] = field(default_factory=dict)
+    """Voice ID operation -> ThrottlingException answers."""
+    duration_seconds: float = 0.0
+    success: bool = False
+    finished_at: float = 0.0
+    """Unix time at which the run finished."""
+    shard: str | None = None
+    """``INDEX/COUNT`` (``"0/4"``) when the run was one shard of several, else None."""
+
+
+def build_registry(metrics: RunMetrics, *, last_success: float | None = None) -> CollectorRegistry:
+    """A fresh registry holding ``metrics``.
+
+    ``last_success`` is the previous successful run's finish time, reported when this run did
+    not succeed (a successful run reports its own ``finished_at``).
+    """
+    registry = CollectorRegistry(auto_describe=True)
+    shard = {"shard": metrics.shard} if metrics.shard is not None else {}
+
+    def gauge(name: str, documentation: str, value: float) -> None:
+        metric = Gauge(PREFIX + name, documentation, list(shard), registry=registry)
+        (metric.labels(**shard) if shard else metric).set(value)
+
+    def gauges(name: str, documentation: str, label: str, values: dict[str, int]) -> None:
+        metric = Gauge(PREFIX + name, documentation, [*shard, label], registry=registry)
+        for key, value in sorted(values.items()):
+            metric.labels(**shard, **{label: key}).set(value)
+
+    gauges(
+        "jobs",
+        "Specs whose latest job has this Voice ID status.",
+        "status",
+        metrics.jobs_by_status,
+    )
+    gauges("plan_actions", "Plan actions of the run by kind.", "action", metrics.actions)
+    gauge("run_starts", "Jobs the run started.", metrics.starts)
+    gauge("run_queued", "Specs waiting for their domain's active-job quota.", metrics.queued)
+    gauge("run_blocked", "Specs that cannot start.", metrics.blocked)
+    gauges(
+        "api_calls",
+        "Voice ID API calls of the run by operation (retries included).",
+        "operation",
+        metrics.api_calls,
+    )
+    gauges(
+        "api_throttles",
+        "Voice ID ThrottlingException answers of the run by operation.",
+        "operation",
+        metrics.throttles,
+    )
+    gauge("run_duration_seconds", "Wall-clock duration of the run.", metrics.duration_seconds)
+    gauge("run_success", "1 when the run succeeded, else 0.", 1.0 if metrics.success else 0.0)
+    gauge(
+        "last_run_timestamp_seconds",
+        "Unix time at which the last run finished.",
+        metrics.finished_at,
+    )
+    success_at = metrics.finished_at if metrics.success else last_success
+    if success_at is not None:
+        gauge(
+            "last_success_timestamp_seconds",
+            "Unix time at which the last successful run finished.",
+            success_at,
+        )
+    return registry
+
+
+def write_textfile(metrics: RunMetrics, path: Path) -> None:
+    """Write ``metrics`` for node-exporter's textfile collector (``path`` should end ``.prom``).
+
+    The file is written beside ``path`` and renamed over it, so a collector never reads half a
+    file; the directory is created when missing. A failed run keeps the previous file's
+    ``last_success_timestamp_seconds``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = None if metrics.success else _last_success_in(path, metrics.shard)
+    write_to_textfile(str(path), build_registry(metrics, last_success=previous))
+
+
+def _last_success_in(path: Path, shard: str | None) -> float | None:
+    """The last-success timestamp recorded in an earlier metrics file (None when unknown)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    with contextlib.suppress(ValueError):  # a damaged file only loses the carried-over value
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == LAST_SUCCESS and sample.labels.get("shard") == shard:
+                    return float(sample.value)
+    return None
+
+
+def push(metrics: RunMetrics, gateway: str, job: str = DEFAULT_JOB) -> None:
+    """Push ``metrics`` to a Prometheus Pushgateway (``http://host:9091`` or ``host:9091``).
+
+    The grouping key is ``job`` plus ``shard`` when set, so the shards of one run never
+    overwrite each other. A successful run replaces its whole group (PUT); a failed run replaces
+    only the metrics it reports (POST), which keeps the last successful run's
+    ``last_success_timestamp_seconds``. Raises :class:`OSError` (``URLError``) when the gateway
+    cannot be reached or answers with an error.
+    """
+    grouping_key = {"shard": metrics.shard} if metrics.shard is not None else None
+    send = push_to_gateway if metrics.success else pushadd_to_gateway
+    send(
+        gateway,
+        job=job,
+        registry=build_registry(metrics),
+        grouping_key=grouping_key,
+        timeout=PUSH_TIMEOUT,
+    )
