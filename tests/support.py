@@ -141,3 +141,28 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+WAIT_FAST = ("--tps", "0", "--wait", "--poll-interval", "0.05", "--timeout", "60")
+"""apply --wait against the sandbox: no client-side rate limit, quick polls, a bound."""
+
+
+def spawn_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """The real CLI started in the background (stdout and stderr captured)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_all_ok(processes: list[subprocess.Popen[str]], timeout: float = 180) -> None:
+    """Reap every process; each must have exited 0 (its stderr is the failure message)."""
+    failures = []
+    for process in processes:
+        _out, err = process.communicate(timeout=timeout)
+        if process.returncode != 0:
+            failures.append(f"exit {process.returncode}: {err}")
+    assert not failures, failures

@@ -16,7 +16,15 @@ import pytest
 
 from reconciler.cli import EXIT_LOCKED, EXIT_OK, EXIT_PLAN_CHANGED, EXIT_UNSAFE, main
 from reconciler.sandbox import Sandbox
-from tests.support import build_world, check_invariants, run_cli, write_specs
+from tests.support import (
+    WAIT_FAST,
+    build_world,
+    check_invariants,
+    run_cli,
+    spawn_cli,
+    wait_all_ok,
+    write_specs,
+)
 
 STARTS = ("StartSpeakerEnrollmentJob", "StartFraudsterRegistrationJob")
 
@@ -225,35 +233,8 @@ def test_two_concurrent_applies_never_duplicate(voiceid_sandbox: Sandbox, tmp_pa
     world = build_world(voiceid_sandbox, domains=2)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 8)
-    env = {**os.environ, **voiceid_sandbox.env()}
-    args = [
-        "apply",
-        str(specs),
-        "--state",
-        str(state),
-        "--tps",
-        "0",
-        "--wait",
-        "--poll-interval",
-        "0.05",
-        "--timeout",
-        "60",
-        "--lock-timeout",
-        "60",
-    ]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "reconciler", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for process in processes:
-        _out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
+    args = ("apply", str(specs), "--state", str(state), *WAIT_FAST, "--lock-timeout", "60")
+    wait_all_ok([spawn_cli(*args, env=voiceid_sandbox.env()) for _ in range(2)])
     jobs, _ = check_invariants(world, state)
     assert len(jobs) == 8
 

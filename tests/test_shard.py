@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ from reconciler.engine import Shard
 from reconciler.errors import ReconcilerError
 from reconciler.sandbox import Sandbox
 from reconciler.state import parse_state
-from tests.support import all_jobs, build_world, write_specs
+from tests.support import WAIT_FAST, all_jobs, build_world, spawn_cli, wait_all_ok, write_specs
 
 
 @settings(max_examples=200, deadline=None)
@@ -53,36 +50,10 @@ def test_four_shards_in_parallel_start_every_job_exactly_once(
     world = build_world(voiceid_sandbox, domains=8)
     specs = tmp_path / "specs"
     keys = write_specs(world, specs, 40)
-    env = {**os.environ, **voiceid_sandbox.env(), "VOICEID_RECONCILER_SHARD_COUNT": "4"}
+    env = {**voiceid_sandbox.env(), "VOICEID_RECONCILER_SHARD_COUNT": "4"}
     state = f"s3://{world.bucket}/voiceid/state.json"
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reconciler",
-                "apply",
-                str(specs),
-                "--state",
-                state,
-                "--tps",
-                "0",
-                "--wait",
-                "--poll-interval",
-                "0.05",
-                "--timeout",
-                "120",
-            ],
-            env={**env, "JOB_COMPLETION_INDEX": str(index)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for index in range(4)
-    ]
-    for process in processes:
-        _out, err = process.communicate(timeout=180)
-        assert process.returncode == 0, err
+    args = ("apply", str(specs), "--state", state, *WAIT_FAST)
+    wait_all_ok([spawn_cli(*args, env={**env, "JOB_COMPLETION_INDEX": str(i)}) for i in range(4)])
     jobs = all_jobs(world)
     assert len(jobs) == 40
     assert len({j["JobName"] for j in jobs}) == 40

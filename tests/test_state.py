@@ -27,7 +27,15 @@ from reconciler.state import (
     State,
     parse_state,
 )
-from tests.support import build_world, check_invariants, run_cli, write_specs
+from tests.support import (
+    WAIT_FAST,
+    build_world,
+    check_invariants,
+    run_cli,
+    spawn_cli,
+    wait_all_ok,
+    write_specs,
+)
 
 H = "a" * 64
 
@@ -290,35 +298,8 @@ def test_two_runs_racing_on_s3_state_lose_no_update(
     specs = tmp_path / "specs"
     write_specs(world, specs, 8)
     state = f"s3://{world.bucket}/voiceid/state.json"
-    env = {**os.environ, **voiceid_sandbox.env()}
-    args = [
-        "apply",
-        str(specs),
-        "--state",
-        state,
-        "--tps",
-        "0",
-        "--wait",
-        "--poll-interval",
-        "0.05",
-        "--timeout",
-        "60",
-        "--lock-timeout",
-        "60",
-    ]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "reconciler", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for process in processes:
-        _out, err = process.communicate(timeout=120)
-        assert process.returncode == EXIT_OK, err
+    args = ("apply", str(specs), "--state", state, *WAIT_FAST, "--lock-timeout", "60")
+    wait_all_ok([spawn_cli(*args, env=voiceid_sandbox.env()) for _ in range(2)])
     local = tmp_path / "copy.json"
     s3 = voiceid_sandbox.client("s3")
     local.write_bytes(s3.get_object(Bucket=world.bucket, Key="voiceid/state.json")["Body"].read())
