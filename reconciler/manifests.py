@@ -18,6 +18,7 @@ Only S3 is called here; Voice ID goes through :mod:`reconciler.voiceid`.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ import botocore.config
 import botocore.exceptions
 import structlog
 
+from reconciler.errors import ReconcilerError
+
 log = structlog.get_logger("reconciler.manifests")
 
 LIST_THRESHOLD = 20
@@ -36,12 +39,17 @@ LIST_THRESHOLD = 20
 
 def make_s3_client(*, profile: str | None = None, region: str | None = None) -> Any:
     """An S3 client from the standard AWS configuration (``AWS_ENDPOINT_URL_S3`` included)."""
-    session = boto3.Session(profile_name=profile, region_name=region)
     config = botocore.config.Config(
         retries={"mode": "standard", "total_max_attempts": 5},
         user_agent_extra="voiceid-reconciler",
     )
-    return session.client("s3", config=config)
+    try:
+        # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by EKS, Lambda, ...) counts too.
+        region = region or os.environ.get("AWS_REGION") or None
+        session = boto3.Session(profile_name=profile, region_name=region)
+        return session.client("s3", config=config)
+    except botocore.exceptions.BotoCoreError as err:
+        raise ReconcilerError(f"AWS configuration: {err}") from err
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -86,7 +94,7 @@ class Manifests:
         self.calls["HeadObject"] += 1
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
-        except botocore.exceptions.ClientError as err:
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             log.warning("manifests.head_failed", error=_code(err))
             return None
         return str(response["ETag"]).strip('"')
@@ -105,7 +113,7 @@ class Manifests:
                 if not page.get("IsTruncated"):
                     break
                 params["ContinuationToken"] = page["NextContinuationToken"]
-        except botocore.exceptions.ClientError as err:
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             log.warning("manifests.list_failed", error=_code(err))
         return found
 
@@ -132,7 +140,7 @@ class Manifests:
         try:
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
             document: dict[str, Any] = json.loads(body)
-        except botocore.exceptions.ClientError as err:
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             log.warning("manifests.output_unreadable", job_id=job_id, error=_code(err))
             return None
         except ValueError:
@@ -168,5 +176,7 @@ def failed_requests(output: dict[str, Any]) -> list[FailedRequest]:
     )
 
 
-def _code(err: botocore.exceptions.ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
+def _code(err: Exception) -> str:
+    if isinstance(err, botocore.exceptions.ClientError):
+        return str(err.response.get("Error", {}).get("Code", ""))
+    return type(err).__name__

@@ -93,6 +93,14 @@ class S3StateStore:
     def __str__(self) -> str:
         return self.url
 
+    @contextlib.contextmanager
+    def _aws_errors(self) -> Iterator[None]:
+        """Credentials, connection and configuration problems as one-line StateErrors."""
+        try:
+            yield
+        except botocore.exceptions.BotoCoreError as err:
+            raise StateError(f"{self.url}: {err}") from err
+
     # -- the lock -----------------------------------------------------------------------------
 
     def _lock_body(self, acquired_at: float) -> bytes:
@@ -145,6 +153,10 @@ class S3StateStore:
         self._lock_etag = response["ETag"]
         return True
 
+    def _locked_once(self, acquired_at: float) -> bool:
+        with self._aws_errors():
+            return self._try_lock(acquired_at)
+
     def lock_holder(self) -> tuple[dict[str, Any], str] | None:
         """The current lock's content and ETag, or None when nobody holds it."""
         try:
@@ -182,7 +194,7 @@ class S3StateStore:
         """Hold the lock object; wait up to ``lock_timeout`` for a live holder to finish."""
         acquired_at = self._clock()
         deadline = time.monotonic() + self.lock_timeout
-        while not self._try_lock(acquired_at):
+        while not self._locked_once(acquired_at):
             if time.monotonic() >= deadline:
                 holder = self.lock_holder()
                 who = ""
@@ -215,6 +227,10 @@ class S3StateStore:
 
     def unlock(self) -> str:
         """Delete the lock object deliberately; return a description of what was removed."""
+        with self._aws_errors():
+            return self._unlock()
+
+    def _unlock(self) -> str:
         holder = self.lock_holder()
         if holder is None:
             return f"{self.url}: not locked"
@@ -226,6 +242,10 @@ class S3StateStore:
 
     def read(self) -> State:
         """The stored state (a new one when the object does not exist)."""
+        with self._aws_errors():
+            return self._read()
+
+    def _read(self) -> State:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key)
         except botocore.exceptions.ClientError as err:
@@ -241,6 +261,10 @@ class S3StateStore:
 
     def write(self, state: State) -> None:
         """Write if nobody else wrote since our read (If-Match); refuse otherwise."""
+        with self._aws_errors():
+            self._write(state)
+
+    def _write(self, state: State) -> None:
         if self._lock_lost.is_set():
             raise StateError(
                 f"{self.url}: the lock was lost (another run took it over); not writing"

@@ -18,6 +18,7 @@ in, so tests can hand in a client pointed at the sandbox.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -83,14 +84,19 @@ T = TypeVar("T")
 
 def make_client(*, profile: str | None = None, region: str | None = None) -> Any:
     """A voice-id client from the standard AWS configuration, with botocore retries off."""
-    session = boto3.Session(profile_name=profile, region_name=region)
     config = botocore.config.Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=10,
         read_timeout=30,
         user_agent_extra="voiceid-reconciler",
     )
-    return session.client("voice-id", config=config)
+    try:
+        # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by EKS, Lambda, ...) counts too.
+        region = region or os.environ.get("AWS_REGION") or None
+        session = boto3.Session(profile_name=profile, region_name=region)
+        return session.client("voice-id", config=config)
+    except botocore.exceptions.BotoCoreError as err:  # no region, unknown profile, ...
+        raise VoiceIdError(f"AWS configuration: {err}", code=type(err).__name__) from err
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,8 @@ class VoiceId:
                 raise RetryableError(
                     f"{operation}: connection problem: {err}", code="Connection"
                 ) from err
+            except botocore.exceptions.BotoCoreError as err:  # credentials, parameters, ...
+                raise VoiceIdError(f"{operation}: {err}", code=type(err).__name__) from err
             return response
 
         return self._retrying(attempt)
