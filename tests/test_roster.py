@@ -4,6 +4,7 @@ staging, results, and privacy (no speaker id or audio URI in any output)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -361,3 +362,58 @@ def test_results_and_completed_with_errors_exit_code(
     assert "COMPLETED_WITH_ERRORS" in out
     assert "results: NEW_ENROLLMENT 1, error:400 1" in out
     assert "details are shown on a terminal only" in out
+
+
+def test_status_details_lists_failed_requests_on_a_terminal(
+    voiceid_env: Sandbox, tmp_path: Path
+) -> None:
+    """On a terminal, status --details prints each failed request's RequestId, code and message."""
+    import pty
+    import subprocess
+    import sys
+
+    world = _roster_world(voiceid_env)
+    speakers = f"      - {{speakerId: ok-1, audio: ['{world.audio[0]}']}}\n      - {{speakerId: gone-2, audio: ['s3://{world.bucket}/audio/missing.wav']}}\n"
+    specs = tmp_path / "specs"
+    _spec(
+        specs,
+        f"    speakers:\n{speakers}    stagingUri: s3://{world.bucket}/staging/\n",
+        domain="voiceid-sandbox-demo",
+        bucket=world.bucket,
+    )
+    state = tmp_path / "state.json"
+    assert _apply(specs, state, "--wait", "--poll-interval", "0.05", "--timeout", "60") == 8
+    primary, secondary = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "status",
+                "--state",
+                str(state),
+                "--details",
+                "--tps",
+                "0",
+            ],
+            env={**os.environ, **voiceid_env.env(), "NO_COLOR": "1"},
+            stdout=secondary,
+            stderr=subprocess.DEVNULL,
+        )
+        assert process.wait(timeout=60) == EXIT_OK
+        os.close(secondary)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(primary)
+    text = output.decode()
+    assert "SpeakerEnrollmentJob/roster: 1 failed request(s)" in text
+    assert "req-0000002  400" in text
