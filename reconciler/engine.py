@@ -109,10 +109,7 @@ class OfflineResolver:
         try:
             return self.state.domains[ref]
         except KeyError:
-            raise Unresolved(
-                f"domain {ref!r} is not in the state yet; an online plan resolves it "
-                "(or write its 22-character DomainId)"
-            ) from None
+            raise Unresolved(f"domain {ref!r} is not in the state yet") from None
 
     def watchlist_id(self, domain_id: str, ref: str) -> str:
         if _VOICEID_ID.match(ref):
@@ -120,9 +117,7 @@ class OfflineResolver:
         try:
             return self.state.watchlists[domain_id][ref]
         except KeyError:
-            raise Unresolved(
-                f"watchlist {ref!r} is not in the state yet; an online plan resolves it"
-            ) from None
+            raise Unresolved(f"watchlist {ref!r} is not in the state yet") from None
 
     def prefetch_manifests(self, uris: Sequence[str]) -> None:
         del uris  # offline: the identities recorded by the last online run are all there is
@@ -131,9 +126,7 @@ class OfflineResolver:
         try:
             return self.state.manifests[uri]
         except KeyError:
-            raise Unresolved(
-                "the manifest's identity (ETag) is not in the state yet; an online plan reads it"
-            ) from None
+            raise Unresolved("the manifest's ETag is not in the state yet") from None
 
 
 def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
@@ -264,7 +257,10 @@ def plan_offline(
     shard: Shard | None = None,
 ) -> PlanResult:
     """The plan from the specs and the state alone, without credentials or network."""
-    desired = in_shard(desire(specs, OfflineResolver(state)), shard)
+    desired = [
+        replace(job, unknown_offline=True) if job.request is None else job
+        for job in in_shard(desire(specs, OfflineResolver(state)), shard)
+    ]
     absorb(state, desired, ())
     plan = build_plan(desired, state, max_active=max_active)
     return PlanResult(plan, state, True, state.observed_at, len(specs))

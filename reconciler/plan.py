@@ -66,6 +66,9 @@ class DesiredJob:
     manifest: bytes | None = field(default=None, repr=False, compare=False)
     """The rendered manifest of a roster, staged before the job starts."""
     speakers: int | None = None
+    unknown_offline: bool = False
+    """An offline plan could not resolve a new spec (its domain or manifest was never seen):
+    shown as a start without a hash, not as blocked."""
 
     @property
     def name(self) -> str:
@@ -311,13 +314,16 @@ def build_plan(
     candidates: dict[tuple[str, str], list[Action]] = defaultdict(list)
     for job in desired:
         if job.request is None:
+            new = job.unknown_offline and job.key not in state.specs
             actions.append(
                 Action(
-                    ActionKind.BLOCKED,
+                    ActionKind.START if new else ActionKind.BLOCKED,
                     spec_kind=job.spec.kind,
                     name=job.name,
                     domain_id=job.domain_id,
-                    reason=job.blocked or "",
+                    reason=f"new spec; its hash is known online only ({job.blocked})"
+                    if new
+                    else job.blocked or "",
                     priority=job.spec.document.spec.priority,
                 )
             )

@@ -298,3 +298,20 @@ def test_desired_job_needs_request_or_reason() -> None:
     """A desired job is either resolvable or blocked, never both or neither."""
     with pytest.raises(ValueError, match="either"):
         DesiredJob(_spec("a"), None)
+
+
+def test_offline_plan_shows_never_seen_specs_as_new_starts() -> None:
+    """Offline, a spec whose domain the state never saw is a start without a hash, not blocked;
+    a known spec resolves from the state's recorded names and ETags."""
+    from reconciler.engine import plan_offline
+
+    new = _spec("brand-new", domain="unknown-domain")
+    known = _spec("known", domain="prod")
+    state = State(domains={"prod": D1}, manifests={"s3://bucket/known.json": "etag1"})
+    plan = plan_offline([new, known], state).plan
+    by_name = {a.name: a for a in plan.actions}
+    assert by_name["brand-new"].kind is ActionKind.START
+    assert by_name["brand-new"].hash is None
+    assert "not in the state yet" in by_name["brand-new"].reason
+    assert by_name["known"].kind is ActionKind.START
+    assert by_name["known"].hash is not None
