@@ -467,8 +467,9 @@ def apply(
         try:
             while True:
                 desired = in_shard(desire(specs, resolver), options.shard)
+                watched = {r.job_id for r in state.all_jobs() if r.job_id and r.active}
                 foreign = observe(voiceid, state, desired)
-                collect_results(desired, state, manifests)
+                collect_results(desired, state, manifests, watched)
                 plan = build_plan(
                     desired, state, foreign_active=foreign, max_active=options.max_active
                 )
@@ -483,16 +484,15 @@ def apply(
                 budget = (
                     None if options.max_starts is None else options.max_starts - len(report.started)
                 )
-                starts = plan.starts[: budget if budget is not None else None]
-                intents = [_record_intent(action, state) for action in starts]
-                if intents:
-                    store.write(state)  # every intent on disk before the first Start call
-                staged = {d.hash: d for d in desired if d.manifest is not None}
-                for action, record in zip(starts, intents, strict=True):
-                    if action.hash in staged and not _stage(staged[action.hash], manifests, report):
-                        state.specs[action.key].jobs.remove(record)
-                        continue
-                    _start(action, record, state=state, store=store, voiceid=voiceid, report=report)
+                _start_all(
+                    plan.starts[: budget if budget is not None else None],
+                    desired,
+                    state=state,
+                    store=store,
+                    voiceid=voiceid,
+                    manifests=manifests,
+                    report=report,
+                )
                 report.plan = build_plan(
                     desired, state, foreign_active=foreign, max_active=options.max_active
                 )
@@ -521,6 +521,28 @@ def apply(
     return report
 
 
+def _start_all(
+    starts: Sequence[Action],
+    desired: Sequence[DesiredJob],
+    *,
+    state: State,
+    store: StateStore,
+    voiceid: VoiceId,
+    manifests: Manifests,
+    report: ApplyReport,
+) -> None:
+    """Record every intent (one write), then stage each roster and start each job."""
+    intents = [_record_intent(action, state) for action in starts]
+    if intents:
+        store.write(state)  # every intent on disk before the first Start call
+    staged = {d.hash: d for d in desired if d.manifest is not None}
+    for action, record in zip(starts, intents, strict=True):
+        if action.hash in staged and not _stage(staged[action.hash], manifests, report):
+            state.specs[action.key].jobs.remove(record)
+            continue
+        _start(action, record, state=state, store=store, voiceid=voiceid, report=report)
+
+
 def _stage(job: DesiredJob, manifests: Manifests, report: ApplyReport) -> bool:
     """Upload a roster's rendered manifest before its job starts; False (blocked) on failure."""
     assert job.request is not None
@@ -544,8 +566,12 @@ def botocore_errors() -> tuple[type[Exception], ...]:
     return (ClientError, BotoCoreError)
 
 
-def collect_results(desired: Sequence[DesiredJob], state: State, manifests: Manifests) -> None:
-    """Read the output file of every job of ours that ended since it was last looked at."""
+def collect_results(
+    desired: Sequence[DesiredJob], state: State, manifests: Manifests, watched: set[str]
+) -> None:
+    """Read the output file of every job of ours that this state saw end: jobs we started, and
+    jobs it knew as running (``watched``). Jobs found already ended by listing a domain's
+    history (a cold start, a rebuild) are not read: that would be one S3 read per old job."""
     for job in desired:
         if job.request is None:
             continue
@@ -557,6 +583,7 @@ def collect_results(desired: Sequence[DesiredJob], state: State, manifests: Mani
                 record.results is None
                 and record.job_id
                 and record.status in ("COMPLETED", "COMPLETED_WITH_ERRORS")
+                and (record.intent_at is not None or record.job_id in watched)
             ):
                 output = manifests.read_output(
                     job.request.output_s3_uri, record.job_id, job.request.input_s3_uri

@@ -176,16 +176,25 @@ def absorb(state: State, desired: Sequence[DesiredJob], observed: Iterable[Obser
     """
     by_hash = {job.hash[:HASH_IN_NAME]: job for job in desired if job.hash is not None}
     records: dict[str, JobRecord] = {}
+    intents: dict[tuple[str, int], JobRecord] = {}
+    full_hashes: dict[str, str] = {e.hash[:HASH_IN_NAME]: e.hash for e in state.specs.values()}
     for record in state.all_jobs():
         if record.job_id:
             records[record.job_id] = record
+        else:
+            intents[(record.hash, record.attempt)] = record
+        if len(record.hash) == 64:
+            full_hashes[record.hash[:HASH_IN_NAME]] = record.hash
+    for job in by_hash.values():
+        assert job.hash is not None
+        full_hashes[job.hash[:HASH_IN_NAME]] = job.hash
     for seen in observed:
         parts = parse_job_name(seen.job_name)
         if parts is None:
             continue
         known = records.get(seen.job_id)
         if known is None:
-            full = _full_hash(parts.hash_prefix, by_hash, state)
+            full = full_hashes.get(parts.hash_prefix, parts.hash_prefix)
             known = JobRecord(
                 hash=full,
                 attempt=parts.attempt,
@@ -195,7 +204,13 @@ def absorb(state: State, desired: Sequence[DesiredJob], observed: Iterable[Obser
                 kind=seen.kind,
                 job_id=seen.job_id,
             )
-            _place(state, known, parts.name, by_hash)
+            intent = intents.pop((full, parts.attempt), None)
+            if intent is not None:  # the intent written before the Start call: the same job
+                intent.job_id = known.job_id
+                intent.job_name = known.job_name
+                known = intent
+            else:
+                _place(state, known, parts.name, by_hash)
             records[seen.job_id] = known
         _update(known, seen)
     for job in desired:
@@ -203,32 +218,8 @@ def absorb(state: State, desired: Sequence[DesiredJob], observed: Iterable[Obser
             _align(state, job)
 
 
-def _full_hash(prefix: str, by_hash: Mapping[str, DesiredJob], state: State) -> str:
-    if prefix in by_hash:
-        full = by_hash[prefix].hash
-        assert full is not None
-        return full
-    for record in state.all_jobs():
-        if record.hash.startswith(prefix) and len(record.hash) == 64:
-            return record.hash
-    for entry in state.specs.values():
-        if entry.hash.startswith(prefix):
-            return entry.hash
-    return prefix
-
-
 def _place(state: State, record: JobRecord, name: str, by_hash: Mapping[str, DesiredJob]) -> None:
     """Put a newly discovered job where it belongs: a spec's jobs or history, or the orphans."""
-    # An intent recorded before the Start call is the same job: give it its id.
-    for candidate in state.all_jobs():
-        if (
-            candidate.job_id is None
-            and candidate.hash == record.hash
-            and candidate.attempt == record.attempt
-        ):
-            candidate.job_id = record.job_id
-            candidate.job_name = record.job_name
-            return
     desired = by_hash.get(record.hash[:HASH_IN_NAME])
     key = desired.key if desired else f"{record.kind}/{name}"
     entry = state.specs.get(key)

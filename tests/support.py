@@ -115,6 +115,24 @@ def all_jobs(world: World) -> list[dict[str, Any]]:
     return jobs
 
 
+def check_after_crash(world: World, state_path: Path) -> None:
+    """Right after a kill: no duplicate, and every job of ours is either recorded or covered by
+    an intent written before its Start (the next run completes the record)."""
+    jobs = all_jobs(world)
+    ours = [(j, parse_job_name(j.get("JobName"))) for j in jobs]
+    per_identity = Counter((parts.hash_prefix, parts.attempt) for _, parts in ours if parts)
+    assert all(n == 1 for n in per_identity.values()), per_identity
+    if not state_path.exists():
+        assert not ours, "a job was started before any intent was on disk"
+        return
+    state = LocalStateStore(state_path).read()
+    recorded = {r.job_id for r in state.all_jobs()}
+    intents = {(r.hash[:32], r.attempt) for r in state.all_jobs() if r.job_id is None}
+    for job, parts in ours:
+        if parts and job["JobId"] not in recorded:
+            assert (parts.hash_prefix, parts.attempt) in intents, f"no intent for {job['JobName']}"
+
+
 def check_invariants(world: World, state_path: Path) -> tuple[list[dict[str, Any]], State]:
     """At most one job per spec hash and attempt; every job with our naming is in the state."""
     jobs = all_jobs(world)

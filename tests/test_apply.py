@@ -19,6 +19,7 @@ from reconciler.sandbox import Sandbox
 from tests.support import (
     WAIT_FAST,
     build_world,
+    check_after_crash,
     check_invariants,
     run_cli,
     spawn_cli,
@@ -220,7 +221,7 @@ def test_sigkill_during_apply_wait_never_duplicates(
         time.sleep(rng.uniform(0.3, 2.0))
         process.send_signal(signal.SIGKILL)
         process.wait()
-        check_invariants(world, state) if state.exists() else None
+        check_after_crash(world, state)
         result = run_cli(*args, env=env)
         assert result.returncode == 0, result.stderr
         jobs, recorded = check_invariants(world, state)

@@ -315,3 +315,30 @@ def test_offline_plan_shows_never_seen_specs_as_new_starts() -> None:
     assert "not in the state yet" in by_name["brand-new"].reason
     assert by_name["known"].kind is ActionKind.START
     assert by_name["known"].hash is not None
+
+
+def test_discovered_job_completes_the_recorded_intent() -> None:
+    """A job found by listing that matches an unconfirmed intent fills that record in (id and
+    status), instead of adding a second record for the same job."""
+    from reconciler.state import JobRecord, SpecEntry
+
+    job = _desired(_spec("a"))
+    assert job.hash is not None
+    state = State()
+    intent = JobRecord(
+        hash=job.hash,
+        attempt=1,
+        client_token=client_token(job.hash),
+        job_name=job_name("a", job.hash),
+        domain_id=D1,
+        kind=job.spec.kind,
+        intent_at="2026-11-24T00:00:00Z",
+    )
+    state.specs[job.spec.key] = SpecEntry(
+        kind=job.spec.kind, name="a", hash=job.hash, domain_id=D1, jobs=[intent]
+    )
+    absorb(state, [job], [_observed(job, "IN_PROGRESS", job_id="J" * 22, percent_complete=30)])
+    assert list(state.all_jobs()) == [intent]
+    assert (intent.job_id, intent.status, intent.percent_complete) == ("J" * 22, "IN_PROGRESS", 30)
+    (action,) = build_plan([job], state).actions
+    assert (action.kind, action.status) == (ActionKind.IN_SYNC, "IN_PROGRESS")
