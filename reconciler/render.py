@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import structlog
 
 from reconciler.plan import Action, ActionKind, Plan
-from reconciler.state import State
+from reconciler.state import ACTIVE, State
 
 if TYPE_CHECKING:
     from reconciler.engine import ApplyReport
@@ -141,14 +141,10 @@ class Progress:
         self._log = structlog.get_logger("reconciler.progress")
 
     def __call__(self, plan: Plan) -> None:
-        running = [
-            a for a in plan.actions if a.kind is ActionKind.IN_SYNC and a.status in ACTIVE_STATUSES
-        ]
+        running = [a for a in plan.actions if a.kind is ActionKind.IN_SYNC and a.status in ACTIVE]
         queued = sum(1 for a in plan.actions if a.kind is ActionKind.QUEUED)
         done = sum(
-            1
-            for a in plan.actions
-            if a.kind is ActionKind.IN_SYNC and a.status not in ACTIVE_STATUSES
+            1 for a in plan.actions if a.kind is ActionKind.IN_SYNC and a.status not in ACTIVE
         )
         if self.tty:
             jobs = " · ".join(f"{a.name} {a.percent_complete or 0}%" for a in running) or "-"
@@ -165,9 +161,6 @@ class Progress:
     def close(self) -> None:
         if self.tty:
             self.stream.write("\n")
-
-
-ACTIVE_STATUSES = frozenset({"SUBMITTED", "IN_PROGRESS"})
 
 
 def apply_text(report: ApplyReport, *, dry_run: bool, colour: bool = False) -> str:

@@ -841,10 +841,3 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "voiceid-reconciler spec document"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
-
-
-def iter_speakers(spec: LoadedSpec) -> Iterator[Speaker]:
-    """The inline speakers of a spec (none for manifests and roster files)."""
-    document = spec.document
-    if isinstance(document, SpeakerEnrollmentJob) and document.spec.input.speakers:
-        yield from document.spec.input.speakers

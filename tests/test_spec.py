@@ -22,7 +22,6 @@ from reconciler.spec import (
     LoadedSpec,
     SpeakerEnrollmentJob,
     discover,
-    iter_speakers,
     json_schema,
     load_file,
     load_specs,
@@ -336,23 +335,15 @@ def test_enrollment_defaults_and_values(good: list[LoadedSpec]) -> None:
 def test_merge_keys_and_anchors(good: list[LoadedSpec]) -> None:
     """A merge key copies the anchored mapping and a local key overrides the merged one."""
     spec = _by_key(good)[f"{ENROLLMENT}/apac-inline-roster"]
-    first, second = list(iter_speakers(spec))
+    document = spec.document
+    assert isinstance(document, SpeakerEnrollmentJob)
+    first, second = document.spec.input.speakers or []
     assert first.speaker_id == "caller-0001"
     assert first.audio == [
         AudioFile(uri="s3://voiceid-demo/audio/caller-0001/1.wav", channel=1),
         AudioFile(uri="s3://voiceid-demo/audio/caller-0001/2.wav", channel=1),
     ]
     assert second.audio == ["s3://voiceid-demo/audio/caller-0002/1.wav"]
-
-
-def test_iter_speakers_is_empty_without_inline_roster(good: list[LoadedSpec]) -> None:
-    """Manifests, roster files and registration jobs have no inline speakers."""
-    for key in (
-        f"{ENROLLMENT}/emea-branch-migration",
-        f"{ENROLLMENT}/roster-file",
-        f"{REGISTRATION}/known-fraudsters",
-    ):
-        assert list(iter_speakers(_by_key(good)[key])) == []
 
 
 def test_same_name_different_kind_and_labels(good: list[LoadedSpec]) -> None:
