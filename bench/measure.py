@@ -266,7 +266,8 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def apply_argv(specs_dir: Path, state: Path, *extra: str) -> list[str]:
-    """The reconciler's apply, with no client-side rate limit (the sandbox is fast)."""
+    """The reconciler's apply, with no client-side rate limit (the sandbox is fast) and no
+    list-lag guard (the sandbox's List never lags)."""
     return [
         "-m",
         "reconciler",
@@ -275,6 +276,8 @@ def apply_argv(specs_dir: Path, state: Path, *extra: str) -> list[str]:
         "--state",
         str(state),
         "--tps",
+        "0",
+        "--list-lag-horizon",
         "0",
         "--log-format",
         "json",

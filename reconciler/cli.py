@@ -30,7 +30,7 @@ from reconciler.errors import (
     StateLockedError,
     UnsafePlanError,
 )
-from reconciler.plan import DEFAULT_START_LIMIT
+from reconciler.plan import DEFAULT_LIST_LAG_HORIZON, DEFAULT_START_LIMIT
 from reconciler.state import State
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ EXIT_COMPLETED_WITH_ERRORS = 8
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
 SHARD_COUNT_ENV = "VOICEID_RECONCILER_SHARD_COUNT"
+LAG_ENV = "VOICEID_RECONCILER_LIST_LAG_HORIZON"
 
 
 def _default_shard() -> str | None:
@@ -149,6 +150,15 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=2.0,
         help="client-side limit of Voice ID calls per second per API (default 2, the quota)",
+    )
+    aws.add_argument(
+        "--list-lag-horizon",
+        type=float,
+        default=float(os.environ.get(LAG_ENV, DEFAULT_LIST_LAG_HORIZON)),
+        metavar="SECONDS",
+        help="how long a new job may be missing from Voice ID's List: unconfirmed starts and "
+        f"a fresh state's first listing wait this long before starting (default ${LAG_ENV} "
+        f"or {DEFAULT_LIST_LAG_HORIZON:g}; 0 trusts List at once)",
     )
     aws.add_argument(
         "--shard",
@@ -474,6 +484,7 @@ def _plan(args: argparse.Namespace) -> int:
             _manifests(args),
             max_active=args.max_active,
             shard=_shard(args),
+            horizon=args.list_lag_horizon,
         )
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
     if args.out:
@@ -519,6 +530,7 @@ def _apply(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         plan_checksum=args.plan_checksum,
         shard=_shard(args),
+        list_lag_horizon=args.list_lag_horizon,
         start_limit=None if args.force else args.start_limit,
     )
     store = _store(args)

@@ -78,6 +78,7 @@ def run_demo(paths: Sequence[Path], *, job_duration: float = 4.0, out: TextIO = 
         )
         os.environ.update(sandbox.env())
         os.environ.pop("AWS_PROFILE", None)
+        os.environ["VOICEID_RECONCILER_LIST_LAG_HORIZON"] = "0"  # the sandbox's List never lags
         state = str(Path(tmp) / "voiceid-state.json")
         specs = [str(p) for p in paths]
         steps = [

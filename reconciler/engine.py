@@ -12,6 +12,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -39,6 +40,7 @@ from reconciler.identity import (
 )
 from reconciler.manifests import FailedRequest, Manifests, failed_requests, result_counts
 from reconciler.plan import (
+    DEFAULT_LIST_LAG_HORIZON,
     DEFAULT_MAX_ACTIVE,
     DEFAULT_START_LIMIT,
     STARTING,
@@ -334,9 +336,22 @@ class OnlineResolver:
         return matches[0].watchlist_id
 
 
+@dataclass
+class Observation:
+    """What :func:`observe` learnt besides the state: slots held by others, groups on hold."""
+
+    foreign_active: Counter[tuple[str, str]]
+    hold: dict[tuple[str, str], str]
+
+
 def observe(
-    voiceid: VoiceId, state: State, desired: Sequence[DesiredJob]
-) -> Counter[tuple[str, str]]:
+    voiceid: VoiceId,
+    state: State,
+    desired: Sequence[DesiredJob],
+    *,
+    horizon: float = DEFAULT_LIST_LAG_HORIZON,
+    now: Callable[[], float] = time.time,
+) -> Observation:
     """Bring the state up to date with Voice ID, spending calls only on what can change.
 
     Per (domain, kind) that a spec targets:
@@ -348,7 +363,13 @@ def observe(
       other jobs occupying the domain's slot);
     * then Describe only our jobs that were still in flight and were not in that list.
 
-    Returns the active jobs per (domain, kind) that are not ours (they take quota slots).
+    List may lag behind Start (``horizon`` seconds at most), and a ClientToken may be forgotten,
+    so a job started moments ago can be invisible. Two guards keep that from starting a job
+    twice, by putting the (domain, kind) **on hold** (its starts wait):
+
+    * a start recorded as an intent but not found by listing, younger than ``horizon``;
+    * a first full listing by a fresh state (a new deployment, or a lost state): the group waits
+      until the listing is ``horizon`` old, then lists in full once more before starting.
     """
     groups: dict[tuple[str, str], list[DesiredJob]] = defaultdict(list)
     for job in desired:
@@ -359,21 +380,23 @@ def observe(
             groups.setdefault((record.domain_id, record.kind), [])
     known = {r.hash[:HASH_IN_NAME] for r in state.all_jobs() if r.job_id}
     unconfirmed = {(r.domain_id, r.kind) for r in state.all_jobs() if r.job_id is None}
+    hold: dict[tuple[str, str], str] = {}
 
     seen: dict[str, ObservedJob] = {}
     for (domain_id, kind), jobs in sorted(groups.items()):
-        key = f"{domain_id}/{kind}"
-        if key not in state.listings or (domain_id, kind) in unconfirmed:
-            listed = 0
-            for found in voiceid.list_jobs(kind, domain_id):  # streamed: keep only what matters
-                listed += 1
-                if found.active or parse_job_name(found.job_name) is not None:
-                    seen[found.job_id] = found
-            state.listings[key] = utcnow()
-            log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=listed)
-        elif any(_may_start(j, known, state) for j in jobs):
-            for found in voiceid.list_jobs(kind, domain_id, status="IN_PROGRESS"):
-                seen[found.job_id] = found
+        may_start = any(_may_start(j, known, state) for j in jobs)
+        reason = _observe_group(
+            voiceid,
+            state,
+            (domain_id, kind),
+            seen,
+            may_start=may_start,
+            full=(domain_id, kind) in unconfirmed,
+            horizon=horizon,
+            now=now,
+        )
+        if reason:
+            hold[(domain_id, kind)] = reason
     for record in list(state.all_jobs()):
         if record.active and record.job_id and record.job_id not in seen:
             try:
@@ -383,13 +406,71 @@ def observe(
             except NotFoundError:
                 log.warning("observe.job_missing", job_id=record.job_id, spec=record.job_name)
     absorb(state, desired, seen.values())
+    for record in state.all_jobs():
+        if record.job_id is None and record.intent_at:
+            age = now() - _epoch(record.intent_at)
+            if age < horizon:
+                hold[(record.domain_id, record.kind)] = (
+                    f"a start of {record.job_name} {age:.0f}s ago is unconfirmed and not listed "
+                    f"yet: waiting up to {horizon:.0f}s before starting it again"
+                )
     ours = {r.job_id for r in state.all_jobs() if r.job_id}
     foreign: Counter[tuple[str, str]] = Counter()
     for found in seen.values():
         if found.active and found.job_id not in ours:
             foreign[(found.domain_id, found.kind)] += 1
     state.observed_at = utcnow()
-    return foreign
+    return Observation(foreign, hold)
+
+
+def _observe_group(
+    voiceid: VoiceId,
+    state: State,
+    group: tuple[str, str],
+    seen: dict[str, ObservedJob],
+    *,
+    may_start: bool,
+    full: bool,
+    horizon: float,
+    now: Callable[[], float],
+) -> str | None:
+    """Observe one (domain, kind) into ``seen``; the reason to hold its starts, if any."""
+    domain_id, kind = group
+    key = f"{domain_id}/{kind}"
+    provisional = state.provisional.get(key)
+    if provisional is not None and may_start:
+        age = now() - _epoch(provisional)
+        if age < horizon:
+            return (
+                f"first listing of this domain was {age:.0f}s ago: waiting {horizon:.0f}s for "
+                "Voice ID's List to catch up (--list-lag-horizon)"
+            )
+    if not (key not in state.listings or full or (provisional is not None and may_start)):
+        if may_start:
+            for found in voiceid.list_jobs(kind, domain_id, status="IN_PROGRESS"):
+                seen[found.job_id] = found
+        return None
+    listed = 0
+    for found in voiceid.list_jobs(kind, domain_id):  # streamed: keep only what matters
+        listed += 1
+        if found.active or parse_job_name(found.job_name) is not None:
+            seen[found.job_id] = found
+    log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=listed)
+    first = key not in state.listings
+    state.listings[key] = utcnow()
+    if provisional is not None:
+        del state.provisional[key]
+    if first and horizon > 0 and may_start:
+        state.provisional[key] = state.listings[key]
+        return (
+            f"first listing of this domain by this state: waiting {horizon:.0f}s for Voice ID's "
+            "List to catch up before starting (--list-lag-horizon)"
+        )
+    return None
+
+
+def _epoch(iso: str) -> float:
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 def _may_start(job: DesiredJob, known: set[str], state: State) -> bool:
@@ -417,6 +498,8 @@ class ApplyOptions:
     poll_interval: float = 15.0
     shard: Shard | None = None
     """Only the specs whose domain falls in this shard (``--shard INDEX/COUNT``)."""
+    list_lag_horizon: float = DEFAULT_LIST_LAG_HORIZON
+    """How long a new job may be missing from List (see :func:`observe`)."""
     plan_checksum: str | None = None
     """Refuse to act unless the plan computed now has this checksum (the reviewed plan)."""
     start_limit: int | None = DEFAULT_START_LIMIT
@@ -467,11 +550,17 @@ def apply(
         try:
             while True:
                 desired = in_shard(desire(specs, resolver), options.shard)
+                if report is not None and report.blocked:  # refused earlier in this run
+                    desired = [_blocked_in_run(job, report.blocked) for job in desired]
                 watched = {r.job_id for r in state.all_jobs() if r.job_id and r.active}
-                foreign = observe(voiceid, state, desired)
+                seen = observe(voiceid, state, desired, horizon=options.list_lag_horizon)
                 collect_results(desired, state, manifests, watched)
                 plan = build_plan(
-                    desired, state, foreign_active=foreign, max_active=options.max_active
+                    desired,
+                    state,
+                    foreign_active=seen.foreign_active,
+                    hold=seen.hold,
+                    max_active=options.max_active,
                 )
                 report = report or ApplyReport(plan)
                 report.plan = plan
@@ -494,7 +583,11 @@ def apply(
                     report=report,
                 )
                 report.plan = build_plan(
-                    desired, state, foreign_active=foreign, max_active=options.max_active
+                    desired,
+                    state,
+                    foreign_active=seen.foreign_active,
+                    hold=seen.hold,
+                    max_active=options.max_active,
                 )
                 if progress:
                     progress(report.plan)
@@ -519,6 +612,13 @@ def apply(
         k for k, status in ended.items() if status == "COMPLETED_WITH_ERRORS"
     )
     return report
+
+
+def _blocked_in_run(job: DesiredJob, blocked: dict[str, str]) -> DesiredJob:
+    """A job Voice ID refused to start earlier in this run stays blocked for the rest of it."""
+    if job.key not in blocked or job.request is None:
+        return job
+    return replace(job, request=None, blocked=blocked[job.key], manifest=None)
 
 
 def _start_all(
@@ -750,11 +850,14 @@ def plan_online(
     *,
     max_active: int = DEFAULT_MAX_ACTIVE,
     shard: Shard | None = None,
+    horizon: float = DEFAULT_LIST_LAG_HORIZON,
 ) -> PlanResult:
     """The plan against what Voice ID shows now (read-only: the state is not written)."""
     desired = in_shard(desire(specs, OnlineResolver(voiceid, state, manifests)), shard)
-    foreign = observe(voiceid, state, desired)
-    plan = build_plan(desired, state, foreign_active=foreign, max_active=max_active)
+    seen = observe(voiceid, state, desired, horizon=horizon)
+    plan = build_plan(
+        desired, state, foreign_active=seen.foreign_active, hold=seen.hold, max_active=max_active
+    )
     return PlanResult(plan, state, False, state.observed_at, len(specs))
 
 

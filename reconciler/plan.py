@@ -35,6 +35,8 @@ from reconciler.state import JobRecord, ObservedJob, SpecEntry, State
 
 DEFAULT_MAX_ACTIVE = 1
 DEFAULT_START_LIMIT = 100
+DEFAULT_LIST_LAG_HORIZON = 300.0
+"""Seconds within which a job Voice ID has just created may still be missing from List."""
 """Pending starts (start, retry, queued) above which apply refuses without ``--force``."""
 
 
@@ -289,12 +291,14 @@ def build_plan(
     state: State,
     *,
     foreign_active: Mapping[tuple[str, str], int] | None = None,
+    hold: Mapping[tuple[str, str], str] | None = None,
     max_active: int = DEFAULT_MAX_ACTIVE,
 ) -> Plan:
     """The plan for ``desired`` given ``state`` (already :func:`absorb`-ed with observations).
 
     ``foreign_active`` counts active jobs per (DomainId, kind) that are not ours; with ours
     (from the state) they decide how many of the domain's ``max_active`` slots are free.
+    ``hold`` puts the starts of a (DomainId, kind) on hold (queued) with the given reason.
     """
     check_unique(desired)
     by_prefix: dict[str, list[JobRecord]] = defaultdict(list)
@@ -336,6 +340,9 @@ def build_plan(
 
     busy = active_counts(state)
     for slot, waiting in candidates.items():
+        if hold and slot in hold:  # observation cannot rule out a job it does not see yet
+            actions.extend(_queued(action, hold[slot]) for action in waiting)
+            continue
         taken = busy[slot] + (foreign_active or {}).get(slot, 0)
         free = max(0, max_active - taken)
         waiting.sort(key=lambda a: (-a.priority, a.name))

@@ -42,6 +42,7 @@ from reconciler.spec import (
     Speaker,
     SpeakerEnrollmentJob,
     load_yaml_list,
+    read_text_checked,
 )
 
 MAX_SPEAKERS_PER_JOB = 10_000
@@ -117,7 +118,12 @@ def _repository_root(start: Path) -> Path:
 def _inside_repository(spec: LoadedSpec, relative: str) -> Path:
     base = spec.location.path.resolve().parent
     root = _repository_root(base)
-    path = (base / relative).resolve()
+    try:
+        path = (base / relative).resolve(strict=True)
+    except FileNotFoundError:
+        raise SpecError(spec.location, f"roster file {relative!r} does not exist") from None
+    except (OSError, RuntimeError) as err:  # a symlink loop, a permission problem
+        raise SpecError(spec.location, f"roster file {relative!r}: {err}") from err
     if not path.is_relative_to(root):
         raise SpecError(spec.location, f"roster file {relative!r} is outside the repository")
     if not path.is_file():
@@ -126,10 +132,14 @@ def _inside_repository(spec: LoadedSpec, relative: str) -> Path:
 
 
 def _load_csv(path: Path, *, speakers: bool) -> list[Request]:
+    text = read_text_checked(path)  # size, NUL bytes, UTF-8, a regular file: as for specs
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(Location(path), f"cannot read roster: {err}") from err
+        return _parse_csv(path, text, speakers=speakers)
+    except csv.Error as err:
+        raise SpecError(Location(path), f"not a valid CSV roster: {err}") from err
+
+
+def _parse_csv(path: Path, text: str, *, speakers: bool) -> list[Request]:
     reader = csv.DictReader(io.StringIO(text))
     columns = {c.strip() for c in reader.fieldnames or []}
     required = {"speakerId", "audio"} if speakers else {"audio"}

@@ -254,8 +254,16 @@ class S3StateStore:
                 self._read_text = None
                 return State()
             raise StateError(f"{self.url}: cannot read state: {err}") from err
-        text = response["Body"].read().decode("utf-8", errors="replace")
-        self._etag = response["ETag"]
+        self._etag = response["ETag"]  # so that state rebuild may replace a broken object
+        self._read_text = None
+        try:
+            text = response["Body"].read().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise StateError(
+                f"{self.url}: the state is not UTF-8 ({err.reason} at byte {err.start}); "
+                f"the object is left untouched; restore {self.url}.backup or run "
+                "'voiceid-reconciler state rebuild'"
+            ) from err
         self._read_text = text
         return parse_state(text, self.url)
 

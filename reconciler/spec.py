@@ -489,7 +489,8 @@ def _node_at(root: yaml.Node, loc: Sequence[int | str]) -> yaml.Node:
     return node
 
 
-def _read_text(path: Path) -> str:
+def read_text_checked(path: Path) -> str:
+    """A spec or roster file's text; refuses huge, binary, non-UTF-8 and special files."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
@@ -526,7 +527,7 @@ def load_file(path: Path) -> tuple[list[LoadedSpec], list[SpecError]]:
     """Every valid spec document of one file, and every problem found in it."""
     result = _FileResult()
     try:
-        text = _read_text(path)
+        text = read_text_checked(path)
     except SpecError as err:
         return [], [err]
     check_aliases = "&" in text  # no anchor, no alias: the expansion check is skipped
@@ -757,7 +758,12 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
 def _roster_path(spec: LoadedSpec) -> Path | None:
     source = spec.document.spec.input
     relative = getattr(source, "speakers_file", None) or getattr(source, "fraudsters_file", None)
-    return (spec.location.path.parent / relative).resolve() if relative else None
+    if not relative:
+        return None
+    try:
+        return (spec.location.path.parent / str(relative)).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: reported when the roster is read
+        return None
 
 
 def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[LoadedSpec]:
@@ -792,7 +798,7 @@ def load_yaml_list(
 
     Raises :class:`SpecErrors` with every problem of the file.
     """
-    text = _read_text(path)
+    text = read_text_checked(path)
     loader = _PositionLoader(text)
     try:
         node = loader.get_single_node()

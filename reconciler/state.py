@@ -11,6 +11,9 @@ Schema (version 1), as written to disk (JSON, sorted keys, two-space indent)::
     watchlists     {DomainId: {name: WatchlistId}}      watchlist names ("default" included)
     listings       {"<DomainId>/<kind>": ISO time}  when that domain's history of that kind was
                                                     last listed in full (a cold run does it once)
+    provisional    {"<DomainId>/<kind>": ISO time}  a first listing by a fresh state that List's
+                                                    lag may have cut short: listed again before
+                                                    anything starts there
     manifests      {S3 URI: ETag}  the identity of each external manifest when last read
                                    (``plan --offline`` hashes with it)
     specs          {"<kind>/<name>": SpecEntry}   (a chunked roster: one entry per part,
@@ -51,6 +54,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -153,6 +157,7 @@ class State(_Record):
     domains: dict[str, str] = Field(default_factory=dict)
     watchlists: dict[str, dict[str, str]] = Field(default_factory=dict)
     listings: dict[str, str] = Field(default_factory=dict)
+    provisional: dict[str, str] = Field(default_factory=dict)
     manifests: dict[str, str] = Field(default_factory=dict)
     specs: dict[str, SpecEntry] = Field(default_factory=dict)
     orphans: list[JobRecord] = Field(default_factory=list)
@@ -214,6 +219,8 @@ def parse_state(text: str, source: str) -> State:
         raise StateError(
             f"{source}:{err.lineno}:{err.colno}: state is not valid JSON ({err.msg}); {recover}"
         ) from err
+    except (ValueError, RecursionError) as err:  # absurd numbers, absurd nesting
+        raise StateError(f"{source}: state is not a valid state file ({err}); {recover}") from err
     if not isinstance(data, dict):
         raise StateError(f"{source}: state must be a JSON object; {recover}")
     version = data.get("schemaVersion")
@@ -315,6 +322,8 @@ class LocalStateStore:
     def read(self) -> State:
         """The stored state, or a new empty one when the file does not exist yet."""
         try:
+            if not stat.S_ISREG(self.path.stat().st_mode):
+                raise StateError(f"{self.path}: the state is not a regular file")
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return State()

@@ -31,3 +31,6 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     monkeypatch.setenv("AWS_CONFIG_FILE", str(empty / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # The sandbox's List never lags unless a test sets its list_lag knob: trust it at once
+    # (tests of the lag guards set the horizon themselves).
+    monkeypatch.setenv("VOICEID_RECONCILER_LIST_LAG_HORIZON", "0")

@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.cli import EXIT_LOCKED, EXIT_OK, EXIT_PLAN_CHANGED, EXIT_UNSAFE, main
 from reconciler.sandbox import Sandbox
+from reconciler.state import LocalStateStore
 from tests.support import (
     WAIT_FAST,
     build_world,
@@ -242,7 +243,6 @@ def test_two_concurrent_applies_never_duplicate(voiceid_sandbox: Sandbox, tmp_pa
 
 def test_lock_timeout_exits_with_its_own_code(voiceid_env: Sandbox, tmp_path: Path) -> None:
     """A run that cannot get the state lock within --lock-timeout exits 4 with a clear message."""
-    from reconciler.state import LocalStateStore
 
     world = build_world(voiceid_env)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
@@ -313,3 +313,24 @@ def test_metrics_file_holds_the_numbers_of_the_run(voiceid_env: Sandbox, tmp_pat
     calls = voiceid_env.calls()
     for operation, count in calls.items():
         assert samples[("voiceid_reconciler_api_calls", (("operation", operation),))] == count
+
+
+def test_fresh_state_waits_for_list_to_catch_up_before_starting(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a list-lag horizon, a fresh state's first listing starts nothing (it is queued with
+    the reason); once the listing is older than the horizon, the group is listed again, then
+    started."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2)
+    assert _apply(specs, state, "--list-lag-horizon", "2") == EXIT_OK
+    assert _starts(voiceid_env) == 0
+    assert "waiting 2s for Voice ID's List to catch up" in capsys.readouterr().out
+    voiceid_env.reset_calls()
+    time.sleep(2.1)
+    assert _apply(specs, state, "--list-lag-horizon", "2") == EXIT_OK
+    calls = voiceid_env.calls()
+    assert _starts(voiceid_env) == 2
+    assert calls.get("ListSpeakerEnrollmentJobs") == 1  # listed in full once more
+    assert not LocalStateStore(state).read().provisional
