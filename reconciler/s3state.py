@@ -47,8 +47,10 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _code(err: botocore.exceptions.ClientError) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
+def _code(err: Exception) -> str:
+    if isinstance(err, botocore.exceptions.ClientError):
+        return str(err.response.get("Error", {}).get("Code", ""))
+    return type(err).__name__
 
 
 def _status(err: botocore.exceptions.ClientError) -> int:
@@ -134,6 +136,9 @@ class S3StateStore:
         if holder is None:
             return False  # released between our attempts; try again
         info, etag = holder
+        if info.get("owner") == self._owner:  # our own creation, whose answer was lost
+            self._lock_etag = etag
+            return True
         if float(info.get("expiresAt", 0)) > self._clock():
             return False
         try:  # the holder died: take its expired lock over, atomically
@@ -186,6 +191,8 @@ class S3StateStore:
                     log.error("state.lock_lost", state=self.url)
                     return
                 log.warning("state.heartbeat_failed", error=_code(err))
+            except botocore.exceptions.BotoCoreError as err:  # a reset: try again next beat
+                log.warning("state.heartbeat_failed", error=type(err).__name__)
             else:
                 self._lock_etag = response["ETag"]
 
@@ -218,7 +225,9 @@ class S3StateStore:
         finally:
             stop.set()
             beat.join()
-            with contextlib.suppress(botocore.exceptions.ClientError):
+            with contextlib.suppress(
+                botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError
+            ):  # a lock left behind expires after its TTL
                 if not self._lock_lost.is_set():
                     self.client.delete_object(
                         Bucket=self.bucket, Key=self.lock_key, IfMatch=self._lock_etag
@@ -229,6 +238,14 @@ class S3StateStore:
         """Delete the lock object deliberately; return a description of what was removed."""
         with self._aws_errors():
             return self._unlock()
+
+    def _current_etag_if(self, body: bytes) -> str | None:
+        """The state object's ETag when its content is exactly ``body``, else None."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key)
+        except botocore.exceptions.ClientError:
+            return None
+        return str(response["ETag"]) if response["Body"].read() == body else None
 
     def _unlock(self) -> str:
         holder = self.lock_holder()
@@ -278,21 +295,30 @@ class S3StateStore:
                 f"{self.url}: the lock was lost (another run took it over); not writing"
             )
         if not self._backed_up and self._read_text is not None:
-            self.client.put_object(
-                Bucket=self.bucket, Key=self.backup_key, Body=self._read_text.encode()
-            )
-            self._backed_up = True
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self.backup_key, Body=self._read_text.encode()
+                )
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+                log.warning("state.backup_failed", error=_code(err))  # best effort: retried
+            else:
+                self._backed_up = True
         state.serial += 1
+        body = state.to_json().encode()
         condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
         try:
             response = self.client.put_object(
                 Bucket=self.bucket,
                 Key=self.key,
-                Body=state.to_json().encode(),
+                Body=body,
                 ContentType="application/json",
                 **condition,
             )
         except botocore.exceptions.ClientError as err:
+            current = self._current_etag_if(body) if _precondition_failed(err) else None
+            if current is not None:  # our own write, whose answer was lost: its retry was
+                self._etag = current  # refused because the object is already ours
+                return
             state.serial -= 1
             if _precondition_failed(err):
                 raise StateError(

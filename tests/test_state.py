@@ -194,10 +194,29 @@ def test_s3_conditional_write_refuses_a_lost_update(voiceid_sandbox: Sandbox) ->
     first, second = _s3_store(voiceid_sandbox, bucket), _s3_store(voiceid_sandbox, bucket)
     first.write(first.read())  # creates it (If-None-Match)
     a, b = first.read(), second.read()
+    a.domains["first"] = "F" * 22
+    b.domains["second"] = "S" * 22
     first.write(a)
     with pytest.raises(StateError, match="changed since this run read it"):
         second.write(b)
-    assert _s3_store(voiceid_sandbox, bucket).read().serial == 2
+    final = _s3_store(voiceid_sandbox, bucket).read()
+    assert (final.serial, final.domains) == (2, {"first": "F" * 22})
+
+
+def test_s3_write_whose_answer_was_lost_is_recognised(voiceid_sandbox: Sandbox) -> None:
+    """A conditional write refused because the object already holds exactly what we wrote (our
+    own write, its answer lost, retried) counts as done; later writes go on from it."""
+    bucket = voiceid_sandbox.seed_demo_world().bucket
+    store = _s3_store(voiceid_sandbox, bucket)
+    state = store.read()
+    s3 = voiceid_sandbox.client("s3")
+    state.serial += 1
+    s3.put_object(Bucket=bucket, Key="voiceid/state.json", Body=state.to_json().encode())
+    state.serial -= 1
+    store.write(state)  # If-None-Match fails: the object is already this very state
+    state.domains["d"] = "D" * 22
+    store.write(state)
+    assert _s3_store(voiceid_sandbox, bucket).read().domains == {"d": "D" * 22}
 
 
 def test_s3_create_refuses_when_someone_created_it_first(voiceid_sandbox: Sandbox) -> None:
@@ -205,6 +224,7 @@ def test_s3_create_refuses_when_someone_created_it_first(voiceid_sandbox: Sandbo
     bucket = voiceid_sandbox.seed_demo_world().bucket
     first, second = _s3_store(voiceid_sandbox, bucket), _s3_store(voiceid_sandbox, bucket)
     a, b = first.read(), second.read()
+    a.domains["first"] = "F" * 22
     first.write(a)
     with pytest.raises(StateError, match="changed since"):
         second.write(b)
