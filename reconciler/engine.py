@@ -688,7 +688,9 @@ def collect_results(
                 output = manifests.read_output(
                     job.request.output_s3_uri, record.job_id, job.request.input_s3_uri
                 )
-                record.results = result_counts(output) if output is not None else {}
+                if output is None:  # unreadable now (a 5xx burst, a missing key): a later run
+                    continue  # tries again
+                record.results = result_counts(output)
                 log.info("apply.results", spec=job.key, job_id=record.job_id, **record.results)
 
 

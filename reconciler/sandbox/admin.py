@@ -58,8 +58,13 @@ class SandboxAdmin:
         """``{"calls": {op: n}, "outcomes": {op: {code: n}}, "total": n}``."""
         return self.request("GET", "calls")
 
+    def s3_requests(self) -> list[dict[str, Any]]:
+        """The S3 requests made from outside the sandbox (``{"method", "path", "outcome"}``)."""
+        requests: list[dict[str, Any]] = self.request("GET", "s3-requests")["requests"]
+        return requests
+
     def reset_calls(self) -> None:
-        """Zero the call counters."""
+        """Zero the call counters and the S3 request log."""
         self.request("POST", "reset-calls")
 
     def expire_tokens(

@@ -9,6 +9,15 @@ A request is routed by what it is, not by host name (the endpoint is one ``127.0
   (unless the request comes from a job itself, see ``storage.INTERNAL_HEADER``), and the
   ``x-moto-account-id`` header pins moto to the sandbox's account.
 
+Fault knobs at the connection level (see ``SandboxConfig``): ``connection_reset_rate`` and
+``lost_response_rate`` for Voice ID, ``s3_connection_reset_rate``, ``s3_lost_response_rate``,
+``s3_internal_error_rate`` and ``s3_latency`` for S3 requests from outside the sandbox (never
+for a job's own S3 access, never for KMS), narrowed by ``s3_fault_filter`` (a regular
+expression on ``"<METHOD> /<bucket>/<key>"``) and ``s3_fault_limit`` (that many faults, then
+none). A dropped request gets no response at all: the
+socket is shut down and reset, which botocore reports as a closed connection. S3 requests
+from outside are logged (method, path, outcome) for ``GET /_sandbox/s3-requests``.
+
 Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 400 or 404):
 
 =====================================  =========================================================
@@ -16,8 +25,12 @@ Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 40
 ``GET  /_sandbox/config``              the knobs, ``{"job_duration": 2.0, ...}``
 ``POST /_sandbox/config``              body ``{knob: value, ...}`` (and ``"profile"``); the knobs
 ``GET  /_sandbox/calls``               ``{"calls": {op: n}, "outcomes": {op: {code: n}},
-                                       "total": n}`` (outcome ``OK`` or an error code)
-``POST /_sandbox/reset-calls``         zero the counters; ``{"ok": true}``
+                                       "total": n}`` (outcome ``OK``, an error code, or
+                                       ``ConnectionReset`` for a reset request)
+``GET  /_sandbox/s3-requests``         ``{"requests": [{"method", "path", "outcome"}]}``: the
+                                       S3 requests from outside, oldest first (outcome: the
+                                       HTTP status, ``reset`` or ``lost``)
+``POST /_sandbox/reset-calls``         zero the counters and the S3 log; ``{"ok": true}``
 ``POST /_sandbox/expire-tokens``       body ``{"client_tokens": true, "next_tokens": true}``
                                        (both default true); ``{"client_tokens_expired": n,
                                        "next_tokens_expired": bool}``
@@ -34,7 +47,11 @@ Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 40
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import struct
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -94,6 +111,39 @@ _REASONS = {
 }
 
 
+class _Dropped(ConnectionResetError):
+    """Raised out of the application after a fault knob dropped the connection; werkzeug
+    treats it as a connection the client closed and sends nothing."""
+
+
+def _drop_connection(environ: dict[str, Any], *, unread_body: bool = False) -> None:
+    """Close the request's connection without a response (an abortive close: RST).
+
+    ``unread_body``: the request's body has not been read yet; read it first, so that the
+    server does not take it for the next request on the connection.
+    """
+    if unread_body:
+        stream = environ["wsgi.input"]
+        if environ.get("wsgi.input_terminated"):
+            stream.read()
+        else:
+            _read_body(environ)
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    raise _Dropped("the sandbox dropped the connection (fault injection)")
+
+
+_S3_INTERNAL_ERROR = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+    b"<Message>We encountered an internal error. Please try again.</Message>"
+    b"<RequestId>SANDBOXFAULT</RequestId></Error>"
+)
+
+
 class SandboxApp:
     """Route each request to the admin API, the Voice ID emulator or moto."""
 
@@ -109,15 +159,62 @@ class SandboxApp:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(f"{TARGET_PREFIX}."):
             return self._voiceid(target, environ, start_response)
-        if not environ.get(_INTERNAL_ENVIRON_KEY):
+        outside = not environ.get(_INTERNAL_ENVIRON_KEY)
+        if outside:
             self._sandbox.service.advance()
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._sandbox.account_id
+        if outside and not target:  # S3 (KMS and the others are JSON with X-Amz-Target)
+            return self._s3(environ, start_response)
         return self._moto_app(environ, start_response)
+
+    def _s3(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """An S3 request from outside: the S3 fault knobs, then moto; logged."""
+        service = self._sandbox.service
+        config = service.config
+        method = str(environ.get("REQUEST_METHOD", ""))
+        path = str(environ.get("PATH_INFO", ""))
+        if config.s3_latency:
+            time.sleep(config.s3_latency)
+        if service.s3_fault(config.s3_connection_reset_rate, method, path):
+            service.counters.s3_request(method, path, "reset")
+            _drop_connection(environ, unread_body=True)
+        if service.s3_fault(config.s3_internal_error_rate, method, path):
+            service.counters.s3_request(method, path, "500")
+            body = b"" if method == "HEAD" else _S3_INTERNAL_ERROR
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        statuses: list[str] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            statuses.append(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+
+        result = self._moto_app(environ, capture)
+        if service.s3_fault(config.s3_lost_response_rate, method, path):
+            try:  # the request has had its effect; the caller never hears of it
+                for _ in result:
+                    pass
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            service.counters.s3_request(method, path, "lost")
+            _drop_connection(environ)
+        service.counters.s3_request(method, path, statuses[0] if statuses else "?")
+        return result
 
     def _voiceid(
         self, target: str, environ: dict[str, Any], start_response: StartResponse
     ) -> list[bytes]:
         operation = target.split(".", 1)[1]
+        service = self._sandbox.service
+        if service.chance(service.config.connection_reset_rate):
+            service.counters.received(operation)
+            service.counters.finished(operation, "ConnectionReset")
+            _drop_connection(environ, unread_body=True)
         body = _read_body(environ)
         if environ.get("REQUEST_METHOD") != "POST":
             status, result = (
@@ -128,7 +225,9 @@ class SandboxApp:
                 },
             )
         else:
-            status, result = self._sandbox.service.handle(operation, body)
+            status, result = service.handle(operation, body)
+        if service.chance(service.config.lost_response_rate):
+            _drop_connection(environ)
         return _respond(
             start_response,
             status,
@@ -179,6 +278,7 @@ class AdminApi:
             ("GET", "config"): lambda _: sb.config.to_dict(),
             ("POST", "config"): lambda body: sb.configure(**body).to_dict(),
             ("GET", "calls"): lambda _: self._calls(),
+            ("GET", "s3-requests"): lambda _: {"requests": sb.s3_requests()},
             ("POST", "reset-calls"): lambda _: self._reset_calls(),
             ("POST", "expire-tokens"): self._expire_tokens,
             ("POST", "domain-status"): lambda body: sb.set_domain_status(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +41,29 @@ class SandboxConfig:
     throttle_error_rate: float = 0.0
     #: probability (0..1) that a Voice ID call fails with InternalServerException
     internal_error_rate: float = 0.0
-    #: seed of the random generator behind the two error rates
+    #: seed of the random generator behind the error, reset and loss rates
     seed: int = 0
     #: seconds of latency added to every Voice ID call
     latency: float = 0.0
+    #: probability (0..1) that a Voice ID request's connection is closed, with no response,
+    #: before the request is handled (a connection reset: nothing happened)
+    connection_reset_rate: float = 0.0
+    #: probability (0..1) that a Voice ID request is handled and its connection then closed
+    #: with no response (the effect happened; the caller never hears of it)
+    lost_response_rate: float = 0.0
+    #: probability (0..1) that an S3 request from outside the sandbox is reset unhandled
+    s3_connection_reset_rate: float = 0.0
+    #: probability (0..1) that an S3 request from outside is handled and its response lost
+    s3_lost_response_rate: float = 0.0
+    #: probability (0..1) that an S3 request from outside fails with 500 InternalError
+    s3_internal_error_rate: float = 0.0
+    #: seconds of latency added to every S3 request from outside the sandbox
+    s3_latency: float = 0.0
+    #: a regular expression: the S3 fault knobs (not the latency) apply only to requests whose
+    #: ``"<METHOD> /<bucket>/<key>"`` it matches (re.search); empty: to every request
+    s3_fault_filter: str = ""
+    #: how many S3 faults to inject from the moment this knob is set; 0: no limit
+    s3_fault_limit: int = 0
     #: page size of List* calls made without MaxResults (capped at the model's maximum)
     default_page_size: int = 100
     #: seconds a ClientToken is remembered (AWS does not document it)
@@ -95,7 +115,15 @@ class SandboxConfig:
         return data
 
 
-_RATES = {"throttle_error_rate", "internal_error_rate"}
+_RATES = {
+    "throttle_error_rate",
+    "internal_error_rate",
+    "connection_reset_rate",
+    "lost_response_rate",
+    "s3_connection_reset_rate",
+    "s3_lost_response_rate",
+    "s3_internal_error_rate",
+}
 _POSITIVE_INTS = {
     "burst",
     "default_page_size",
@@ -107,7 +135,14 @@ _POSITIVE_INTS = {
     "max_speakers_per_domain",
     "max_fraudsters_per_watchlist",
 }
-_SECONDS = {"job_duration", "latency", "client_token_ttl", "next_token_ttl", "list_lag"}
+_SECONDS = {
+    "job_duration",
+    "latency",
+    "s3_latency",
+    "client_token_ttl",
+    "next_token_ttl",
+    "list_lag",
+}
 
 
 def _number(name: str, value: Any) -> float:
@@ -146,6 +181,23 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911
         if isinstance(value, str) or not all(isinstance(arn, str) for arn in value):
             raise ValueError(f"knob refused_role_arns must be a list of ARNs, got {value!r}")
         return tuple(value)
+    return _coerce_fault_scope(name, value)
+
+
+def _coerce_fault_scope(name: str, value: Any) -> Any:
+    """The knobs that are neither numbers nor rates: the S3 fault scope and the KMS flag."""
+    if name == "s3_fault_filter":
+        if not isinstance(value, str):
+            raise ValueError(f"knob {name} must be a regular expression, got {value!r}")
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise ValueError(f"knob {name}: {err}") from err
+        return value
+    if name == "s3_fault_limit":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"knob {name} must be an integer >= 0, got {value!r}")
+        return value
     if name == "require_output_kms_key":
         if not isinstance(value, bool):
             raise ValueError(f"knob {name} must be a boolean, got {value!r}")

@@ -226,8 +226,13 @@ class Sandbox:
         """Voice ID calls per operation and outcome (``OK`` or the error code)."""
         return self.service.counters.snapshot()[1]
 
+    def s3_requests(self) -> list[dict[str, Any]]:
+        """The S3 requests made from outside the sandbox, oldest first: ``{"method", "path",
+        "outcome"}`` with the path ``/bucket/key`` and the HTTP status (or ``reset``/``lost``)."""
+        return self.service.counters.s3_requests()
+
     def reset_calls(self) -> None:
-        """Zero the call counters."""
+        """Zero the call counters (and forget the S3 request log)."""
         self.service.counters.reset()
 
     def expire_tokens(self, *, client_tokens: bool = True, next_tokens: bool = True) -> int:

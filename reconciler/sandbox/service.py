@@ -20,6 +20,8 @@ Behaviour where AWS is silent, chosen here:
 * List* return newest first. A NextToken is opaque (base64 JSON: the last position, the query
   it belongs to, when it was issued), valid for ``next_token_ttl`` seconds and only for the
   same query; anything else is a ``ValidationException``.
+* DeleteWatchlist refuses the default watchlist (``ValidationException``) and one that still
+  holds fraudsters (``ConflictException`` ``CANNOT_DELETE_NON_EMPTY_WATCHLIST``).
 * CreateDomain and UpdateDomain need an enabled KMS key in the sandbox's KMS
   (``ValidationException`` otherwise). Domains are ACTIVE on creation; the admin knob
   ``set_domain_status`` is the only way to make one PENDING or SUSPENDED. Start*, CreateWatchlist
@@ -36,6 +38,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -125,6 +128,7 @@ class VoiceIdService:
         self._config = config
         self._rng = random.Random(config.seed)
         self._rng_lock = threading.Lock()
+        self._s3_faults_left: int | None = None
         self.counters = Counters()
         self._buckets = TokenBuckets()
         self._domains: dict[str, Domain] = {}
@@ -139,6 +143,7 @@ class VoiceIdService:
             "ListDomains": self._list_domains,
             "CreateWatchlist": self._create_watchlist,
             "DescribeWatchlist": self._describe_watchlist,
+            "DeleteWatchlist": self._delete_watchlist,
             "ListWatchlists": self._list_watchlists,
             "DescribeSpeaker": self._describe_speaker,
             "ListSpeakers": self._list_speakers,
@@ -173,6 +178,9 @@ class VoiceIdService:
                     self._rng = random.Random(new.seed)
             if (new.tps, new.burst) != (self._config.tps, self._config.burst):
                 self._buckets.reset()
+            if "s3_fault_limit" in knobs:
+                with self._rng_lock:
+                    self._s3_faults_left = new.s3_fault_limit or None
             self._config = new
             return new
 
@@ -235,6 +243,7 @@ class VoiceIdService:
             self._config = config
             with self._rng_lock:
                 self._rng = random.Random(config.seed)
+                self._s3_faults_left = config.s3_fault_limit or None
             self._buckets.reset()
             self.counters.reset()
 
@@ -287,6 +296,28 @@ class VoiceIdService:
             if problems:
                 raise errors.validation(validation_message(problems))
         return serialize_output(model, handler(params))
+
+    def chance(self, rate: float) -> bool:
+        """True with probability ``rate``, from the seeded generator behind the fault knobs."""
+        if rate <= 0.0:
+            return False
+        with self._rng_lock:
+            return self._rng.random() < rate
+
+    def s3_fault(self, rate: float, method: str, path: str) -> bool:
+        """Whether to inject an S3 fault of probability ``rate`` into this request: the
+        request must match ``s3_fault_filter`` and ``s3_fault_limit`` must not be used up."""
+        config = self._config
+        if rate <= 0.0:
+            return False
+        if config.s3_fault_filter and not re.search(config.s3_fault_filter, f"{method} {path}"):
+            return False
+        with self._rng_lock:
+            if self._s3_faults_left == 0 or self._rng.random() >= rate:
+                return False
+            if self._s3_faults_left is not None:
+                self._s3_faults_left -= 1
+            return True
 
     def _admit(self, operation: str, config: SandboxConfig) -> None:
         if not self._buckets.take(operation, self.now(), config.tps, config.burst):
@@ -545,6 +576,24 @@ class VoiceIdService:
                     "WATCHLIST", f"The watchlist {params['WatchlistId']} does not exist"
                 )
             return {"Watchlist": watchlist.to_wire()}
+
+    def _delete_watchlist(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            domain = self._domain(params["DomainId"])
+            self._require_active(domain)
+            watchlist = domain.watchlists.get(params["WatchlistId"])
+            if watchlist is None:
+                raise errors.not_found(
+                    "WATCHLIST", f"The watchlist {params['WatchlistId']} does not exist"
+                )
+            if watchlist.default:
+                raise errors.validation("The default watchlist of a domain cannot be deleted")
+            if any(watchlist.watchlist_id in f.watchlist_ids for f in domain.fraudsters.values()):
+                raise errors.conflict(
+                    "CANNOT_DELETE_NON_EMPTY_WATCHLIST", "The watchlist still holds fraudsters"
+                )
+            del domain.watchlists[watchlist.watchlist_id]
+            return {}
 
     def _list_watchlists(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

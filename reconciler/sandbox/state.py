@@ -23,6 +23,7 @@ from typing import Any
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _SUBMITTED_FRACTION = 0.1
+S3_LOG_LIMIT = 10_000
 TERMINAL_STATUSES = frozenset({"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"})
 
 
@@ -241,10 +242,12 @@ class TokenRecord:
 
 @dataclass
 class Counters:
-    """Thread-safe counts of Voice ID calls, per operation and per outcome."""
+    """Thread-safe counts of Voice ID calls, per operation and per outcome, and a log of the
+    S3 requests made from outside the sandbox (the last ``S3_LOG_LIMIT``)."""
 
     calls: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    s3: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def received(self, operation: str) -> None:
@@ -263,8 +266,21 @@ class Counters:
         with self.lock:
             return dict(self.calls), {op: dict(c) for op, c in self.outcomes.items()}
 
+    def s3_request(self, method: str, path: str, outcome: str) -> None:
+        """Log one S3 request from outside: its method, path (``/bucket/key``) and outcome
+        (the HTTP status, or ``reset`` / ``lost`` when a fault knob dropped it)."""
+        with self.lock:
+            self.s3.append({"method": method, "path": path, "outcome": outcome})
+            del self.s3[:-S3_LOG_LIMIT]
+
+    def s3_requests(self) -> list[dict[str, Any]]:
+        """A copy of the S3 request log, oldest first."""
+        with self.lock:
+            return [dict(entry) for entry in self.s3]
+
     def reset(self) -> None:
-        """Forget every count."""
+        """Forget every count (and the S3 request log)."""
         with self.lock:
             self.calls.clear()
             self.outcomes.clear()
+            self.s3.clear()

@@ -1,0 +1,140 @@
+"""Scenario 3: a lost state, forgotten ClientTokens and a List that lags behind Start.
+
+The reconciler has three ways to recognise a job it started: the JobId in its state, the
+ClientToken (while Voice ID remembers it) and the hash in the JobName (when List shows it).
+These trials take them away in combinations, right after a Start, and re-run apply:
+
+* intent on disk + token expired, List in time: the recorded intent forces a full listing,
+  which finds the job;
+* state lost + List lagging, token alive: the token returns the same job;
+* intent on disk + token expired + List lagging: nothing can see the job;
+* state lost + token expired + List lagging: nothing can see the job, and no intent says to look.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from .conftest import Chaos, backend_of, seeded
+
+pytestmark = pytest.mark.chaos
+
+LAG = 30.0
+"""List lag for the re-run: far longer than the re-run takes, so the job stays invisible."""
+HORIZON = 300.0
+"""The reconciler's default --list-lag-horizon (the suite runs with 0, a sandbox not lagging)."""
+
+
+def _killed_after_start(c: Chaos) -> bool:
+    """apply --wait killed while its first Start is in flight: the job is made, the state holds
+    only the intent. Waits for the job to land and end. True when the kill landed in time."""
+    latency = 0.3
+    c.sandbox.configure(latency=latency)
+    process = c.spawn(*c.apply("--lock-ttl", "2"))
+    assert c.wait_until(process, lambda: c.starts() >= 1, deadline=60), c.tag
+    time.sleep(c.rng.uniform(0.0, latency * 0.6))
+    c.kill(process)
+    c.calm()
+    c.wait_for_jobs(1, timeout=5)
+    time.sleep(0.4)  # the job (0.2 s) has ended: its quota slot would not stop a second one
+    state = c.check(final=False)
+    return state is not None and any(r.job_id is None for r in state.all_jobs())
+
+
+def _started_and_completed(c: Chaos) -> None:
+    """A normal apply run whose jobs have all been started (and ended) moments ago."""
+    run = c.cli(*c.apply(wait=False))
+    assert run.returncode == 0, run.describe()
+    time.sleep(0.4)
+
+
+def _forget_tokens(c: Chaos) -> str:
+    """Make Voice ID forget every ClientToken: at once, or by a short token TTL."""
+    if c.rng.random() < 0.5:
+        c.sandbox.expire_tokens()
+        return "expire_tokens"
+    c.sandbox.configure(client_token_ttl=0.2)
+    time.sleep(0.3)
+    return "client_token_ttl"
+
+
+def _build(c: Chaos, seed: int) -> None:
+    c.build(domains=1, specs=c.rng.randint(1, 4), backend=backend_of(seed), job_duration=0.2)
+
+
+def _rerun_with_lagging_list(c: Chaos) -> None:
+    c.sandbox.configure(list_lag=LAG)
+    # The product's default guard: a start that may be missing from List waits this long.
+    run = c.cli(*c.apply("--list-lag-horizon", str(HORIZON), wait=False))
+    assert run.returncode == 0, run.describe()
+    assert "Traceback" not in run.stderr, run.describe()
+    c.record("rerun-with-lag", starts=c.starts(), held="waiting" in run.stdout)
+    c.check(final=False)  # (a): no second job, whatever the re-run decided
+
+
+@seeded("intent-expired-token", ci=1)
+def test_unconfirmed_start_with_forgotten_token_is_found_by_listing(
+    chaos_factory: Callable[[int], Chaos], seed: int
+) -> None:
+    """Killed after a Start, tokens forgotten: the intent forces a listing that adopts the job."""
+    c = chaos_factory(seed)
+    _build(c, seed)
+    intent = _killed_after_start(c)
+    how = _forget_tokens(c)
+    c.record("intent-expired-token", intent=intent, forgotten=how)
+    run = c.cli(*c.apply(wait=False))
+    assert run.returncode == 0, run.describe()
+    c.check(final=False)
+    c.converge()
+
+
+@seeded("lost-state-live-token", ci=1)
+def test_lost_state_and_lagging_list_with_live_token_starts_no_second_job(
+    chaos_factory: Callable[[int], Chaos], seed: int
+) -> None:
+    """State lost, List lagging, tokens alive: the repeated Start returns the same job."""
+    c = chaos_factory(seed)
+    _build(c, seed)
+    if c.rng.random() < 0.5:
+        _killed_after_start(c)
+    else:
+        _started_and_completed(c)
+    c.delete_state()
+    _rerun_with_lagging_list(c)
+    c.converge()
+
+
+@seeded("intent-expired-token-lag", ci=1)
+def test_unconfirmed_start_with_forgotten_token_and_lagging_list_is_not_started_twice(
+    chaos_factory: Callable[[int], Chaos], seed: int
+) -> None:
+    """Intent on disk, token forgotten, job not yet listed: the re-run starts no second job."""
+    c = chaos_factory(seed)
+    _build(c, seed)
+    intent = _killed_after_start(c)
+    how = _forget_tokens(c)
+    c.record("intent-expired-token-lag", intent=intent, forgotten=how)
+    _rerun_with_lagging_list(c)
+    c.converge()
+
+
+@seeded("lost-state-expired-token-lag", ci=1)
+def test_lost_state_with_forgotten_tokens_and_lagging_list_starts_no_second_job(
+    chaos_factory: Callable[[int], Chaos], seed: int
+) -> None:
+    """State lost, tokens forgotten, List lagging: the re-run starts no second job for any hash."""
+    c = chaos_factory(seed)
+    _build(c, seed)
+    killed = c.rng.random() < 0.5
+    if killed:
+        _killed_after_start(c)
+    else:
+        _started_and_completed(c)
+    c.delete_state()
+    how = _forget_tokens(c)
+    c.record("lost-state-expired-token-lag", killed=killed, forgotten=how)
+    _rerun_with_lagging_list(c)
+    c.converge()
