@@ -521,6 +521,20 @@ class ApplyReport:
     timed_out: bool = False
     observed_at: str | None = None
 
+    def blocked_specs(self) -> set[str]:
+        """Every spec the run could not start, once: refused during the run (``blocked``) or
+        blocked in the final plan."""
+        return set(self.blocked) | {
+            a.key for a in self.plan.actions if a.kind is ActionKind.BLOCKED
+        }
+
+    def queued_specs(self) -> set[str]:
+        """Every spec left waiting for a free slot, once: refused by the quota during the run
+        (``deferred``) or queued in the final plan."""
+        return set(self.deferred) | {
+            a.key for a in self.plan.actions if a.kind is ActionKind.QUEUED
+        }
+
 
 class Progress(Protocol):
     """Where ``apply --wait`` reports progress (a terminal line, or log events)."""
@@ -582,6 +596,8 @@ def apply(
                     manifests=manifests,
                     report=report,
                 )
+                if report.blocked:  # what Voice ID refused just now shows as blocked
+                    desired = [_blocked_in_run(job, report.blocked) for job in desired]
                 report.plan = build_plan(
                     desired,
                     state,
@@ -788,6 +804,7 @@ def _start(
         record.status = job.status
         record.created_at = job.created_at
         report.started.append(action)
+        report.deferred.pop(action.key, None)  # queued earlier in this run, now started
         log.info(
             "apply.job_started",
             spec=action.key,

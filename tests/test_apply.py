@@ -145,6 +145,30 @@ def test_blocked_domain_does_not_stop_other_specs(voiceid_env: Sandbox, tmp_path
     assert out == EXIT_OK
 
 
+@pytest.mark.parametrize("wait", [False, True], ids=["one-pass", "wait"])
+def test_start_refused_mid_run_is_blocked_once(
+    voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str], wait: bool
+) -> None:
+    """A Start Voice ID refuses (the role) shows as blocked in the final plan, is reported once,
+    counted once in run.summary, and is not tried again within the run."""
+    world = build_world(voiceid_env, domains=2)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2, kinds=("SpeakerEnrollmentJob",))
+    refused_role = "arn:aws:iam::123456789012:role/Refused"
+    spec = specs / "spec-0000.yaml"
+    spec.write_text(spec.read_text().replace(world.role_arn, refused_role))
+    voiceid_env.configure(refused_role_arns=[refused_role])
+    extra = ("--wait", "--poll-interval", "0.05", "--timeout", "60") if wait else ()
+    assert _apply(specs, state, *extra) == EXIT_OK
+    assert _starts(voiceid_env) == 2  # the refused one once, the other once
+    out = capfd.readouterr()
+    summary = next(json.loads(line) for line in out.err.splitlines() if '"run.summary"' in line)
+    assert summary["blocked"] == 1
+    assert summary["actions"]["blocked"] == 1
+    assert summary["actions"]["start"] == 0
+    assert out.out.count("Blocked SpeakerEnrollmentJob/spec-0000: ") == 1
+
+
 def test_throttling_and_server_errors_still_converge(
     voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -94,6 +94,47 @@ def seeded(scenario: str, ci: int = 2) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("seed", seeds(scenario, ci), ids=lambda s: f"seed={s}")
 
 
+def report(event: str, **fields: Any) -> None:
+    """Append one JSON line to ``$VOICEID_CHAOS_REPORT``, if set: what a trial met, how each
+    test ended, the soak's settings. ``python -m tests.chaos.summary FILE`` makes the table of
+    docs/chaos.md from it. (One short ``write`` per line on a file opened for appending: the
+    ``pytest -n`` workers' lines do not interleave.)"""
+    target = os.environ.get(REPORT_ENV)
+    if target:
+        with Path(target).open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"event": event, **fields}) + "\n")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller (or a run without -n)
+        report(
+            "session",
+            trials=os.environ.get(TRIALS_ENV) or "ci",
+            base_seed=int(os.environ.get(BASE_SEED_ENV, DEFAULT_BASE_SEED)),
+            seeds=os.environ.get(SEEDS_ENV) or None,
+            started=time.time(),
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not hasattr(session.config, "workerinput"):
+        report("session-end", exit=int(exitstatus), ended=time.time())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    result: pytest.TestReport = yield
+    if result.when == "call" or (result.when == "setup" and not result.passed):
+        report(
+            "outcome",
+            test=f"[{item.name}]",
+            module=item.module.__name__ if isinstance(item, pytest.Function) else "",
+            outcome=result.outcome,
+            seconds=round(result.duration, 1),
+        )
+    return result
+
+
 def backend_of(seed: int) -> str:
     """Alternate the state backend between trials: even seeds local, odd seeds S3."""
     return "local" if seed % 2 == 0 else "s3"
@@ -376,13 +417,8 @@ class Chaos:
         return False
 
     def record(self, event: str, **fields: Any) -> None:
-        """Append one line to ``$VOICEID_CHAOS_REPORT`` (the soak's numbers for docs/chaos.md)."""
-        target = os.environ.get(REPORT_ENV)
-        if not target:
-            return
-        line = json.dumps({"event": event, "test": self.tag, "seed": self.seed, **fields})
-        with Path(target).open("a", encoding="utf-8") as out:
-            out.write(line + "\n")
+        """Note what this trial met in the soak's report (``$VOICEID_CHAOS_REPORT``)."""
+        report(event, test=self.tag, seed=self.seed, **fields)
 
     def reap(self) -> None:
         """Kill and reap every process still running."""

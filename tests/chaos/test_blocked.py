@@ -5,11 +5,12 @@ a reason, the others proceed, and ``apply --wait`` still ends (it has nothing le
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 
-from .conftest import ENROLLMENT, Chaos, assert_clean_exit, backend_of, seeded
+from .conftest import ENROLLMENT, Chaos, Run, assert_clean_exit, backend_of, seeded
 
 pytestmark = pytest.mark.chaos
 
@@ -32,6 +33,26 @@ def _finish_blocked_run(
     c.apply_blocked = run.blocked()
     c.record("blocked", after_starts=after, exit=run.returncode, blocked=sorted(c.apply_blocked))
     assert_clean_exit(run, f"{c.tag} triggered after {after} start(s)", allowed=(0,))
+    _summary_counts_each_blocked_spec_once(c, run)
+
+
+def _summary_counts_each_blocked_spec_once(c: Chaos, run: Run) -> None:
+    """run.summary's ``blocked`` (and the metric made of it) counts each blocked spec once:
+    refused by Voice ID in this run (``Blocked ...`` lines) or blocked in the final plan."""
+    in_plan = {
+        line.split()[2] for line in run.stdout.splitlines() if line.lstrip().startswith("! blocked")
+    }
+    distinct = set(c.apply_blocked) | in_plan
+    summaries = [
+        json.loads(line)
+        for line in run.stderr.splitlines()
+        if line.startswith("{") and '"run.summary"' in line
+    ]
+    assert summaries, f"{c.tag}: no run.summary event\n{run.describe()}"
+    assert summaries[-1]["blocked"] == len(distinct), (
+        f"{c.tag}: run.summary says {summaries[-1]['blocked']} blocked, the run blocked "
+        f"{len(distinct)}: {sorted(distinct)}"
+    )
 
 
 def _others_have_jobs(c: Chaos, affected: set[str]) -> None:

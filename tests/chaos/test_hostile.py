@@ -83,6 +83,7 @@ def refused(
     ]
     assert not writes, f"{c.tag} {culprit}: S3 writes {writes}"
     assert _snapshot(c) == before, f"{c.tag} {culprit}: the state changed"
+    c.record("refused", command=command)
     return run
 
 

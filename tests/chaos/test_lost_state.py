@@ -9,6 +9,10 @@ These trials take them away in combinations, right after a Start, and re-run app
 * state lost + List lagging, token alive: the token returns the same job;
 * intent on disk + token expired + List lagging: nothing can see the job;
 * state lost + token expired + List lagging: nothing can see the job, and no intent says to look.
+
+The answer to the last two is the list-lag horizon: an unconfirmed start younger than it, and a
+fresh state's first listing, hold the domain's starts until List has caught up. The re-runs use
+the product's default horizon against a List lagging 30 s (well within it).
 """
 
 from __future__ import annotations
