@@ -336,22 +336,30 @@ class LocalStateStore:
         state.serial += 1
         text = state.to_json()
         directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if self.path.exists():
-            backup = self.path.with_name(self.path.name + ".backup")
-            with contextlib.suppress(FileNotFoundError):
-                _link_backup(self.path, backup)
-        tmp.replace(self.path)
-        dir_fd = os.open(directory, os.O_RDONLY)
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            directory.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if self.path.exists():
+                backup = self.path.with_name(self.path.name + ".backup")
+                with contextlib.suppress(FileNotFoundError):
+                    _link_backup(self.path, backup)
+            tmp.replace(self.path)
+            dir_fd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as err:  # a full disk, a read-only file system: the last version stays
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StateError(
+                f"{self.path}: cannot write the state: {err.strerror or err}; the file keeps "
+                "its last complete version, and a re-run continues from it"
+            ) from err
 
 
 def _link_backup(path: Path, backup: Path) -> None:

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -360,8 +361,16 @@ class Chaos:
             *extra,
         )
 
-    def spawn(self, *args: str) -> subprocess.Popen[str]:
-        """Start the CLI in the background (reaped at the end of the test, whatever happens)."""
+    def spawn(self, *args: str, file_size_limit: int | None = None) -> subprocess.Popen[str]:
+        """Start the CLI in the background (reaped at the end of the test, whatever happens).
+
+        ``file_size_limit``: no file the process writes may grow beyond this many bytes (as if
+        the disk were full: a write past it fails with EFBIG; Python ignores SIGXFSZ)."""
+
+        def limit_file_size() -> None:
+            assert file_size_limit is not None
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
         process = subprocess.Popen(
             [sys.executable, "-m", "reconciler", *args],
             env=self.env(),
@@ -369,6 +378,7 @@ class Chaos:
             stderr=subprocess.PIPE,
             text=True,
             cwd=self.root,
+            preexec_fn=None if file_size_limit is None else limit_file_size,  # noqa: PLW1509
         )
         process.args = tuple(args)
         self.processes.append(process)
@@ -387,9 +397,9 @@ class Chaos:
             ) from None
         return Run(tuple(process.args), process.returncode, out, err)
 
-    def cli(self, *args: str, timeout: float = 120.0) -> Run:
+    def cli(self, *args: str, timeout: float = 120.0, file_size_limit: int | None = None) -> Run:
         """Run the CLI to completion."""
-        return self.finish(self.spawn(*args), timeout=timeout)
+        return self.finish(self.spawn(*args, file_size_limit=file_size_limit), timeout=timeout)
 
     def kill(self, process: subprocess.Popen[str]) -> Run:
         """SIGKILL a process and reap it."""

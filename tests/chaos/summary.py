@@ -1,0 +1,209 @@
+"""The soak's results table: ``python -m tests.chaos.summary REPORT``.
+
+``REPORT`` is the file a chaos run wrote with ``VOICEID_CHAOS_REPORT=REPORT`` (see
+``conftest.report``): the session's settings, one ``outcome`` line per test, and what each trial
+met (kills, faults, refusals, ...). This prints the Markdown of docs/chaos.md's results: per
+scenario and test, the trials run, passed and failed, and what the trials met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+Event = dict[str, Any]
+
+SCENARIOS = {
+    "test_kill": "1. SIGKILL",
+    "test_concurrency": "2. concurrent runs",
+    "test_lost_state": "3. lost state, forgotten tokens, List lag",
+    "test_storms": "4. transport faults",
+    "test_blocked": "5. the world refuses",
+    "test_hostile": "6. hostile inputs",
+    "test_full_disk": "7. full disk",
+}
+
+
+def function_of(test: str) -> str:
+    """``[test_x[seed=5]]`` -> ``test_x``."""
+    return test.strip("[]").split("[", 1)[0]
+
+
+def _tally(counter: Counter[Any]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in counter.most_common())
+
+
+def _backends(events: list[Event]) -> str:
+    counts = Counter(e["backend"] for e in events if "backend" in e)
+    return f"{counts['local']} local, {counts['s3']} S3" if counts else ""
+
+
+def _kill(events: list[Event]) -> str:
+    mid = sum(e["landed"] for e in events)
+    return f"{len(events)} kills ({mid} mid-run, the rest after the run had ended)"
+
+
+def _kill_in_flight(events: list[Event]) -> str:
+    in_flight = sum(e["in_flight"] for e in events)
+    ks = _tally(Counter(f"k={e['k']}" for e in events))
+    return f"the k-th Start in flight or just answered at the kill {in_flight}/{len(events)} ({ks})"
+
+
+def _kill_state_write(events: list[Event]) -> str:
+    parts = []
+    for backend, what in (("local", "temporary file present"), ("s3", "PutObject held")):
+        mine = [e for e in events if e["backend"] == backend]
+        during = sum(e["during_write"] for e in mine)
+        parts.append(f"{backend}: {what} at the kill {during}/{len(mine)}")
+    return "; ".join(parts)
+
+
+def _concurrent(events: list[Event]) -> str:
+    sizes = Counter(len(e["runs"]) for e in events)
+    runs = ", ".join(f"{sizes[n]} trials of {n} runs" for n in sorted(sizes))
+    extras = sum(e["extras"] for e in events)
+    return f"{runs}; {extras} plan/status beside them"
+
+
+def _forgotten(events: list[Event]) -> str:
+    parts = [f"tokens forgotten by {_tally(Counter(e['forgotten'] for e in events))}"]
+    if any("intent" in e for e in events):
+        parts.append(f"intent on disk {sum(e['intent'] for e in events)}/{len(events)}")
+    if any("killed" in e for e in events):
+        parts.append(f"killed after the Start {sum(e['killed'] for e in events)}/{len(events)}")
+    return "; ".join(parts)
+
+
+def _rerun_with_lag(events: list[Event]) -> str:
+    held = sum(e["held"] for e in events)
+    return f"re-runs under a lagging List: {held}/{len(events)} held the domain"
+
+
+def _storm(events: list[Event]) -> str:
+    phases = Counter(p for e in events for p in e["phases"])
+    ends = Counter("converged" if e["exit"] == 0 else "stopped with one line" for e in events)
+    return f"phases: {_tally(phases)}; the run {_tally(ends)}"
+
+
+def _storm_permanent(events: list[Event]) -> str:
+    faults = _tally(Counter(e["fault"] for e in events))
+    ends = Counter(
+        "stopped with one line" if e["exit"] == 1 else "finished (needed nothing that failed)"
+        for e in events
+    )
+    return f"{faults}; {_tally(ends)}"
+
+
+def _aimed(events: list[Event]) -> str:
+    return f"{len({e['case'] for e in events})} cases, {sum(e['faults'] for e in events)} faults"
+
+
+def _blocked(events: list[Event]) -> str:
+    exits = Counter(e["exit"] for e in events)
+    refused = sum(bool(e["after_starts"]) and bool(e["blocked"]) for e in events)
+    return (
+        f"runs ended by themselves: exit {_tally(exits)}; refused after the first Start: "
+        f"{refused}/{len(events)}"
+    )
+
+
+def _full_disk(events: list[Event]) -> str:
+    stopped = [e for e in events if e["exit"] == 1]
+    after_start = sum(e["starts"] > 0 for e in stopped)
+    return (
+        f"stopped with one line {len(stopped)}/{len(events)} ({after_start} after a Start), "
+        f"the others finished within the limit"
+    )
+
+
+def _refused(events: list[Event]) -> str:
+    n = len(events)
+    return f"{n} input{'' if n == 1 else 's'} refused (generated: one per example)"
+
+
+DESCRIBE: dict[str, Callable[[list[Event]], str]] = {
+    "kill": _kill,
+    "kill-start-in-flight": _kill_in_flight,
+    "kill-state-write": _kill_state_write,
+    "concurrent": _concurrent,
+    "intent-expired-token": _forgotten,
+    "intent-expired-token-lag": _forgotten,
+    "lost-state-expired-token-lag": _forgotten,
+    "rerun-with-lag": _rerun_with_lag,
+    "storm": _storm,
+    "storm-permanent": _storm_permanent,
+    "aimed-s3": _aimed,
+    "blocked": _blocked,
+    "full-disk": _full_disk,
+    "refused": _refused,
+}
+
+
+def summarize(lines: Iterable[str]) -> str:
+    """The Markdown summary of a chaos report."""
+    events = [json.loads(line) for line in lines if line.strip()]
+    sessions = [e for e in events if e["event"] == "session"]
+    ends = [e for e in events if e["event"] == "session-end"]
+    outcomes: dict[str, list[Event]] = defaultdict(list)
+    module_of: dict[str, str] = {}
+    met: dict[str, dict[str, list[Event]]] = defaultdict(lambda: defaultdict(list))
+    for e in events:
+        if e["event"] == "outcome":
+            function = function_of(e["test"])
+            outcomes[function].append(e)
+            module_of[function] = e["module"].rsplit(".", 1)[-1]
+        elif e["event"] in DESCRIBE:
+            met[function_of(e["test"])][e["event"]].append(e)
+
+    totals = Counter(e["outcome"] for results in outcomes.values() for e in results)
+    out = []
+    for i, session in enumerate(sessions):  # reports of several runs may be concatenated
+        when = datetime.fromtimestamp(session["started"], UTC)
+        end = ends[i]["ended"] if i < len(ends) else None
+        took = f", {(end - session['started']) / 60:.0f} min" if end is not None else ""
+        chosen = f", seeds {session['seeds']}" if session.get("seeds") else ""
+        out.append(
+            f"* Run of {when:%Y-%m-%d %H:%M} UTC: VOICEID_CHAOS_TRIALS={session['trials']}, "
+            f"base seed {session['base_seed']}{chosen}{took}."
+        )
+    out.append("")
+    out.append(
+        f"{sum(totals.values())} tests: {totals['passed']} passed, {totals['failed']} failed, "
+        f"{totals['skipped']} skipped."
+    )
+    out.append("")
+    out.append("| scenario | test | trials | passed | failed | what the trials met |")
+    out.append("| --- | --- | ---: | ---: | ---: | --- |")
+    order = list(SCENARIOS)
+    for function in sorted(
+        outcomes, key=lambda f: (order.index(module_of[f]) if module_of[f] in order else 99, f)
+    ):
+        results = outcomes[function]
+        counts = Counter(e["outcome"] for e in results)
+        described = [DESCRIBE[event](found) for event, found in sorted(met[function].items())]
+        backends = _backends([e for found in met[function].values() for e in found])
+        if backends:
+            described.append(backends)
+        out.append(
+            f"| {SCENARIOS.get(module_of[function], module_of[function])} | `{function}` | "
+            f"{len(results)} | {counts['passed']} | {counts['failed']} | {'; '.join(described)} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.chaos.summary", description=__doc__)
+    parser.add_argument("report", type=Path, help="the file VOICEID_CHAOS_REPORT named")
+    args = parser.parse_args(argv)
+    sys.stdout.write(summarize(args.report.read_text(encoding="utf-8").splitlines()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
