@@ -73,6 +73,8 @@ from reconciler.voiceid import VoiceId
 log = structlog.get_logger("reconciler.engine")
 
 _VOICEID_ID = re.compile(r"^[a-zA-Z0-9]{22}$")
+QUOTA_TAKEN = "the domain's active-job quota is taken"
+"""Why a start Voice ID refused with ServiceQuotaExceeded waits (a job we do not see holds it)."""
 
 
 class Unresolved(Exception):
@@ -587,8 +589,9 @@ def apply(
                 budget = (
                     None if options.max_starts is None else options.max_starts - len(report.started)
                 )
+                starts = plan.starts[: budget if budget is not None else None]
                 _start_all(
-                    plan.starts[: budget if budget is not None else None],
+                    starts,
                     desired,
                     state=state,
                     store=store,
@@ -596,14 +599,8 @@ def apply(
                     manifests=manifests,
                     report=report,
                 )
-                if report.blocked:  # what Voice ID refused just now shows as blocked
-                    desired = [_blocked_in_run(job, report.blocked) for job in desired]
-                report.plan = build_plan(
-                    desired,
-                    state,
-                    foreign_active=seen.foreign_active,
-                    hold=seen.hold,
-                    max_active=options.max_active,
+                report.plan = _plan_after(
+                    starts, desired, state=state, seen=seen, report=report, options=options
                 )
                 if progress:
                     progress(report.plan)
@@ -613,11 +610,17 @@ def apply(
                     report.timed_out = True
                     break
                 sleep(options.poll_interval)
-        finally:
+        except BaseException:
             if report is not None:
-                store.write(state)
-    assert report is not None
+                _save_on_error(store, state)
+            raise
+        assert report is not None
+        store.write(state)
     report.observed_at = state.observed_at
+    pending = {
+        a.key for a in report.plan.actions if a.kind in STARTING or a.kind is ActionKind.QUEUED
+    }
+    report.deferred = {k: why for k, why in report.deferred.items() if k in pending}
     ended = {
         a.key: a.status
         for a in report.plan.actions
@@ -628,6 +631,41 @@ def apply(
         k for k, status in ended.items() if status == "COMPLETED_WITH_ERRORS"
     )
     return report
+
+
+def _plan_after(
+    starts: Sequence[Action],
+    desired: Sequence[DesiredJob],
+    *,
+    state: State,
+    seen: Observation,
+    report: ApplyReport,
+    options: ApplyOptions,
+) -> Plan:
+    """The plan after ``starts``, showing what Voice ID just refused: the specs it refused as
+    blocked, and the (domain, kind) slots whose quota turned out to be taken as queued."""
+    if report.blocked:
+        desired = [_blocked_in_run(job, report.blocked) for job in desired]
+    hold = dict(seen.hold)
+    for action in starts:
+        if action.key in report.deferred and action.domain_id:
+            hold.setdefault((action.domain_id, action.spec_kind), QUOTA_TAKEN)
+    return build_plan(
+        desired,
+        state,
+        foreign_active=seen.foreign_active,
+        hold=hold,
+        max_active=options.max_active,
+    )
+
+
+def _save_on_error(store: StateStore, state: State) -> None:
+    """Save the state while an error stops the run; a failure to save is logged, not raised, so
+    that the error under way (the cause) is the one reported."""
+    try:
+        store.write(state)
+    except Exception as err:  # noqa: BLE001 - any failure here would hide the cause
+        log.error("apply.state_not_saved", error=type(err).__name__, detail=str(err))
 
 
 def _blocked_in_run(job: DesiredJob, blocked: dict[str, str]) -> DesiredJob:
@@ -782,7 +820,7 @@ def _start(
         job = voiceid.start_job(action.spec_kind, params)
     except QuotaExceededError:
         entry.jobs.remove(record)
-        report.deferred[action.key] = "the domain's active-job quota is taken"
+        report.deferred[action.key] = QUOTA_TAKEN
         log.info("apply.job_queued", spec=action.key, reason="ServiceQuotaExceeded")
     except ConflictError as err:
         if err.code != "DOMAIN_NOT_ACTIVE":

@@ -281,8 +281,11 @@ class LocalStateStore:
     def locked(self) -> Iterator[LocalStateStore]:
         """Hold the exclusive lock; wait up to ``lock_timeout`` seconds for another run."""
         lock_path = self.path.with_name(self.path.name + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:  # a read-only file system, a full disk, a missing permission
+            raise StateError(f"{lock_path}: cannot take the lock: {err.strerror or err}") from err
         deadline = time.monotonic() + self.lock_timeout
         try:
             while True:
@@ -298,8 +301,9 @@ class LocalStateStore:
                             f"{self.lock_timeout:g}s (see {lock_path}); try again later"
                         ) from err
                     time.sleep(0.1)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            with contextlib.suppress(OSError):  # the pid is for people; the flock is the lock
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
             self._lock_fd = fd
             yield self
         finally:
@@ -353,18 +357,23 @@ class LocalStateStore:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        except OSError as err:  # a full disk, a read-only file system: the last version stays
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        except OSError as err:  # a full disk, a read-only file system: never a torn file
+            for leftover in (tmp, _backup_tmp(self.path)):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
             raise StateError(
-                f"{self.path}: cannot write the state: {err.strerror or err}; the file keeps "
-                "its last complete version, and a re-run continues from it"
+                f"{self.path}: cannot write the state: {err.strerror or err}; the file holds "
+                "a complete version (the last one written), and a re-run continues from it"
             ) from err
+
+
+def _backup_tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.backup.{os.getpid()}.tmp")
 
 
 def _link_backup(path: Path, backup: Path) -> None:
     """Make ``backup`` a copy of ``path`` without a moment where ``path`` is missing."""
-    tmp = backup.with_name(f".{backup.name}.{os.getpid()}.tmp")
+    tmp = _backup_tmp(path)
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     os.link(path, tmp)

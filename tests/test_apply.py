@@ -132,6 +132,39 @@ def test_quota_taken_by_someone_else_queues_instead_of_failing(
     assert summary["actions"]["queued"] == 1
 
 
+def test_quota_refused_start_is_queued_in_the_final_plan(
+    voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A foreign job List does not show yet: our Start is refused by the quota, and the final
+    plan shows the spec queued (not start), counted once; no error."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    voiceid_env.freeze_clock()
+    voiceid_env.configure(list_lag=3600.0)
+    client = voiceid_env.client("voice-id", retries={"total_max_attempts": 1})
+    (domain_id,) = world.domains.values()
+    client.start_speaker_enrollment_job(
+        DomainId=domain_id,
+        DataAccessRoleArn=world.role_arn,
+        InputDataConfig={"S3Uri": f"s3://{world.bucket}/manifests/spec-0000.json"},
+        OutputDataConfig={"S3Uri": f"s3://{world.bucket}/output/", "KmsKeyId": world.kms_alias},
+        JobName="someone-elses-job",
+    )
+    client.close()
+    voiceid_env.reset_calls()
+    assert _apply(specs, state) == EXIT_OK
+    assert _starts(voiceid_env) == 1  # refused: ServiceQuotaExceeded
+    out = capfd.readouterr()
+    summary = next(json.loads(line) for line in out.err.splitlines() if '"run.summary"' in line)
+    assert summary["actions"]["queued"] == 1
+    assert summary["actions"]["start"] == 0
+    assert summary["queued"] == 1
+    assert (
+        "Queued SpeakerEnrollmentJob/spec-0000: the domain's active-job quota is taken" in out.out
+    )
+
+
 def test_blocked_domain_does_not_stop_other_specs(voiceid_env: Sandbox, tmp_path: Path) -> None:
     """A suspended domain blocks its specs with the reason; the others start."""
     world = build_world(voiceid_env, domains=2)

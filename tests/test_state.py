@@ -98,6 +98,30 @@ def test_serial_grows_and_backup_keeps_the_previous_version(tmp_path: Path) -> N
     assert backup.lineage == state.lineage
 
 
+def test_failed_write_is_one_line_and_leaves_the_last_version(tmp_path: Path) -> None:
+    """A state write that fails (here: its temporary file cannot be created; a full disk is
+    the chaos suite's scenario 7) is a StateError naming the file; the file is unchanged."""
+    path = tmp_path / "s.json"
+    store = LocalStateStore(path)
+    store.write(_state(1))
+    before = path.read_bytes()
+    (tmp_path / f".s.json.{os.getpid()}.tmp").mkdir()  # where the next write would go
+    with pytest.raises(StateError, match=r"s\.json: cannot write the state: Is a directory"):
+        store.write(_state(2))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp") and p.is_file()] == []
+
+
+def test_lock_that_cannot_be_taken_is_one_line(tmp_path: Path) -> None:
+    """A lock file that cannot be opened (read-only file system, or here a directory in its
+    place) is a StateError naming it, not a traceback."""
+    (tmp_path / "s.json.lock").mkdir()
+    store = LocalStateStore(tmp_path / "s.json")
+    refused = pytest.raises(StateError, match=r"s\.json\.lock: cannot take the lock: Is a dir")
+    with refused, store.locked():
+        pass
+
+
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [

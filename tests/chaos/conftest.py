@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import random
-import resource
 import signal
 import subprocess
 import sys
@@ -72,6 +71,12 @@ HORIZON_ENV = getattr(cli, "LAG_ENV", "VOICEID_RECONCILER_LIST_LAG_HORIZON")
 holds a domain's starts this long. The test suite sets 0 (the sandbox's List does not lag
 unless a scenario says so); a trial may set ``Chaos.horizon`` to run with one."""
 CLEAN_EXITS = (0, 1)
+LIMITED_LAUNCH = (
+    "import resource, runpy, sys; limit = int(sys.argv.pop(1)); "
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
+    "runpy.run_module('reconciler', run_name='__main__', alter_sys=True)"
+)
+"""``python -c LIMITED_LAUNCH BYTES ARGS...``: the CLI with a file size limit (see ``spawn``)."""
 
 
 def trials(ci: int) -> int:
@@ -95,7 +100,7 @@ def seeded(scenario: str, ci: int = 2) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("seed", seeds(scenario, ci), ids=lambda s: f"seed={s}")
 
 
-def report(event: str, **fields: Any) -> None:
+def note(event: str, **fields: Any) -> None:
     """Append one JSON line to ``$VOICEID_CHAOS_REPORT``, if set: what a trial met, how each
     test ended, the soak's settings. ``python -m tests.chaos.summary FILE`` makes the table of
     docs/chaos.md from it. (One short ``write`` per line on a file opened for appending: the
@@ -106,9 +111,18 @@ def report(event: str, **fields: Any) -> None:
             out.write(json.dumps({"event": event, **fields}) + "\n")
 
 
+_on_worker = False
+"""Whether this process is a ``pytest -n`` worker (its controller writes the report's outcomes)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _on_worker  # noqa: PLW0603 - one flag per process, set once
+    _on_worker = hasattr(config, "workerinput")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not hasattr(session.config, "workerinput"):  # the controller (or a run without -n)
-        report(
+    if not _on_worker:  # the controller (or a run without -n)
+        note(
             "session",
             trials=os.environ.get(TRIALS_ENV) or "ci",
             base_seed=int(os.environ.get(BASE_SEED_ENV, DEFAULT_BASE_SEED)),
@@ -118,22 +132,30 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not hasattr(session.config, "workerinput"):
-        report("session-end", exit=int(exitstatus), ended=time.time())
+    if not _on_worker:
+        note("session-end", exit=int(exitstatus), ended=time.time())
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
-    result: pytest.TestReport = yield
-    if result.when == "call" or (result.when == "setup" and not result.passed):
-        report(
-            "outcome",
-            test=f"[{item.name}]",
-            module=item.module.__name__ if isinstance(item, pytest.Function) else "",
-            outcome=result.outcome,
-            seconds=round(result.duration, 1),
-        )
-    return result
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """How each test ended (on the controller of a ``pytest -n`` run, which also hears of a
+    crashed worker's test): a line per failed phase, and the call's outcome."""
+    if _on_worker or not (report.when == "call" or report.failed or report.skipped):
+        return
+    path, _, name = report.nodeid.partition("::")
+    note(
+        "outcome",
+        test=f"[{name}]",
+        nodeid=report.nodeid,
+        module=Path(path).stem,
+        phase=report.when,
+        outcome=report.outcome,
+        seconds=round(report.duration, 1),
+    )
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if not _on_worker and report.failed:
+        note("collect-error", nodeid=report.nodeid)
 
 
 def backend_of(seed: int) -> str:
@@ -365,20 +387,19 @@ class Chaos:
         """Start the CLI in the background (reaped at the end of the test, whatever happens).
 
         ``file_size_limit``: no file the process writes may grow beyond this many bytes (as if
-        the disk were full: a write past it fails with EFBIG; Python ignores SIGXFSZ)."""
-
-        def limit_file_size() -> None:
-            assert file_size_limit is not None
-            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
-
+        the disk were full: a write past it fails with EFBIG; Python ignores SIGXFSZ). The
+        limit is set by the child itself (a ``preexec_fn`` is unsafe in this threaded process).
+        """
+        launcher = ["-m", "reconciler"]
+        if file_size_limit is not None:
+            launcher = ["-c", LIMITED_LAUNCH, str(file_size_limit)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", *args],
+            [sys.executable, *launcher, *args],
             env=self.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=self.root,
-            preexec_fn=None if file_size_limit is None else limit_file_size,  # noqa: PLW1509
         )
         process.args = tuple(args)
         self.processes.append(process)
@@ -428,7 +449,7 @@ class Chaos:
 
     def record(self, event: str, **fields: Any) -> None:
         """Note what this trial met in the soak's report (``$VOICEID_CHAOS_REPORT``)."""
-        report(event, test=self.tag, seed=self.seed, **fields)
+        note(event, test=self.tag, seed=self.seed, **fields)
 
     def reap(self) -> None:
         """Kill and reap every process still running."""

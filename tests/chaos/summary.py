@@ -1,7 +1,7 @@
 """The soak's results table: ``python -m tests.chaos.summary REPORT``.
 
 ``REPORT`` is the file a chaos run wrote with ``VOICEID_CHAOS_REPORT=REPORT`` (see
-``conftest.report``): the session's settings, one ``outcome`` line per test, and what each trial
+``conftest.note``): the session's settings, how each test ended, and what each trial
 met (kills, faults, refusals, ...). This prints the Markdown of docs/chaos.md's results: per
 scenario and test, the trials run, passed and failed, and what the trials met.
 """
@@ -124,7 +124,7 @@ def _full_disk(events: list[Event]) -> str:
 
 def _refused(events: list[Event]) -> str:
     n = len(events)
-    return f"{n} input{'' if n == 1 else 's'} refused (generated: one per example)"
+    return f"{n} input{'' if n == 1 else 's'} refused"
 
 
 DESCRIBE: dict[str, Callable[[list[Event]], str]] = {
@@ -145,54 +145,67 @@ DESCRIBE: dict[str, Callable[[list[Event]], str]] = {
 }
 
 
+def _worst(outcomes: list[str]) -> str:
+    """A test's outcome from its phases' lines: failed if any phase failed (a teardown too)."""
+    for worst in ("failed", "skipped"):
+        if worst in outcomes:
+            return worst
+    return "passed"
+
+
 def summarize(lines: Iterable[str]) -> str:
-    """The Markdown summary of a chaos report."""
+    """The Markdown summary of a chaos report (only the scenarios' tests are counted)."""
     events = [json.loads(line) for line in lines if line.strip()]
-    sessions = [e for e in events if e["event"] == "session"]
-    ends = [e for e in events if e["event"] == "session-end"]
-    outcomes: dict[str, list[Event]] = defaultdict(list)
-    module_of: dict[str, str] = {}
+    phases: dict[str, list[str]] = defaultdict(list)
+    function_of_test: dict[str, tuple[str, str]] = {}
     met: dict[str, dict[str, list[Event]]] = defaultdict(lambda: defaultdict(list))
     for e in events:
-        if e["event"] == "outcome":
-            function = function_of(e["test"])
-            outcomes[function].append(e)
-            module_of[function] = e["module"].rsplit(".", 1)[-1]
+        if e["event"] == "outcome" and e["module"] in SCENARIOS:
+            phases[e["nodeid"]].append(e["outcome"])
+            function_of_test[e["nodeid"]] = (e["module"], function_of(e["test"]))
         elif e["event"] in DESCRIBE:
             met[function_of(e["test"])][e["event"]].append(e)
+    outcomes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for nodeid, found in phases.items():
+        outcomes[function_of_test[nodeid]][_worst(found)] += 1
+    totals = sum(outcomes.values(), Counter[str]())
 
-    totals = Counter(e["outcome"] for results in outcomes.values() for e in results)
     out = []
+    sessions = [e for e in events if e["event"] == "session"]
+    ends = [e for e in events if e["event"] == "session-end"]
     for i, session in enumerate(sessions):  # reports of several runs may be concatenated
         when = datetime.fromtimestamp(session["started"], UTC)
-        end = ends[i]["ended"] if i < len(ends) else None
-        took = f", {(end - session['started']) / 60:.0f} min" if end is not None else ""
+        end = ends[i] if i < len(ends) else None
+        took = f", {(end['ended'] - session['started']) / 60:.0f} min" if end else ""
         chosen = f", seeds {session['seeds']}" if session.get("seeds") else ""
+        ended = f", pytest exit status {end['exit']}" if end else ", did not finish"
         out.append(
             f"* Run of {when:%Y-%m-%d %H:%M} UTC: VOICEID_CHAOS_TRIALS={session['trials']}, "
-            f"base seed {session['base_seed']}{chosen}{took}."
+            f"base seed {session['base_seed']}{chosen}{took}{ended}."
         )
-    out.append("")
-    out.append(
+    collect_errors = sum(e["event"] == "collect-error" for e in events)
+    out += [
+        "",
         f"{sum(totals.values())} tests: {totals['passed']} passed, {totals['failed']} failed, "
-        f"{totals['skipped']} skipped."
-    )
-    out.append("")
-    out.append("| scenario | test | trials | passed | failed | what the trials met |")
-    out.append("| --- | --- | ---: | ---: | ---: | --- |")
+        f"{totals['skipped']} skipped; {collect_errors} collection errors.",
+        "",
+        "| scenario | test | trials | passed | failed | what the trials met |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
     order = list(SCENARIOS)
-    for function in sorted(
-        outcomes, key=lambda f: (order.index(module_of[f]) if module_of[f] in order else 99, f)
-    ):
-        results = outcomes[function]
-        counts = Counter(e["outcome"] for e in results)
+    for module, function in sorted(outcomes, key=lambda mf: (order.index(mf[0]), mf[1])):
+        counts = outcomes[(module, function)]
+        trials = str(sum(counts.values()))
+        refusals = len(met[function].get("refused", []))
+        if trials == "1" and refusals > 1:  # a hypothesis test: one test, many examples
+            trials = f"1 ({refusals} examples)"
         described = [DESCRIBE[event](found) for event, found in sorted(met[function].items())]
         backends = _backends([e for found in met[function].values() for e in found])
         if backends:
             described.append(backends)
         out.append(
-            f"| {SCENARIOS.get(module_of[function], module_of[function])} | `{function}` | "
-            f"{len(results)} | {counts['passed']} | {counts['failed']} | {'; '.join(described)} |"
+            f"| {SCENARIOS[module]} | `{function}` | {trials} | {counts['passed']} | "
+            f"{counts['failed']} | {'; '.join(described)} |"
         )
     return "\n".join(out) + "\n"
 
