@@ -322,6 +322,9 @@ def build_plan(
                     priority=job.spec.document.spec.priority,
                 )
             )
+            entry = state.specs.get(job.key)
+            if entry is not None:  # a blocked new version does not hide a running old one
+                actions.extend(_superseded(entry, None))
             continue
         action = _action_for(job, job.request, by_prefix.get(job.request.hash[:HASH_IN_NAME], []))
         if action.kind in STARTING:
@@ -416,13 +419,16 @@ def _queued(action: Action, reason: str) -> Action:
     return replace(action, kind=ActionKind.QUEUED, reason=reason)
 
 
-def _superseded(entry: SpecEntry, current_hash: str) -> list[Action]:
+def _superseded(entry: SpecEntry, current_hash: str | None) -> list[Action]:
     """Jobs of earlier hashes of a spec: those still running, and the one being replaced.
 
     The latest superseded job is shown until the new hash has a job of its own, so that a
-    reviewer sees what a changed spec replaces; after that only running ones are shown.
+    reviewer sees what a changed spec replaces; after that only running ones are shown. With
+    no current hash (the spec is blocked), only the running ones.
     """
-    replacing = not any(r.job_id for r in entry.jobs if r.hash == current_hash)
+    replacing = current_hash is not None and not any(
+        r.job_id for r in entry.jobs if r.hash == current_hash
+    )
     latest = entry.history[-1] if entry.history else None
     return [
         _report(ActionKind.SUPERSEDED, r, entry.name, "the spec changed since this job")

@@ -273,6 +273,23 @@ def test_blocked_spec_is_reported_and_others_proceed() -> None:
     assert action.reason == "domain 'prod' not found"
 
 
+def test_blocked_new_version_still_shows_the_running_old_job() -> None:
+    """A changed spec whose new version is blocked (refused, its domain suspended): the old
+    version's job, still running, is shown as superseded; an ended one is not."""
+    v1 = _desired(_spec("a", revision=0))
+    v2 = _desired(_spec("a", revision=1))
+    state = State()
+    absorb(state, [v1], [_observed(v1, "IN_PROGRESS")])
+    absorb(state, [v2], [])
+    blocked = DesiredJob(v2.spec, None, blocked="AccessDenied", domain_id=D1)
+    plan = build_plan([blocked], state)
+    assert sorted(a.kind.value for a in plan.actions) == ["blocked", "superseded"]
+    (running,) = [a for a in plan.actions if a.kind is ActionKind.SUPERSEDED]
+    assert running.hash == v1.hash
+    state.specs[v2.key].history[-1].status = "COMPLETED"
+    assert [a.kind.value for a in build_plan([blocked], state).actions] == ["blocked"]
+
+
 def test_two_specs_resolving_to_one_job_are_refused() -> None:
     """Two specs with the same hash would share one job: the plan refuses, naming both."""
     with pytest.raises(PlanError, match="same job as"):
