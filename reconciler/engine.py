@@ -516,19 +516,13 @@ class ApplyReport:
     started: list[Action] = field(default_factory=list)
     deferred: dict[str, str] = field(default_factory=dict)
     blocked: dict[str, str] = field(default_factory=dict)
+    """Specs Voice ID refused to start in this run (the final plan shows them blocked too)."""
     failed: list[str] = field(default_factory=list)
     """Specs whose job ended FAILED during this run (no attempts left)."""
     with_errors: list[str] = field(default_factory=list)
     """Specs whose job ended COMPLETED_WITH_ERRORS during this run."""
     timed_out: bool = False
     observed_at: str | None = None
-
-    def blocked_specs(self) -> set[str]:
-        """Every spec the run could not start, once: refused during the run (``blocked``) or
-        blocked in the final plan."""
-        return set(self.blocked) | {
-            a.key for a in self.plan.actions if a.kind is ActionKind.BLOCKED
-        }
 
     def queued_specs(self) -> set[str]:
         """Every spec left waiting for a free slot, once: refused by the quota during the run

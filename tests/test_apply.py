@@ -19,6 +19,7 @@ from reconciler.sandbox import Sandbox
 from reconciler.state import LocalStateStore
 from tests.support import (
     WAIT_FAST,
+    World,
     build_world,
     check_after_crash,
     check_invariants,
@@ -107,15 +108,9 @@ def test_lost_state_and_expired_tokens_start_nothing_new(
     assert after == before
 
 
-def test_quota_taken_by_someone_else_queues_instead_of_failing(
-    voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    """A foreign active job takes the slot: our start is queued, not an error."""
-    world = build_world(voiceid_env)
-    specs, state = tmp_path / "specs", tmp_path / "state.json"
-    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
-    voiceid_env.freeze_clock()
-    client = voiceid_env.client("voice-id", retries={"total_max_attempts": 1})
+def _start_someone_elses_job(sandbox: Sandbox, world: World) -> None:
+    """A job not started by the reconciler, in the world's only domain."""
+    client = sandbox.client("voice-id", retries={"total_max_attempts": 1})
     (domain_id,) = world.domains.values()
     client.start_speaker_enrollment_job(
         DomainId=domain_id,
@@ -125,6 +120,17 @@ def test_quota_taken_by_someone_else_queues_instead_of_failing(
         JobName="someone-elses-job",
     )
     client.close()
+
+
+def test_quota_taken_by_someone_else_queues_instead_of_failing(
+    voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A foreign active job takes the slot: our start is queued, not an error."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    voiceid_env.freeze_clock()
+    _start_someone_elses_job(voiceid_env, world)
     voiceid_env.reset_calls()
     assert _apply(specs, state) == EXIT_OK
     assert _starts(voiceid_env) == 0
@@ -142,16 +148,7 @@ def test_quota_refused_start_is_queued_in_the_final_plan(
     write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
     voiceid_env.freeze_clock()
     voiceid_env.configure(list_lag=3600.0)
-    client = voiceid_env.client("voice-id", retries={"total_max_attempts": 1})
-    (domain_id,) = world.domains.values()
-    client.start_speaker_enrollment_job(
-        DomainId=domain_id,
-        DataAccessRoleArn=world.role_arn,
-        InputDataConfig={"S3Uri": f"s3://{world.bucket}/manifests/spec-0000.json"},
-        OutputDataConfig={"S3Uri": f"s3://{world.bucket}/output/", "KmsKeyId": world.kms_alias},
-        JobName="someone-elses-job",
-    )
-    client.close()
+    _start_someone_elses_job(voiceid_env, world)
     voiceid_env.reset_calls()
     assert _apply(specs, state) == EXIT_OK
     assert _starts(voiceid_env) == 1  # refused: ServiceQuotaExceeded

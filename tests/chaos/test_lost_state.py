@@ -48,6 +48,18 @@ def _killed_after_start(c: Chaos) -> bool:
     return state is not None and any(r.job_id is None for r in state.all_jobs())
 
 
+def _lose_the_state(c: Chaos) -> bool:
+    """Kill a run right after a Start (or, half the time, let it finish), then delete the
+    state; whether the run was killed."""
+    killed = c.rng.random() < 0.5
+    if killed:
+        _killed_after_start(c)
+    else:
+        _started_and_completed(c)
+    c.delete_state()
+    return killed
+
+
 def _started_and_completed(c: Chaos) -> None:
     """A normal apply run whose jobs have all been started (and ended) moments ago."""
     run = c.cli(*c.apply(wait=False))
@@ -102,11 +114,7 @@ def test_lost_state_and_lagging_list_with_live_token_starts_no_second_job(
     """State lost, List lagging, tokens alive: the repeated Start returns the same job."""
     c = chaos_factory(seed)
     _build(c, seed)
-    if c.rng.random() < 0.5:
-        _killed_after_start(c)
-    else:
-        _started_and_completed(c)
-    c.delete_state()
+    _lose_the_state(c)
     _rerun_with_lagging_list(c)
     c.converge()
 
@@ -132,12 +140,7 @@ def test_lost_state_with_forgotten_tokens_and_lagging_list_starts_no_second_job(
     """State lost, tokens forgotten, List lagging: the re-run starts no second job for any hash."""
     c = chaos_factory(seed)
     _build(c, seed)
-    killed = c.rng.random() < 0.5
-    if killed:
-        _killed_after_start(c)
-    else:
-        _started_and_completed(c)
-    c.delete_state()
+    killed = _lose_the_state(c)
     how = _forget_tokens(c)
     c.record("lost-state-expired-token-lag", killed=killed, forgotten=how)
     _rerun_with_lagging_list(c)
