@@ -36,7 +36,7 @@ PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 def _tool(name: str) -> Path:
     """A console script of this virtualenv (next to the interpreter running the tests)."""
     path = Path(sys.executable).parent / name
-    assert path.exists(), f"{name} is not installed (pip install -e '.[dev]' installs it)"
+    assert path.exists(), f"{name} is not installed (pip install -e '.[test]' installs it)"
     return path
 
 
