@@ -24,7 +24,7 @@ import boto3
 import yaml
 from botocore.config import Config
 
-from reconciler.identity import parse_job_name
+from reconciler.core.identity import parse_job_name
 
 OPERATIONS = {
     "SpeakerEnrollmentJob": ("list_speaker_enrollment_jobs", "describe_speaker_enrollment_job"),

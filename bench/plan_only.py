@@ -14,8 +14,9 @@ from pathlib import Path
 import yaml
 
 from bench.specs import SpecTarget, write_specs
-from reconciler.engine import load, plan_offline
-from reconciler.state import State
+from reconciler.core.loading import load
+from reconciler.core.state import State
+from reconciler.runner.usecases import plan_offline
 
 TARGET_RATIO = 2.0
 

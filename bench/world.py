@@ -38,12 +38,12 @@ from bench.specs import (
     spec_name,
     write_documents,
 )
-from reconciler.engine import OfflineResolver, desire, load
-from reconciler.identity import job_name
-from reconciler.plan import DesiredJob
+from reconciler.core.desired import DesiredJob, OfflineResolver, desire
+from reconciler.core.identity import job_name
+from reconciler.core.loading import load
+from reconciler.core.state import State
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.state import Job, JobKind
-from reconciler.state import State
 
 JOB_DURATION = 86_400.0
 """Seconds a job started during a benchmark runs: in-flight jobs stay in flight."""

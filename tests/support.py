@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.identity import parse_job_name
+from reconciler.adapters.localstore import LocalStateStore
+from reconciler.core.identity import parse_job_name
+from reconciler.core.state import State
+from reconciler.core.times import epoch, iso
 from reconciler.sandbox import Sandbox
-from reconciler.state import LocalStateStore, State
 
 KINDS = ("SpeakerEnrollmentJob", "FraudsterRegistrationJob")
 LIST_OPERATION = {
@@ -184,3 +186,17 @@ def wait_all_ok(processes: list[subprocess.Popen[str]], timeout: float = 180) ->
         if process.returncode != 0:
             failures.append(f"exit {process.returncode}: {err}")
     assert not failures, failures
+
+
+def age_state(state_path: Path, seconds: float) -> None:
+    """Move the times a state recorded for the list-lag policy (listings, provisional listings,
+    intents) ``seconds`` into the past: as if that much time had passed, without sleeping."""
+    store = LocalStateStore(state_path)
+    state = store.read()
+    for table in (state.listings, state.provisional):
+        for key, value in table.items():
+            table[key] = iso(epoch(value) - seconds)
+    for record in state.all_jobs():
+        if record.intent_at:
+            record.intent_at = iso(epoch(record.intent_at) - seconds)
+    store.write(state)

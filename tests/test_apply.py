@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from reconciler.adapters.localstore import LocalStateStore
 from reconciler.cli import EXIT_LOCKED, EXIT_OK, EXIT_PLAN_CHANGED, EXIT_UNSAFE, main
 from reconciler.sandbox import Sandbox
-from reconciler.state import LocalStateStore
 from tests.support import (
     WAIT_FAST,
     World,
+    age_state,
     build_world,
     check_after_crash,
     check_invariants,
@@ -382,7 +383,7 @@ def test_fresh_state_waits_for_list_to_catch_up_before_starting(
     assert _starts(voiceid_env) == 0
     assert "waiting 2s for Voice ID's List to catch up" in capsys.readouterr().out
     voiceid_env.reset_calls()
-    time.sleep(2.1)
+    age_state(state, 2.1)  # the horizon passes
     assert _apply(specs, state, "--list-lag-horizon", "2") == EXIT_OK
     calls = voiceid_env.calls()
     assert _starts(voiceid_env) == 2

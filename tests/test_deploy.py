@@ -64,10 +64,10 @@ def _yaml(path: Path) -> dict[str, Any]:
 
 
 def _operations_called_by_the_adapter() -> set[str]:
-    """Voice ID operation names written anywhere in reconciler/voiceid.py (the one adapter)."""
+    """Voice ID operation names written anywhere in reconciler/adapters/voiceid.py (the one adapter)."""
     model = botocore.session.get_session().get_service_model("voice-id")
     operations = set(model.operation_names)
-    tree = ast.parse((ROOT / "reconciler" / "voiceid.py").read_text())
+    tree = ast.parse((ROOT / "reconciler" / "adapters" / "voiceid.py").read_text())
     return {
         node.value
         for node in ast.walk(tree)

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.identity import (
+from reconciler.core.identity import (
     Resolution,
     StartRequest,
     client_token,
@@ -19,7 +19,8 @@ from reconciler.identity import (
     parse_job_name,
     start_request,
 )
-from reconciler.spec import LoadedSpec, load_file
+from reconciler.core.loading import load_file
+from reconciler.core.spec import LoadedSpec
 
 DOMAIN = "A" * 22
 BASE: dict[str, Any] = {

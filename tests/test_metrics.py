@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.metrics import RunMetrics, build_registry, push, write_textfile
+from reconciler.adapters.metrics import RunMetrics, build_registry, push, write_textfile
 
 P = "voiceid_reconciler_"
 FINISHED = 1_767_225_600.0  # 2026-01-01T00:00:00Z

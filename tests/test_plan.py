@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 
-from reconciler.errors import Location, PlanError
-from reconciler.identity import Resolution, client_token, job_name, start_request
-from reconciler.plan import ActionKind, DesiredJob, Plan, absorb, build_plan
-from reconciler.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
-from reconciler.state import Failure, ObservedJob, State
+from reconciler.core.absorb import absorb
+from reconciler.core.desired import DesiredJob
+from reconciler.core.errors import Location, PlanError
+from reconciler.core.identity import Resolution, client_token, job_name, start_request
+from reconciler.core.jobs import Failure, ObservedJob
+from reconciler.core.plan import ActionKind, Plan, build_plan
+from reconciler.core.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
+from reconciler.core.state import State
 
 D1, D2 = "D" * 22, "E" * 22
 
@@ -167,7 +170,7 @@ def test_failed_job_without_attempts_left_is_reported_not_retried() -> None:
 
 def test_recorded_intent_resumes_with_the_same_token() -> None:
     """An intent recorded before a crash is resumed with the same attempt and ClientToken."""
-    from reconciler.state import JobRecord, SpecEntry
+    from reconciler.core.state import JobRecord, SpecEntry
 
     job = _desired(_spec("a"))
     assert job.hash is not None
@@ -320,7 +323,7 @@ def test_desired_job_needs_request_or_reason() -> None:
 def test_offline_plan_shows_never_seen_specs_as_new_starts() -> None:
     """Offline, a spec whose domain the state never saw is a start without a hash, not blocked;
     a known spec resolves from the state's recorded names and ETags."""
-    from reconciler.engine import plan_offline
+    from reconciler.runner.usecases import plan_offline
 
     new = _spec("brand-new", domain="unknown-domain")
     known = _spec("known", domain="prod")
@@ -337,7 +340,7 @@ def test_offline_plan_shows_never_seen_specs_as_new_starts() -> None:
 def test_discovered_job_completes_the_recorded_intent() -> None:
     """A job found by listing that matches an unconfirmed intent fills that record in (id and
     status), instead of adding a second record for the same job."""
-    from reconciler.state import JobRecord, SpecEntry
+    from reconciler.core.state import JobRecord, SpecEntry
 
     job = _desired(_spec("a"))
     assert job.hash is not None

@@ -11,12 +11,15 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from reconciler.errors import Location
-from reconciler.identity import Resolution, job_name, start_request
-from reconciler.plan import ActionKind, DesiredJob, Plan, absorb, build_plan
-from reconciler.render import GITHUB_COMMENT_LIMIT, plan_json, plan_markdown, plan_text
-from reconciler.spec import LoadedSpec, SpeakerEnrollmentJob
-from reconciler.state import Failure, ObservedJob, State
+from reconciler.cli.render import GITHUB_COMMENT_LIMIT, plan_json, plan_markdown, plan_text
+from reconciler.core.absorb import absorb
+from reconciler.core.desired import DesiredJob
+from reconciler.core.errors import Location
+from reconciler.core.identity import Resolution, job_name, start_request
+from reconciler.core.jobs import Failure, ObservedJob
+from reconciler.core.plan import ActionKind, Plan, build_plan
+from reconciler.core.spec import LoadedSpec, SpeakerEnrollmentJob
+from reconciler.core.state import State
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 D1 = "Dom1Dom1Dom1Dom1Dom1Do"

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.adapters.localstore import LocalStateStore
 from reconciler.cli import EXIT_OK, main
-from reconciler.engine import load
-from reconciler.errors import SpecErrors
-from reconciler.roster import Request, parts, render_manifest
+from reconciler.core.errors import SpecErrors
+from reconciler.core.loading import load
+from reconciler.core.roster import Request, parts, render_manifest
 from reconciler.sandbox import Sandbox
-from reconciler.state import LocalStateStore
 from tests.support import World, build_world
 
 ROLE = "arn:aws:iam::123456789012:role/R"

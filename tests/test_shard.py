@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.engine import Shard
-from reconciler.errors import ReconcilerError
+from reconciler.core.desired import Shard
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.state import parse_state
 from reconciler.sandbox import Sandbox
-from reconciler.state import parse_state
 from tests.support import WAIT_FAST, all_jobs, build_world, spawn_cli, wait_all_ok, write_specs
 
 

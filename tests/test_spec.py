@@ -12,21 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from reconciler.errors import Location, SpecError, SpecErrors
-from reconciler.spec import (
+from reconciler.core.errors import Location, SpecError, SpecErrors
+from reconciler.core.loading import discover, load_file, load_specs
+from reconciler.core.spec import (
     ENROLLMENT,
-    MAX_FILE_BYTES,
     REGISTRATION,
     AudioFile,
     FraudsterRegistrationJob,
     LoadedSpec,
     SpeakerEnrollmentJob,
-    discover,
     json_schema,
-    load_file,
-    load_specs,
     select,
 )
+from reconciler.core.yamlpos import MAX_FILE_BYTES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
 BAD = FIXTURES / "bad"

@@ -15,18 +15,12 @@ from typing import Any
 
 import pytest
 
+from reconciler.adapters.localstore import LocalStateStore
+from reconciler.adapters.s3store import S3StateStore
 from reconciler.cli import EXIT_ERROR, EXIT_LOCKED, EXIT_OK, main
-from reconciler.errors import StateError, StateLockedError
-from reconciler.s3state import S3StateStore
+from reconciler.core.errors import StateError, StateLockedError
+from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State, parse_state
 from reconciler.sandbox import Sandbox
-from reconciler.state import (
-    SCHEMA_VERSION,
-    JobRecord,
-    LocalStateStore,
-    SpecEntry,
-    State,
-    parse_state,
-)
 from tests.support import (
     WAIT_FAST,
     build_world,
@@ -167,7 +161,8 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from reconciler.state import JobRecord, LocalStateStore, SpecEntry, State
+    from reconciler.adapters.localstore import LocalStateStore
+    from reconciler.core.state import JobRecord, SpecEntry, State
     store = LocalStateStore(Path(sys.argv[1]))
     state = store.read()
     while True:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK, main
-from reconciler.errors import SpecErrors
-from reconciler.spec import load_specs
+from reconciler.core.errors import SpecErrors
+from reconciler.core.loading import load_specs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
 BAD = FIXTURES / "bad"

@@ -30,9 +30,30 @@ Quick start::
         ...
 """
 
-from reconciler.sandbox.admin import SandboxAdmin
-from reconciler.sandbox.config import PROFILES, SandboxConfig
-from reconciler.sandbox.sandbox import Sandbox
-from reconciler.sandbox.seed import DemoWorld
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconciler.sandbox.admin import SandboxAdmin
+    from reconciler.sandbox.config import PROFILES, SandboxConfig
+    from reconciler.sandbox.sandbox import Sandbox
+    from reconciler.sandbox.seed import DemoWorld
 
 __all__ = ["PROFILES", "DemoWorld", "Sandbox", "SandboxAdmin", "SandboxConfig"]
+_HOMES = {
+    "PROFILES": "config",
+    "DemoWorld": "seed",
+    "Sandbox": "sandbox",
+    "SandboxAdmin": "admin",
+    "SandboxConfig": "config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use, so that ``reconciler.sandbox.options`` (the CLI's serve options)
+    does not pull in moto and the server."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from reconciler.sandbox.config import PROFILES
-from reconciler.sandbox.serve import DEFAULT_JOB_DURATION, serve
+from reconciler.sandbox.options import add_serve_arguments
+from reconciler.sandbox.serve import serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,23 +14,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m reconciler.sandbox",
         description="Run a local Voice ID (with S3 and KMS) on 127.0.0.1.",
     )
-    parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free port)")
-    parser.add_argument(
-        "--profile",
-        choices=sorted(PROFILES),
-        default="fast",
-        help="fast: no throttling; realistic: 2 TPS per operation",
-    )
-    parser.add_argument(
-        "--seed", action="store_true", help="create a demo domain, bucket, KMS key and audio files"
-    )
-    parser.add_argument(
-        "--job-duration",
-        type=float,
-        default=DEFAULT_JOB_DURATION,
-        help="seconds a batch job takes (default %(default)s)",
-    )
-    parser.add_argument("--log-requests", action="store_true", help="log every HTTP request")
+    add_serve_arguments(parser)
     args = parser.parse_args(argv)
     serve(
         port=args.port,

@@ -14,10 +14,9 @@ import threading
 from types import FrameType
 from typing import TextIO
 
+from reconciler.sandbox.options import DEFAULT_JOB_DURATION
 from reconciler.sandbox.sandbox import Sandbox
 from reconciler.sandbox.seed import DemoWorld
-
-DEFAULT_JOB_DURATION = 5.0
 
 
 def export_lines(sandbox: Sandbox, world: DemoWorld | None = None) -> list[str]:

@@ -37,9 +37,9 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.identity import parse_job_name
+from reconciler.core.identity import parse_job_name
+from reconciler.core.state import State, parse_state
 from reconciler.sandbox import Sandbox
-from reconciler.state import State, parse_state
 from tests.support import KINDS, LIST_OPERATION, World, build_world
 
 TRIALS_ENV = "VOICEID_CHAOS_TRIALS"

@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from reconciler.state import JobRecord, SpecEntry, State, parse_state
+from reconciler.core.state import JobRecord, SpecEntry, State, parse_state
 
 from .conftest import (
     BASE_SEED_ENV,

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import Location, SpecError, SpecErrors
-from reconciler.spec import (
+from reconciler.core.errors import Location, SpecError, SpecErrors
+from reconciler.core.spec import (
     ENROLLMENT,
     MAX_AUDIO_PER_REQUEST,
     S3_URI_PATTERN,
@@ -41,9 +41,8 @@ from reconciler.spec import (
     LoadedSpec,
     Speaker,
     SpeakerEnrollmentJob,
-    load_yaml_list,
-    read_text_checked,
 )
+from reconciler.core.yamlpos import load_yaml_list, read_text_checked
 
 MAX_SPEAKERS_PER_JOB = 10_000
 MAX_FRAUDSTERS_PER_JOB = 500

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.spec import (
+from reconciler.core.spec import (
     ENROLLMENT,
     FraudsterRegistrationJob,
     SpeakerEnrollmentJob,

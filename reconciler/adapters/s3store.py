@@ -12,7 +12,8 @@
 * **A backup** ``<key>.backup``: the state as the run read it, written before the run's first
   write.
 
-This module talks to S3 only (never to Voice ID); the client is passed in.
+This module talks to S3 only (never to Voice ID); the client is passed in
+(:func:`reconciler.adapters.stores.open_store` builds it).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from typing import Any
 import botocore.exceptions
 import structlog
 
-from reconciler.errors import StateError, StateLockedError
-from reconciler.state import State, parse_state
+from reconciler.adapters.aws import error_code, missing, precondition_failed
+from reconciler.core import s3uri
+from reconciler.core.errors import StateError, StateLockedError
+from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, State, parse_state
 
 log = structlog.get_logger("reconciler.state")
 
@@ -40,29 +43,10 @@ DEFAULT_LOCK_TTL = 120.0
 
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/key`` as (bucket, key)."""
-    rest = url.removeprefix("s3://")
-    bucket, _, key = rest.partition("/")
+    bucket, key = s3uri.split(url)
     if not bucket or not key or key.endswith("/"):
         raise StateError(f"{url}: an S3 state location is s3://<bucket>/<key>")
     return bucket, key
-
-
-def _code(err: Exception) -> str:
-    if isinstance(err, botocore.exceptions.ClientError):
-        return str(err.response.get("Error", {}).get("Code", ""))
-    return type(err).__name__
-
-
-def _status(err: botocore.exceptions.ClientError) -> int:
-    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-
-
-def _precondition_failed(err: botocore.exceptions.ClientError) -> bool:
-    return _code(err) in ("PreconditionFailed", "412") or _status(err) == 412
-
-
-def _missing(err: botocore.exceptions.ClientError) -> bool:
-    return _code(err) in ("NoSuchKey", "404", "NotFound") or _status(err) == 404
 
 
 class S3StateStore:
@@ -73,7 +57,7 @@ class S3StateStore:
         url: str,
         client: Any,
         *,
-        lock_timeout: float = 60.0,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         lock_ttl: float = DEFAULT_LOCK_TTL,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -127,7 +111,7 @@ class S3StateStore:
                 IfNoneMatch="*",
             )
         except botocore.exceptions.ClientError as err:
-            if not _precondition_failed(err):
+            if not precondition_failed(err):
                 raise StateError(f"{self.url}: cannot create the lock: {err}") from err
         else:
             self._lock_etag = response["ETag"]
@@ -149,7 +133,7 @@ class S3StateStore:
                 IfMatch=etag,
             )
         except botocore.exceptions.ClientError as err:
-            if _precondition_failed(err) or _missing(err):
+            if precondition_failed(err) or missing(err):
                 return False
             raise StateError(f"{self.url}: cannot take over the expired lock: {err}") from err
         log.warning(
@@ -167,7 +151,7 @@ class S3StateStore:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.lock_key)
         except botocore.exceptions.ClientError as err:
-            if _missing(err):
+            if missing(err):
                 return None
             raise StateError(f"{self.url}: cannot read the lock: {err}") from err
         try:
@@ -186,11 +170,11 @@ class S3StateStore:
                     IfMatch=self._lock_etag,
                 )
             except botocore.exceptions.ClientError as err:
-                if _precondition_failed(err) or _missing(err):
+                if precondition_failed(err) or missing(err):
                     self._lock_lost.set()
                     log.error("state.lock_lost", state=self.url)
                     return
-                log.warning("state.heartbeat_failed", error=_code(err))
+                log.warning("state.heartbeat_failed", error=error_code(err))
             except botocore.exceptions.BotoCoreError as err:  # a reset: try again next beat
                 log.warning("state.heartbeat_failed", error=type(err).__name__)
             else:
@@ -266,7 +250,7 @@ class S3StateStore:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key)
         except botocore.exceptions.ClientError as err:
-            if _missing(err):
+            if missing(err):
                 self._etag = None
                 self._read_text = None
                 return State()
@@ -300,7 +284,7 @@ class S3StateStore:
                     Bucket=self.bucket, Key=self.backup_key, Body=self._read_text.encode()
                 )
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
-                log.warning("state.backup_failed", error=_code(err))  # best effort: retried
+                log.warning("state.backup_failed", error=error_code(err))  # best effort: retried
             else:
                 self._backed_up = True
         state.serial += 1
@@ -315,12 +299,12 @@ class S3StateStore:
                 **condition,
             )
         except botocore.exceptions.ClientError as err:
-            current = self._current_etag_if(body) if _precondition_failed(err) else None
+            current = self._current_etag_if(body) if precondition_failed(err) else None
             if current is not None:  # our own write, whose answer was lost: its retry was
                 self._etag = current  # refused because the object is already ours
                 return
             state.serial -= 1
-            if _precondition_failed(err):
+            if precondition_failed(err):
                 raise StateError(
                     f"{self.url}: the state changed since this run read it (another writer); "
                     "not overwritten — run again"

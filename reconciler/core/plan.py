@@ -14,9 +14,11 @@ Batch jobs are one-shot and immutable, so a plan never updates anything. Each de
 ``orphaned``    a job with our naming that no spec asks for any more (never touched)
 ==============  ================================================================================
 
-:func:`absorb` folds what Voice ID showed into the state (matching jobs by the hash in their
-JobName), and :func:`build_plan` computes the plan from desired jobs and that state. Neither
-does I/O.
+:func:`build_plan` computes the plan from desired jobs and a state that
+:func:`reconciler.core.absorb.absorb` brought up to date with what Voice ID showed. The plan is a
+value: it carries its own checksum and safety checks (:func:`check_plan`), and
+:func:`wants_start` is the one rule for whether a desired job would start (observation uses it
+to decide what to list). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -28,16 +30,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from reconciler.errors import PlanError
-from reconciler.identity import HASH_IN_NAME, StartRequest, client_token, job_name, parse_job_name
-from reconciler.spec import LoadedSpec
-from reconciler.state import JobRecord, ObservedJob, SpecEntry, State
+from reconciler.core.desired import DesiredJob
+from reconciler.core.errors import PlanChecksumMismatch, PlanError, UnsafePlanError
+from reconciler.core.identity import (
+    HASH_IN_NAME,
+    StartRequest,
+    client_token,
+    job_name,
+    parse_job_name,
+)
+from reconciler.core.kinds import ACTIVE, JobKind, JobStatus
+from reconciler.core.state import JobRecord, SpecEntry, State
 
 DEFAULT_MAX_ACTIVE = 1
+"""Active jobs Voice ID allows per domain and kind (``--max-active``)."""
 DEFAULT_START_LIMIT = 100
-DEFAULT_LIST_LAG_HORIZON = 300.0
-"""Seconds within which a job Voice ID has just created may still be missing from List."""
 """Pending starts (start, retry, queued) above which apply refuses without ``--force``."""
+
+Slot = tuple[str, JobKind]
+"""A (DomainId, kind): the unit of Voice ID's active-job quota, of listing and of holds."""
 
 
 class ActionKind(StrEnum):
@@ -52,41 +63,7 @@ class ActionKind(StrEnum):
 
 _ORDER = {kind: i for i, kind in enumerate(ActionKind)}
 STARTING = frozenset({ActionKind.START, ActionKind.RETRY})
-
-
-@dataclass(frozen=True)
-class DesiredJob:
-    """A spec (or one part of a chunked roster) resolved into the request it stands for, or
-    the reason it cannot be."""
-
-    spec: LoadedSpec
-    request: StartRequest | None
-    blocked: str | None = None
-    domain_id: str | None = None
-    part_name: str | None = None
-    """``<name>-part-NNN`` for one part of a roster too large for one job."""
-    manifest: bytes | None = field(default=None, repr=False, compare=False)
-    """The rendered manifest of a roster, staged before the job starts."""
-    speakers: int | None = None
-    unknown_offline: bool = False
-    """An offline plan could not resolve a new spec (its domain or manifest was never seen):
-    shown as a start without a hash, not as blocked."""
-
-    @property
-    def name(self) -> str:
-        return self.part_name or self.spec.name
-
-    @property
-    def key(self) -> str:
-        return f"{self.spec.kind}/{self.name}"
-
-    def __post_init__(self) -> None:
-        if (self.request is None) == (self.blocked is None):
-            raise ValueError("a desired job has either a request or a reason it is blocked")
-
-    @property
-    def hash(self) -> str | None:
-        return self.request.hash if self.request else None
+PENDING = STARTING | {ActionKind.QUEUED}
 
 
 @dataclass(frozen=True)
@@ -94,7 +71,7 @@ class Action:
     """One line of a plan."""
 
     kind: ActionKind
-    spec_kind: str
+    spec_kind: JobKind
     name: str
     domain_id: str | None = None
     hash: str | None = None
@@ -102,7 +79,7 @@ class Action:
     client_token: str | None = None
     job_name: str | None = None
     job_id: str | None = None
-    status: str | None = None
+    status: JobStatus | None = None
     percent_complete: int | None = None
     reason: str = ""
     priority: int = 0
@@ -113,6 +90,16 @@ class Action:
     @property
     def key(self) -> str:
         return f"{self.spec_kind}/{self.name}"
+
+    @property
+    def pending(self) -> bool:
+        """A start or retry, now or (queued) later."""
+        return self.kind in PENDING
+
+    @property
+    def running(self) -> bool:
+        """One of ours, still in flight."""
+        return self.kind is ActionKind.IN_SYNC and self.status in ACTIVE
 
     def sort_key(self) -> tuple[int, str, str, int, str]:
         return (_ORDER[self.kind], self.spec_kind, self.name, self.attempt or 0, self.job_id or "")
@@ -137,7 +124,16 @@ class Plan:
     @property
     def pending(self) -> bool:
         """Whether applying this plan would start anything (now or, queued, later)."""
-        return any(a.kind in STARTING or a.kind is ActionKind.QUEUED for a in self.actions)
+        return any(a.pending for a in self.actions)
+
+    def pending_count(self) -> int:
+        """How many starts the plan holds, now or queued."""
+        return sum(1 for a in self.actions if a.pending)
+
+    def jobs_by_status(self) -> dict[str, int]:
+        """Specs whose current job has each Voice ID status (in-sync actions)."""
+        counts = Counter(a.status for a in self.actions if a.kind is ActionKind.IN_SYNC)
+        return {str(status): n for status, n in sorted(counts.items()) if status}
 
     def checksum(self) -> str:
         """A digest of what the plan would do: its start, retry and queued actions.
@@ -146,9 +142,7 @@ class Plan:
         not change the checksum; a new spec, a changed hash or a job that appeared does.
         """
         essence = [
-            [a.kind.value, a.key, a.hash, a.attempt, a.domain_id]
-            for a in self.actions
-            if a.kind in STARTING or a.kind is ActionKind.QUEUED
+            [a.kind.value, a.key, a.hash, a.attempt, a.domain_id] for a in self.actions if a.pending
         ]
         return hashlib.sha256(json.dumps(essence, separators=(",", ":")).encode()).hexdigest()[:16]
 
@@ -168,118 +162,53 @@ def check_unique(desired: Sequence[DesiredJob]) -> None:
             )
 
 
-def absorb(state: State, desired: Sequence[DesiredJob], observed: Iterable[ObservedJob]) -> None:
-    """Fold observed jobs into the state and align its entries with the desired specs.
+def check_plan(
+    plan: Plan, *, checksum: str | None, start_limit: int | None, dry_run: bool = False
+) -> None:
+    """Refuse a plan that is not the reviewed one (``checksum``), or that is surprisingly large
+    (more pending starts than ``start_limit``; None: no limit; a dry run is only shown)."""
+    if checksum and plan.checksum() != checksum:
+        raise PlanChecksumMismatch(
+            f"the plan changed since it was reviewed: its checksum is now {plan.checksum()}, "
+            f"not {checksum} (a spec or a job appeared); plan again and review"
+        )
+    pending = plan.pending_count()
+    if start_limit is not None and pending > start_limit and not dry_run:
+        raise UnsafePlanError(
+            f"the plan would start {pending} jobs, over the safety limit of "
+            f"{start_limit}; check the paths and selectors, then use --start-limit N "
+            "or --force"
+        )
 
-    Jobs are ours when their JobName carries our naming; they are matched to a spec by the
-    hash in the name, so a lost state file or a forgotten ClientToken loses nothing. Jobs of
-    other hashes of a spec's name are its history (superseded); anything else with our naming
-    is an orphan. Records of jobs Voice ID did not show are kept as they are.
-    """
-    by_hash = {job.hash[:HASH_IN_NAME]: job for job in desired if job.hash is not None}
-    records: dict[str, JobRecord] = {}
-    intents: dict[tuple[str, int], JobRecord] = {}
-    full_hashes: dict[str, str] = {e.hash[:HASH_IN_NAME]: e.hash for e in state.specs.values()}
+
+def settled(plan: Plan, *, may_start: bool) -> bool:
+    """Nothing left to wait for: no job in flight and (``may_start``) nothing still to start."""
+    in_flight = any(a.running for a in plan.actions)
+    return not in_flight and not (may_start and plan.pending)
+
+
+def _by_prefix(state: State) -> dict[str, list[JobRecord]]:
+    by_prefix: dict[str, list[JobRecord]] = defaultdict(list)
     for record in state.all_jobs():
-        if record.job_id:
-            records[record.job_id] = record
-        else:
-            intents[(record.hash, record.attempt)] = record
-        if len(record.hash) == 64:
-            full_hashes[record.hash[:HASH_IN_NAME]] = record.hash
-    for job in by_hash.values():
-        assert job.hash is not None
-        full_hashes[job.hash[:HASH_IN_NAME]] = job.hash
-    for seen in observed:
-        parts = parse_job_name(seen.job_name)
-        if parts is None:
-            continue
-        known = records.get(seen.job_id)
-        if known is None:
-            full = full_hashes.get(parts.hash_prefix, parts.hash_prefix)
-            known = JobRecord(
-                hash=full,
-                attempt=parts.attempt,
-                client_token=client_token(full, parts.attempt) if len(full) == 64 else None,
-                job_name=seen.job_name or "",
-                domain_id=seen.domain_id,
-                kind=seen.kind,
-                job_id=seen.job_id,
-            )
-            intent = intents.pop((full, parts.attempt), None)
-            if intent is not None:  # the intent written before the Start call: the same job
-                intent.job_id = known.job_id
-                intent.job_name = known.job_name
-                known = intent
-            else:
-                _place(state, known, parts.name, by_hash)
-            records[seen.job_id] = known
-        _update(known, seen)
-    for job in desired:
-        if job.hash is not None:
-            _align(state, job)
+        by_prefix[record.hash[:HASH_IN_NAME]].append(record)
+    return by_prefix
 
 
-def _place(state: State, record: JobRecord, name: str, by_hash: Mapping[str, DesiredJob]) -> None:
-    """Put a newly discovered job where it belongs: a spec's jobs or history, or the orphans."""
-    desired = by_hash.get(record.hash[:HASH_IN_NAME])
-    key = desired.key if desired else f"{record.kind}/{name}"
-    entry = state.specs.get(key)
-    if entry is None and desired is not None:
-        entry = state.specs[key] = SpecEntry(
-            kind=record.kind, name=desired.name, hash=record.hash, domain_id=record.domain_id
-        )
-    if entry is None:
-        state.orphans.append(record)
-    elif entry.hash == record.hash:
-        _insert(entry.jobs, record)
-    else:
-        _insert(entry.history, record)
+def would_start(desired: Sequence[DesiredJob], state: State) -> set[Slot]:
+    """The slots in which some desired job would start or retry, by the plan's own rule."""
+    by_prefix = _by_prefix(state)
+    return {
+        (job.request.domain_id, job.kind)
+        for job in desired
+        if job.request is not None
+        and _action_for(job, job.request, by_prefix.get(job.request.hash[:HASH_IN_NAME], [])).kind
+        in STARTING
+    }
 
 
-def _insert(records: list[JobRecord], record: JobRecord) -> None:
-    records.append(record)
-    records.sort(key=lambda r: (r.created_at or r.intent_at or "", r.attempt))
-
-
-def _update(record: JobRecord, seen: ObservedJob) -> None:
-    record.status = seen.status
-    record.percent_complete = seen.percent_complete
-    record.created_at = seen.created_at or record.created_at
-    record.ended_at = seen.ended_at or record.ended_at
-    record.failure = seen.failure or record.failure
-
-
-def _align(state: State, job: DesiredJob) -> None:
-    """Make the spec's entry describe the desired hash, moving other jobs to its history."""
-    assert job.request is not None
-    key = job.key
-    entry = state.specs.get(key)
-    if entry is None:
-        state.specs[key] = SpecEntry(
-            kind=job.spec.kind,
-            name=job.name,
-            hash=job.request.hash,
-            domain_id=job.request.domain_id,
-        )
-        entry = state.specs[key]
-    if entry.hash != job.request.hash:
-        pool = entry.jobs + entry.history
-        entry.hash = job.request.hash
-        entry.domain_id = job.request.domain_id
-        entry.jobs = [r for r in pool if r.hash == entry.hash]
-        entry.history = [r for r in pool if r.hash != entry.hash]
-    # Orphans that turn out to be this spec's (a spec restored, a name reused) come home.
-    mine = [r for r in state.orphans if r.hash[:HASH_IN_NAME] == entry.hash[:HASH_IN_NAME]]
-    for record in mine:
-        state.orphans.remove(record)
-        record.hash = entry.hash
-        _insert(entry.jobs, record)
-
-
-def active_counts(state: State) -> Counter[tuple[str, str]]:
+def active_counts(state: State) -> Counter[Slot]:
     """Our active jobs per (DomainId, kind), as the state knows them."""
-    counts: Counter[tuple[str, str]] = Counter()
+    counts: Counter[Slot] = Counter()
     for record in state.all_jobs():
         if record.active:
             counts[(record.domain_id, record.kind)] += 1
@@ -290,30 +219,49 @@ def build_plan(
     desired: Sequence[DesiredJob],
     state: State,
     *,
-    foreign_active: Mapping[tuple[str, str], int] | None = None,
-    hold: Mapping[tuple[str, str], str] | None = None,
+    foreign_active: Mapping[Slot, int] | None = None,
+    hold: Mapping[Slot, str] | None = None,
     max_active: int = DEFAULT_MAX_ACTIVE,
 ) -> Plan:
-    """The plan for ``desired`` given ``state`` (already :func:`absorb`-ed with observations).
+    """The plan for ``desired`` given ``state`` (already absorbed with observations).
 
     ``foreign_active`` counts active jobs per (DomainId, kind) that are not ours; with ours
     (from the state) they decide how many of the domain's ``max_active`` slots are free.
     ``hold`` puts the starts of a (DomainId, kind) on hold (queued) with the given reason.
     """
     check_unique(desired)
-    by_prefix: dict[str, list[JobRecord]] = defaultdict(list)
-    for record in state.all_jobs():
-        by_prefix[record.hash[:HASH_IN_NAME]].append(record)
+    actions, candidates = _desired_actions(desired, state)
+    wanted_keys = {job.key for job in desired}
+    for key, entry in sorted(state.specs.items()):
+        if key not in wanted_keys:
+            actions.extend(_orphaned(entry.jobs + entry.history, "its spec was removed"))
+    actions.extend(_orphaned(state.orphans, "no spec asks for it"))
+    busy = active_counts(state)
+    for slot, waiting in candidates.items():
+        if hold and slot in hold:  # observation cannot rule out a job it does not see yet
+            actions.extend(_queued(action, hold[slot]) for action in waiting)
+        else:
+            taken = busy[slot] + (foreign_active or {}).get(slot, 0)
+            actions.extend(_fill(waiting, taken, max_active))
+    return Plan(tuple(sorted(actions, key=Action.sort_key)), max_active=max_active)
 
+
+def _desired_actions(
+    desired: Sequence[DesiredJob], state: State
+) -> tuple[list[Action], dict[Slot, list[Action]]]:
+    """The action of every desired job (and the superseded jobs it replaces); the starts are
+    returned apart, per slot, for :func:`_fill` to give the free slots to."""
+    by_prefix = _by_prefix(state)
     actions: list[Action] = []
-    candidates: dict[tuple[str, str], list[Action]] = defaultdict(list)
+    candidates: dict[Slot, list[Action]] = defaultdict(list)
     for job in desired:
+        entry = state.specs.get(job.key)
         if job.request is None:
             new = job.unknown_offline and job.key not in state.specs
             actions.append(
                 Action(
                     ActionKind.START if new else ActionKind.BLOCKED,
-                    spec_kind=job.spec.kind,
+                    spec_kind=job.kind,
                     name=job.name,
                     domain_id=job.domain_id,
                     reason=f"new spec; its hash is known online only ({job.blocked})"
@@ -322,46 +270,37 @@ def build_plan(
                     priority=job.spec.document.spec.priority,
                 )
             )
-            entry = state.specs.get(job.key)
             if entry is not None:  # a blocked new version does not hide a running old one
                 actions.extend(_superseded(entry, None))
             continue
         action = _action_for(job, job.request, by_prefix.get(job.request.hash[:HASH_IN_NAME], []))
         if action.kind in STARTING:
-            candidates[(job.request.domain_id, job.spec.kind)].append(action)
+            candidates[(job.request.domain_id, job.kind)].append(action)
         else:
             actions.append(action)
-        entry = state.specs.get(job.key)
         if entry is not None:
             actions.extend(_superseded(entry, job.request.hash))
+    return actions, candidates
 
-    wanted_keys = {job.key for job in desired}
-    for key, entry in sorted(state.specs.items()):
-        if key not in wanted_keys:
-            actions.extend(_orphaned(entry.jobs + entry.history, "its spec was removed"))
-    actions.extend(_orphaned(state.orphans, "no spec asks for it"))
 
-    busy = active_counts(state)
-    for slot, waiting in candidates.items():
-        if hold and slot in hold:  # observation cannot rule out a job it does not see yet
-            actions.extend(_queued(action, hold[slot]) for action in waiting)
-            continue
-        taken = busy[slot] + (foreign_active or {}).get(slot, 0)
-        free = max(0, max_active - taken)
-        waiting.sort(key=lambda a: (-a.priority, a.name))
-        for position, action in enumerate(waiting):
-            if position < free:
-                actions.append(action)
-            elif position == free and taken:
-                actions.append(_queued(action, f"domain busy: {taken} active job(s) of this kind"))
-            else:
-                actions.append(_queued(action, f"waiting behind {waiting[position - 1].name}"))
-    return Plan(tuple(sorted(actions, key=Action.sort_key)), max_active=max_active)
+def _fill(waiting: list[Action], taken: int, max_active: int) -> list[Action]:
+    """The starts of one slot: the free places go by priority, then name; the rest queue."""
+    free = max(0, max_active - taken)
+    waiting = sorted(waiting, key=lambda a: (-a.priority, a.name))
+    out: list[Action] = []
+    for position, action in enumerate(waiting):
+        if position < free:
+            out.append(action)
+        elif position == free and taken:
+            out.append(_queued(action, f"domain busy: {taken} active job(s) of this kind"))
+        else:
+            out.append(_queued(action, f"waiting behind {waiting[position - 1].name}"))
+    return out
 
 
 _IN_SYNC_NOTES = {
-    "FAILED": "FAILED; no attempts left (bump spec.revision to run it again)",
-    "COMPLETED_WITH_ERRORS": "some requests failed (voiceid-reconciler status --details)",
+    JobStatus.FAILED: "FAILED; no attempts left (bump spec.revision to run it again)",
+    JobStatus.COMPLETED_WITH_ERRORS: "some requests failed (voiceid-reconciler status --details)",
 }
 
 
@@ -377,7 +316,7 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
         attempt = latest.attempt
         kind = ActionKind.START if attempt == 1 else ActionKind.RETRY
         reason = "start not confirmed; resumed with the same ClientToken"
-    elif latest.status == "FAILED" and latest.attempt < max_attempts:
+    elif latest.status == JobStatus.FAILED and latest.attempt < max_attempts:
         attempt = latest.attempt + 1
         kind = ActionKind.RETRY
         reason = f"attempt {latest.attempt} FAILED; attempt {attempt} of {max_attempts}"
@@ -394,7 +333,7 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
             job_id=latest.job_id,
             status=latest.status,
             percent_complete=latest.percent_complete,
-            reason=_IN_SYNC_NOTES.get(latest.status or "", ""),
+            reason=_IN_SYNC_NOTES.get(latest.status, "") if latest.status else "",
             priority=spec.document.spec.priority,
             speakers=job.speakers,
             request=request,

@@ -8,6 +8,7 @@ Library code raises these; only the CLI catches them, prints one line and picks 
     ├── SpecErrors                  every problem found in one validation pass
     ├── StateError                  the state file is unreadable, mangled or from a newer version
     │   └── StateLockedError        another live run holds the state lock (exit 4)
+    ├── StorageError                an S3 object (a staged manifest) cannot be written
     ├── PlanError                   a plan cannot be computed (two specs resolve to one job, ...)
     │   ├── PlanChecksumMismatch    apply --plan-checksum: the world changed since review
     │   └── UnsafePlanError         a plan starts more jobs than the safety limit allows
@@ -74,6 +75,14 @@ class StateError(ReconcilerError):
 
 class StateLockedError(StateError):
     """Another live run holds the state lock."""
+
+
+class StorageError(ReconcilerError):
+    """An S3 object the run needs cannot be written (``code``: the S3 error code)."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class PlanError(ReconcilerError):

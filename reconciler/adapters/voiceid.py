@@ -1,4 +1,4 @@
-"""The one Voice ID adapter: the only module that imports boto3/botocore.
+"""The Voice ID adapter: every Voice ID call of the product goes through :class:`VoiceId`.
 
 It lists, describes and starts batch jobs of both kinds, resolves domains and watchlists, and
 translates every botocore error into :mod:`reconciler.errors` (branching on the error code,
@@ -11,24 +11,21 @@ never on the message or HTTP status). Each call
 * is counted per operation (``calls``), for the run summary and the tests.
 
 botocore's own retries are switched off so that the counts are true and the backoff is ours.
-The client is built by :func:`make_client` from the standard AWS configuration (profiles,
-``AWS_REGION``, environment credentials, IRSA web identity, ``AWS_ENDPOINT_URL*``) and passed
-in, so tests can hand in a client pointed at the sandbox.
+The client is built by :func:`reconciler.adapters.aws.make_client` and passed in, so tests
+can hand in a client pointed at the sandbox. An answer without the fields the model requires
+(a job without ``JobId``, an unknown ``JobStatus``) is a :class:`VoiceIdError`, never a crash.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
-import boto3
-import botocore.config
 import botocore.exceptions
 import structlog
 from tenacity import (
@@ -40,7 +37,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from reconciler.errors import (
+from reconciler.core.errors import (
     AccessDeniedError,
     ConflictError,
     InvalidRequestError,
@@ -49,19 +46,19 @@ from reconciler.errors import (
     RetryableError,
     VoiceIdError,
 )
-from reconciler.state import Failure, ObservedJob
+from reconciler.core.jobs import Failure, ObservedJob
+from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.times import iso_of
 
 log = structlog.get_logger("reconciler.voiceid")
 
-ENROLLMENT = "SpeakerEnrollmentJob"
-REGISTRATION = "FraudsterRegistrationJob"
 _OPERATIONS = {
-    ENROLLMENT: (
+    JobKind.ENROLLMENT: (
         "ListSpeakerEnrollmentJobs",
         "DescribeSpeakerEnrollmentJob",
         "StartSpeakerEnrollmentJob",
     ),
-    REGISTRATION: (
+    JobKind.REGISTRATION: (
         "ListFraudsterRegistrationJobs",
         "DescribeFraudsterRegistrationJob",
         "StartFraudsterRegistrationJob",
@@ -79,24 +76,7 @@ _ERRORS: dict[str, type[VoiceIdError]] = {
     "RequestTimeoutException": RetryableError,
 }
 PAGE_SIZE = 100
-T = TypeVar("T")
-
-
-def make_client(*, profile: str | None = None, region: str | None = None) -> Any:
-    """A voice-id client from the standard AWS configuration, with botocore retries off."""
-    config = botocore.config.Config(
-        retries={"total_max_attempts": 1, "mode": "standard"},
-        connect_timeout=10,
-        read_timeout=30,
-        user_agent_extra="voiceid-reconciler",
-    )
-    try:
-        # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by EKS, Lambda, ...) counts too.
-        region = region or os.environ.get("AWS_REGION") or None
-        session = boto3.Session(profile_name=profile, region_name=region)
-        return session.client("voice-id", config=config)
-    except botocore.exceptions.BotoCoreError as err:  # no region, unknown profile, ...
-        raise VoiceIdError(f"AWS configuration: {err}", code=type(err).__name__) from err
+_STATUSES = frozenset(JobStatus)
 
 
 @dataclass(frozen=True)
@@ -259,7 +239,7 @@ class VoiceId:
     # -- jobs ---------------------------------------------------------------------------------
 
     def list_jobs(
-        self, kind: str, domain_id: str, status: str | None = None
+        self, kind: JobKind, domain_id: str, status: JobStatus | None = None
     ) -> Iterator[ObservedJob]:
         """The jobs of one kind in a domain, page by page (streaming), optionally by status."""
         operation = _OPERATIONS[kind][0]
@@ -270,11 +250,11 @@ class VoiceId:
             for item in page.get("JobSummaries", []):
                 yield _observed(kind, domain_id, item)
 
-    def describe_job(self, kind: str, domain_id: str, job_id: str) -> ObservedJob:
+    def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob:
         response = self._call(_OPERATIONS[kind][1], DomainId=domain_id, JobId=job_id)
         return _observed(kind, domain_id, response["Job"])
 
-    def start_job(self, kind: str, params: dict[str, Any]) -> ObservedJob:
+    def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob:
         """Start a job (``params`` carry our ClientToken and JobName)."""
         response = self._call(_OPERATIONS[kind][2], **params)
         return _observed(kind, params["DomainId"], response["Job"])
@@ -289,15 +269,22 @@ class VoiceId:
                 return
 
 
-def _observed(kind: str, domain_id: str, item: dict[str, Any]) -> ObservedJob:
+def _observed(kind: JobKind, domain_id: str, item: dict[str, Any]) -> ObservedJob:
     failure = item.get("FailureDetails")
     progress = item.get("JobProgress") or {}
+    job_id, status = item.get("JobId"), item.get("JobStatus")
+    if not isinstance(job_id, str) or not isinstance(status, str) or status not in _STATUSES:
+        raise VoiceIdError(
+            f"Voice ID answered a {kind} without a JobId or with an unknown JobStatus "
+            f"({status!r}); not trusting it",
+            code="MalformedAnswer",
+        )
     return ObservedJob(
         kind=kind,
         domain_id=item.get("DomainId", domain_id),
-        job_id=item["JobId"],
+        job_id=job_id,
         job_name=item.get("JobName"),
-        status=item.get("JobStatus", ""),
+        status=JobStatus(status),
         percent_complete=progress.get("PercentComplete"),
         created_at=_iso(item.get("CreatedAt")),
         ended_at=_iso(item.get("EndedAt")),
@@ -310,9 +297,7 @@ def _observed(kind: str, domain_id: str, item: dict[str, Any]) -> ObservedJob:
 
 
 def _iso(value: Any) -> str | None:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return None
+    return iso_of(value) if isinstance(value, datetime) else None
 
 
 def _snake(operation: str) -> str:

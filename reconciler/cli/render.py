@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-import structlog
-
-from reconciler.plan import Action, ActionKind, Plan
-from reconciler.state import ACTIVE, State
-
-if TYPE_CHECKING:
-    from reconciler.engine import ApplyReport
+from reconciler.core.plan import Action, ActionKind, Plan
+from reconciler.core.state import State
+from reconciler.runner.context import ApplyReport
 
 FORMAT_VERSION = 1
 
@@ -130,37 +126,6 @@ def plan_json(plan: Plan, *, offline: bool, observed_at: str | None) -> str:
         "actions": [action_dict(a) for a in plan.actions],
     }
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
-
-
-class Progress:
-    """``apply --wait`` progress: one rewritten line on a terminal, log events otherwise."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = bool(getattr(stream, "isatty", None) and stream.isatty())
-        self._log = structlog.get_logger("reconciler.progress")
-
-    def __call__(self, plan: Plan) -> None:
-        running = [a for a in plan.actions if a.kind is ActionKind.IN_SYNC and a.status in ACTIVE]
-        queued = sum(1 for a in plan.actions if a.kind is ActionKind.QUEUED)
-        done = sum(
-            1 for a in plan.actions if a.kind is ActionKind.IN_SYNC and a.status not in ACTIVE
-        )
-        if self.tty:
-            jobs = " · ".join(f"{a.name} {a.percent_complete or 0}%" for a in running) or "-"
-            self.stream.write(f"\r\x1b[K[wait] running: {jobs} | {queued} queued | {done} ended")
-            self.stream.flush()
-        else:
-            self._log.info(
-                "apply.progress",
-                running={a.key: a.percent_complete or 0 for a in running},
-                queued=queued,
-                ended=done,
-            )
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
 
 
 def apply_text(report: ApplyReport, *, dry_run: bool, colour: bool = False) -> str:
@@ -310,9 +275,7 @@ def plan_markdown(
     if offline:
         when = f"the state observed at {observed_at}" if observed_at else "an empty state"
         head += ["", f"> Offline plan: computed from the specs and {when}; no Voice ID calls."]
-    starting = [
-        a for a in plan.actions if a.kind in (ActionKind.START, ActionKind.RETRY, ActionKind.QUEUED)
-    ]
+    starting = [a for a in plan.actions if a.pending]
     table_head = [
         "",
         "| | spec | kind | domain | speakers | attempt | note |",

@@ -12,11 +12,12 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from reconciler.spec import ENROLLMENT, load_specs
+from reconciler.core.loading import load_specs
+from reconciler.core.spec import ENROLLMENT
 
 SPEAKERS_PER_MANIFEST = 3
 
@@ -36,9 +37,15 @@ def _manifest(kind: str, audio: Sequence[str], offset: int) -> bytes:
     return json.dumps({"Version": "1.0", key: requests}, indent=2).encode()
 
 
-def run_demo(paths: Sequence[Path], *, job_duration: float = 4.0, out: TextIO = sys.stdout) -> int:
-    """Run the demo; return the exit status of the last step that failed, or 0."""
-    from reconciler.cli import main
+def run_demo(
+    paths: Sequence[Path],
+    *,
+    cli: Callable[[list[str]], int],
+    job_duration: float = 4.0,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Run the demo, each step through ``cli`` (the command line's ``main``); return the exit
+    status of the last step that failed, or 0."""
     from reconciler.sandbox import Sandbox
 
     out.write("== Starting a local Voice ID sandbox (Voice ID + S3 + KMS on 127.0.0.1)\n")
@@ -105,7 +112,7 @@ def run_demo(paths: Sequence[Path], *, job_duration: float = 4.0, out: TextIO = 
         for title, argv in steps:
             out.write(f"\n== voiceid-reconciler {title}\n")
             out.flush()
-            code = main(argv)
+            code = cli(argv)
             if code:
                 result = code
                 out.write(f"   (exit code {code})\n")

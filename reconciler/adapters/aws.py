@@ -1,0 +1,65 @@
+"""The one AWS session and client factory, and the botocore error codes the adapters branch on.
+
+Clients come from the standard AWS configuration (profiles, ``AWS_REGION`` as well as
+``AWS_DEFAULT_REGION``, environment credentials, IRSA web identity, ``AWS_ENDPOINT_URL*``), so
+the same settings work against the sandbox and real AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from reconciler.core.errors import ReconcilerError
+
+_CONFIGS: dict[str, dict[str, Any]] = {
+    # Voice ID: botocore's retries off, so that call counts are true and the backoff is ours.
+    "voice-id": {
+        "retries": {"total_max_attempts": 1, "mode": "standard"},
+        "connect_timeout": 10,
+        "read_timeout": 30,
+    },
+    "s3": {"retries": {"mode": "standard", "total_max_attempts": 5}},
+}
+
+
+def make_client(service: str, *, profile: str | None = None, region: str | None = None) -> Any:
+    """A client for ``service`` ("voice-id" or "s3") from the standard AWS configuration."""
+    config = botocore.config.Config(**_CONFIGS[service], user_agent_extra="voiceid-reconciler")
+    try:
+        # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by EKS, Lambda, ...) counts too.
+        region = region or os.environ.get("AWS_REGION") or None
+        session = boto3.Session(profile_name=profile, region_name=region)
+        return session.client(service, config=config)  # type: ignore[call-overload]
+    except botocore.exceptions.BotoCoreError as err:  # no region, unknown profile, ...
+        raise ReconcilerError(f"AWS configuration: {err}") from err
+
+
+def error_code(err: Exception) -> str:
+    """The error code of a ClientError (``NoSuchKey``), else the exception's class name."""
+    if isinstance(err, botocore.exceptions.ClientError):
+        return str(err.response.get("Error", {}).get("Code", ""))
+    return type(err).__name__
+
+
+def http_status(err: botocore.exceptions.ClientError) -> int:
+    """The HTTP status of a ClientError's answer (0 when unknown)."""
+    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def precondition_failed(err: botocore.exceptions.ClientError) -> bool:
+    """S3 refused a conditional request (``If-Match`` / ``If-None-Match``)."""
+    return error_code(err) in ("PreconditionFailed", "412") or http_status(err) == 412
+
+
+def missing(err: botocore.exceptions.ClientError) -> bool:
+    """S3 says the object does not exist."""
+    return error_code(err) in ("NoSuchKey", "404", "NotFound") or http_status(err) == 404
+
+
+S3_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+"""Every exception an S3 call can raise."""

@@ -1,0 +1,169 @@
+"""``apply``: plan, then start only the missing jobs; report, metrics and the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from reconciler.cli import args as shared
+from reconciler.cli.exits import (
+    EXIT_COMPLETED_WITH_ERRORS,
+    EXIT_JOB_FAILED,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+)
+from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT
+
+if TYPE_CHECKING:
+    from reconciler.runner.context import ApplyReport
+    from reconciler.runner.summary import RunSummary
+
+log = structlog.get_logger("reconciler.cli")
+
+
+def register(sub: Any, parents: shared.Parents) -> None:
+    from reconciler.runner.context import DEFAULT_POLL_INTERVAL
+
+    apply = sub.add_parser(
+        "apply",
+        parents=[parents.common, parents.specs, parents.state, parents.aws],
+        help="start the jobs that are missing",
+        description="Plan, then start only the missing jobs (at most --max-active per domain "
+        "and kind; the rest are queued for a later run or for --wait).",
+    )
+    apply.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    apply.add_argument("--max-starts", type=int, help="start at most this many jobs in this run")
+    apply.add_argument(
+        "--plan-checksum",
+        metavar="CHECKSUM",
+        help="act only if the plan computed now has this checksum (the reviewed plan; exit 6)",
+    )
+    apply.add_argument(
+        "--start-limit",
+        type=int,
+        default=DEFAULT_START_LIMIT,
+        help=f"refuse a plan with more pending starts than this (default {DEFAULT_START_LIMIT}; "
+        "exit 7)",
+    )
+    apply.add_argument("--force", action="store_true", help="lift the --start-limit safety limit")
+    apply.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="write Prometheus metrics in the node-exporter textfile format",
+    )
+    apply.add_argument(
+        "--pushgateway", metavar="URL", help="push Prometheus metrics to this Pushgateway"
+    )
+    apply.add_argument(
+        "--wait",
+        action="store_true",
+        help="keep going until every job has ended, starting queued jobs as slots free up",
+    )
+    apply.add_argument("--timeout", type=float, help="with --wait: give up after SECONDS (exit 3)")
+    apply.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_INTERVAL,
+        help="with --wait: seconds between polls",
+    )
+    apply.add_argument(
+        "--max-active",
+        type=int,
+        default=DEFAULT_MAX_ACTIVE,
+        help="active jobs per domain and kind",
+    )
+    apply.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconciler.cli import render
+    from reconciler.cli.progress import Progress
+    from reconciler.core.loading import load
+    from reconciler.runner.apply import apply
+    from reconciler.runner.context import ApplyOptions
+    from reconciler.runner.summary import RunSummary
+
+    options = ApplyOptions(
+        max_active=args.max_active,
+        dry_run=args.dry_run,
+        max_starts=args.max_starts,
+        wait=args.wait,
+        timeout=args.timeout,
+        poll_interval=args.poll_interval,
+        plan_checksum=args.plan_checksum,
+        shard=shared.shard(args),
+        list_lag_horizon=args.list_lag_horizon,
+        start_limit=None if args.force else args.start_limit,
+    )
+    specs = load(shared.paths(args), args.selector)
+    voiceid = shared.voiceid(args)
+    store = shared.store(args)
+    started = time.monotonic()
+    progress = Progress(sys.stderr)
+    report: ApplyReport | None = None
+    with _terminate_as_interrupt():
+        try:
+            report = apply(
+                specs,
+                store,
+                voiceid,
+                options,
+                objects=shared.objects(args),
+                progress=progress if args.wait else None,
+            )
+        finally:
+            progress.close()
+            summary = RunSummary.of(
+                "apply", report, voiceid, duration_s=time.monotonic() - started, shard=args.shard
+            )
+            _emit_metrics(args, summary)
+    colour = render.use_colour(sys.stdout)
+    sys.stdout.write(render.apply_text(report, dry_run=args.dry_run, colour=colour))
+    log.info("run.summary", **summary.log_fields())
+    if report.timed_out:
+        return EXIT_TIMEOUT
+    if report.failed:
+        return EXIT_JOB_FAILED
+    if report.with_errors:
+        return EXIT_COMPLETED_WITH_ERRORS
+    return EXIT_OK
+
+
+def _emit_metrics(args: argparse.Namespace, summary: RunSummary) -> None:
+    """--metrics-file / --pushgateway: what the run did (also when it failed: success 0)."""
+    if not (args.metrics_file or args.pushgateway):
+        return
+    from reconciler.adapters.metrics import push, write_textfile
+
+    metrics = summary.metrics(finished_at=time.time())
+    try:
+        if args.metrics_file:
+            write_textfile(metrics, args.metrics_file)
+        if args.pushgateway:
+            push(metrics, args.pushgateway)
+    except OSError as err:  # metrics must never turn a good run into a failed one
+        log.warning("metrics.not_written", error=str(err))
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CronJob's deadline, a pod eviction) stops a run like Ctrl-C does."""
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

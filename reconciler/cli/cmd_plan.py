@@ -1,0 +1,93 @@
+"""``plan``: compare the specs with Voice ID (or, ``--offline``, the state) and show the plan."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from reconciler.cli import args as shared
+from reconciler.cli.exits import EXIT_OK, EXIT_PENDING
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.plan import DEFAULT_MAX_ACTIVE
+
+
+def register(sub: Any, parents: shared.Parents) -> None:
+    plan = sub.add_parser(
+        "plan",
+        parents=[parents.common, parents.specs, parents.state, parents.aws],
+        help="show what apply would do",
+        description="Compare the specs with Voice ID and show what apply would do.",
+    )
+    plan.add_argument(
+        "--offline",
+        action="store_true",
+        help="plan from the specs and the state file alone (no credentials, no API calls)",
+    )
+    plan.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="text for people, json for tools, markdown for a pull-request comment",
+    )
+    plan.add_argument("--out", type=Path, help="also write the JSON plan to this file")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when starts are pending, 0 when none are, 1 on error",
+    )
+    plan.add_argument(
+        "--max-active",
+        type=int,
+        default=DEFAULT_MAX_ACTIVE,
+        help=f"active jobs allowed per domain and kind (Voice ID's quota; default "
+        f"{DEFAULT_MAX_ACTIVE})",
+    )
+    plan.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reconciler.cli import render
+    from reconciler.core.loading import load
+    from reconciler.runner.usecases import plan_offline, plan_online
+
+    if args.max_active < 1:
+        raise ReconcilerError("--max-active must be at least 1")
+    specs = load(shared.paths(args), args.selector)
+    state = shared.store(args).read()
+    if args.offline:
+        result = plan_offline(specs, state, max_active=args.max_active, shard=shared.shard(args))
+    else:
+        result = plan_online(
+            specs,
+            state,
+            shared.voiceid(args),
+            shared.objects(args),
+            max_active=args.max_active,
+            shard=shared.shard(args),
+            horizon=args.list_lag_horizon,
+        )
+    as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
+    if args.out:
+        args.out.write_text(as_json, encoding="utf-8")
+    if args.format == "json":
+        sys.stdout.write(as_json)
+    elif args.format == "markdown":
+        sys.stdout.write(
+            render.plan_markdown(
+                result.plan, offline=result.offline, observed_at=result.observed_at
+            )
+        )
+    else:
+        sys.stdout.write(
+            render.plan_text(
+                result.plan,
+                offline=result.offline,
+                observed_at=result.observed_at,
+                colour=render.use_colour(sys.stdout),
+            )
+        )
+    if args.detailed_exitcode and result.plan.pending:
+        return EXIT_PENDING
+    return EXIT_OK

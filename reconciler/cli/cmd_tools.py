@@ -1,0 +1,64 @@
+"""``demo`` (the whole product against a local sandbox) and ``sandbox serve``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from reconciler.cli import args as shared
+from reconciler.cli.exits import EXIT_OK
+from reconciler.sandbox.options import add_serve_arguments
+
+DEMO_JOB_DURATION = 4.0
+
+
+def register(sub: Any, parents: shared.Parents) -> None:
+    demo = sub.add_parser(
+        "demo",
+        parents=[parents.common],
+        help="run validate, plan, apply --wait and status against a local sandbox",
+        description="Start a local Voice ID sandbox with a seeded world and run the example "
+        "specs through validate, plan, apply --wait and status. Needs no AWS account.",
+    )
+    demo.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default specs/")
+    demo.add_argument(
+        "--job-duration",
+        type=float,
+        default=DEMO_JOB_DURATION,
+        help=f"seconds a sandbox job runs (default {DEMO_JOB_DURATION:g})",
+    )
+    demo.set_defaults(handler=run_demo)
+
+    sandbox = sub.add_parser(
+        "sandbox", parents=[parents.common], help="the local Voice ID sandbox (with S3 and KMS)"
+    )
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
+    serve = sandbox_sub.add_parser(
+        "serve",
+        parents=[parents.common],
+        help="serve a sandbox on 127.0.0.1 in the foreground",
+        description="Serve Voice ID, S3 and KMS on one loopback port and print the AWS "
+        "environment variables to export.",
+    )
+    add_serve_arguments(serve)
+    serve.set_defaults(handler=run_serve)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from reconciler.cli.demo import run_demo as demo
+
+    return demo(shared.paths(args), cli=args.cli, job_duration=args.job_duration)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from reconciler.sandbox.serve import serve
+
+    serve(
+        port=args.port,
+        profile=args.profile,
+        seed=args.seed,
+        job_duration=args.job_duration,
+        log_requests=args.log_requests,
+    )
+    return EXIT_OK

@@ -1,0 +1,40 @@
+"""The exit codes of ``voiceid-reconciler`` (documented in the README and in ``--help``)."""
+
+from __future__ import annotations
+
+from reconciler.core.errors import (
+    PlanChecksumMismatch,
+    ReconcilerError,
+    StateLockedError,
+    UnsafePlanError,
+)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_PENDING = 2
+"""``plan --detailed-exitcode``: starts are pending."""
+EXIT_TIMEOUT = 3
+"""``apply --wait``: the timeout passed before every job ended."""
+EXIT_LOCKED = 4
+"""Another run holds the state lock for longer than ``--lock-timeout``."""
+EXIT_JOB_FAILED = 5
+"""A managed job ended FAILED with no attempts left."""
+EXIT_PLAN_CHANGED = 6
+"""``apply --plan-checksum``: the plan is not the reviewed one."""
+EXIT_UNSAFE = 7
+"""The plan starts more jobs than ``--start-limit`` allows (use ``--force``)."""
+EXIT_COMPLETED_WITH_ERRORS = 8
+"""A managed job ended COMPLETED_WITH_ERRORS (some requests failed: ``status --details``)."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C or SIGTERM: the state was saved; a re-run continues."""
+
+_BY_ERROR: dict[type[ReconcilerError], int] = {
+    StateLockedError: EXIT_LOCKED,
+    PlanChecksumMismatch: EXIT_PLAN_CHANGED,
+    UnsafePlanError: EXIT_UNSAFE,
+}
+
+
+def exit_code(err: ReconcilerError) -> int:
+    """The exit status for an error the CLI reports."""
+    return _BY_ERROR.get(type(err), EXIT_ERROR)

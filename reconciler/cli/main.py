@@ -1,0 +1,66 @@
+"""The command line: parse arguments, configure logging, run one command, pick the exit code.
+
+This is the only place that catches :class:`~reconciler.core.errors.ReconcilerError`, prints it
+as one line and decides the exit status (``--debug`` shows the traceback instead). Each
+command lives in its own ``cmd_*`` module: its options and the glue to the runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from reconciler import __version__
+from reconciler.cli import args as shared
+from reconciler.cli import cmd_apply, cmd_plan, cmd_state, cmd_status, cmd_tools, cmd_validate
+from reconciler.cli.exits import EXIT_ERROR, EXIT_INTERRUPTED, exit_code
+from reconciler.cli.logs import configure_logging
+from reconciler.core.errors import ReconcilerError, SpecErrors
+
+_COMMANDS = (cmd_validate, cmd_plan, cmd_apply, cmd_status, cmd_state, cmd_tools)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The parser of every command."""
+    parents = shared.parents()
+    top = argparse.ArgumentParser(
+        prog="voiceid-reconciler",
+        description="Declarative GitOps reconciler for Amazon Connect Voice ID batch jobs.",
+        parents=[parents.common],
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in _COMMANDS:
+        command.register(sub, parents)
+    top.set_defaults(cli=main)  # the demo runs other commands through it
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = parser().parse_args(argv)
+    args.debug = getattr(args, "debug", False)
+    configure_logging(getattr(args, "log_format", "auto"))
+    try:
+        status: int = args.handler(args)
+    except SpecErrors as err:
+        if args.debug:
+            raise
+        for error in err.errors:
+            print(str(error), file=sys.stderr)
+        if len(err.errors) > 1:
+            print(f"voiceid-reconciler: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except ReconcilerError as err:
+        if args.debug:
+            raise
+        print(f"voiceid-reconciler: {err}", file=sys.stderr)
+        return exit_code(err)
+    except KeyboardInterrupt:
+        print(
+            "voiceid-reconciler: interrupted; the state was saved, run again to continue",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return status

@@ -1,0 +1,222 @@
+"""Desired jobs: each spec resolved, against a :class:`Resolver`, into the job it stands for.
+
+A spec becomes one :class:`DesiredJob` (a roster too large for one job: one per part), with
+its :class:`~reconciler.core.identity.StartRequest` and hash, or the reason it is blocked (a
+domain, watchlist or manifest that cannot be resolved). The resolver is the only way names
+reach Voice ID ids: :class:`OfflineResolver` reads what earlier runs recorded in the state;
+the runner's online resolver asks Voice ID and S3. Sharding partitions desired jobs by domain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from reconciler.core import s3uri
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.identity import Resolution, StartRequest, start_request, watchlist_ref
+from reconciler.core.kinds import JobKind
+from reconciler.core.roster import parts
+from reconciler.core.spec import LoadedSpec
+from reconciler.core.state import State
+
+_VOICEID_ID = re.compile(r"^[a-zA-Z0-9]{22}$")
+
+
+@dataclass(frozen=True)
+class DesiredJob:
+    """A spec (or one part of a chunked roster) resolved into the request it stands for, or
+    the reason it cannot be."""
+
+    spec: LoadedSpec
+    request: StartRequest | None
+    blocked: str | None = None
+    domain_id: str | None = None
+    part_name: str | None = None
+    """``<name>-part-NNN`` for one part of a roster too large for one job."""
+    manifest: bytes | None = field(default=None, repr=False, compare=False)
+    """The rendered manifest of a roster, staged before the job starts."""
+    speakers: int | None = None
+    unknown_offline: bool = False
+    """An offline plan could not resolve a new spec (its domain or manifest was never seen):
+    shown as a start without a hash, not as blocked."""
+
+    @property
+    def name(self) -> str:
+        return self.part_name or self.spec.name
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.kind}/{self.name}"
+
+    @property
+    def kind(self) -> JobKind:
+        return self.spec.kind
+
+    def __post_init__(self) -> None:
+        if (self.request is None) == (self.blocked is None):
+            raise ValueError("a desired job has either a request or a reason it is blocked")
+
+    @property
+    def hash(self) -> str | None:
+        return self.request.hash if self.request else None
+
+    def refused(self, reason: str) -> DesiredJob:
+        """This job, blocked for ``reason`` (Voice ID refused to start it)."""
+        if self.request is None:
+            return self
+        return replace(self, request=None, blocked=reason, manifest=None)
+
+
+class Unresolved(Exception):
+    """A name could not be resolved; ``reason`` says why, for a ``blocked`` action."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Resolver(Protocol):
+    """Turns the domain and watchlist names of specs into Voice ID ids."""
+
+    def domain_id(self, ref: str) -> str: ...
+
+    def watchlist_id(self, domain_id: str, ref: str) -> str: ...
+
+    def prefetch_manifests(self, uris: Sequence[str]) -> None: ...
+
+    def manifest_identity(self, uri: str) -> str: ...
+
+
+class OfflineResolver:
+    """Resolves names from what earlier runs recorded in the state; no network.
+
+    A 22-character id is taken as it is written (Voice ID ids are exactly 22 letters and
+    digits); a name is looked up in the state's caches.
+    """
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def domain_id(self, ref: str) -> str:
+        if _VOICEID_ID.match(ref):
+            return ref
+        try:
+            return self.state.domains[ref]
+        except KeyError:
+            raise Unresolved(f"domain {ref!r} is not in the state yet") from None
+
+    def watchlist_id(self, domain_id: str, ref: str) -> str:
+        if _VOICEID_ID.match(ref):
+            return ref
+        try:
+            return self.state.watchlists[domain_id][ref]
+        except KeyError:
+            raise Unresolved(f"watchlist {ref!r} is not in the state yet") from None
+
+    def prefetch_manifests(self, uris: Sequence[str]) -> None:
+        del uris  # offline: the identities recorded by the last online run are all there is
+
+    def manifest_identity(self, uri: str) -> str:
+        try:
+            return self.state.manifests[uri]
+        except KeyError:
+            raise Unresolved("the manifest's ETag is not in the state yet") from None
+
+
+def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
+    """Resolve each spec into the job(s) it stands for, or the reason it is blocked.
+
+    A roster becomes one desired job per part, each with its rendered manifest; an external
+    manifest is identified by its ETag (part of the hash: replacing the file is a change).
+    """
+    resolver.prefetch_manifests(
+        [s.document.spec.input.manifest for s in specs if s.document.spec.input.manifest]
+    )
+    desired: list[DesiredJob] = []
+    for spec in specs:
+        document = spec.document
+        domain_id: str | None = None
+        try:
+            domain_id = resolver.domain_id(document.spec.domain)
+            ref = watchlist_ref(document)
+            resolution = Resolution(
+                domain_id, resolver.watchlist_id(domain_id, ref) if ref else None
+            )
+            manifest = document.spec.input.manifest
+            identity = resolver.manifest_identity(manifest) if manifest else None
+        except Unresolved as err:
+            desired.append(DesiredJob(spec, None, blocked=err.reason, domain_id=domain_id))
+            continue
+        if spec.roster is None:
+            request = start_request(document, resolution, manifest_digest=f"etag:{identity}")
+            desired.append(DesiredJob(spec, request, domain_id=domain_id))
+            continue
+        staging = document.spec.input.staging_uri or ""
+        for part in parts(spec.kind, spec.roster):
+            request = start_request(
+                document,
+                resolution,
+                input_uri=s3uri.join(staging, f"{part.digest}.json"),
+                manifest_digest=part.digest,
+            )
+            desired.append(
+                DesiredJob(
+                    spec,
+                    request,
+                    domain_id=domain_id,
+                    part_name=part.name(spec.name) if part.index is not None else None,
+                    manifest=part.body,
+                    speakers=part.count,
+                )
+            )
+    return desired
+
+
+def offline(desired: Sequence[DesiredJob]) -> list[DesiredJob]:
+    """Desired jobs of an offline plan: the unresolved ones may be new specs, not blocked."""
+    return [replace(job, unknown_offline=True) if job.request is None else job for job in desired]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One of ``count`` disjoint parts of the specs, partitioned by domain."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not (self.count >= 1 and 0 <= self.index < self.count):
+            raise ReconcilerError(
+                f"shard {self.index}/{self.count}: expected INDEX/COUNT with 0 <= INDEX < COUNT"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, sep, count = text.partition("/")
+        if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+            raise ReconcilerError(f"--shard {text!r}: expected INDEX/COUNT, e.g. 0/4")
+        return cls(int(index), int(count))
+
+    def owns(self, domain: str) -> bool:
+        """Whether this shard owns ``domain`` (a DomainId, or the name when unresolved)."""
+        digest = hashlib.sha256(domain.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+    def state_location(self, location: str) -> str:
+        """Each shard keeps its own state: ``state.json`` becomes ``state.shard-1-of-4.json``."""
+        if self.count == 1:
+            return location
+        stem, dot, suffix = location.rpartition(".")
+        tag = f"shard-{self.index}-of-{self.count}"
+        return f"{stem}.{tag}.{suffix}" if dot and "/" not in suffix else f"{location}.{tag}"
+
+
+def in_shard(desired: list[DesiredJob], shard: Shard | None) -> list[DesiredJob]:
+    """The desired jobs of one shard: every domain's queue lives in exactly one shard."""
+    if shard is None:
+        return desired
+    return [d for d in desired if shard.owns(d.domain_id or d.spec.document.spec.domain)]

@@ -1,0 +1,136 @@
+"""The list-lag hold policy: when to list a (domain, kind) in full, and when its starts wait.
+
+Voice ID's List may lag behind Start by up to ``horizon`` seconds, and a ClientToken may be
+forgotten, so a job started moments ago can be invisible to a listing. Never starting a job
+twice then rests on two guards, which put the (domain, kind) **on hold** (its starts queue):
+
+* a start recorded as an intent but not found by listing, younger than ``horizon``;
+* a first full listing by a fresh state (a new deployment, or a lost state): the slot waits
+  until the listing is ``horizon`` old, then lists in full once more before starting.
+
+Everything here is a function of the state, the desired jobs, what was observed and ``now``
+(seconds since the epoch, passed in): no clock, no I/O. The runner does the listing these
+functions ask for (:mod:`reconciler.runner.observe`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from reconciler.core.desired import DesiredJob
+from reconciler.core.jobs import ObservedJob
+from reconciler.core.plan import Slot
+from reconciler.core.state import State
+from reconciler.core.times import epoch, iso
+
+DEFAULT_LIST_LAG_HORIZON = 300.0
+"""Seconds within which a job Voice ID has just created may still be missing from List."""
+
+
+class Listing(StrEnum):
+    """How much of a slot's job history to list."""
+
+    NONE = "none"
+    """Nothing can change there: the state's record is enough."""
+    ACTIVE = "in-progress"
+    """Only the jobs in flight (the ones that hold the slot): one filtered List call."""
+    FULL = "full"
+    """The whole history, page by page (a slot this state never listed, or an unconfirmed
+    start whose job must be found by the hash in its JobName)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to list in one slot, and the reason its starts wait (None: they may go)."""
+
+    listing: Listing
+    hold: str | None = None
+
+
+@dataclass
+class Observation:
+    """What observing taught besides the state: slots held by others' jobs, slots on hold."""
+
+    foreign_active: Counter[Slot] = field(default_factory=Counter)
+    hold: dict[Slot, str] = field(default_factory=dict)
+
+
+def slot_key(slot: Slot) -> str:
+    """``<DomainId>/<kind>``: how the state's ``listings`` and ``provisional`` name a slot."""
+    domain_id, kind = slot
+    return f"{domain_id}/{kind}"
+
+
+def slots_to_observe(desired: Sequence[DesiredJob], state: State) -> list[Slot]:
+    """Every slot a resolvable desired job targets, and every slot where a job of ours runs."""
+    slots = {(job.request.domain_id, job.kind) for job in desired if job.request is not None}
+    slots.update((r.domain_id, r.kind) for r in state.all_jobs() if r.active)
+    return sorted(slots)
+
+
+def unconfirmed_slots(state: State) -> set[Slot]:
+    """Slots holding a start that was recorded as an intent and never confirmed by a JobId."""
+    return {(r.domain_id, r.kind) for r in state.all_jobs() if r.job_id is None}
+
+
+def decide(
+    state: State, slot: Slot, *, may_start: bool, unconfirmed: bool, now: float, horizon: float
+) -> Decision:
+    """How to observe ``slot``: ``may_start`` when some desired job would start there,
+    ``unconfirmed`` when an intent there was never confirmed."""
+    key = slot_key(slot)
+    provisional = state.provisional.get(key)
+    if provisional is not None and may_start:
+        age = now - epoch(provisional)
+        if age < horizon:
+            return Decision(
+                Listing.NONE,
+                f"first listing of this domain was {age:.0f}s ago: waiting {horizon:.0f}s for "
+                "Voice ID's List to catch up (--list-lag-horizon)",
+            )
+    if key not in state.listings or unconfirmed or (provisional is not None and may_start):
+        return Decision(Listing.FULL)
+    return Decision(Listing.ACTIVE if may_start else Listing.NONE)
+
+
+def record_full_listing(
+    state: State, slot: Slot, *, may_start: bool, now: float, horizon: float
+) -> str | None:
+    """Record in the state that ``slot`` was listed in full at ``now``; the reason to hold its
+    starts when this was a fresh state's first listing (List may not show the newest jobs)."""
+    key = slot_key(slot)
+    first = key not in state.listings
+    state.listings[key] = iso(now)
+    state.provisional.pop(key, None)
+    if first and horizon > 0 and may_start:
+        state.provisional[key] = state.listings[key]
+        return (
+            f"first listing of this domain by this state: waiting {horizon:.0f}s for Voice ID's "
+            "List to catch up before starting (--list-lag-horizon)"
+        )
+    return None
+
+
+def intent_holds(state: State, *, now: float, horizon: float) -> dict[Slot, str]:
+    """Slots with a start recorded less than ``horizon`` ago that no listing has confirmed."""
+    holds: dict[Slot, str] = {}
+    for record in state.all_jobs():
+        if record.job_id is None and record.intent_at:
+            age = now - epoch(record.intent_at)
+            if age < horizon:
+                holds[(record.domain_id, record.kind)] = (
+                    f"a start of {record.job_name} {age:.0f}s ago is unconfirmed and not listed "
+                    f"yet: waiting up to {horizon:.0f}s before starting it again"
+                )
+    return holds
+
+
+def foreign_active(seen: Iterable[ObservedJob], state: State) -> Counter[Slot]:
+    """Active jobs per slot that are not ours (they hold the domain's quota all the same)."""
+    ours = {r.job_id for r in state.all_jobs() if r.job_id}
+    return Counter(
+        (job.domain_id, job.kind) for job in seen if job.active and job.job_id not in ours
+    )

@@ -1,0 +1,210 @@
+"""Loading specs: discover the files, parse and validate every document, load the rosters.
+
+Loading is one pass per file: the node tree is composed with positions
+(:mod:`reconciler.core.yamlpos`), the documents are constructed from it and validated by
+pydantic, and every problem of every file is collected and raised together as
+:class:`~reconciler.core.errors.SpecErrors`. Names must be unique per kind. This module reads
+files but talks to no network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from reconciler.core.errors import Location, SpecError, SpecErrors
+from reconciler.core.roster import has_roster, load_roster, roster_errors
+from reconciler.core.spec import (
+    KINDS,
+    MODELS,
+    LoadedSpec,
+    select,
+)
+from reconciler.core.yamlpos import (
+    MAX_DEPTH,
+    MAX_NODES,
+    PositionLoader,
+    TooBig,
+    TooDeep,
+    check_size,
+    is_empty_document,
+    location,
+    node_at,
+    read_text_checked,
+    translate_errors,
+    unmarked_yaml_error,
+)
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def discover(paths: Sequence[Path]) -> list[Path]:
+    """Every spec file under ``paths`` (files as given, directories recursively), sorted.
+
+    Hidden directories (``.git``) are skipped. A path that does not exist is an error.
+    """
+    found: set[Path] = set()
+    missing: list[SpecError] = []
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.update(Path(root, f) for f in files if f.endswith(SPEC_SUFFIXES))
+        elif path.exists():
+            found.add(path)
+        else:
+            missing.append(SpecError(Location(path), "no such file or directory"))
+    if missing:
+        raise SpecErrors(missing)
+    return sorted(found, key=str)
+
+
+@dataclass
+class _FileResult:
+    specs: list[LoadedSpec] = field(default_factory=list)
+    errors: list[SpecError] = field(default_factory=list)
+
+
+def load_file(path: Path) -> tuple[list[LoadedSpec], list[SpecError]]:
+    """Every valid spec document of one file, and every problem found in it."""
+    result = _FileResult()
+    try:
+        text = read_text_checked(path)
+    except SpecError as err:
+        return [], [err]
+    check_aliases = "&" in text  # no anchor, no alias: the expansion check is skipped
+    loader = PositionLoader(text)
+    try:
+        documents = 0
+        while True:
+            try:
+                if not loader.check_node():
+                    break
+                node = loader.get_node()
+                if node is None or is_empty_document(node):
+                    continue
+                documents += 1
+                check_size(node, aliases=check_aliases)
+                data = loader.to_python(node)
+            except yaml.MarkedYAMLError as err:
+                mark = err.problem_mark or err.context_mark
+                problem = err.problem or err.context or "invalid YAML"
+                result.errors.append(SpecError(location(path, mark), f"YAML: {problem}"))
+                return result.specs, result.errors  # the parser cannot continue after this
+            except yaml.YAMLError as err:
+                result.errors.append(unmarked_yaml_error(path, text, err))
+                return result.specs, result.errors
+            except (TooDeep, RecursionError) as err:
+                where = location(path, err.node) if isinstance(err, TooDeep) else Location(path)
+                result.errors.append(SpecError(where, f"nesting deeper than {MAX_DEPTH} levels"))
+                return result.specs, result.errors
+            except TooBig as err:
+                result.errors.append(
+                    SpecError(
+                        location(path, err.node),
+                        f"document expands to more than {MAX_NODES:,} nodes (alias bomb?)",
+                    )
+                )
+                return result.specs, result.errors
+            _validate_document(path, node, data, result)
+        if documents == 0:
+            result.errors.append(SpecError(Location(path), "no spec documents in file"))
+    finally:
+        loader.dispose()
+    return result.specs, result.errors
+
+
+def _validate_document(path: Path, node: yaml.Node, data: Any, result: _FileResult) -> None:
+    where = location(path, node)
+    if not isinstance(data, dict):
+        shape = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        result.errors.append(SpecError(where, f"a spec document must be a mapping, not {shape}"))
+        return
+    kind = data.get("kind")
+    model = MODELS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        target = node_at(node, ["kind"])
+        message = (
+            "missing 'kind'"
+            if kind is None
+            else f"unknown kind {kind!r}: expected one of {', '.join(KINDS)}"
+        )
+        result.errors.append(SpecError(location(path, target), message))
+        return
+    try:
+        document = model.model_validate(data)
+    except ValidationError as err:
+        result.errors.extend(translate_errors(path, node, str(kind), err))
+        return
+    name_node = node_at(node, ["metadata", "name"])
+    result.specs.append(LoadedSpec(document, where, location(path, name_node)))
+
+
+def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
+    """Load and validate every spec under ``paths``; raise :class:`SpecErrors` listing all problems.
+
+    Beyond each document's own validity, names must be unique per kind.
+    """
+    paths = list(paths)  # read twice below: a generator would be empty the second time
+    files = discover(paths)
+    specs: list[LoadedSpec] = []
+    errors: list[SpecError] = []
+    for path in files:
+        loaded, problems = load_file(path)
+        specs.extend(loaded)
+        errors.extend(problems)
+    if not files:
+        raise SpecErrors([SpecError(Location(Path(str(p))), "no spec files found") for p in paths])
+    rosters = {_roster_path(spec) for spec in specs} - {None}
+    if rosters:  # YAML roster files next to the specs are not specs themselves
+        specs = [s for s in specs if s.location.path.resolve() not in rosters]
+        errors = [e for e in errors if e.location.path.resolve() not in rosters]
+    seen: dict[str, LoadedSpec] = {}
+    for spec in specs:
+        first = seen.setdefault(spec.key, spec)
+        if first is not spec:
+            errors.append(
+                SpecError(
+                    spec.name_location,
+                    f"duplicate {spec.kind} name {spec.name!r} "
+                    f"(first defined at {first.name_location})",
+                )
+            )
+    if errors:
+        raise SpecErrors(errors)
+    return specs
+
+
+def _roster_path(spec: LoadedSpec) -> Path | None:
+    source = spec.document.spec.input
+    relative = getattr(source, "speakers_file", None) or getattr(source, "fraudsters_file", None)
+    if not relative:
+        return None
+    try:
+        return (spec.location.path.parent / str(relative)).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: reported when the roster is read
+        return None
+
+
+def load(paths: Sequence[Path], selectors: Sequence[str] = ()) -> list[LoadedSpec]:
+    """Every spec under ``paths`` and its roster (all validated together), then narrowed by
+    the selectors."""
+    errors: list[SpecError] = []
+    loaded: list[LoadedSpec] = []
+    for spec in load_specs(paths):
+        if has_roster(spec):
+            try:
+                spec = replace(spec, roster=tuple(load_roster(spec)))  # noqa: PLW2901
+            except SpecError as err:
+                errors.extend(roster_errors(err))
+                continue
+        loaded.append(spec)
+    if errors:
+        raise SpecErrors(errors)
+    return select(loaded, selectors) if selectors else loaded

@@ -1,0 +1,310 @@
+"""Spec documents: the pydantic models, what a loaded spec is, and label selection.
+
+A spec file holds one or more Kubernetes-style YAML documents (separated by ``---``)::
+
+    apiVersion: voiceid-reconciler/v1
+    kind: SpeakerEnrollmentJob            # or FraudsterRegistrationJob
+    metadata: {name: emea-branch-migration, labels: {team: fraud-ops}}
+    spec: {domain: ..., dataAccessRoleArn: ..., input: {...}, output: {...}, ...}
+
+The models are strict and frozen (``extra="forbid"``); :mod:`reconciler.core.loading` reads
+files into them and reports every problem with ``file:line:column``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.alias_generators import to_camel
+
+from reconciler.core.errors import Location, SpecError, SpecErrors
+from reconciler.core.kinds import JobKind
+
+API_VERSION = "voiceid-reconciler/v1"
+ENROLLMENT = JobKind.ENROLLMENT
+REGISTRATION = JobKind.REGISTRATION
+KINDS = tuple(JobKind)
+MAX_AUDIO_PER_REQUEST = 10
+
+# --- field types (the Voice ID model's constraints) -------------------------------------------
+
+S3_URI_PATTERN = r"^s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?$"
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+VOICEID_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+ROLE_ARN_PATTERN = r"^arn:aws(-[^:]+)?:iam::[0-9]{12}:role/.+$"
+LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$"
+LABEL_VALUE_PATTERN = r"^([a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?)?$"
+
+S3Uri: TypeAlias = Annotated[str, StringConstraints(pattern=S3_URI_PATTERN, max_length=1024)]
+S3Prefix: TypeAlias = Annotated[
+    str, StringConstraints(pattern=S3_URI_PATTERN, max_length=900)
+]  # room for "<JobId>/<file>.out"
+VoiceIdName: TypeAlias = Annotated[
+    str, StringConstraints(pattern=VOICEID_NAME_PATTERN, min_length=1, max_length=256)
+]
+Score: TypeAlias = Annotated[int, Field(ge=0, le=100)]
+LabelKey: TypeAlias = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=317)]
+LabelValue: TypeAlias = Annotated[
+    str, StringConstraints(pattern=LABEL_VALUE_PATTERN, max_length=63)
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class Metadata(_Model):
+    """Who the spec is: its name (unique per kind) and labels for ``--selector``."""
+
+    name: Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=63)] = Field(
+        description="Unique per kind; lowercase letters, digits and '-'; at most 63 characters."
+    )
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+
+
+class AudioFile(_Model):
+    """One audio file of a speaker, with the channel that holds the speaker's voice."""
+
+    uri: S3Uri
+    channel: Literal[0, 1] = 0
+
+
+class Speaker(_Model):
+    """One speaker of an inline roster. Speaker ids identify people: never logged."""
+
+    speaker_id: VoiceIdName
+    audio: Annotated[list[S3Uri | AudioFile], Field(min_length=1, max_length=MAX_AUDIO_PER_REQUEST)]
+
+
+class Fraudster(_Model):
+    """One fraudster of an inline roster: the audio of their voice."""
+
+    audio: Annotated[list[S3Uri | AudioFile], Field(min_length=1, max_length=MAX_AUDIO_PER_REQUEST)]
+
+
+_RosterPath: TypeAlias = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class _Input(_Model):
+    manifest: S3Uri | None = Field(default=None, description="An existing manifest in S3.")
+    staging_uri: S3Prefix | None = Field(
+        default=None, description="Where the rendered manifest of a roster is uploaded."
+    )
+
+    _sources: ClassVar[tuple[str, str, str]]
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        inline, file_field, file_alias = self._sources
+        given = [
+            alias
+            for attr, alias in (
+                ("manifest", "manifest"),
+                (inline, inline),
+                (file_field, file_alias),
+            )
+            if getattr(self, attr) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                f"exactly one of manifest, {inline}, {file_alias} is required"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.manifest is None and self.staging_uri is None:
+            raise ValueError("stagingUri is required with a roster")
+        if self.manifest is not None and self.staging_uri is not None:
+            raise ValueError("stagingUri only applies to a roster, not to manifest")
+        relative = getattr(self, file_field)
+        if relative is not None:
+            p = Path(relative)
+            if p.is_absolute() or ".." in p.parts:
+                raise ValueError(f"{file_alias} must be a relative path inside the repository")
+        return self
+
+
+class EnrollmentInput(_Input):
+    """Where the enrollment requests come from: exactly one of the three sources."""
+
+    speakers: Annotated[list[Speaker], Field(min_length=1)] | None = None
+    speakers_file: _RosterPath | None = Field(
+        default=None, description="A CSV or YAML roster next to the spec (relative path)."
+    )
+    _sources = ("speakers", "speakers_file", "speakersFile")
+
+    @model_validator(mode="after")
+    def _unique_speakers(self) -> Self:
+        if self.speakers:
+            seen: dict[str, int] = {}
+            for i, speaker in enumerate(self.speakers):
+                first = seen.setdefault(speaker.speaker_id, i)
+                if first != i:  # the id itself is personal data: say where, not what
+                    raise ValueError(f"speakers[{i}] has the same speakerId as speakers[{first}]")
+        return self
+
+
+class RegistrationInput(_Input):
+    """Where the registration requests come from: exactly one of the three sources."""
+
+    fraudsters: Annotated[list[Fraudster], Field(min_length=1)] | None = None
+    fraudsters_file: _RosterPath | None = Field(
+        default=None, description="A CSV or YAML roster next to the spec (relative path)."
+    )
+    _sources = ("fraudsters", "fraudsters_file", "fraudstersFile")
+
+
+class Output(_Model):
+    """Where Voice ID writes the job's output file, and the KMS key it encrypts it with."""
+
+    s3_uri: S3Prefix
+    kms_key_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
+        description="Required: the Voice ID guide says the output must be encrypted."
+    )
+
+
+class FraudDetection(_Model):
+    """The fraud check run on each speaker before enrollment."""
+
+    action: Literal["IGNORE", "FAIL"] = "FAIL"
+    risk_threshold: Score | None = None
+    watchlist: VoiceIdName | None = Field(
+        default=None, description="Watchlist name or id; the domain's default when absent."
+    )
+
+
+class Enrollment(_Model):
+    """EnrollmentConfig of StartSpeakerEnrollmentJob; every field optional."""
+
+    existing_enrollment_action: Literal["SKIP", "OVERWRITE"] = "SKIP"
+    fraud_detection: FraudDetection | None = None
+
+
+class Registration(_Model):
+    """RegistrationConfig of StartFraudsterRegistrationJob; every field optional."""
+
+    duplicate_registration_action: Literal["SKIP", "REGISTER_AS_NEW"] = "SKIP"
+    fraudster_similarity_threshold: Score | None = None
+    watchlist: VoiceIdName | None = None
+
+
+class _JobSpec(_Model):
+    domain: VoiceIdName = Field(description="Voice ID domain name or 22-character DomainId.")
+    data_access_role_arn: Annotated[
+        str, StringConstraints(pattern=ROLE_ARN_PATTERN, min_length=20, max_length=2048)
+    ]
+    output: Output
+    priority: int = Field(default=0, description="Higher starts first when a domain queues jobs.")
+    revision: Annotated[int, Field(ge=0, le=999_999)] = Field(
+        default=0, description="Bump to deliberately run the same job again."
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = Field(
+        default=1,
+        description="How many times a FAILED job is started again (as a new attempt).",
+    )
+
+
+class EnrollmentSpec(_JobSpec):
+    """The ``spec`` of a SpeakerEnrollmentJob."""
+
+    input: EnrollmentInput
+    enrollment: Enrollment = Field(default_factory=Enrollment)
+
+
+class RegistrationSpec(_JobSpec):
+    """The ``spec`` of a FraudsterRegistrationJob."""
+
+    input: RegistrationInput
+    registration: Registration = Field(default_factory=Registration)
+
+
+class _Document(_Model):
+    api_version: Literal["voiceid-reconciler/v1"]
+    metadata: Metadata
+
+
+class SpeakerEnrollmentJob(_Document):
+    """A speaker enrollment batch job that should exist."""
+
+    kind: Literal["SpeakerEnrollmentJob"]
+    spec: EnrollmentSpec
+
+
+class FraudsterRegistrationJob(_Document):
+    """A fraudster registration batch job that should exist."""
+
+    kind: Literal["FraudsterRegistrationJob"]
+    spec: RegistrationSpec
+
+
+SpecDocument: TypeAlias = SpeakerEnrollmentJob | FraudsterRegistrationJob
+MODELS: dict[str, type[SpeakerEnrollmentJob] | type[FraudsterRegistrationJob]] = {
+    ENROLLMENT: SpeakerEnrollmentJob,
+    REGISTRATION: FraudsterRegistrationJob,
+}
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec document and where it came from."""
+
+    document: SpecDocument
+    location: Location
+    name_location: Location
+    roster: tuple[Any, ...] | None = None
+    """The requests of a roster input (``reconciler.roster.Request``), once loaded."""
+
+    @property
+    def kind(self) -> JobKind:
+        return JobKind(self.document.kind)
+
+    @property
+    def name(self) -> str:
+        return self.document.metadata.name
+
+    @property
+    def key(self) -> str:
+        """``<kind>/<name>``: the spec's identity in the state and in plans."""
+        return f"{self.document.kind}/{self.document.metadata.name}"
+
+
+# --- discovery --------------------------------------------------------------------------------
+def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[LoadedSpec]:
+    """The specs whose labels match every ``key=value`` (or ``key!=value``) selector."""
+    rules: list[tuple[str, str, bool]] = []
+    for selector in selectors:
+        for term in filter(None, (t.strip() for t in selector.split(","))):
+            negate = "!=" in term
+            key, sep, value = term.partition("!=" if negate else "=")
+            if not sep or not key.strip():
+                raise SpecErrors(
+                    [
+                        SpecError(
+                            Location(Path("--selector")),
+                            f"{term!r}: expected KEY=VALUE or KEY!=VALUE",
+                        )
+                    ]
+                )
+            rules.append((key.strip(), value.strip(), negate))
+    return [
+        s
+        for s in specs
+        if all((s.document.metadata.labels.get(k) == v) != neg for k, v, neg in rules)
+    ]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a spec document (either kind), for editors and yaml-language-server."""
+    from pydantic import TypeAdapter
+
+    adapter: TypeAdapter[SpecDocument] = TypeAdapter(
+        Annotated[SpecDocument, Field(discriminator="kind")]
+    )
+    schema = adapter.json_schema(by_alias=True)
+    schema["title"] = "voiceid-reconciler spec document"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,25 @@
+"""Time as the state writes it: ISO-8601 UTC to the second (``2026-12-01T09:42:10Z``).
+
+The core never reads a clock: callers pass ``now`` (seconds since the epoch) in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def iso(epoch: float) -> str:
+    """``epoch`` (seconds) as the state writes a time."""
+    return datetime.fromtimestamp(epoch, UTC).strftime(ISO_FORMAT)
+
+
+def iso_of(value: datetime) -> str:
+    """A timezone-aware datetime (as botocore parses one) as the state writes a time."""
+    return value.astimezone(UTC).strftime(ISO_FORMAT)
+
+
+def epoch(text: str) -> float:
+    """A time the state wrote, as seconds since the epoch."""
+    return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC).timestamp()

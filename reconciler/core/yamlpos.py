@@ -1,0 +1,395 @@
+"""YAML with positions: a safe loader that keeps node marks, refuses what is hostile, and turns
+pydantic's error locations into ``file:line:column`` messages a person can act on.
+
+Inputs are untrusted: files over :data:`MAX_FILE_BYTES`, files that are not UTF-8 or are
+binary, alias-expansion bombs, absurd nesting and duplicate keys are refused with one line
+each, never a traceback. libyaml (the C loader when PyYAML has it) composes the node tree;
+only when something is wrong is the tree walked to find the position of an error.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from reconciler.core.errors import Location, SpecError, SpecErrors
+from reconciler.core.spec import ENROLLMENT, REGISTRATION
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""Spec files larger than this are refused before parsing (8 MiB holds a 10,000-speaker roster)."""
+MAX_NODES = 1_000_000
+"""A file whose documents expand (through aliases) to more nodes than this is refused."""
+MAX_DEPTH = 64
+"""Deeper nesting than this is refused; a spec needs fewer than ten levels."""
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_OTHER_SECTION = {"enrollment": ENROLLMENT, "registration": REGISTRATION}
+
+# --- YAML with positions ----------------------------------------------------------------------
+
+
+class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
+    """The safe loader, refusing duplicate keys (which YAML would silently overwrite)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return result
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        with _marked(node):
+            return super().construct_object(node, deep=deep)
+
+    def to_python(self, node: yaml.Node) -> Any:
+        """Construct a document's data; a fast path for the plain nodes specs are made of.
+
+        Strings, lists and mappings without merge keys are built directly (the generic
+        constructor's bookkeeping costs more than the parse); any other node goes through the
+        safe constructor, so the result is what ``yaml.safe_load`` gives.
+        """
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR:
+                return node.value
+            construct = self.yaml_constructors.get(node.tag)
+            with _marked(node):
+                return self.construct_document(node) if construct is None else construct(self, node)
+        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
+            return [self.to_python(child) for child in node.value]
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE:
+                    return self.construct_document(node)
+                key = self.to_python(key_node)
+                if key in result:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
+                    )
+                result[key] = self.to_python(value_node)
+            return result
+        return self.construct_document(node)
+
+
+@contextmanager
+def _marked(node: yaml.Node) -> Iterator[None]:
+    """Turn the plain errors of scalar constructors (``2024-13-01``, ``!!int x``) into marks."""
+    try:
+        yield
+    except (ValueError, LookupError, AttributeError, TypeError, ArithmeticError) as err:
+        value = str(node.value)
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        tag = node.tag.rsplit(":", 1)[-1]
+        raise yaml.constructor.ConstructorError(
+            None, None, f"cannot read {shown!r} as {tag} ({err})", node.start_mark
+        ) from err
+
+
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once every alias is expanded (iterative, memoised)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            raise TooDeep(node)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if done or not children:
+            total = 1 + sum(sizes[id(c)] for c in children)
+            if total > MAX_NODES:
+                raise TooBig(node)
+            sizes[id(node)] = total
+            continue
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def check_size(root: yaml.Node, *, aliases: bool) -> None:
+    """Refuse a document too deep or (when it may hold ``aliases``) too large once expanded."""
+    if aliases:
+        _expanded_size(root)
+    else:
+        _check_depth(root)
+
+
+def _check_depth(root: yaml.Node) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` in a document without aliases (a tree)."""
+    level = [root]
+    depth = 0
+    while level:
+        if depth > MAX_DEPTH:
+            raise TooDeep(level[0])
+        children: list[yaml.Node] = []
+        for node in level:
+            if isinstance(node, yaml.SequenceNode):
+                children.extend(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                children.extend(n for pair in node.value for n in pair)
+        level = children
+        depth += 1
+
+
+def is_empty_document(node: yaml.Node) -> bool:
+    """A document with no content (a trailing ``---``, or only comments after one)."""
+    return (
+        isinstance(node, yaml.ScalarNode)
+        and node.tag == "tag:yaml.org,2002:null"
+        and node.value == ""
+        and not node.style  # plain (None in PyYAML, "" in libyaml), not ''
+    )
+
+
+class TooDeep(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+class TooBig(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+def location(path: Path, node_or_mark: Any) -> Location:
+    mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    if mark is None:
+        return Location(path)
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+def node_at(root: yaml.Node, loc: Sequence[int | str]) -> yaml.Node:
+    """The node a pydantic error location points at.
+
+    A location that runs past the tree (a missing field) gives its deepest existing parent.
+    """
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [
+                (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part
+            ]
+            if not match:
+                return node
+            node = match[-1][1]
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def read_text_checked(path: Path) -> str:
+    """A spec or roster file's text; refuses huge, binary, non-UTF-8 and special files."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(Location(path), "not a regular file")
+        size = info.st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(
+                Location(path), f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit"
+            )
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(Location(path), f"cannot read file: {err.strerror or err}") from err
+    if b"\0" in data:
+        raise SpecError(Location(path), "binary file (contains NUL bytes), not YAML")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise SpecError(
+            Location(path, line, 0), f"not UTF-8 (invalid byte 0x{data[err.start]:02x})"
+        ) from err
+    if not text.strip():
+        raise SpecError(Location(path), "empty file: expected at least one spec document")
+    return text
+
+
+def unmarked_yaml_error(path: Path, text: str, err: yaml.YAMLError) -> SpecError:
+    """A YAML error without a mark (a ReaderError: a control character) as one located line."""
+    message = str(err).splitlines()[0] if str(err) else "invalid YAML"
+    position = getattr(err, "position", None)
+    if not isinstance(position, int):
+        return SpecError(Location(path), f"YAML: {message}")
+    # libyaml counts bytes of the UTF-8 text; the pure-Python reader counts characters
+    before = (
+        text[:position]
+        if _Loader is yaml.SafeLoader
+        else text.encode("utf-8")[:position].decode("utf-8", "ignore")
+    )
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return SpecError(Location(path, line, column), f"YAML: {message}")
+
+
+_UNION_TAGS = frozenset({"str", "constrained-str", "AudioFile"})
+"""How pydantic names the members of ``S3Uri | AudioFile`` in an error location."""
+_WRONG_MEMBER = frozenset({"string_type", "model_type"})
+
+
+def _union_point(detail: Any) -> tuple[Any, ...] | None:
+    for i, part in enumerate(detail["loc"]):
+        if isinstance(part, str) and part in _UNION_TAGS:
+            return tuple(detail["loc"][:i])
+    return None
+
+
+def translate_errors(
+    path: Path, root: yaml.Node, kind: str, err: ValidationError
+) -> list[SpecError]:
+    """Every problem pydantic found in a document, located in its file."""
+    details = err.errors(include_url=False, include_input=False)
+    return [_translate(path, root, kind, d) for d in _without_union_noise(details)]
+
+
+def _without_union_noise(details: Sequence[Any]) -> list[Any]:
+    """Drop "wrong type" errors of a union member when another member says what is wrong."""
+    informative = {
+        point
+        for d in details
+        if d["type"] not in _WRONG_MEMBER and (point := _union_point(d)) is not None
+    }
+    return [
+        d for d in details if not (d["type"] in _WRONG_MEMBER and _union_point(d) in informative)
+    ]
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError:
+    """One pydantic error as a ``file:line:column: message`` that a person can act on."""
+    loc = [p for p in detail["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
+    loc = [p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "literal[")))]
+    node = node_at(root, loc)
+    if loc and loc[-1] == "[key]":  # a bad dict key (a label): point at the key, not its value
+        loc = loc[:-1]
+        node = _key_node(root, loc[:-1], str(loc[-1])) or node
+    kind_of_error = detail["type"]
+    field_name = _dotted(loc)
+    message: str
+    if kind_of_error == "extra_forbidden":
+        key = loc[-1] if loc else "?"
+        parent = loc[:-1]
+        node = _key_node(root, parent, str(key)) or node
+        other = _OTHER_SECTION.get(str(key))
+        if parent == ["spec"] and other and other != kind:
+            message = f"'{key}' belongs to {other}, not to {kind}"
+        else:
+            message = f"unknown field '{field_name}'"
+    elif kind_of_error == "missing":
+        message = f"missing required field '{field_name}'"
+    elif kind_of_error == "string_pattern_mismatch":
+        message = f"{field_name}: {_pattern_hint(loc)}"
+    elif kind_of_error == "literal_error":
+        message = f"{field_name}: {detail['msg'].replace('Input should be', 'must be')}"
+    else:
+        text = detail["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+        message = f"{field_name}: {text}" if field_name else text
+    return SpecError(location(path, node), message)
+
+
+def _key_node(root: yaml.Node, parent: Sequence[int | str], key: str) -> yaml.Node | None:
+    node = node_at(root, parent)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _value in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                return key_node
+    return None
+
+
+_HINTS: dict[str, str] = {
+    "name": "must be lowercase letters, digits and '-', starting and ending with a letter or digit",
+    "dataAccessRoleArn": "must be an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)",
+    "manifest": "must be an S3 URI such as s3://bucket/key",
+    "uri": "must be an S3 URI such as s3://bucket/key",
+    "s3Uri": "must be an S3 URI such as s3://bucket/prefix/",
+    "stagingUri": "must be an S3 URI such as s3://bucket/prefix/",
+    "speakerId": "must be 1-256 letters, digits, '_' or '-', starting with a letter or digit",
+    "domain": "must be a domain name or id: letters, digits, '_' or '-'",
+    "watchlist": "must be a watchlist name or id: letters, digits, '_' or '-'",
+}
+
+
+def _pattern_hint(loc: Sequence[int | str]) -> str:
+    if loc[:2] == ["metadata", "labels"]:  # before _HINTS: a label may be called "name"
+        return "label keys and values must be letters, digits, '-', '_' or '.'"
+    for part in reversed(loc):
+        if isinstance(part, str):
+            if part in _HINTS:
+                return _HINTS[part]
+            if part == "audio" or (loc and "audio" in loc):
+                return _HINTS["uri"]
+    return "has an invalid format"
+
+
+# --- the whole set ----------------------------------------------------------------------------
+
+
+def load_yaml_list(
+    path: Path, model: Any
+) -> tuple[list[Any], Callable[[Sequence[int | str], str], SpecError]]:
+    """A YAML roster file validated as a list of ``model``, and a function that turns a
+    location in it into a :class:`SpecError` at that node's file:line:column.
+
+    Raises :class:`SpecErrors` with every problem of the file.
+    """
+    text = read_text_checked(path)
+    loader = PositionLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError(Location(path), "empty roster file")
+        check_size(node, aliases="&" in text)
+        data = loader.to_python(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        raise SpecError(location(path, mark), f"YAML: {err.problem or err.context}") from err
+    except yaml.YAMLError as err:
+        raise SpecError(Location(path), f"YAML: {err}") from err
+    except (TooDeep, TooBig, RecursionError) as err:
+        raise SpecError(Location(path), "roster nesting too deep or too large") from err
+    finally:
+        loader.dispose()
+    if not isinstance(data, list):
+        raise SpecError(location(path, node), "a roster file must be a list of entries")
+    try:
+        entries = TypeAdapter(list[model]).validate_python(data)
+    except ValidationError as err:
+        raise SpecErrors(translate_errors(path, node, "roster", err)) from err
+
+    def locate(loc: Sequence[int | str], message: str) -> SpecError:
+        return SpecError(location(path, node_at(node, loc)), f"{_dotted(loc)}: {message}")
+
+    return entries, locate

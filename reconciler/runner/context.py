@@ -1,0 +1,94 @@
+"""One run as a value: what it reads and writes, how it behaves, and what it did.
+
+A :class:`Run` travels through the apply loop instead of a list of loose parameters: the state
+it holds (read under the store's lock), the store, the Voice ID and S3 adapters, the
+:class:`ApplyOptions`, the clock, and the :class:`ApplyReport` it fills in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from reconciler.adapters.stores import StateStore
+from reconciler.core.desired import DesiredJob, Shard
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
+from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, Action, ActionKind, Plan
+from reconciler.core.state import State
+from reconciler.runner.ports import Clock, ObjectStore, SystemClock, VoiceIdApi
+
+DEFAULT_POLL_INTERVAL = 15.0
+"""Seconds between polls of ``apply --wait``."""
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How an apply run behaves (the CLI's flags); refuses values that make no sense."""
+
+    max_active: int = DEFAULT_MAX_ACTIVE
+    dry_run: bool = False
+    max_starts: int | None = None
+    wait: bool = False
+    timeout: float | None = None
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    shard: Shard | None = None
+    """Only the specs whose domain falls in this shard (``--shard INDEX/COUNT``)."""
+    list_lag_horizon: float = DEFAULT_LIST_LAG_HORIZON
+    """How long a new job may be missing from List (see :mod:`reconciler.core.hold`)."""
+    plan_checksum: str | None = None
+    """Refuse to act unless the plan computed now has this checksum (the reviewed plan)."""
+    start_limit: int | None = DEFAULT_START_LIMIT
+    """Refuse a plan with more pending starts than this (None: no limit; ``--force``)."""
+
+    def __post_init__(self) -> None:
+        if self.max_active < 1:
+            raise ReconcilerError("--max-active must be at least 1")
+        if self.max_starts is not None and self.max_starts < 0:
+            raise ReconcilerError("--max-starts must be 0 or more")
+        if not math.isfinite(self.list_lag_horizon):
+            raise ReconcilerError("--list-lag-horizon must be a number of seconds")
+
+
+@dataclass
+class ApplyReport:
+    """What an apply run did and saw."""
+
+    plan: Plan
+    started: list[Action] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)
+    """Specs Voice ID refused to start in this run (the final plan shows them blocked too)."""
+    failed: list[str] = field(default_factory=list)
+    """Specs whose job ended FAILED during this run (no attempts left)."""
+    with_errors: list[str] = field(default_factory=list)
+    """Specs whose job ended COMPLETED_WITH_ERRORS during this run."""
+    timed_out: bool = False
+    observed_at: str | None = None
+
+    def queued_specs(self) -> set[str]:
+        """Every spec left waiting for a free slot, once: refused by the quota during the run
+        (``deferred``) or queued in the final plan."""
+        return set(self.deferred) | {
+            a.key for a in self.plan.actions if a.kind is ActionKind.QUEUED
+        }
+
+
+@dataclass
+class Run:
+    """One apply run: its state (read under the lock), its adapters, options, clock, report."""
+
+    store: StateStore
+    voiceid: VoiceIdApi
+    objects: ObjectStore
+    options: ApplyOptions = field(default_factory=ApplyOptions)
+    clock: Clock = field(default_factory=SystemClock)
+    state: State = field(default_factory=State)
+    report: ApplyReport = field(default_factory=lambda: ApplyReport(Plan(())))
+    planned: bool = False
+    """Whether a plan was computed (from then on, an error still saves the state)."""
+
+    def desired_now(self, desired: list[DesiredJob]) -> list[DesiredJob]:
+        """The desired jobs, with those Voice ID refused earlier in this run blocked."""
+        refused = self.report.blocked
+        return [job.refused(refused[job.key]) if job.key in refused else job for job in desired]

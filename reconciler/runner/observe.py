@@ -1,0 +1,102 @@
+"""Observation, the I/O half: list and describe what the hold policy asks for, then fold it in.
+
+Per (domain, kind) that a spec targets (see :func:`reconciler.core.hold.decide`):
+
+* never listed in full by this state (a cold start, or a lost state file), or holding a
+  start that was never confirmed: list the whole history once, page by page, and find our
+  jobs by the hash in their JobName;
+* otherwise, only when something there may start: one list filtered to IN_PROGRESS (the
+  other jobs occupying the domain's slot);
+* then Describe only our jobs that were still in flight and were not in that list.
+
+Whether a slot's starts wait for List to catch up is decided by :mod:`reconciler.core.hold`
+from the state and the run's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from reconciler.core import hold
+from reconciler.core.absorb import absorb
+from reconciler.core.desired import DesiredJob
+from reconciler.core.errors import NotFoundError
+from reconciler.core.hold import Listing, Observation
+from reconciler.core.identity import parse_job_name
+from reconciler.core.jobs import ObservedJob
+from reconciler.core.kinds import JobStatus
+from reconciler.core.plan import Slot, would_start
+from reconciler.core.state import State
+from reconciler.core.times import iso
+from reconciler.runner.ports import Clock, VoiceIdApi
+
+log = structlog.get_logger("reconciler.runner")
+
+
+def observe(
+    voiceid: VoiceIdApi,
+    state: State,
+    desired: Sequence[DesiredJob],
+    *,
+    horizon: float = hold.DEFAULT_LIST_LAG_HORIZON,
+    clock: Clock,
+) -> Observation:
+    """Bring the state up to date with Voice ID, spending calls only on what can change."""
+    starting = would_start(desired, state)
+    unconfirmed = hold.unconfirmed_slots(state)
+    seen: dict[str, ObservedJob] = {}
+    holds: dict[Slot, str] = {}
+    for slot in hold.slots_to_observe(desired, state):
+        may_start = slot in starting
+        decision = hold.decide(
+            state,
+            slot,
+            may_start=may_start,
+            unconfirmed=slot in unconfirmed,
+            now=clock.time(),
+            horizon=horizon,
+        )
+        reason = decision.hold
+        if decision.listing is Listing.FULL:
+            _list_full(voiceid, slot, seen)
+            reason = hold.record_full_listing(
+                state, slot, may_start=may_start, now=clock.time(), horizon=horizon
+            )
+        elif decision.listing is Listing.ACTIVE:
+            domain_id, kind = slot
+            for found in voiceid.list_jobs(kind, domain_id, status=JobStatus.IN_PROGRESS):
+                seen[found.job_id] = found
+        if reason:
+            holds[slot] = reason
+    describe_active(voiceid, state, seen, event="observe.job_missing")
+    absorb(state, desired, seen.values())
+    holds.update(hold.intent_holds(state, now=clock.time(), horizon=horizon))
+    state.observed_at = iso(clock.time())
+    return Observation(hold.foreign_active(seen.values(), state), holds)
+
+
+def _list_full(voiceid: VoiceIdApi, slot: Slot, seen: dict[str, ObservedJob]) -> None:
+    """List a slot's whole history (streamed: keep only jobs in flight and jobs of ours)."""
+    domain_id, kind = slot
+    listed = 0
+    for found in voiceid.list_jobs(kind, domain_id):
+        listed += 1
+        if found.active or parse_job_name(found.job_name) is not None:
+            seen[found.job_id] = found
+    log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=listed)
+
+
+def describe_active(
+    voiceid: VoiceIdApi, state: State, seen: dict[str, ObservedJob], *, event: str
+) -> None:
+    """Describe every job of ours the state holds as in flight and ``seen`` does not have."""
+    for record in list(state.all_jobs()):
+        if record.active and record.job_id and record.job_id not in seen:
+            try:
+                seen[record.job_id] = voiceid.describe_job(
+                    record.kind, record.domain_id, record.job_id
+                )
+            except NotFoundError:
+                log.warning(event, job_id=record.job_id, spec=record.job_name)

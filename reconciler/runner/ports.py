@@ -1,0 +1,94 @@
+"""What a run needs from the world, as protocols: the adapters satisfy them, tests fake them.
+
+Time is one of them: :class:`Clock` gives the wall time (for the state's timestamps and the
+list-lag horizon), a monotonic time (for ``--timeout``) and ``sleep`` (between ``--wait``
+polls), so the runner never reads a clock of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from reconciler.core.jobs import ObservedJob
+from reconciler.core.kinds import JobKind, JobStatus
+
+
+class Clock(Protocol):
+    """Where a run reads the time and waits."""
+
+    def time(self) -> float:
+        """Seconds since the epoch (wall time)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start that never go back (for timeouts)."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class Domain(Protocol):
+    @property
+    def domain_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def default_watchlist_id(self) -> str | None: ...
+
+
+class Watchlist(Protocol):
+    @property
+    def watchlist_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+class VoiceIdApi(Protocol):
+    """Voice ID as a run uses it (:class:`reconciler.adapters.voiceid.VoiceId`)."""
+
+    calls: Counter[str]
+    throttles: Counter[str]
+
+    def domains(self) -> Iterable[Domain]: ...
+
+    def watchlists(self, domain_id: str) -> Iterable[Watchlist]: ...
+
+    def list_jobs(
+        self, kind: JobKind, domain_id: str, status: JobStatus | None = None
+    ) -> Iterator[ObservedJob]: ...
+
+    def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob: ...
+
+    def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob: ...
+
+
+class ObjectStore(Protocol):
+    """S3 objects as a run uses them (:class:`reconciler.adapters.objects.Manifests`)."""
+
+    def identities(self, uris: Iterable[str]) -> dict[str, str | None]: ...
+
+    def stage(self, uri: str, body: bytes, *, kms_key_id: str | None) -> bool: ...
+
+    def read_output(
+        self, output_prefix: str, job_id: str, input_uri: str
+    ) -> dict[str, Any] | None: ...

@@ -1,0 +1,162 @@
+"""Starting jobs: intents on disk first, then staging and the Start call, then the record.
+
+The order is what makes a crash at any point safe: every intent (hash, attempt, ClientToken,
+JobName) is written before the first Start call, so the next run finds the job by listing,
+or starts it again with the same ClientToken. The state is written after every start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from reconciler.core.desired import DesiredJob
+from reconciler.core.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PlanError,
+    QuotaExceededError,
+    StorageError,
+)
+from reconciler.core.jobs import result_counts
+from reconciler.core.kinds import WITH_OUTPUT
+from reconciler.core.plan import Action
+from reconciler.core.state import JobRecord
+from reconciler.core.times import iso
+from reconciler.runner.context import Run
+
+log = structlog.get_logger("reconciler.runner")
+
+QUOTA_TAKEN = "the domain's active-job quota is taken"
+"""Why a start Voice ID refused with ServiceQuotaExceeded waits (a job we do not see holds it)."""
+
+
+def start_all(run: Run, starts: Sequence[Action], desired: Sequence[DesiredJob]) -> None:
+    """Record every intent (one write), then stage each roster and start each job."""
+    intents = [_record_intent(run, action) for action in starts]
+    if intents:
+        run.store.write(run.state)  # every intent on disk before the first Start call
+    staged = {d.hash: d for d in desired if d.manifest is not None}
+    for action, record in zip(starts, intents, strict=True):
+        if action.hash in staged and not _stage(run, staged[action.hash]):
+            run.state.specs[action.key].jobs.remove(record)
+            continue
+        _start(run, action, record)
+
+
+def _stage(run: Run, job: DesiredJob) -> bool:
+    """Upload a roster's rendered manifest before its job starts; False (blocked) on failure."""
+    assert job.request is not None
+    assert job.manifest is not None
+    try:
+        uploaded = run.objects.stage(
+            job.request.input_s3_uri, job.manifest, kms_key_id=job.request.kms_key_id
+        )
+    except StorageError as err:
+        run.report.blocked[job.key] = str(err)
+        log.warning("apply.staging_failed", spec=job.key, error=err.code)
+        return False
+    log.info("apply.manifest_staged", spec=job.key, digest=(job.hash or "")[:12], uploaded=uploaded)
+    return True
+
+
+def _record_intent(run: Run, action: Action) -> JobRecord:
+    """The job record of a start about to be made (reused when a crash left one behind)."""
+    assert action.request is not None
+    assert action.hash
+    assert action.attempt
+    assert action.client_token
+    assert action.job_name
+    entry = run.state.specs[action.key]
+    for record in entry.jobs:
+        if record.hash == action.hash and record.attempt == action.attempt:
+            return record
+    record = JobRecord(
+        hash=action.hash,
+        attempt=action.attempt,
+        client_token=action.client_token,
+        job_name=action.job_name,
+        domain_id=action.request.domain_id,
+        kind=action.spec_kind,
+        intent_at=iso(run.clock.time()),
+    )
+    entry.jobs.append(record)
+    return record
+
+
+def _start(run: Run, action: Action, record: JobRecord) -> None:
+    """Start one job with our token; record its JobId (or drop the intent); write the state.
+
+    The intent is already on disk, so a crash during the call loses nothing: the next run finds
+    the job by listing, or starts it again with the same ClientToken.
+    """
+    assert action.request is not None
+    assert action.client_token
+    assert action.job_name
+    report = run.report
+    entry = run.state.specs[action.key]
+    params = action.request.api_params(client_token=action.client_token, job_name=action.job_name)
+    try:
+        job = run.voiceid.start_job(action.spec_kind, params)
+    except QuotaExceededError:
+        entry.jobs.remove(record)
+        report.deferred[action.key] = QUOTA_TAKEN
+        log.info("apply.job_queued", spec=action.key, reason="ServiceQuotaExceeded")
+    except ConflictError as err:
+        if err.code != "DOMAIN_NOT_ACTIVE":
+            run.store.write(run.state)
+            raise PlanError(
+                f"{action.key}: Voice ID refused ClientToken {action.client_token} as a "
+                f"conflict ({err}); a job with this token but other parameters exists"
+            ) from err
+        entry.jobs.remove(record)
+        report.blocked[action.key] = "domain is not ACTIVE"
+    except (AccessDeniedError, NotFoundError, InvalidRequestError) as err:
+        entry.jobs.remove(record)
+        report.blocked[action.key] = str(err)
+        log.warning(
+            "apply.job_blocked", spec=action.key, error=err.code, resource=err.resource_type
+        )
+    else:
+        record.job_id = job.job_id
+        record.status = job.status
+        record.created_at = job.created_at
+        report.started.append(action)
+        report.deferred.pop(action.key, None)  # queued earlier in this run, now started
+        log.info(
+            "apply.job_started",
+            spec=action.key,
+            hash=(action.hash or "")[:12],
+            attempt=action.attempt,
+            job_id=job.job_id,
+        )
+    run.store.write(run.state)
+
+
+def collect_results(run: Run, desired: Sequence[DesiredJob], watched: set[str]) -> None:
+    """Read the output file of every job of ours that this state saw end: jobs we started, and
+    jobs it knew as running (``watched``). Jobs found already ended by listing a domain's
+    history (a cold start, a rebuild) are not read: that would be one S3 read per old job."""
+    for job in desired:
+        if job.request is None:
+            continue
+        entry = run.state.specs.get(job.key)
+        if entry is None:
+            continue
+        for record in entry.jobs:
+            if (
+                record.results is None
+                and record.job_id
+                and record.status in WITH_OUTPUT
+                and (record.intent_at is not None or record.job_id in watched)
+            ):
+                output = run.objects.read_output(
+                    job.request.output_s3_uri, record.job_id, job.request.input_s3_uri
+                )
+                if output is None:  # unreadable now (a 5xx burst, a missing key): a later run
+                    continue  # tries again
+                record.results = result_counts(output)
+                log.info("apply.results", spec=job.key, job_id=record.job_id, **record.results)

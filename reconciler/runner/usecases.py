@@ -1,0 +1,145 @@
+"""The use-cases besides apply: plan (offline and online), refresh, rebuild, failed requests.
+
+Each one that writes the state (``refresh``, ``rebuild``) takes the store's lock itself;
+``plan`` only reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from reconciler.adapters.stores import StateStore
+from reconciler.core import desired as desired_jobs
+from reconciler.core.absorb import absorb
+from reconciler.core.desired import OfflineResolver, Shard, desire, in_shard
+from reconciler.core.errors import StateError
+from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
+from reconciler.core.identity import parse_job_name
+from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests
+from reconciler.core.kinds import JobKind
+from reconciler.core.plan import DEFAULT_MAX_ACTIVE, Plan, build_plan
+from reconciler.core.spec import LoadedSpec
+from reconciler.core.state import State
+from reconciler.core.times import iso
+from reconciler.runner.observe import describe_active, observe
+from reconciler.runner.ports import Clock, ObjectStore, SystemClock, VoiceIdApi
+from reconciler.runner.resolve import OnlineResolver
+
+log = structlog.get_logger("reconciler.runner")
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """A plan and what it was computed from."""
+
+    plan: Plan
+    state: State
+    offline: bool
+    observed_at: str | None
+    spec_count: int
+
+
+def plan_offline(
+    specs: Sequence[LoadedSpec],
+    state: State,
+    *,
+    max_active: int = DEFAULT_MAX_ACTIVE,
+    shard: Shard | None = None,
+) -> PlanResult:
+    """The plan from the specs and the state alone, without credentials or network."""
+    desired = desired_jobs.offline(in_shard(desire(specs, OfflineResolver(state)), shard))
+    absorb(state, desired, ())
+    plan = build_plan(desired, state, max_active=max_active)
+    return PlanResult(plan, state, True, state.observed_at, len(specs))
+
+
+def plan_online(
+    specs: Sequence[LoadedSpec],
+    state: State,
+    voiceid: VoiceIdApi,
+    objects: ObjectStore,
+    *,
+    max_active: int = DEFAULT_MAX_ACTIVE,
+    shard: Shard | None = None,
+    horizon: float = DEFAULT_LIST_LAG_HORIZON,
+    clock: Clock | None = None,
+) -> PlanResult:
+    """The plan against what Voice ID shows now (read-only: the state is not written)."""
+    desired = in_shard(desire(specs, OnlineResolver(voiceid, state, objects)), shard)
+    seen = observe(voiceid, state, desired, horizon=horizon, clock=clock or SystemClock())
+    plan = build_plan(
+        desired, state, foreign_active=seen.foreign_active, hold=seen.hold, max_active=max_active
+    )
+    return PlanResult(plan, state, False, state.observed_at, len(specs))
+
+
+def refresh(store: StateStore, voiceid: VoiceIdApi, *, clock: Clock | None = None) -> State:
+    """Describe the jobs the state holds as in flight, record what they show, save (locked)."""
+    with store.locked():
+        state = store.read()
+        seen: dict[str, ObservedJob] = {}
+        describe_active(voiceid, state, seen, event="status.job_missing")
+        absorb(state, (), seen.values())
+        state.observed_at = iso((clock or SystemClock()).time())
+        store.write(state)
+    return state
+
+
+def rebuild(
+    specs: Sequence[LoadedSpec],
+    store: StateStore,
+    voiceid: VoiceIdApi,
+    objects: ObjectStore,
+    *,
+    clock: Clock | None = None,
+) -> State:
+    """Replace the state with one derived from Voice ID alone: every domain and kind listed in
+    full (locked). Jobs are matched to ``specs`` by the hash in their JobName; jobs with our
+    naming that no spec claims are kept as orphans. The lineage of the old state is kept; an
+    unreadable old state is replaced."""
+    now = (clock or SystemClock()).time
+    with store.locked():
+        try:
+            previous = store.read()
+        except StateError as err:
+            log.warning("state.rebuild_replaces_unreadable_state", error=str(err))
+            previous = State()
+        fresh = State(lineage=previous.lineage, serial=previous.serial)
+        desired = desire(specs, OnlineResolver(voiceid, fresh, objects))
+        seen: list[ObservedJob] = []
+        for domain in voiceid.domains():
+            for kind in JobKind:
+                seen.extend(
+                    job
+                    for job in voiceid.list_jobs(kind, domain.domain_id)
+                    if parse_job_name(job.job_name)
+                )
+                fresh.listings[f"{domain.domain_id}/{kind}"] = iso(now())
+        absorb(fresh, desired, seen)
+        fresh.observed_at = iso(now())
+        store.write(fresh)
+    return fresh
+
+
+def failed_requests_of(
+    state: State, voiceid: VoiceIdApi, objects: ObjectStore
+) -> list[tuple[str, list[FailedRequest]]]:
+    """For every spec whose latest job ended with failed requests, those requests (one
+    Describe per such job for its input and output locations, then its output file)."""
+    out = []
+    for key, entry in sorted(state.specs.items()):
+        record = entry.latest()
+        if not (
+            record and record.job_id and any(k.startswith("error:") for k in record.results or {})
+        ):
+            continue
+        job = voiceid.describe_job(record.kind, record.domain_id, record.job_id)
+        if not (job.input_s3_uri and job.output_s3_uri):
+            continue
+        output = objects.read_output(job.output_s3_uri, record.job_id, job.input_s3_uri)
+        if output is not None:
+            out.append((key, failed_requests(output)))
+    return out

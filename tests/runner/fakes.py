@@ -1,0 +1,199 @@
+"""In-memory fakes of what a run needs from the world: a clock, Voice ID, S3 objects, a store.
+
+They satisfy the protocols of :mod:`reconciler.runner.ports` and
+:class:`reconciler.adapters.stores.StateStore`, so the runner's policy can be tested in
+milliseconds without a network, a server or a wall clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.core.errors import QuotaExceededError
+from reconciler.core.jobs import ObservedJob
+from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.state import State, parse_state
+from reconciler.core.times import iso
+
+START = 1_800_000_000.0
+DOMAIN_ID = "D" * 22
+DOMAIN_NAME = "contact-center"
+
+
+class FakeClock:
+    """Time that moves only when the run sleeps (or the test says so)."""
+
+    def __init__(self) -> None:
+        self.now = START
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now - START
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass(frozen=True)
+class FakeDomain:
+    domain_id: str
+    name: str
+    status: str = "ACTIVE"
+    default_watchlist_id: str | None = "W" * 22
+
+
+@dataclass
+class _Job:
+    kind: JobKind
+    domain_id: str
+    job_id: str
+    job_name: str
+    token: str
+    created: float
+
+
+@dataclass
+class FakeVoiceId:
+    """Voice ID in memory: jobs run for ``duration`` seconds of ``clock``; List hides jobs
+    younger than ``list_lag`` seconds; at most ``max_active`` jobs per (domain, kind)."""
+
+    clock: FakeClock
+    duration: float = 60.0
+    list_lag: float = 0.0
+    max_active: int = 1
+    refuse_quota: int = 0
+    """Refuse this many Start calls with ServiceQuotaExceeded (a job we cannot see)."""
+    calls: Counter[str] = field(default_factory=Counter)
+    throttles: Counter[str] = field(default_factory=Counter)
+    jobs: list[_Job] = field(default_factory=list)
+
+    def domains(self) -> list[FakeDomain]:
+        self.calls["ListDomains"] += 1
+        return [FakeDomain(DOMAIN_ID, DOMAIN_NAME)]
+
+    def watchlists(self, domain_id: str) -> list[Any]:
+        self.calls["ListWatchlists"] += 1
+        return []
+
+    def _status(self, job: _Job) -> JobStatus:
+        if self.clock.time() - job.created >= self.duration:
+            return JobStatus.COMPLETED
+        return JobStatus.IN_PROGRESS
+
+    def _observed(self, job: _Job) -> ObservedJob:
+        status = self._status(job)
+        return ObservedJob(
+            kind=job.kind,
+            domain_id=job.domain_id,
+            job_id=job.job_id,
+            job_name=job.job_name,
+            status=status,
+            created_at=iso(job.created),
+            ended_at=iso(job.created + self.duration) if status == JobStatus.COMPLETED else None,
+        )
+
+    def list_jobs(
+        self, kind: JobKind, domain_id: str, status: JobStatus | None = None
+    ) -> Iterator[ObservedJob]:
+        self.calls[f"List/{kind}/{status or 'all'}"] += 1
+        for job in list(self.jobs):
+            visible = self.clock.time() - job.created >= self.list_lag
+            if job.kind == kind and job.domain_id == domain_id and visible:
+                seen = self._observed(job)
+                if status is None or seen.status == status:
+                    yield seen
+
+    def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob:
+        self.calls["Describe"] += 1
+        (job,) = (j for j in self.jobs if j.job_id == job_id)
+        return self._observed(job)
+
+    def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob:
+        self.calls["Start"] += 1
+        for job in self.jobs:
+            if job.token == params["ClientToken"]:
+                return self._observed(job)
+        if self.refuse_quota:
+            self.refuse_quota -= 1
+            raise QuotaExceededError("Start: ServiceQuotaExceededException", code="quota")
+        active = [
+            j
+            for j in self.jobs
+            if j.kind == kind
+            and j.domain_id == params["DomainId"]
+            and self._status(j) != JobStatus.COMPLETED
+        ]
+        if len(active) >= self.max_active:
+            raise QuotaExceededError("Start: ServiceQuotaExceededException", code="quota")
+        job = _Job(
+            kind,
+            params["DomainId"],
+            f"job{len(self.jobs):019d}",
+            params["JobName"],
+            params["ClientToken"],
+            self.clock.time(),
+        )
+        self.jobs.append(job)
+        return self._observed(job)
+
+    def starts(self) -> int:
+        return self.calls["Start"]
+
+
+class FakeObjects:
+    """S3 in memory: every manifest exists with one ETag; output files are empty."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def identities(self, uris: Any) -> dict[str, str | None]:
+        self.calls["identities"] += 1
+        return dict.fromkeys(uris, "etag-1")
+
+    def stage(self, uri: str, body: bytes, *, kms_key_id: str | None) -> bool:
+        self.calls["stage"] += 1
+        return True
+
+    def read_output(self, output_prefix: str, job_id: str, input_uri: str) -> dict[str, Any]:
+        self.calls["read_output"] += 1
+        return {"SuccessfulEnrollments": [{"EnrollmentStatus": "NEW_ENROLLMENT"}]}
+
+
+class MemoryStore:
+    """The state as a string in memory (written as the local store writes it)."""
+
+    def __init__(self, text: str | None = None) -> None:
+        self.text = text
+        self.writes = 0
+        self.holding = False
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[MemoryStore]:
+        assert not self.holding, "the lock is not reentrant"
+        self.holding = True
+        try:
+            yield self
+        finally:
+            self.holding = False
+
+    def read(self) -> State:
+        return State() if self.text is None else parse_state(self.text, "memory")
+
+    def write(self, state: State) -> None:
+        state.serial += 1
+        self.writes += 1
+        self.text = state.to_json()
+
+    def unlock(self) -> str:
+        return "memory: nothing to unlock"

@@ -1,0 +1,139 @@
+"""The list-lag hold policy as a pure function of the state, the slot and ``now``."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from reconciler.core.hold import (
+    Decision,
+    Listing,
+    decide,
+    foreign_active,
+    intent_holds,
+    record_full_listing,
+    slot_key,
+)
+from reconciler.core.jobs import ObservedJob
+from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.state import JobRecord, State
+from reconciler.core.times import iso
+
+NOW = 1_800_000_000.0
+SLOT = ("D" * 22, JobKind.ENROLLMENT)
+HORIZON = 300.0
+
+
+def _decide(state: State, *, may_start: bool = True, unconfirmed: bool = False) -> Decision:
+    return decide(
+        state, SLOT, may_start=may_start, unconfirmed=unconfirmed, now=NOW, horizon=HORIZON
+    )
+
+
+def _listed(ago: float | None = None, provisional: bool = False) -> State:
+    state = State()
+    if ago is not None:
+        state.listings[slot_key(SLOT)] = iso(NOW - ago)
+        if provisional:
+            state.provisional[slot_key(SLOT)] = iso(NOW - ago)
+    return state
+
+
+def test_a_slot_never_listed_is_listed_in_full() -> None:
+    """A fresh state (or a lost one) lists the whole history, whether or not it would start."""
+    assert _decide(_listed(), may_start=False).listing is Listing.FULL
+    assert _decide(_listed()).listing is Listing.FULL
+
+
+def test_a_listed_slot_lists_only_jobs_in_flight_and_only_when_it_would_start() -> None:
+    """After one full listing: IN_PROGRESS only when something may start, else nothing."""
+    state = _listed(ago=3600)
+    assert _decide(state).listing is Listing.ACTIVE
+    assert _decide(state, may_start=False).listing is Listing.NONE
+
+
+def test_an_unconfirmed_start_lists_in_full() -> None:
+    """An intent never confirmed by a JobId: the job is looked for by its name in the history."""
+    assert _decide(_listed(ago=3600), unconfirmed=True).listing is Listing.FULL
+
+
+def test_a_first_listing_younger_than_the_horizon_holds_without_listing() -> None:
+    """A fresh state's first listing 100 s ago: the slot waits, and spends no call."""
+    decision = decide(
+        _listed(ago=100, provisional=True),
+        SLOT,
+        may_start=True,
+        unconfirmed=False,
+        now=NOW,
+        horizon=HORIZON,
+    )
+    assert decision.listing is Listing.NONE
+    assert decision.hold
+    assert "100s ago" in decision.hold
+
+
+def test_a_first_listing_older_than_the_horizon_lists_in_full_again() -> None:
+    """Past the horizon, List has caught up: one more full listing, then the slot may start."""
+    state = _listed(ago=HORIZON, provisional=True)
+    decision = decide(state, SLOT, may_start=True, unconfirmed=False, now=NOW, horizon=HORIZON)
+    assert decision == Decision(Listing.FULL)
+    assert record_full_listing(state, SLOT, may_start=True, now=NOW, horizon=HORIZON) is None
+    assert not state.provisional
+    assert state.listings[slot_key(SLOT)] == iso(NOW)
+
+
+def test_a_provisional_listing_does_not_hold_a_slot_that_starts_nothing() -> None:
+    """Nothing would start there: no hold, and no extra listing."""
+    state = _listed(ago=10, provisional=True)
+    assert _decide(state, may_start=False).listing is Listing.NONE
+    assert _decide(state, may_start=False).hold is None
+
+
+def test_recording_a_fresh_states_first_listing_holds_and_marks_it_provisional() -> None:
+    """The first full listing of a slot that would start: held, marked provisional."""
+    state = State()
+    reason = record_full_listing(state, SLOT, may_start=True, now=NOW, horizon=HORIZON)
+    assert reason
+    assert "first listing of this domain by this state" in reason
+    assert state.provisional == {slot_key(SLOT): iso(NOW)}
+
+
+def test_a_zero_horizon_trusts_list_at_once() -> None:
+    """--list-lag-horizon 0: a first listing holds nothing."""
+    state = State()
+    assert record_full_listing(state, SLOT, may_start=True, now=NOW, horizon=0) is None
+    assert not state.provisional
+
+
+def _intent_state(ago: float) -> State:
+    state = State()
+    state.orphans.append(
+        JobRecord(
+            hash="a" * 64,
+            attempt=1,
+            job_name="spec-" + "a" * 32,
+            domain_id=SLOT[0],
+            kind=SLOT[1],
+            intent_at=iso(NOW - ago),
+        )
+    )
+    return state
+
+
+def test_an_intent_younger_than_the_horizon_holds_and_an_older_one_does_not() -> None:
+    """The horizon is the boundary: 299 s holds, 300 s does not."""
+    young = intent_holds(_intent_state(HORIZON - 1), now=NOW, horizon=HORIZON)
+    assert young.keys() == {SLOT}
+    assert "unconfirmed" in young[SLOT]
+    assert intent_holds(_intent_state(HORIZON), now=NOW, horizon=HORIZON) == {}
+
+
+def test_foreign_active_jobs_count_only_jobs_not_ours_and_in_flight() -> None:
+    """Someone else's running job takes a slot; ours and ended ones do not count as foreign."""
+    state = State()
+    seen = [
+        ObservedJob(SLOT[1], SLOT[0], f"job{i}", "x", status)
+        for i, status in enumerate(
+            [JobStatus.IN_PROGRESS, JobStatus.SUBMITTED, JobStatus.COMPLETED]
+        )
+    ]
+    assert foreign_active(seen, state) == Counter({SLOT: 2})
