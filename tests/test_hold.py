@@ -7,6 +7,7 @@ from collections import Counter
 from reconciler.core.hold import (
     Decision,
     Listing,
+    ListLag,
     decide,
     foreign_active,
     intent_holds,
@@ -21,12 +22,11 @@ from reconciler.core.times import iso
 NOW = 1_800_000_000.0
 SLOT = ("D" * 22, JobKind.ENROLLMENT)
 HORIZON = 300.0
+LAG = ListLag(NOW, HORIZON)
 
 
 def _decide(state: State, *, may_start: bool = True, unconfirmed: bool = False) -> Decision:
-    return decide(
-        state, SLOT, may_start=may_start, unconfirmed=unconfirmed, now=NOW, horizon=HORIZON
-    )
+    return decide(state, SLOT, LAG, may_start=may_start, unconfirmed=unconfirmed)
 
 
 def _listed(ago: float | None = None, provisional: bool = False) -> State:
@@ -59,12 +59,7 @@ def test_an_unconfirmed_start_lists_in_full() -> None:
 def test_a_first_listing_younger_than_the_horizon_holds_without_listing() -> None:
     """A fresh state's first listing 100 s ago: the slot waits, and spends no call."""
     decision = decide(
-        _listed(ago=100, provisional=True),
-        SLOT,
-        may_start=True,
-        unconfirmed=False,
-        now=NOW,
-        horizon=HORIZON,
+        _listed(ago=100, provisional=True), SLOT, LAG, may_start=True, unconfirmed=False
     )
     assert decision.listing is Listing.NONE
     assert decision.hold
@@ -74,9 +69,9 @@ def test_a_first_listing_younger_than_the_horizon_holds_without_listing() -> Non
 def test_a_first_listing_older_than_the_horizon_lists_in_full_again() -> None:
     """Past the horizon, List has caught up: one more full listing, then the slot may start."""
     state = _listed(ago=HORIZON, provisional=True)
-    decision = decide(state, SLOT, may_start=True, unconfirmed=False, now=NOW, horizon=HORIZON)
+    decision = decide(state, SLOT, LAG, may_start=True, unconfirmed=False)
     assert decision == Decision(Listing.FULL)
-    assert record_full_listing(state, SLOT, may_start=True, now=NOW, horizon=HORIZON) is None
+    assert record_full_listing(state, SLOT, LAG, may_start=True) is None
     assert not state.provisional
     assert state.listings[slot_key(SLOT)] == iso(NOW)
 
@@ -91,7 +86,7 @@ def test_a_provisional_listing_does_not_hold_a_slot_that_starts_nothing() -> Non
 def test_recording_a_fresh_states_first_listing_holds_and_marks_it_provisional() -> None:
     """The first full listing of a slot that would start: held, marked provisional."""
     state = State()
-    reason = record_full_listing(state, SLOT, may_start=True, now=NOW, horizon=HORIZON)
+    reason = record_full_listing(state, SLOT, LAG, may_start=True)
     assert reason
     assert "first listing of this domain by this state" in reason
     assert state.provisional == {slot_key(SLOT): iso(NOW)}
@@ -100,7 +95,7 @@ def test_recording_a_fresh_states_first_listing_holds_and_marks_it_provisional()
 def test_a_zero_horizon_trusts_list_at_once() -> None:
     """--list-lag-horizon 0: a first listing holds nothing."""
     state = State()
-    assert record_full_listing(state, SLOT, may_start=True, now=NOW, horizon=0) is None
+    assert record_full_listing(state, SLOT, ListLag(NOW, 0), may_start=True) is None
     assert not state.provisional
 
 
@@ -121,10 +116,10 @@ def _intent_state(ago: float) -> State:
 
 def test_an_intent_younger_than_the_horizon_holds_and_an_older_one_does_not() -> None:
     """The horizon is the boundary: 299 s holds, 300 s does not."""
-    young = intent_holds(_intent_state(HORIZON - 1), now=NOW, horizon=HORIZON)
+    young = intent_holds(_intent_state(HORIZON - 1), LAG)
     assert young.keys() == {SLOT}
     assert "unconfirmed" in young[SLOT]
-    assert intent_holds(_intent_state(HORIZON), now=NOW, horizon=HORIZON) == {}
+    assert intent_holds(_intent_state(HORIZON), LAG) == {}
 
 
 def test_foreign_active_jobs_count_only_jobs_not_ours_and_in_flight() -> None:

@@ -90,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.cli.progress import Progress
     from reconciler.core.loading import load
     from reconciler.runner.apply import apply
-    from reconciler.runner.context import ApplyOptions
+    from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.summary import RunSummary
 
-    options = ApplyOptions(
+    options = RunOptions(
         max_active=args.max_active,
         dry_run=args.dry_run,
         max_starts=args.max_starts,
@@ -107,20 +107,13 @@ def run(args: argparse.Namespace) -> int:
     )
     specs = load(shared.paths(args), args.selector)
     voiceid = shared.voiceid(args)
-    store = shared.store(args)
+    run = Run(shared.store(args), voiceid, shared.objects(args), options)
     started = time.monotonic()
     progress = Progress(sys.stderr)
     report: ApplyReport | None = None
     with _terminate_as_interrupt():
         try:
-            report = apply(
-                specs,
-                store,
-                voiceid,
-                options,
-                objects=shared.objects(args),
-                progress=progress if args.wait else None,
-            )
+            report = apply(specs, run, progress=progress if args.wait else None)
         finally:
             progress.close()
             summary = RunSummary.of(

@@ -9,7 +9,6 @@ from typing import Any
 
 from reconciler.cli import args as shared
 from reconciler.cli.exits import EXIT_OK, EXIT_PENDING
-from reconciler.core.errors import ReconcilerError
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE
 
 
@@ -50,24 +49,23 @@ def register(sub: Any, parents: shared.Parents) -> None:
 def run(args: argparse.Namespace) -> int:
     from reconciler.cli import render
     from reconciler.core.loading import load
+    from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.usecases import plan_offline, plan_online
 
-    if args.max_active < 1:
-        raise ReconcilerError("--max-active must be at least 1")
+    options = RunOptions(
+        max_active=args.max_active,
+        shard=shared.shard(args),
+        list_lag_horizon=args.list_lag_horizon,
+    )
     specs = load(shared.paths(args), args.selector)
-    state = shared.store(args).read()
+    store = shared.store(args)
     if args.offline:
-        result = plan_offline(specs, state, max_active=args.max_active, shard=shared.shard(args))
-    else:
-        result = plan_online(
-            specs,
-            state,
-            shared.voiceid(args),
-            shared.objects(args),
-            max_active=args.max_active,
-            shard=shared.shard(args),
-            horizon=args.list_lag_horizon,
+        result = plan_offline(
+            specs, store.read(), max_active=options.max_active, shard=options.shard
         )
+    else:
+        run = Run(store, shared.voiceid(args), shared.objects(args), options)
+        result = plan_online(specs, run)
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
     if args.out:
         args.out.write_text(as_json, encoding="utf-8")

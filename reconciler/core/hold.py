@@ -8,9 +8,9 @@ twice then rests on two guards, which put the (domain, kind) **on hold** (its st
 * a first full listing by a fresh state (a new deployment, or a lost state): the slot waits
   until the listing is ``horizon`` old, then lists in full once more before starting.
 
-Everything here is a function of the state, the desired jobs, what was observed and ``now``
-(seconds since the epoch, passed in): no clock, no I/O. The runner does the listing these
-functions ask for (:mod:`reconciler.runner.observe`).
+Everything here is a function of the state, the desired jobs, what was observed and a
+:class:`ListLag` (``now``, passed in, and the horizon): no clock, no I/O. The runner does the
+listing these functions ask for (:mod:`reconciler.runner.observe`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,20 @@ class Listing(StrEnum):
     FULL = "full"
     """The whole history, page by page (a slot this state never listed, or an unconfirmed
     start whose job must be found by the hash in its JobName)."""
+
+
+@dataclass(frozen=True)
+class ListLag:
+    """The moment a policy question is asked, and how far List may lag behind it."""
+
+    now: float
+    """Seconds since the epoch."""
+    horizon: float = DEFAULT_LIST_LAG_HORIZON
+    """How long a job Voice ID just created may be missing from List (0: never)."""
+
+    def age(self, recorded: str) -> float:
+        """Seconds between a time the state recorded and now."""
+        return self.now - epoch(recorded)
 
 
 @dataclass(frozen=True)
@@ -77,18 +91,18 @@ def unconfirmed_slots(state: State) -> set[Slot]:
 
 
 def decide(
-    state: State, slot: Slot, *, may_start: bool, unconfirmed: bool, now: float, horizon: float
+    state: State, slot: Slot, lag: ListLag, *, may_start: bool, unconfirmed: bool
 ) -> Decision:
     """How to observe ``slot``: ``may_start`` when some desired job would start there,
     ``unconfirmed`` when an intent there was never confirmed."""
     key = slot_key(slot)
     provisional = state.provisional.get(key)
     if provisional is not None and may_start:
-        age = now - epoch(provisional)
-        if age < horizon:
+        age = lag.age(provisional)
+        if age < lag.horizon:
             return Decision(
                 Listing.NONE,
-                f"first listing of this domain was {age:.0f}s ago: waiting {horizon:.0f}s for "
+                f"first listing of this domain was {age:.0f}s ago: waiting {lag.horizon:.0f}s for "
                 "Voice ID's List to catch up (--list-lag-horizon)",
             )
     if key not in state.listings or unconfirmed or (provisional is not None and may_start):
@@ -96,34 +110,33 @@ def decide(
     return Decision(Listing.ACTIVE if may_start else Listing.NONE)
 
 
-def record_full_listing(
-    state: State, slot: Slot, *, may_start: bool, now: float, horizon: float
-) -> str | None:
+def record_full_listing(state: State, slot: Slot, lag: ListLag, *, may_start: bool) -> str | None:
     """Record in the state that ``slot`` was listed in full at ``now``; the reason to hold its
     starts when this was a fresh state's first listing (List may not show the newest jobs)."""
     key = slot_key(slot)
     first = key not in state.listings
-    state.listings[key] = iso(now)
+    state.listings[key] = iso(lag.now)
     state.provisional.pop(key, None)
-    if first and horizon > 0 and may_start:
+    if first and lag.horizon > 0 and may_start:
         state.provisional[key] = state.listings[key]
         return (
-            f"first listing of this domain by this state: waiting {horizon:.0f}s for Voice ID's "
+            f"first listing of this domain by this state: waiting {lag.horizon:.0f}s for "
+            "Voice ID's "
             "List to catch up before starting (--list-lag-horizon)"
         )
     return None
 
 
-def intent_holds(state: State, *, now: float, horizon: float) -> dict[Slot, str]:
+def intent_holds(state: State, lag: ListLag) -> dict[Slot, str]:
     """Slots with a start recorded less than ``horizon`` ago that no listing has confirmed."""
     holds: dict[Slot, str] = {}
     for record in state.all_jobs():
         if record.job_id is None and record.intent_at:
-            age = now - epoch(record.intent_at)
-            if age < horizon:
+            age = lag.age(record.intent_at)
+            if age < lag.horizon:
                 holds[(record.domain_id, record.kind)] = (
                     f"a start of {record.job_name} {age:.0f}s ago is unconfirmed and not listed "
-                    f"yet: waiting up to {horizon:.0f}s before starting it again"
+                    f"yet: waiting up to {lag.horizon:.0f}s before starting it again"
                 )
     return holds
 

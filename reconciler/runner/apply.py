@@ -12,15 +12,13 @@ from typing import Protocol
 
 import structlog
 
-from reconciler.adapters.stores import StateStore
 from reconciler.core.desired import DesiredJob, desire, in_shard
 from reconciler.core.hold import Observation
 from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Action, ActionKind, Plan, build_plan, check_plan, settled
 from reconciler.core.spec import LoadedSpec
-from reconciler.runner.context import ApplyOptions, ApplyReport, Run
+from reconciler.runner.context import ApplyReport, Run
 from reconciler.runner.observe import observe
-from reconciler.runner.ports import Clock, ObjectStore, SystemClock, VoiceIdApi
 from reconciler.runner.resolve import OnlineResolver
 from reconciler.runner.starts import QUOTA_TAKEN, collect_results, start_all
 
@@ -34,24 +32,16 @@ class Progress(Protocol):
 
 
 def apply(
-    specs: Sequence[LoadedSpec],
-    store: StateStore,
-    voiceid: VoiceIdApi,
-    options: ApplyOptions,
-    *,
-    objects: ObjectStore,
-    progress: Progress | None = None,
-    clock: Clock | None = None,
+    specs: Sequence[LoadedSpec], run: Run, *, progress: Progress | None = None
 ) -> ApplyReport:
     """Converge: observe, plan, start what is missing (state written after every start)."""
-    run = Run(store, voiceid, objects, options, clock or SystemClock())
+    store, options = run.store, run.options
     started_at = run.clock.monotonic()
     with store.locked():
         run.state = store.read()
         before = {r.job_id: r.status for r in run.state.all_jobs() if r.job_id}
-        desired = in_shard(
-            desire(specs, OnlineResolver(voiceid, run.state, objects)), options.shard
-        )
+        resolver = OnlineResolver(run.voiceid, run.state, run.objects)
+        desired = in_shard(desire(specs, resolver), options.shard)
         try:
             plan, seen, current = _observe_and_plan(run, desired)
             check_plan(  # the reviewed plan is the one computed before anything starts

@@ -2,7 +2,7 @@
 
 A :class:`Run` travels through the apply loop instead of a list of loose parameters: the state
 it holds (read under the store's lock), the store, the Voice ID and S3 adapters, the
-:class:`ApplyOptions`, the clock, and the :class:`ApplyReport` it fills in.
+:class:`RunOptions`, the clock, and the :class:`ApplyReport` it fills in.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ DEFAULT_POLL_INTERVAL = 15.0
 
 
 @dataclass(frozen=True)
-class ApplyOptions:
-    """How an apply run behaves (the CLI's flags); refuses values that make no sense."""
+class RunOptions:
+    """How a run behaves (the CLI's flags; a plan uses ``max_active``, ``shard`` and
+    ``list_lag_horizon``); refuses values that make no sense."""
 
     max_active: int = DEFAULT_MAX_ACTIVE
     dry_run: bool = False
@@ -76,12 +77,12 @@ class ApplyReport:
 
 @dataclass
 class Run:
-    """One apply run: its state (read under the lock), its adapters, options, clock, report."""
+    """One run: its state (read from the store), its adapters, options, clock and report."""
 
     store: StateStore
     voiceid: VoiceIdApi
     objects: ObjectStore
-    options: ApplyOptions = field(default_factory=ApplyOptions)
+    options: RunOptions = field(default_factory=RunOptions)
     clock: Clock = field(default_factory=SystemClock)
     state: State = field(default_factory=State)
     report: ApplyReport = field(default_factory=lambda: ApplyReport(Plan(())))

@@ -23,7 +23,7 @@ from reconciler.core import hold
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import NotFoundError
-from reconciler.core.hold import Listing, Observation
+from reconciler.core.hold import Listing, ListLag, Observation
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobStatus
@@ -53,16 +53,15 @@ def observe(
         decision = hold.decide(
             state,
             slot,
+            ListLag(clock.time(), horizon),
             may_start=may_start,
             unconfirmed=slot in unconfirmed,
-            now=clock.time(),
-            horizon=horizon,
         )
         reason = decision.hold
         if decision.listing is Listing.FULL:
             _list_full(voiceid, slot, seen)
             reason = hold.record_full_listing(
-                state, slot, may_start=may_start, now=clock.time(), horizon=horizon
+                state, slot, ListLag(clock.time(), horizon), may_start=may_start
             )
         elif decision.listing is Listing.ACTIVE:
             domain_id, kind = slot
@@ -72,7 +71,7 @@ def observe(
             holds[slot] = reason
     describe_active(voiceid, state, seen, event="observe.job_missing")
     absorb(state, desired, seen.values())
-    holds.update(hold.intent_holds(state, now=clock.time(), horizon=horizon))
+    holds.update(hold.intent_holds(state, ListLag(clock.time(), horizon)))
     state.observed_at = iso(clock.time())
     return Observation(hold.foreign_active(seen.values(), state), holds)
 

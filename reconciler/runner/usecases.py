@@ -16,7 +16,6 @@ from reconciler.core import desired as desired_jobs
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import OfflineResolver, Shard, desire, in_shard
 from reconciler.core.errors import StateError
-from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests
 from reconciler.core.kinds import JobKind
@@ -24,6 +23,7 @@ from reconciler.core.plan import DEFAULT_MAX_ACTIVE, Plan, build_plan
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 from reconciler.core.times import iso
+from reconciler.runner.context import Run
 from reconciler.runner.observe import describe_active, observe
 from reconciler.runner.ports import Clock, ObjectStore, SystemClock, VoiceIdApi
 from reconciler.runner.resolve import OnlineResolver
@@ -56,22 +56,20 @@ def plan_offline(
     return PlanResult(plan, state, True, state.observed_at, len(specs))
 
 
-def plan_online(
-    specs: Sequence[LoadedSpec],
-    state: State,
-    voiceid: VoiceIdApi,
-    objects: ObjectStore,
-    *,
-    max_active: int = DEFAULT_MAX_ACTIVE,
-    shard: Shard | None = None,
-    horizon: float = DEFAULT_LIST_LAG_HORIZON,
-    clock: Clock | None = None,
-) -> PlanResult:
-    """The plan against what Voice ID shows now (read-only: the state is not written)."""
-    desired = in_shard(desire(specs, OnlineResolver(voiceid, state, objects)), shard)
-    seen = observe(voiceid, state, desired, horizon=horizon, clock=clock or SystemClock())
+def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
+    """The plan against what Voice ID shows now (read-only: the state is read, not written)."""
+    state = run.state = run.store.read()
+    options = run.options
+    desired = in_shard(
+        desire(specs, OnlineResolver(run.voiceid, state, run.objects)), options.shard
+    )
+    seen = observe(run.voiceid, state, desired, horizon=options.list_lag_horizon, clock=run.clock)
     plan = build_plan(
-        desired, state, foreign_active=seen.foreign_active, hold=seen.hold, max_active=max_active
+        desired,
+        state,
+        foreign_active=seen.foreign_active,
+        hold=seen.hold,
+        max_active=options.max_active,
     )
     return PlanResult(plan, state, False, state.observed_at, len(specs))
 

@@ -52,7 +52,7 @@ def reset_moto_s3_and_kms() -> None:
 class Sandbox:
     """A running local Voice ID (with S3 and KMS); use as a context manager or start/stop."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the sandbox's knobs, all keyword options
         self,
         *,
         port: int = 0,

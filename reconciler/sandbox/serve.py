@@ -36,7 +36,7 @@ def export_lines(sandbox: Sandbox, world: DemoWorld | None = None) -> list[str]:
     return lines
 
 
-def serve(
+def serve(  # noqa: PLR0913 - the sandbox's knobs, all keyword options
     port: int = 0,
     profile: str = "fast",
     seed: bool = False,

@@ -8,7 +8,7 @@ from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import JobRecord
 from reconciler.core.times import iso
 from reconciler.runner.apply import apply
-from reconciler.runner.context import ApplyOptions, ApplyReport
+from reconciler.runner.context import ApplyReport, Run, RunOptions
 from reconciler.runner.starts import QUOTA_TAKEN
 from tests.runner.fakes import FakeClock, FakeObjects, FakeVoiceId, MemoryStore
 
@@ -23,8 +23,8 @@ def _apply(
     clock: FakeClock,
     **options: object,
 ) -> ApplyReport:
-    opts = ApplyOptions(**{"list_lag_horizon": HORIZON, **options})  # type: ignore[arg-type]
-    return apply(specs, store, voiceid, opts, objects=objects, clock=clock)
+    opts = RunOptions(**{"list_lag_horizon": HORIZON, **options})  # type: ignore[arg-type]
+    return apply(specs, Run(store, voiceid, objects, opts, clock))
 
 
 def _kinds(report: ApplyReport) -> dict[str, ActionKind]:
