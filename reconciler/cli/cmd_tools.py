@@ -52,13 +52,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from reconciler.sandbox.serve import serve
+    from reconciler.sandbox.serve import serve_args
 
-    serve(
-        port=args.port,
-        profile=args.profile,
-        seed=args.seed,
-        job_duration=args.job_duration,
-        log_requests=args.log_requests,
-    )
+    serve_args(args)
     return EXIT_OK

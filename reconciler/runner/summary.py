@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.adapters.metrics import RunMetrics
@@ -12,19 +12,10 @@ from reconciler.runner.ports import VoiceIdApi
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What one apply run did, counted once (``report`` None: the run failed before a plan)."""
+    """What one run did, counted once: the metrics' values plus the command."""
 
     command: str
-    actions: dict[str, int] = field(default_factory=dict)
-    jobs_by_status: dict[str, int] = field(default_factory=dict)
-    started: int = 0
-    queued: int = 0
-    blocked: int = 0
-    api_calls: dict[str, int] = field(default_factory=dict)
-    throttles: dict[str, int] = field(default_factory=dict)
-    duration_s: float = 0.0
-    success: bool = False
-    shard: str | None = None
+    counts: RunMetrics
 
     @classmethod
     def of(
@@ -36,46 +27,38 @@ class RunSummary:
         duration_s: float,
         shard: str | None = None,
     ) -> RunSummary:
-        counts = report.plan.counts() if report else {}
+        """The summary of a run (``report`` None: it failed before it had a plan)."""
+        actions = report.plan.counts() if report else {}
         return cls(
-            command=command,
-            actions=counts,
-            jobs_by_status=report.plan.jobs_by_status() if report else {},
-            started=len(report.started) if report else 0,
-            queued=len(report.queued_specs()) if report else 0,
-            blocked=counts.get("blocked", 0),
-            api_calls=dict(sorted(voiceid.calls.items())),
-            throttles=dict(sorted(voiceid.throttles.items())),
-            duration_s=duration_s,
-            success=report is not None and not report.timed_out and not report.failed,
-            shard=shard,
+            command,
+            RunMetrics(
+                jobs_by_status=report.plan.jobs_by_status() if report else {},
+                actions=actions,
+                starts=len(report.started) if report else 0,
+                queued=len(report.queued_specs()) if report else 0,
+                blocked=actions.get("blocked", 0),
+                api_calls=dict(sorted(voiceid.calls.items())),
+                throttles=dict(sorted(voiceid.throttles.items())),
+                duration_seconds=duration_s,
+                success=report is not None and not report.timed_out and not report.failed,
+                shard=shard,
+            ),
         )
 
     def log_fields(self) -> dict[str, Any]:
         """The fields of the ``run.summary`` event."""
+        c = self.counts
         return {
             "command": self.command,
-            "actions": self.actions,
-            "started": self.started,
-            "queued": self.queued,
-            "blocked": self.blocked,
-            "api_calls": self.api_calls,
-            "throttles": self.throttles,
-            "duration_s": round(self.duration_s, 3),
+            "actions": c.actions,
+            "started": c.starts,
+            "queued": c.queued,
+            "blocked": c.blocked,
+            "api_calls": c.api_calls,
+            "throttles": c.throttles,
+            "duration_s": round(c.duration_seconds, 3),
         }
 
     def metrics(self, *, finished_at: float) -> RunMetrics:
         """The metrics of the run (for the textfile and the Pushgateway)."""
-        return RunMetrics(
-            jobs_by_status=self.jobs_by_status,
-            actions=self.actions,
-            starts=self.started,
-            queued=self.queued,
-            blocked=self.blocked,
-            api_calls=self.api_calls,
-            throttles=self.throttles,
-            duration_seconds=self.duration_s,
-            success=self.success,
-            finished_at=finished_at,
-            shard=self.shard,
-        )
+        return replace(self.counts, finished_at=finished_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from reconciler.sandbox.options import add_serve_arguments
-from reconciler.sandbox.serve import serve
+from reconciler.sandbox.serve import serve_args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,14 +15,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Run a local Voice ID (with S3 and KMS) on 127.0.0.1.",
     )
     add_serve_arguments(parser)
-    args = parser.parse_args(argv)
-    serve(
-        port=args.port,
-        profile=args.profile,
-        seed=args.seed,
-        job_duration=args.job_duration,
-        log_requests=args.log_requests,
-    )
+    serve_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

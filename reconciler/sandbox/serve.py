@@ -7,6 +7,7 @@ at the sandbox, plus ``VOICEID_SANDBOX_*`` values describing the seeded world) a
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import signal
 import sys
@@ -71,3 +72,14 @@ def serve(  # noqa: PLR0913 - the sandbox's knobs, all keyword options
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def serve_args(args: argparse.Namespace) -> None:
+    """Serve with the options of :func:`reconciler.sandbox.options.add_serve_arguments`."""
+    serve(
+        port=args.port,
+        profile=args.profile,
+        seed=args.seed,
+        job_duration=args.job_duration,
+        log_requests=args.log_requests,
+    )

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.core.loading import load
 from reconciler.core.spec import LoadedSpec
+from reconciler.runner.apply import apply
+from reconciler.runner.context import ApplyReport, Run, RunOptions
 from tests.runner.fakes import DOMAIN_NAME, FakeClock, FakeObjects, FakeVoiceId, MemoryStore
+
+HORIZON = 300.0
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +67,31 @@ def write_specs(directory: Path, count: int) -> list[LoadedSpec]:
 @pytest.fixture
 def specs(tmp_path: Path) -> list[LoadedSpec]:
     return write_specs(tmp_path / "specs", 3)
+
+
+@dataclass
+class World:
+    """Three specs in one domain, the fakes they run against, and how to apply them."""
+
+    specs: list[LoadedSpec]
+    store: MemoryStore
+    voiceid: FakeVoiceId
+    objects: FakeObjects
+    clock: FakeClock
+
+    def apply(self, store: MemoryStore | None = None, **options: Any) -> ApplyReport:
+        """``apply`` with the list-lag horizon at :data:`HORIZON` unless ``options`` say."""
+        opts = RunOptions(**{"list_lag_horizon": HORIZON, **options})
+        run = Run(store or self.store, self.voiceid, self.objects, opts, self.clock)
+        return apply(self.specs, run)
+
+
+@pytest.fixture
+def world(
+    specs: list[LoadedSpec],
+    store: MemoryStore,
+    voiceid: FakeVoiceId,
+    objects: FakeObjects,
+    clock: FakeClock,
+) -> World:
+    return World(specs, store, voiceid, objects, clock)
