@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.core.desired import Shard
+from reconciler.core.errors import ReconcilerError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
 from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_PATH
 
@@ -102,7 +103,7 @@ def parents() -> Parents:
     aws.add_argument(
         "--list-lag-horizon",
         type=float,
-        default=float(os.environ.get(LAG_ENV, DEFAULT_LIST_LAG_HORIZON)),
+        default=None,
         metavar="SECONDS",
         help="how long a new job may be missing from Voice ID's List: unconfirmed starts and "
         f"a fresh state's first listing wait this long before starting (default ${LAG_ENV} "
@@ -122,6 +123,21 @@ def parents() -> Parents:
         help="log events as console lines (auto on a terminal) or JSON lines",
     )
     return Parents(common, specs, state, aws)
+
+
+def list_lag_horizon(args: argparse.Namespace) -> float:
+    """``--list-lag-horizon``, else ``$VOICEID_RECONCILER_LIST_LAG_HORIZON``, else the default."""
+    if args.list_lag_horizon is not None:
+        return float(args.list_lag_horizon)
+    text = os.environ.get(LAG_ENV)
+    if text is None:
+        return DEFAULT_LIST_LAG_HORIZON
+    try:
+        return float(text)
+    except ValueError:
+        raise ReconcilerError(
+            f"${LAG_ENV}={text!r}: expected a number of seconds, e.g. 300"
+        ) from None
 
 
 def paths(args: argparse.Namespace) -> list[Path]:

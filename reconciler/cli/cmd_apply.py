@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         plan_checksum=args.plan_checksum,
         shard=shared.shard(args),
-        list_lag_horizon=args.list_lag_horizon,
+        list_lag_horizon=shared.list_lag_horizon(args),
         start_limit=None if args.force else args.start_limit,
     )
     specs = load(shared.paths(args), args.selector)

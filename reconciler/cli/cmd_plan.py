@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     options = RunOptions(
         max_active=args.max_active,
         shard=shared.shard(args),
-        list_lag_horizon=args.list_lag_horizon,
+        list_lag_horizon=shared.list_lag_horizon(args),
     )
     specs = load(shared.paths(args), args.selector)
     store = shared.store(args)

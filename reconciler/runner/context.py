@@ -43,12 +43,23 @@ class RunOptions:
     """Refuse a plan with more pending starts than this (None: no limit; ``--force``)."""
 
     def __post_init__(self) -> None:
+        """Refuse, before anything is read or started, values that make no sense."""
         if self.max_active < 1:
             raise ReconcilerError("--max-active must be at least 1")
-        if self.max_starts is not None and self.max_starts < 0:
-            raise ReconcilerError("--max-starts must be 0 or more")
-        if not math.isfinite(self.list_lag_horizon):
-            raise ReconcilerError("--list-lag-horizon must be a number of seconds")
+        for flag, count in (("--max-starts", self.max_starts), ("--start-limit", self.start_limit)):
+            if count is not None and count < 0:
+                raise ReconcilerError(f"{flag} must be 0 or more, not {count}")
+        for flag, seconds in (
+            ("--list-lag-horizon", self.list_lag_horizon),
+            ("--poll-interval", self.poll_interval),
+            ("--timeout", self.timeout),
+        ):
+            if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+                raise ReconcilerError(
+                    f"{flag} must be a number of seconds, 0 or more, not {seconds}"
+                )
+        if self.timeout is not None and not self.wait:
+            raise ReconcilerError("--timeout applies only with --wait (it bounds the waiting)")
 
 
 @dataclass
