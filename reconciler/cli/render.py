@@ -19,6 +19,7 @@ import json
 import os
 from typing import Any, TextIO
 
+from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Action, ActionKind, Plan
 from reconciler.core.state import State
 from reconciler.runner.context import ApplyReport
@@ -86,7 +87,7 @@ def _action_line(action: Action, width: int, colour: bool) -> str:
     if action.status:
         progress = (
             f" {action.percent_complete}%"
-            if action.percent_complete is not None and action.status == "IN_PROGRESS"
+            if action.percent_complete is not None and action.status == JobStatus.IN_PROGRESS
             else ""
         )
         details.append(f"{action.status}{progress}")
@@ -192,11 +193,15 @@ def status_text(state: State, *, colour: bool = False) -> str:
     if not rows:
         return "No jobs recorded in the state yet.\n"
     width = max(len(r["spec"]) for r in rows)
-    colours = {"COMPLETED": "32", "COMPLETED_WITH_ERRORS": "33", "FAILED": "31"}
+    colours = {
+        JobStatus.COMPLETED: "32",
+        JobStatus.COMPLETED_WITH_ERRORS: "33",
+        JobStatus.FAILED: "31",
+    }
     lines = [f"State observed at {state.observed_at or 'never'} (serial {state.serial})"]
     for row in rows:
         status = row["status"] or "NO JOB"
-        if row["status"] == "IN_PROGRESS" and row["percentComplete"] is not None:
+        if row["status"] == JobStatus.IN_PROGRESS and row["percentComplete"] is not None:
             status += f" {row['percentComplete']}%"
         if colour and row["status"] in colours:
             status = f"\x1b[{colours[row['status']]}m{status}\x1b[0m"

@@ -24,7 +24,6 @@ from pydantic.alias_generators import to_camel
 from reconciler.core.errors import Location, SpecError, SpecErrors
 from reconciler.core.kinds import JobKind
 
-API_VERSION = "voiceid-reconciler/v1"
 ENROLLMENT = JobKind.ENROLLMENT
 REGISTRATION = JobKind.REGISTRATION
 KINDS = tuple(JobKind)
