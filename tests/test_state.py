@@ -267,7 +267,7 @@ def test_s3_heartbeat_keeps_a_long_run_locked(voiceid_sandbox: Sandbox) -> None:
 
 
 def test_s3_unlock_breaks_the_lock(voiceid_sandbox: Sandbox) -> None:
-    """state unlock removes a lock deliberately and says whose it was."""
+    """state unlock --force removes a lock deliberately and says whose it was."""
     bucket = voiceid_sandbox.seed_demo_world().bucket
     s3 = voiceid_sandbox.client("s3")
     s3.put_object(
@@ -275,9 +275,34 @@ def test_s3_unlock_breaks_the_lock(voiceid_sandbox: Sandbox) -> None:
         Key="voiceid/state.json.lock",
         Body=json.dumps({"host": "pod-1", "pid": 7, "expiresAt": time.time() + 3600}).encode(),
     )
-    message = _s3_store(voiceid_sandbox, bucket).unlock()
+    message = _s3_store(voiceid_sandbox, bucket).unlock(force=True)
     assert "pod-1 pid 7" in message
     _take(_s3_store(voiceid_sandbox, bucket, lock_timeout=0.3))
+
+
+def test_unlock_refuses_without_the_lock_id_and_breaks_it_with_the_id(
+    voiceid_env: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live, heart-beating lock: 'state unlock' shows its id, host, pid (alive) and expiry and
+    refuses (exit 1); a wrong id is refused too; 'state unlock LOCK_ID' breaks it."""
+    bucket = voiceid_env.seed_demo_world().bucket
+    state = f"s3://{bucket}/voiceid/state.json"
+    holder = _s3_store(voiceid_env, bucket, lock_ttl=30)
+    with holder.locked():
+        assert main(["state", "unlock", "--state", state]) == EXIT_ERROR
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1
+        assert f"pid {os.getpid()} (alive on this host)" in err
+        assert "expires 20" in err
+        assert " (in " in err
+        lock_id = err.split("lock id ", 1)[1].split(",", 1)[0]
+        assert lock_id == holder.lock_holder()[0]["owner"]  # type: ignore[index]
+        assert main(["state", "unlock", "--state", state, "0" * 32]) == EXIT_ERROR
+        assert "is not the lock's" in capsys.readouterr().err
+        assert holder.lock_holder() is not None
+        assert main(["state", "unlock", "--state", state, lock_id]) == EXIT_OK
+        assert f"removed the lock (lock id {lock_id}" in capsys.readouterr().out
+        assert holder.lock_holder() is None
 
 
 def test_killed_runs_lock_expires_after_its_ttl(voiceid_sandbox: Sandbox, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from reconciler.adapters.host import alive
 from reconciler.core.errors import StateError, StateLockedError
 from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, State, parse_state
 
@@ -64,16 +65,21 @@ class LocalStateStore:
             self._lock_fd = None
             os.close(fd)  # closing releases the flock
 
-    def unlock(self) -> str:
-        """A local lock is an flock: it ends with the process that holds it."""
+    def unlock(self, lock_id: str | None = None, *, force: bool = False) -> str:
+        """A local lock is an flock: it ends with the process that holds it, so there is
+        nothing to break; say who holds it (and whether that process still runs)."""
+        del lock_id, force
         lock_path = self.path.with_name(self.path.name + ".lock")
         try:
             holder = lock_path.read_text().strip()
-        except FileNotFoundError:
+        except (FileNotFoundError, UnicodeDecodeError):
             holder = ""
+        running = ""
+        if holder.isdigit():
+            running = " (running)" if alive(int(holder)) else " (not running)"
         return (
             f"{self.path}: local locks are released when the holding process exits"
-            + (f" (last holder: pid {holder})" if holder else "")
+            + (f" (last holder: pid {holder}{running})" if holder else "")
             + "; nothing to remove"
         )
 

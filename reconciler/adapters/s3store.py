@@ -32,13 +32,13 @@ import botocore.exceptions
 import structlog
 
 from reconciler.adapters.aws import error_code, missing, precondition_failed
+from reconciler.adapters.host import alive
 from reconciler.core import s3uri
 from reconciler.core.errors import StateError, StateLockedError
-from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, State, parse_state
+from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, State, parse_state
+from reconciler.core.times import when
 
 log = structlog.get_logger("reconciler.state")
-
-DEFAULT_LOCK_TTL = 120.0
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -188,13 +188,7 @@ class S3StateStore:
         while not self._locked_once(acquired_at):
             if time.monotonic() >= deadline:
                 holder = self.lock_holder()
-                who = ""
-                if holder:
-                    info = holder[0]
-                    who = (
-                        f" (held by {info.get('host')} pid {info.get('pid')}, "
-                        f"expires at {info.get('expiresAt')})"
-                    )
+                who = f" ({self.describe_holder(holder[0])})" if holder else ""
                 raise StateLockedError(
                     f"{self.url}: locked by another run for over {self.lock_timeout:g}s{who}; "
                     "try again later, or 'voiceid-reconciler state unlock' if that run is gone"
@@ -218,10 +212,27 @@ class S3StateStore:
                     )
             self._lock_etag = None
 
-    def unlock(self) -> str:
-        """Delete the lock object deliberately; return a description of what was removed."""
+    def describe_holder(self, info: dict[str, Any]) -> str:
+        """Who holds the lock, for people: its id, host and pid (alive or not, when the holder
+        is on this host), when it was taken and when it expires."""
+        now = self._clock()
+        parts = [
+            f"lock id {info.get('owner', '?')}",
+            f"held by {info.get('host')} pid {info.get('pid')}",
+        ]
+        if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+            parts[-1] += " (alive on this host)" if alive(info["pid"]) else " (not running)"
+        for label, key in (("taken", "acquiredAt"), ("expires", "expiresAt")):
+            if isinstance(info.get(key), int | float):
+                parts.append(f"{label} {when(float(info[key]), now)}")
+        return ", ".join(parts)
+
+    def unlock(self, lock_id: str | None = None, *, force: bool = False) -> str:
+        """Delete the lock object deliberately, but only the lock ``lock_id`` names (or any
+        lock with ``force``); say what was removed. Without either, say who holds it and
+        refuse (:class:`StateError`)."""
         with self._aws_errors():
-            return self._unlock()
+            return self._unlock(lock_id, force=force)
 
     def _current_etag_if(self, body: bytes) -> str | None:
         """The state object's ETag when its content is exactly ``body``, else None."""
@@ -231,13 +242,29 @@ class S3StateStore:
             return None
         return str(response["ETag"]) if response["Body"].read() == body else None
 
-    def _unlock(self) -> str:
+    def _unlock(self, lock_id: str | None, *, force: bool) -> str:
         holder = self.lock_holder()
         if holder is None:
             return f"{self.url}: not locked"
         info, etag = holder
-        self.client.delete_object(Bucket=self.bucket, Key=self.lock_key, IfMatch=etag)
-        return f"{self.url}: removed the lock held by {info.get('host')} pid {info.get('pid')}"
+        who = self.describe_holder(info)
+        if not force and lock_id != info.get("owner"):
+            given = f"lock id {lock_id} is not the lock's" if lock_id else "no lock id given"
+            raise StateError(
+                f"{self.url}: locked ({who}); {given}: to break it, "
+                f"'voiceid-reconciler state unlock {info.get('owner', '<LOCK_ID>')}' "
+                "(or --force), once that run is gone"
+            )
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.lock_key, IfMatch=etag)
+        except botocore.exceptions.ClientError as err:
+            if precondition_failed(err) or missing(err):
+                raise StateError(
+                    f"{self.url}: the lock changed while breaking it (its holder renewed or "
+                    "released it); nothing removed — look again"
+                ) from err
+            raise
+        return f"{self.url}: removed the lock ({who})"
 
     # -- the state ----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.adapters.localstore import LocalStateStore
-from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, State
+from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, State
 
 
 class StateStore(Protocol):
@@ -32,8 +32,9 @@ class StateStore(Protocol):
         """Replace the stored state atomically (and bump ``state.serial``)."""
         ...
 
-    def unlock(self) -> str:
-        """Break the lock deliberately; say what was done."""
+    def unlock(self, lock_id: str | None = None, *, force: bool = False) -> str:
+        """Break the lock deliberately (only the one ``lock_id`` names, or any with
+        ``force``); say what was done, or raise StateError saying who holds it."""
         ...
 
 
@@ -41,19 +42,19 @@ def open_store(
     location: str,
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-    lock_ttl: float | None = None,
+    lock_ttl: float = DEFAULT_LOCK_TTL,
     profile: str | None = None,
     region: str | None = None,
 ) -> StateStore:
     """The state store for ``--state``: ``s3://bucket/key`` or a local path."""
     if location.startswith("s3://"):  # botocore is imported only for an S3 state
         from reconciler.adapters.aws import make_client
-        from reconciler.adapters.s3store import DEFAULT_LOCK_TTL, S3StateStore
+        from reconciler.adapters.s3store import S3StateStore
 
         return S3StateStore(
             location,
             make_client("s3", profile=profile, region=region),
             lock_timeout=lock_timeout,
-            lock_ttl=lock_ttl or DEFAULT_LOCK_TTL,
+            lock_ttl=lock_ttl,
         )
     return LocalStateStore(Path(location), lock_timeout=lock_timeout)

@@ -1,7 +1,10 @@
-"""The options several commands share, and the adapters built from them.
+"""The options several commands share, how they are parsed, and the adapters built from them.
 
-Each command module (``cmd_*.py``) adds its own parser with the parents it needs from
-:class:`Parents`; the objects a command talks to (the state store, Voice ID, S3) are built
+Each command module (``cmd_*.py``) adds its own parser with the option groups it needs from
+:class:`Parents`. Shared options may stand before or after the command
+(``voiceid-reconciler --state s3://b/k plan`` and ``voiceid-reconciler plan --state s3://b/k``):
+they are defined with no default on every parser, and :func:`fill_defaults` fills in the
+defaults afterwards. The objects a command talks to (the state store, Voice ID, S3) are built
 here from the parsed options and nowhere else.
 """
 
@@ -11,12 +14,14 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from reconciler.cli import values
+from reconciler.cli.exits import EXIT_CODES_HELP
 from reconciler.core.desired import Shard
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
-from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_PATH
+from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, DEFAULT_PATH
 
 if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that use them
     from reconciler.adapters.objects import Manifests
@@ -25,14 +30,43 @@ if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
 SHARD_COUNT_ENV = "VOICEID_RECONCILER_SHARD_COUNT"
+SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"
 LAG_ENV = "VOICEID_RECONCILER_LIST_LAG_HORIZON"
 DEFAULT_TPS = 2.0
 
+_DEFAULTS: dict[str, Any] = {}
+"""The default of every shared option, filled in after parsing (see the module docstring)."""
 
-def _default_shard() -> str | None:
-    count = os.environ.get(SHARD_COUNT_ENV)
-    index = os.environ.get("JOB_COMPLETION_INDEX")
-    return f"{index}/{count}" if count and index is not None else None
+
+class UsageError(ReconcilerError):
+    """A flag, an argument or an environment value is not acceptable."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 1 (:class:`UsageError`), like every
+    other mistake of a user's, not argparse's usage block and exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _shared(group: Any, *flags: str, default: Any = None, **kwargs: Any) -> None:
+    """Add a shared option whose default is filled in after parsing, and say the default."""
+    action = group.add_argument(*flags, default=argparse.SUPPRESS, **kwargs)
+    _DEFAULTS[action.dest] = default
+    if default not in (None, False, []) and "default" not in (action.help or ""):
+        action.help = f"{action.help} (default: {default})"
+
+
+def fill_defaults(args: argparse.Namespace) -> None:
+    """Give every shared option not given its default."""
+    for dest, default in _DEFAULTS.items():
+        if not hasattr(args, dest):
+            setattr(args, dest, list(default) if isinstance(default, list) else default)
 
 
 @dataclass(frozen=True)
@@ -40,89 +74,123 @@ class Parents:
     """The shared option groups, as argparse parent parsers."""
 
     common: argparse.ArgumentParser
+    """``--debug``, ``--log-format``: every command."""
     specs: argparse.ArgumentParser
+    """PATHs and ``--selector``: the commands that read specs."""
     state: argparse.ArgumentParser
+    """Where the state is (``--state``, ``--shard``) and how it is locked."""
     aws: argparse.ArgumentParser
+    """``--profile``, ``--region``: what reaches AWS (an S3 state included)."""
+    voiceid: argparse.ArgumentParser
+    """``--tps``: the commands that call Voice ID."""
+    lag: argparse.ArgumentParser
+    """``--list-lag-horizon``: the commands that may start jobs or plan them."""
+
+    def everything(self) -> list[argparse.ArgumentParser]:
+        """The groups the top-level parser takes (so that they may precede the command)."""
+        return [self.common, self.state, self.aws, self.voiceid, self.lag]
 
 
 def parents() -> Parents:
     """Build the shared option groups."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS,  # so a subcommand does not reset a --debug given before it
-        help="show tracebacks instead of one-line errors",
+    common = Parser(add_help=False)
+    out = common.add_argument_group("output")
+    _shared(out, "--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    _shared(
+        out,
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default="auto",
+        help="log events (to stderr) as console lines, or JSON lines; auto: console on a terminal",
     )
 
-    specs = argparse.ArgumentParser(add_help=False)
-    specs.add_argument(
+    specs = Parser(add_help=False)
+    selection = specs.add_argument_group("selection")
+    selection.add_argument(
         "paths",
         nargs="*",
         type=Path,
         metavar="PATH",
-        help="spec files or directories (searched recursively for *.yaml, *.yml); default specs/",
+        help="spec files or directories (searched recursively for *.yaml, *.yml; default: specs/)",
     )
-    specs.add_argument(
+    _shared(
+        selection,
         "-l",
         "--selector",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="only specs whose labels match (repeatable; KEY!=VALUE negates)",
+        metavar="SELECTOR",
+        help="only specs whose labels match, Kubernetes-style: key=value, key!=value, "
+        "'key in (a,b)', 'key notin (a,b)', key, !key (repeatable; all must match)",
     )
 
-    state = argparse.ArgumentParser(add_help=False)
-    state.add_argument(
+    state = Parser(add_help=False)
+    where = state.add_argument_group("state")
+    _shared(
+        where,
         "--state",
         default=os.environ.get(STATE_ENV, DEFAULT_PATH),
-        help=f"state: a local file or s3://bucket/key (default ${STATE_ENV} or {DEFAULT_PATH})",
+        metavar="FILE|s3://BUCKET/KEY",
+        help=f"the state: a local file or an S3 object (${STATE_ENV}, else {DEFAULT_PATH})",
     )
-    state.add_argument(
+    _shared(
+        where,
+        "--shard",
+        metavar="INDEX/COUNT",
+        help="only the specs of one of COUNT shards, partitioned by domain, each with its own "
+        f"state (default: ${SHARD_INDEX_ENV}/${SHARD_COUNT_ENV} in a Kubernetes Indexed Job)",
+    )
+    _shared(
+        where,
         "--lock-timeout",
-        type=float,
+        type=values.duration(),
         default=DEFAULT_LOCK_TIMEOUT,
-        help="seconds to wait for another run's state lock (then exit 4)",
+        metavar="SECONDS",
+        help="how long to wait for another run's state lock, then exit 4",
     )
-    state.add_argument(
+    _shared(
+        where,
         "--lock-ttl",
-        type=float,
-        default=None,
-        help="S3 state: seconds after which a lock of a run that died expires (default 120)",
+        type=values.duration(positive=True),
+        default=DEFAULT_LOCK_TTL,
+        metavar="SECONDS",
+        help="S3 state: when the lock of a run that died expires",
     )
 
-    aws = argparse.ArgumentParser(add_help=False)
-    aws.add_argument("--profile", help="AWS profile (default: the standard AWS configuration)")
-    aws.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's)")
-    aws.add_argument(
+    aws = Parser(add_help=False)
+    reach = aws.add_argument_group("AWS")
+    _shared(reach, "--profile", help="AWS profile (default: the standard AWS configuration)")
+    _shared(reach, "--region", help="AWS region (default: $AWS_REGION, else the profile's)")
+
+    voiceid = Parser(add_help=False)
+    calls = voiceid.add_argument_group("Voice ID")
+    _shared(
+        calls,
         "--tps",
-        type=float,
+        type=values.rate,
         default=DEFAULT_TPS,
-        help="client-side limit of Voice ID calls per second per API (default 2, the quota)",
+        metavar="N",
+        help="client-side limit of Voice ID calls per second per API (Voice ID's quota; "
+        "0: no limit)",
     )
-    aws.add_argument(
+
+    lag = Parser(add_help=False)
+    lagging = lag.add_argument_group("Voice ID")
+    _shared(
+        lagging,
         "--list-lag-horizon",
-        type=float,
-        default=None,
+        type=values.duration(),
         metavar="SECONDS",
-        help="how long a new job may be missing from Voice ID's List: unconfirmed starts and "
-        f"a fresh state's first listing wait this long before starting (default ${LAG_ENV} "
-        f"or {DEFAULT_LIST_LAG_HORIZON:g}; 0 trusts List at once)",
+        help="how long a new job may be missing from Voice ID's List: unconfirmed starts and a "
+        f"fresh state's first listing wait this long before starting (default: ${LAG_ENV}, "
+        f"else {DEFAULT_LIST_LAG_HORIZON:g}; 0 trusts List at once)",
     )
-    aws.add_argument(
-        "--shard",
-        default=_default_shard(),
-        metavar="INDEX/COUNT",
-        help="only the specs of one of COUNT shards, partitioned by domain (default from "
-        f"$JOB_COMPLETION_INDEX and ${SHARD_COUNT_ENV} in a Kubernetes Indexed Job)",
-    )
-    aws.add_argument(
-        "--log-format",
-        choices=("auto", "console", "json"),
-        default="auto",
-        help="log events as console lines (auto on a terminal) or JSON lines",
-    )
-    return Parents(common, specs, state, aws)
+    return Parents(common, specs, state, aws, voiceid, lag)
+
+
+def add_command(sub: Any, name: str, *, parents: list[argparse.ArgumentParser], **kw: Any) -> Any:
+    """A command's parser, with the exit codes in its help."""
+    return sub.add_parser(name, parents=parents, epilog=EXIT_CODES_HELP, **kw)
 
 
 def list_lag_horizon(args: argparse.Namespace) -> float:
@@ -133,34 +201,54 @@ def list_lag_horizon(args: argparse.Namespace) -> float:
     if text is None:
         return DEFAULT_LIST_LAG_HORIZON
     try:
-        return float(text)
-    except ValueError:
-        raise ReconcilerError(
-            f"${LAG_ENV}={text!r}: expected a number of seconds, e.g. 300"
-        ) from None
+        return values.parse_duration(text)
+    except ValueError as err:
+        raise UsageError(f"${LAG_ENV}={text!r}: {err}") from None
 
 
 def paths(args: argparse.Namespace) -> list[Path]:
     """The spec paths given, or ``specs/``."""
-    return list(args.paths) or [Path("specs")]
+    return list(getattr(args, "paths", None) or []) or [Path("specs")]
 
 
 def shard(args: argparse.Namespace) -> Shard | None:
-    text = getattr(args, "shard", None)
-    return Shard.parse(text) if text else None
+    """``--shard``, else the Kubernetes Indexed Job's ``$JOB_COMPLETION_INDEX`` of
+    ``$VOICEID_RECONCILER_SHARD_COUNT``, else None."""
+    if args.shard is not None:
+        return Shard.parse(args.shard)
+    count, index = os.environ.get(SHARD_COUNT_ENV), os.environ.get(SHARD_INDEX_ENV)
+    if not count:
+        return None
+    if index is None:
+        raise UsageError(f"${SHARD_COUNT_ENV}={count!r} is set but ${SHARD_INDEX_ENV} is not")
+    try:
+        return Shard.parse(f"{index}/{count}")
+    except ReconcilerError:
+        raise UsageError(
+            f"${SHARD_INDEX_ENV}={index!r}, ${SHARD_COUNT_ENV}={count!r}: expected whole numbers "
+            "with 0 <= INDEX < COUNT"
+        ) from None
+
+
+def shard_label(args: argparse.Namespace) -> str | None:
+    """The shard as the metrics label it (``"0/4"``), or None."""
+    this = shard(args)
+    return f"{this.index}/{this.count}" if this else None
 
 
 def store(args: argparse.Namespace) -> StateStore:
     """The state store of ``--state`` (each shard its own)."""
     from reconciler.adapters.stores import open_store
 
+    if not args.state:
+        raise UsageError(f"--state (or ${STATE_ENV}) is empty: give a file or s3://bucket/key")
     this = shard(args)
     return open_store(
         this.state_location(args.state) if this else args.state,
-        lock_timeout=getattr(args, "lock_timeout", DEFAULT_LOCK_TIMEOUT),
-        lock_ttl=getattr(args, "lock_ttl", None),
-        profile=getattr(args, "profile", None),
-        region=getattr(args, "region", None),
+        lock_timeout=args.lock_timeout,
+        lock_ttl=args.lock_ttl,
+        profile=args.profile,
+        region=args.region,
     )
 
 

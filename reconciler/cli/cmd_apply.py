@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from reconciler.cli import args as shared
+from reconciler.cli import values
 from reconciler.cli.exits import (
     EXIT_COMPLETED_WITH_ERRORS,
     EXIT_JOB_FAILED,
@@ -33,54 +34,78 @@ log = structlog.get_logger("reconciler.cli")
 def register(sub: Any, parents: shared.Parents) -> None:
     from reconciler.runner.context import DEFAULT_POLL_INTERVAL
 
-    apply = sub.add_parser(
+    apply = shared.add_command(
+        sub,
         "apply",
-        parents=[parents.common, parents.specs, parents.state, parents.aws],
+        parents=[
+            parents.common,
+            parents.specs,
+            parents.state,
+            parents.aws,
+            parents.voiceid,
+            parents.lag,
+        ],
         help="start the jobs that are missing",
         description="Plan, then start only the missing jobs (at most --max-active per domain "
         "and kind; the rest are queued for a later run or for --wait).",
     )
-    apply.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
-    apply.add_argument("--max-starts", type=int, help="start at most this many jobs in this run")
     apply.add_argument(
+        "--max-active",
+        type=values.count(1),
+        default=DEFAULT_MAX_ACTIVE,
+        metavar="N",
+        help=f"active jobs per domain and kind (Voice ID's quota; default: {DEFAULT_MAX_ACTIVE})",
+    )
+    waiting = apply.add_argument_group("waiting")
+    waiting.add_argument(
+        "--wait",
+        action="store_true",
+        help="keep going until every job has ended, starting queued jobs as slots free up",
+    )
+    waiting.add_argument(
+        "--timeout",
+        type=values.duration(),
+        metavar="SECONDS",
+        help="with --wait: give up after this long, exit 3 (default: wait until done)",
+    )
+    waiting.add_argument(
+        "--poll-interval",
+        type=values.duration(),
+        default=DEFAULT_POLL_INTERVAL,
+        metavar="SECONDS",
+        help=f"with --wait: time between polls (default: {DEFAULT_POLL_INTERVAL:g})",
+    )
+    safety = apply.add_argument_group("safety")
+    safety.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    safety.add_argument(
         "--plan-checksum",
         metavar="CHECKSUM",
         help="act only if the plan computed now has this checksum (the reviewed plan; exit 6)",
     )
-    apply.add_argument(
+    safety.add_argument(
         "--start-limit",
-        type=int,
+        type=values.count(0),
         default=DEFAULT_START_LIMIT,
-        help=f"refuse a plan with more pending starts than this (default {DEFAULT_START_LIMIT}; "
-        "exit 7)",
+        metavar="N",
+        help="refuse a plan with more pending starts than this, exit 7 (default: "
+        f"{DEFAULT_START_LIMIT})",
     )
-    apply.add_argument("--force", action="store_true", help="lift the --start-limit safety limit")
-    apply.add_argument(
+    safety.add_argument("--force", action="store_true", help="lift the --start-limit safety limit")
+    safety.add_argument(
+        "--max-starts",
+        type=values.count(0),
+        metavar="N",
+        help="start at most this many jobs in this run (default: no limit)",
+    )
+    output = apply.add_argument_group("output")
+    output.add_argument(
         "--metrics-file",
         type=Path,
         metavar="PATH",
         help="write Prometheus metrics in the node-exporter textfile format",
     )
-    apply.add_argument(
+    output.add_argument(
         "--pushgateway", metavar="URL", help="push Prometheus metrics to this Pushgateway"
-    )
-    apply.add_argument(
-        "--wait",
-        action="store_true",
-        help="keep going until every job has ended, starting queued jobs as slots free up",
-    )
-    apply.add_argument("--timeout", type=float, help="with --wait: give up after SECONDS (exit 3)")
-    apply.add_argument(
-        "--poll-interval",
-        type=float,
-        default=DEFAULT_POLL_INTERVAL,
-        help="with --wait: seconds between polls",
-    )
-    apply.add_argument(
-        "--max-active",
-        type=int,
-        default=DEFAULT_MAX_ACTIVE,
-        help="active jobs per domain and kind",
     )
     apply.set_defaults(handler=run)
 
@@ -117,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
         finally:
             progress.close()
             summary = RunSummary.of(
-                "apply", report, voiceid, duration_s=time.monotonic() - started, shard=args.shard
+                "apply",
+                report,
+                voiceid,
+                duration_s=time.monotonic() - started,
+                shard=shared.shard_label(args),
             )
             _emit_metrics(args, summary)
     colour = render.use_colour(sys.stdout)

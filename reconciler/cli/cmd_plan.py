@@ -8,14 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, EXIT_PENDING
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
-    plan = sub.add_parser(
+    plan = shared.add_command(
+        sub,
         "plan",
-        parents=[parents.common, parents.specs, parents.state, parents.aws],
+        parents=[
+            parents.common,
+            parents.specs,
+            parents.state,
+            parents.aws,
+            parents.voiceid,
+            parents.lag,
+        ],
         help="show what apply would do",
         description="Compare the specs with Voice ID and show what apply would do.",
     )
@@ -25,23 +34,27 @@ def register(sub: Any, parents: shared.Parents) -> None:
         help="plan from the specs and the state file alone (no credentials, no API calls)",
     )
     plan.add_argument(
+        "--max-active",
+        type=values.count(1),
+        default=DEFAULT_MAX_ACTIVE,
+        metavar="N",
+        help="active jobs allowed per domain and kind (Voice ID's quota; default: "
+        f"{DEFAULT_MAX_ACTIVE})",
+    )
+    output = plan.add_argument_group("output")
+    output.add_argument(
         "--format",
         choices=("text", "json", "markdown"),
         default="text",
-        help="text for people, json for tools, markdown for a pull-request comment",
+        help="text for people, json for tools, markdown for a pull-request comment (default: text)",
     )
-    plan.add_argument("--out", type=Path, help="also write the JSON plan to this file")
-    plan.add_argument(
+    output.add_argument(
+        "--out", type=Path, metavar="FILE", help="also write the JSON plan to this file"
+    )
+    output.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 2 when starts are pending, 0 when none are, 1 on error",
-    )
-    plan.add_argument(
-        "--max-active",
-        type=int,
-        default=DEFAULT_MAX_ACTIVE,
-        help=f"active jobs allowed per domain and kind (Voice ID's quota; default "
-        f"{DEFAULT_MAX_ACTIVE})",
     )
     plan.set_defaults(handler=run)
 

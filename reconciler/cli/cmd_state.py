@@ -11,29 +11,41 @@ from reconciler.cli.exits import EXIT_OK
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
-    state_cmd = sub.add_parser(
-        "state", parents=[parents.common], help="inspect and repair the state"
+    state_cmd = shared.add_command(
+        sub, "state", parents=[parents.common], help="inspect and repair the state"
     )
     state_sub = state_cmd.add_subparsers(dest="state_command", required=True, metavar="COMMAND")
-    show = state_sub.add_parser(
+    show = shared.add_command(
+        state_sub,
         "show",
-        parents=[parents.common, parents.state],
+        parents=[parents.common, parents.state, parents.aws],
         help="print the state (summary, or --format json)",
     )
-    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.add_argument("--format", choices=("text", "json"), default="text", help="(default: text)")
     show.set_defaults(handler=run_show)
-    rebuild = state_sub.add_parser(
+    rebuild = shared.add_command(
+        state_sub,
         "rebuild",
-        parents=[parents.common, parents.specs, parents.state, parents.aws],
+        parents=[parents.common, parents.specs, parents.state, parents.aws, parents.voiceid],
         help="re-derive the state from Voice ID (after a lost or corrupt state)",
         description="List every domain's jobs and match them to the specs by the hash in their "
         "JobName; write a new state (an unreadable old one is replaced).",
     )
     rebuild.set_defaults(handler=run_rebuild)
-    unlock = state_sub.add_parser(
+    unlock = shared.add_command(
+        state_sub,
         "unlock",
-        parents=[parents.common, parents.state],
-        help="break the state lock of a run that is gone",
+        parents=[parents.common, parents.state, parents.aws],
+        help="show who holds the state lock; break it, given its id, once that run is gone",
+    )
+    unlock.add_argument(
+        "lock_id",
+        nargs="?",
+        metavar="LOCK_ID",
+        help="the id of the lock to break, as 'state unlock' without it shows (S3 state)",
+    )
+    unlock.add_argument(
+        "--force", action="store_true", help="break the lock whatever its id (S3 state)"
     )
     unlock.set_defaults(handler=run_unlock)
 
@@ -47,7 +59,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_unlock(args: argparse.Namespace) -> int:
-    print(shared.store(args).unlock())
+    print(shared.store(args).unlock(args.lock_id, force=args.force))
     return EXIT_OK
 
 

@@ -12,16 +12,19 @@ from reconciler.core.state import State
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
-    status = sub.add_parser(
+    status = shared.add_command(
+        sub,
         "status",
-        parents=[parents.common, parents.state, parents.aws],
+        parents=[parents.common, parents.state, parents.aws, parents.voiceid],
         help="show every spec's job and status from the state",
         description="Show every spec's job, status, progress, timings and failure details.",
     )
     status.add_argument(
         "--refresh", action="store_true", help="describe in-flight jobs first and save the state"
     )
-    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument(
+        "--format", choices=("text", "json"), default="text", help="(default: text)"
+    )
     status.add_argument(
         "--details",
         action="store_true",

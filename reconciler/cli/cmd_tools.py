@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK
 from reconciler.sandbox.options import add_serve_arguments
 
@@ -14,7 +15,8 @@ DEMO_JOB_DURATION = 4.0
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
-    demo = sub.add_parser(
+    demo = shared.add_command(
+        sub,
         "demo",
         parents=[parents.common],
         help="run validate, plan, apply --wait and status against a local sandbox",
@@ -24,17 +26,22 @@ def register(sub: Any, parents: shared.Parents) -> None:
     demo.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default specs/")
     demo.add_argument(
         "--job-duration",
-        type=float,
+        type=values.duration(positive=True),
+        metavar="SECONDS",
         default=DEMO_JOB_DURATION,
         help=f"seconds a sandbox job runs (default {DEMO_JOB_DURATION:g})",
     )
     demo.set_defaults(handler=run_demo)
 
-    sandbox = sub.add_parser(
-        "sandbox", parents=[parents.common], help="the local Voice ID sandbox (with S3 and KMS)"
+    sandbox = shared.add_command(
+        sub,
+        "sandbox",
+        parents=[parents.common],
+        help="the local Voice ID sandbox (with S3 and KMS)",
     )
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="COMMAND")
-    serve = sandbox_sub.add_parser(
+    serve = shared.add_command(
+        sandbox_sub,
         "serve",
         parents=[parents.common],
         help="serve a sandbox on 127.0.0.1 in the foreground",

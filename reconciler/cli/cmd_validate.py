@@ -11,14 +11,16 @@ from reconciler.cli.exits import EXIT_OK
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
-    validate = sub.add_parser(
+    validate = shared.add_command(
+        sub,
         "validate",
         parents=[parents.common, parents.specs],
         help="check spec files and report every problem with file:line:column",
         description="Check spec files; exit 1 and list every problem when any is invalid.",
     )
     validate.set_defaults(handler=run_validate)
-    schema = sub.add_parser(
+    schema = shared.add_command(
+        sub,
         "schema",
         parents=[parents.common],
         help="print the JSON Schema of a spec document",

@@ -28,6 +28,18 @@ EXIT_COMPLETED_WITH_ERRORS = 8
 EXIT_INTERRUPTED = 130
 """Ctrl-C or SIGTERM: the state was saved; a re-run continues."""
 
+EXIT_CODES_HELP = """exit codes:
+  0    success: converged, or progressing normally
+  1    an error (bad flags or specs, unreadable state, Voice ID refused, ...): one line each
+  2    plan --detailed-exitcode: starts are pending
+  3    apply --wait --timeout: timed out before every job ended (run again to continue)
+  4    another run holds the state lock for longer than --lock-timeout
+  5    a managed job ended FAILED during this run, with no attempts left
+  6    apply --plan-checksum: the plan is not the reviewed one
+  7    the plan would start more jobs than --start-limit without --force
+  8    a managed job ended COMPLETED_WITH_ERRORS during this run (status --details)
+  130  interrupted (SIGINT / SIGTERM): the state was saved; run again to continue"""
+
 _BY_ERROR: dict[type[ReconcilerError], int] = {
     StateLockedError: EXIT_LOCKED,
     PlanChecksumMismatch: EXIT_PLAN_CHANGED,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from reconciler import __version__
 from reconciler.cli import args as shared
 from reconciler.cli import cmd_apply, cmd_plan, cmd_state, cmd_status, cmd_tools, cmd_validate
-from reconciler.cli.exits import EXIT_ERROR, EXIT_INTERRUPTED, exit_code
+from reconciler.cli.exits import EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERRUPTED, exit_code
 from reconciler.cli.logs import configure_logging
 from reconciler.core.errors import ReconcilerError, SpecErrors
 
@@ -22,12 +22,13 @@ _COMMANDS = (cmd_validate, cmd_plan, cmd_apply, cmd_status, cmd_state, cmd_tools
 
 
 def parser() -> argparse.ArgumentParser:
-    """The parser of every command."""
+    """The parser of every command (shared options may also stand before the command)."""
     parents = shared.parents()
-    top = argparse.ArgumentParser(
+    top = shared.Parser(
         prog="voiceid-reconciler",
         description="Declarative GitOps reconciler for Amazon Connect Voice ID batch jobs.",
-        parents=[parents.common],
+        parents=parents.everything(),
+        epilog=EXIT_CODES_HELP,
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -39,9 +40,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = parser().parse_args(argv)
-    args.debug = getattr(args, "debug", False)
-    configure_logging(getattr(args, "log_format", "auto"))
+    try:
+        args = parser().parse_args(argv)
+    except shared.UsageError as err:
+        print(f"voiceid-reconciler: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    shared.fill_defaults(args)
+    configure_logging(args.log_format)
     try:
         status: int = args.handler(args)
     except SpecErrors as err:

@@ -64,6 +64,8 @@ SCHEMA_VERSION = 1
 DEFAULT_PATH = "voiceid-state.json"
 DEFAULT_LOCK_TIMEOUT = 60.0
 """Seconds a run waits for another run's state lock (``--lock-timeout``), in every store."""
+DEFAULT_LOCK_TTL = 120.0
+"""Seconds after which the S3 lock of a run that died expires (``--lock-ttl``)."""
 
 
 class _Record(BaseModel):

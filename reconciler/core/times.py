@@ -23,3 +23,19 @@ def iso_of(value: datetime) -> str:
 def epoch(text: str) -> float:
     """A time the state wrote, as seconds since the epoch."""
     return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC).timestamp()
+
+
+def span(seconds: float) -> str:
+    """A duration for people: ``45s``, ``1m40s``, ``2h05m``."""
+    whole = round(abs(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def when(moment: float, now: float) -> str:
+    """A moment for people, absolute and relative: ``2026-12-01T10:15:00Z (in 1m40s)``."""
+    relative = f"in {span(moment - now)}" if moment >= now else f"{span(now - moment)} ago"
+    return f"{iso(moment)} ({relative})"

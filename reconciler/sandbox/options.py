@@ -4,28 +4,53 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from reconciler.sandbox.config import PROFILES
 
 DEFAULT_JOB_DURATION = 5.0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port, 0..65535 (0: any free), not {text!r}")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
+    return seconds
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the serve options to ``parser``."""
-    parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free port)")
     parser.add_argument(
-        "--profile",
+        "--port", type=_port, default=0, help="port to bind on 127.0.0.1 (default: any free one)"
+    )
+    parser.add_argument(
+        "--speed",
         choices=sorted(PROFILES),
         default="fast",
-        help="fast: no throttling; realistic: 2 TPS per operation",
+        dest="profile",
+        help="fast: no throttling; realistic: 2 TPS per operation, as Voice ID (default: fast)",
     )
     parser.add_argument(
         "--seed", action="store_true", help="create a demo domain, bucket, KMS key and audio files"
     )
     parser.add_argument(
         "--job-duration",
-        type=float,
+        type=_seconds,
         default=DEFAULT_JOB_DURATION,
-        help="seconds a batch job takes (default %(default)s)",
+        metavar="SECONDS",
+        help="how long a batch job runs (default: %(default)s)",
     )
     parser.add_argument("--log-requests", action="store_true", help="log every HTTP request")

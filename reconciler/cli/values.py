@@ -1,0 +1,73 @@
+"""Parsing and checking the values of flags and environment variables, before anything runs.
+
+Every numeric option is parsed by one of these (argparse ``type=``), so a bad value is one
+line naming the flag and the accepted range, exit 1, before any spec is read or any call made.
+
+Durations are seconds, written ``90``, ``1.5``, or with a unit: ``90s``, ``5m``, ``1h``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, *, positive: bool = False) -> float:
+    """``text`` as seconds: finite, 0 or more (``positive``: more than 0); a unit suffix is
+    allowed (``ms``, ``s``, ``m``, ``h``). Raises ValueError saying what is expected."""
+    match = _DURATION.match(text)
+    expected = "a number of seconds " + ("above 0" if positive else "of 0 or more")
+    if match is None:
+        raise ValueError(f"expected {expected} (e.g. 30, 1.5, 90s, 5m, 1h), not {text!r}")
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
+        raise ValueError(f"expected {expected}, not {text!r}")
+    return seconds
+
+
+def duration(*, positive: bool = False) -> Callable[[str], float]:
+    """An argparse type for a duration (see :func:`parse_duration`)."""
+
+    def parse(text: str) -> float:
+        try:
+            return parse_duration(text, positive=positive)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = "duration"
+    return parse
+
+
+def rate(text: str) -> float:
+    """Calls per second: finite, 0 or more (0: no client-side limit)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected calls per second, 0 or more (0: no limit), not {text!r}"
+        )
+    return value
+
+
+def count(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type for a whole number in ``minimum``..``maximum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            bound = f"{minimum}..{maximum}" if maximum is not None else f"{minimum} or more"
+            raise argparse.ArgumentTypeError(f"expected a whole number, {bound}, not {text!r}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
