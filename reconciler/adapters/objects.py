@@ -65,7 +65,7 @@ class Manifests:
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
         except S3_ERRORS as err:
-            log.warning("manifests.head_failed", error=error_code(err))
+            log.warning("manifests.head_failed", uri=uri, error=error_code(err))
             return None
         return str(response["ETag"]).strip('"')
 
@@ -84,7 +84,9 @@ class Manifests:
                     break
                 params["ContinuationToken"] = page["NextContinuationToken"]
         except S3_ERRORS as err:
-            log.warning("manifests.list_failed", error=error_code(err))
+            log.warning(
+                "manifests.list_failed", uri=f"s3://{bucket}/{prefix}", error=error_code(err)
+            )
         return found
 
     def stage(self, uri: str, body: bytes, *, kms_key_id: str | None) -> bool:

@@ -155,7 +155,7 @@ class VoiceId:
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
         method = getattr(self.client, _snake(operation))
 
-        def attempt() -> dict[str, Any]:
+        def attempt(operation: str) -> dict[str, Any]:  # named, so that retries log it
             self.limiter.acquire(operation)
             self.calls[operation] += 1
             try:
@@ -177,7 +177,7 @@ class VoiceId:
                 raise VoiceIdError(f"{operation}: {err}", code=type(err).__name__) from err
             return response
 
-        return self._retrying(attempt)
+        return self._retrying(attempt, operation)
 
     def _translate(self, operation: str, err: botocore.exceptions.ClientError) -> VoiceIdError:
         error = err.response.get("Error", {})
@@ -199,6 +199,7 @@ class VoiceId:
         error = outcome.exception() if outcome else None
         log.warning(
             "voiceid.retry",
+            operation=state.args[0] if state.args else None,
             attempt=state.attempt_number,
             wait_s=round(state.upcoming_sleep, 2),
             error=getattr(error, "code", type(error).__name__),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from reconciler.cli import args as shared
 from reconciler.cli.exits import EXIT_OK
+from reconciler.cli.render import Scope
 from reconciler.core.state import State
 
 
@@ -15,9 +17,11 @@ def register(sub: Any, parents: shared.Parents) -> None:
     status = shared.add_command(
         sub,
         "status",
-        parents=[parents.common, parents.state, parents.aws, parents.voiceid],
+        parents=[parents.common, parents.specs, parents.state, parents.aws, parents.voiceid],
         help="show every spec's job and status from the state",
-        description="Show every spec's job, status, progress, timings and failure details.",
+        description="Show every spec's job, status, progress, timings and failure details. "
+        "Given PATHs (or when specs/ exists), records whose spec is no longer there are marked "
+        "removed, and --selector narrows the list.",
     )
     status.add_argument(
         "--refresh", action="store_true", help="describe in-flight jobs first and save the state"
@@ -37,15 +41,36 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.cli import render
     from reconciler.runner.usecases import refresh
 
+    scope = _scope(args)
     store = shared.store(args)
-    state = refresh(store, shared.voiceid(args)) if args.refresh else store.read()
-    if args.format == "json":
-        sys.stdout.write(render.status_json(state))
+    if args.refresh:
+        state = refresh(store, shared.voiceid(args), shared.objects(args))
     else:
-        sys.stdout.write(render.status_text(state, colour=render.use_colour(sys.stdout)))
+        state = store.read()
+    if args.format == "json":
+        sys.stdout.write(render.status_json(state, scope=scope))
+    else:
+        sys.stdout.write(
+            render.status_text(state, colour=render.use_colour(sys.stdout), scope=scope)
+        )
     if args.details:
         _details(args, state)
     return EXIT_OK
+
+
+def _scope(args: argparse.Namespace) -> Scope | None:
+    """Which specs exist and which are selected: from the PATHs given, else from specs/ when
+    it exists, else unknown (None: every record is shown, none marked removed)."""
+    from reconciler.core.loading import load_specs
+    from reconciler.core.spec import select
+
+    if not args.paths and not Path("specs").is_dir():
+        if args.selector:
+            raise shared.UsageError("--selector needs the specs: give their PATHs")
+        return None
+    specs = load_specs(shared.paths(args))
+    chosen = select(specs, args.selector) if args.selector else specs
+    return Scope(present=frozenset(s.key for s in specs), selected=frozenset(s.key for s in chosen))
 
 
 def _details(args: argparse.Namespace, state: State) -> None:

@@ -23,7 +23,13 @@ def register(sub: Any, parents: shared.Parents) -> None:
         description="Start a local Voice ID sandbox with a seeded world and run the example "
         "specs through validate, plan, apply --wait and status. Needs no AWS account.",
     )
-    demo.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="default specs/")
+    demo.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="spec files or directories (default: specs/ here, else the packaged examples)",
+    )
     demo.add_argument(
         "--job-duration",
         type=values.duration(positive=True),
@@ -53,9 +59,11 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from reconciler.cli.demo import example_specs
     from reconciler.cli.demo import run_demo as demo
 
-    return demo(shared.paths(args), cli=args.cli, job_duration=args.job_duration)
+    paths = list(args.paths) or [example_specs()]
+    return demo(paths, cli=args.cli, job_duration=args.job_duration)
 
 
 def run_serve(args: argparse.Namespace) -> int:

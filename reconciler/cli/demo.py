@@ -37,6 +37,18 @@ def _manifest(kind: str, audio: Sequence[str], offset: int) -> bytes:
     return json.dumps({"Version": "1.0", key: requests}, indent=2).encode()
 
 
+def example_specs() -> Path:
+    """The specs the demo runs: ``specs/`` in the current directory, else the examples packaged
+    with voiceid-reconciler (in a wheel), else the repository's (an editable install)."""
+    here = Path("specs")
+    if here.is_dir():
+        return here
+    packaged = Path(__file__).resolve().parent.parent / "examples" / "specs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "specs"
+
+
 def run_demo(
     paths: Sequence[Path],
     *,

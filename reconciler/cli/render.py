@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from reconciler.core.kinds import JobStatus
@@ -149,9 +150,33 @@ def apply_text(report: ApplyReport, *, dry_run: bool, colour: bool = False) -> s
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _status_rows(state: State) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Scope:
+    """Which spec keys exist in the repository, and which a selector chose."""
+
+    present: frozenset[str]
+    selected: frozenset[str]
+
+    @staticmethod
+    def _spec_of(key: str, keys: frozenset[str]) -> bool:
+        base, sep, _ = key.rpartition("-part-")  # one part of a chunked roster
+        return key in keys or (bool(sep) and base in keys)
+
+    def removed(self, key: str) -> bool:
+        return not self._spec_of(key, self.present)
+
+    def shows(self, key: str) -> bool:
+        """Selected specs, and (when no selector narrowed them) removed ones."""
+        return self._spec_of(key, self.selected) or (
+            self.selected == self.present and self.removed(key)
+        )
+
+
+def _status_rows(state: State, scope: Scope | None = None) -> list[dict[str, Any]]:
     rows = []
     for key, entry in sorted(state.specs.items()):
+        if scope is not None and not scope.shows(key):
+            continue
         job = entry.latest()
         rows.append(
             {
@@ -170,39 +195,41 @@ def _status_rows(state: State) -> list[dict[str, Any]]:
                 "failure": job.failure.model_dump(by_alias=True) if job and job.failure else None,
                 "results": job.results if job else None,
                 "superseded": len(entry.history),
+                "removed": bool(scope and scope.removed(key)),
             }
         )
     return rows
 
 
-def status_json(state: State) -> str:
+def status_json(state: State, *, scope: Scope | None = None) -> str:
     """Every spec's latest job as JSON (``formatVersion`` 1)."""
     document = {
         "formatVersion": FORMAT_VERSION,
         "observedAt": state.observed_at,
         "serial": state.serial,
-        "specs": _status_rows(state),
+        "specs": _status_rows(state, scope),
         "orphans": [o.model_dump(mode="json", by_alias=True) for o in state.orphans],
     }
     return json.dumps(document, indent=2) + "\n"
 
 
-def status_text(state: State, *, colour: bool = False) -> str:
-    """Every spec's latest job, one line each, then the failures in full."""
-    rows = _status_rows(state)
+def status_text(state: State, *, colour: bool = False, scope: Scope | None = None) -> str:
+    """Every spec's latest job, one line each (aligned whatever the status), then the
+    failures in full; specs no longer in the repository are marked removed."""
+    rows = _status_rows(state, scope)
     if not rows:
         return "No jobs recorded in the state yet.\n"
     width = max(len(r["spec"]) for r in rows)
+    shown = [_status_word(r) for r in rows]
+    status_width = max(len(word) for word in shown)
     colours = {
         JobStatus.COMPLETED: "32",
         JobStatus.COMPLETED_WITH_ERRORS: "33",
         JobStatus.FAILED: "31",
     }
     lines = [f"State observed at {state.observed_at or 'never'} (serial {state.serial})"]
-    for row in rows:
-        status = row["status"] or "NO JOB"
-        if row["status"] == JobStatus.IN_PROGRESS and row["percentComplete"] is not None:
-            status += f" {row['percentComplete']}%"
+    for row, word in zip(rows, shown, strict=True):
+        status = f"{word:<{status_width}}"  # padded before colouring: escapes take no room
         if colour and row["status"] in colours:
             status = f"\x1b[{colours[row['status']]}m{status}\x1b[0m"
         timing = ""
@@ -212,7 +239,8 @@ def status_text(state: State, *, colour: bool = False) -> str:
             timing += f"  ended {row['endedAt']}"
         job = f"job {row['jobId']}" if row["jobId"] else ""
         attempt = f" (attempt {row['attempt']})" if row["attempt"] and row["attempt"] > 1 else ""
-        lines.append(f"  {row['spec']:<{width}}  {status:<22} {job}{attempt}{timing}".rstrip())
+        removed = "  (spec removed)" if row["removed"] else ""
+        lines.append(f"  {row['spec']:<{width}}  {status} {job}{attempt}{timing}{removed}".rstrip())
         if row["results"]:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(row["results"].items()))
             lines.append(f"      results: {counts}")
@@ -222,6 +250,13 @@ def status_text(state: State, *, colour: bool = False) -> str:
     for orphan in state.orphans:
         lines.append(f"  orphan {orphan.job_name}  {orphan.status}  job {orphan.job_id}")
     return "\n".join(lines) + "\n"
+
+
+def _status_word(row: dict[str, Any]) -> str:
+    status = str(row["status"] or "NO JOB")
+    if row["status"] == JobStatus.IN_PROGRESS and row["percentComplete"] is not None:
+        status += f" {row['percentComplete']}%"
+    return status
 
 
 def state_text(state: State) -> str:

@@ -17,8 +17,8 @@ from reconciler.core.absorb import absorb
 from reconciler.core.desired import OfflineResolver, Shard, desire, in_shard
 from reconciler.core.errors import StateError
 from reconciler.core.identity import parse_job_name
-from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests
-from reconciler.core.kinds import JobKind
+from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests, result_counts
+from reconciler.core.kinds import WITH_OUTPUT, JobKind
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE, Plan, build_plan
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
@@ -74,13 +74,28 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
     return PlanResult(plan, state, False, state.observed_at, len(specs))
 
 
-def refresh(store: StateStore, voiceid: VoiceIdApi, *, clock: Clock | None = None) -> State:
-    """Describe the jobs the state holds as in flight, record what they show, save (locked)."""
+def refresh(
+    store: StateStore, voiceid: VoiceIdApi, objects: ObjectStore, *, clock: Clock | None = None
+) -> State:
+    """Describe the jobs the state holds as in flight, record what they show, read the results
+    of those found ended (Describe names their input and output), save (locked)."""
     with store.locked():
         state = store.read()
         seen: dict[str, ObservedJob] = {}
         describe_active(voiceid, state, seen, event="status.job_missing")
         absorb(state, (), seen.values())
+        for record in state.all_jobs():
+            job = seen.get(record.job_id or "")
+            if (
+                job is not None
+                and record.results is None
+                and job.status in WITH_OUTPUT
+                and job.input_s3_uri
+                and job.output_s3_uri
+            ):
+                output = objects.read_output(job.output_s3_uri, job.job_id, job.input_s3_uri)
+                if output is not None:  # unreadable now: a later refresh or apply tries again
+                    record.results = result_counts(output)
         state.observed_at = iso((clock or SystemClock()).time())
         store.write(state)
     return state

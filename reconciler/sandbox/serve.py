@@ -24,6 +24,8 @@ def export_lines(sandbox: Sandbox, world: DemoWorld | None = None) -> list[str]:
     """The shell lines that point a shell at ``sandbox`` (and describe ``world``)."""
     lines = [f"export {name}={shlex.quote(value)}" for name, value in sandbox.env().items()]
     lines.append("unset AWS_PROFILE")
+    # The sandbox's List never lags behind Start: a first apply may start at once.
+    lines.append("export VOICEID_RECONCILER_LIST_LAG_HORIZON=0")
     if world is not None:
         described = {
             "VOICEID_SANDBOX_DOMAIN_ID": world.domain_id,
@@ -65,7 +67,9 @@ def serve(  # noqa: PLR0913 - the sandbox's knobs, all keyword options
             lines = export_lines(sandbox, world)
             lines.append(
                 f"# Voice ID sandbox on {sandbox.endpoint_url} (profile={profile}, "
-                f"job_duration={job_duration:g}s); knobs: {sandbox.endpoint_url}/_sandbox/config"
+                f"job_duration={job_duration:g}s); knobs: {sandbox.endpoint_url}/_sandbox/config; "
+                "VOICEID_RECONCILER_LIST_LAG_HORIZON=0 because this List never lags: a first "
+                "apply starts at once"
             )
             print("\n".join(lines), file=stream, flush=True)
             stopped.wait()
