@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from reconciler.core.errors import Location, SpecError, SpecErrors
+from reconciler.core.errors import Location, SelectorError, SpecError, SpecErrors
 from reconciler.core.loading import discover, load_file, load_specs
 from reconciler.core.spec import (
     ENROLLMENT,
@@ -396,10 +396,38 @@ def test_documents_are_frozen(good: list[LoadedSpec]) -> None:
         (["example.com/tier=gold"], [f"{ENROLLMENT}/roster-file"]),
         (["team=nobody"], []),
         (["region=emea", "region=apac"], []),
+        (
+            ["team in (fraud-ops, nobody)"],
+            [
+                f"{ENROLLMENT}/emea-branch-migration",
+                f"{ENROLLMENT}/roster-file",
+                f"{REGISTRATION}/roster-file",
+            ],
+        ),
+        (
+            ["team in (fraud-ops,nobody),region=amer"],
+            [f"{ENROLLMENT}/roster-file", f"{REGISTRATION}/roster-file"],
+        ),
+        (
+            ["team notin (fraud-ops)"],
+            [f"{ENROLLMENT}/apac-inline-roster", f"{REGISTRATION}/known-fraudsters"],
+        ),
+        (
+            ["region"],
+            [
+                f"{ENROLLMENT}/emea-branch-migration",
+                f"{ENROLLMENT}/apac-inline-roster",
+                f"{ENROLLMENT}/roster-file",
+                f"{REGISTRATION}/roster-file",
+            ],
+        ),
+        (["!region"], [f"{REGISTRATION}/known-fraudsters"]),
+        (["team==fraud-ops", "!region"], []),
     ],
 )
 def test_select(good: list[LoadedSpec], selectors: list[str], keys: list[str] | None) -> None:
-    """Selectors: k=v, k!=v (true when the label is absent), comma-separated and repeated AND."""
+    """Selectors: k=v, k!=v and notin (true when the label is absent), in, exists (k), absent
+    (!k), comma-separated (commas inside a set belong to it) and repeated: all must match."""
     expected = [s.key for s in good] if keys is None else keys
     assert [s.key for s in select(good, selectors)] == expected
 
@@ -535,11 +563,11 @@ def test_mangled_spec_raises_only_spec_errors(
     _load_only_spec_errors(fuzz_dir / "mangled.yaml", text.encode("utf-8"))
 
 
-def test_selector_without_operator_is_an_error() -> None:
-    """A selector term without '=' or '!=' is refused instead of silently matching nothing."""
-    with pytest.raises(SpecErrors) as info:
-        select([], ["team"])
-    assert "expected KEY=VALUE" in info.value.errors[0].message
+@pytest.mark.parametrize("selector", ["team in fraud-ops", "=x", "team in (a", "a b", "team=(x)"])
+def test_a_selector_that_cannot_be_read_is_an_error(selector: str) -> None:
+    """A malformed term is refused (one line naming it) instead of silently matching nothing."""
+    with pytest.raises(SelectorError, match="expected key=value"):
+        select([], [selector])
 
 
 def test_fifo_named_like_a_spec_is_refused_without_blocking(tmp_path: Path) -> None:

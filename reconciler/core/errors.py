@@ -6,6 +6,7 @@ Library code raises these; only the CLI catches them, prints one line and picks 
     ReconcilerError                 anything the reconciler reports to a user (exit 1)
     ├── SpecError                   one problem in one spec file, with file:line:column
     ├── SpecErrors                  every problem found in one validation pass
+    ├── SelectorError               a --selector that cannot be read
     ├── StateError                  the state file is unreadable, mangled or from a newer version
     │   └── StateLockedError        another live run holds the state lock (exit 4)
     ├── StorageError                an S3 object (a staged manifest) cannot be written
@@ -67,6 +68,10 @@ class SpecErrors(ReconcilerError):
         self.errors = sorted(errors, key=SpecError.sort_key)
         count = len(self.errors)
         super().__init__(f"{count} error{'s' if count != 1 else ''} in the specs")
+
+
+class SelectorError(ReconcilerError):
+    """A label selector (``--selector``) that cannot be read."""
 
 
 class StateError(ReconcilerError):
