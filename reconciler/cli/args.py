@@ -42,12 +42,21 @@ class UsageError(ReconcilerError):
     """A flag, an argument or an environment value is not acceptable."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps descriptions; keeps text laid out in lines (the exit codes) as it is."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit 1 (:class:`UsageError`), like every
     other mistake of a user's, not argparse's usage block and exit 2."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -59,7 +68,8 @@ def _shared(group: Any, *flags: str, default: Any = None, **kwargs: Any) -> None
     action = group.add_argument(*flags, default=argparse.SUPPRESS, **kwargs)
     _DEFAULTS[action.dest] = default
     if default not in (None, False, []) and "default" not in (action.help or ""):
-        action.help = f"{action.help} (default: {default})"
+        shown = f"{default:g}" if isinstance(default, float) else default
+        action.help = f"{action.help} (default: {shown})"
 
 
 def fill_defaults(args: argparse.Namespace) -> None:
@@ -94,7 +104,7 @@ class Parents:
 def parents() -> Parents:
     """Build the shared option groups."""
     common = Parser(add_help=False)
-    out = common.add_argument_group("output")
+    out = common.add_argument_group("logging")
     _shared(out, "--debug", action="store_true", help="show tracebacks instead of one-line errors")
     _shared(
         out,
@@ -131,7 +141,8 @@ def parents() -> Parents:
         "--state",
         default=os.environ.get(STATE_ENV, DEFAULT_PATH),
         metavar="FILE|s3://BUCKET/KEY",
-        help=f"the state: a local file or an S3 object (${STATE_ENV}, else {DEFAULT_PATH})",
+        help=f"the state: a local file or an S3 object (default: ${STATE_ENV}, else "
+        f"{DEFAULT_PATH})",
     )
     _shared(
         where,

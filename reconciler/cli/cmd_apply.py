@@ -97,7 +97,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
         metavar="N",
         help="start at most this many jobs in this run (default: no limit)",
     )
-    output = apply.add_argument_group("output")
+    output = apply.add_argument_group("metrics")
     output.add_argument(
         "--metrics-file",
         type=Path,

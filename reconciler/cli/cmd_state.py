@@ -21,7 +21,12 @@ def register(sub: Any, parents: shared.Parents) -> None:
         parents=[parents.common, parents.state, parents.aws],
         help="print the state (summary, or --format json)",
     )
-    show.add_argument("--format", choices=("text", "json"), default="text", help="(default: text)")
+    show.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for tools (default: text)",
+    )
     show.set_defaults(handler=run_show)
     rebuild = shared.add_command(
         state_sub,

@@ -27,7 +27,10 @@ def register(sub: Any, parents: shared.Parents) -> None:
         "--refresh", action="store_true", help="describe in-flight jobs first and save the state"
     )
     status.add_argument(
-        "--format", choices=("text", "json"), default="text", help="(default: text)"
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for tools (default: text)",
     )
     status.add_argument(
         "--details",
