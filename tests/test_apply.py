@@ -213,7 +213,9 @@ def test_throttling_and_server_errors_still_converge(
     voiceid_env.configure(throttle_error_rate=0.0, internal_error_rate=0.0)
     jobs, _ = check_invariants(world, state)
     assert len(jobs) == 8
-    assert any(e["event"] == "voiceid.retry" for e in _events(capfd))
+    retries = [e for e in _events(capfd) if e["event"] == "voiceid.retry"]
+    assert retries
+    assert all(e["operation"] and e["operation"][0].isupper() for e in retries)  # it names it
 
 
 def test_dry_run_and_max_starts(voiceid_env: Sandbox, tmp_path: Path) -> None:
