@@ -9,9 +9,7 @@ from typing import Any
 from reconciler.cli import args as shared
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK
-from reconciler.sandbox.options import add_serve_arguments
-
-DEMO_JOB_DURATION = 4.0
+from reconciler.sandbox.options import DEFAULT_JOB_DURATION, add_serve_arguments
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
@@ -34,8 +32,8 @@ def register(sub: Any, parents: shared.Parents) -> None:
         "--job-duration",
         type=values.duration(positive=True),
         metavar="SECONDS",
-        default=DEMO_JOB_DURATION,
-        help=f"seconds a sandbox job runs (default {DEMO_JOB_DURATION:g})",
+        default=DEFAULT_JOB_DURATION,
+        help=f"how long a sandbox job runs (default: {DEFAULT_JOB_DURATION:g})",
     )
     demo.set_defaults(handler=run_demo)
 

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from reconciler.core.loading import load_specs
 from reconciler.core.spec import ENROLLMENT
+from reconciler.sandbox.options import DEFAULT_JOB_DURATION
 
 SPEAKERS_PER_MANIFEST = 3
 
@@ -53,7 +54,7 @@ def run_demo(
     paths: Sequence[Path],
     *,
     cli: Callable[[list[str]], int],
-    job_duration: float = 4.0,
+    job_duration: float = DEFAULT_JOB_DURATION,
     out: TextIO = sys.stdout,
 ) -> int:
     """Run the demo, each step through ``cli`` (the command line's ``main``); return the exit

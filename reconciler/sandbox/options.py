@@ -8,7 +8,8 @@ import math
 
 from reconciler.sandbox.config import PROFILES
 
-DEFAULT_JOB_DURATION = 5.0
+DEFAULT_JOB_DURATION = 4.0
+"""Seconds a sandbox job runs (``sandbox serve`` and the demo alike)."""
 
 
 def _port(text: str) -> int:
