@@ -58,7 +58,8 @@ def test_apply_refuses_bad_values_before_reading_specs(
     code = main(["apply", str(tmp_path / "missing"), "--state", str(tmp_path / "s.json"), *argv])
     err = capsys.readouterr().err
     assert code == EXIT_ERROR
-    assert err.startswith("voiceid-reconciler: --")
+    assert err.startswith("voiceid-reconciler: ")
+    assert next(a for a in argv if a.startswith("--") and a != "--wait") in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.json").exists()
 
@@ -66,14 +67,14 @@ def test_apply_refuses_bad_values_before_reading_specs(
 def test_a_bad_list_lag_horizon_in_the_environment_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """VOICEID_RECONCILER_LIST_LAG_HORIZON=5m names the variable, not a traceback."""
-    monkeypatch.setenv("VOICEID_RECONCILER_LIST_LAG_HORIZON", "5m")
+    """VOICEID_RECONCILER_LIST_LAG_HORIZON=5min names the variable, not a traceback."""
+    monkeypatch.setenv("VOICEID_RECONCILER_LIST_LAG_HORIZON", "5min")
     code = main(["plan", "--offline", str(tmp_path), "--state", str(tmp_path / "s.json")])
     err = capsys.readouterr().err
     assert code == EXIT_ERROR
     assert err == (
-        "voiceid-reconciler: $VOICEID_RECONCILER_LIST_LAG_HORIZON='5m': expected a number of "
-        "seconds, e.g. 300\n"
+        "voiceid-reconciler: $VOICEID_RECONCILER_LIST_LAG_HORIZON='5min': expected a number of "
+        "seconds of 0 or more (e.g. 30, 1.5, 90s, 5m, 1h), not '5min'\n"
     )
     assert main(["validate", str(tmp_path)]) == EXIT_ERROR  # validate never reads it
     assert "no spec files found" in capsys.readouterr().err

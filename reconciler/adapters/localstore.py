@@ -3,6 +3,12 @@
 The store keeps the previous version as ``<file>.backup``, writes through a temporary file,
 fsync and an atomic rename, and holds an exclusive ``flock`` on ``<file>.lock`` for the whole
 run. A failed write (a full disk) never leaves a torn file.
+
+Writes are conditional, as the S3 store's are: the file replaced must still be the one this
+run read (the same inode, or still absent), and the lock file must still be the one this run
+locked — so a deleted lock file (``git clean -fdx``) and a second run cannot end in a lost
+update. A state path that is a symbolic link is used through it: the target is read, locked
+beside and written, so runs through the link and on the target exclude each other.
 """
 
 from __future__ import annotations
@@ -25,9 +31,12 @@ class LocalStateStore:
     """The state in a local JSON file, locked for the duration of a run."""
 
     def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
-        self.path = path
+        self.path = path.resolve() if path.is_symlink() else path
         self.lock_timeout = lock_timeout
         self._lock_fd: int | None = None
+        self._lock_path: Path | None = None
+        self._version: tuple[int, int] | object | None = _UNREAD
+        """The identity (device, inode) of the file as read; None when it did not exist."""
 
     def __str__(self) -> str:
         return str(self.path)
@@ -59,10 +68,10 @@ class LocalStateStore:
             with contextlib.suppress(OSError):  # the pid is for people; the flock is the lock
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
-            self._lock_fd = fd
+            self._lock_fd, self._lock_path = fd, lock_path
             yield self
         finally:
-            self._lock_fd = None
+            self._lock_fd = self._lock_path = None
             os.close(fd)  # closing releases the flock
 
     def unlock(self, lock_id: str | None = None, *, force: bool = False) -> str:
@@ -88,15 +97,54 @@ class LocalStateStore:
         try:
             if not stat.S_ISREG(self.path.stat().st_mode):
                 raise StateError(f"{self.path}: the state is not a regular file")
-            text = self.path.read_text(encoding="utf-8")
+            with self.path.open("rb") as handle:
+                info = os.fstat(handle.fileno())
+                data = handle.read()
         except FileNotFoundError:
+            self._version = None
             return State()
-        except (OSError, UnicodeDecodeError) as err:
+        except OSError as err:
+            raise StateError(f"{self.path}: cannot read state: {err}") from err
+        self._version = (info.st_dev, info.st_ino)  # a rebuild may replace even a broken file
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
             raise StateError(f"{self.path}: cannot read state: {err}") from err
         return parse_state(text, str(self.path))
 
+    def _check_still_ours(self) -> None:
+        """Refuse to write unless the lock file is still the one locked and the state file is
+        still the version read (another writer, or a second run after a deleted lock file)."""
+        if self._lock_fd is not None and self._lock_path is not None:
+            held = os.fstat(self._lock_fd)
+            try:
+                now = self._lock_path.stat()
+            except FileNotFoundError:
+                now = None
+            if now is None or (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+                raise StateError(
+                    f"{self.path}: the lock file {self._lock_path} was removed or replaced while "
+                    "this run held it, so another run may hold a new lock; not writing — run "
+                    "again"
+                )
+        if self._version is _UNREAD:
+            return  # a write that read nothing (a new state) replaces whatever is there
+        try:
+            current = self.path.stat()
+            identity: tuple[int, int] | None = (current.st_dev, current.st_ino)
+        except FileNotFoundError:
+            identity = None
+        if identity != self._version:
+            raise StateError(
+                f"{self.path}: the state changed since this run read it (another writer); "
+                "not overwritten — run again"
+            )
+
     def write(self, state: State) -> None:
-        """Write atomically (temp file, fsync, rename), keeping the previous file as a backup."""
+        """Write atomically (temp file, fsync, rename), keeping the previous file as a backup;
+        refuse (:class:`StateError`) when the file or the lock is no longer the one this run
+        read or took."""
+        self._check_still_ours()
         state.serial += 1
         text = state.to_json()
         directory = self.path.parent
@@ -112,6 +160,8 @@ class LocalStateStore:
                 with contextlib.suppress(FileNotFoundError):
                     _link_backup(self.path, backup)
             tmp.replace(self.path)
+            written = self.path.stat()
+            self._version = (written.st_dev, written.st_ino)
             dir_fd = os.open(directory, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -125,6 +175,9 @@ class LocalStateStore:
                 f"{self.path}: cannot write the state: {err.strerror or err}; the file holds "
                 "a complete version (the last one written), and a re-run continues from it"
             ) from err
+
+
+_UNREAD = object()
 
 
 def _backup_tmp(path: Path) -> Path:

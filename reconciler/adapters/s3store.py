@@ -9,8 +9,8 @@
   belongs to a run that died (a killed CronJob pod): the next run takes it over with
   ``If-Match`` on the stale lock's ETag, so two runs can never both take it over.
   ``voiceid-reconciler state unlock`` deletes it deliberately.
-* **A backup** ``<key>.backup``: the state as the run read it, written before the run's first
-  write.
+* **A backup** ``<key>.backup``: a copy of the state as last written (after every write), so
+  that restoring it, as the recovery hint says, never brings back a state that lacks starts.
 
 This module talks to S3 only (never to Voice ID); the client is passed in
 (:func:`reconciler.adapters.stores.open_store` builds it).
@@ -70,8 +70,6 @@ class S3StateStore:
         self.lock_ttl = lock_ttl
         self._clock = clock
         self._etag: str | None = None
-        self._read_text: str | None = None
-        self._backed_up = False
         self._lock_etag: str | None = None
         self._lock_lost = threading.Event()
         self._owner = uuid.uuid4().hex
@@ -279,11 +277,9 @@ class S3StateStore:
         except botocore.exceptions.ClientError as err:
             if missing(err):
                 self._etag = None
-                self._read_text = None
                 return State()
             raise StateError(f"{self.url}: cannot read state: {err}") from err
         self._etag = response["ETag"]  # so that state rebuild may replace a broken object
-        self._read_text = None
         try:
             text = response["Body"].read().decode("utf-8")
         except UnicodeDecodeError as err:
@@ -292,7 +288,6 @@ class S3StateStore:
                 f"the object is left untouched; restore {self.url}.backup or run "
                 "'voiceid-reconciler state rebuild'"
             ) from err
-        self._read_text = text
         return parse_state(text, self.url)
 
     def write(self, state: State) -> None:
@@ -305,15 +300,6 @@ class S3StateStore:
             raise StateError(
                 f"{self.url}: the lock was lost (another run took it over); not writing"
             )
-        if not self._backed_up and self._read_text is not None:
-            try:
-                self.client.put_object(
-                    Bucket=self.bucket, Key=self.backup_key, Body=self._read_text.encode()
-                )
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
-                log.warning("state.backup_failed", error=error_code(err))  # best effort: retried
-            else:
-                self._backed_up = True
         state.serial += 1
         body = state.to_json().encode()
         condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
@@ -329,6 +315,7 @@ class S3StateStore:
             current = self._current_etag_if(body) if precondition_failed(err) else None
             if current is not None:  # our own write, whose answer was lost: its retry was
                 self._etag = current  # refused because the object is already ours
+                self._back_up(body)
                 return
             state.serial -= 1
             if precondition_failed(err):
@@ -338,3 +325,13 @@ class S3StateStore:
                 ) from err
             raise StateError(f"{self.url}: cannot write state: {err}") from err
         self._etag = response["ETag"]
+        self._back_up(body)
+
+    def _back_up(self, body: bytes) -> None:
+        """Keep a copy of what was just written: whatever the recovery hint tells people to
+        restore is the newest state, never one that lacks this run's starts. Best effort: a
+        failure is logged, and the next write tries again."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.backup_key, Body=body)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+            log.warning("state.backup_failed", error=error_code(err))

@@ -172,7 +172,12 @@ def parse_state(text: str, source: str) -> State:
         "'voiceid-reconciler state rebuild'"
     )
     try:
-        data: Any = json.loads(text)
+        data: Any = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as err:
+        raise StateError(
+            f"{source}: state has {err.key!r} twice (two versions merged by hand or by git?); "
+            f"{recover}"
+        ) from err
     except json.JSONDecodeError as err:
         raise StateError(
             f"{source}:{err.lineno}:{err.colno}: state is not valid JSON ({err.msg}); {recover}"
@@ -196,6 +201,24 @@ def parse_state(text: str, source: str) -> State:
         first = err.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise StateError(f"{source}: state field {where}: {first['msg']}; {recover}") from err
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (JSON would silently keep the last)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result
 
 
 def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
