@@ -4,16 +4,29 @@ these may lose a record or let two runs overwrite each other."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.adapters.s3store import S3StateStore
+from reconciler.adapters.voiceid import VoiceId
 from reconciler.cli import EXIT_ERROR, main
-from reconciler.core.errors import StateError
-from reconciler.core.state import State, parse_state
+from reconciler.core.desired import Shard
+from reconciler.core.errors import RetryableError, StateError
+from reconciler.core.kinds import JobKind
+from reconciler.core.state import JobRecord, State, parse_state
 from reconciler.sandbox import Sandbox
+from tests.support import age_state, build_world, write_specs
+
+ENROLLMENT = JobKind.ENROLLMENT
+STARTS = ("StartSpeakerEnrollmentJob", "StartFraudsterRegistrationJob")
+
+
+def _starts(sandbox: Sandbox) -> int:
+    calls = sandbox.calls()
+    return sum(calls.get(op, 0) for op in STARTS)
 
 
 def _state(marker: str) -> State:
@@ -125,3 +138,108 @@ def test_the_s3_backup_is_the_state_as_last_written(voiceid_sandbox: Sandbox) ->
     current = s3.get_object(Bucket=bucket, Key="truth/state.json")["Body"].read()
     assert backup == current
     assert json.loads(backup)["serial"] == 3
+
+
+@pytest.mark.parametrize(
+    ("operation", "call"),
+    [
+        ("ListDomains", lambda v, domain, job: v.domains()),
+        ("ListWatchlists", lambda v, domain, job: v.watchlists(domain)),
+        ("ListSpeakerEnrollmentJobs", lambda v, domain, job: list(v.list_jobs(ENROLLMENT, domain))),
+        (
+            "DescribeSpeakerEnrollmentJob",
+            lambda v, domain, job: v.describe_job(ENROLLMENT, domain, job),
+        ),
+    ],
+)
+def test_an_answer_without_the_fields_it_must_have_is_refused_not_taken_as_empty(
+    voiceid_env: Sandbox,
+    tmp_path: Path,
+    operation: str,
+    call: Callable[[VoiceId, str, str], object],
+) -> None:
+    """HTTP 200 with ``{}``: not "no domains" or "no jobs" but a malformed answer, retried,
+    then refused naming the operation."""
+    world = build_world(voiceid_env)
+    write_specs(world, tmp_path / "specs", 1, kinds=("SpeakerEnrollmentJob",))
+    state = tmp_path / "state.json"
+    assert main(["apply", str(tmp_path / "specs"), "--state", str(state), "--tps", "0"]) == 0
+    (record,) = LocalStateStore(state).read().all_jobs()
+    assert record.job_id
+    voiceid_env.configure(malformed_operations=[operation])
+    client = voiceid_env.client("voice-id", retries={"total_max_attempts": 1})
+    voiceid = VoiceId(client, tps=0, max_attempts=3, max_wait=0.01)
+    with pytest.raises(RetryableError, match=f"{operation}: Voice ID answered without"):
+        call(voiceid, record.domain_id, record.job_id)
+    assert voiceid.calls[operation] == 3
+
+
+def _cli(*argv: str) -> int:
+    return main([*argv, "--tps", "0", "--log-format", "json"])
+
+
+def test_a_rebuild_inside_the_list_lag_starts_nothing_twice(
+    voiceid_env: Sandbox, tmp_path: Path
+) -> None:
+    """A job started moments ago is invisible to List (it lags) and its token is forgotten; the
+    state is rebuilt from that List. The rebuilt domains are provisional: the next apply waits
+    for the horizon, then finds the job by listing again, and never starts it a second time."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    voiceid_env.freeze_clock()  # the job runs for as long as the test needs
+    assert _cli("apply", str(specs), "--state", str(state)) == 0
+    assert _starts(voiceid_env) == 1
+    voiceid_env.configure(list_lag=60.0)
+    voiceid_env.expire_tokens()
+    lag = ("--list-lag-horizon", "300")
+    assert _cli("state", "rebuild", str(specs), "--state", str(state), *lag) == 0
+    rebuilt = LocalStateStore(state).read()
+    assert not list(rebuilt.all_jobs())  # List did not show the job: the state cannot know it
+    assert rebuilt.provisional.keys() == rebuilt.listings.keys()
+    assert _cli("apply", str(specs), "--state", str(state), *lag) == 0
+    assert _starts(voiceid_env) == 1  # held: the domain's listing is younger than the horizon
+    voiceid_env.advance_clock(61)  # List has caught up
+    age_state(state, 301)  # and the horizon has passed
+    assert _cli("apply", str(specs), "--state", str(state), *lag) == 0
+    assert _starts(voiceid_env) == 1
+    (record,) = LocalStateStore(state).read().all_jobs()
+    assert record.job_id
+
+
+def test_a_rebuild_keeps_unconfirmed_intents_and_only_its_shards_domains(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An intent the old state holds survives a rebuild; a sharded rebuild lists only the
+    domains of its shard; a selector is refused rather than silently ignored."""
+    world = build_world(voiceid_env, domains=3)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    keys = write_specs(world, specs, 6)
+    assert _cli("apply", str(specs), "--state", str(state), "--dry-run") == 0
+    old = LocalStateStore(state)
+    previous = old.read()
+    entry = previous.specs[keys[0]]
+    intent = JobRecord(
+        hash=entry.hash,
+        attempt=1,
+        client_token="t" * 20,
+        job_name=f"spec-0000-{entry.hash[:32]}",
+        domain_id=entry.domain_id,
+        kind=entry.kind,
+        intent_at="2026-01-01T00:00:00Z",
+    )
+    entry.jobs.append(intent)
+    old.write(previous)
+    assert _cli("state", "rebuild", str(specs), "--state", str(state)) == 0
+    (kept,) = LocalStateStore(state).read().specs[keys[0]].jobs
+    assert kept.job_id is None
+    assert kept.client_token == intent.client_token
+    sharded = tmp_path / "sharded.json"
+    assert _cli("state", "rebuild", str(specs), "--state", str(sharded), "--shard", "1/2") == 0
+    (shard_state,) = tmp_path.glob("sharded.shard-1-of-2.json")
+    listed = {key.split("/")[0] for key in LocalStateStore(shard_state).read().listings}
+    owned = {d for d in world.domains.values() if Shard(1, 2).owns(d)}
+    assert listed == owned
+    capsys.readouterr()
+    assert _cli("state", "rebuild", str(specs), "--state", str(state), "-l", "a=b") == 1
+    assert "without --selector" in capsys.readouterr().err

@@ -76,6 +76,14 @@ _ERRORS: dict[str, type[VoiceIdError]] = {
     "RequestTimeoutException": RetryableError,
 }
 PAGE_SIZE = 100
+_SHAPES: dict[str, type] = {
+    "DomainSummaries": list,
+    "WatchlistSummaries": list,
+    "JobSummaries": list,
+    "Job": dict,
+}
+"""The field of each answer the reconciler reads, and its type: an answer without it is not
+"nothing there" but a malformed answer."""
 _STATUSES = frozenset(JobStatus)
 
 
@@ -152,7 +160,9 @@ class VoiceId:
 
     # -- the call path ------------------------------------------------------------------------
 
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+    def _call(self, operation: str, *, require: str, **params: Any) -> dict[str, Any]:
+        """Call ``operation``; its answer must hold ``require`` (the field the model marks
+        required that the reconciler reads), else it is retried, then refused."""
         method = getattr(self.client, _snake(operation))
 
         def attempt(operation: str) -> dict[str, Any]:  # named, so that retries log it
@@ -175,6 +185,12 @@ class VoiceId:
                 ) from err
             except botocore.exceptions.BotoCoreError as err:  # credentials, parameters, ...
                 raise VoiceIdError(f"{operation}: {err}", code=type(err).__name__) from err
+            if not isinstance(response.get(require), _SHAPES[require]):
+                raise RetryableError(
+                    f"{operation}: Voice ID answered without {require} (a malformed answer); "
+                    "not trusting it",
+                    code="MalformedAnswer",
+                )
             return response
 
         return self._retrying(attempt, operation)
@@ -211,12 +227,12 @@ class VoiceId:
         """Every domain of the account (ListDomains, cached for the run)."""
         if self._domains is None:
             found: list[Domain] = []
-            for page in self._pages("ListDomains", MaxResults=10):
-                for item in page.get("DomainSummaries", []):
+            for page in self._pages("ListDomains", "DomainSummaries", MaxResults=10):
+                for item in page["DomainSummaries"]:
                     details = item.get("WatchlistDetails") or {}
                     found.append(
                         Domain(
-                            item["DomainId"],
+                            _field(item, "DomainId", "ListDomains"),
                             item.get("Name", ""),
                             item.get("DomainStatus", ""),
                             details.get("DefaultWatchlistId"),
@@ -230,10 +246,14 @@ class VoiceId:
         if domain_id not in self._watchlists:
             self._watchlists[domain_id] = [
                 Watchlist(
-                    item["WatchlistId"], item.get("Name", ""), bool(item.get("DefaultWatchlist"))
+                    _field(item, "WatchlistId", "ListWatchlists"),
+                    item.get("Name", ""),
+                    bool(item.get("DefaultWatchlist")),
                 )
-                for page in self._pages("ListWatchlists", DomainId=domain_id, MaxResults=100)
-                for item in page.get("WatchlistSummaries", [])
+                for page in self._pages(
+                    "ListWatchlists", "WatchlistSummaries", DomainId=domain_id, MaxResults=100
+                )
+                for item in page["WatchlistSummaries"]
             ]
         return self._watchlists[domain_id]
 
@@ -247,23 +267,25 @@ class VoiceId:
         params: dict[str, Any] = {"DomainId": domain_id, "MaxResults": PAGE_SIZE}
         if status:
             params["JobStatus"] = status
-        for page in self._pages(operation, **params):
-            for item in page.get("JobSummaries", []):
+        for page in self._pages(operation, "JobSummaries", **params):
+            for item in page["JobSummaries"]:
                 yield _observed(kind, domain_id, item)
 
     def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob:
-        response = self._call(_OPERATIONS[kind][1], DomainId=domain_id, JobId=job_id)
+        response = self._call(_OPERATIONS[kind][1], require="Job", DomainId=domain_id, JobId=job_id)
         return _observed(kind, domain_id, response["Job"])
 
     def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob:
         """Start a job (``params`` carry our ClientToken and JobName)."""
-        response = self._call(_OPERATIONS[kind][2], **params)
+        response = self._call(_OPERATIONS[kind][2], require="Job", **params)
         return _observed(kind, params["DomainId"], response["Job"])
 
-    def _pages(self, operation: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def _pages(self, operation: str, items: str, **params: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
-            page = self._call(operation, **params, **({"NextToken": token} if token else {}))
+            page = self._call(
+                operation, require=items, **params, **({"NextToken": token} if token else {})
+            )
             yield page
             token = page.get("NextToken")
             if not token:
@@ -295,6 +317,18 @@ def _observed(kind: JobKind, domain_id: str, item: dict[str, Any]) -> ObservedJo
         input_s3_uri=(item.get("InputDataConfig") or {}).get("S3Uri"),
         output_s3_uri=(item.get("OutputDataConfig") or {}).get("S3Uri"),
     )
+
+
+def _field(item: Any, name: str, operation: str) -> str:
+    """A required string of one item of an answer; a malformed answer is refused."""
+    value = item.get(name) if isinstance(item, dict) else None
+    if not isinstance(value, str) or not value:
+        raise VoiceIdError(
+            f"{operation}: Voice ID answered an item without {name} (a malformed answer); "
+            "not trusting it",
+            code="MalformedAnswer",
+        )
+    return value
 
 
 def _iso(value: Any) -> str | None:

@@ -41,10 +41,32 @@ def start_all(run: Run, starts: Sequence[Action], desired: Sequence[DesiredJob])
         run.store.write(run.state)  # every intent on disk before the first Start call
     staged = {d.hash: d for d in desired if d.manifest is not None}
     for action, record in zip(starts, intents, strict=True):
-        if action.hash in staged and not _stage(run, staged[action.hash]):
+        ready = (
+            _stage(run, staged[action.hash]) if action.hash in staged else _unchanged(run, action)
+        )
+        if not ready:
             run.state.specs[action.key].jobs.remove(record)
             continue
         _start(run, action, record)
+
+
+def _unchanged(run: Run, action: Action) -> bool:
+    """Whether an external manifest is still the object the hash was computed from (its ETag,
+    read again right before the Start): a replaced manifest is a new hash, for the next run to
+    plan, never a start under the old one while Voice ID reads the new file."""
+    assert action.request is not None
+    digest = action.request.manifest_digest or ""
+    if not digest.startswith("etag:"):
+        return True
+    uri = action.request.input_s3_uri
+    if f"etag:{run.objects.identities([uri]).get(uri)}" == digest:
+        return True
+    run.report.blocked[action.key] = (
+        f"its manifest {uri} was replaced or removed since this run planned it; not started "
+        "under the old hash (the next run plans the new content)"
+    )
+    log.warning("apply.manifest_changed", spec=action.key, uri=uri)
+    return False
 
 
 def _stage(run: Run, job: DesiredJob) -> bool:

@@ -16,6 +16,7 @@ from reconciler.core import desired as desired_jobs
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import OfflineResolver, Shard, desire, in_shard
 from reconciler.core.errors import StateError
+from reconciler.core.hold import slot_key
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests, result_counts
 from reconciler.core.kinds import WITH_OUTPUT, JobKind
@@ -101,19 +102,14 @@ def refresh(
     return state
 
 
-def rebuild(
-    specs: Sequence[LoadedSpec],
-    store: StateStore,
-    voiceid: VoiceIdApi,
-    objects: ObjectStore,
-    *,
-    clock: Clock | None = None,
-) -> State:
-    """Replace the state with one derived from Voice ID alone: every domain and kind listed in
-    full (locked). Jobs are matched to ``specs`` by the hash in their JobName; jobs with our
-    naming that no spec claims are kept as orphans. The lineage of the old state is kept; an
-    unreadable old state is replaced."""
-    now = (clock or SystemClock()).time
+def rebuild(specs: Sequence[LoadedSpec], run: Run) -> State:
+    """Replace the state with one derived from Voice ID alone, under the lock: every domain
+    (of this shard) and kind listed in full, jobs matched to ``specs`` by the hash in their
+    JobName, jobs with our naming that no spec claims kept as orphans. The lineage and the
+    unconfirmed intents of the old state are kept (an unreadable old state is replaced), and
+    every group is left provisional: List may lag, so the next apply lists it again once the
+    horizon has passed before it starts anything there."""
+    store, options = run.store, run.options
     with store.locked():
         try:
             previous = store.read()
@@ -121,18 +117,28 @@ def rebuild(
             log.warning("state.rebuild_replaces_unreadable_state", error=str(err))
             previous = State()
         fresh = State(lineage=previous.lineage, serial=previous.serial)
-        desired = desire(specs, OnlineResolver(voiceid, fresh, objects))
+        for key, entry in previous.specs.items():  # a start that was never confirmed
+            intents = [r for r in entry.jobs if r.job_id is None]
+            if intents:
+                fresh.specs[key] = entry.model_copy(update={"jobs": intents, "history": []})
+        resolver = OnlineResolver(run.voiceid, fresh, run.objects)
+        desired = in_shard(desire(specs, resolver), options.shard)
         seen: list[ObservedJob] = []
-        for domain in voiceid.domains():
+        for domain in run.voiceid.domains():
+            if options.shard is not None and not options.shard.owns(domain.domain_id):
+                continue
             for kind in JobKind:
                 seen.extend(
                     job
-                    for job in voiceid.list_jobs(kind, domain.domain_id)
+                    for job in run.voiceid.list_jobs(kind, domain.domain_id)
                     if parse_job_name(job.job_name)
                 )
-                fresh.listings[f"{domain.domain_id}/{kind}"] = iso(now())
+                listed = iso(run.clock.time())
+                fresh.listings[slot_key((domain.domain_id, kind))] = listed
+                if options.list_lag_horizon > 0:
+                    fresh.provisional[slot_key((domain.domain_id, kind))] = listed
         absorb(fresh, desired, seen)
-        fresh.observed_at = iso(now())
+        fresh.observed_at = iso(run.clock.time())
         store.write(fresh)
     return fresh
 

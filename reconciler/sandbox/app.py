@@ -226,6 +226,8 @@ class SandboxApp:
             )
         else:
             status, result = service.handle(operation, body)
+            if status == 200 and operation in service.config.malformed_operations:
+                result = {}  # handled, but the answer lacks every field the model requires
         if service.chance(service.config.lost_response_rate):
             _drop_connection(environ)
         return _respond(

@@ -88,6 +88,9 @@ class SandboxConfig:
     max_fraudsters_per_watchlist: int = 500
     #: data access role ARNs that Start* refuses with AccessDeniedException
     refused_role_arns: tuple[str, ...] = ()
+    #: Voice ID operations whose successful answers come back as ``{}`` (HTTP 200 without the
+    #: fields the model requires: a broken proxy, a truncated body)
+    malformed_operations: tuple[str, ...] = ()
     #: fail jobs whose OutputDataConfig has no KmsKeyId (the guide asks for one; the model
     #: marks it optional)
     require_output_kms_key: bool = False
@@ -112,6 +115,7 @@ class SandboxConfig:
         """The knobs as JSON-ready values."""
         data = dataclasses.asdict(self)
         data["refused_role_arns"] = list(self.refused_role_arns)
+        data["malformed_operations"] = list(self.malformed_operations)
         return data
 
 
@@ -177,9 +181,9 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"knob seed must be an integer, got {value!r}")
         return value
-    if name == "refused_role_arns":
-        if isinstance(value, str) or not all(isinstance(arn, str) for arn in value):
-            raise ValueError(f"knob refused_role_arns must be a list of ARNs, got {value!r}")
+    if name in ("refused_role_arns", "malformed_operations"):
+        if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"knob {name} must be a list of strings, got {value!r}")
         return tuple(value)
     return _coerce_fault_scope(name, value)
 

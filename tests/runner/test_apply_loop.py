@@ -158,3 +158,33 @@ def test_a_rerun_after_a_lost_state_starts_nothing_again(world: World) -> None:
     report = world.apply(store=lost)
     assert world.voiceid.starts() == 3
     assert set(_kinds(report).values()) == {ActionKind.IN_SYNC}
+
+
+def test_a_manifest_replaced_during_wait_never_starts_under_its_old_hash(world: World) -> None:
+    """spec-1 waits behind spec-0; its manifest is replaced meanwhile. Its ETag is read again
+    right before its Start: it is not started under the old hash, and the next run starts the
+    new content once."""
+    world.voiceid.duration = 30.0
+    replaced = "s3://bucket/manifests/spec-1.json"
+    objects = world.objects
+    original = objects.identities
+
+    def identities(uris: object) -> dict[str, str | None]:
+        found = original(uris)
+        if world.voiceid.starts() >= 1 and replaced in found:
+            found[replaced] = "etag-2"  # replaced after the run resolved it
+        return found
+
+    objects.identities = identities  # type: ignore[method-assign]
+    report = world.apply(list_lag_horizon=0.0, wait=True, poll_interval=15.0)
+    key = f"{JobKind.ENROLLMENT}/spec-1"
+    assert key in report.blocked
+    assert "replaced" in report.blocked[key]
+    started = [a.name for a in report.started]
+    assert started == ["spec-0", "spec-2"]
+    assert not [r for r in world.store.read().all_jobs() if r.job_id is None]
+    report = world.apply(list_lag_horizon=0.0, wait=True, poll_interval=15.0)
+    assert [a.name for a in report.started] == ["spec-1"]
+    assert report.started[0].request is not None
+    assert report.started[0].request.manifest_digest == "etag:etag-2"
+    assert world.voiceid.starts() == 3
