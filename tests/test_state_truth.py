@@ -243,3 +243,26 @@ def test_a_rebuild_keeps_unconfirmed_intents_and_only_its_shards_domains(
     capsys.readouterr()
     assert _cli("state", "rebuild", str(specs), "--state", str(state), "-l", "a=b") == 1
     assert "without --selector" in capsys.readouterr().err
+
+
+def test_a_pure_rename_moves_the_record_and_reports_no_orphan(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """metadata.name changes and nothing else: same hash, so the job is the renamed spec's, in
+    sync under the new name, nothing orphaned, no Start, and status shows the new name."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    (key,) = write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    assert _cli("apply", str(specs), "--state", str(state)) == 0
+    spec = specs / "spec-0000.yaml"
+    spec.write_text(spec.read_text().replace("name: spec-0000", "name: renamed"))
+    capsys.readouterr()
+    assert main(["plan", str(specs), "--state", str(state), "--format", "json", "--tps", "0"]) == 0
+    actions = json.loads(capsys.readouterr().out)["actions"]
+    assert [(a["action"], a["name"]) for a in actions] == [("in-sync", "renamed")]
+    assert _cli("apply", str(specs), "--state", str(state)) == 0
+    assert _starts(voiceid_env) == 1
+    recorded = LocalStateStore(state).read()
+    assert list(recorded.specs) == [key.replace("spec-0000", "renamed")]
+    assert recorded.specs[key.replace("spec-0000", "renamed")].name == "renamed"
+    assert not recorded.orphans

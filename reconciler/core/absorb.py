@@ -62,9 +62,26 @@ def absorb(state: State, desired: Sequence[DesiredJob], observed: Iterable[Obser
                 _place(state, known, parts.name, by_hash)
             records[seen.job_id] = known
         _update(known, seen)
+    _follow_renames(state, desired)
     for job in desired:
         if job.hash is not None:
             _align(state, job)
+
+
+def _follow_renames(state: State, desired: Sequence[DesiredJob]) -> None:
+    """A spec whose ``metadata.name`` changed and nothing else keeps its hash: its entry moves
+    to the new name (jobs, history and all), instead of showing the same job twice, in sync
+    under the new name and orphaned under the old one."""
+    wanted = {job.key for job in desired}
+    unclaimed = {
+        (entry.kind, entry.hash): key for key, entry in state.specs.items() if key not in wanted
+    }
+    for job in desired:
+        if job.hash is None or job.key in state.specs:
+            continue
+        old = unclaimed.pop((job.kind, job.hash), None)
+        if old is not None:
+            state.specs[job.key] = state.specs.pop(old).model_copy(update={"name": job.name})
 
 
 def _place(state: State, record: JobRecord, name: str, by_hash: Mapping[str, DesiredJob]) -> None:
