@@ -266,3 +266,32 @@ def test_a_pure_rename_moves_the_record_and_reports_no_orphan(
     assert list(recorded.specs) == [key.replace("spec-0000", "renamed")]
     assert recorded.specs[key.replace("spec-0000", "renamed")].name == "renamed"
     assert not recorded.orphans
+
+
+def test_a_missing_state_is_new_only_when_nothing_says_one_existed(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state file gone but its backup there, a directory that does not exist, a bucket
+    that does not exist: each is one line and exit 1, before any Voice ID call."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1)
+    assert _cli("apply", str(specs), "--state", str(state)) == 0
+    state.unlink()
+    voiceid_env.reset_calls()
+    cases = {
+        str(state): "its backup",
+        str(tmp_path / "typo" / "state.json"): "no directory",
+        f"s3://no-such-bucket-{world.bucket}/state.json": "does not exist",
+    }
+    for location, message in cases.items():
+        capsys.readouterr()
+        assert _cli("apply", str(specs), "--state", location) == EXIT_ERROR, location
+        err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+        assert len(err) == 1, err
+        assert message in err[0]
+    assert voiceid_env.calls() == {}
+    s3 = voiceid_env.client("s3")
+    s3.put_object(Bucket=world.bucket, Key="gone/state.json.backup", Body=b"{}")
+    assert _cli("status", "--state", f"s3://{world.bucket}/gone/state.json") == EXIT_ERROR
+    assert "its backup" in capsys.readouterr().err

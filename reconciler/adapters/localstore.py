@@ -45,8 +45,9 @@ class LocalStateStore:
     def locked(self) -> Iterator[LocalStateStore]:
         """Hold the exclusive lock; wait up to ``lock_timeout`` seconds for another run."""
         lock_path = self.path.with_name(self.path.name + ".lock")
+        if not self.path.parent.is_dir():
+            self._missing_is_new()  # names the missing directory
         try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:  # a read-only file system, a full disk, a missing permission
             raise StateError(f"{lock_path}: cannot take the lock: {err.strerror or err}") from err
@@ -101,6 +102,7 @@ class LocalStateStore:
                 info = os.fstat(handle.fileno())
                 data = handle.read()
         except FileNotFoundError:
+            self._missing_is_new()
             self._version = None
             return State()
         except OSError as err:
@@ -111,6 +113,22 @@ class LocalStateStore:
         except UnicodeDecodeError as err:
             raise StateError(f"{self.path}: cannot read state: {err}") from err
         return parse_state(text, str(self.path))
+
+    def _missing_is_new(self) -> None:
+        """A missing state file is a new state only when nothing says one existed: its
+        directory must exist (a mistyped --state), and no backup of it may be there."""
+        if not self.path.parent.is_dir():
+            raise StateError(
+                f"{self.path}: no directory {self.path.parent} (a mistyped --state?); create it "
+                "for a new state"
+            )
+        backup = self.path.with_name(self.path.name + ".backup")
+        if backup.exists():
+            raise StateError(
+                f"{self.path}: the state is missing but its backup {backup} is there, so a "
+                f"state existed: restore it (cp {backup} {self.path}) or run "
+                "'voiceid-reconciler state rebuild'"
+            )
 
     def _check_still_ours(self) -> None:
         """Refuse to write unless the lock file is still the one locked and the state file is

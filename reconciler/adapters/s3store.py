@@ -275,7 +275,12 @@ class S3StateStore:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.key)
         except botocore.exceptions.ClientError as err:
+            if error_code(err) == "NoSuchBucket":
+                raise StateError(
+                    f"{self.url}: the bucket {self.bucket} does not exist (a mistyped --state?)"
+                ) from err
             if missing(err):
+                self._missing_is_new()
                 self._etag = None
                 return State()
             raise StateError(f"{self.url}: cannot read state: {err}") from err
@@ -289,6 +294,20 @@ class S3StateStore:
                 "'voiceid-reconciler state rebuild'"
             ) from err
         return parse_state(text, self.url)
+
+    def _missing_is_new(self) -> None:
+        """A missing state object is a new state only when no backup says one existed."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.backup_key)
+        except botocore.exceptions.ClientError as err:
+            if missing(err):
+                return
+            raise StateError(f"{self.url}: cannot look for the backup: {err}") from err
+        raise StateError(
+            f"{self.url}: the state is missing but its backup {self.url}.backup is there, so a "
+            "state existed: restore it (copy the backup over the state) or run "
+            "'voiceid-reconciler state rebuild'"
+        )
 
     def write(self, state: State) -> None:
         """Write if nobody else wrote since our read (If-Match); refuse otherwise."""
