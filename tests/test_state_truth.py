@@ -4,6 +4,7 @@ these may lose a record or let two runs overwrite each other."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from reconciler.adapters.s3store import S3StateStore
 from reconciler.adapters.voiceid import VoiceId
 from reconciler.cli import EXIT_ERROR, main
 from reconciler.core.desired import Shard
-from reconciler.core.errors import RetryableError, StateError
+from reconciler.core.errors import RetryableError, StateError, StateLockedError
 from reconciler.core.kinds import JobKind
 from reconciler.core.state import JobRecord, State, parse_state
 from reconciler.sandbox import Sandbox
@@ -295,3 +296,30 @@ def test_a_missing_state_is_new_only_when_nothing_says_one_existed(
     s3.put_object(Bucket=world.bucket, Key="gone/state.json.backup", Body=b"{}")
     assert _cli("status", "--state", f"s3://{world.bucket}/gone/state.json") == EXIT_ERROR
     assert "its backup" in capsys.readouterr().err
+
+
+def test_s3_lock_expiry_trusts_s3s_clock_not_a_skewed_hosts(voiceid_sandbox: Sandbox) -> None:
+    """A host an hour ahead cannot take a live, heart-beating lock; a host an hour behind
+    still takes over a dead one once S3 says it was not renewed for its TTL."""
+    bucket = voiceid_sandbox.seed_demo_world().bucket
+    url = f"s3://{bucket}/skew/state.json"
+    ahead = S3StateStore(
+        url, voiceid_sandbox.client("s3"), lock_timeout=2.5, clock=lambda: time.time() + 3600
+    )
+    holder = S3StateStore(url, voiceid_sandbox.client("s3"), lock_ttl=1.5)
+    with (
+        holder.locked(),
+        pytest.raises(StateLockedError, match="locked by another run"),
+        ahead.locked(),
+    ):
+        pass
+    s3 = voiceid_sandbox.client("s3")
+    dead = {"owner": "f" * 32, "host": "gone", "pid": 1, "expiresAt": time.time(), "ttl": 1.0}
+    s3.put_object(Bucket=bucket, Key="skew/state.json.lock", Body=json.dumps(dead).encode())
+    behind = S3StateStore(
+        url, voiceid_sandbox.client("s3"), lock_timeout=10, clock=lambda: time.time() - 3600
+    )
+    started = time.monotonic()
+    with behind.locked():
+        assert behind.lock_holder()[0]["owner"] != dead["owner"]  # type: ignore[index]
+    assert time.monotonic() - started < 8

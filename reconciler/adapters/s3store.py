@@ -3,11 +3,13 @@
 * **Optimistic concurrency.** A write is ``PutObject`` with ``If-Match: <ETag read>`` (or
   ``If-None-Match: *`` when the object does not exist yet). If anybody else wrote in between,
   S3 answers 412 and the run stops without overwriting: nothing is lost or silently replaced.
-* **A lock object** ``<key>.lock`` holding ``{owner, host, pid, acquiredAt, expiresAt}``, created
-  with ``If-None-Match: *``. The holder renews ``expiresAt`` every ``ttl / 3`` seconds from a
-  heartbeat thread (``If-Match`` on its own ETag). A lock whose ``expiresAt`` has passed
-  belongs to a run that died (a killed CronJob pod): the next run takes it over with
-  ``If-Match`` on the stale lock's ETag, so two runs can never both take it over.
+* **A lock object** ``<key>.lock`` holding ``{owner, host, pid, acquiredAt, expiresAt, ttl}``,
+  created with ``If-None-Match: *``. The holder rewrites it every ``ttl / 3`` seconds from a
+  heartbeat thread (``If-Match`` on its own ETag). A lock not rewritten for longer than its
+  ``ttl`` — measured by S3's own clock, the answer's ``Date`` less the object's
+  ``LastModified``, so that a host whose clock is ahead cannot take a live lock — belongs to a
+  run that died (a killed CronJob pod): the next run takes it over with ``If-Match`` on the
+  stale lock's ETag, so two runs can never both take it over.
   ``voiceid-reconciler state unlock`` deletes it deliberately.
 * **A backup** ``<key>.backup``: a copy of the state as last written (after every write), so
   that restoring it, as the recovery hint says, never brings back a state that lacks starts.
@@ -26,6 +28,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import botocore.exceptions
@@ -96,6 +99,7 @@ class S3StateStore:
                 "pid": os.getpid(),
                 "acquiredAt": acquired_at,
                 "expiresAt": now + self.lock_ttl,
+                "ttl": self.lock_ttl,
             },
             sort_keys=True,
         ).encode()
@@ -114,14 +118,14 @@ class S3StateStore:
         else:
             self._lock_etag = response["ETag"]
             return True
-        holder = self.lock_holder()
+        holder = self._holder()
         if holder is None:
             return False  # released between our attempts; try again
-        info, etag = holder
+        info, etag, age = holder
         if info.get("owner") == self._owner:  # our own creation, whose answer was lost
             self._lock_etag = etag
             return True
-        if float(info.get("expiresAt", 0)) > self._clock():
+        if not self._expired(info, age):
             return False
         try:  # the holder died: take its expired lock over, atomically
             response = self.client.put_object(
@@ -146,6 +150,13 @@ class S3StateStore:
 
     def lock_holder(self) -> tuple[dict[str, Any], str] | None:
         """The current lock's content and ETag, or None when nobody holds it."""
+        holder = self._holder()
+        return None if holder is None else holder[:2]
+
+    def _holder(self) -> tuple[dict[str, Any], str, float | None] | None:
+        """The lock's content, its ETag, and its age by S3's own clock: the time of the answer
+        (its Date header) less the time its holder last wrote it (LastModified, renewed by every
+        heartbeat). None when nobody holds it."""
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.lock_key)
         except botocore.exceptions.ClientError as err:
@@ -156,7 +167,28 @@ class S3StateStore:
             info: dict[str, Any] = json.loads(response["Body"].read())
         except ValueError:
             info = {}
-        return info, response["ETag"]
+        if not isinstance(info, dict):
+            info = {}
+        age = None
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            answered = parsedate_to_datetime(response["ResponseMetadata"]["HTTPHeaders"]["date"])
+            age = (answered - response["LastModified"]).total_seconds()
+        return info, response["ETag"], age
+
+    def _expired(self, info: dict[str, Any], age: float | None) -> bool:
+        """Whether a lock belongs to a run that died: not renewed for longer than its TTL, as
+        S3's clock measures it (never this host's clock against another host's, which may be
+        skewed); one second of slack for the whole seconds S3 reports."""
+        try:
+            ttl = float(info.get("ttl", self.lock_ttl))
+        except (TypeError, ValueError):
+            ttl = self.lock_ttl
+        if age is not None:
+            return age > ttl + 1.0
+        try:  # no server time in the answer: the holder's own expiry, by this host's clock
+            return float(info.get("expiresAt", 0)) <= self._clock()
+        except (TypeError, ValueError):
+            return True
 
     def _heartbeat(self, stop: threading.Event, acquired_at: float) -> None:
         while not stop.wait(self.lock_ttl / 3):
