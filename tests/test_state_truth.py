@@ -323,3 +323,40 @@ def test_s3_lock_expiry_trusts_s3s_clock_not_a_skewed_hosts(voiceid_sandbox: San
     with behind.locked():
         assert behind.lock_holder()[0]["owner"] != dead["owner"]  # type: ignore[index]
     assert time.monotonic() - started < 8
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_a_rolled_back_state_is_distrusted_and_starts_nothing_twice(
+    voiceid_env: Sandbox, tmp_path: Path, backend: str
+) -> None:
+    """An older version of the state (it lacks a job that ended since, yet says its domain was
+    listed in full) is checked out again, and the token is forgotten. Behind the high-water
+    mark, it is distrusted: the domain is listed in full again and the job found by its name."""
+    world = build_world(voiceid_env)
+    specs = tmp_path / "specs"
+    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    s3 = voiceid_env.client("s3")
+    key = "rollback/state.json"
+    local = tmp_path / "state.json"
+    state = str(local) if backend == "local" else f"s3://{world.bucket}/{key}"
+
+    def save() -> bytes:
+        if backend == "local":
+            return local.read_bytes()
+        return bytes(s3.get_object(Bucket=world.bucket, Key=key)["Body"].read())
+
+    def restore(body: bytes) -> None:
+        if backend == "local":
+            local.write_bytes(body)
+        else:
+            s3.put_object(Bucket=world.bucket, Key=key, Body=body)
+
+    assert _cli("apply", str(specs), "--state", state, "--dry-run") == 0
+    old = save()
+    assert json.loads(old)["listings"]  # the old version says the domain was listed in full
+    assert _cli("apply", str(specs), "--state", state, "--wait", "--poll-interval", "0.05") == 0
+    assert _starts(voiceid_env) == 1
+    restore(old)
+    voiceid_env.expire_tokens()
+    assert _cli("apply", str(specs), "--state", state) == 0
+    assert _starts(voiceid_env) == 1

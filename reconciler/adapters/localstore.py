@@ -22,9 +22,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import structlog
+
 from reconciler.adapters.host import alive
 from reconciler.core.errors import StateError, StateLockedError
-from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, State, parse_state
+from reconciler.core.state import (
+    DEFAULT_LOCK_TIMEOUT,
+    State,
+    distrust_if_behind,
+    mark_text,
+    parse_state,
+)
 
 
 class LocalStateStore:
@@ -112,7 +120,25 @@ class LocalStateStore:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:
             raise StateError(f"{self.path}: cannot read state: {err}") from err
-        return parse_state(text, str(self.path))
+        state = parse_state(text, str(self.path))
+        self._distrust_if_behind(state)
+        return state
+
+    @property
+    def _mark(self) -> Path:
+        return self.path.with_name(self.path.name + ".mark")
+
+    def _distrust_if_behind(self, state: State) -> None:
+        try:
+            mark: str | None = self._mark.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            mark = None
+        except OSError as err:  # unknown: trusted, as a state without a mark is
+            log.warning("state.mark_unreadable", state=str(self.path), error=str(err))
+            mark = None
+        reason = distrust_if_behind(state, mark)
+        if reason:
+            log.warning("state.untrusted", state=str(self.path), reason=reason)
 
     def _missing_is_new(self) -> None:
         """A missing state file is a new state only when nothing says one existed: its
@@ -193,9 +219,21 @@ class LocalStateStore:
                 f"{self.path}: cannot write the state: {err.strerror or err}; the file holds "
                 "a complete version (the last one written), and a re-run continues from it"
             ) from err
+        try:
+            _replace_text(self._mark, mark_text(state))
+        except OSError as err:  # a mark left behind is older than the state: still trusted
+            log.warning("state.mark_failed", state=str(self.path), error=str(err))
 
 
+log = structlog.get_logger("reconciler.state")
 _UNREAD = object()
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write a small file atomically (a temporary file and a rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _backup_tmp(path: Path) -> Path:

@@ -38,7 +38,14 @@ from reconciler.adapters.aws import error_code, missing, precondition_failed
 from reconciler.adapters.host import alive
 from reconciler.core import s3uri
 from reconciler.core.errors import StateError, StateLockedError
-from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, State, parse_state
+from reconciler.core.state import (
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_LOCK_TTL,
+    State,
+    distrust_if_behind,
+    mark_text,
+    parse_state,
+)
 from reconciler.core.times import when
 
 log = structlog.get_logger("reconciler.state")
@@ -68,6 +75,7 @@ class S3StateStore:
         self.bucket, self.key = parse_s3_url(url)
         self.lock_key = self.key + ".lock"
         self.backup_key = self.key + ".backup"
+        self.mark_key = self.key + ".mark"
         self.client = client
         self.lock_timeout = lock_timeout
         self.lock_ttl = lock_ttl
@@ -325,7 +333,20 @@ class S3StateStore:
                 f"the object is left untouched; restore {self.url}.backup or run "
                 "'voiceid-reconciler state rebuild'"
             ) from err
-        return parse_state(text, self.url)
+        state = parse_state(text, self.url)
+        reason = distrust_if_behind(state, self._read_mark())
+        if reason:
+            log.warning("state.untrusted", state=self.url, reason=reason)
+        return state
+
+    def _read_mark(self) -> str | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.mark_key)
+        except botocore.exceptions.ClientError as err:
+            if not missing(err):  # unknown: trusted, as a state without a mark is
+                log.warning("state.mark_unreadable", state=self.url, error=error_code(err))
+            return None
+        return str(response["Body"].read().decode("utf-8", "replace"))
 
     def _missing_is_new(self) -> None:
         """A missing state object is a new state only when no backup says one existed."""
@@ -367,6 +388,7 @@ class S3StateStore:
             if current is not None:  # our own write, whose answer was lost: its retry was
                 self._etag = current  # refused because the object is already ours
                 self._back_up(body)
+                self._write_mark(state)
                 return
             state.serial -= 1
             if precondition_failed(err):
@@ -377,6 +399,17 @@ class S3StateStore:
             raise StateError(f"{self.url}: cannot write state: {err}") from err
         self._etag = response["ETag"]
         self._back_up(body)
+        self._write_mark(state)
+
+    def _write_mark(self, state: State) -> None:
+        """The high-water mark of the write just made (best effort: a mark left behind is
+        older than the state, which a later read then still trusts)."""
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.mark_key, Body=mark_text(state).encode()
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
+            log.warning("state.mark_failed", error=error_code(err))
 
     def _back_up(self, body: bytes) -> None:
         """Keep a copy of what was just written: whatever the recovery hint tells people to

@@ -42,6 +42,10 @@ Schema (version 1), as written to disk (JSON, sorted keys, two-space indent)::
 On disk every top-level map has one entry per line (one spec, with all its jobs, per line),
 so that committing the file to git gives one-line diffs per changed spec.
 
+Beside the state, each store keeps a **high-water mark** (``{lineage, serial}`` of the last
+write) where restoring or checking out the state file does not reach it; a state read that is
+behind it, or of another lineage, is distrusted (:func:`distrust_if_behind`).
+
 No speaker id or audio location is ever stored. This module holds the schema (values) and
 its JSON form; where the state lives and how it is locked is :mod:`reconciler.adapters.stores`.
 """
@@ -201,6 +205,37 @@ def parse_state(text: str, source: str) -> State:
         first = err.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise StateError(f"{source}: state field {where}: {first['msg']}; {recover}") from err
+
+
+def mark_text(state: State) -> str:
+    """The high-water mark of a state just written: its lineage and serial, kept by the store
+    beside the state but where a restore or a checkout of the state file does not reach."""
+    return json.dumps({"lineage": state.lineage, "serial": state.serial}, sort_keys=True) + "\n"
+
+
+def distrust_if_behind(state: State, mark: str | None) -> str | None:
+    """Compare a state just read with the high-water mark of the last write: a state that went
+    backwards (an older version restored, checked out or rolled back) or of another lineage is
+    not trusted to say what Voice ID holds. Its listings are forgotten, so that every
+    (domain, kind) is listed in full again — and waits the list-lag horizon — before anything
+    starts there. Returns why, or None when the state is the one last written (or newer)."""
+    if mark is None:
+        return None
+    try:
+        data = json.loads(mark)
+        lineage, serial = str(data["lineage"]), int(data["serial"])
+    except (ValueError, KeyError, TypeError):
+        reason = "its high-water mark is unreadable"
+    else:
+        if lineage != state.lineage:
+            reason = f"its lineage {state.lineage} is not the last written one ({lineage})"
+        elif state.serial < serial:
+            reason = f"it went backwards: serial {state.serial}, but {serial} was written"
+        else:
+            return None
+    state.listings.clear()
+    state.provisional.clear()
+    return reason
 
 
 class _DuplicateKey(ValueError):
