@@ -360,3 +360,32 @@ def test_a_rolled_back_state_is_distrusted_and_starts_nothing_twice(
     voiceid_env.expire_tokens()
     assert _cli("apply", str(specs), "--state", state) == 0
     assert _starts(voiceid_env) == 1
+
+
+def test_a_selector_does_not_turn_the_other_specs_jobs_into_orphans(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """apply -l team=a after a full apply: the jobs of the specs the selector leaves out are
+    neither orphaned nor counted; a spec really removed still is."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    keys = write_specs(world, specs, 3, kinds=("SpeakerEnrollmentJob",))
+    first = specs / "spec-0000.yaml"
+    first.write_text(
+        first.read_text().replace(
+            "metadata: {name: spec-0000}", "metadata: {name: spec-0000, labels: {team: a}}"
+        )
+    )
+    voiceid_env.configure(max_active_jobs=3)
+    assert _cli("apply", str(specs), "--state", state.as_posix(), "--max-active", "3") == 0
+    assert _starts(voiceid_env) == 3
+    (specs / "spec-0002.yaml").unlink()
+    capsys.readouterr()
+    argv = ["plan", str(specs), "--state", str(state), "-l", "team=a", "--format", "json"]
+    assert main([*argv, "--tps", "0"]) == 0
+    actions = json.loads(capsys.readouterr().out)["actions"]
+    assert sorted((a["action"], a["name"]) for a in actions) == [
+        ("in-sync", "spec-0000"),
+        ("orphaned", "spec-0002"),  # its spec file is gone: that one is an orphan
+    ]
+    assert keys[1] in LocalStateStore(state).read().specs

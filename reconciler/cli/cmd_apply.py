@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -113,7 +114,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
 def run(args: argparse.Namespace) -> int:
     from reconciler.cli import render
     from reconciler.cli.progress import Progress
-    from reconciler.core.loading import load
+    from reconciler.core.loading import load_selected
     from reconciler.runner.apply import apply
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.summary import RunSummary
@@ -130,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
         list_lag_horizon=shared.list_lag_horizon(args),
         start_limit=None if args.force else args.start_limit,
     )
-    specs = load(shared.paths(args), args.selector)
+    specs, unselected = load_selected(shared.paths(args), args.selector)
+    options = replace(options, unselected=unselected)
     voiceid = shared.voiceid(args)
     run = Run(shared.store(args), voiceid, shared.objects(args), options)
     started = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reconciler.cli import render
-    from reconciler.core.loading import load
+    from reconciler.core.loading import load_selected
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.usecases import plan_offline, plan_online
 
@@ -70,11 +71,16 @@ def run(args: argparse.Namespace) -> int:
         shard=shared.shard(args),
         list_lag_horizon=shared.list_lag_horizon(args),
     )
-    specs = load(shared.paths(args), args.selector)
+    specs, unselected = load_selected(shared.paths(args), args.selector)
+    options = replace(options, unselected=unselected)
     store = shared.store(args)
     if args.offline:
         result = plan_offline(
-            specs, store.read(), max_active=options.max_active, shard=options.shard
+            specs,
+            store.read(),
+            max_active=options.max_active,
+            shard=options.shard,
+            unselected=unselected,
         )
     else:
         run = Run(store, shared.voiceid(args), shared.objects(args), options)

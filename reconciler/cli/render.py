@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Action, ActionKind, Plan
+from reconciler.core.spec import belongs
 from reconciler.core.state import State
 from reconciler.runner.context import ApplyReport
 
@@ -157,19 +158,12 @@ class Scope:
     present: frozenset[str]
     selected: frozenset[str]
 
-    @staticmethod
-    def _spec_of(key: str, keys: frozenset[str]) -> bool:
-        base, sep, _ = key.rpartition("-part-")  # one part of a chunked roster
-        return key in keys or (bool(sep) and base in keys)
-
     def removed(self, key: str) -> bool:
-        return not self._spec_of(key, self.present)
+        return not belongs(key, self.present)
 
     def shows(self, key: str) -> bool:
         """Selected specs, and (when no selector narrowed them) removed ones."""
-        return self._spec_of(key, self.selected) or (
-            self.selected == self.present and self.removed(key)
-        )
+        return belongs(key, self.selected) or (self.selected == self.present and self.removed(key))
 
 
 def _status_rows(state: State, scope: Scope | None = None) -> list[dict[str, Any]]:

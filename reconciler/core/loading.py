@@ -208,3 +208,13 @@ def load(paths: Sequence[Path], selectors: Sequence[str] = ()) -> list[LoadedSpe
     if errors:
         raise SpecErrors(errors)
     return select(loaded, selectors) if selectors else loaded
+
+
+def load_selected(
+    paths: Sequence[Path], selectors: Sequence[str]
+) -> tuple[list[LoadedSpec], frozenset[str]]:
+    """The specs the selectors choose, and the keys of those they leave out (which still
+    exist: their records are not this run's to report as orphans)."""
+    every = load(paths)
+    chosen = select(every, selectors) if selectors else every
+    return chosen, frozenset(s.key for s in every) - {s.key for s in chosen}

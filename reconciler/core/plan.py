@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -40,6 +40,7 @@ from reconciler.core.identity import (
     parse_job_name,
 )
 from reconciler.core.kinds import ACTIVE, JobKind, JobStatus
+from reconciler.core.spec import belongs
 from reconciler.core.state import JobRecord, SpecEntry, State
 
 DEFAULT_MAX_ACTIVE = 1
@@ -215,25 +216,28 @@ def active_counts(state: State) -> Counter[Slot]:
     return counts
 
 
-def build_plan(
+def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the run add
     desired: Sequence[DesiredJob],
     state: State,
     *,
     foreign_active: Mapping[Slot, int] | None = None,
     hold: Mapping[Slot, str] | None = None,
     max_active: int = DEFAULT_MAX_ACTIVE,
+    unselected: Collection[str] = (),
 ) -> Plan:
     """The plan for ``desired`` given ``state`` (already absorbed with observations).
 
     ``foreign_active`` counts active jobs per (DomainId, kind) that are not ours; with ours
     (from the state) they decide how many of the domain's ``max_active`` slots are free.
     ``hold`` puts the starts of a (DomainId, kind) on hold (queued) with the given reason.
+    ``unselected`` are the keys of specs that exist but a selector left out: their records
+    are not reported (they are not orphans).
     """
     check_unique(desired)
     actions, candidates = _desired_actions(desired, state)
     wanted_keys = {job.key for job in desired}
     for key, entry in sorted(state.specs.items()):
-        if key not in wanted_keys:
+        if key not in wanted_keys and not belongs(key, unselected):
             actions.extend(_orphaned(entry.jobs + entry.history, "its spec was removed"))
     actions.extend(_orphaned(state.orphans, "no spec asks for it"))
     busy = active_counts(state)

@@ -14,7 +14,7 @@ files into them and reports every problem with ``file:line:column``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias
@@ -341,6 +341,13 @@ def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[Loaded
     """The specs whose labels match every term of every selector (see :func:`parse_selector`)."""
     rules = [r for selector in selectors for r in parse_selector(selector)]
     return [s for s in specs if all(r.matches(s.document.metadata.labels) for r in rules)]
+
+
+def belongs(key: str, spec_keys: Collection[str]) -> bool:
+    """Whether a state entry ``key`` is one of these specs' (the spec's own, or one part of its
+    chunked roster: ``<kind>/<name>-part-NNN``)."""
+    base, sep, _ = key.rpartition("-part-")
+    return key in spec_keys or (bool(sep) and base in spec_keys)
 
 
 def json_schema() -> dict[str, Any]:

@@ -83,6 +83,7 @@ def _observe_and_plan(
         foreign_active=seen.foreign_active,
         hold=seen.hold,
         max_active=run.options.max_active,
+        unselected=run.options.unselected,
     )
     run.report.plan = plan
     run.planned = True
@@ -125,6 +126,7 @@ def _plan_after(
         foreign_active=seen.foreign_active,
         hold=hold,
         max_active=run.options.max_active,
+        unselected=run.options.unselected,
     )
 
 

@@ -41,6 +41,8 @@ class RunOptions:
     """Refuse to act unless the plan computed now has this checksum (the reviewed plan)."""
     start_limit: int | None = DEFAULT_START_LIMIT
     """Refuse a plan with more pending starts than this (None: no limit; ``--force``)."""
+    unselected: frozenset[str] = frozenset()
+    """Keys of specs that exist but ``--selector`` left out (not reported as orphans)."""
 
     def __post_init__(self) -> None:
         """Refuse, before anything is read or started, values that make no sense."""

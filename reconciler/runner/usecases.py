@@ -49,11 +49,12 @@ def plan_offline(
     *,
     max_active: int = DEFAULT_MAX_ACTIVE,
     shard: Shard | None = None,
+    unselected: frozenset[str] = frozenset(),
 ) -> PlanResult:
     """The plan from the specs and the state alone, without credentials or network."""
     desired = desired_jobs.offline(in_shard(desire(specs, OfflineResolver(state)), shard))
     absorb(state, desired, ())
-    plan = build_plan(desired, state, max_active=max_active)
+    plan = build_plan(desired, state, max_active=max_active, unselected=unselected)
     return PlanResult(plan, state, True, state.observed_at, len(specs))
 
 
@@ -71,6 +72,7 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
         foreign_active=seen.foreign_active,
         hold=seen.hold,
         max_active=options.max_active,
+        unselected=options.unselected,
     )
     return PlanResult(plan, state, False, state.observed_at, len(specs))
 
