@@ -334,6 +334,7 @@ class Chaos:
                 )
             )
         self.write_specs()
+        (self.root / "state").mkdir()  # a missing state directory is a mistyped --state
         self.state = (
             str(self.root / "state" / "state.json")
             if backend == "local"
