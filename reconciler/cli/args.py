@@ -96,6 +96,10 @@ class Parents:
     lag: argparse.ArgumentParser
     """``--list-lag-horizon``: the commands that may start jobs or plan them."""
 
+    def online(self) -> list[argparse.ArgumentParser]:
+        """The groups of a command that reads specs and the state and talks to Voice ID."""
+        return [self.common, self.specs, self.state, self.aws, self.voiceid, self.lag]
+
     def everything(self) -> list[argparse.ArgumentParser]:
         """The groups the top-level parser takes (so that they may precede the command)."""
         return [self.common, self.state, self.aws, self.voiceid, self.lag]

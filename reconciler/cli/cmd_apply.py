@@ -38,14 +38,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
     apply = shared.add_command(
         sub,
         "apply",
-        parents=[
-            parents.common,
-            parents.specs,
-            parents.state,
-            parents.aws,
-            parents.voiceid,
-            parents.lag,
-        ],
+        parents=parents.online(),
         help="start the jobs that are missing",
         description="Plan, then start only the missing jobs (at most --max-active per domain "
         "and kind; the rest are queued for a later run or for --wait).",

@@ -18,14 +18,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
     plan = shared.add_command(
         sub,
         "plan",
-        parents=[
-            parents.common,
-            parents.specs,
-            parents.state,
-            parents.aws,
-            parents.voiceid,
-            parents.lag,
-        ],
+        parents=parents.online(),
         help="show what apply would do",
         description="Compare the specs with Voice ID and show what apply would do.",
     )
