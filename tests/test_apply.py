@@ -376,12 +376,13 @@ def test_metrics_file_holds_the_numbers_of_the_run(voiceid_env: Sandbox, tmp_pat
 def test_fresh_state_waits_for_list_to_catch_up_before_starting(
     voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With a list-lag horizon, a fresh state's first listing starts nothing (it is queued with
-    the reason); once the listing is older than the horizon, the group is listed again, then
-    started."""
+    """With a list-lag horizon, the first listing of a fresh state that replaces a lost one (its
+    high-water mark remains) starts nothing (it is queued with the reason); once the listing is
+    older than the horizon, the group is listed again, then started."""
     world = build_world(voiceid_env)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 2)
+    state.with_name("state.json.mark").write_text('{"lineage": "lost", "serial": 7}\n')
     assert _apply(specs, state, "--list-lag-horizon", "2") == EXIT_OK
     assert _starts(voiceid_env) == 0
     assert "waiting 2s for Voice ID's List to catch up" in capsys.readouterr().out

@@ -64,6 +64,7 @@ def test_a_first_listing_younger_than_the_horizon_holds_without_listing() -> Non
     assert decision.listing is Listing.NONE
     assert decision.hold
     assert "100s ago" in decision.hold
+    assert "200s left" in decision.hold
 
 
 def test_a_first_listing_older_than_the_horizon_lists_in_full_again() -> None:
@@ -71,7 +72,7 @@ def test_a_first_listing_older_than_the_horizon_lists_in_full_again() -> None:
     state = _listed(ago=HORIZON, provisional=True)
     decision = decide(state, SLOT, LAG, may_start=True, unconfirmed=False)
     assert decision == Decision(Listing.FULL)
-    assert record_full_listing(state, SLOT, LAG, may_start=True) is None
+    assert record_full_listing(state, SLOT, LAG, may_start=True, unknown_ours=True) is None
     assert not state.provisional
     assert state.listings[slot_key(SLOT)] == iso(NOW)
 
@@ -83,19 +84,35 @@ def test_a_provisional_listing_does_not_hold_a_slot_that_starts_nothing() -> Non
     assert _decide(state, may_start=False).hold is None
 
 
-def test_recording_a_fresh_states_first_listing_holds_and_marks_it_provisional() -> None:
-    """The first full listing of a slot that would start: held, marked provisional."""
-    state = State()
-    reason = record_full_listing(state, SLOT, LAG, may_start=True)
+def test_a_first_listing_with_evidence_of_a_lost_state_holds_and_is_provisional() -> None:
+    """The first full listing of a slot that would start holds when a state was lost: the
+    listing found jobs of ours the state did not know, or the state is distrusted."""
+    found = State()
+    reason = record_full_listing(found, SLOT, LAG, may_start=True, unknown_ours=True)
     assert reason
-    assert "first listing of this domain by this state" in reason
-    assert state.provisional == {slot_key(SLOT): iso(NOW)}
+    assert "did not know jobs of ours found there" in reason
+    assert found.provisional == {slot_key(SLOT): iso(NOW)}
+    replacing = State()
+    replacing.distrust("it replaces a lost state (state.json.mark remains)")
+    reason = record_full_listing(replacing, SLOT, LAG, may_start=True, unknown_ours=False)
+    assert reason
+    assert "replaces a lost state" in reason
+
+
+def test_a_first_ever_deployment_starts_at_once() -> None:
+    """A fresh state with nothing to say one was lost, in a domain with no job of ours: no
+    hold (its starts are all recorded as intents first from now on)."""
+    state = State()
+    assert record_full_listing(state, SLOT, LAG, may_start=True, unknown_ours=False) is None
+    assert not state.provisional
 
 
 def test_a_zero_horizon_trusts_list_at_once() -> None:
     """--list-lag-horizon 0: a first listing holds nothing."""
     state = State()
-    assert record_full_listing(state, SLOT, ListLag(NOW, 0), may_start=True) is None
+    assert (
+        record_full_listing(state, SLOT, ListLag(NOW, 0), may_start=True, unknown_ours=True) is None
+    )
     assert not state.provisional
 
 
@@ -119,6 +136,7 @@ def test_an_intent_younger_than_the_horizon_holds_and_an_older_one_does_not() ->
     young = intent_holds(_intent_state(HORIZON - 1), LAG)
     assert young.keys() == {SLOT}
     assert "unconfirmed" in young[SLOT]
+    assert "(1s left)" in young[SLOT]
     assert intent_holds(_intent_state(HORIZON), LAG) == {}
 
 

@@ -389,3 +389,17 @@ def test_a_selector_does_not_turn_the_other_specs_jobs_into_orphans(
         ("orphaned", "spec-0002"),  # its spec file is gone: that one is an orphan
     ]
     assert keys[1] in LocalStateStore(state).read().specs
+
+
+def test_a_first_apply_on_a_fresh_state_in_an_empty_domain_starts_at_once(
+    voiceid_env: Sandbox, tmp_path: Path
+) -> None:
+    """The default horizon (300 s) does not hold a first-ever deployment: nothing says a state
+    was lost and the domain holds no job of ours, so the first run starts."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2)
+    argv = ["apply", str(specs), "--state", str(state), "--list-lag-horizon", "300"]
+    assert _cli(*argv) == 0
+    assert _starts(voiceid_env) == 2  # one per kind: each its own quota
+    assert not LocalStateStore(state).read().provisional

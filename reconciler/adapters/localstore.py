@@ -112,7 +112,7 @@ class LocalStateStore:
         except FileNotFoundError:
             self._missing_is_new()
             self._version = None
-            return State()
+            return self._new_state()
         except OSError as err:
             raise StateError(f"{self.path}: cannot read state: {err}") from err
         self._version = (info.st_dev, info.st_ino)  # a rebuild may replace even a broken file
@@ -139,6 +139,14 @@ class LocalStateStore:
         reason = distrust_if_behind(state, mark)
         if reason:
             log.warning("state.untrusted", state=str(self.path), reason=reason)
+
+    def _new_state(self) -> State:
+        """A new state; distrusted when the high-water mark of a lost one is still here."""
+        state = State()
+        if self._mark.exists():
+            state.distrust(f"it replaces a lost state ({self._mark} remains)")
+            log.warning("state.untrusted", state=str(self.path), reason=state.untrusted)
+        return state
 
     def _missing_is_new(self) -> None:
         """A missing state file is a new state only when nothing says one existed: its

@@ -322,7 +322,11 @@ class S3StateStore:
             if missing(err):
                 self._missing_is_new()
                 self._etag = None
-                return State()
+                state = State()
+                if self._read_mark() is not None:
+                    state.distrust(f"it replaces a lost state ({self.url}.mark remains)")
+                    log.warning("state.untrusted", state=self.url, reason=state.untrusted)
+                return state
             raise StateError(f"{self.url}: cannot read state: {err}") from err
         self._etag = response["ETag"]  # so that state rebuild may replace a broken object
         try:

@@ -103,25 +103,39 @@ def decide(
             return Decision(
                 Listing.NONE,
                 f"first listing of this domain was {age:.0f}s ago: waiting {lag.horizon:.0f}s for "
-                "Voice ID's List to catch up (--list-lag-horizon)",
+                f"Voice ID's List to catch up ({lag.horizon - age:.0f}s left; "
+                "--list-lag-horizon)",
             )
     if key not in state.listings or unconfirmed or (provisional is not None and may_start):
         return Decision(Listing.FULL)
     return Decision(Listing.ACTIVE if may_start else Listing.NONE)
 
 
-def record_full_listing(state: State, slot: Slot, lag: ListLag, *, may_start: bool) -> str | None:
+def record_full_listing(
+    state: State, slot: Slot, lag: ListLag, *, may_start: bool, unknown_ours: bool
+) -> str | None:
     """Record in the state that ``slot`` was listed in full at ``now``; the reason to hold its
-    starts when this was a fresh state's first listing (List may not show the newest jobs)."""
+    starts when this first listing may have missed the newest jobs of a state that was lost.
+
+    That needs evidence: the state is distrusted (it went backwards, or replaces a lost one
+    whose high-water mark remains), or the listing found jobs with our naming that the state
+    did not know (``unknown_ours``). A first-ever deployment in an empty domain, or a new
+    domain of a trusted state (whose starts are all recorded as intents first), starts at once.
+    """
     key = slot_key(slot)
     first = key not in state.listings
     state.listings[key] = iso(lag.now)
     state.provisional.pop(key, None)
-    if first and lag.horizon > 0 and may_start:
+    why = (
+        f"is not trusted ({state.untrusted})"
+        if state.untrusted
+        else "did not know jobs of ours found there"
+    )
+    if first and lag.horizon > 0 and may_start and (state.untrusted or unknown_ours):
         state.provisional[key] = state.listings[key]
         return (
-            f"first listing of this domain by this state: waiting {lag.horizon:.0f}s for "
-            "Voice ID's "
+            f"first listing of this domain by this state, which {why}: waiting "
+            f"{lag.horizon:.0f}s for Voice ID's "
             "List to catch up before starting (--list-lag-horizon)"
         )
     return None
@@ -136,7 +150,8 @@ def intent_holds(state: State, lag: ListLag) -> dict[Slot, str]:
             if age < lag.horizon:
                 holds[(record.domain_id, record.kind)] = (
                     f"a start of {record.job_name} {age:.0f}s ago is unconfirmed and not listed "
-                    f"yet: waiting up to {lag.horizon:.0f}s before starting it again"
+                    f"yet: waiting up to {lag.horizon:.0f}s before starting it again "
+                    f"({lag.horizon - age:.0f}s left)"
                 )
     return holds
 

@@ -57,7 +57,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from pydantic.alias_generators import to_camel
 
 from reconciler.core.errors import StateError
@@ -123,6 +123,21 @@ class State(_Record):
     manifests: dict[str, str] = Field(default_factory=dict)
     specs: dict[str, SpecEntry] = Field(default_factory=dict)
     orphans: list[JobRecord] = Field(default_factory=list)
+    _untrusted: str | None = PrivateAttr(default=None)
+    """Why this state may not know every job of ours (never written to disk)."""
+
+    @property
+    def untrusted(self) -> str | None:
+        """Why this state may not know every job it started (it went backwards, is of another
+        lineage, or replaces a state that was lost), or None when it can be trusted to."""
+        return self._untrusted
+
+    def distrust(self, reason: str) -> None:
+        """Forget the listings: every (domain, kind) is listed in full again, and its first
+        listing waits the list-lag horizon before anything starts there."""
+        self._untrusted = reason
+        self.listings.clear()
+        self.provisional.clear()
 
     def all_jobs(self) -> Iterator[JobRecord]:
         """Every job record: current attempts, superseded ones and orphans."""
@@ -233,8 +248,7 @@ def distrust_if_behind(state: State, mark: str | None) -> str | None:
             reason = f"it went backwards: serial {state.serial}, but {serial} was written"
         else:
             return None
-    state.listings.clear()
-    state.provisional.clear()
+    state.distrust(reason)
     return reason
 
 

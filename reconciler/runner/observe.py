@@ -48,6 +48,7 @@ def observe(
     unconfirmed = hold.unconfirmed_slots(state)
     seen: dict[str, ObservedJob] = {}
     holds: dict[Slot, str] = {}
+    known = {r.job_id for r in state.all_jobs() if r.job_id}
     for slot in hold.slots_to_observe(desired, state):
         may_start = slot in starting
         decision = hold.decide(
@@ -59,9 +60,13 @@ def observe(
         )
         reason = decision.hold
         if decision.listing is Listing.FULL:
-            _list_full(voiceid, slot, seen)
+            unknown = _list_full(voiceid, slot, seen, known)
             reason = hold.record_full_listing(
-                state, slot, ListLag(clock.time(), horizon), may_start=may_start
+                state,
+                slot,
+                ListLag(clock.time(), horizon),
+                may_start=may_start,
+                unknown_ours=unknown,
             )
         elif decision.listing is Listing.ACTIVE:
             domain_id, kind = slot
@@ -76,15 +81,21 @@ def observe(
     return Observation(hold.foreign_active(seen.values(), state), holds)
 
 
-def _list_full(voiceid: VoiceIdApi, slot: Slot, seen: dict[str, ObservedJob]) -> None:
-    """List a slot's whole history (streamed: keep only jobs in flight and jobs of ours)."""
+def _list_full(
+    voiceid: VoiceIdApi, slot: Slot, seen: dict[str, ObservedJob], known: set[str]
+) -> bool:
+    """List a slot's whole history (streamed: keep only jobs in flight and jobs of ours);
+    whether it holds jobs of ours that the state did not know (evidence of a lost state)."""
     domain_id, kind = slot
-    listed = 0
+    listed, unknown = 0, False
     for found in voiceid.list_jobs(kind, domain_id):
         listed += 1
-        if found.active or parse_job_name(found.job_name) is not None:
+        ours = parse_job_name(found.job_name) is not None
+        if found.active or ours:
             seen[found.job_id] = found
+        unknown = unknown or (ours and found.job_id not in known)
     log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=listed)
+    return unknown
 
 
 def describe_active(

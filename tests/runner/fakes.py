@@ -173,10 +173,12 @@ class FakeObjects:
 class MemoryStore:
     """The state as a string in memory (written as the local store writes it)."""
 
-    def __init__(self, text: str | None = None) -> None:
+    def __init__(self, text: str | None = None, *, lost: bool = False) -> None:
         self.text = text
         self.writes = 0
         self.holding = False
+        self.lost = lost
+        """A state was here and was lost (a store would see its high-water mark)."""
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[MemoryStore]:
@@ -188,7 +190,12 @@ class MemoryStore:
             self.holding = False
 
     def read(self) -> State:
-        return State() if self.text is None else parse_state(self.text, "memory")
+        if self.text is not None:
+            return parse_state(self.text, "memory")
+        state = State()
+        if self.lost:
+            state.distrust("it replaces a lost state")
+        return state
 
     def write(self, state: State) -> None:
         state.serial += 1

@@ -16,16 +16,30 @@ def _kinds(report: ApplyReport) -> dict[str, ActionKind]:
     return {a.key: a.kind for a in report.plan.actions}
 
 
-def test_fresh_state_holds_its_first_listing_then_starts_after_the_horizon(world: World) -> None:
-    """A fresh state lists in full and starts nothing; a horizon later it lists again, then
-    starts one job (the quota) and queues the rest."""
+def test_a_first_ever_deployment_starts_in_its_first_run(world: World) -> None:
+    """A fresh state that replaces nothing, in a domain with no job of ours: one full listing,
+    then the first start at once (the quota), the rest queued behind it."""
+    report = world.apply()
+    assert world.voiceid.starts() == 1
+    assert [a.name for a in report.started] == ["spec-0"]
+    assert not world.store.read().provisional
+
+
+def test_a_state_replacing_a_lost_one_holds_its_first_listing_then_starts(
+    world: World,
+) -> None:
+    """A fresh state where one was lost lists in full and starts nothing; a horizon later it
+    lists again, then starts one job (the quota) and queues the rest; the plan says how long
+    is left."""
+    world.store.lost = True
     report = world.apply()
     assert world.voiceid.starts() == 0
     assert set(_kinds(report).values()) == {ActionKind.QUEUED}
     assert all("first listing" in a.reason for a in report.plan.actions)
     assert world.store.read().provisional
     world.clock.advance(HORIZON - 1)
-    world.apply()
+    report = world.apply()
+    assert all("1s left" in a.reason for a in report.plan.actions)
     assert world.voiceid.starts() == 0  # still inside the horizon: not even listed again
     world.clock.advance(2)
     full = f"List/{JobKind.ENROLLMENT}/all"
@@ -153,7 +167,7 @@ def test_a_rerun_after_a_lost_state_starts_nothing_again(world: World) -> None:
     first = MemoryStore()
     world.apply(store=first, list_lag_horizon=0.0, wait=True)
     assert world.voiceid.starts() == 3
-    lost = MemoryStore()
+    lost = MemoryStore(lost=True)
     world.clock.advance(HORIZON)
     report = world.apply(store=lost)
     assert world.voiceid.starts() == 3
