@@ -70,7 +70,9 @@ def test_sigkill_while_a_start_is_in_flight(
         time.sleep(c.rng.uniform(0.0, latency + 0.05))
     run = c.kill(process)
     c.record("kill-start-in-flight", backend=backend, in_flight=in_flight, k=k)
-    assert in_flight or run.returncode == 0, run.describe()
+    # the trial counts only when its fault fired: k Starts made, and the kill landed mid-run
+    assert in_flight, f"{c.tag}: the run never made {k} Start(s)"
+    assert run.returncode == -9, f"{c.tag}: the run ended before the kill: {run.describe()}"
     c.wait_for_jobs(k, timeout=2 * latency + 1)  # the Start the kill interrupted lands anyway
     c.check(final=False)
     c.sandbox.configure(latency=latency)  # the next run still sees a slow Voice ID
@@ -97,6 +99,8 @@ def test_sigkill_during_the_state_write(chaos_factory: Callable[[int], Chaos], s
         during_write = True
     run = c.kill(process)
     c.record("kill-state-write", backend=backend, started=started, during_write=during_write)
-    assert started or run.returncode == 0, run.describe()
+    # the trial counts only when its fault fired: a Start made, and the kill landed mid-run
+    assert started, f"{c.tag}: the run never made {k} Start(s)"
+    assert run.returncode == -9, f"{c.tag}: the run ended before the kill: {run.describe()}"
     c.check(final=False)
     c.converge()
