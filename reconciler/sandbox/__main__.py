@@ -1,4 +1,4 @@
-"""``python -m reconciler.sandbox [--port N] [--profile fast|realistic] [--seed]``."""
+"""``python -m reconciler.sandbox [--port N] [--speed fast|realistic] [--seed]``."""
 
 from __future__ import annotations
 
