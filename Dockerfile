@@ -16,6 +16,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY reconciler/ reconciler/
+# the demo's example specs, packaged into the wheel (pyproject.toml's force-include)
+COPY specs/ specs/
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE} AS runtime
