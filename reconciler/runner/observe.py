@@ -25,7 +25,7 @@ from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import NotFoundError
 from reconciler.core.hold import Listing, ListLag, Observation
 from reconciler.core.identity import parse_job_name
-from reconciler.core.jobs import ObservedJob
+from reconciler.core.jobs import Failure, ObservedJob
 from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Slot, would_start
 from reconciler.core.state import State
@@ -74,7 +74,7 @@ def observe(
                 seen[found.job_id] = found
         if reason:
             holds[slot] = reason
-    describe_active(voiceid, state, seen, event="observe.job_missing")
+    describe_active(voiceid, state, seen, ListLag(clock.time(), horizon), event="observe")
     absorb(state, desired, seen.values())
     holds.update(hold.intent_holds(state, ListLag(clock.time(), horizon)))
     state.observed_at = iso(clock.time())
@@ -99,9 +99,18 @@ def _list_full(
 
 
 def describe_active(
-    voiceid: VoiceIdApi, state: State, seen: dict[str, ObservedJob], *, event: str
+    voiceid: VoiceIdApi,
+    state: State,
+    seen: dict[str, ObservedJob],
+    lag: ListLag,
+    *,
+    event: str,
 ) -> None:
-    """Describe every job of ours the state holds as in flight and ``seen`` does not have."""
+    """Describe every job of ours the state holds as in flight and ``seen`` does not have.
+
+    A job Voice ID no longer knows, older than the list-lag horizon (a younger one may not be
+    visible everywhere yet), has vanished: it is recorded as ended FAILED with that reason,
+    once, instead of being described on every run forever."""
     for record in list(state.all_jobs()):
         if record.active and record.job_id and record.job_id not in seen:
             try:
@@ -109,4 +118,13 @@ def describe_active(
                     record.kind, record.domain_id, record.job_id
                 )
             except NotFoundError:
-                log.warning(event, job_id=record.job_id, spec=record.job_name)
+                since = record.created_at or record.intent_at
+                if since is None or lag.age(since) < lag.horizon:
+                    log.warning(f"{event}.job_missing", job_id=record.job_id, spec=record.job_name)
+                    continue
+                record.status = JobStatus.FAILED
+                record.ended_at = iso(lag.now)
+                record.failure = Failure(
+                    message="the job vanished from Voice ID (Describe: not found)"
+                )
+                log.warning(f"{event}.job_vanished", job_id=record.job_id, spec=record.job_name)

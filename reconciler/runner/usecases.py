@@ -16,7 +16,7 @@ from reconciler.core import desired as desired_jobs
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import OfflineResolver, Shard, desire, in_shard
 from reconciler.core.errors import StateError
-from reconciler.core.hold import slot_key
+from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, ListLag, slot_key
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests, result_counts
 from reconciler.core.kinds import WITH_OUTPUT, JobKind
@@ -85,7 +85,10 @@ def refresh(
     with store.locked():
         state = store.read()
         seen: dict[str, ObservedJob] = {}
-        describe_active(voiceid, state, seen, event="status.job_missing")
+        now = (clock or SystemClock()).time()
+        describe_active(
+            voiceid, state, seen, ListLag(now, DEFAULT_LIST_LAG_HORIZON), event="status"
+        )
         absorb(state, (), seen.values())
         for record in state.all_jobs():
             job = seen.get(record.job_id or "")
@@ -99,7 +102,7 @@ def refresh(
                 output = objects.read_output(job.output_s3_uri, job.job_id, job.input_s3_uri)
                 if output is not None:  # unreadable now: a later refresh or apply tries again
                     record.results = result_counts(output)
-        state.observed_at = iso((clock or SystemClock()).time())
+        state.observed_at = iso(now)
         store.write(state)
     return state
 

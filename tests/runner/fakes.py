@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.errors import QuotaExceededError
+from reconciler.core.errors import NotFoundError, QuotaExceededError
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import State, parse_state
@@ -116,8 +116,10 @@ class FakeVoiceId:
 
     def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob:
         self.calls["Describe"] += 1
-        (job,) = (j for j in self.jobs if j.job_id == job_id)
-        return self._observed(job)
+        for job in self.jobs:
+            if job.job_id == job_id:
+                return self._observed(job)
+        raise NotFoundError(f"Describe: the job {job_id} does not exist", code="NotFound")
 
     def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob:
         self.calls["Start"] += 1

@@ -202,3 +202,32 @@ def test_a_manifest_replaced_during_wait_never_starts_under_its_old_hash(world: 
     assert report.started[0].request is not None
     assert report.started[0].request.manifest_digest == "etag:etag-2"
     assert world.voiceid.starts() == 3
+
+
+def test_a_job_that_vanished_is_marked_once_not_described_forever(world: World) -> None:
+    """A job Voice ID no longer knows (an endpoint restarted) is recorded as FAILED with the
+    reason once it is older than the horizon; later runs spend no Describe on it. One younger
+    than the horizon may just not be visible yet: it is only warned about."""
+    world.voiceid.duration = 10_000.0
+    world.apply(list_lag_horizon=0.0)
+    assert world.voiceid.starts() == 1
+    world.voiceid.jobs.clear()  # vanished
+    world.voiceid.calls.clear()
+    world.clock.advance(10)
+    world.apply()  # 10 s old, horizon 300 s: not yet believed gone
+    (record,) = [r for r in world.store.read().all_jobs() if r.job_id]
+    assert record.status != "FAILED"
+    world.clock.advance(HORIZON)
+    world.voiceid.calls.clear()
+    report = world.apply()
+    (record,) = world.store.read().specs[f"{JobKind.ENROLLMENT}/spec-0"].jobs
+    assert record.status == "FAILED"
+    assert record.failure is not None
+    assert "vanished" in record.failure.message
+    assert world.voiceid.calls["Describe"] == 1
+    assert report.failed == [f"{JobKind.ENROLLMENT}/spec-0"]  # it ended (badly) in this run
+    assert [a.name for a in report.started] == ["spec-1"]  # its slot is free again
+    world.voiceid.jobs.clear()  # spec-1's job vanishes too, but is younger than the horizon
+    world.voiceid.calls.clear()
+    world.apply()
+    assert world.voiceid.calls["Describe"] == 1  # spec-1's; none for spec-0's
