@@ -40,26 +40,36 @@ def start_all(run: Run, starts: Sequence[Action], desired: Sequence[DesiredJob])
     if intents:
         run.store.write(run.state)  # every intent on disk before the first Start call
     staged = {d.hash: d for d in desired if d.manifest is not None}
+    etags = _etags_now(run, [a for a in starts if a.hash not in staged])
     for action, record in zip(starts, intents, strict=True):
-        ready = (
-            _stage(run, staged[action.hash]) if action.hash in staged else _unchanged(run, action)
-        )
-        if not ready:
+        job = staged.get(action.hash) if action.hash else None
+        if not (_stage(run, job) if job is not None else _unchanged(run, action, etags)):
             run.state.specs[action.key].jobs.remove(record)
             continue
         _start(run, action, record)
 
 
-def _unchanged(run: Run, action: Action) -> bool:
+def _etags_now(run: Run, starts: Sequence[Action]) -> dict[str, str | None]:
+    """The ETags of the external manifests of this round's starts, read again now, at once
+    (a HEAD each, or one listing per directory when there are many)."""
+    uris = [
+        a.request.input_s3_uri
+        for a in starts
+        if a.request is not None and (a.request.manifest_digest or "").startswith("etag:")
+    ]
+    return run.objects.identities(uris) if uris else {}
+
+
+def _unchanged(run: Run, action: Action, etags: dict[str, str | None]) -> bool:
     """Whether an external manifest is still the object the hash was computed from (its ETag,
-    read again right before the Start): a replaced manifest is a new hash, for the next run to
-    plan, never a start under the old one while Voice ID reads the new file."""
+    read again right before this round's starts): a replaced manifest is a new hash, for the
+    next run to plan, never a start under the old one while Voice ID reads the new file."""
     assert action.request is not None
     digest = action.request.manifest_digest or ""
     if not digest.startswith("etag:"):
         return True
     uri = action.request.input_s3_uri
-    if f"etag:{run.objects.identities([uri]).get(uri)}" == digest:
+    if f"etag:{etags.get(uri)}" == digest:
         return True
     run.report.blocked[action.key] = (
         f"its manifest {uri} was replaced or removed since this run planned it; not started "
