@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # voiceid-reconciler as a container image (see docs/deployment.md).
 #
 #   docker build -t voiceid-reconciler:0.1.0 .

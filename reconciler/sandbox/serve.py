@@ -71,7 +71,8 @@ def serve(  # noqa: PLR0913 - the sandbox's knobs, all keyword options
                 "VOICEID_RECONCILER_LIST_LAG_HORIZON=0 because this List never lags: a first "
                 "apply starts at once"
             )
-            print("\n".join(lines), file=stream, flush=True)
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
             stopped.wait()
     finally:
         for signum, handler in previous.items():
