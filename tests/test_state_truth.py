@@ -4,6 +4,7 @@ these may lose a record or let two runs overwrite each other."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,8 @@ from reconciler.core.desired import Shard
 from reconciler.core.errors import RetryableError, StateError, StateLockedError
 from reconciler.core.kinds import JobKind
 from reconciler.core.state import JobRecord, State, parse_state
+from reconciler.core.times import iso
+from reconciler.runner.ports import SystemClock
 from reconciler.sandbox import Sandbox
 from tests.support import age_state, build_world, write_specs
 
@@ -403,3 +406,43 @@ def test_a_first_apply_on_a_fresh_state_in_an_empty_domain_starts_at_once(
     assert _cli(*argv) == 0
     assert _starts(voiceid_env) == 2  # one per kind: each its own quota
     assert not LocalStateStore(state).read().provisional
+
+
+@pytest.mark.parametrize("skew", [3600.0, -3600.0])
+def test_a_skewed_host_ages_an_unconfirmed_start_by_voice_ids_clock(
+    voiceid_env: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    skew: float,
+) -> None:
+    """A start recorded 5 s ago by one host and never confirmed (the run died before Voice ID
+    answered); its token is forgotten and List lags. A host an hour ahead would see the intent
+    as an hour old and start it again; one an hour behind would hold it for an hour. Both age
+    it by Voice ID's clock (the Date of its answers): held, with the horizon's seconds left."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    assert _cli("apply", str(specs), "--state", str(state)) == 0
+    assert _starts(voiceid_env) == 1
+    store = LocalStateStore(state)
+    with store.locked():
+        recorded = store.read()
+        (entry,) = recorded.specs.values()
+        record = entry.jobs[0]
+        record.job_id, record.status, record.created_at = None, None, None
+        record.intent_at = iso(time.time() - 5)
+        store.write(recorded)
+    voiceid_env.expire_tokens()
+    voiceid_env.configure(list_lag=60.0)
+    monkeypatch.setattr(SystemClock, "time", lambda self: time.time() + skew)
+    capsys.readouterr()
+    argv = ("--state", str(state), "--list-lag-horizon", "300")
+    assert _cli("apply", str(specs), *argv) == 0
+    assert _starts(voiceid_env) == 1
+    assert main(["plan", str(specs), *argv, "--tps", "0", "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    (action,) = json.loads(out[out.index("{\n") :])["actions"]
+    assert action["action"] == "queued"
+    left = int(re.search(r"\((\d+)s left\)", action["reason"]).group(1))  # type: ignore[union-attr]
+    assert 290 <= left <= 296

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import botocore.exceptions
@@ -157,6 +158,27 @@ class VoiceId:
         )
         self._domains: list[Domain] | None = None
         self._watchlists: dict[str, list[Watchlist]] = {}
+        self._service_date: tuple[float, float] | None = None
+        """The ``Date`` of Voice ID's latest answer (epoch seconds) and the monotonic time it
+        arrived at."""
+
+    def service_time(self) -> float | None:
+        """Voice ID's own time now: the ``Date`` header of its latest answer plus the monotonic
+        time since (None before the first answer). It does not depend on this host's wall
+        clock, so a skewed host ages the state's timestamps as every other host does. The header
+        has whole seconds, so this is at most about a second behind the service."""
+        if self._service_date is None:
+            return None
+        date, arrived = self._service_date
+        return date + (time.monotonic() - arrived)
+
+    def _note_date(self, response: dict[str, Any]) -> None:
+        headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+        try:
+            date = parsedate_to_datetime(headers["date"]).timestamp()
+        except (KeyError, TypeError, ValueError, IndexError):
+            return  # no usable Date: keep the last one (or the host's clock)
+        self._service_date = (date, time.monotonic())
 
     # -- the call path ------------------------------------------------------------------------
 
@@ -191,6 +213,7 @@ class VoiceId:
                     "not trusting it",
                     code="MalformedAnswer",
                 )
+            self._note_date(response)
             return response
 
         return self._retrying(attempt, operation)

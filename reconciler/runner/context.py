@@ -16,7 +16,7 @@ from reconciler.core.errors import ReconcilerError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, Action, ActionKind, Plan
 from reconciler.core.state import State
-from reconciler.runner.ports import Clock, ObjectStore, SystemClock, VoiceIdApi
+from reconciler.runner.ports import Clock, ObjectStore, ServiceClock, SystemClock, VoiceIdApi
 
 DEFAULT_POLL_INTERVAL = 15.0
 """Seconds between polls of ``apply --wait``."""
@@ -97,10 +97,17 @@ class Run:
     objects: ObjectStore
     options: RunOptions = field(default_factory=RunOptions)
     clock: Clock = field(default_factory=SystemClock)
+    """The host's clock; the run reads the wall time through Voice ID's (:class:`ServiceClock`)."""
     state: State = field(default_factory=State)
     report: ApplyReport = field(default_factory=lambda: ApplyReport(Plan(())))
     planned: bool = False
     """Whether a plan was computed (from then on, an error still saves the state)."""
+
+    def __post_init__(self) -> None:
+        # The wall time of a run is Voice ID's: a host whose clock is off by minutes must not
+        # shorten (or stretch) the list-lag horizon of intents another host recorded.
+        if not isinstance(self.clock, ServiceClock):
+            self.clock = ServiceClock(self.voiceid, self.clock)
 
     def desired_now(self, desired: list[DesiredJob]) -> list[DesiredJob]:
         """The desired jobs, with those Voice ID refused earlier in this run blocked."""

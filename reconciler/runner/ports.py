@@ -2,7 +2,9 @@
 
 Time is one of them: :class:`Clock` gives the wall time (for the state's timestamps and the
 list-lag horizon), a monotonic time (for ``--timeout``) and ``sleep`` (between ``--wait``
-polls), so the runner never reads a clock of its own.
+polls), so the runner never reads a clock of its own. A run reads the wall time through
+:class:`ServiceClock`: Voice ID's own time, so that every host ages the state's timestamps (the
+list-lag horizon's intents and first listings) alike, whatever its own clock says.
 """
 
 from __future__ import annotations
@@ -45,6 +47,25 @@ class SystemClock:
         time.sleep(seconds)
 
 
+class ServiceClock:
+    """Voice ID's wall time (:meth:`VoiceIdApi.service_time`) once it has answered, the host's
+    before; monotonic time and sleeping are the host's."""
+
+    def __init__(self, voiceid: VoiceIdApi, local: Clock) -> None:
+        self.voiceid = voiceid
+        self.local = local
+
+    def time(self) -> float:
+        service = self.voiceid.service_time()
+        return self.local.time() if service is None else service
+
+    def monotonic(self) -> float:
+        return self.local.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        self.local.sleep(seconds)
+
+
 class Domain(Protocol):
     @property
     def domain_id(self) -> str: ...
@@ -80,6 +101,10 @@ class VoiceIdApi(Protocol):
     def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob: ...
 
     def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob: ...
+
+    def service_time(self) -> float | None:
+        """Voice ID's own wall time now, from its latest answer (None before the first)."""
+        ...
 
 
 class ObjectStore(Protocol):

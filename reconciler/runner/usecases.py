@@ -26,7 +26,7 @@ from reconciler.core.state import State
 from reconciler.core.times import iso
 from reconciler.runner.context import Run
 from reconciler.runner.observe import describe_active, observe
-from reconciler.runner.ports import Clock, ObjectStore, SystemClock, VoiceIdApi
+from reconciler.runner.ports import Clock, ObjectStore, ServiceClock, SystemClock, VoiceIdApi
 from reconciler.runner.resolve import OnlineResolver
 
 log = structlog.get_logger("reconciler.runner")
@@ -85,7 +85,7 @@ def refresh(
     with store.locked():
         state = store.read()
         seen: dict[str, ObservedJob] = {}
-        now = (clock or SystemClock()).time()
+        now = ServiceClock(voiceid, clock or SystemClock()).time()
         describe_active(
             voiceid, state, seen, ListLag(now, DEFAULT_LIST_LAG_HORIZON), event="status"
         )

@@ -78,6 +78,12 @@ class FakeVoiceId:
     throttles: Counter[str] = field(default_factory=Counter)
     jobs: list[_Job] = field(default_factory=list)
 
+    service_offset: float | None = None
+    """Voice ID's clock minus the run's (None: no Date on the answers, the host's clock)."""
+
+    def service_time(self) -> float | None:
+        return None if self.service_offset is None else self.clock.time() + self.service_offset
+
     def domains(self) -> list[FakeDomain]:
         self.calls["ListDomains"] += 1
         return [FakeDomain(DOMAIN_ID, DOMAIN_NAME)]
