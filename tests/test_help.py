@@ -21,6 +21,8 @@ COMMANDS = [
     ["state"],
     ["state", "show"],
     ["state", "rebuild"],
+    ["state", "rm"],
+    ["state", "mv"],
     ["state", "unlock"],
     ["demo"],
     ["sandbox"],

@@ -18,7 +18,8 @@ import pytest
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.adapters.s3store import S3StateStore
 from reconciler.cli import EXIT_ERROR, EXIT_LOCKED, EXIT_OK, main
-from reconciler.core.errors import StateError, StateLockedError
+from reconciler.core.errors import ReconcilerError, StateError, StateLockedError
+from reconciler.core.kinds import JobKind
 from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State, parse_state
 from reconciler.sandbox import Sandbox
 from tests.support import (
@@ -450,3 +451,59 @@ def test_state_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "2 spec(s), 2 job(s)" in out
     assert main(["state", "show", "--state", str(path), "--format", "json"]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)["serial"] == 1
+
+
+def _entry(kind: JobKind, name: str, hash_: str = "a" * 64) -> SpecEntry:
+    record = JobRecord(
+        hash=hash_,
+        attempt=1,
+        job_name=f"{name}-{hash_[:32]}",
+        domain_id="D" * 22,
+        kind=kind,
+        job_id=f"job-{name}",
+    )
+    return SpecEntry(kind=kind, name=name, hash=hash_, domain_id="D" * 22, jobs=[record])
+
+
+def test_forget_names_entries_by_kind_name_or_name_with_their_roster_parts() -> None:
+    state = State()
+    enrol, register = JobKind.ENROLLMENT, JobKind.REGISTRATION
+    for kind, name in ((enrol, "big-part-001"), (enrol, "big-part-002"), (register, "big")):
+        state.specs[f"{kind}/{name}"] = _entry(kind, name)
+    state.specs[f"{enrol}/big-partner"] = _entry(enrol, "big-partner")
+    assert state.entry_keys(f"{enrol}/big") == [f"{enrol}/big-part-001", f"{enrol}/big-part-002"]
+    assert state.entry_keys("big") == [
+        f"{register}/big",
+        f"{enrol}/big-part-001",
+        f"{enrol}/big-part-002",
+    ]
+    orphan = _entry(enrol, "gone", "b" * 64).jobs[0]
+    state.orphans.append(orphan)
+    assert state.forget("gone") == [f"orphan/{orphan.job_name}"]
+    assert state.forget(f"{enrol}/big") == [f"{enrol}/big-part-001", f"{enrol}/big-part-002"]
+    assert sorted(state.specs) == [f"{register}/big", f"{enrol}/big-partner"]
+    assert [r.job_id for r in state.removed] == ["job-gone", "job-big-part-001", "job-big-part-002"]
+    assert {r.job_id for r in state.all_jobs()} >= {"job-gone", "job-big-part-001"}
+    with pytest.raises(ReconcilerError, match="no spec 'nothing' in the state"):
+        state.forget("nothing")
+
+
+def test_move_renames_one_entry_and_refuses_ambiguity_and_clashes() -> None:
+    state = State()
+    enrol, register = JobKind.ENROLLMENT, JobKind.REGISTRATION
+    for kind, name in ((enrol, "old"), (register, "old"), (enrol, "taken")):
+        state.specs[f"{kind}/{name}"] = _entry(kind, name)
+    with pytest.raises(ReconcilerError, match="exactly one spec entry"):
+        state.move("old", "new")
+    with pytest.raises(ReconcilerError, match="already in the state"):
+        state.move(f"{enrol}/old", "taken")
+    with pytest.raises(ReconcilerError, match="cannot become"):
+        state.move(f"{enrol}/old", f"{register}/new")
+    assert state.move(f"{enrol}/old", "new") == (f"{enrol}/old", f"{enrol}/new")
+    assert state.specs[f"{enrol}/new"].name == "new"
+
+
+def test_a_version_1_state_is_read_and_written_as_version_2() -> None:
+    state = parse_state('{"schemaVersion": 1, "lineage": "l", "serial": 3}', "old.json")
+    assert (state.schema_version, state.serial, state.removed) == (SCHEMA_VERSION, 3, [])
+    assert json.loads(state.to_json())["schemaVersion"] == 2

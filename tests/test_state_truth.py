@@ -446,3 +446,110 @@ def test_a_skewed_host_ages_an_unconfirmed_start_by_voice_ids_clock(
     assert action["action"] == "queued"
     left = int(re.search(r"\((\d+)s left\)", action["reason"]).group(1))  # type: ignore[union-attr]
     assert 290 <= left <= 296
+
+
+def _plan_actions(
+    capsys: pytest.CaptureFixture[str], specs: Path, state: Path, *extra: str
+) -> list[tuple[str, str]]:
+    capsys.readouterr()
+    argv = ["plan", str(specs), "--state", str(state), "--format", "json", "--tps", "0", *extra]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    return sorted((a["action"], a["name"]) for a in json.loads(out)["actions"])
+
+
+def test_two_states_sharing_a_domain_do_not_see_each_others_jobs_as_orphans(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two repositories (or a test state beside production) in one domain: each lists the
+    other's jobs and keeps them (a spec that claims one takes it back), but reports as orphans
+    only the jobs of specs it managed, unless --owner widens its scope."""
+    world = build_world(voiceid_env)
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    for directory, mine in ((ours, {"spec-0000", "spec-0002"}), (theirs, {"spec-0001"})):
+        write_specs(world, directory, 3, kinds=("SpeakerEnrollmentJob",))
+        for path in directory.glob("*.yaml"):
+            if path.stem not in mine:
+                path.unlink()
+    voiceid_env.configure(max_active_jobs=3)
+    ours_state, theirs_state = tmp_path / "ours.json", tmp_path / "theirs.json"
+    assert _cli("apply", str(ours), "--state", str(ours_state), "--max-active", "3") == 0
+    assert _cli("apply", str(theirs), "--state", str(theirs_state), "--max-active", "3") == 0
+    assert _starts(voiceid_env) == 3
+    assert _plan_actions(capsys, ours, ours_state) == [
+        ("in-sync", "spec-0000"),
+        ("in-sync", "spec-0002"),
+    ]
+    assert _plan_actions(capsys, theirs, theirs_state) == [("in-sync", "spec-0001")]
+    assert len(LocalStateStore(theirs_state).read().orphans) == 2  # known, kept, not reported
+    assert _plan_actions(capsys, theirs, theirs_state, "--owner", "spec-000[02]") == [
+        ("in-sync", "spec-0001"),
+        ("orphaned", "spec-0000"),
+        ("orphaned", "spec-0002"),
+    ]
+    (ours / "spec-0002.yaml").unlink()  # a spec this state managed is removed: its orphan
+    assert _plan_actions(capsys, ours, ours_state) == [
+        ("in-sync", "spec-0000"),
+        ("orphaned", "spec-0002"),
+    ]
+
+
+def test_state_rm_forgets_a_removed_spec_and_a_readded_spec_takes_its_job_back(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """state rm quiets the orphan of a removed spec; the tombstone it leaves makes the spec,
+    added again with a forgotten token and a state that listed the domain long ago, in sync
+    with its old job instead of a second one."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2, kinds=("SpeakerEnrollmentJob",))
+    voiceid_env.configure(max_active_jobs=2)
+    wait = ("--wait", "--poll-interval", "0.05", "--max-active", "2")
+    assert _cli("apply", str(specs), "--state", str(state), *wait) == 0
+    spec = specs / "spec-0000.yaml"
+    text = spec.read_text()
+    spec.unlink()
+    assert _plan_actions(capsys, specs, state) == [
+        ("in-sync", "spec-0001"),
+        ("orphaned", "spec-0000"),
+    ]
+    assert main(["state", "rm", "spec-0000", "--state", str(state)]) == 0
+    assert "Removed SpeakerEnrollmentJob/spec-0000" in capsys.readouterr().out
+    assert _plan_actions(capsys, specs, state) == [("in-sync", "spec-0001")]
+    assert main(["state", "rm", "spec-0000", "--state", str(state)]) == EXIT_ERROR
+    assert "no spec 'spec-0000' in the state" in capsys.readouterr().err
+    spec.write_text(text)
+    voiceid_env.expire_tokens()
+    assert _cli("apply", str(specs), "--state", str(state)) == 0
+    assert _starts(voiceid_env) == 2
+    assert _plan_actions(capsys, specs, state) == [
+        ("in-sync", "spec-0000"),
+        ("in-sync", "spec-0001"),
+    ]
+    assert not LocalStateStore(state).read().removed
+
+
+def test_state_mv_records_a_rename_that_also_changed_the_spec(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Renamed and changed in one commit: without state mv the old job is an orphan; with it,
+    the old job is the renamed spec's history (superseded) and the new content starts."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    assert _cli("apply", str(specs), "--state", str(state)) == 0
+    spec = specs / "spec-0000.yaml"
+    spec.write_text(
+        spec.read_text()
+        .replace("{name: spec-0000}", "{name: renamed}")
+        .replace("kind: SpeakerEnrollmentJob\n", "kind: SpeakerEnrollmentJob\n")
+        + "  revision: 1\n"
+    )
+    assert _plan_actions(capsys, specs, state) == [("orphaned", "spec-0000"), ("start", "renamed")]
+    assert main(["state", "mv", "spec-0000", "renamed", "--state", str(state)]) == 0
+    assert "Moved SpeakerEnrollmentJob/spec-0000 to SpeakerEnrollmentJob/renamed" in (
+        capsys.readouterr().out
+    )
+    assert _plan_actions(capsys, specs, state) == [("start", "renamed"), ("superseded", "renamed")]
+    assert main(["state", "mv", "nothing", "x", "--state", str(state)]) == EXIT_ERROR
+    assert "must name exactly one spec entry (found: none)" in capsys.readouterr().err

@@ -32,6 +32,7 @@ STATE_ENV = "VOICEID_RECONCILER_STATE"
 SHARD_COUNT_ENV = "VOICEID_RECONCILER_SHARD_COUNT"
 SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"
 LAG_ENV = "VOICEID_RECONCILER_LIST_LAG_HORIZON"
+OWNER_ENV = "VOICEID_RECONCILER_OWNER"
 DEFAULT_TPS = 2.0
 
 _DEFAULTS: dict[str, Any] = {}
@@ -219,6 +220,26 @@ def list_lag_horizon(args: argparse.Namespace) -> float:
         return values.parse_duration(text)
     except ValueError as err:
         raise UsageError(f"${LAG_ENV}={text!r}: {err}") from None
+
+
+def add_owner(command: argparse.ArgumentParser) -> None:
+    """``--owner``: the commands that report orphans (plan, apply)."""
+    command.add_argument(
+        "--owner",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="also report as orphaned the jobs of our naming that no spec of this state ever "
+        "claimed (found by listing), when their spec name matches GLOB ('*': all; repeatable; "
+        f"default: ${OWNER_ENV}, space-separated; else only the jobs this state managed, so "
+        "that states sharing a domain do not see each other's jobs as orphans)",
+    )
+
+
+def owner(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--owner`` patterns, else ``$VOICEID_RECONCILER_OWNER`` (space-separated)."""
+    given = list(getattr(args, "owner", None) or []) or os.environ.get(OWNER_ENV, "").split()
+    return tuple(given)
 
 
 def paths(args: argparse.Namespace) -> list[Path]:

@@ -43,6 +43,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
         description="Plan, then start only the missing jobs (at most --max-active per domain "
         "and kind; the rest are queued for a later run or for --wait).",
     )
+    shared.add_owner(apply)
     apply.add_argument(
         "--max-active",
         type=values.count(1),
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         shard=shared.shard(args),
         list_lag_horizon=shared.list_lag_horizon(args),
         start_limit=None if args.force else args.start_limit,
+        owner=shared.owner(args),
     )
     specs, unselected = load_selected(shared.paths(args), args.selector)
     options = replace(options, unselected=unselected)

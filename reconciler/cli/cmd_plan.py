@@ -27,6 +27,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
         action="store_true",
         help="plan from the specs and the state file alone (no credentials, no API calls)",
     )
+    shared.add_owner(plan)
     plan.add_argument(
         "--max-active",
         type=values.count(1),
@@ -63,18 +64,13 @@ def run(args: argparse.Namespace) -> int:
         max_active=args.max_active,
         shard=shared.shard(args),
         list_lag_horizon=shared.list_lag_horizon(args),
+        owner=shared.owner(args),
     )
     specs, unselected = load_selected(shared.paths(args), args.selector)
     options = replace(options, unselected=unselected)
     store = shared.store(args)
     if args.offline:
-        result = plan_offline(
-            specs,
-            store.read(),
-            max_active=options.max_active,
-            shard=options.shard,
-            unselected=unselected,
-        )
+        result = plan_offline(specs, store.read(), options)
     else:
         run = Run(store, shared.voiceid(args), shared.objects(args), options)
         result = plan_online(specs, run)

@@ -1,4 +1,4 @@
-"""``state show | rebuild | unlock``: inspect and repair the state."""
+"""``state show | rebuild | rm | mv | unlock``: inspect and repair the state."""
 
 from __future__ import annotations
 
@@ -39,6 +39,30 @@ def register(sub: Any, parents: shared.Parents) -> None:
         "the next apply lists it again once --list-lag-horizon has passed before starting.",
     )
     rebuild.set_defaults(handler=run_rebuild)
+    rm = shared.add_command(
+        state_sub,
+        "rm",
+        parents=[parents.common, parents.state, parents.aws],
+        help="forget the records of a removed spec (its jobs stop being reported as orphans)",
+        description="Forget the state's records of each NAME (KIND/NAME, or NAME for either "
+        "kind; the parts of a chunked roster with it), and the orphans of that spec name. "
+        "Nothing in Voice ID changes. The records stay as tombstones: a spec added again with "
+        "the same content takes its job back instead of starting a second one.",
+    )
+    rm.add_argument("names", nargs="+", metavar="NAME", help="a spec as KIND/NAME or NAME")
+    rm.set_defaults(handler=run_rm)
+    mv = shared.add_command(
+        state_sub,
+        "mv",
+        parents=[parents.common, parents.state, parents.aws],
+        help="record a rename by hand (a spec renamed and changed in one commit)",
+        description="The records of SOURCE become those of the spec named DESTINATION: its "
+        "jobs are shown superseded by the new content instead of orphaned. A pure rename (same "
+        "content) needs nothing: apply follows it by itself.",
+    )
+    mv.add_argument("source", metavar="SOURCE", help="the old spec, as KIND/NAME or NAME")
+    mv.add_argument("destination", metavar="DESTINATION", help="the new metadata.name")
+    mv.set_defaults(handler=run_mv)
     unlock = shared.add_command(
         state_sub,
         "unlock",
@@ -62,6 +86,27 @@ def run_show(args: argparse.Namespace) -> int:
 
     state = shared.store(args).read()
     sys.stdout.write(state.to_json() if args.format == "json" else render.state_text(state))
+    return EXIT_OK
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    store = shared.store(args)
+    with store.locked():
+        state = store.read()
+        forgotten = [key for name in args.names for key in state.forget(name)]
+        store.write(state)
+    for key in forgotten:
+        print(f"Removed {key} (kept as a tombstone)")
+    return EXIT_OK
+
+
+def run_mv(args: argparse.Namespace) -> int:
+    store = shared.store(args)
+    with store.locked():
+        state = store.read()
+        old, new = state.move(args.source, args.destination)
+        store.write(state)
+    print(f"Moved {old} to {new}")
     return EXIT_OK
 
 

@@ -242,7 +242,10 @@ def status_text(state: State, *, colour: bool = False, scope: Scope | None = Non
             failure = row["failure"]
             lines.append(f"      failure {failure.get('statusCode')}: {failure.get('message')}")
     for orphan in state.orphans:
-        lines.append(f"  orphan {orphan.job_name}  {orphan.status}  job {orphan.job_id}")
+        lines.append(
+            f"  unclaimed {orphan.job_name}  {orphan.status}  job {orphan.job_id}"
+            "  (no spec of this state claims it)"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -263,7 +266,8 @@ def state_text(state: State) -> str:
     lines = [
         f"schemaVersion {state.schema_version}, lineage {state.lineage}, serial {state.serial}",
         f"observed at {state.observed_at or 'never'}",
-        f"{len(state.specs)} spec(s), {len(jobs)} job(s), {len(state.orphans)} orphan(s)",
+        f"{len(state.specs)} spec(s), {len(jobs)} job(s), {len(state.orphans)} unclaimed, "
+        f"{len(state.removed)} removed (tombstones of 'state rm')",
     ]
     if statuses:
         lines.append(

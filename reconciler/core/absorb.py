@@ -133,9 +133,11 @@ def _align(state: State, job: DesiredJob) -> None:
         entry.domain_id = job.request.domain_id
         entry.jobs = [r for r in pool if r.hash == entry.hash]
         entry.history = [r for r in pool if r.hash != entry.hash]
-    # Orphans that turn out to be this spec's (a spec restored, a name reused) come home.
-    mine = [r for r in state.orphans if r.hash[:HASH_IN_NAME] == entry.hash[:HASH_IN_NAME]]
-    for record in mine:
-        state.orphans.remove(record)
-        record.hash = entry.hash
-        _insert(entry.jobs, record)
+    # Orphans and tombstones that turn out to be this spec's (a spec restored, a name reused,
+    # a spec re-added after 'state rm') come home: its job is in sync, never started again.
+    for pool in (state.orphans, state.removed):
+        mine = [r for r in pool if r.hash[:HASH_IN_NAME] == entry.hash[:HASH_IN_NAME]]
+        for record in mine:
+            pool.remove(record)
+            record.hash = entry.hash
+            _insert(entry.jobs, record)

@@ -29,6 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from fnmatch import fnmatchcase as fnmatch
 
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import PlanChecksumMismatch, PlanError, UnsafePlanError
@@ -224,6 +225,7 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
     hold: Mapping[Slot, str] | None = None,
     max_active: int = DEFAULT_MAX_ACTIVE,
     unselected: Collection[str] = (),
+    owner: Sequence[str] = (),
 ) -> Plan:
     """The plan for ``desired`` given ``state`` (already absorbed with observations).
 
@@ -231,7 +233,10 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
     (from the state) they decide how many of the domain's ``max_active`` slots are free.
     ``hold`` puts the starts of a (DomainId, kind) on hold (queued) with the given reason.
     ``unselected`` are the keys of specs that exist but a selector left out: their records
-    are not reported (they are not orphans).
+    are not reported (they are not orphans). Orphans are the jobs of specs this state managed
+    and that were removed; jobs found by listing that no spec of this state ever claimed
+    (another state's, in a shared domain) are reported only when their spec name matches an
+    ``owner`` pattern (``fnmatch``; ``*`` for all).
     """
     check_unique(desired)
     actions, candidates = _desired_actions(desired, state)
@@ -239,7 +244,9 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
     for key, entry in sorted(state.specs.items()):
         if key not in wanted_keys and not belongs(key, unselected):
             actions.extend(_orphaned(entry.jobs + entry.history, "its spec was removed"))
-    actions.extend(_orphaned(state.orphans, "no spec asks for it"))
+    if owner:
+        owned = [r for r in state.orphans if any(fnmatch(_spec_name(r), p) for p in owner)]
+        actions.extend(_orphaned(owned, "no spec asks for it"))
     busy = active_counts(state)
     for slot, waiting in candidates.items():
         if hold and slot in hold:  # observation cannot rule out a job it does not see yet

@@ -1,7 +1,7 @@
 """The state: what the reconciler observed, cached so that a run spends API calls only on what
 can still change. Versioned schema, deterministic JSON, locked atomic writes.
 
-Schema (version 1), as written to disk (JSON, sorted keys, two-space indent)::
+Schema (version 2), as written to disk (JSON, sorted keys, two-space indent)::
 
     schemaVersion  int        1
     lineage        str        random id given when the state is created; never changes
@@ -18,7 +18,11 @@ Schema (version 1), as written to disk (JSON, sorted keys, two-space indent)::
                                    (``plan --offline`` hashes with it)
     specs          {"<kind>/<name>": SpecEntry}   (a chunked roster: one entry per part,
                                                    "<kind>/<name>-part-NNN")
-    orphans        [JobRecord]   jobs with our naming that no spec asks for (report only)
+    orphans        [JobRecord]   jobs with our naming, found by listing, that no spec of this
+                                 state claims (reported only under ``--owner``)
+    removed        [JobRecord]   tombstones: records forgotten by ``state rm`` (never reported;
+                                 a spec re-added with their hash takes them back, so it
+                                 never starts a second job unseen)
 
     SpecEntry:
       kind         "SpeakerEnrollmentJob" | "FraudsterRegistrationJob"
@@ -53,6 +57,7 @@ its JSON form; where the state lives and how it is locked is :mod:`reconciler.ad
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -60,16 +65,21 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from pydantic.alias_generators import to_camel
 
-from reconciler.core.errors import StateError
+from reconciler.core.errors import ReconcilerError, StateError
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""Version 2 added ``removed`` (the tombstones of ``state rm``); version 1 is read as is."""
 DEFAULT_PATH = "voiceid-state.json"
 DEFAULT_LOCK_TIMEOUT = 60.0
 """Seconds a run waits for another run's state lock (``--lock-timeout``), in every store."""
 DEFAULT_LOCK_TTL = 120.0
 """Seconds after which the S3 lock of a run that died expires (``--lock-ttl``)."""
+
+
+_JOB_OF_NAME = re.compile(r"^[0-9a-f]{32}(-[1-9][0-9]{0,2})?$")
+"""What follows ``<name>-`` in the JobName of that spec's jobs (:mod:`reconciler.core.identity`)."""
 
 
 class _Record(BaseModel):
@@ -123,6 +133,7 @@ class State(_Record):
     manifests: dict[str, str] = Field(default_factory=dict)
     specs: dict[str, SpecEntry] = Field(default_factory=dict)
     orphans: list[JobRecord] = Field(default_factory=list)
+    removed: list[JobRecord] = Field(default_factory=list)
     _untrusted: str | None = PrivateAttr(default=None)
     """Why this state may not know every job of ours (never written to disk)."""
 
@@ -140,11 +151,70 @@ class State(_Record):
         self.provisional.clear()
 
     def all_jobs(self) -> Iterator[JobRecord]:
-        """Every job record: current attempts, superseded ones and orphans."""
+        """Every job record: current attempts, superseded ones, orphans and tombstones (a
+        forgotten job still runs, holds its domain's quota, and must be recognised if found)."""
         for entry in self.specs.values():
             yield from entry.jobs
             yield from entry.history
         yield from self.orphans
+        yield from self.removed
+
+    def entry_keys(self, name: str) -> list[str]:
+        """The spec entries ``name`` means: ``<kind>/<name>`` or ``<name>`` (either kind), with
+        the parts of a chunked roster (``<name>-part-NNN``)."""
+
+        def named(key: str) -> bool:
+            kind, _, spec = key.partition("/")
+            base, sep, part = spec.rpartition("-part-")
+            parts = {base, f"{kind}/{base}"} if sep and part.isdigit() else set()
+            return name in {key, spec} | parts
+
+        return sorted(key for key in self.specs if named(key))
+
+    def forget(self, name: str) -> list[str]:
+        """``state rm``: forget the entries ``name`` means, and the orphans of that spec name.
+        Their records become tombstones (``removed``): no longer reported or retried, but
+        recognised when Voice ID shows them and taken back by a spec with their hash.
+        Returns the keys forgotten (the orphans as ``orphan/<JobName>``)."""
+        keys = self.entry_keys(name)
+        forgotten: list[str] = []
+        for key in keys:
+            entry = self.specs.pop(key)
+            self.removed.extend(entry.jobs + entry.history)
+            forgotten.append(key)
+        spec_name = name.partition("/")[2] or name
+        for record in list(self.orphans):
+            if _JOB_OF_NAME.match(record.job_name.removeprefix(f"{spec_name}-")):
+                self.orphans.remove(record)
+                self.removed.append(record)
+                forgotten.append(f"orphan/{record.job_name}")
+        if not forgotten:
+            raise ReconcilerError(f"state rm: no spec {name!r} in the state (see 'state show')")
+        return forgotten
+
+    def move(self, old: str, new: str) -> tuple[str, str]:
+        """``state mv``: the entry ``old`` is now the spec named ``new`` (a rename that also
+        changed the spec, recorded by hand: its jobs become the new name's, superseded if the
+        hash changed, instead of orphaned). Returns the keys (from, to)."""
+        keys = [k for k in self.entry_keys(old) if "-part-" not in k.partition("/")[2]] or (
+            self.entry_keys(old)
+        )
+        if len(keys) != 1:
+            found = ", ".join(keys) if keys else "none"
+            raise ReconcilerError(
+                f"state mv: {old!r} must name exactly one spec entry (found: {found}); "
+                "name it as KIND/NAME"
+            )
+        (key,) = keys
+        kind = key.partition("/")[0]
+        new_name = new.partition("/")[2] if "/" in new else new
+        if "/" in new and new.partition("/")[0] != kind:
+            raise ReconcilerError(f"state mv: {key} is a {kind}; it cannot become {new}")
+        target = f"{kind}/{new_name}"
+        if target in self.specs:
+            raise ReconcilerError(f"state mv: {target} is already in the state")
+        self.specs[target] = self.specs.pop(key).model_copy(update={"name": new_name})
+        return key, target
 
     def to_json(self) -> str:
         """Deterministic, diff-friendly JSON: sorted keys, one spec (or orphan) per line.
@@ -271,6 +341,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
-    """Bring an older schema up to :data:`SCHEMA_VERSION` (version 1 is the first)."""
-    del version
+    """Bring an older schema up to :data:`SCHEMA_VERSION`: version 1 lacks only ``removed``."""
+    if version < SCHEMA_VERSION:
+        data = {**data, "schemaVersion": SCHEMA_VERSION}
     return data

@@ -84,6 +84,7 @@ def _observe_and_plan(
         hold=seen.hold,
         max_active=run.options.max_active,
         unselected=run.options.unselected,
+        owner=run.options.owner,
     )
     run.report.plan = plan
     run.planned = True
@@ -127,6 +128,7 @@ def _plan_after(
         hold=hold,
         max_active=run.options.max_active,
         unselected=run.options.unselected,
+        owner=run.options.owner,
     )
 
 

@@ -43,6 +43,8 @@ class RunOptions:
     """Refuse a plan with more pending starts than this (None: no limit; ``--force``)."""
     unselected: frozenset[str] = frozenset()
     """Keys of specs that exist but ``--selector`` left out (not reported as orphans)."""
+    owner: tuple[str, ...] = ()
+    """Spec-name patterns (``--owner``) of the unclaimed jobs this state reports as orphans."""
 
     def __post_init__(self) -> None:
         """Refuse, before anything is read or started, values that make no sense."""

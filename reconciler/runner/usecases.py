@@ -14,17 +14,17 @@ import structlog
 from reconciler.adapters.stores import StateStore
 from reconciler.core import desired as desired_jobs
 from reconciler.core.absorb import absorb
-from reconciler.core.desired import OfflineResolver, Shard, desire, in_shard
+from reconciler.core.desired import OfflineResolver, desire, in_shard
 from reconciler.core.errors import StateError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, ListLag, slot_key
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests, result_counts
 from reconciler.core.kinds import WITH_OUTPUT, JobKind
-from reconciler.core.plan import DEFAULT_MAX_ACTIVE, Plan, build_plan
+from reconciler.core.plan import Plan, build_plan
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 from reconciler.core.times import iso
-from reconciler.runner.context import Run
+from reconciler.runner.context import Run, RunOptions
 from reconciler.runner.observe import describe_active, observe
 from reconciler.runner.ports import Clock, ObjectStore, ServiceClock, SystemClock, VoiceIdApi
 from reconciler.runner.resolve import OnlineResolver
@@ -44,17 +44,19 @@ class PlanResult:
 
 
 def plan_offline(
-    specs: Sequence[LoadedSpec],
-    state: State,
-    *,
-    max_active: int = DEFAULT_MAX_ACTIVE,
-    shard: Shard | None = None,
-    unselected: frozenset[str] = frozenset(),
+    specs: Sequence[LoadedSpec], state: State, options: RunOptions | None = None
 ) -> PlanResult:
     """The plan from the specs and the state alone, without credentials or network."""
-    desired = desired_jobs.offline(in_shard(desire(specs, OfflineResolver(state)), shard))
+    options = options or RunOptions()
+    desired = desired_jobs.offline(in_shard(desire(specs, OfflineResolver(state)), options.shard))
     absorb(state, desired, ())
-    plan = build_plan(desired, state, max_active=max_active, unselected=unselected)
+    plan = build_plan(
+        desired,
+        state,
+        max_active=options.max_active,
+        unselected=options.unselected,
+        owner=options.owner,
+    )
     return PlanResult(plan, state, True, state.observed_at, len(specs))
 
 
@@ -73,6 +75,7 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
         hold=seen.hold,
         max_active=options.max_active,
         unselected=options.unselected,
+        owner=options.owner,
     )
     return PlanResult(plan, state, False, state.observed_at, len(specs))
 

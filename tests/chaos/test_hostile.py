@@ -23,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from reconciler.core.state import JobRecord, SpecEntry, State, parse_state
+from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State, parse_state
 
 from .conftest import (
     BASE_SEED_ENV,
@@ -285,7 +285,7 @@ def _state_cases() -> dict[str, bytes]:
     valid = _valid_state()
     data = json.loads(valid)
     return {
-        "newer-version": json.dumps({**data, "schemaVersion": 2}).encode(),
+        "newer-version": json.dumps({**data, "schemaVersion": SCHEMA_VERSION + 1}).encode(),
         "truncated": valid[: len(valid) // 2].encode(),
         "corrupted": valid.replace('"specs"', '"sp\x00cs"').replace("{", "[", 3).encode(),
         "empty": b"",
