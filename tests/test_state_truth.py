@@ -197,7 +197,7 @@ def test_a_rebuild_inside_the_list_lag_starts_nothing_twice(
     voiceid_env.configure(list_lag=60.0)
     voiceid_env.expire_tokens()
     lag = ("--list-lag-horizon", "300")
-    assert _cli("state", "rebuild", str(specs), "--state", str(state), *lag) == 0
+    assert _cli("state", "rebuild", str(specs), "--state", str(state)) == 0
     rebuilt = LocalStateStore(state).read()
     assert not list(rebuilt.all_jobs())  # List did not show the job: the state cannot know it
     assert rebuilt.provisional.keys() == rebuilt.listings.keys()

@@ -31,12 +31,12 @@ def register(sub: Any, parents: shared.Parents) -> None:
     rebuild = shared.add_command(
         state_sub,
         "rebuild",
-        parents=parents.online(),
+        parents=[parents.common, parents.specs, parents.state, parents.aws, parents.voiceid],
         help="re-derive the state from Voice ID (after a lost or corrupt state)",
         description="List every domain's jobs (of this --shard) and match them to the specs by "
         "the hash in their JobName; write a new state (an unreadable old one is replaced). "
         "Unconfirmed starts of the old state are kept, and every domain is left provisional: "
-        "the next apply lists it again once --list-lag-horizon has passed before starting.",
+        "the next apply lists it again once its --list-lag-horizon has passed before starting.",
     )
     rebuild.set_defaults(handler=run_rebuild)
     rm = shared.add_command(
@@ -126,7 +126,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
             "state rebuild derives the whole state from Voice ID: with --selector the jobs of "
             "the other specs would become orphans; run it without --selector"
         )
-    options = RunOptions(shard=shared.shard(args), list_lag_horizon=shared.list_lag_horizon(args))
+    options = RunOptions(shard=shared.shard(args))
     store = shared.store(args)
     specs = load(shared.paths(args))
     state = rebuild(specs, Run(store, shared.voiceid(args), shared.objects(args), options))

@@ -141,10 +141,11 @@ def rebuild(specs: Sequence[LoadedSpec], run: Run) -> State:
                     for job in run.voiceid.list_jobs(kind, domain.domain_id)
                     if parse_job_name(job.job_name)
                 )
+                # A fact, not a policy: this listing may have been cut short by List's lag.
+                # The apply's --list-lag-horizon decides how long that holds its starts.
                 listed = iso(run.clock.time())
                 fresh.listings[slot_key((domain.domain_id, kind))] = listed
-                if options.list_lag_horizon > 0:
-                    fresh.provisional[slot_key((domain.domain_id, kind))] = listed
+                fresh.provisional[slot_key((domain.domain_id, kind))] = listed
         absorb(fresh, desired, seen)
         fresh.observed_at = iso(run.clock.time())
         store.write(fresh)

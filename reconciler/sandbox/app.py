@@ -25,8 +25,10 @@ Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 40
 ``GET  /_sandbox/config``              the knobs, ``{"job_duration": 2.0, ...}``
 ``POST /_sandbox/config``              body ``{knob: value, ...}`` (and ``"profile"``); the knobs
 ``GET  /_sandbox/calls``               ``{"calls": {op: n}, "outcomes": {op: {code: n}},
-                                       "total": n}`` (outcome ``OK``, an error code, or
-                                       ``ConnectionReset`` for a reset request)
+                                       "total": n}`` (outcome ``OK``, an error code,
+                                       ``ConnectionReset`` for a reset request, or
+                                       ``MalformedAnswer`` for an answer emptied by the
+                                       ``malformed_operations`` knob)
 ``GET  /_sandbox/s3-requests``         ``{"requests": [{"method", "path", "outcome"}]}``: the
                                        S3 requests from outside, oldest first (outcome: the
                                        HTTP status, ``reset`` or ``lost``)
@@ -226,8 +228,6 @@ class SandboxApp:
             )
         else:
             status, result = service.handle(operation, body)
-            if status == 200 and operation in service.config.malformed_operations:
-                result = {}  # handled, but the answer lacks every field the model requires
         if service.chance(service.config.lost_response_rate):
             _drop_connection(environ)
         return _respond(

@@ -5,7 +5,9 @@ session's sandbox (reset for each test), injects faults through the sandbox's kn
 checks the invariants of issue 10 with :meth:`Chaos.check`:
 
 (a) at most one job per spec hash and attempt in every domain;
-(b) every job that exists and carries our naming is recorded in the final state;
+(b) every job that exists and carries our naming is recorded in the final state, a job of a
+    spec by exactly that spec's entry, under the spec's current name (its current hash's jobs,
+    or its history);
 (c) the state parses, passes its schema and is consistent with itself;
 (d) every spec has a job, or is reported queued or blocked with a reason (``plan --format
     json`` and ``status --format json``; a start Voice ID refused is reported by ``apply``).
@@ -71,6 +73,12 @@ HORIZON_ENV = getattr(cli, "LAG_ENV", "VOICEID_RECONCILER_LIST_LAG_HORIZON")
 holds a domain's starts this long. The test suite sets 0 (the sandbox's List does not lag
 unless a scenario says so); a trial may set ``Chaos.horizon`` to run with one."""
 CLEAN_EXITS = (0, 1)
+SKEWED_LAUNCH = (
+    "import runpy, sys, time; skew = float(sys.argv.pop(1)); real = time.time; "
+    "time.time = lambda: real() + skew; "
+    "runpy.run_module('reconciler', run_name='__main__', alter_sys=True)"
+)
+"""``python -c SKEWED_LAUNCH SECONDS ARGS...``: the CLI on a host whose clock is off."""
 LIMITED_LAUNCH = (
     "import resource, runpy, sys; limit = int(sys.argv.pop(1)); "
     "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
@@ -177,10 +185,17 @@ class SpecDef:
     watchlist: str | None = None
     roster: bool = False
     priority: int = 0
+    origin: str = ""
+    """The name the spec's content (manifest key, speaker id) was made under: a pure rename
+    changes ``name`` and keeps this."""
 
     @property
     def key(self) -> str:
         return f"{self.kind}/{self.name}"
+
+    @property
+    def base(self) -> str:
+        return self.origin or self.name
 
 
 def audio_for(kind: str, world: World, index: int) -> str:
@@ -195,7 +210,7 @@ def spec_yaml(spec: SpecDef, world: World, manifest_uri: str | None, index: int 
     if spec.roster:
         audio = audio_for(spec.kind, world, index)
         entry = (
-            f"{{speakerId: {spec.name}-caller, audio: ['{audio}']}}"
+            f"{{speakerId: {spec.base}-caller, audio: ['{audio}']}}"
             if spec.kind == ENROLLMENT
             else f"{{audio: ['{audio}']}}"
         )
@@ -349,7 +364,7 @@ class Chaos:
             for i, spec in enumerate(self.specs):
                 uri = None
                 if not spec.roster:
-                    key = f"manifests/{spec.name}.json"
+                    key = f"manifests/{spec.base}.json"
                     s3.put_object(
                         Bucket=self.world.bucket,
                         Key=key,
@@ -384,16 +399,22 @@ class Chaos:
             *extra,
         )
 
-    def spawn(self, *args: str, file_size_limit: int | None = None) -> subprocess.Popen[str]:
+    def spawn(
+        self, *args: str, file_size_limit: int | None = None, clock_skew: float | None = None
+    ) -> subprocess.Popen[str]:
         """Start the CLI in the background (reaped at the end of the test, whatever happens).
 
         ``file_size_limit``: no file the process writes may grow beyond this many bytes (as if
         the disk were full: a write past it fails with EFBIG; Python ignores SIGXFSZ). The
         limit is set by the child itself (a ``preexec_fn`` is unsafe in this threaded process).
+        ``clock_skew``: the process's ``time.time()`` is off by this many seconds (a host whose
+        clock is wrong; the sandbox's clock, and so Voice ID's and S3's, stays right).
         """
         launcher = ["-m", "reconciler"]
         if file_size_limit is not None:
             launcher = ["-c", LIMITED_LAUNCH, str(file_size_limit)]
+        elif clock_skew is not None:
+            launcher = ["-c", SKEWED_LAUNCH, f"{clock_skew:g}"]
         process = subprocess.Popen(
             [sys.executable, *launcher, *args],
             env=self.env(),
@@ -419,9 +440,16 @@ class Chaos:
             ) from None
         return Run(tuple(process.args), process.returncode, out, err)
 
-    def cli(self, *args: str, timeout: float = 120.0, file_size_limit: int | None = None) -> Run:
+    def cli(
+        self,
+        *args: str,
+        timeout: float = 120.0,
+        file_size_limit: int | None = None,
+        clock_skew: float | None = None,
+    ) -> Run:
         """Run the CLI to completion."""
-        return self.finish(self.spawn(*args, file_size_limit=file_size_limit), timeout=timeout)
+        process = self.spawn(*args, file_size_limit=file_size_limit, clock_skew=clock_skew)
+        return self.finish(process, timeout=timeout)
 
     def kill(self, process: subprocess.Popen[str]) -> Run:
         """SIGKILL a process and reap it."""
@@ -473,6 +501,15 @@ class Chaos:
         calls = self.sandbox.calls()
         return sum(calls.get(op, 0) for op in STARTS)
 
+    def forget_tokens(self) -> str:
+        """Make Voice ID forget every ClientToken: at once, or by a short token TTL."""
+        if self.rng.random() < 0.5:
+            self.sandbox.expire_tokens()
+            return "expire_tokens"
+        self.sandbox.configure(client_token_ttl=0.2)
+        time.sleep(0.3)
+        return "client_token_ttl"
+
     def calm(self) -> None:
         """Every transport fault off (throttling, errors, resets, latency, list lag)."""
         self.sandbox.configure(**CALM)
@@ -520,6 +557,50 @@ class Chaos:
             s3.close()
         return body.decode("utf-8", "surrogateescape")
 
+    def put_state(self, body: bytes, suffix: str = "") -> None:
+        """Write the stored state (or ``suffix``: its lock, backup, mark) as a person would: a
+        file copied back, an object uploaded again."""
+        if not self.state.startswith("s3://"):
+            Path(self.state + suffix).write_bytes(body)
+            return
+        bucket, _, key = self.state.removeprefix("s3://").partition("/")
+        s3 = self.sandbox.client("s3")
+        try:
+            s3.put_object(Bucket=bucket, Key=key + suffix, Body=body)
+        finally:
+            s3.close()
+
+    def stored(self, suffix: str) -> bytes | None:
+        """The state's sidecar ``suffix`` (``.backup``, ``.lock``, ``.mark``) as stored."""
+        if not self.state.startswith("s3://"):
+            path = Path(self.state + suffix)
+            return path.read_bytes() if path.is_file() else None
+        bucket, _, key = self.state.removeprefix("s3://").partition("/")
+        s3 = self.sandbox.client("s3")
+        try:
+            return bytes(s3.get_object(Bucket=bucket, Key=key + suffix)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            return None
+        finally:
+            s3.close()
+
+    def delete_stored(self, suffix: str) -> bool:
+        """Delete the state's sidecar ``suffix`` (a lock file removed by ``git clean -fdx``);
+        whether it existed."""
+        if not self.state.startswith("s3://"):
+            path = Path(self.state + suffix)
+            existed = path.exists()
+            path.unlink(missing_ok=True)
+            return existed
+        existed = self.stored(suffix) is not None
+        bucket, _, key = self.state.removeprefix("s3://").partition("/")
+        s3 = self.sandbox.client("s3")
+        try:
+            s3.delete_object(Bucket=bucket, Key=key + suffix)
+        finally:
+            s3.close()
+        return existed
+
     def delete_state(self) -> None:
         """Lose the state (and its backup): the disk died, the bucket was emptied."""
         if not self.state.startswith("s3://"):
@@ -536,12 +617,15 @@ class Chaos:
 
     # -- invariants --------------------------------------------------------------------------
 
-    def check(self, *, final: bool = True, blocked_ok: Sequence[str] = ()) -> State | None:
+    def check(
+        self, *, final: bool = True, blocked_ok: Sequence[str] = (), foreign_ok: bool = False
+    ) -> State | None:
         """Check the invariants. Mid-scenario (``final=False``, e.g. right after a kill) only
         (a) and (c) hold; after a completed run all four.
 
         ``blocked_ok``: spec keys that may end without a job (they must be reported blocked or
-        queued with a reason).
+        queued with a reason). ``foreign_ok``: another state shares the domains, so the jobs of
+        specs that are not this trial's (``specs``) need not be in this state.
         """
         self.calm()
         jobs = self.jobs()
@@ -554,7 +638,7 @@ class Chaos:
             raise AssertionError(f"{self.tag}: no state at {self.state} after a completed run")
         if final:
             assert state is not None
-            self._every_job_recorded(jobs, state)  # (b)
+            self._every_job_recorded(jobs, state, foreign_ok=foreign_ok)  # (b)
             self._every_spec_accounted_for(blocked_ok)  # (d)
         return state
 
@@ -598,14 +682,43 @@ class Chaos:
         assert not problems, f"{self.tag}: invariant (c) broken: {problems}"
         return state
 
-    def _every_job_recorded(self, jobs: list[dict[str, Any]], state: State) -> None:
-        recorded = {r.job_id for r in state.all_jobs() if r.job_id}
-        missing = [
-            f"{j['JobName']} ({j['JobId']})"
-            for j in jobs
-            if parse_job_name(j.get("JobName")) and j["JobId"] not in recorded
-        ]
-        assert not missing, f"{self.tag}: invariant (b) broken: jobs not in the state: {missing}"
+    def _every_job_recorded(
+        self, jobs: list[dict[str, Any]], state: State, *, foreign_ok: bool = False
+    ) -> None:
+        """(b): every job of our naming is a record of the state; a job of a current spec by
+        that spec's entry (under its current name): its jobs if of the spec's current hash,
+        its history if of an earlier one."""
+        where: dict[str, str] = {}
+        for key, entry in state.specs.items():
+            where.update((r.job_id, f"{key} jobs") for r in entry.jobs if r.job_id)
+            where.update((r.job_id, f"{key} history") for r in entry.history if r.job_id)
+        where.update((r.job_id, "orphans") for r in state.orphans if r.job_id)
+        where.update((r.job_id, "removed") for r in state.removed if r.job_id)
+        current = {s.key for s in self.specs}
+        by_hash = {
+            (entry.kind, entry.hash[:32]): key
+            for key, entry in state.specs.items()
+            if key in current
+        }
+        problems = []
+        for job in jobs:
+            parts = parse_job_name(job.get("JobName"))
+            if parts is None:
+                continue
+            found = where.get(job["JobId"])
+            owner = by_hash.get((job["kind"], parts.hash_prefix))
+            named = f"{job['kind']}/{parts.name}"
+            if owner is not None:
+                expected: str | None = f"{owner} jobs"
+            elif named in current:
+                expected = f"{named} history"
+            else:
+                expected = None  # a spec removed (or another state's): anywhere in the state
+            if found is None and (expected is not None or not foreign_ok):
+                problems.append(f"{job['JobName']} ({job['JobId']}) is not in the state")
+            elif expected is not None and found != expected:
+                problems.append(f"{job['JobName']} ({job['JobId']}) is in {found}, not {expected}")
+        assert not problems, f"{self.tag}: invariant (b) broken: {problems}"
 
     def _every_spec_accounted_for(self, blocked_ok: Sequence[str]) -> None:
         plan_process = self.spawn(*self.args("plan", "--format", "json", "--tps", "0"))

@@ -27,6 +27,7 @@ SCENARIOS = {
     "test_blocked": "5. the world refuses",
     "test_hostile": "6. hostile inputs",
     "test_full_disk": "7. full disk",
+    "test_state_lies": "8. the state lies",
 }
 
 
@@ -122,6 +123,22 @@ def _full_disk(events: list[Event]) -> str:
     )
 
 
+def _lie(events: list[Event]) -> str:
+    parts = [_tally(Counter(e["what"] for e in events))]
+    if any("forgotten" in e for e in events):
+        parts.append(f"tokens forgotten by {_tally(Counter(e['forgotten'] for e in events))}")
+    if any("held" in e for e in events):
+        held = sum(bool(e["held"]) for e in events if "held" in e)
+        parts.append(f"the re-run held the domain {held}/{sum('held' in e for e in events)}")
+    if any("refused" in e for e in events):
+        refused = sum(e["refused"] for e in events)
+        parts.append(f"{refused} run(s) refused a write with one line")
+    if any("served" in e for e in events):
+        ends = Counter("stopped with one line" if e["exit"] == 1 else "converged" for e in events)
+        parts.append(f"{sum(e['served'] for e in events)} malformed answers; {_tally(ends)}")
+    return "; ".join(parts)
+
+
 def _refused(events: list[Event]) -> str:
     n = len(events)
     return f"{n} input{'' if n == 1 else 's'} refused"
@@ -142,6 +159,7 @@ DESCRIBE: dict[str, Callable[[list[Event]], str]] = {
     "blocked": _blocked,
     "full-disk": _full_disk,
     "refused": _refused,
+    "lie": _lie,
 }
 
 

@@ -67,16 +67,6 @@ def _started_and_completed(c: Chaos) -> None:
     time.sleep(0.4)
 
 
-def _forget_tokens(c: Chaos) -> str:
-    """Make Voice ID forget every ClientToken: at once, or by a short token TTL."""
-    if c.rng.random() < 0.5:
-        c.sandbox.expire_tokens()
-        return "expire_tokens"
-    c.sandbox.configure(client_token_ttl=0.2)
-    time.sleep(0.3)
-    return "client_token_ttl"
-
-
 def _build(c: Chaos, seed: int) -> None:
     c.build(domains=1, specs=c.rng.randint(1, 4), backend=backend_of(seed), job_duration=0.2)
 
@@ -99,7 +89,7 @@ def test_unconfirmed_start_with_forgotten_token_is_found_by_listing(
     c = chaos_factory(seed)
     _build(c, seed)
     intent = _killed_after_start(c)
-    how = _forget_tokens(c)
+    how = c.forget_tokens()
     c.record("intent-expired-token", intent=intent, forgotten=how)
     run = c.cli(*c.apply(wait=False))
     assert run.returncode == 0, run.describe()
@@ -127,7 +117,7 @@ def test_unconfirmed_start_with_forgotten_token_and_lagging_list_is_not_started_
     c = chaos_factory(seed)
     _build(c, seed)
     intent = _killed_after_start(c)
-    how = _forget_tokens(c)
+    how = c.forget_tokens()
     c.record("intent-expired-token-lag", intent=intent, forgotten=how)
     _rerun_with_lagging_list(c)
     c.converge()
@@ -141,7 +131,7 @@ def test_lost_state_with_forgotten_tokens_and_lagging_list_starts_no_second_job(
     c = chaos_factory(seed)
     _build(c, seed)
     killed = _lose_the_state(c)
-    how = _forget_tokens(c)
+    how = c.forget_tokens()
     c.record("lost-state-expired-token-lag", killed=killed, forgotten=how)
     _rerun_with_lagging_list(c)
     c.converge()

@@ -56,3 +56,20 @@ def test_summary_of_an_unfinished_run_says_so() -> None:
     table = summarize(json.dumps(e) for e in events)
     assert "seeds 5,6, did not finish." in table
     assert "0 tests: 0 passed, 0 failed, 0 skipped; 1 collection errors." in table
+
+
+def test_summary_describes_what_the_state_lies_trials_met() -> None:
+    lies = "tests/chaos/test_state_lies.py::test_l"
+    events = [
+        {"event": "lie", "test": "[test_l[seed=1]]", "what": "backup restored", "held": True,
+         "forgotten": "expire_tokens", "backend": "local"},
+        {"event": "lie", "test": "[test_l[seed=2]]", "what": "backup restored", "held": False,
+         "forgotten": "client_token_ttl", "backend": "s3"},
+        _outcome(f"{lies}[seed=1]", "passed"),
+        _outcome(f"{lies}[seed=2]", "passed"),
+    ]  # fmt: skip
+    (row,) = [line for line in summarize(json.dumps(e) for e in events).splitlines() if "`" in line]
+    assert row == (
+        "| 8. the state lies | `test_l` | 2 | 2 | 0 | backup restored 2; tokens forgotten by "
+        "expire_tokens 1, client_token_ttl 1; the re-run held the domain 1/2; 1 local, 1 S3 |"
+    )
