@@ -421,3 +421,29 @@ def test_the_sharded_job_runs_one_pod_per_shard() -> None:
     # and its shard from JOB_COMPLETION_INDEX and VOICEID_RECONCILER_SHARD_COUNT.
     assert args[args.index("--state") + 1] == "$(VOICEID_RECONCILER_STATE_PREFIX)state.json"
     assert "--shard" not in args
+
+
+@pytest.mark.parametrize("path", [CRONJOB, ROOT / "deploy/kubernetes/sharded/job.yaml"])
+def test_the_pod_failure_policy_fails_at_once_on_every_verdict_exit(path: Path) -> None:
+    """podFailurePolicy agrees with the exit table: every verdict (a retry would exit 0 and
+    hide it, e.g. exit 8) fails the Job or index at once; a held lock and an interruption are
+    retried; evictions are ignored. The codes are the README's exit table's."""
+    from reconciler.cli import exits
+
+    documented = {
+        int(m.group(1))
+        for m in re.finditer(r"^\| (\d+) \| ", (ROOT / "README.md").read_text(), re.MULTILINE)
+    }
+    assert documented == exits.VERDICTS | exits.RETRIED_BY_KUBERNETES | {exits.EXIT_OK}
+    document = _yaml(path)
+    spec = document["spec"]
+    job = spec["jobTemplate"]["spec"] if document["kind"] == "CronJob" else spec
+    (fail, ignore) = job["podFailurePolicy"]["rules"]
+    assert fail["action"] in ("FailJob", "FailIndex")
+    assert fail["onExitCodes"]["operator"] == "In"
+    assert fail["onExitCodes"]["containerName"] == "reconciler"
+    assert set(fail["onExitCodes"]["values"]) == exits.VERDICTS
+    assert ignore == {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+    }

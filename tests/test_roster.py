@@ -351,8 +351,12 @@ def test_results_and_completed_with_errors_exit_code(
         domain="voiceid-sandbox-demo",
         bucket=world.bucket,
     )
-    state = tmp_path / "state.json"
-    assert _apply(specs, state, "--wait", "--poll-interval", "0.05", "--timeout", "60") == 8
+    state, metrics = tmp_path / "state.json", tmp_path / "voiceid.prom"
+    waiting = ("--wait", "--poll-interval", "0.05", "--timeout", "60")
+    assert _apply(specs, state, *waiting, "--metrics-file", str(metrics)) == 8
+    text = metrics.read_text()
+    assert "voiceid_reconciler_run_success 0.0" in text  # exit 8 is not a success
+    assert "last_success_timestamp" not in text
     record = LocalStateStore(state).read().specs["SpeakerEnrollmentJob/roster"].jobs[0]
     assert record.status == "COMPLETED_WITH_ERRORS"
     assert record.results == {"NEW_ENROLLMENT": 1, "error:400": 1}

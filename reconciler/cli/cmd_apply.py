@@ -17,12 +17,7 @@ import structlog
 
 from reconciler.cli import args as shared
 from reconciler.cli import values
-from reconciler.cli.exits import (
-    EXIT_COMPLETED_WITH_ERRORS,
-    EXIT_JOB_FAILED,
-    EXIT_OK,
-    EXIT_TIMEOUT,
-)
+from reconciler.cli.exits import EXIT_OK, verdict
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT
 
 if TYPE_CHECKING:
@@ -144,18 +139,13 @@ def run(args: argparse.Namespace) -> int:
                 voiceid,
                 duration_s=time.monotonic() - started,
                 shard=shared.shard_label(args),
+                success=report is not None and verdict(report) == EXIT_OK,
             )
             _emit_metrics(args, summary)
     colour = render.use_colour(sys.stdout)
     sys.stdout.write(render.apply_text(report, dry_run=args.dry_run, colour=colour))
     log.info("run.summary", **summary.log_fields())
-    if report.timed_out:
-        return EXIT_TIMEOUT
-    if report.failed:
-        return EXIT_JOB_FAILED
-    if report.with_errors:
-        return EXIT_COMPLETED_WITH_ERRORS
-    return EXIT_OK
+    return verdict(report)
 
 
 def _emit_metrics(args: argparse.Namespace, summary: RunSummary) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from reconciler.core.errors import (
     PlanChecksumMismatch,
     ReconcilerError,
     StateLockedError,
     UnsafePlanError,
 )
+
+if TYPE_CHECKING:
+    from reconciler.runner.context import ApplyReport
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -39,6 +44,36 @@ EXIT_CODES_HELP = """exit codes:
   7    the plan would start more jobs than --start-limit without --force
   8    a managed job ended COMPLETED_WITH_ERRORS during this run (status --details)
   130  interrupted (SIGINT / SIGTERM): the state was saved; run again to continue"""
+
+RETRIED_BY_KUBERNETES = frozenset({EXIT_LOCKED, EXIT_INTERRUPTED})
+"""Exits after which a retry of the pod can help (the lock frees up, the run continues); every
+other non-zero exit is a verdict that a retry would only hide (it would exit 0: the error
+counts only during the run that met it). The Kubernetes manifests' ``podFailurePolicy`` fails
+the Job at once on exactly the others (``tests/test_deploy.py`` checks it)."""
+VERDICTS = frozenset(
+    {
+        EXIT_ERROR,
+        EXIT_PENDING,
+        EXIT_TIMEOUT,
+        EXIT_JOB_FAILED,
+        EXIT_PLAN_CHANGED,
+        EXIT_UNSAFE,
+        EXIT_COMPLETED_WITH_ERRORS,
+    }
+)
+
+
+def verdict(report: ApplyReport) -> int:
+    """The exit status of an apply run that finished: the first of timed out, a job FAILED,
+    a job COMPLETED_WITH_ERRORS; else success. The metrics' ``run_success`` is this being 0."""
+    if report.timed_out:
+        return EXIT_TIMEOUT
+    if report.failed:
+        return EXIT_JOB_FAILED
+    if report.with_errors:
+        return EXIT_COMPLETED_WITH_ERRORS
+    return EXIT_OK
+
 
 _BY_ERROR: dict[type[ReconcilerError], int] = {
     StateLockedError: EXIT_LOCKED,

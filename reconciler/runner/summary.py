@@ -18,16 +18,18 @@ class RunSummary:
     counts: RunMetrics
 
     @classmethod
-    def of(
+    def of(  # noqa: PLR0913 - keyword-only facts of the run, named where they are given
         cls,
         command: str,
         report: ApplyReport | None,
         voiceid: VoiceIdApi,
         *,
         duration_s: float,
+        success: bool,
         shard: str | None = None,
     ) -> RunSummary:
-        """The summary of a run (``report`` None: it failed before it had a plan)."""
+        """The summary of a run (``report`` None: it failed before it had a plan); ``success``
+        is the face's verdict (exit 0), so the metrics and the exit code never disagree."""
         actions = report.plan.counts() if report else {}
         return cls(
             command,
@@ -40,7 +42,7 @@ class RunSummary:
                 api_calls=dict(sorted(voiceid.calls.items())),
                 throttles=dict(sorted(voiceid.throttles.items())),
                 duration_seconds=duration_s,
-                success=report is not None and not report.timed_out and not report.failed,
+                success=success,
                 shard=shard,
             ),
         )
