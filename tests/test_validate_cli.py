@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -132,3 +133,108 @@ def test_validate_subprocess(path: Path, code: int) -> None:
             *expected,
             f"voiceid-reconciler: {len(expected)} errors in the specs",
         ]
+
+
+def _repository(root: Path) -> Path:
+    """A spec repository as people have one: specs beside other tools' YAML, rosters, docs."""
+    (root / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
+    (root / ".github" / "workflows" / "ci.yml").write_text("on: [push]\njobs: {}\n")
+    (root / ".pre-commit-config.yaml").write_text(
+        "repos:\n  - repo: local\n    hooks: [{id: x, name: x, entry: x, language: system}]\n"
+    )
+    (root / "mkdocs.yml").write_text("site_name: Voice ID\nnav:\n  - index.md\n")
+    (root / "broken-other-tool.yaml").write_text("key: [unclosed\n")
+    (root / "README.md").write_text("# specs\n")
+    specs = root / "specs"
+    (specs / "rosters").mkdir(parents=True, exist_ok=True)
+    (specs / "rosters" / "emea.yaml").write_text(
+        "- {speakerId: caller-1, audio: ['s3://voiceid-demo/audio/a.wav']}\n"
+    )
+    (specs / "rosters" / "amer.csv").write_text(
+        "speakerId,audio\ncaller-2,s3://voiceid-demo/audio/c.wav\n"
+    )
+    for name, roster in (("emea", "emea.yaml"), ("amer", "amer.csv")):
+        (specs / f"{name}.yaml").write_text(
+            "apiVersion: voiceid-reconciler/v1\nkind: SpeakerEnrollmentJob\n"
+            f"metadata: {{name: {name}}}\nspec:\n  domain: demo\n"
+            "  dataAccessRoleArn: arn:aws:iam::123456789012:role/VoiceIdBatchAccess\n"
+            f"  input: {{speakersFile: rosters/{roster}, stagingUri: 's3://voiceid-demo/staging/'}}\n"
+            "  output: {s3Uri: 's3://voiceid-demo/out/', kmsKeyId: alias/voiceid-output}\n"
+        )
+    return root
+
+
+def test_a_real_repository_validates_from_its_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Other tools' YAML (pre-commit, mkdocs, workflows, a broken one of theirs), a YAML and a
+    CSV roster and a README beside the specs: validate on the repository's root finds the two
+    specs and nothing else; a broken roster, a broken document that claims to be ours and a
+    duplicate name anywhere in the tree still fail."""
+    root = _repository(tmp_path)
+    assert main(["validate", str(root)]) == 0
+    assert "2 spec" in capsys.readouterr().out
+    (root / "specs" / "rosters" / "amer.csv").write_text("speakerId,audio\ncaller-2,\n")
+    assert main(["validate", str(root)]) == 1
+    assert "amer.csv" in capsys.readouterr().err
+    _repository(tmp_path)
+    (root / "docs").mkdir()
+    (root / "docs" / "claims.yml").write_text("apiVersion: voiceid-reconciler/v1\nkind: [x\n")
+    assert main(["validate", str(root)]) == 1
+    assert "claims.yml" in capsys.readouterr().err
+    (root / "docs" / "claims.yml").unlink()
+    (root / "docs" / "copy.yaml").write_text((root / "specs" / "emea.yaml").read_text())
+    assert main(["validate", str(root)]) == 1
+    assert "duplicate SpeakerEnrollmentJob name 'emea'" in capsys.readouterr().err
+    assert main(["validate", str(root / "mkdocs.yml")]) == 1  # named: it must be a spec
+    assert "missing 'kind'" in capsys.readouterr().err
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_the_pre_commit_hook_validates_the_whole_tree_once_per_commit(tmp_path: Path) -> None:
+    """pre-commit for real (try-repo installs this repository's hook): a commit that changes
+    only a CSV roster is checked, and so is a duplicate name in a file the commit did not
+    touch; the hook runs once, over the whole spec tree."""
+    repo = _repository(tmp_path / "repo")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "specs")
+    here = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "PRE_COMMIT_COLOR": "never"}
+    pre_commit = [sys.executable, "-m", "pre_commit", "try-repo", str(here), "voiceid-validate"]
+
+    def hook(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*pre_commit, *extra],
+            check=False,
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    passed = hook("--all-files")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    roster = repo / "specs" / "rosters" / "amer.csv"
+    roster.write_text("speakerId,audio\ncaller-2,\n")
+    _git(repo, "add", str(roster))
+    broken = hook()  # only the roster is staged
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "amer.csv:2:1: audio" in broken.stdout
+    _git(repo, "checkout", "--", ".")
+    _git(repo, "reset", "-q", "--hard")
+    (repo / "specs" / "copy.yaml").write_text((repo / "specs" / "emea.yaml").read_text())
+    _git(repo, "add", "specs/copy.yaml")
+    duplicate = hook()
+    assert duplicate.returncode == 1, duplicate.stdout + duplicate.stderr
+    assert "duplicate SpeakerEnrollmentJob name 'emea'" in duplicate.stdout
+    assert duplicate.stdout.count("voiceid-reconciler validate") == 1  # one run, not per file

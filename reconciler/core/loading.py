@@ -1,5 +1,13 @@
 """Loading specs: discover the files, parse and validate every document, load the rosters.
 
+Which YAML is a spec. A spec repository also holds ``.pre-commit-config.yaml``, ``mkdocs.yml``,
+CI workflows and YAML rosters, so in a directory given as a PATH only documents that **claim to
+be ours** are specs: a mapping whose ``apiVersion`` is in our group (``voiceid-reconciler/...``)
+or whose ``kind`` is one of ours. Everything else found there is skipped — another tool's YAML,
+a list (a roster), an empty file, and a file that does not parse unless its text names our
+group or one of our kinds — and so are hidden files and directories. A document that claims to
+be ours and is broken is an error, as is every problem of a file named as a PATH itself.
+
 Loading is one pass per file: the node tree is composed with positions
 (:mod:`reconciler.core.yamlpos`), the documents are constructed from it and validated by
 pydantic, and every problem of every file is collected and raised together as
@@ -42,12 +50,27 @@ from reconciler.core.yamlpos import (
 )
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+API_GROUP = "voiceid-reconciler/"
+"""Every apiVersion of ours starts with this."""
+
+
+def claims_ours(data: Any) -> bool:
+    """Whether a YAML document says it is a spec of ours (see the module's docstring)."""
+    if not isinstance(data, dict):
+        return False
+    version, kind = data.get("apiVersion"), data.get("kind")
+    return (isinstance(version, str) and version.startswith(API_GROUP)) or kind in MODELS
+
+
+def _mentions_ours(text: str) -> bool:
+    return API_GROUP in text or any(kind in text for kind in KINDS)
 
 
 def discover(paths: Sequence[Path]) -> list[Path]:
     """Every spec file under ``paths`` (files as given, directories recursively), sorted.
 
-    Hidden directories (``.git``) are skipped. A path that does not exist is an error.
+    Hidden files and directories (``.git``, ``.pre-commit-config.yaml``) are skipped inside
+    directories. A path that does not exist is an error.
     """
     found: set[Path] = set()
     missing: list[SpecError] = []
@@ -55,7 +78,11 @@ def discover(paths: Sequence[Path]) -> list[Path]:
         if path.is_dir():
             for root, dirs, files in os.walk(path, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.update(Path(root, f) for f in files if f.endswith(SPEC_SUFFIXES))
+                found.update(
+                    Path(root, f)
+                    for f in files
+                    if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")
+                )
         elif path.exists():
             found.add(path)
         else:
@@ -71,8 +98,29 @@ class _FileResult:
     errors: list[SpecError] = field(default_factory=list)
 
 
-def load_file(path: Path) -> tuple[list[LoadedSpec], list[SpecError]]:
-    """Every valid spec document of one file, and every problem found in it."""
+def load_file(path: Path, *, found: bool = False) -> tuple[list[LoadedSpec], list[SpecError]]:
+    """Every valid spec document of one file, and every problem found in it. ``found``: the
+    file was found in a directory, so only documents that claim to be ours count (and a file
+    without any is no problem)."""
+    specs, errors = _load_file(path, strict=not found)
+    if found and errors:
+        text = _text_or_none(path)
+        if text is not None and not _mentions_ours(text):
+            return specs, []  # another tool's broken YAML: not ours to judge
+    return specs, errors
+
+
+def _text_or_none(path: Path) -> str | None:
+    """The text of a file, "" for an empty one, None when it cannot be read as text."""
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            return ""
+        return read_text_checked(path)
+    except (SpecError, OSError):
+        return None
+
+
+def _load_file(path: Path, *, strict: bool) -> tuple[list[LoadedSpec], list[SpecError]]:
     result = _FileResult()
     try:
         text = read_text_checked(path)
@@ -112,8 +160,9 @@ def load_file(path: Path) -> tuple[list[LoadedSpec], list[SpecError]]:
                     )
                 )
                 return result.specs, result.errors
-            _validate_document(path, node, data, result)
-        if documents == 0:
+            if strict or claims_ours(data):
+                _validate_document(path, node, data, result)
+        if documents == 0 and strict:
             result.errors.append(SpecError(Location(path), "no spec documents in file"))
     finally:
         loader.dispose()
@@ -153,13 +202,14 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
     """
     paths = list(paths)  # read twice below: a generator would be empty the second time
     files = discover(paths)
+    named = {p for p in paths if not p.is_dir()}
     specs: list[LoadedSpec] = []
     errors: list[SpecError] = []
     for path in files:
-        loaded, problems = load_file(path)
+        loaded, problems = load_file(path, found=path not in named)
         specs.extend(loaded)
         errors.extend(problems)
-    if not files:
+    if not specs and not errors:
         raise SpecErrors([SpecError(Location(Path(str(p))), "no spec files found") for p in paths])
     rosters = {_roster_path(spec) for spec in specs} - {None}
     if rosters:  # YAML roster files next to the specs are not specs themselves

@@ -130,6 +130,11 @@ def _lie(events: list[Event]) -> str:
     if any("held" in e for e in events):
         held = sum(bool(e["held"]) for e in events if "held" in e)
         parts.append(f"the re-run held the domain {held}/{sum('held' in e for e in events)}")
+    if any("serials" in e for e in events):
+        back = [e["serials"][0] - e["serials"][1] for e in events if "serials" in e]
+        parts.append(f"serial went back by {min(back)}-{max(back)}")
+    if any("renamed" in e for e in events):
+        parts.append(f"{sum(e['renamed'] for e in events if 'renamed' in e)} specs renamed")
     if any("refused" in e for e in events):
         refused = sum(e["refused"] for e in events)
         parts.append(f"{refused} run(s) refused a write with one line")

@@ -58,14 +58,24 @@ def _snapshot(c: Chaos) -> bytes | None:
 
 
 def refused(
-    c: Chaos, culprit: str, *, command: str = "apply", one_line: bool = True, timeout: float = 60
+    c: Chaos,
+    culprit: str,
+    *,
+    command: str = "apply",
+    one_line: bool = True,
+    timeout: float = 60,
+    path: Path | None = None,
 ) -> Run:
-    """Run ``command`` and check the refusal: exit 1, every problem line names ``culprit``, no
-    traceback, no Start, no S3 write but the lock's, the state untouched."""
+    """Run ``command`` (on ``path`` instead of the specs directory, if given) and check the
+    refusal: exit 1, every problem line names ``culprit``, no traceback, no Start, no S3 write
+    but the lock's, the state untouched."""
     c.sandbox.reset_calls()
     before = _snapshot(c)
     extra = ("--tps", "0") if command in ("apply", "plan") else ()
-    run = c.cli(*c.args(command, *extra), timeout=timeout)
+    args = c.args(command, *extra)
+    if path is not None:
+        args = (command, str(path), *args[2:])
+    run = c.cli(*args, timeout=timeout)
     assert "Traceback" not in run.stderr, f"{c.tag} {culprit}: traceback\n{run.describe()}"
     assert run.returncode == 1, f"{c.tag} {culprit}: expected exit 1\n{run.describe()}"
     lines = [line for line in run.problem_lines if not SUMMARY.match(line)]
@@ -134,16 +144,36 @@ SPEC_FILES: dict[str, bytes | str] = {
 }
 
 
+NOT_OURS = {
+    "alias-bomb.yaml",
+    "recursive-alias.yaml",
+    "deep-flow.yaml",
+    "deep-block.yaml",
+    "python-tag.yaml",
+    "empty.yaml",
+    "comments-only.yaml",
+    "not-a-mapping.yaml",
+}
+"""Hostile files that do not claim to be specs of ours: refused when named as a PATH, skipped
+when found in a directory beside the specs (as another tool's YAML is)."""
+
+
 @pytest.mark.parametrize("name", sorted(SPEC_FILES))
 def test_hostile_spec_file_is_refused_before_any_call(world: Chaos, name: str) -> None:
-    """A hostile spec file: exit 1, one line naming it, no Start, no state or staging write."""
+    """A hostile spec file: exit 1, one line naming it, no Start, no state or staging write.
+    One that does not claim to be ours is refused when named, and skipped in a directory."""
     content = SPEC_FILES[name]
     path = world.specs_dir / name
     if isinstance(content, str):
         path.write_text(content, encoding="utf-8")
     else:
         path.write_bytes(content)
-    refused(world, name)
+    if name in NOT_OURS:
+        refused(world, name, path=path)
+        validated = world.cli(*world.args("validate"))
+        assert validated.returncode == 0, f"{world.tag}: {name} not skipped\n{validated.describe()}"
+    else:
+        refused(world, name)
     assert not Path("/tmp/voiceid-chaos-pwned").exists()
 
 
@@ -153,7 +183,8 @@ SPECIAL_FILES: dict[str, Callable[[Path], None]] = {
     "dangling.yaml": lambda p: p.symlink_to("missing.yaml"),
     "dev-zero.yaml": lambda p: p.symlink_to("/dev/zero"),
     "a-directory.yaml": lambda p: (
-        (p / "inner.yaml").parent.mkdir() or (p / "inner.yaml").write_text("{")
+        (p / "inner.yaml").parent.mkdir()
+        or (p / "inner.yaml").write_text("apiVersion: voiceid-reconciler/v1\nkind: {")
     ),
 }
 
@@ -358,7 +389,8 @@ def test_newer_state_is_refused_by_plan_and_status(world: Chaos, command: str) -
 
 @contextlib.contextmanager
 def _hostile_file(c: Chaos, name: str, content: bytes) -> Iterator[Path]:
-    """``content`` as a spec file next to the valid one, for one generated example."""
+    """``content`` as a spec file next to the valid one, for one generated example (named as
+    the PATH: found in a directory, a file that does not claim to be ours is skipped)."""
     path = c.specs_dir / name
     path.write_bytes(content)
     try:
@@ -372,8 +404,8 @@ def _hostile_file(c: Chaos, name: str, content: bytes) -> Iterator[Path]:
 @hypothesis.given(content=st.binary(max_size=4096))
 def test_generated_bytes_as_a_spec_file_are_refused(world: Chaos, content: bytes) -> None:
     """Arbitrary bytes as a spec file: refused, every line naming it, nothing started."""
-    with _hostile_file(world, "generated.yaml", content):
-        refused(world, "generated.yaml", one_line=False)
+    with _hostile_file(world, "generated.yaml", content) as path:
+        refused(world, "generated.yaml", one_line=False, path=path)
 
 
 @hypothesis.seed(HYPOTHESIS_SEED)
@@ -381,8 +413,8 @@ def test_generated_bytes_as_a_spec_file_are_refused(world: Chaos, content: bytes
 @hypothesis.given(text=st.text(max_size=2000))
 def test_generated_text_as_a_spec_file_is_refused(world: Chaos, text: str) -> None:
     """Arbitrary Unicode text as a spec file: refused, every line naming it, nothing started."""
-    with _hostile_file(world, "generated.yaml", text.encode("utf-8", "surrogatepass")):
-        refused(world, "generated.yaml", one_line=False)
+    with _hostile_file(world, "generated.yaml", text.encode("utf-8", "surrogatepass")) as path:
+        refused(world, "generated.yaml", one_line=False, path=path)
 
 
 _SCALARS = (
@@ -403,8 +435,8 @@ _STRUCTURES = st.recursive(
 def test_generated_yaml_structures_are_refused(world: Chaos, data: Any) -> None:
     """Random YAML documents as a spec file: refused, every line naming it, nothing started."""
     text = yaml.safe_dump_all([data, data], allow_unicode=True)
-    with _hostile_file(world, "generated.yaml", text.encode("utf-8", "surrogatepass")):
-        refused(world, "generated.yaml", one_line=False)
+    with _hostile_file(world, "generated.yaml", text.encode("utf-8", "surrogatepass")) as path:
+        refused(world, "generated.yaml", one_line=False, path=path)
 
 
 _STRING_FIELDS = [

@@ -116,7 +116,8 @@ def test_a_rolled_back_state_starts_nothing_twice(
     held = _rerun_with_lagging_list(c)
     c.record(
         "lie",
-        what=f"serial {newer} rolled back to {_serial(old)}",
+        what="rolled back",
+        serials=[newer, _serial(old)],
         forgotten=how,
         held=held,
         backend=backend_of(seed),
@@ -409,7 +410,8 @@ def test_renamed_specs_are_recorded_under_their_new_names(
     c.check(final=False)
     c.record(
         "lie",
-        what=f"{len(renamed)} renamed, run {how_run}",
+        what=f"renamed after the run {how_run}",
+        renamed=len(renamed),
         forgotten=how,
         backend=backend_of(seed),
     )
