@@ -393,3 +393,56 @@ def test_fresh_state_waits_for_list_to_catch_up_before_starting(
     assert _starts(voiceid_env) == 2
     assert calls.get("ListSpeakerEnrollmentJobs") == 1  # listed in full once more
     assert not LocalStateStore(state).read().provisional
+
+
+@pytest.mark.parametrize(
+    ("command", "stop"),
+    [
+        ("apply", signal.SIGTERM),
+        ("apply --wait", signal.SIGINT),
+        ("plan", signal.SIGTERM),
+        ("status --refresh", signal.SIGTERM),
+        ("state rebuild", signal.SIGTERM),
+    ],
+)
+def test_every_command_stops_cleanly_on_sigterm_and_sigint(
+    voiceid_sandbox: Sandbox, tmp_path: Path, command: str, stop: signal.Signals
+) -> None:
+    """docker stop, a CronJob's deadline, Ctrl-C: whatever the command is doing (here: waiting
+    for a slow Voice ID), it stops at once with exit 130 and one line, never a traceback; its
+    lock is released (the next run does not wait for it) and the state is whole."""
+    world = build_world(voiceid_sandbox)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2)
+    env = voiceid_sandbox.env()
+    assert run_cli("apply", str(specs), "--state", str(state), "--tps", "0", env=env).returncode == 0
+    voiceid_sandbox.configure(latency=5.0)
+    words = command.split()
+    uses_specs = words[0] in ("apply", "plan") or words[:2] == ["state", "rebuild"]
+    argv = [*words, *([str(specs)] if uses_specs else []), "--state", str(state), "--tps", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *argv],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    before = sum(voiceid_sandbox.calls().values())
+    while sum(voiceid_sandbox.calls().values()) == before and time.monotonic() < deadline:
+        time.sleep(0.02)  # it is now waiting for Voice ID's answer
+    assert process.poll() is None, process.communicate()
+    stopped = time.monotonic()
+    process.send_signal(stop)
+    out, err = process.communicate(timeout=20)
+    voiceid_sandbox.configure(latency=0.0)
+    assert time.monotonic() - stopped < 4.5  # it did not wait for the 5 s answer
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("{")]
+    assert lines == [
+        "voiceid-reconciler: interrupted; what the run recorded is saved, run again to continue"
+    ]
+    LocalStateStore(state).read()  # whole
+    again = ("plan", str(specs), "--state", str(state), "--tps", "0", "--lock-timeout", "0")
+    assert run_cli(*again, env=env).returncode == 0  # the lock was released

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -128,20 +124,19 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = Progress(sys.stderr)
     report: ApplyReport | None = None
-    with _terminate_as_interrupt():
-        try:
-            report = apply(specs, run, progress=progress if args.wait else None)
-        finally:
-            progress.close()
-            summary = RunSummary.of(
-                "apply",
-                report,
-                voiceid,
-                duration_s=time.monotonic() - started,
-                shard=shared.shard_label(args),
-                success=report is not None and verdict(report) == EXIT_OK,
-            )
-            _emit_metrics(args, summary)
+    try:
+        report = apply(specs, run, progress=progress if args.wait else None)
+    finally:
+        progress.close()
+        summary = RunSummary.of(
+            "apply",
+            report,
+            voiceid,
+            duration_s=time.monotonic() - started,
+            shard=shared.shard_label(args),
+            success=report is not None and verdict(report) == EXIT_OK,
+        )
+        _emit_metrics(args, summary)
     colour = render.use_colour(sys.stdout)
     sys.stdout.write(render.apply_text(report, dry_run=args.dry_run, colour=colour))
     log.info("run.summary", **summary.log_fields())
@@ -162,17 +157,3 @@ def _emit_metrics(args: argparse.Namespace, summary: RunSummary) -> None:
             push(metrics, args.pushgateway)
     except OSError as err:  # metrics must never turn a good run into a failed one
         log.warning("metrics.not_written", error=str(err))
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CronJob's deadline, a pod eviction) stops a run like Ctrl-C does."""
-
-    def _raise(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _raise)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

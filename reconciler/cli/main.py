@@ -8,8 +8,12 @@ command lives in its own ``cmd_*`` module: its options and the glue to the runne
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from reconciler import __version__
 from reconciler.cli import args as shared
@@ -48,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     shared.fill_defaults(args)
     configure_logging(args.log_format)
     try:
-        status: int = args.handler(args)
+        with _terminate_as_interrupt():
+            status: int = args.handler(args)
     except SpecErrors as err:
         if args.debug:
             raise
@@ -64,8 +69,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code(err)
     except KeyboardInterrupt:
         print(
-            "voiceid-reconciler: interrupted; the state was saved, run again to continue",
+            "voiceid-reconciler: interrupted; what the run recorded is saved, run again to "
+            "continue",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
     return status
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``docker stop``, a CronJob's deadline, a pod eviction) stops every command as
+    Ctrl-C does: the command's own clean-up runs (the state saved, the lock released) and the
+    exit status is 130. Only the main thread may set handlers (a test may call ``main`` from
+    another)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
