@@ -415,7 +415,9 @@ def test_every_command_stops_cleanly_on_sigterm_and_sigint(
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 2)
     env = voiceid_sandbox.env()
-    assert run_cli("apply", str(specs), "--state", str(state), "--tps", "0", env=env).returncode == 0
+    assert (
+        run_cli("apply", str(specs), "--state", str(state), "--tps", "0", env=env).returncode == 0
+    )
     voiceid_sandbox.configure(latency=5.0)
     words = command.split()
     uses_specs = words[0] in ("apply", "plan") or words[:2] == ["state", "rebuild"]
@@ -446,3 +448,28 @@ def test_every_command_stops_cleanly_on_sigterm_and_sigint(
     LocalStateStore(state).read()  # whole
     again = ("plan", str(specs), "--state", str(state), "--tps", "0", "--lock-timeout", "0")
     assert run_cli(*again, env=env).returncode == 0  # the lock was released
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_a_run_that_observed_nothing_new_does_not_rewrite_the_state(
+    voiceid_env: Sandbox, tmp_path: Path, backend: str
+) -> None:
+    """Once every job has ended, a re-run changes nothing: the committed state file keeps its
+    bytes (no serial or observedAt bump, no noisy commit), and an S3 state gets no PUT."""
+    world = build_world(voiceid_env)
+    specs = tmp_path / "specs"
+    write_specs(world, specs, 2)
+    local = tmp_path / "state.json"
+    state = str(local) if backend == "local" else f"s3://{world.bucket}/quiet/state.json"
+    argv = ["apply", str(specs), "--state", state, "--tps", "0", "--log-format", "json"]
+    assert main([*argv, "--wait", "--poll-interval", "0.05"]) == 0
+    assert main(argv) == 0  # the results are read: the last change
+    before = local.read_bytes() if backend == "local" else None
+    voiceid_env.reset_calls()
+    assert main(argv) == 0
+    if backend == "local":
+        assert local.read_bytes() == before
+        assert not list(tmp_path.glob(".state.json.*.tmp"))
+    else:
+        puts = [r for r in voiceid_env.s3_requests() if r["method"] == "PUT"]
+        assert [r["path"].rsplit("/", 1)[-1] for r in puts] == ["state.json.lock"]

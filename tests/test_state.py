@@ -82,10 +82,17 @@ def test_json_is_deterministic_and_round_trips() -> None:
 
 
 def test_serial_grows_and_backup_keeps_the_previous_version(tmp_path: Path) -> None:
-    """Every write bumps the serial; the previous file is kept as .backup."""
+    """Every write of a changed state bumps the serial; the previous file is kept as .backup.
+    A state that says nothing new is not written (no serial, no backup, no git noise)."""
     store = LocalStateStore(tmp_path / "s.json")
     state = _state(1)
     store.write(state)
+    before = (tmp_path / "s.json").read_bytes()
+    state.observed_at = "2026-12-01T00:00:00Z"  # observed again, nothing new
+    store.write(state)
+    assert (tmp_path / "s.json").read_bytes() == before
+    assert not (tmp_path / "s.json.backup").exists()
+    state.domains["another"] = "E" * 22
     store.write(state)
     assert store.read().serial == 2
     backup = parse_state((tmp_path / "s.json.backup").read_text(), "backup")

@@ -79,7 +79,8 @@ def test_a_store_writes_its_own_versions_one_after_another(tmp_path: Path) -> No
     """The condition follows this run's own writes (the rename makes a new inode each time)."""
     store = LocalStateStore(tmp_path / "state.json")
     state = store.read()
-    for _ in range(3):
+    for i in range(3):
+        state.domains[f"d{i}"] = "D" * 22
         store.write(state)
     assert store.read().serial == 3
 

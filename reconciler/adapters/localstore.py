@@ -45,6 +45,8 @@ class LocalStateStore:
         self._lock_path: Path | None = None
         self._version: tuple[int, int] | object | None = _UNREAD
         """The identity (device, inode) of the file as read; None when it did not exist."""
+        self._stored: str | None = None
+        """The fingerprint of the state as read or last written (None: nothing there)."""
 
     def __str__(self) -> str:
         return str(self.path)
@@ -112,6 +114,7 @@ class LocalStateStore:
         except FileNotFoundError:
             self._missing_is_new()
             self._version = None
+            self._stored = None
             return self._new_state()
         except OSError as err:
             raise StateError(f"{self.path}: cannot read state: {err}") from err
@@ -121,6 +124,7 @@ class LocalStateStore:
         except UnicodeDecodeError as err:
             raise StateError(f"{self.path}: cannot read state: {err}") from err
         state = parse_state(text, str(self.path))
+        self._stored = state.fingerprint()
         self._distrust_if_behind(state)
         return state
 
@@ -197,6 +201,10 @@ class LocalStateStore:
         refuse (:class:`StateError`) when the file or the lock is no longer the one this run
         read or took."""
         self._check_still_ours()
+        fingerprint = state.fingerprint()
+        if fingerprint == self._stored:
+            log.debug("state.unchanged", state=str(self.path), serial=state.serial)
+            return  # nothing new: the file (and its git history) stays as it is
         state.serial += 1
         text = state.to_json()
         directory = self.path.parent
@@ -214,6 +222,7 @@ class LocalStateStore:
             tmp.replace(self.path)
             written = self.path.stat()
             self._version = (written.st_dev, written.st_ino)
+            self._stored = fingerprint
             dir_fd = os.open(directory, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)

@@ -81,6 +81,8 @@ class S3StateStore:
         self.lock_ttl = lock_ttl
         self._clock = clock
         self._etag: str | None = None
+        self._stored: str | None = None
+        """The fingerprint of the state as read or last written (None: nothing there)."""
         self._lock_etag: str | None = None
         self._lock_lost = threading.Event()
         self._owner = uuid.uuid4().hex
@@ -322,6 +324,7 @@ class S3StateStore:
             if missing(err):
                 self._missing_is_new()
                 self._etag = None
+                self._stored = None
                 state = State()
                 if self._read_mark() is not None:
                     state.distrust(f"it replaces a lost state ({self.url}.mark remains)")
@@ -338,6 +341,7 @@ class S3StateStore:
                 "'voiceid-reconciler state rebuild'"
             ) from err
         state = parse_state(text, self.url)
+        self._stored = state.fingerprint()
         reason = distrust_if_behind(state, self._read_mark())
         if reason:
             log.warning("state.untrusted", state=self.url, reason=reason)
@@ -376,6 +380,10 @@ class S3StateStore:
             raise StateError(
                 f"{self.url}: the lock was lost (another run took it over); not writing"
             )
+        fingerprint = state.fingerprint()
+        if fingerprint == self._stored:
+            log.debug("state.unchanged", state=self.url, serial=state.serial)
+            return  # nothing new: no PUT of the state, its backup or its mark
         state.serial += 1
         body = state.to_json().encode()
         condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
@@ -391,6 +399,7 @@ class S3StateStore:
             current = self._current_etag_if(body) if precondition_failed(err) else None
             if current is not None:  # our own write, whose answer was lost: its retry was
                 self._etag = current  # refused because the object is already ours
+                self._stored = fingerprint
                 self._back_up(body)
                 self._write_mark(state)
                 return
@@ -402,6 +411,7 @@ class S3StateStore:
                 ) from err
             raise StateError(f"{self.url}: cannot write state: {err}") from err
         self._etag = response["ETag"]
+        self._stored = fingerprint
         self._back_up(body)
         self._write_mark(state)
 

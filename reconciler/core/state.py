@@ -6,7 +6,8 @@ Schema (version 2), as written to disk (JSON, sorted keys, two-space indent)::
     schemaVersion  int        1
     lineage        str        random id given when the state is created; never changes
     serial         int        grows by one with every write
-    observedAt     str|null   ISO-8601 UTC time Voice ID was last observed (null: never)
+    observedAt     str|null   ISO-8601 UTC time of the last observation that changed the state
+                              (null: never); a run that observes nothing new writes nothing
     domains        {name: DomainId}                     domain names resolved by earlier runs
     watchlists     {DomainId: {name: WatchlistId}}      watchlist names ("default" included)
     listings       {"<DomainId>/<kind>": ISO time}  when that domain's history of that kind was
@@ -149,6 +150,13 @@ class State(_Record):
         self._untrusted = reason
         self.listings.clear()
         self.provisional.clear()
+
+    def fingerprint(self) -> str:
+        """What the state says, without when it was written (``serial``, ``observedAt``): two
+        states with one fingerprint need not both be written (a run that observed nothing new
+        leaves the file, and a git history of it, alone)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"serial", "observed_at"})
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def all_jobs(self) -> Iterator[JobRecord]:
         """Every job record: current attempts, superseded ones, orphans and tombstones (a
