@@ -113,7 +113,11 @@ def test_the_state_permissions_cover_the_object_its_lock_and_its_backup() -> Non
         for action in _as_list(s["Action"])
     }
     assert objects == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
-    [listing] = [s for s in statements if "s3:ListBucket" in _as_list(s["Action"])]
+    [listing] = [
+        s
+        for s in statements
+        if "s3:ListBucket" in _as_list(s["Action"]) and "${STATE_BUCKET}" in s["Resource"]
+    ]
     assert listing["Resource"] == "arn:aws:s3:::${STATE_BUCKET}"
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["voiceid/*"]}}
     configmap = _yaml(K8S / "common" / "configmap.yaml")["data"]

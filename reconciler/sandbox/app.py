@@ -189,9 +189,15 @@ class SandboxApp:
             )
             return [body]
         statuses: list[str] = []
+        query = str(environ.get("QUERY_STRING", ""))
+        kms_key = environ.get("HTTP_X_AMZ_SERVER_SIDE_ENCRYPTION_AWS_KMS_KEY_ID")
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal kms_key
             statuses.append(status.split(" ", 1)[0])
+            for name, value in headers:
+                if name.lower() == "x-amz-server-side-encryption-aws-kms-key-id":
+                    kms_key = kms_key or value
             return start_response(status, headers, exc_info)
 
         result = self._moto_app(environ, capture)
@@ -205,7 +211,8 @@ class SandboxApp:
                     close()
             service.counters.s3_request(method, path, "lost")
             _drop_connection(environ)
-        service.counters.s3_request(method, path, statuses[0] if statuses else "?")
+        outcome = statuses[0] if statuses else "?"
+        service.counters.s3_request(method, path, outcome, query=query, kms_key=kms_key)
         return result
 
     def _voiceid(

@@ -231,6 +231,11 @@ class Sandbox:
         "outcome"}`` with the path ``/bucket/key`` and the HTTP status (or ``reset``/``lost``)."""
         return self.service.counters.s3_requests()
 
+    def voiceid_requests(self) -> list[dict[str, Any]]:
+        """The Voice ID requests received, oldest first: ``{"operation", "domain_id",
+        "role_arn"}`` (what IAM authorizes; no speaker ids, no audio locations)."""
+        return self.service.counters.voiceid_requests()
+
     def reset_calls(self) -> None:
         """Zero the call counters (and forget the S3 request log)."""
         self.service.counters.reset()

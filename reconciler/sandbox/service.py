@@ -267,6 +267,8 @@ class VoiceIdService:
         try:
             self._admit(operation, config)
             params = self._decode(body)
+            if isinstance(params, dict):
+                self.counters.voiceid_request(operation, params)
             result = self.invoke(operation, params, validate=True)
         except VoiceIdError as err:
             self.counters.finished(operation, err.code)

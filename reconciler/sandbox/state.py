@@ -248,6 +248,7 @@ class Counters:
     calls: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
     s3: list[dict[str, Any]] = field(default_factory=list)
+    voiceid: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def received(self, operation: str) -> None:
@@ -266,12 +267,35 @@ class Counters:
         with self.lock:
             return dict(self.calls), {op: dict(c) for op, c in self.outcomes.items()}
 
-    def s3_request(self, method: str, path: str, outcome: str) -> None:
-        """Log one S3 request from outside: its method, path (``/bucket/key``) and outcome
-        (the HTTP status, or ``reset`` / ``lost`` when a fault knob dropped it)."""
+    def s3_request(
+        self, method: str, path: str, outcome: str, *, query: str = "", kms_key: str | None = None
+    ) -> None:
+        """Log one S3 request from outside: its method, path (``/bucket/key``), query string,
+        outcome (the HTTP status, or ``reset`` / ``lost`` when a fault knob dropped it) and the
+        KMS key of its server-side encryption (the key it asked for, or that encrypts the
+        object read), for the IAM policies' enforcement test."""
+        entry = {"method": method, "path": path, "outcome": outcome, "query": query}
         with self.lock:
-            self.s3.append({"method": method, "path": path, "outcome": outcome})
+            self.s3.append({**entry, "kms_key": kms_key})
             del self.s3[:-S3_LOG_LIMIT]
+
+    def voiceid_request(self, operation: str, params: dict[str, Any]) -> None:
+        """Log what IAM authorizes of one Voice ID request: the operation, its DomainId and
+        the DataAccessRoleArn a Start passes (never a speaker id or an audio location)."""
+        with self.lock:
+            self.voiceid.append(
+                {
+                    "operation": operation,
+                    "domain_id": params.get("DomainId"),
+                    "role_arn": params.get("DataAccessRoleArn"),
+                }
+            )
+            del self.voiceid[:-S3_LOG_LIMIT]
+
+    def voiceid_requests(self) -> list[dict[str, Any]]:
+        """A copy of the Voice ID request log, oldest first."""
+        with self.lock:
+            return [dict(entry) for entry in self.voiceid]
 
     def s3_requests(self) -> list[dict[str, Any]]:
         """A copy of the S3 request log, oldest first."""
@@ -284,3 +308,4 @@ class Counters:
             self.calls.clear()
             self.outcomes.clear()
             self.s3.clear()
+            self.voiceid.clear()
