@@ -200,6 +200,7 @@ NOT_OURS = {
     "alias-bomb.yaml",
     "comments-only.yaml",
     "deep-nesting.yaml",
+    "empty.yaml",
     "not-a-mapping.yaml",
     "scalar-document.yaml",
     "separators-only.yaml",
