@@ -4,6 +4,8 @@ them (``UPDATE_SNAPSHOTS=1`` to accept a deliberate change)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,35 @@ def test_every_command_help_lists_the_exit_codes_and_the_defaults(
     assert "exit codes:" in text
     assert "130  interrupted" in text
     assert "default: None" not in text
+
+
+_WITHOUT_MOTO = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "moto" or name.startswith("moto."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+from reconciler.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("command", [["demo"], ["sandbox", "serve"]])
+def test_the_sandbox_commands_without_the_sandbox_extra_say_what_to_install(
+    command: list[str],
+) -> None:
+    """In the production image (no moto), demo and sandbox serve are one line naming the extra,
+    not a ModuleNotFoundError traceback."""
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_MOTO, *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"voiceid-reconciler: {' '.join(command)} needs the local sandbox, which is not "
+        "installed here (no module 'moto'): pip install 'voiceid-reconciler[sandbox]'"
+    ]

@@ -9,7 +9,12 @@ from typing import Any
 from reconciler.cli import args as shared
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK
-from reconciler.sandbox.options import DEFAULT_JOB_DURATION, add_serve_arguments
+from reconciler.core.errors import ReconcilerError
+from reconciler.sandbox.options import (
+    DEFAULT_JOB_DURATION,
+    add_serve_arguments,
+    missing_dependency,
+)
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
@@ -56,7 +61,19 @@ def register(sub: Any, parents: shared.Parents) -> None:
     serve.set_defaults(handler=run_serve)
 
 
+def _sandbox_installed(command: str) -> None:
+    """The sandbox needs the ``sandbox`` extra (moto); without it (the production image), a
+    one-line error that says what to install, not a ``ModuleNotFoundError`` traceback."""
+    missing = missing_dependency()
+    if missing is not None:
+        raise ReconcilerError(
+            f"{command} needs the local sandbox, which is not installed here (no module "
+            f"{missing!r}): pip install 'voiceid-reconciler[sandbox]'"
+        )
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    _sandbox_installed("demo")
     from reconciler.cli.demo import example_specs
     from reconciler.cli.demo import run_demo as demo
 
@@ -65,6 +82,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    _sandbox_installed("sandbox serve")
     from reconciler.sandbox.serve import serve_args
 
     serve_args(args)

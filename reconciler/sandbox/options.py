@@ -55,3 +55,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long a batch job runs (default: %(default)s)",
     )
     parser.add_argument("--log-requests", action="store_true", help="log every HTTP request")
+
+
+def missing_dependency() -> str | None:
+    """The module the sandbox needs and cannot import (the ``sandbox`` extra is not installed,
+    as in the production image), or None when it can run."""
+    try:
+        import moto.moto_server.werkzeug_app  # noqa: F401 - what the sandbox serves with
+    except ModuleNotFoundError as err:
+        return err.name or "moto"
+    return None
