@@ -191,8 +191,14 @@ def test_sigkill_during_writes_leaves_old_or_new_complete_state(tmp_path: Path) 
     rng = random.Random(5)
     path = tmp_path / "s.json"
     for _ in range(25):
+        before = LocalStateStore(path).read().serial if path.exists() else 0
         process = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)])
-        time.sleep(rng.uniform(0.2, 0.6))
+        deadline = time.monotonic() + 60  # a busy machine starts Python slowly
+        while time.monotonic() < deadline and (
+            not path.exists() or LocalStateStore(path).read().serial <= before
+        ):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))  # then kill it amid its writes
         process.send_signal(signal.SIGKILL)
         process.wait()
         state = LocalStateStore(path).read()

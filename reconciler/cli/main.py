@@ -79,10 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``docker stop``, a CronJob's deadline, a pod eviction) stops every command as
-    Ctrl-C does: the command's own clean-up runs (the state saved, the lock released) and the
-    exit status is 130. Only the main thread may set handlers (a test may call ``main`` from
-    another)."""
+    """SIGTERM (``docker stop``, a CronJob's deadline, a pod eviction) and SIGINT stop every
+    command as Ctrl-C does: the command's own clean-up runs (the state saved, the lock
+    released) and the exit status is 130. Only the main thread may set handlers (a test may
+    call ``main`` from another)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -90,8 +90,11 @@ def _terminate_as_interrupt() -> Iterator[None]:
     def _raise(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, _raise)
+    # SIGINT too: a process started in the background inherits it ignored, and Kubernetes,
+    # `kill -INT` and CI runners still expect it to stop the run.
+    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
