@@ -130,3 +130,29 @@ def test_the_demo_runs_from_an_empty_directory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "== voiceid-reconciler apply again (nothing to do)" in done.stdout
     assert list(tmp_path.iterdir()) == []  # it leaves nothing behind
+
+
+def test_status_json_with_details_is_one_json_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--details beside --format json: stdout parses as JSON; the notice goes to stderr."""
+    state = tmp_path / "state.json"
+    LocalStateStore(state).write(State())
+    argv = ["status", "--state", str(state), "--format", "json", "--details", "--tps", "0"]
+    assert main([*argv, "--log-format", "json"]) == EXIT_OK
+    captured = capsys.readouterr()
+    json.loads(captured.out)
+    assert "details are shown on a terminal only" in captured.err
+
+
+@pytest.mark.parametrize("where", ["missing-dir/plan.json", "."])
+def test_plan_out_to_a_path_it_cannot_write_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """plan --out into a missing directory, or onto a directory: one line naming --out."""
+    specs = Path(__file__).parent / "fixtures" / "specs" / "good"
+    target = tmp_path / where
+    argv = ["plan", str(specs), "--offline", "--state", str(tmp_path / "s.json")]
+    assert main([*argv, "--out", str(target)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"voiceid-reconciler: --out {target}: cannot write the plan: ")

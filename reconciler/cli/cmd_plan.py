@@ -11,6 +11,7 @@ from typing import Any
 from reconciler.cli import args as shared
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, EXIT_PENDING
+from reconciler.core.errors import ReconcilerError
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE
 
 
@@ -76,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
         result = plan_online(specs, run)
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
     if args.out:
-        args.out.write_text(as_json, encoding="utf-8")
+        try:
+            args.out.write_text(as_json, encoding="utf-8")
+        except OSError as err:
+            raise ReconcilerError(
+                f"--out {args.out}: cannot write the plan: {err.strerror or err}"
+            ) from None
     if args.format == "json":
         sys.stdout.write(as_json)
     elif args.format == "markdown":

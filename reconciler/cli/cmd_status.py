@@ -78,15 +78,18 @@ def _scope(args: argparse.Namespace) -> Scope | None:
 
 def _details(args: argparse.Namespace, state: State) -> None:
     """The failed requests of jobs that ended with errors. Their messages may name speakers or
-    audio, so they go to an interactive terminal only, never to a pipe, a file or a log."""
+    audio, so they go to an interactive terminal only, never to a pipe, a file or a log. With
+    ``--format json`` they go to stderr, so that stdout stays one JSON document."""
     from reconciler.runner.usecases import failed_requests_of
 
-    if not sys.stdout.isatty():
+    out = sys.stderr if args.format == "json" else sys.stdout
+    if not out.isatty():
         print(
-            "Failed requests: details are shown on a terminal only (they may hold personal data)."
+            "Failed requests: details are shown on a terminal only (they may hold personal data).",
+            file=out,
         )
         return
     for key, failures in failed_requests_of(state, shared.voiceid(args), shared.objects(args)):
-        print(f"\n{key}: {len(failures)} failed request(s)")
+        print(f"\n{key}: {len(failures)} failed request(s)", file=out)
         for failure in failures:
-            print(f"  {failure.request_id}  {failure.error_code}  {failure.message}")
+            print(f"  {failure.request_id}  {failure.error_code}  {failure.message}", file=out)
