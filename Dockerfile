@@ -1,6 +1,6 @@
 # voiceid-reconciler as a container image (see docs/deployment.md).
 #
-#   docker build -t voiceid-reconciler:0.1.0 .
+#   DOCKER_BUILDKIT=1 docker build -t voiceid-reconciler:0.1.0 .   (BuildKit: RUN --mount)
 #   docker run --rm -v "$PWD/specs:/specs:ro" voiceid-reconciler:0.1.0 validate /specs
 #
 # Stage 1 builds the wheel of the project and of every dependency; stage 2 installs them from
@@ -17,7 +17,7 @@ COPY pyproject.toml README.md ./
 COPY reconciler/ reconciler/
 # the demo's example specs, packaged into the wheel (pyproject.toml's force-include)
 COPY specs/ specs/
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN python3 -m pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
@@ -34,9 +34,14 @@ RUN groupadd --system --gid 10001 reconciler \
  && useradd --system --no-log-init --uid 10001 --gid 10001 \
         --home-dir /work --no-create-home --shell /usr/sbin/nologin reconciler \
  && install -d -o 10001 -g 10001 -m 0755 /work /specs
+# A virtual environment of its own: the base's Python may be "externally managed" (PEP 668:
+# Debian's python3), and the product never mixes with the base's packages either way.
+ENV PATH=/opt/venv/bin:$PATH
 # The wheels are bind-mounted from the build stage for this one step: they never land in a layer.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/voiceid_reconciler-*.whl \
+    python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links=/wheels \
+        /wheels/voiceid_reconciler-*.whl \
  && voiceid-reconciler --version
 USER 10001:10001
 WORKDIR /work
