@@ -15,7 +15,7 @@ import structlog
 from reconciler.core.desired import DesiredJob, desire, in_shard
 from reconciler.core.hold import Observation
 from reconciler.core.kinds import JobStatus
-from reconciler.core.plan import Action, ActionKind, Plan, build_plan, check_plan, settled
+from reconciler.core.plan import Action, ActionKind, Plan, check_plan, settled
 from reconciler.core.spec import LoadedSpec
 from reconciler.runner.context import ApplyReport, Run
 from reconciler.runner.observe import observe
@@ -77,15 +77,7 @@ def _observe_and_plan(
         run.voiceid, run.state, current, horizon=run.options.list_lag_horizon, clock=run.clock
     )
     collect_results(run, current, watched)
-    plan = build_plan(
-        current,
-        run.state,
-        foreign_active=seen.foreign_active,
-        hold=seen.hold,
-        max_active=run.options.max_active,
-        unselected=run.options.unselected,
-        owner=run.options.owner,
-    )
+    plan = run.options.plan(current, run.state, foreign_active=seen.foreign_active, hold=seen.hold)
     run.report.plan = plan
     run.planned = True
     run.store.write(run.state)
@@ -121,14 +113,8 @@ def _plan_after(
     for action in starts:
         if action.key in run.report.deferred and action.domain_id:
             hold.setdefault((action.domain_id, action.spec_kind), QUOTA_TAKEN)
-    return build_plan(
-        run.desired_now(list(desired)),
-        run.state,
-        foreign_active=seen.foreign_active,
-        hold=hold,
-        max_active=run.options.max_active,
-        unselected=run.options.unselected,
-        owner=run.options.owner,
+    return run.options.plan(
+        run.desired_now(list(desired)), run.state, foreign_active=seen.foreign_active, hold=hold
     )
 
 

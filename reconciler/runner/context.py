@@ -8,13 +8,22 @@ it holds (read under the store's lock), the store, the Voice ID and S3 adapters,
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.adapters.stores import StateStore
 from reconciler.core.desired import DesiredJob, Shard
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
-from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, Action, ActionKind, Plan
+from reconciler.core.plan import (
+    DEFAULT_MAX_ACTIVE,
+    DEFAULT_START_LIMIT,
+    Action,
+    ActionKind,
+    Plan,
+    Slot,
+    build_plan,
+)
 from reconciler.core.state import State
 from reconciler.runner.ports import Clock, ObjectStore, ServiceClock, SystemClock, VoiceIdApi
 
@@ -45,6 +54,26 @@ class RunOptions:
     """Keys of specs that exist but ``--selector`` left out (not reported as orphans)."""
     owner: tuple[str, ...] = ()
     """Spec-name patterns (``--owner``) of the unclaimed jobs this state reports as orphans."""
+
+    def plan(
+        self,
+        desired: Sequence[DesiredJob],
+        state: State,
+        *,
+        foreign_active: Mapping[Slot, int] | None = None,
+        hold: Mapping[Slot, str] | None = None,
+    ) -> Plan:
+        """:func:`~reconciler.core.plan.build_plan` with this run's quota and orphan scope
+        (``--max-active``, ``--selector``'s left-outs, ``--owner``)."""
+        return build_plan(
+            desired,
+            state,
+            foreign_active=foreign_active,
+            hold=hold,
+            max_active=self.max_active,
+            unselected=self.unselected,
+            owner=self.owner,
+        )
 
     def __post_init__(self) -> None:
         """Refuse, before anything is read or started, values that make no sense."""

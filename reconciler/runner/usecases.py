@@ -20,7 +20,7 @@ from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, ListLag, slot_key
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests, result_counts
 from reconciler.core.kinds import WITH_OUTPUT, JobKind
-from reconciler.core.plan import Plan, build_plan
+from reconciler.core.plan import Plan
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 from reconciler.core.times import iso
@@ -50,13 +50,7 @@ def plan_offline(
     options = options or RunOptions()
     desired = desired_jobs.offline(in_shard(desire(specs, OfflineResolver(state)), options.shard))
     absorb(state, desired, ())
-    plan = build_plan(
-        desired,
-        state,
-        max_active=options.max_active,
-        unselected=options.unselected,
-        owner=options.owner,
-    )
+    plan = options.plan(desired, state)
     return PlanResult(plan, state, True, state.observed_at, len(specs))
 
 
@@ -68,15 +62,7 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
         desire(specs, OnlineResolver(run.voiceid, state, run.objects)), options.shard
     )
     seen = observe(run.voiceid, state, desired, horizon=options.list_lag_horizon, clock=run.clock)
-    plan = build_plan(
-        desired,
-        state,
-        foreign_active=seen.foreign_active,
-        hold=seen.hold,
-        max_active=options.max_active,
-        unselected=options.unselected,
-        owner=options.owner,
-    )
+    plan = options.plan(desired, state, foreign_active=seen.foreign_active, hold=seen.hold)
     return PlanResult(plan, state, False, state.observed_at, len(specs))
 
 

@@ -501,6 +501,22 @@ class Chaos:
         calls = self.sandbox.calls()
         return sum(calls.get(op, 0) for op in STARTS)
 
+    def kill_right_after_a_start(self) -> bool:
+        """apply --wait killed while its first Start is in flight: the job is made, the state
+        holds only the intent. Waits for the job to land and end; whether the state holds an
+        unconfirmed intent (the kill landed in time)."""
+        latency = 0.3
+        self.sandbox.configure(latency=latency)
+        process = self.spawn(*self.apply("--lock-ttl", "2"))
+        assert self.wait_until(process, lambda: self.starts() >= 1, deadline=60), self.tag
+        time.sleep(self.rng.uniform(0.0, latency * 0.6))
+        self.kill(process)
+        self.calm()
+        self.wait_for_jobs(1, timeout=5)
+        time.sleep(0.4)  # the job (0.2 s) has ended: its quota slot would not stop a second one
+        state = self.check(final=False)
+        return state is not None and any(r.job_id is None for r in state.all_jobs())
+
     def forget_tokens(self) -> str:
         """Make Voice ID forget every ClientToken: at once, or by a short token TTL."""
         if self.rng.random() < 0.5:

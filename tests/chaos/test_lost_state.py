@@ -32,28 +32,12 @@ HORIZON = 300.0
 """The reconciler's default --list-lag-horizon (the suite runs with 0, a sandbox not lagging)."""
 
 
-def _killed_after_start(c: Chaos) -> bool:
-    """apply --wait killed while its first Start is in flight: the job is made, the state holds
-    only the intent. Waits for the job to land and end. True when the kill landed in time."""
-    latency = 0.3
-    c.sandbox.configure(latency=latency)
-    process = c.spawn(*c.apply("--lock-ttl", "2"))
-    assert c.wait_until(process, lambda: c.starts() >= 1, deadline=60), c.tag
-    time.sleep(c.rng.uniform(0.0, latency * 0.6))
-    c.kill(process)
-    c.calm()
-    c.wait_for_jobs(1, timeout=5)
-    time.sleep(0.4)  # the job (0.2 s) has ended: its quota slot would not stop a second one
-    state = c.check(final=False)
-    return state is not None and any(r.job_id is None for r in state.all_jobs())
-
-
 def _lose_the_state(c: Chaos) -> bool:
     """Kill a run right after a Start (or, half the time, let it finish), then delete the
     state; whether the run was killed."""
     killed = c.rng.random() < 0.5
     if killed:
-        _killed_after_start(c)
+        c.kill_right_after_a_start()
     else:
         _started_and_completed(c)
     c.delete_state()
@@ -88,7 +72,7 @@ def test_unconfirmed_start_with_forgotten_token_is_found_by_listing(
     """Killed after a Start, tokens forgotten: the intent forces a listing that adopts the job."""
     c = chaos_factory(seed)
     _build(c, seed)
-    intent = _killed_after_start(c)
+    intent = c.kill_right_after_a_start()
     how = c.forget_tokens()
     c.record("intent-expired-token", intent=intent, forgotten=how)
     run = c.cli(*c.apply(wait=False))
@@ -116,7 +100,7 @@ def test_unconfirmed_start_with_forgotten_token_and_lagging_list_is_not_started_
     """Intent on disk, token forgotten, job not yet listed: the re-run starts no second job."""
     c = chaos_factory(seed)
     _build(c, seed)
-    intent = _killed_after_start(c)
+    intent = c.kill_right_after_a_start()
     how = c.forget_tokens()
     c.record("intent-expired-token-lag", intent=intent, forgotten=how)
     _rerun_with_lagging_list(c)

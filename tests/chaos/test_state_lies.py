@@ -300,17 +300,7 @@ def test_a_host_with_a_skewed_clock_starts_nothing_twice(
     ages the intent (and records its first listing) by Voice ID's clock: it holds the domain."""
     c = chaos_factory(seed)
     _build(c, seed)
-    latency = 0.3
-    c.sandbox.configure(latency=latency)
-    process = c.spawn(*c.apply("--lock-ttl", "2"))
-    assert c.wait_until(process, lambda: c.starts() >= 1, deadline=60), c.tag
-    time.sleep(c.rng.uniform(0.0, latency * 0.6))
-    c.kill(process)
-    c.calm()
-    c.wait_for_jobs(1, timeout=5)
-    time.sleep(0.4)
-    state = c.check(final=False)
-    intent = state is not None and any(r.job_id is None for r in state.all_jobs())
+    intent = c.kill_right_after_a_start()
     lost = not intent or c.rng.random() < 0.3
     if lost:
         c.delete_state()
