@@ -138,11 +138,18 @@ def test_the_data_access_role_has_what_voice_id_needs_and_trusts_only_voice_id()
     assert granted == {
         ("s3:GetObject", "arn:aws:s3:::${INPUT_BUCKET}/*"),
         ("s3:GetObject", "arn:aws:s3:::${STAGING_BUCKET}/voiceid-staging/*"),
-        ("s3:PutObject", "arn:aws:s3:::${OUTPUT_BUCKET}/*"),
+        ("s3:PutObject", "arn:aws:s3:::${OUTPUT_BUCKET}/${OUTPUT_PREFIX}*"),
         ("kms:Decrypt", output_key),
         ("kms:GenerateDataKey", output_key),
         ("kms:Decrypt", input_key),
     }
+    via_s3 = {"StringEquals": {"kms:ViaService": "s3.${REGION}.amazonaws.com"}}
+    kms = [
+        s
+        for s in _statements(_policy("data-access-role-policy.json"))
+        if "kms:Decrypt" in s["Action"]
+    ]
+    assert [s.get("Condition") for s in kms] == [via_s3, via_s3]  # the keys only through S3
     [trust] = _statements(_policy("data-access-role-trust.json"))
     assert trust["Principal"] == {"Service": "voiceid.amazonaws.com"}
     assert trust["Action"] == "sts:AssumeRole"

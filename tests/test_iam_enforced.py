@@ -18,6 +18,11 @@ ARN and through S3 (``kms:ViaService``); a Start passes its data access role
 (``iam:PassRole``, ``iam:PassedToService``). moto's evaluator checks actions, resources and
 ``StringEquals`` conditions; it does not evaluate ``StringLike`` (the ``s3:prefix`` bounds),
 which ``tests/test_deploy.py`` pins by value instead.
+
+The same for ``deploy/iam/data-access-role-policy.json``: the sandbox's job runner logs what
+each job accessed as its data access role (the manifest and every audio file it reads, the
+output file it writes, and the KMS key of each), and the manifests of this run are SSE-KMS
+encrypted with an input key of their own, as a real input bucket may be.
 """
 
 from __future__ import annotations
@@ -38,9 +43,12 @@ from tests.support import World, build_world, write_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "deploy" / "iam" / "reconciler-policy.json"
+ROLE_POLICY = ROOT / "deploy" / "iam" / "data-access-role-policy.json"
 BUCKETS = {"state": "acme-voiceid-state", "staging": "acme-voiceid-staging", "output": "acme-out"}
 STATE, STAGING, OUTPUT = BUCKETS["state"], BUCKETS["staging"], BUCKETS["output"]
 """The input bucket (manifests, audio) is the demo world's."""
+INPUT_KEY_ALIAS = "alias/acme-voiceid-input"
+"""The KMS key the manifests of the input bucket are encrypted with."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,22 @@ def _voiceid_requests(sandbox: Sandbox, region: str, account: str) -> list[Reque
     return out
 
 
-def _policy(world: World, region: str, account: str) -> dict[str, Any]:
+def _role_requests(sandbox: Sandbox, region: str, role_arn: str) -> list[Request]:
+    out: list[Request] = []
+    via_s3 = {"kms:ViaService": f"s3.{region}.amazonaws.com"}
+    for logged in sandbox.role_accesses():
+        assert logged["role_arn"] == role_arn, "a job ran as a role the specs do not name"
+        action, uri = logged["action"], logged["uri"]
+        what = f"{action} {uri}"
+        out.append(Request(action, f"arn:aws:s3:::{uri.removeprefix('s3://')}", {}, what))
+        if logged["kms_key"]:
+            kms_action = "kms:GenerateDataKey" if action == "s3:PutObject" else "kms:Decrypt"
+            arn = _kms_key_arn(sandbox, logged["kms_key"])
+            out.append(Request(kms_action, arn, via_s3, what))
+    return out
+
+
+def _policy(world: World, region: str, account: str, path: Path = POLICY) -> dict[str, Any]:
     key_arn = _kms_key_arn(world.sandbox, world.kms_alias)
     values = {
         "REGION": region,
@@ -127,9 +150,10 @@ def _policy(world: World, region: str, account: str) -> dict[str, Any]:
         "MANIFEST_PREFIX": "manifests/",
         "OUTPUT_PREFIX": "output/",
         "OUTPUT_KMS_KEY_ID": key_arn.rsplit("/", 1)[1],
+        "INPUT_KMS_KEY_ID": _kms_key_arn(world.sandbox, INPUT_KEY_ALIAS).rsplit("/", 1)[1],
         "DATA_ACCESS_ROLE_NAME": world.role_arn.rsplit("/", 1)[1],
     }
-    text = POLICY.read_text()
+    text = path.read_text()
     for name, value in values.items():
         text = text.replace(f"${{{name}}}", value)
     assert "${" not in text, "a placeholder the test does not fill"
@@ -147,8 +171,36 @@ def _denied(policy: dict[str, Any], requests: list[Request]) -> list[Request]:
     ]
 
 
+@dataclass(frozen=True)
+class WholeApply:
+    """A whole apply's world and the authorizations its requests needed: the reconciler's
+    (``requests``) and those of the jobs' data access role (``role``)."""
+
+    world: World
+    requests: list[Request]
+    role: list[Request]
+
+
+def _encrypt_manifests(s3: Any, sandbox: Sandbox, bucket: str) -> None:
+    kms = sandbox.client("kms")
+    try:
+        key_id = kms.create_key(Description="the input bucket's key")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=INPUT_KEY_ALIAS, TargetKeyId=key_id)
+    finally:
+        kms.close()
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix="manifests/")
+    for item in listing["Contents"]:  # rewritten in place, SSE-KMS with the input key
+        s3.copy_object(
+            Bucket=bucket,
+            Key=item["Key"],
+            CopySource={"Bucket": bucket, "Key": item["Key"]},
+            ServerSideEncryption="aws:kms",
+            SSEKMSKeyId=key_id,
+        )
+
+
 @pytest.fixture
-def whole_apply(voiceid_env: Sandbox, tmp_path: Path) -> tuple[World, list[Request]]:
+def whole_apply(voiceid_env: Sandbox, tmp_path: Path) -> WholeApply:
     """A whole apply against the sandbox, and the authorizations its requests needed."""
     world = build_world(voiceid_env)
     s3 = voiceid_env.client("s3")
@@ -167,6 +219,7 @@ def whole_apply(voiceid_env: Sandbox, tmp_path: Path) -> tuple[World, list[Reque
         Key="manifests/alone/spec-0000.json",
         CopySource={"Bucket": world.bucket, "Key": "manifests/spec-0000.json"},
     )
+    _encrypt_manifests(s3, voiceid_env, world.bucket)
     s3.close()
     single.write_text(
         single.read_text().replace("manifests/spec-0000", "manifests/alone/spec-0000")
@@ -188,13 +241,26 @@ def whole_apply(voiceid_env: Sandbox, tmp_path: Path) -> tuple[World, list[Reque
     assert main(argv) == 0  # the results of the last jobs to end
     region, account = voiceid_env.region, voiceid_env.account_id
     requests = _s3_requests(voiceid_env, region) + _voiceid_requests(voiceid_env, region, account)
-    return world, requests
+    role = _role_requests(voiceid_env, region, world.role_arn)
+    return WholeApply(world, requests, role)
 
 
-def test_a_whole_apply_needs_nothing_the_policy_does_not_allow(
-    whole_apply: tuple[World, list[Request]],
-) -> None:
-    world, requests = whole_apply
+def _report(denied: list[Request]) -> str:
+    return "denied:\n" + "\n".join(f"{r.action} {r.resource} ({r.what})" for r in denied)
+
+
+def _unneeded(policy: dict[str, Any], requests: list[Request]) -> list[str]:
+    """The statements without which no request of ``requests`` is denied."""
+    unneeded = []
+    for statement in policy["Statement"]:
+        without = {**policy, "Statement": [s for s in policy["Statement"] if s is not statement]}
+        if not _denied(without, requests):
+            unneeded.append(str(statement["Sid"]))
+    return unneeded
+
+
+def test_a_whole_apply_needs_nothing_the_policy_does_not_allow(whole_apply: WholeApply) -> None:
+    world, requests = whole_apply.world, whole_apply.requests
     actions = {r.action for r in requests}
     assert {  # the run exercised every kind of access the policy is about
         "s3:ListBucket",
@@ -209,18 +275,29 @@ def test_a_whole_apply_needs_nothing_the_policy_does_not_allow(
     } <= actions
     region, account = world.sandbox.region, world.sandbox.account_id
     denied = _denied(_policy(world, region, account), requests)
-    assert not denied, "denied:\n" + "\n".join(
-        f"{r.action} {r.resource} ({r.what})" for r in denied
-    )
+    assert not denied, _report(denied)
 
 
-def test_every_statement_is_needed(whole_apply: tuple[World, list[Request]]) -> None:
+def test_every_statement_is_needed(whole_apply: WholeApply) -> None:
     """Without any one statement, some request of the run is denied."""
-    world, requests = whole_apply
+    world = whole_apply.world
     policy = _policy(world, world.sandbox.region, world.sandbox.account_id)
-    unneeded = []
-    for statement in policy["Statement"]:
-        without = {**policy, "Statement": [s for s in policy["Statement"] if s is not statement]}
-        if not _denied(without, requests):
-            unneeded.append(statement["Sid"])
+    unneeded = _unneeded(policy, whole_apply.requests)
     assert not unneeded, f"statements no request of the run needs: {unneeded}"
+
+
+def test_the_jobs_need_nothing_the_data_access_role_does_not_allow(
+    whole_apply: WholeApply,
+) -> None:
+    """Every access of every job, as its data access role, is allowed; each statement needed."""
+    world, role = whole_apply.world, whole_apply.role
+    actions = {r.action for r in role}
+    assert {"s3:GetObject", "s3:PutObject", "kms:GenerateDataKey", "kms:Decrypt"} <= actions
+    staged = [r for r in role if r.resource.startswith(f"arn:aws:s3:::{STAGING}/")]
+    assert staged, "no job read a staged roster"
+    region, account = world.sandbox.region, world.sandbox.account_id
+    policy = _policy(world, region, account, ROLE_POLICY)
+    denied = _denied(policy, role)
+    assert not denied, _report(denied)
+    unneeded = _unneeded(policy, role)
+    assert not unneeded, f"statements no access of the jobs needs: {unneeded}"

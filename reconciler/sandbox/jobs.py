@@ -81,6 +81,13 @@ class JobContext:
     now: float
     next_seq: Callable[[], int]
     new_id: Callable[[], str]
+    log_access: Callable[[str, str, str, str | None], None] = lambda *_: None
+    """Logs an access made as the job's data access role: (role ARN, IAM action, s3:// URI,
+    KMS key) — what ``tests/test_iam_enforced.py`` authorizes against the role's policy."""
+
+
+def _as_role(job: Job, ctx: JobContext, action: str, uri: str, kms_key: str | None) -> None:
+    ctx.log_access(str(job.request["DataAccessRoleArn"]), action, uri, kms_key)
 
 
 def parse_manifest(raw: bytes, kind: JobKind, limit: int) -> list[ManifestRequest]:
@@ -289,15 +296,21 @@ def _register(req: ManifestRequest, job: Job, ctx: JobContext) -> dict[str, Any]
 
 def _run(job: Job, ctx: JobContext) -> dict[str, Any]:
     kms_key_id = _check_output(job, ctx)
+    manifest = job.request["InputDataConfig"]["S3Uri"]
     try:
-        raw = ctx.storage.read_object(job.request["InputDataConfig"]["S3Uri"])
+        raw, manifest_key = ctx.storage.read_object(manifest)
     except StorageError as err:
+        _as_role(job, ctx, "s3:GetObject", manifest, None)
         raise JobFailure(400, "The input manifest could not be read from S3") from err
+    _as_role(job, ctx, "s3:GetObject", manifest, manifest_key)
     limit = getattr(ctx.config, job.kind.max_requests_knob)
     requests = parse_manifest(raw, job.kind, limit)
-    sizes = ctx.storage.object_sizes(
+    audio = {
         spec["S3Uri"] for req in requests for spec in req.audio if isinstance(spec["S3Uri"], str)
-    )
+    }
+    for uri in sorted(audio):  # a job reads every audio file its manifest names
+        _as_role(job, ctx, "s3:GetObject", uri, None)
+    sizes = ctx.storage.object_sizes(audio)
     errors: list[dict[str, Any]] = []
     successes: list[dict[str, Any]] = []
     for req in requests:
@@ -318,6 +331,7 @@ def _run(job: Job, ctx: JobContext) -> dict[str, Any]:
     )
     output = {"Version": MANIFEST_VERSION, "Errors": errors, success_key: successes}
     uri = output_file_uri(job)
+    _as_role(job, ctx, "s3:PutObject", uri, kms_key_id)
     try:
         ctx.storage.put_object(uri, json.dumps(output, indent=2).encode(), kms_key_id)
     except StorageError as err:

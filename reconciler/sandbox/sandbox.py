@@ -236,6 +236,12 @@ class Sandbox:
         "role_arn"}`` (what IAM authorizes; no speaker ids, no audio locations)."""
         return self.service.counters.voiceid_requests()
 
+    def role_accesses(self) -> list[dict[str, Any]]:
+        """What jobs accessed as their data access role, oldest first: ``{"role_arn",
+        "action", "uri", "kms_key"}`` (the manifest and every audio file read, the output
+        written; the bucket and KMS key checks the sandbox makes first are its own)."""
+        return self.service.counters.role_accesses()
+
     def reset_calls(self) -> None:
         """Zero the call counters (and forget the S3 request log)."""
         self.service.counters.reset()

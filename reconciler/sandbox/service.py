@@ -374,6 +374,7 @@ class VoiceIdService:
             now=job.ends_at,
             next_seq=self._next_seq,
             new_id=new_id,
+            log_access=self.counters.role_access,
         )
         try:
             execute(job, ctx)

@@ -243,12 +243,14 @@ class TokenRecord:
 @dataclass
 class Counters:
     """Thread-safe counts of Voice ID calls, per operation and per outcome, and a log of the
-    S3 requests made from outside the sandbox (the last ``S3_LOG_LIMIT``)."""
+    S3 requests made from outside the sandbox, of the Voice ID requests and of what jobs
+    accessed as their data access role (the last ``S3_LOG_LIMIT`` of each)."""
 
     calls: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
     s3: list[dict[str, Any]] = field(default_factory=list)
     voiceid: list[dict[str, Any]] = field(default_factory=list)
+    role: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def received(self, operation: str) -> None:
@@ -297,6 +299,19 @@ class Counters:
         with self.lock:
             return [dict(entry) for entry in self.voiceid]
 
+    def role_access(self, role_arn: str, action: str, uri: str, kms_key: str | None) -> None:
+        """Log one access a job made as its data access role: the IAM action (``s3:GetObject``,
+        ``s3:PutObject``), the object's ``s3://`` URI and the KMS key that encrypts it."""
+        entry = {"role_arn": role_arn, "action": action, "uri": uri, "kms_key": kms_key}
+        with self.lock:
+            self.role.append(entry)
+            del self.role[:-S3_LOG_LIMIT]
+
+    def role_accesses(self) -> list[dict[str, Any]]:
+        """A copy of the data access role's log, oldest first."""
+        with self.lock:
+            return [dict(entry) for entry in self.role]
+
     def s3_requests(self) -> list[dict[str, Any]]:
         """A copy of the S3 request log, oldest first."""
         with self.lock:
@@ -309,3 +324,4 @@ class Counters:
             self.outcomes.clear()
             self.s3.clear()
             self.voiceid.clear()
+            self.role.clear()

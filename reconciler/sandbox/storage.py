@@ -105,8 +105,8 @@ class Storage:
         self._s3.close()
         self._kms.close()
 
-    def read_object(self, uri: str) -> bytes:
-        """The bytes of the object at ``uri``."""
+    def read_object(self, uri: str) -> tuple[bytes, str | None]:
+        """The bytes of the object at ``uri``, and the KMS key that encrypts it (if any)."""
         bucket, key = parse_s3_uri(uri)
         if not key:
             raise StorageError("the S3 URI names no object")
@@ -115,7 +115,7 @@ class Storage:
             body: bytes = response["Body"].read()
         except (ClientError, BotoCoreError) as err:
             raise StorageError("the object could not be read") from err
-        return body
+        return body, response.get("SSEKMSKeyId")
 
     def bucket_exists(self, bucket: str) -> bool:
         """True when ``bucket`` exists."""
