@@ -3,9 +3,11 @@
 #   DOCKER_BUILDKIT=1 docker build -t voiceid-reconciler:0.1.0 .   (BuildKit: RUN --mount)
 #   docker run --rm -v "$PWD/specs:/specs:ro" voiceid-reconciler:0.1.0 validate /specs
 #
-# Stage 1 builds the wheel of the project and of every dependency; stage 2 installs them from
-# those wheels alone (--no-index), so the image holds no compiler, no build backend, no pip
-# cache and no source tree. The base is pinned to an exact patch release; pin its digest too
+# Stage 1 fetches the wheel of every dependency at the version and hash requirements.lock pins
+# (pip --require-hashes: a file whose hash the lock does not list fails the build) and builds
+# the project's own wheel; stage 2 installs them from those wheels alone (--no-index), so the
+# image holds no compiler, no build backend, no pip cache and no source tree. Refreshing the
+# lock: docs/deployment.md. The base is pinned to an exact patch release; pin its digest too
 # (python:3.11.14-slim-bookworm@sha256:...) when your registry policy asks for it.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -13,11 +15,14 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+COPY requirements.lock ./
+RUN python3 -m pip wheel --no-cache-dir --require-hashes --only-binary=:all: \
+        --wheel-dir /wheels -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY reconciler/ reconciler/
 # the demo's example specs, packaged into the wheel (pyproject.toml's force-include)
 COPY specs/ specs/
-RUN python3 -m pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN python3 -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
@@ -38,10 +43,15 @@ RUN groupadd --system --gid 10001 reconciler \
 # Debian's python3), and the product never mixes with the base's packages either way.
 ENV PATH=/opt/venv/bin:$PATH
 # The wheels are bind-mounted from the build stage for this one step: they never land in a layer.
+# The dependencies go in by the lock's hashes; the project without its own resolution
+# (--no-deps), and pip check proves the lock holds everything it requires.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
     python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links=/wheels \
-        /wheels/voiceid_reconciler-*.whl \
+        --require-hashes -r /tmp/requirements.lock \
+ && /opt/venv/bin/pip install --no-cache-dir --no-index --no-deps /wheels/voiceid_reconciler-*.whl \
+ && /opt/venv/bin/pip check \
  && voiceid-reconciler --version
 USER 10001:10001
 WORKDIR /work

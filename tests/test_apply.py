@@ -473,3 +473,28 @@ def test_a_run_that_observed_nothing_new_does_not_rewrite_the_state(
     else:
         puts = [r for r in voiceid_env.s3_requests() if r["method"] == "PUT"]
         assert [r["path"].rsplit("/", 1)[-1] for r in puts] == ["state.json.lock"]
+
+
+def test_apply_warns_when_git_would_commit_the_files_beside_its_state(
+    voiceid_env: Sandbox, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A local state in a git work tree: apply names each side file that `git add -A` would
+    commit (one line each, exit 0 still); with the documented .gitignore lines it is quiet."""
+    world = build_world(voiceid_env)
+    repo = tmp_path / "repo"
+    write_specs(world, repo / "specs", 1)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    state = repo / "voiceid-state.json"
+    capfd.readouterr()
+    assert _apply(repo / "specs", state) == EXIT_OK
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
+    hint = "would commit it; add '*.lock' '*.backup' '*.mark' to .gitignore"
+    assert all(hint in w for w in warnings), warnings
+    assert [w.split(": ")[2] for w in warnings] == [
+        f"{state}.backup",  # the run wrote twice: an intent, then what it observed
+        f"{state}.lock",
+        f"{state}.mark",
+    ]
+    (repo / ".gitignore").write_text("*.lock\n*.backup\n*.mark\n")
+    assert _apply(repo / "specs", state) == EXIT_OK
+    assert "warning:" not in capfd.readouterr().err

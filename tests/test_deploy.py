@@ -9,16 +9,20 @@ operations the code really calls and against the IAM action catalogue that cfn-l
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -288,6 +292,47 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_else() -
     }
     assert copied == included
     assert all((ROOT / source).exists() for source in copied)
+
+
+def _locked() -> dict[str, tuple[str, list[str]]]:
+    """requirements.lock as ``{normalized name: (version, [sha256 hashes])}``."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    text = (ROOT / "requirements.lock").read_text().replace("\\\n", " ")
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        requirement, *options = line.split(" --hash=")
+        name, _, version = requirement.split(";", 1)[0].strip().partition("==")
+        assert version, f"requirements.lock: {requirement!r} is not pinned with =="
+        pins[canonicalize_name(name)] = (version, [o.strip() for o in options])
+    return pins
+
+
+def test_the_image_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    """The image installs from requirements.lock with --require-hashes: it pins exactly the
+    runtime closure of pyproject.toml's dependencies (no test or sandbox extra), each at a
+    version pyproject.toml allows, each with its files' sha256 hashes. (That the build
+    installs from it is .ci/image's to show; refreshing it: docs/deployment.md.)"""
+    pins = _locked()
+    assert all(
+        hashes and all(h.startswith("sha256:") for h in hashes) for _, hashes in pins.values()
+    )
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    closure: set[str] = set()
+    todo = [Requirement(r) for r in project["dependencies"]]
+    for requirement in todo:  # the versions pyproject.toml asks for
+        version = pins[canonicalize_name(requirement.name)][0]
+        assert requirement.specifier.contains(version, prereleases=True), (requirement, version)
+    while todo:  # the closure, as this environment's distributions declare it
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in closure or not (requirement.marker is None or requirement.marker.evaluate()):
+            continue
+        closure.add(name)
+        todo.extend(Requirement(r) for r in importlib.metadata.requires(name) or ())
+    assert closure <= set(pins), f"not in requirements.lock: {sorted(closure - set(pins))}"
+    assert set(pins) <= closure, f"more than the image needs: {sorted(set(pins) - closure)}"
 
 
 # -- Kubernetes ---------------------------------------------------------------------------------

@@ -238,3 +238,57 @@ def test_the_pre_commit_hook_validates_the_whole_tree_once_per_commit(tmp_path: 
     assert duplicate.returncode == 1, duplicate.stdout + duplicate.stderr
     assert "duplicate SpeakerEnrollmentJob name 'emea'" in duplicate.stdout
     assert duplicate.stdout.count("voiceid-reconciler validate") == 1  # one run, not per file
+
+
+def _state_beside(repo: Path, name: str = "voiceid-state.json") -> list[Path]:
+    """A local state with its three side files, as a run leaves them."""
+    state = repo / name
+    state.write_text('{"schemaVersion": 2}\n')
+    sides = [repo / f"{name}{suffix}" for suffix in (".backup", ".lock", ".mark")]
+    for side in sides:
+        side.write_text("{}\n")
+    return sides
+
+
+def test_validate_warns_of_state_side_files_git_would_commit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A committed .lock and a .backup/.mark that `git add -A` would pick up are each one
+    warning line (exit 0 still); a poetry.lock is not taken for a state's; once .gitignore has
+    the documented lines and the lock is untracked, validate is quiet."""
+    repo = _repository(tmp_path / "repo")
+    monkeypatch.chdir(repo)
+    _git(repo, "init", "-q")
+    backup, lock, mark = _state_beside(repo)
+    (repo / "poetry.lock").write_text("# not ours\n")
+    _git(repo, "add", "voiceid-state.json", "voiceid-state.json.lock", "poetry.lock")
+    assert main(["validate", "specs"]) == 0
+    out, err = capsys.readouterr()
+    assert "2 specs" in out
+    hint = "add '*.lock' '*.backup' '*.mark' to .gitignore"
+    assert err.splitlines() == [
+        f"voiceid-reconciler: warning: {backup.name}: is not ignored by git, so `git add -A` "
+        f"would commit it; {hint}",
+        f"voiceid-reconciler: warning: {lock.name}: is committed to git "
+        f"(git rm --cached {lock.name}); {hint}",
+        f"voiceid-reconciler: warning: {mark.name}: is not ignored by git, so `git add -A` "
+        f"would commit it; {hint}",
+    ]
+    (repo / ".gitignore").write_text("*.lock\n*.backup\n*.mark\n")
+    _git(repo, "rm", "-q", "--cached", "voiceid-state.json.lock")
+    assert main(["validate", "specs"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_validate_outside_a_git_work_tree_or_without_git_says_nothing_more(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _repository(tmp_path / "repo")
+    _state_beside(repo)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    assert main(["validate", str(repo / "specs")]) == 0  # no work tree
+    assert capsys.readouterr().err == ""
+    _git(repo, "init", "-q")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    assert main(["validate", str(repo / "specs")]) == 0  # no git
+    assert capsys.readouterr().err == ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -272,20 +273,42 @@ def shard_label(args: argparse.Namespace) -> str | None:
     return f"{this.index}/{this.count}" if this else None
 
 
+def state_location(args: argparse.Namespace) -> str:
+    """Where ``--state`` is for this run: a file or ``s3://bucket/key`` (each shard its own)."""
+    if not args.state:
+        raise UsageError(f"--state (or ${STATE_ENV}) is empty: give a file or s3://bucket/key")
+    this = shard(args)
+    return this.state_location(args.state) if this else str(args.state)
+
+
 def store(args: argparse.Namespace) -> StateStore:
     """The state store of ``--state`` (each shard its own)."""
     from reconciler.adapters.stores import open_store
 
-    if not args.state:
-        raise UsageError(f"--state (or ${STATE_ENV}) is empty: give a file or s3://bucket/key")
-    this = shard(args)
     return open_store(
-        this.state_location(args.state) if this else args.state,
+        state_location(args),
         lock_timeout=args.lock_timeout,
         lock_ttl=args.lock_ttl,
         profile=args.profile,
         region=args.region,
     )
+
+
+def warn_exposed_state_files(paths: list[Path], state: str | None = None) -> None:
+    """Say on stderr which side files of a local state (``.lock``, ``.backup``, ``.mark``) git
+    holds or would pick up: those of ``state``, or of any state in the work trees of
+    ``paths``. Warnings only; nothing here changes the exit code."""
+    from reconciler.adapters.gitfiles import exposed_side_files
+
+    if state is not None and state.startswith("s3://"):
+        return
+    seen: set[Path] = set()
+    wheres = [Path(state)] if state is not None else paths
+    for where in wheres:
+        for exposed in exposed_side_files(where, Path(state) if state is not None else None):
+            if exposed.path not in seen:
+                seen.add(exposed.path)
+                print(f"voiceid-reconciler: warning: {exposed.warning()}", file=sys.stderr)
 
 
 def voiceid(args: argparse.Namespace) -> VoiceId:

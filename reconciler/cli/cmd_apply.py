@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     colour = render.use_colour(sys.stdout)
     sys.stdout.write(render.apply_text(report, dry_run=args.dry_run, colour=colour))
     log.info("run.summary", **summary.log_fields())
+    shared.warn_exposed_state_files([], shared.state_location(args))
     return verdict(report)
 
 

@@ -37,6 +37,7 @@ def run_validate(args: argparse.Namespace) -> int:
     specs = load(paths, args.selector)
     files = len(discover(paths))
     print(f"OK: {len(specs)} spec{'s' if len(specs) != 1 else ''} in {files} file(s) are valid")
+    shared.warn_exposed_state_files(paths)
     return EXIT_OK
 
 
