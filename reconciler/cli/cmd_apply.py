@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from reconciler.cli import args as shared
+from reconciler.cli import saved as saved_plans
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, verdict
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT
@@ -32,7 +33,9 @@ def register(sub: Any, parents: shared.Parents) -> None:
         parents=parents.online(),
         help="start the jobs that are missing",
         description="Plan, then start only the missing jobs (at most --max-active per domain "
-        "and kind; the rest are queued for a later run or for --wait).",
+        "and kind; the rest are queued for a later run or for --wait). Given a saved plan "
+        "(plan --out PLAN.json) as its one PATH, plan again from that plan's inputs and act "
+        "only if it is the reviewed one (else exit 6, naming the specs that differ).",
     )
     shared.add_owner(apply)
     apply.add_argument(
@@ -104,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.summary import RunSummary
 
+    reviewed = None
+    plan_file = saved_plans.given(args)
+    if plan_file is not None:
+        saved = saved_plans.load(plan_file)
+        saved_plans.adopt(args, saved)
+        reviewed = saved.intent
     options = RunOptions(
         max_active=args.max_active,
         dry_run=args.dry_run,
@@ -112,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         poll_interval=args.poll_interval,
         plan_checksum=args.plan_checksum,
+        reviewed=reviewed,
         shard=shared.shard(args),
         list_lag_horizon=shared.list_lag_horizon(args),
         start_limit=None if args.force else args.start_limit,

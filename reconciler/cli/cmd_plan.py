@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import saved as saved_plans
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, EXIT_PENDING
 from reconciler.core.errors import ReconcilerError
@@ -45,7 +46,10 @@ def register(sub: Any, parents: shared.Parents) -> None:
         help="text for people, json for tools, markdown for a pull-request comment (default: text)",
     )
     output.add_argument(
-        "--out", type=Path, metavar="FILE", help="also write the JSON plan to this file"
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="also write the plan to this JSON file: a saved plan, for 'apply FILE'",
     )
     output.add_argument(
         "--detailed-exitcode",
@@ -77,8 +81,14 @@ def run(args: argparse.Namespace) -> int:
         result = plan_online(specs, run)
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
     if args.out:
+        saved = render.plan_json(
+            result.plan,
+            offline=result.offline,
+            observed_at=result.observed_at,
+            inputs=saved_plans.inputs(args),
+        )
         try:
-            args.out.write_text(as_json, encoding="utf-8")
+            args.out.write_text(saved, encoding="utf-8")
         except OSError as err:
             raise ReconcilerError(
                 f"--out {args.out}: cannot write the plan: {err.strerror or err}"

@@ -25,7 +25,7 @@ EXIT_LOCKED = 4
 EXIT_JOB_FAILED = 5
 """A managed job ended FAILED with no attempts left."""
 EXIT_PLAN_CHANGED = 6
-"""``apply --plan-checksum``: the plan is not the reviewed one."""
+"""``apply --plan-checksum`` or ``apply PLAN.json``: the plan is not the reviewed one."""
 EXIT_UNSAFE = 7
 """The plan starts more jobs than ``--start-limit`` allows (use ``--force``)."""
 EXIT_COMPLETED_WITH_ERRORS = 8
@@ -40,7 +40,7 @@ EXIT_CODES_HELP = """exit codes:
   3    apply --wait --timeout: timed out before every job ended (run again to continue)
   4    another run holds the state lock for longer than --lock-timeout
   5    a managed job ended FAILED during this run, with no attempts left
-  6    apply --plan-checksum: the plan is not the reviewed one
+  6    apply --plan-checksum / PLAN.json: the plan is not the reviewed one
   7    the plan would start more jobs than --start-limit without --force
   8    a managed job ended COMPLETED_WITH_ERRORS during this run (status --details)
   130  interrupted (SIGINT / SIGTERM): the state was saved; run again to continue"""

@@ -5,10 +5,15 @@ JSON plan schema (``formatVersion`` 1; fields are only ever added within a versi
     formatVersion   1
     offline         bool       computed from the state file alone
     observedAt      str|null   when Voice ID was last observed (the state's observedAt)
-    checksum        str        pin for ``apply --plan-checksum``
+    checksum        str        pin for ``apply --plan-checksum``: a digest of ``intent``
     summary         {start, retry, queued, blocked, in-sync, superseded, orphaned: int}
     actions         [{action, kind, name, domainId, hash, attempt, jobName, jobId, status,
                       percentComplete, reason, priority}]
+    intent          [[key, class, hash, attempt, domainId]]  what the checksum covers, per spec
+                    (class: start | in-sync | blocked; hash "unknown-offline" for a new spec
+                    an offline plan cannot hash; attempt for starts only)
+    inputs          {paths, selectors, state, shard, owner, maxActive}  (``plan --out`` only:
+                    what ``apply PLAN.json`` plans again from)
 
 No speaker id, audio location or manifest URI appears in any rendering.
 """
@@ -118,16 +123,22 @@ def action_dict(action: Action) -> dict[str, Any]:
     }
 
 
-def plan_json(plan: Plan, *, offline: bool, observed_at: str | None) -> str:
-    """The plan in the documented, versioned JSON schema."""
-    document = {
+def plan_json(
+    plan: Plan, *, offline: bool, observed_at: str | None, inputs: dict[str, Any] | None = None
+) -> str:
+    """The plan in the documented, versioned JSON schema (with ``inputs``: a saved plan that
+    ``apply PLAN.json`` can act on)."""
+    document: dict[str, Any] = {
         "formatVersion": FORMAT_VERSION,
         "offline": offline,
         "observedAt": observed_at,
         "checksum": plan.checksum(),
         "summary": plan.counts(),
         "actions": [action_dict(a) for a in plan.actions],
+        "intent": [list(i) for i in plan.intent()],
     }
+    if inputs is not None:
+        document["inputs"] = inputs
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 

@@ -30,6 +30,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fnmatch import fnmatchcase as fnmatch
+from typing import NamedTuple
 
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import PlanChecksumMismatch, PlanError, UnsafePlanError
@@ -137,16 +138,87 @@ class Plan:
         counts = Counter(a.status for a in self.actions if a.kind is ActionKind.IN_SYNC)
         return {str(status): n for status, n in sorted(counts.items()) if status}
 
-    def checksum(self) -> str:
-        """A digest of what the plan would do: its start, retry and queued actions.
+    def intent(self) -> tuple[Intent, ...]:
+        """What a reviewer approves: for every spec, its hash and its action class."""
+        return tuple(sorted(Intent.of(a) for a in self.actions if a.kind in _INTENT_CLASS))
 
-        Statuses and progress are left out, so a job moving on between review and apply does
-        not change the checksum; a new spec, a changed hash or a job that appeared does.
-        """
-        essence = [
-            [a.kind.value, a.key, a.hash, a.attempt, a.domain_id] for a in self.actions if a.pending
-        ]
+    def checksum(self) -> str:
+        """A digest of the plan's :meth:`intent`: which specs, which hashes (the request each
+        start sends: the hash is of that request), which action class, which attempt a start
+        makes. Queue positions, holds, statuses and progress are left out, so a plan taken
+        while a domain was busy still applies once its job ended; a new or changed spec, a
+        replaced manifest, a job that FAILED since (a retry nobody reviewed) or a spec that
+        became startable does not."""
+        essence = [list(i) for i in self.intent()]
         return hashlib.sha256(json.dumps(essence, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+_INTENT_CLASS = {
+    ActionKind.START: "start",
+    ActionKind.RETRY: "start",
+    ActionKind.QUEUED: "start",
+    ActionKind.IN_SYNC: "in-sync",
+    ActionKind.BLOCKED: "blocked",
+}
+"""The action classes a reviewer approves (superseded and orphaned jobs are never touched)."""
+UNKNOWN_HASH = "unknown-offline"
+"""The hash of a new spec in an offline plan, which only Voice ID and S3 can tell."""
+
+
+class Intent(NamedTuple):
+    """One spec of a plan as the checksum covers it."""
+
+    key: str
+    action: str
+    hash: str | None
+    attempt: int | None
+    domain_id: str | None
+
+    @classmethod
+    def of(cls, action: Action) -> Intent:
+        cls_ = _INTENT_CLASS[action.kind]
+        starting = cls_ == "start"
+        unknown = starting and action.hash is None
+        return cls(
+            action.key,
+            cls_,
+            UNKNOWN_HASH if unknown else action.hash,
+            action.attempt if starting and not unknown else None,
+            action.domain_id,
+        )
+
+    def describe(self) -> str:
+        what = {"start": "to start", "in-sync": "in sync", "blocked": "blocked"}[self.action]
+        if self.hash == UNKNOWN_HASH:
+            return f"{what}, hash unknown (offline plan)"
+        attempt = f", attempt {self.attempt}" if self.attempt and self.attempt > 1 else ""
+        return f"{what}{attempt}" + (f", hash {self.hash[:12]}" if self.hash else "")
+
+
+def intent_differences(
+    reviewed: Sequence[Intent], now: Sequence[Intent], *, limit: int = 5
+) -> list[str]:
+    """What changed between a reviewed plan's intent and the plan computed now, one phrase
+    per spec (at most ``limit``, then how many more)."""
+    before = {i.key: i for i in reviewed}
+    after = {i.key: i for i in now}
+    out = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if old is None:
+            assert new is not None
+            out.append(f"{key}: new since review ({new.describe()})")
+        elif new is None:
+            out.append(f"{key}: no longer in the plan (was {old.describe()})")
+        elif old.hash != new.hash and old.hash and new.hash:
+            out.append(f"{key}: changed since review (hash {old.hash[:12]} -> {new.hash[:12]})")
+        else:
+            out.append(f"{key}: was {old.describe()}, now {new.describe()}")
+    if len(out) > limit:
+        out = [*out[:limit], f"and {len(out) - limit} more"]
+    return out
 
 
 def check_unique(desired: Sequence[DesiredJob]) -> None:
@@ -165,14 +237,27 @@ def check_unique(desired: Sequence[DesiredJob]) -> None:
 
 
 def check_plan(
-    plan: Plan, *, checksum: str | None, start_limit: int | None, dry_run: bool = False
+    plan: Plan,
+    *,
+    checksum: str | None,
+    start_limit: int | None,
+    dry_run: bool = False,
+    reviewed: Sequence[Intent] | None = None,
 ) -> None:
-    """Refuse a plan that is not the reviewed one (``checksum``), or that is surprisingly large
-    (more pending starts than ``start_limit``; None: no limit; a dry run is only shown)."""
+    """Refuse a plan that is not the reviewed one (``checksum``; with the ``reviewed`` intent
+    of a saved plan, saying which specs differ), or that is surprisingly large (more pending
+    starts than ``start_limit``; None: no limit; a dry run is only shown)."""
     if checksum and plan.checksum() != checksum:
+        if reviewed is not None:
+            differs = intent_differences(reviewed, plan.intent())
+        else:  # a bare checksum says only that something differs: show what would start
+            starting = [a.key for a in plan.actions if a.pending]
+            differs = [f"it would now start {_some(starting)}"] if starting else []
         raise PlanChecksumMismatch(
             f"the plan changed since it was reviewed: its checksum is now {plan.checksum()}, "
-            f"not {checksum} (a spec or a job appeared); plan again and review"
+            f"not {checksum}"
+            + (f" ({'; '.join(differs)})" if differs else "")
+            + "; plan again and review"
         )
     pending = plan.pending_count()
     if start_limit is not None and pending > start_limit and not dry_run:
@@ -181,6 +266,11 @@ def check_plan(
             f"{start_limit}; check the paths and selectors, then use --start-limit N "
             "or --force"
         )
+
+
+def _some(keys: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 def settled(plan: Plan, *, may_start: bool) -> bool:

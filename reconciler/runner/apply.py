@@ -47,6 +47,7 @@ def apply(
             check_plan(  # the reviewed plan is the one computed before anything starts
                 plan,
                 checksum=options.plan_checksum,
+                reviewed=options.reviewed,
                 start_limit=options.start_limit,
                 dry_run=options.dry_run,
             )

@@ -20,6 +20,7 @@ from reconciler.core.plan import (
     DEFAULT_START_LIMIT,
     Action,
     ActionKind,
+    Intent,
     Plan,
     Slot,
     build_plan,
@@ -48,6 +49,8 @@ class RunOptions:
     """How long a new job may be missing from List (see :mod:`reconciler.core.hold`)."""
     plan_checksum: str | None = None
     """Refuse to act unless the plan computed now has this checksum (the reviewed plan)."""
+    reviewed: tuple[Intent, ...] | None = None
+    """The intent of a saved plan (``apply PLAN.json``): a refusal names the specs that differ."""
     start_limit: int | None = DEFAULT_START_LIMIT
     """Refuse a plan with more pending starts than this (None: no limit; ``--force``)."""
     unselected: frozenset[str] = frozenset()

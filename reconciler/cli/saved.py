@@ -1,0 +1,112 @@
+"""Saved plans: ``plan --out plan.json``, then ``apply plan.json`` (Terraform's ``apply tfplan``).
+
+A saved plan is the JSON plan (:func:`reconciler.cli.render.plan_json`) with two more members:
+``inputs`` (the spec paths, selectors, state, shard, owner patterns and ``--max-active`` it
+was computed from) and ``intent`` (what its checksum covers, per spec). ``apply plan.json``
+plans again from the same inputs and acts only when the plan computed now has the reviewed
+checksum — the same specs, hashes, action classes and attempts — and otherwise exits 6 naming
+the specs that differ. It is a file of the repository's layout, not of one machine: paths are
+kept as they were given, so apply from where the plan was made (the repository root in CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.cli import args as shared
+from reconciler.cli.args import UsageError
+from reconciler.core.plan import Intent
+from reconciler.core.state import DEFAULT_PATH
+
+SAVED_PLAN_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """The reviewed plan ``apply PLAN.json`` acts on."""
+
+    path: Path
+    checksum: str
+    intent: tuple[Intent, ...]
+    paths: list[Path]
+    selectors: list[str]
+    state: str
+    shard: str | None
+    owner: tuple[str, ...]
+    max_active: int
+
+
+def inputs(args: argparse.Namespace) -> dict[str, Any]:
+    """What a plan was computed from, for the saved plan (``inputs``)."""
+    this = shared.shard(args)
+    return {
+        "paths": [str(p) for p in shared.paths(args)],
+        "selectors": list(args.selector),
+        "state": str(args.state),
+        "shard": f"{this.index}/{this.count}" if this else None,
+        "owner": list(shared.owner(args)),
+        "maxActive": args.max_active,
+    }
+
+
+def given(args: argparse.Namespace) -> Path | None:
+    """The saved plan ``apply`` was given (its one PATH, a ``.json`` file), or None."""
+    paths: list[Path] = list(args.paths or [])
+    plans = [p for p in paths if p.suffix == SAVED_PLAN_SUFFIX and p.is_file()]
+    if not plans:
+        return None
+    if len(paths) > 1 or args.selector or args.plan_checksum:
+        raise UsageError(
+            f"{plans[0]}: a saved plan is applied alone: no other PATH, --selector or "
+            "--plan-checksum (it holds its own)"
+        )
+    return plans[0]
+
+
+def load(path: Path) -> SavedPlan:
+    """Read a saved plan; one line naming the file when it is not one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        inputs_ = document["inputs"]
+        return SavedPlan(
+            path=path,
+            checksum=str(document["checksum"]),
+            intent=tuple(Intent(*row) for row in document["intent"]),
+            paths=[Path(p) for p in inputs_["paths"]],
+            selectors=[str(s) for s in inputs_["selectors"]],
+            state=str(inputs_["state"]),
+            shard=inputs_["shard"],
+            owner=tuple(inputs_["owner"]),
+            max_active=int(inputs_["maxActive"]),
+        )
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read the saved plan: {err.strerror or err}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise UsageError(
+            f"{path}: not a saved plan of voiceid-reconciler (make one with plan --out FILE): "
+            f"{type(err).__name__}: {err}"
+        ) from None
+
+
+def adopt(args: argparse.Namespace, saved: SavedPlan) -> None:
+    """Make ``args`` the saved plan's inputs. The state is the plan's unless ``--state`` or
+    ``$VOICEID_RECONCILER_STATE`` names another (then it is refused: a plan is of one state)."""
+    unset = str(args.state) == DEFAULT_PATH and not os.environ.get(shared.STATE_ENV)
+    if unset:
+        args.state = saved.state
+    elif str(args.state) != saved.state:
+        raise UsageError(
+            f"{saved.path}: the plan was made against the state {saved.state}, "
+            f"not {args.state}; give --state {saved.state}"
+        )
+    args.paths = saved.paths
+    args.selector = saved.selectors
+    args.shard = saved.shard
+    args.owner = list(saved.owner)
+    args.max_active = saved.max_active
+    args.plan_checksum = saved.checksum

@@ -1,0 +1,155 @@
+"""The reviewed plan and the apply on merge: a checksum of intent, saved plans, offline = online.
+
+A plan is reviewed in a pull request and applied on merge, minutes or hours later. What the
+reviewer approved is which specs, which hashes and which action class — not the queue position
+or a job's progress — so a plan taken while a domain was busy must still apply once its job
+ended, while an edited spec must refuse (exit 6) and say which one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.cli import EXIT_ERROR, EXIT_OK, EXIT_PLAN_CHANGED, main
+from reconciler.sandbox import Sandbox
+from tests.support import build_world, write_specs
+
+STARTS = ("StartSpeakerEnrollmentJob", "StartFraudsterRegistrationJob")
+ONE_KIND = ("SpeakerEnrollmentJob",)
+
+
+def _starts(sandbox: Sandbox) -> int:
+    calls = sandbox.calls()
+    return sum(calls.get(op, 0) for op in STARTS)
+
+
+def _plan(capsys: pytest.CaptureFixture[str], specs: Path, state: Path, *extra: str) -> Any:
+    capsys.readouterr()
+    argv = ["plan", str(specs), "--state", str(state), "--tps", "0", "--format", "json"]
+    assert main([*argv, *extra]) == EXIT_OK
+    return json.loads(capsys.readouterr().out)
+
+
+def _apply(*argv: str) -> int:
+    return main(["apply", *argv, "--tps", "0", "--log-format", "json"])
+
+
+def _wait_for_jobs_to_end(sandbox: Sandbox, seconds: float) -> None:
+    time.sleep(seconds)
+    sandbox.service.advance()
+
+
+def test_a_plan_taken_while_the_domain_was_busy_applies_once_its_job_ended(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two specs, one domain, one slot: the first runs, the second is queued when the plan
+    is made. After the first job ended the plan would start the second at once, not queue
+    it — the same intent: the old checksum (and the saved plan) apply it."""
+    world = build_world(voiceid_env)
+    voiceid_env.configure(job_duration=0.5)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2, kinds=ONE_KIND)
+    assert _apply(str(specs), "--state", str(state)) == EXIT_OK  # starts spec-0000 only
+    assert _starts(voiceid_env) == 1
+    saved = tmp_path / "plan.json"
+    reviewed = _plan(capsys, specs, state, "--out", str(saved))
+    assert {a["name"]: a["action"] for a in reviewed["actions"]} == {
+        "spec-0000": "in-sync",
+        "spec-0001": "queued",
+    }
+    _wait_for_jobs_to_end(voiceid_env, 0.7)
+    now = _plan(capsys, specs, state)
+    assert {a["name"]: a["action"] for a in now["actions"]}["spec-0001"] == "start"
+    assert now["checksum"] == reviewed["checksum"]  # queued then, startable now: one intent
+    assert _apply(str(saved)) == EXIT_OK
+    assert _starts(voiceid_env) == 2
+
+
+def test_an_edited_spec_refuses_the_old_plan_and_names_the_spec(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A spec edited after review: apply with the old checksum or the saved plan exits 6 and
+    starts nothing; the saved plan's refusal names the spec and its old and new hash, the bare
+    checksum's names what would start now."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2)
+    saved = tmp_path / "plan.json"
+    reviewed = _plan(capsys, specs, state, "--out", str(saved))
+    edited = specs / "spec-0001.yaml"
+    edited.write_text(edited.read_text().replace("spec:\n", "spec:\n  revision: 1\n", 1))
+    voiceid_env.reset_calls()
+    assert _apply(str(saved)) == EXIT_PLAN_CHANGED
+    err = capsys.readouterr().err
+    old_hash = next(a["hash"] for a in reviewed["actions"] if a["name"] == "spec-0001")
+    assert "the plan changed since it was reviewed" in err
+    assert (
+        f"FraudsterRegistrationJob/spec-0001: changed since review (hash {old_hash[:12]} ->" in err
+    )
+    assert "spec-0000" not in err  # the unchanged spec is not named
+    assert _apply(str(specs), "--state", str(state), "--plan-checksum", reviewed["checksum"]) == (
+        EXIT_PLAN_CHANGED
+    )
+    assert "it would now start" in capsys.readouterr().err
+    assert _starts(voiceid_env) == 0
+    edited.write_text(edited.read_text().replace("  revision: 1\n", "", 1))
+    assert _apply(str(saved)) == EXIT_OK  # edited back: the reviewed plan again
+    assert _starts(voiceid_env) == 2
+
+
+def test_offline_and_online_plans_of_an_unchanged_repository_agree(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Manifest specs and rosters, their domains and manifests in the state: plan --offline
+    and plan give one checksum, before and after the jobs end. A new manifest spec an offline
+    plan cannot hash is marked so, and the checksums then differ (honestly)."""
+    world = build_world(voiceid_env)
+    voiceid_env.configure(job_duration=0.3, max_active_jobs=10)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 4)
+    assert _apply(str(specs), "--state", str(state), "--max-active", "5") == EXIT_OK
+    for _ in range(2):
+        online = _plan(capsys, specs, state, "--max-active", "5")
+        offline = _plan(capsys, specs, state, "--max-active", "5", "--offline")
+        assert offline["offline"]
+        assert not online["offline"]
+        assert offline["intent"] == online["intent"]
+        assert offline["checksum"] == online["checksum"]
+        _wait_for_jobs_to_end(voiceid_env, 0.5)
+    write_specs(world, tmp_path / "more", 5)
+    (tmp_path / "more" / "spec-0004.yaml").rename(specs / "spec-0004.yaml")
+    offline = _plan(capsys, specs, state, "--offline")
+    new = [row for row in offline["intent"] if row[0].endswith("/spec-0004")]
+    assert new == [["SpeakerEnrollmentJob/spec-0004", "start", "unknown-offline", None, new[0][4]]]
+    assert _plan(capsys, specs, state)["checksum"] != offline["checksum"]
+
+
+def test_a_saved_plan_is_applied_alone_and_against_its_own_state(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One line and exit 1 (no Start) for a saved plan with other paths, another state, or a
+    JSON file that is not a saved plan."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1)
+    saved = tmp_path / "plan.json"
+    _plan(capsys, specs, state, "--out", str(saved))
+    voiceid_env.reset_calls()
+    cases = {
+        (str(saved), str(specs)): "a saved plan is applied alone",
+        (str(saved), "--state", str(tmp_path / "other.json")): "the plan was made against",
+    }
+    not_a_plan = tmp_path / "other-plan.json"
+    not_a_plan.write_text('{"checksum": "x"}\n')
+    cases[(str(not_a_plan),)] = "not a saved plan of voiceid-reconciler"
+    for argv, message in cases.items():
+        assert _apply(*argv) == EXIT_ERROR
+        err = capsys.readouterr().err
+        assert message in err, err
+        assert len([line for line in err.splitlines() if not line.startswith("{")]) == 1
+    assert _starts(voiceid_env) == 0
