@@ -13,7 +13,7 @@ from cmarkgfm.cmark import Options
 
 from reconciler.cli.render import GITHUB_COMMENT_LIMIT, plan_json, plan_markdown, plan_text
 from reconciler.core.absorb import absorb
-from reconciler.core.desired import DesiredJob
+from reconciler.core.desired import DesiredJob, did_you_mean
 from reconciler.core.errors import Location
 from reconciler.core.identity import Resolution, job_name, start_request
 from reconciler.core.jobs import Failure, ObservedJob
@@ -63,7 +63,10 @@ def _seen(job: DesiredJob, status: str, job_id: str, attempt: int = 1, **kw: Any
 
 
 def every_kind_plan() -> Plan:
-    """A plan with one action of every kind, built from fixed specs (stable hashes)."""
+    """A plan with one action of every kind, built from fixed specs (stable hashes), and what
+    a reviewer must be told about: a field-level change (revision), a manifest object
+    replaced (ETag), a rename, a risky setting, a job FAILED with no attempts left, one
+    COMPLETED_WITH_ERRORS, a blocked spec with a suggestion; the domain's name is known."""
     start = _desired(_spec("new-batch", priority=5))
     queued = _desired(_spec("later-batch"))
     retry = _desired(_spec("flaky-batch", maxAttempts=2, priority=3))
@@ -71,13 +74,34 @@ def every_kind_plan() -> Plan:
     old = _desired(_spec("changed-batch", revision=0))
     new = _desired(_spec("changed-batch", revision=1))
     gone = _desired(_spec("removed-batch"))
-    blocked = DesiredJob(
-        _spec("vip-batch"), None, blocked="watchlist 'vip' not found in domain " + D1
+    failed = _desired(_spec("broken-batch"))
+    partial = _desired(_spec("partial-batch"))
+    renamed_before = _desired(_spec("old-name", manifest="renamed"))
+    renamed = _desired(_spec("new-name", manifest="renamed"))
+    risky = _desired(
+        _spec(
+            "overwrite-batch",
+            enrollment={
+                "existingEnrollmentAction": "OVERWRITE",
+                "fraudDetection": {"action": "IGNORE"},
+            },
+        )
     )
-    state = State()
+    replaced_before = _manifest_job("replaced-batch", '"9b2c0d4e5f60718293a4b5c6d7e8f901"')
+    replaced = _manifest_job("replaced-batch", '"41fe0a1b2c3d4e5f60718293a4b5c6d7"')
+    blocked = DesiredJob(
+        _spec("vip-batch"),
+        None,
+        blocked="watchlist 'vip-fraudster' not found in domain "
+        + D1
+        + did_you_mean("vip-fraudster", ["vip-fraudsters", "default"]),
+        blocked_code="watchlist-not-found",
+        domain_id=D1,
+    )
+    state = State(domains={"contact-center-prod": D1})
     absorb(
         state,
-        [done, old, retry, gone],
+        [done, old, retry, gone, failed, partial, renamed_before, replaced_before],
         [
             _seen(done, "COMPLETED", "JobDone00000000000001", created_at="2026-11-01T10:00:00Z"),
             _seen(old, "COMPLETED", "JobOld000000000000001"),
@@ -88,11 +112,26 @@ def every_kind_plan() -> Plan:
                 failure=Failure(status_code=500, message="internal"),
             ),
             _seen(gone, "COMPLETED", "JobGone0000000000001A"),
+            _seen(
+                failed,
+                "FAILED",
+                "JobBroken000000000001",
+                failure=Failure(status_code=400, message="The output S3 location is not valid"),
+            ),
+            _seen(partial, "COMPLETED_WITH_ERRORS", "JobPartial00000000001"),
+            _seen(renamed_before, "COMPLETED", "JobRenamed00000000001"),
+            _seen(replaced_before, "COMPLETED", "JobReplaced0000000001"),
         ],
     )
-    desired = [start, queued, retry, done, new, blocked]
+    desired = [start, queued, retry, done, new, blocked, failed, partial, renamed, risky, replaced]
     absorb(state, desired, [])
     return build_plan(desired, state, max_active=2)
+
+
+def _manifest_job(name: str, etag: str) -> DesiredJob:
+    spec = _spec(name)
+    request = start_request(spec.document, Resolution(D1), manifest_digest=f"etag:{etag}")
+    return DesiredJob(spec, request, domain_id=D1)
 
 
 def _check(name: str, text: str) -> None:
@@ -127,15 +166,30 @@ def test_markdown_snapshot() -> None:
 
 
 def test_markdown_renders_table_and_details_with_cmark_gfm() -> None:
-    """GitHub's renderer turns the comment into a table of starts and a collapsible full plan."""
-    html = cmarkgfm.github_flavored_markdown_to_html(
-        plan_markdown(every_kind_plan(), offline=True, observed_at=OBSERVED_AT),
-        options=Options.CMARK_OPT_UNSAFE,
+    """GitHub's renderer shows the verdict, then in the open what needs attention (the
+    failures, the blocked spec, the orphaned and superseded jobs) and the starts, grouped by
+    domain; the in-sync jobs folded."""
+    text = plan_markdown(every_kind_plan(), offline=True, observed_at=OBSERVED_AT)
+    assert text.startswith("<!-- voiceid-reconciler plan -->\n")
+    html = cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
+    assert html.count("<table>") == 3
+    assert (
+        "<strong>❌ Needs attention: 1 failed, 1 completed with errors, 1 blocked, 1 orphaned"
+        in html
     )
-    assert "<table>" in html
-    assert html.count("<tr>") == 1 + 4  # header + start, retry and two queued
-    assert "<details><summary>Full plan (8 actions)</summary>" in html
-    assert '<pre lang="text"><code>' in html
+    attention = html.split("Needs attention (")[1].split("</table>")[0]
+    for shown in ("broken-batch", "partial-batch", "vip-batch", "removed-batch", "changed-batch"):
+        assert shown in attention
+    assert "did you mean 'vip-fraudsters'?" in attention
+    assert "failure 400: The output S3 location is not valid; no attempts left" in attention
+    starts = html.split("To start (")[1].split("</table>")[0]
+    assert "changed: revision 0 -&gt; 1" in starts
+    assert "manifest object replaced (ETag 9b2c0d4e5f60 -&gt; 41fe0a1b2c3d)" in starts
+    assert "⚠️ existingEnrollmentAction OVERWRITE" in starts
+    assert "<code>contact-center-prod (Dom1Dom1Dom1Dom1Dom1Do)</code>" in starts
+    folded = html.split("<details><summary>In sync and unchanged (")[1].split("</details>")[0]
+    assert "done-batch" in folded
+    assert "new-name" in folded  # the rename followed: its job is in sync, nothing starts
     assert "Offline plan" in html
 
 
@@ -145,10 +199,12 @@ def test_markdown_stays_under_the_comment_limit_and_says_what_it_left_out() -> N
     plan = build_plan(desired, State(), max_active=1)
     text = plan_markdown(plan, offline=False, observed_at=OBSERVED_AT)
     assert len(text) <= GITHUB_COMMENT_LIMIT
-    assert "more actions not shown" in text or "more not shown" in text
-    assert "5000 actions" in text
+    assert "more not shown" in text
+    assert "#### By domain" in text  # a grouped summary, never an empty block
+    assert "| `Dom1Dom1Dom1Dom1Dom1Do` | 1 | 4999 | 0 |" in text
+    assert "To start (5000)" in text
     html = cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
-    assert "</details>" in html
+    assert html.count("<table>") == 2  # the counts by domain, and the starts that fit
     assert text == plan_markdown(plan, offline=False, observed_at=OBSERVED_AT)
 
 

@@ -9,7 +9,6 @@ ended, while an edited spec must refuse (exit 6) and say which one.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,9 @@ def _apply(*argv: str) -> int:
 
 
 def _wait_for_jobs_to_end(sandbox: Sandbox, seconds: float) -> None:
-    time.sleep(seconds)
-    sandbox.service.advance()
+    """Let ``seconds`` pass on the sandbox's frozen clock (no test races a real job)."""
+    sandbox.advance_clock(seconds)
+    sandbox.advance()
 
 
 def test_a_plan_taken_while_the_domain_was_busy_applies_once_its_job_ended(
@@ -51,7 +51,8 @@ def test_a_plan_taken_while_the_domain_was_busy_applies_once_its_job_ended(
     is made. After the first job ended the plan would start the second at once, not queue
     it — the same intent: the old checksum (and the saved plan) apply it."""
     world = build_world(voiceid_env)
-    voiceid_env.configure(job_duration=0.5)
+    voiceid_env.freeze_clock()
+    voiceid_env.configure(job_duration=60)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 2, kinds=ONE_KIND)
     assert _apply(str(specs), "--state", str(state)) == EXIT_OK  # starts spec-0000 only
@@ -62,7 +63,7 @@ def test_a_plan_taken_while_the_domain_was_busy_applies_once_its_job_ended(
         "spec-0000": "in-sync",
         "spec-0001": "queued",
     }
-    _wait_for_jobs_to_end(voiceid_env, 0.7)
+    _wait_for_jobs_to_end(voiceid_env, 61)
     now = _plan(capsys, specs, state)
     assert {a["name"]: a["action"] for a in now["actions"]}["spec-0001"] == "start"
     assert now["checksum"] == reviewed["checksum"]  # queued then, startable now: one intent
@@ -109,7 +110,8 @@ def test_offline_and_online_plans_of_an_unchanged_repository_agree(
     and plan give one checksum, before and after the jobs end. A new manifest spec an offline
     plan cannot hash is marked so, and the checksums then differ (honestly)."""
     world = build_world(voiceid_env)
-    voiceid_env.configure(job_duration=0.3, max_active_jobs=10)
+    voiceid_env.freeze_clock()
+    voiceid_env.configure(job_duration=60, max_active_jobs=10)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 4)
     assert _apply(str(specs), "--state", str(state), "--max-active", "5") == EXIT_OK
@@ -120,7 +122,7 @@ def test_offline_and_online_plans_of_an_unchanged_repository_agree(
         assert not online["offline"]
         assert offline["intent"] == online["intent"]
         assert offline["checksum"] == online["checksum"]
-        _wait_for_jobs_to_end(voiceid_env, 0.5)
+        _wait_for_jobs_to_end(voiceid_env, 61)
     write_specs(world, tmp_path / "more", 5)
     (tmp_path / "more" / "spec-0004.yaml").rename(specs / "spec-0004.yaml")
     offline = _plan(capsys, specs, state, "--offline")
@@ -153,3 +155,90 @@ def test_a_saved_plan_is_applied_alone_and_against_its_own_state(
         assert message in err, err
         assert len([line for line in err.splitlines() if not line.startswith("{")]) == 1
     assert _starts(voiceid_env) == 0
+
+
+def test_a_changed_spec_says_which_fields_changed(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a start the state keeps the request (no speaker data); an edit of the revision and
+    the output location is shown field by field, in JSON and text, offline and online; a
+    roster's new speaker list is "roster changed", never the speakers."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1)
+    roster = specs / "roster.yaml"
+    roster.write_text(
+        "apiVersion: voiceid-reconciler/v1\nkind: SpeakerEnrollmentJob\n"
+        "metadata: {name: roster}\n"
+        f"spec:\n  domain: voiceid-sandbox-demo\n  dataAccessRoleArn: {world.role_arn}\n"
+        f"  input:\n    speakers: [{{speakerId: caller-secret-1, audio: ['{world.audio[0]}']}}]\n"
+        f"    stagingUri: s3://{world.bucket}/voiceid-staging/\n"
+        f"  output: {{s3Uri: 's3://{world.bucket}/output/', kmsKeyId: {world.kms_alias}}}\n"
+    )
+    assert _apply(str(specs), "--state", str(state), "--max-active", "5") == EXIT_OK
+    text = state.read_text()
+    assert '"request":' in text
+    assert "caller-secret" not in text
+    assert world.audio[0] not in text
+    spec = specs / "spec-0000.yaml"
+    spec.write_text(
+        spec.read_text()
+        .replace("spec:\n", "spec:\n  revision: 1\n", 1)
+        .replace(f"s3://{world.bucket}/output/", f"s3://{world.bucket}/output-v2/")
+    )
+    roster.write_text(roster.read_text().replace("caller-secret-1", "caller-secret-2"))
+    for offline in ((), ("--offline",)):
+        plan = _plan(capsys, specs, state, "--max-active", "5", *offline)
+        actions = {a["name"]: a for a in plan["actions"] if a["action"] == "start"}
+        assert actions["spec-0000"]["code"] == "changed"
+        assert actions["spec-0000"]["changes"] == [
+            f"output.s3Uri s3://{world.bucket}/output/ -> s3://{world.bucket}/output-v2/",
+            "revision 0 -> 1",
+        ]
+        assert actions["roster"]["changes"] == ["roster changed"]
+    capsys.readouterr()
+    assert main(["plan", str(specs), "--state", str(state), "--tps", "0"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "changed: output.s3Uri" in out
+    assert "caller-secret" not in out
+
+
+def test_fail_on_turns_blocked_and_failed_into_an_exit_code(
+    voiceid_env: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A mistyped domain is blocked with a did-you-mean; exit 0 by default, exit 9 and one line
+    naming the spec with --fail-on blocked (or $VOICEID_RECONCILER_FAIL_ON), on plan and on
+    apply; a mistyped class is one line with its own did-you-mean."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1)
+    spec = specs / "spec-0000.yaml"
+    spec.write_text(spec.read_text().replace("voiceid-sandbox-demo", "voiceid-sandbox-dmeo"))
+    plan = _plan(capsys, specs, state)
+    [action] = plan["actions"]
+    assert action["action"] == "blocked"
+    assert action["code"] == "domain-not-found"
+    assert (
+        action["reason"]
+        == "domain 'voiceid-sandbox-dmeo' not found; did you mean 'voiceid-sandbox-demo'?"
+    )
+    assert plan["problems"] == {"blocked": 1}
+    argv = ["plan", str(specs), "--state", str(state), "--tps", "0"]
+    assert main([*argv, "--fail-on", "blocked,failed"]) == 9
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "voiceid-reconciler: --fail-on: 1 blocked (SpeakerEnrollmentJob/spec-0000)"
+    )
+    assert main([*argv, "--fail-on", "failed"]) == EXIT_OK
+    assert _apply(str(specs), "--state", str(state), "--fail-on", "blocked") == 9
+    monkeypatch.setenv("VOICEID_RECONCILER_FAIL_ON", "blocked")
+    assert main(argv) == 9
+    monkeypatch.setenv("VOICEID_RECONCILER_FAIL_ON", "blokced")
+    assert main(argv) == EXIT_ERROR
+    assert "did you mean 'blocked'?" in capsys.readouterr().err
+    monkeypatch.delenv("VOICEID_RECONCILER_FAIL_ON")
+    assert main([*argv, "--fail-on", "blokced"]) == EXIT_ERROR
+    assert "unknown class 'blokced'; did you mean 'blocked'?" in capsys.readouterr().err

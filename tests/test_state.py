@@ -519,4 +519,4 @@ def test_move_renames_one_entry_and_refuses_ambiguity_and_clashes() -> None:
 def test_a_version_1_state_is_read_and_written_as_version_2() -> None:
     state = parse_state('{"schemaVersion": 1, "lineage": "l", "serial": 3}', "old.json")
     assert (state.schema_version, state.serial, state.removed) == (SCHEMA_VERSION, 3, [])
-    assert json.loads(state.to_json())["schemaVersion"] == 2
+    assert json.loads(state.to_json())["schemaVersion"] == SCHEMA_VERSION

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from reconciler.cli import values
-from reconciler.cli.exits import EXIT_CODES_HELP
+from reconciler.cli.exits import EXIT_CODES_HELP, EXIT_FAIL_ON
 from reconciler.core.desired import Shard
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
@@ -28,8 +28,10 @@ if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that
     from reconciler.adapters.objects import Manifests
     from reconciler.adapters.stores import StateStore
     from reconciler.adapters.voiceid import VoiceId
+    from reconciler.core.plan import Plan
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
+FAIL_ON_ENV = "VOICEID_RECONCILER_FAIL_ON"
 SHARD_COUNT_ENV = "VOICEID_RECONCILER_SHARD_COUNT"
 SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"
 LAG_ENV = "VOICEID_RECONCILER_LIST_LAG_HORIZON"
@@ -235,6 +237,47 @@ def add_owner(command: argparse.ArgumentParser) -> None:
         f"default: ${OWNER_ENV}, space-separated; else only the jobs this state managed, so "
         "that states sharing a domain do not see each other's jobs as orphans)",
     )
+
+
+def add_fail_on(command: argparse.ArgumentParser) -> None:
+    """``--fail-on``: the commands that end with a plan (plan, apply)."""
+    from reconciler.core.plan import PROBLEMS
+
+    command.add_argument(
+        "--fail-on",
+        type=values.classes(PROBLEMS),
+        metavar="CLASS[,CLASS]",
+        default=None,
+        help=f"exit {EXIT_FAIL_ON} when the plan holds any of these: {', '.join(PROBLEMS)} "
+        f"(comma-separated; default: ${FAIL_ON_ENV}, else none)",
+    )
+
+
+def fail_on(args: argparse.Namespace, plan: Plan) -> int:
+    """``--fail-on``: exit 9 (one line naming what) when the plan holds an action of a class
+    it names; else 0."""
+    classes = args.fail_on
+    if classes is None:
+        from reconciler.core.plan import PROBLEMS
+
+        text = os.environ.get(FAIL_ON_ENV, "")
+        try:
+            classes = values.classes(PROBLEMS)(text) if text.strip() else frozenset()
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"${FAIL_ON_ENV}: {err}") from None
+    found = plan.problems(classes)
+    if not found:
+        return 0
+    by_class: dict[str, list[str]] = {}
+    for action in found:
+        assert action.problem is not None
+        by_class.setdefault(action.problem, []).append(action.key)
+    said = "; ".join(
+        f"{len(keys)} {problem} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+        for problem, keys in sorted(by_class.items())
+    )
+    print(f"voiceid-reconciler: --fail-on: {said}", file=sys.stderr)
+    return EXIT_FAIL_ON
 
 
 def owner(args: argparse.Namespace) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
         "only if it is the reviewed one (else exit 6, naming the specs that differ).",
     )
     shared.add_owner(apply)
+    shared.add_fail_on(apply)
     apply.add_argument(
         "--max-active",
         type=values.count(1),
@@ -134,8 +135,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = Progress(sys.stderr)
     report: ApplyReport | None = None
+    outcome: int | None = None
     try:
         report = apply(specs, run, progress=progress if args.wait else None)
+        outcome = verdict(report) or shared.fail_on(args, report.plan)
     finally:
         progress.close()
         summary = RunSummary.of(
@@ -144,14 +147,14 @@ def run(args: argparse.Namespace) -> int:
             voiceid,
             duration_s=time.monotonic() - started,
             shard=shared.shard_label(args),
-            success=report is not None and verdict(report) == EXIT_OK,
+            success=outcome == EXIT_OK,
         )
         _emit_metrics(args, summary)
     colour = render.use_colour(sys.stdout)
     sys.stdout.write(render.apply_text(report, dry_run=args.dry_run, colour=colour))
     log.info("run.summary", **summary.log_fields())
     shared.warn_exposed_state_files([], shared.state_location(args))
-    return verdict(report)
+    return outcome
 
 
 def _emit_metrics(args: argparse.Namespace, summary: RunSummary) -> None:

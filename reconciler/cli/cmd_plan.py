@@ -30,6 +30,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
         help="plan from the specs and the state file alone (no credentials, no API calls)",
     )
     shared.add_owner(plan)
+    shared.add_fail_on(plan)
     plan.add_argument(
         "--max-active",
         type=values.count(1),
@@ -110,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
                 colour=render.use_colour(sys.stdout),
             )
         )
+    failing = shared.fail_on(args, result.plan)
+    if failing:
+        return failing
     if args.detailed_exitcode and result.plan.pending:
         return EXIT_PENDING
     return EXIT_OK

@@ -30,6 +30,8 @@ EXIT_UNSAFE = 7
 """The plan starts more jobs than ``--start-limit`` allows (use ``--force``)."""
 EXIT_COMPLETED_WITH_ERRORS = 8
 """A managed job ended COMPLETED_WITH_ERRORS (some requests failed: ``status --details``)."""
+EXIT_FAIL_ON = 9
+"""``--fail-on``: the plan holds an action of a class it names (blocked, failed, ...)."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C or SIGTERM: the state was saved; a re-run continues."""
 
@@ -43,6 +45,7 @@ EXIT_CODES_HELP = """exit codes:
   6    apply --plan-checksum / PLAN.json: the plan is not the reviewed one
   7    the plan would start more jobs than --start-limit without --force
   8    a managed job ended COMPLETED_WITH_ERRORS during this run (status --details)
+  9    --fail-on: the plan holds a blocked spec, a failed job, ... of a class it names
   130  interrupted (SIGINT / SIGTERM): the state was saved; run again to continue"""
 
 RETRIED_BY_KUBERNETES = frozenset({EXIT_LOCKED, EXIT_INTERRUPTED})
@@ -59,6 +62,7 @@ VERDICTS = frozenset(
         EXIT_PLAN_CHANGED,
         EXIT_UNSAFE,
         EXIT_COMPLETED_WITH_ERRORS,
+        EXIT_FAIL_ON,
     }
 )
 

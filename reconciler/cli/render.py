@@ -7,8 +7,22 @@ JSON plan schema (``formatVersion`` 1; fields are only ever added within a versi
     observedAt      str|null   when Voice ID was last observed (the state's observedAt)
     checksum        str        pin for ``apply --plan-checksum``: a digest of ``intent``
     summary         {start, retry, queued, blocked, in-sync, superseded, orphaned: int}
+    problems        {blocked, failed, completed-with-errors, orphaned, queued: int}  (those
+                    present; what ``--fail-on`` counts)
     actions         [{action, kind, name, domainId, hash, attempt, jobName, jobId, status,
-                      percentComplete, reason, priority}]
+                      percentComplete, reason, priority, code, domainName, speakers, changes,
+                      risks, problem}]
+                    code: why, for tools — start: new | changed | unconfirmed-start |
+                    new-offline; retry: retry-after-failure; queued: domain-busy |
+                    waiting-behind | list-lag; blocked: domain-not-found | domain-ambiguous |
+                    domain-not-active | watchlist-not-found | watchlist-ambiguous |
+                    manifest-not-found | offline | refused; in-sync: starting | running |
+                    completed | completed-with-errors | failed; superseded: spec-changed;
+                    orphaned: spec-removed | unclaimed.
+                    changes: for a changed spec, one phrase per changed field ("revision 0 ->
+                    1", "manifest object replaced (ETag ...)"); risks: settings worth a second
+                    look (OVERWRITE, fraud detection IGNORE, REGISTER_AS_NEW); problem: the
+                    ``--fail-on`` class of the action, or null
     intent          [[key, class, hash, attempt, domainId]]  what the checksum covers, per spec
                     (class: start | in-sync | blocked; hash "unknown-offline" for a new spec
                     an offline plan cannot hash; attempt for starts only)
@@ -53,12 +67,45 @@ def use_colour(stream: TextIO) -> bool:
 
 
 def summary_line(plan: Plan) -> str:
-    """``N to start, M queued, ...``: the one-line summary every rendering starts with."""
+    """``N to start, M queued, ...``: the one-line summary every rendering starts with (the
+    failed jobs and those with errors counted apart, when there are any)."""
     c = plan.counts()
-    return (
+    line = (
         f"{c['start'] + c['retry']} to start, {c['queued']} queued, {c['in-sync']} in sync, "
         f"{c['superseded']} superseded, {c['orphaned']} orphaned, {c['blocked']} blocked"
     )
+    problems = _problem_counts(plan)
+    if problems.get("failed"):
+        line += f", {problems['failed']} failed"
+    if problems.get("completed-with-errors"):
+        line += f", {problems['completed-with-errors']} with errors"
+    return line
+
+
+def _problem_counts(plan: Plan) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for action in plan.actions:
+        if action.problem:
+            counts[action.problem] = counts.get(action.problem, 0) + 1
+    return counts
+
+
+def _label(action: Action) -> tuple[str, str, str]:
+    """(symbol, word, ANSI colour) of an action: a FAILED job and one with errors are shown
+    as the failures they are, not as in sync."""
+    if action.problem == "failed":
+        return "✗", "failed", "31"
+    if action.problem == "completed-with-errors":
+        return "!", "errors", "33"
+    symbol, colour = _SYMBOLS[action.kind]
+    return symbol, action.kind.value, colour
+
+
+def domain_text(action: Action) -> str:
+    """``name (DomainId)`` when the state knows the name, else the id."""
+    if action.domain_name and action.domain_name != action.domain_id:
+        return f"{action.domain_name} ({action.domain_id})"
+    return action.domain_id or "-"
 
 
 def plan_text(plan: Plan, *, offline: bool, observed_at: str | None, colour: bool = False) -> str:
@@ -80,13 +127,16 @@ def plan_text(plan: Plan, *, offline: bool, observed_at: str | None, colour: boo
 
 
 def _action_line(action: Action, width: int, colour: bool) -> str:
-    symbol, code = _SYMBOLS[action.kind]
-    label = f"{symbol} {action.kind.value:<10}"
+    symbol, word, code = _label(action)
+    label = f"{symbol} {word:<10}"
     if colour:
         label = f"\x1b[{code}m{label}\x1b[0m"
     details = []
     if action.domain_id:
-        details.append(f"domain {action.domain_id}")
+        details.append(f"domain {domain_text(action)}")
+    if action.speakers is not None and action.kind is not ActionKind.IN_SYNC:
+        noun = "speakers" if action.spec_kind == "SpeakerEnrollmentJob" else "fraudsters"
+        details.append(f"{action.speakers} {noun}")
     if action.attempt and action.attempt > 1:
         details.append(f"attempt {action.attempt}")
     if action.job_id:
@@ -102,7 +152,11 @@ def _action_line(action: Action, width: int, colour: bool) -> str:
         details.append(f"hash {action.hash[:12]}")
     if action.reason:
         details.append(action.reason)
-    return f"  {label} {action.key:<{width}}  {'; '.join(details)}".rstrip()
+    if action.changes:
+        details.append(f"changed: {', '.join(action.changes)}")
+    line = f"  {label} {action.key:<{width}}  {'; '.join(details)}".rstrip()
+    notes = [f"\n      ⚠ {risk}" for risk in action.risks]
+    return line + "".join(notes)
 
 
 def action_dict(action: Action) -> dict[str, Any]:
@@ -120,6 +174,12 @@ def action_dict(action: Action) -> dict[str, Any]:
         "percentComplete": action.percent_complete,
         "reason": action.reason,
         "priority": action.priority,
+        "code": action.code,
+        "domainName": action.domain_name,
+        "speakers": action.speakers,
+        "changes": list(action.changes),
+        "risks": list(action.risks),
+        "problem": action.problem,
     }
 
 
@@ -134,6 +194,7 @@ def plan_json(
         "observedAt": observed_at,
         "checksum": plan.checksum(),
         "summary": plan.counts(),
+        "problems": _problem_counts(plan),
         "actions": [action_dict(a) for a in plan.actions],
         "intent": [list(i) for i in plan.intent()],
     }
@@ -301,6 +362,66 @@ _MARKDOWN_LABELS = {
     ActionKind.SUPERSEDED: "♻️ superseded",
     ActionKind.ORPHANED: "❔ orphaned",
 }
+_MARKDOWN_PROBLEMS = {"failed": "❌ failed", "completed-with-errors": "⚠️ with errors"}
+_ATTENTION = frozenset({"failed", "completed-with-errors", "blocked", "orphaned"})
+MARKER = "<!-- voiceid-reconciler plan -->"
+"""The first line of every plan comment: what a workflow looks for to update its comment."""
+
+
+def verdict_line(plan: Plan) -> str:
+    """One line a reviewer reads first: what needs attention, else what will happen."""
+    problems = _problem_counts(plan)
+    attention = [
+        f"{problems[p]} {p.replace('-', ' ')}"
+        for p in ("failed", "completed-with-errors", "blocked", "orphaned")
+        if problems.get(p)
+    ]
+    starting = sum(1 for a in plan.actions if a.pending)
+    will = f"{starting} job{'s' if starting != 1 else ''} to start" if starting else ""
+    if attention:
+        return f"❌ Needs attention: {', '.join(attention)}" + (f" · {will}" if will else "")
+    if starting:
+        return f"🟢 {will}" + (
+            f" ({sum(1 for a in plan.actions if a.risks)} with settings to check)"
+            if any(a.risks for a in plan.actions)
+            else ""
+        )
+    return "✅ No changes: every spec is in sync"
+
+
+def _markdown_label(action: Action) -> str:
+    return _MARKDOWN_PROBLEMS.get(action.problem or "", _MARKDOWN_LABELS[action.kind])
+
+
+def _markdown_note(action: Action) -> str:
+    parts = []
+    if action.status and action.kind is not ActionKind.IN_SYNC:
+        parts.append(str(action.status))
+    if action.reason:
+        parts.append(action.reason)
+    if action.changes:
+        parts.append(f"changed: {', '.join(action.changes)}")
+    parts.extend(f"⚠️ {risk}" for risk in action.risks)
+    return _cell("; ".join(parts))
+
+
+def _markdown_row(action: Action) -> str:
+    speakers = "—" if action.speakers is None else str(action.speakers)
+    attempt = str(action.attempt) if action.attempt and action.attempt > 1 else ""
+    return (
+        f"| {_markdown_label(action)} | `{domain_text(action)}` | `{action.name}` "
+        f"| {action.spec_kind} | {speakers} | {attempt} | {_markdown_note(action)} |"
+    )
+
+
+_TABLE_HEAD = [
+    "| | domain | spec | kind | speakers | attempt | note |",
+    "|---|---|---|---|---|---|---|",
+]
+
+
+def _by_domain(actions: list[Action]) -> list[Action]:
+    return sorted(actions, key=lambda a: (domain_text(a), Action.sort_key(a)))
 
 
 def plan_markdown(
@@ -310,68 +431,119 @@ def plan_markdown(
     observed_at: str | None,
     limit: int = GITHUB_COMMENT_LIMIT,
 ) -> str:
-    """A GitHub-flavoured Markdown comment: summary, table of jobs to start, full plan folded.
+    """A GitHub-flavoured Markdown comment, tfcmt-style: a marker line (a workflow updates the
+    one comment that carries it), a one-line verdict, then in the open every action a
+    reviewer must see — failures, blocked, orphaned and superseded jobs, then the starts —
+    grouped by domain; the in-sync jobs folded.
 
     Deterministic (an updated comment diffs cleanly) and never longer than ``limit``
-    characters: when the plan is too long, rows are left out from the end and the comment
-    says how many.
+    characters: when the plan is too long, a count of every class per domain comes first and
+    rows are left out from the end, saying how many.
     """
     head = [
+        MARKER,
         "### voiceid-reconciler plan",
         "",
-        f"**{summary_line(plan)}** · checksum `{plan.checksum()}`",
+        f"**{verdict_line(plan)}**",
+        "",
+        f"Plan: {summary_line(plan)} · checksum `{plan.checksum()}`",
     ]
     if offline:
         when = f"the state observed at {observed_at}" if observed_at else "an empty state"
         head += ["", f"> Offline plan: computed from the specs and {when}; no Voice ID calls."]
-    starting = [a for a in plan.actions if a.pending]
-    table_head = [
-        "",
-        "| | spec | kind | domain | speakers | attempt | note |",
-        "|---|---|---|---|---|---|---|",
+    attention = _by_domain(
+        [a for a in plan.actions if (a.problem in _ATTENTION or a.kind is ActionKind.SUPERSEDED)]
+    )
+    starting = _by_domain([a for a in plan.actions if a.pending])
+    seen = {id(a) for a in attention}
+    rest = _by_domain([a for a in plan.actions if id(a) not in seen and not a.pending])
+    sections = [
+        ("Needs attention", [_markdown_row(a) for a in attention]),
+        ("To start", [_markdown_row(a) for a in starting]),
     ]
-    table_rows = [
-        f"| {_MARKDOWN_LABELS[a.kind]} | `{a.name}` | {a.spec_kind} | `{a.domain_id or '-'}` "
-        f"| {'—' if a.speakers is None else a.speakers} | {a.attempt or ''} | {_cell(a.reason)} |"
-        for a in starting
-    ]
-    detail_rows = [
-        _action_line(a, max(len(x.key) for x in plan.actions), colour=False) for a in plan.actions
-    ]
-    detail_open = [
-        "",
-        f"<details><summary>Full plan ({len(plan.actions)} actions)</summary>",
-        "",
-        "```text",
-    ]
-    detail_close = ["```", "", "</details>", ""]
+    folded = [_markdown_row(a) for a in rest]
 
-    def build(table_n: int, detail_n: int) -> str:
+    def table(title: str, rows: list[str], shown: int) -> list[str]:
+        if not rows:
+            return []
+        lines = ["", f"#### {title} ({len(rows)})", "", *_TABLE_HEAD, *rows[:shown]]
+        if shown < len(rows):
+            lines.append(f"| … | {len(rows) - shown} more not shown | | | | | |")
+        return lines
+
+    def build(shown: list[int], folded_n: int, grouped: bool) -> str:
         lines = list(head)
-        if starting:
-            lines += table_head + table_rows[:table_n]
-            if table_n < len(table_rows):
-                lines.append(f"| … | {len(table_rows) - table_n} more not shown | | | | | |")
-        else:
-            lines += ["", "Nothing to start."]
-        if plan.actions:
-            lines += detail_open + detail_rows[:detail_n]
-            if detail_n < len(detail_rows):
-                left_out = len(detail_rows) - detail_n
-                lines.append(f"… {left_out} more actions not shown (see plan --format json)")
-            lines += detail_close
+        if grouped:
+            lines += _grouped_summary(plan)
+        for (title, rows), n in zip(sections, shown, strict=True):
+            lines += table(title, rows, n)
+        if not plan.actions:
+            lines += ["", "No specs."]
+        elif folded:
+            lines += [
+                "",
+                f"<details><summary>In sync and unchanged ({len(folded)})</summary>",
+                "",
+                *_TABLE_HEAD,
+                *folded[:folded_n],
+            ]
+            if folded_n < len(folded):
+                lines.append(f"| … | {len(folded) - folded_n} more not shown | | | | | |")
+            lines += ["", "</details>"]
         lines.append(f"<!-- voiceid-reconciler checksum={plan.checksum()} -->")
         return "\n".join(lines) + "\n"
 
-    table_n, detail_n = len(table_rows), len(detail_rows)
-    text = build(table_n, detail_n)
+    shown = [len(rows) for _, rows in sections]
+    text = build(shown, len(folded), grouped=False)
     if len(text) <= limit:
         return text
-    # Too long: shrink the folded full plan first, then the table (binary search on each).
-    detail_n = _fit(lambda n: len(build(table_n, n)) <= limit, detail_n)
-    if len(build(table_n, detail_n)) > limit:
-        table_n = _fit(lambda n: len(build(n, 0)) <= limit, table_n)
-    return build(table_n, detail_n)
+    # Too long: a per-domain count first; then fewer folded rows, then fewer starts, then fewer
+    # rows needing attention (binary search on each, in that order).
+    folded_n = _fit(lambda n: len(build(shown, n, True)) <= limit, len(folded))
+    for index in (1, 0):
+        if len(build(shown, folded_n, True)) <= limit:
+            break
+        fixed = list(shown)
+
+        def fits(n: int, index: int = index, fixed: list[int] = fixed) -> bool:
+            trial = list(fixed)
+            trial[index] = n
+            return len(build(trial, folded_n, True)) <= limit
+
+        shown[index] = _fit(fits, shown[index])
+    return build(shown, folded_n, True)
+
+
+def _grouped_summary(plan: Plan) -> list[str]:
+    """Per domain, how many actions of each class (for plans too long to list in full)."""
+    columns = ["to start", "queued", "in sync", "failed", "blocked", "orphaned", "superseded"]
+    counts: dict[str, dict[str, int]] = {}
+    for action in plan.actions:
+        column = {
+            ActionKind.START: "to start",
+            ActionKind.RETRY: "to start",
+            ActionKind.QUEUED: "queued",
+            ActionKind.IN_SYNC: "in sync",
+            ActionKind.BLOCKED: "blocked",
+            ActionKind.ORPHANED: "orphaned",
+            ActionKind.SUPERSEDED: "superseded",
+        }[action.kind]
+        if action.problem in ("failed", "completed-with-errors"):
+            column = "failed"
+        row = counts.setdefault(domain_text(action), dict.fromkeys(columns, 0))
+        row[column] += 1
+    lines = [
+        "",
+        "#### By domain",
+        "",
+        "| domain | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    lines += [
+        f"| `{domain}` | " + " | ".join(str(row[c]) for c in columns) + " |"
+        for domain, row in sorted(counts.items())
+    ]
+    return lines
 
 
 def _fit(fits: Any, high: int) -> int:

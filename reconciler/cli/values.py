@@ -9,9 +9,10 @@ Durations are seconds, written ``90``, ``1.5``, or with a unit: ``90s``, ``5m``,
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -70,4 +71,23 @@ def count(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
         return value
 
     parse.__name__ = "count"
+    return parse
+
+
+def classes(allowed: Sequence[str]) -> Callable[[str], frozenset[str]]:
+    """An argparse type for a comma-separated subset of ``allowed`` (a typo gets a did-you-mean)."""
+
+    def parse(text: str) -> frozenset[str]:
+        chosen = frozenset(part.strip() for part in text.split(",") if part.strip())
+        for name in sorted(chosen - set(allowed)):
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise argparse.ArgumentTypeError(
+                f"unknown class {name!r}{hint} (expected some of: {', '.join(allowed)})"
+            )
+        if not chosen:
+            raise argparse.ArgumentTypeError(f"expected some of: {', '.join(allowed)}")
+        return chosen
+
+    parse.__name__ = "classes"
     return parse

@@ -127,7 +127,8 @@ def _align(state: State, job: DesiredJob) -> None:
             domain_id=job.request.domain_id,
         )
         entry = state.specs[key]
-    if entry.hash != job.request.hash:
+    switched = entry.hash != job.request.hash
+    if switched:
         pool = entry.jobs + entry.history
         entry.hash = job.request.hash
         entry.domain_id = job.request.domain_id
@@ -141,3 +142,5 @@ def _align(state: State, job: DesiredJob) -> None:
             pool.remove(record)
             record.hash = entry.hash
             _insert(entry.jobs, record)
+    if entry.jobs and (entry.request is None or switched):  # its jobs' request is this one
+        entry.request = job.request.essence()

@@ -9,6 +9,7 @@ the runner's online resolver asks Voice ID and S3. Sharding partitions desired j
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ class DesiredJob:
     manifest: bytes | None = field(default=None, repr=False, compare=False)
     """The rendered manifest of a roster, staged before the job starts."""
     speakers: int | None = None
+    blocked_code: str = ""
+    """Why it is blocked, for tools (:attr:`Unresolved.code`, or ``refused``)."""
     unknown_offline: bool = False
     """An offline plan could not resolve a new spec (its domain or manifest was never seen):
     shown as a start without a hash, not as blocked."""
@@ -68,15 +71,23 @@ class DesiredJob:
         """This job, blocked for ``reason`` (Voice ID refused to start it)."""
         if self.request is None:
             return self
-        return replace(self, request=None, blocked=reason, manifest=None)
+        return replace(self, request=None, blocked=reason, blocked_code="refused", manifest=None)
 
 
 class Unresolved(Exception):
-    """A name could not be resolved; ``reason`` says why, for a ``blocked`` action."""
+    """A name could not be resolved; ``reason`` says why, for a ``blocked`` action, and
+    ``code`` says it for tools (the JSON plan's ``code``: ``domain-not-found``, ...)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: str = "unresolved") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+
+
+def did_you_mean(wrong: str, candidates: Sequence[str]) -> str:
+    """``; did you mean 'x'?`` for the closest of ``candidates`` to ``wrong`` (or nothing)."""
+    close = difflib.get_close_matches(wrong, [c for c in candidates if c], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class Resolver(Protocol):
@@ -107,7 +118,8 @@ class OfflineResolver:
         try:
             return self.state.domains[ref]
         except KeyError:
-            raise Unresolved(f"domain {ref!r} is not in the state yet") from None
+            hint = did_you_mean(ref, list(self.state.domains))
+            raise Unresolved(f"domain {ref!r} is not in the state yet{hint}", "offline") from None
 
     def watchlist_id(self, domain_id: str, ref: str) -> str:
         if _VOICEID_ID.match(ref):
@@ -115,7 +127,10 @@ class OfflineResolver:
         try:
             return self.state.watchlists[domain_id][ref]
         except KeyError:
-            raise Unresolved(f"watchlist {ref!r} is not in the state yet") from None
+            hint = did_you_mean(ref, list(self.state.watchlists.get(domain_id, {})))
+            raise Unresolved(
+                f"watchlist {ref!r} is not in the state yet{hint}", "offline"
+            ) from None
 
     def prefetch_manifests(self, uris: Sequence[str]) -> None:
         del uris  # offline: the identities recorded by the last online run are all there is
@@ -124,7 +139,7 @@ class OfflineResolver:
         try:
             return self.state.manifests[uri]
         except KeyError:
-            raise Unresolved("the manifest's ETag is not in the state yet") from None
+            raise Unresolved("the manifest's ETag is not in the state yet", "offline") from None
 
 
 def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
@@ -149,7 +164,11 @@ def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
             manifest = document.spec.input.manifest
             identity = resolver.manifest_identity(manifest) if manifest else None
         except Unresolved as err:
-            desired.append(DesiredJob(spec, None, blocked=err.reason, domain_id=domain_id))
+            desired.append(
+                DesiredJob(
+                    spec, None, blocked=err.reason, blocked_code=err.code, domain_id=domain_id
+                )
+            )
             continue
         if spec.roster is None:
             request = start_request(document, resolution, manifest_digest=f"etag:{identity}")

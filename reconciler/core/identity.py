@@ -92,6 +92,13 @@ class StartRequest:
         object.__setattr__(self, "canonical", canonical)
         object.__setattr__(self, "hash", hashlib.sha256(canonical.encode()).hexdigest())
 
+    def essence(self) -> dict[str, Any]:
+        """The canonical form as a value: what the state records of a started request (no
+        speaker data: a roster is its staged manifest's URI and digest) and what
+        :func:`request_changes` compares."""
+        essence: dict[str, Any] = json.loads(self.canonical)
+        return essence
+
     def api_params(self, *, client_token: str, job_name: str) -> dict[str, Any]:
         """The keyword arguments of the boto3 Start call."""
         params: dict[str, Any] = {
@@ -125,6 +132,49 @@ class StartRequest:
                 registration["WatchlistIds"] = [self.config["watchlistId"]]
             params["RegistrationConfig"] = registration
         return params
+
+
+_ETAG = "etag:"
+
+
+def request_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
+    """What changed between two requests' :meth:`StartRequest.essence`, one phrase per field:
+    ``revision 0 -> 1``, ``output.s3Uri s3://a/ -> s3://b/``, ``manifest object replaced (ETag
+    9b2c... -> 41fe...)``, ``roster changed``. Both are canonical forms, so any difference is
+    one the hash covers."""
+    before, after = _flatten(old), _flatten(new)
+    changes = []
+    digests = before.get("input.manifestDigest"), after.get("input.manifestDigest")
+    if digests[0] != digests[1]:
+        if all(isinstance(d, str) and d.startswith(_ETAG) for d in digests):
+            etags = [str(d).removeprefix(_ETAG).strip('"')[:12] for d in digests]
+            changes.append(f"manifest object replaced (ETag {etags[0]} -> {etags[1]})")
+        else:
+            changes.append("roster changed")
+    roster = not str(after.get("input.manifestDigest", "")).startswith(_ETAG)
+    skip = {"identity", "input.manifestDigest"} | ({"input.s3Uri"} if roster else set())
+    for path in sorted((before.keys() | after.keys()) - skip):
+        if before.get(path, _ABSENT) != after.get(path, _ABSENT):
+            changes.append(f"{path} {_shown(before.get(path))} -> {_shown(after.get(path))}")
+    return tuple(changes)
+
+
+_ABSENT = object()
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        path = f"{prefix}{key}"
+        if isinstance(item, dict):
+            out.update(_flatten(item, f"{path}."))
+        else:
+            out[path] = item
+    return out
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None else str(value)
 
 
 def watchlist_ref(document: SpecDocument) -> str | None:

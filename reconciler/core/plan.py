@@ -40,6 +40,7 @@ from reconciler.core.identity import (
     client_token,
     job_name,
     parse_job_name,
+    request_changes,
 )
 from reconciler.core.kinds import ACTIVE, JobKind, JobStatus
 from reconciler.core.spec import belongs
@@ -69,6 +70,20 @@ STARTING = frozenset({ActionKind.START, ActionKind.RETRY})
 PENDING = STARTING | {ActionKind.QUEUED}
 
 
+PROBLEMS = ("blocked", "failed", "completed-with-errors", "orphaned", "queued")
+"""What ``--fail-on`` can name: a blocked spec, a job FAILED with no attempts left, one that
+COMPLETED_WITH_ERRORS, an orphaned job, a start still queued."""
+_PROBLEM_KIND = {
+    ActionKind.BLOCKED: "blocked",
+    ActionKind.ORPHANED: "orphaned",
+    ActionKind.QUEUED: "queued",
+}
+_PROBLEM_STATUS = {
+    JobStatus.FAILED: "failed",
+    JobStatus.COMPLETED_WITH_ERRORS: "completed-with-errors",
+}
+
+
 @dataclass(frozen=True)
 class Action:
     """One line of a plan."""
@@ -85,9 +100,17 @@ class Action:
     status: JobStatus | None = None
     percent_complete: int | None = None
     reason: str = ""
+    code: str = ""
+    """The reason for tools (the JSON plan's ``code``; ``docs/plan-codes`` in the README)."""
     priority: int = 0
     speakers: int | None = None
     """Requests in the job's manifest, when known without reading S3 (inline rosters)."""
+    changes: tuple[str, ...] = ()
+    """For a start of a changed spec: the fields whose change made the new hash."""
+    risks: tuple[str, ...] = ()
+    """For a start: settings a reviewer should look at twice (OVERWRITE, IGNORE, ...)."""
+    domain_name: str | None = None
+    """The domain's name, when the state knows it (beside ``domain_id``)."""
     request: StartRequest | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -103,6 +126,13 @@ class Action:
     def running(self) -> bool:
         """One of ours, still in flight."""
         return self.kind is ActionKind.IN_SYNC and self.status in ACTIVE
+
+    @property
+    def problem(self) -> str | None:
+        """The class of trouble this action is (one of :data:`PROBLEMS`), or None."""
+        if self.kind is ActionKind.IN_SYNC:
+            return _PROBLEM_STATUS.get(self.status) if self.status else None
+        return _PROBLEM_KIND.get(self.kind)
 
     def sort_key(self) -> tuple[int, str, str, int, str]:
         return (_ORDER[self.kind], self.spec_kind, self.name, self.attempt or 0, self.job_id or "")
@@ -132,6 +162,10 @@ class Plan:
     def pending_count(self) -> int:
         """How many starts the plan holds, now or queued."""
         return sum(1 for a in self.actions if a.pending)
+
+    def problems(self, classes: Collection[str]) -> list[Action]:
+        """The actions whose :attr:`Action.problem` is one of ``classes`` (``--fail-on``)."""
+        return [a for a in self.actions if a.problem is not None and a.problem in classes]
 
     def jobs_by_status(self) -> dict[str, int]:
         """Specs whose current job has each Voice ID status (in-sync actions)."""
@@ -333,17 +367,25 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
     wanted_keys = {job.key for job in desired}
     for key, entry in sorted(state.specs.items()):
         if key not in wanted_keys and not belongs(key, unselected):
-            actions.extend(_orphaned(entry.jobs + entry.history, "its spec was removed"))
+            actions.extend(
+                _orphaned(entry.jobs + entry.history, "its spec was removed", "spec-removed")
+            )
     if owner:
         owned = [r for r in state.orphans if any(fnmatch(_spec_name(r), p) for p in owner)]
-        actions.extend(_orphaned(owned, "no spec asks for it"))
+        actions.extend(_orphaned(owned, "no spec asks for it", "unclaimed"))
     busy = active_counts(state)
     for slot, waiting in candidates.items():
         if hold and slot in hold:  # observation cannot rule out a job it does not see yet
-            actions.extend(_queued(action, hold[slot]) for action in waiting)
+            actions.extend(_queued(action, hold[slot], "list-lag") for action in waiting)
         else:
             taken = busy[slot] + (foreign_active or {}).get(slot, 0)
             actions.extend(_fill(waiting, taken, max_active))
+    names = {domain_id: name for name, domain_id in state.domains.items()}
+    if names:
+        actions = [
+            replace(a, domain_name=names[a.domain_id]) if a.domain_id in names else a
+            for a in actions
+        ]
     return Plan(tuple(sorted(actions, key=Action.sort_key)), max_active=max_active)
 
 
@@ -368,6 +410,7 @@ def _desired_actions(
                     reason=f"new spec; its hash is known online only ({job.blocked})"
                     if new
                     else job.blocked or "",
+                    code="new-offline" if new else job.blocked_code,
                     priority=job.spec.document.spec.priority,
                 )
             )
@@ -375,6 +418,14 @@ def _desired_actions(
                 actions.extend(_superseded(entry, None))
             continue
         action = _action_for(job, job.request, by_prefix.get(job.request.hash[:HASH_IN_NAME], []))
+        if action.code == "new" and entry is not None and (entry.history or entry.request):
+            changes = request_changes(entry.request, job.request.essence()) if entry.request else ()
+            action = replace(
+                action,
+                code="changed",
+                reason="the spec changed since its last job",
+                changes=changes,
+            )
         if action.kind in STARTING:
             candidates[(job.request.domain_id, job.kind)].append(action)
         else:
@@ -393,16 +444,33 @@ def _fill(waiting: list[Action], taken: int, max_active: int) -> list[Action]:
         if position < free:
             out.append(action)
         elif position == free and taken:
-            out.append(_queued(action, f"domain busy: {taken} active job(s) of this kind"))
+            out.append(
+                _queued(action, f"domain busy: {taken} active job(s) of this kind", "domain-busy")
+            )
         else:
-            out.append(_queued(action, f"waiting behind {waiting[position - 1].name}"))
+            out.append(
+                _queued(action, f"waiting behind {waiting[position - 1].name}", "waiting-behind")
+            )
     return out
 
 
+_IN_SYNC_CODES = {
+    JobStatus.COMPLETED: "completed",
+    JobStatus.COMPLETED_WITH_ERRORS: "completed-with-errors",
+    JobStatus.FAILED: "failed",
+}
 _IN_SYNC_NOTES = {
-    JobStatus.FAILED: "FAILED; no attempts left (bump spec.revision to run it again)",
+    JobStatus.FAILED: "no attempts left (bump spec.revision to run it again)",
     JobStatus.COMPLETED_WITH_ERRORS: "some requests failed (voiceid-reconciler status --details)",
 }
+
+
+def _in_sync_note(record: JobRecord) -> str:
+    note = _IN_SYNC_NOTES.get(record.status, "") if record.status else ""
+    if record.status == JobStatus.FAILED and record.failure is not None:
+        failure = record.failure
+        return f"failure {failure.status_code}: {failure.message}; {note}"
+    return note
 
 
 def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord]) -> Action:
@@ -412,15 +480,17 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
     max_attempts = spec.document.spec.max_attempts
     attempt = 1
     if latest is None:
-        kind, reason = ActionKind.START, "no job for this spec hash"
+        kind, reason, code = ActionKind.START, "no job for this spec hash", "new"
     elif latest.job_id is None:
         attempt = latest.attempt
         kind = ActionKind.START if attempt == 1 else ActionKind.RETRY
         reason = "start not confirmed; resumed with the same ClientToken"
+        code = "unconfirmed-start"
     elif latest.status == JobStatus.FAILED and latest.attempt < max_attempts:
         attempt = latest.attempt + 1
         kind = ActionKind.RETRY
         reason = f"attempt {latest.attempt} FAILED; attempt {attempt} of {max_attempts}"
+        code = "retry-after-failure"
     else:
         return Action(
             ActionKind.IN_SYNC,
@@ -434,7 +504,8 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
             job_id=latest.job_id,
             status=latest.status,
             percent_complete=latest.percent_complete,
-            reason=_IN_SYNC_NOTES.get(latest.status, "") if latest.status else "",
+            reason=_in_sync_note(latest),
+            code=_IN_SYNC_CODES.get(latest.status, "running") if latest.status else "starting",
             priority=spec.document.spec.priority,
             speakers=job.speakers,
             request=request,
@@ -449,14 +520,31 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
         client_token=client_token(request.hash, attempt),
         job_name=job_name(job.name, request.hash, attempt),
         reason=reason,
+        code=code,
         priority=spec.document.spec.priority,
         speakers=job.speakers,
         request=request,
+        risks=risks(request),
     )
 
 
-def _queued(action: Action, reason: str) -> Action:
-    return replace(action, kind=ActionKind.QUEUED, reason=reason)
+def risks(request: StartRequest) -> tuple[str, ...]:
+    """The settings of a start a reviewer should look at twice."""
+    config = request.config
+    notes = []
+    if config.get("existingEnrollmentAction") == "OVERWRITE":
+        notes.append("existingEnrollmentAction OVERWRITE: re-enrolls speakers already enrolled")
+    if (config.get("fraudDetection") or {}).get("action") == "IGNORE":
+        notes.append("fraud detection IGNORE: enrolls callers even when they match a fraudster")
+    if config.get("duplicateRegistrationAction") == "REGISTER_AS_NEW":
+        notes.append(
+            "duplicateRegistrationAction REGISTER_AS_NEW: duplicates become new fraudsters"
+        )
+    return tuple(notes)
+
+
+def _queued(action: Action, reason: str, code: str) -> Action:
+    return replace(action, kind=ActionKind.QUEUED, reason=reason, code=code)
 
 
 def _superseded(entry: SpecEntry, current_hash: str | None) -> list[Action]:
@@ -471,17 +559,19 @@ def _superseded(entry: SpecEntry, current_hash: str | None) -> list[Action]:
     )
     latest = entry.history[-1] if entry.history else None
     return [
-        _report(ActionKind.SUPERSEDED, r, entry.name, "the spec changed since this job")
+        _report(
+            ActionKind.SUPERSEDED, r, entry.name, "the spec changed since this job", "spec-changed"
+        )
         for r in entry.history
         if r.hash != current_hash and (r.active or (replacing and r is latest))
     ]
 
 
-def _orphaned(records: Iterable[JobRecord], reason: str) -> list[Action]:
+def _orphaned(records: Iterable[JobRecord], reason: str, code: str) -> list[Action]:
     latest: dict[str, JobRecord] = {}
     for record in records:
         latest[record.hash] = record
-    return [_report(ActionKind.ORPHANED, r, _spec_name(r), reason) for r in latest.values()]
+    return [_report(ActionKind.ORPHANED, r, _spec_name(r), reason, code) for r in latest.values()]
 
 
 def _spec_name(record: JobRecord) -> str:
@@ -489,7 +579,7 @@ def _spec_name(record: JobRecord) -> str:
     return parts.name if parts else record.job_name
 
 
-def _report(kind: ActionKind, record: JobRecord, name: str, reason: str) -> Action:
+def _report(kind: ActionKind, record: JobRecord, name: str, reason: str, code: str) -> Action:
     return Action(
         kind,
         spec_kind=record.kind,
@@ -503,4 +593,5 @@ def _report(kind: ActionKind, record: JobRecord, name: str, reason: str) -> Acti
         status=record.status,
         percent_complete=record.percent_complete,
         reason=reason,
+        code=code,
     )

@@ -1,7 +1,7 @@
 """The state: what the reconciler observed, cached so that a run spends API calls only on what
 can still change. Versioned schema, deterministic JSON, locked atomic writes.
 
-Schema (version 2), as written to disk (JSON, sorted keys, two-space indent)::
+Schema (version 3), as written to disk (JSON, sorted keys, two-space indent)::
 
     schemaVersion  int        1
     lineage        str        random id given when the state is created; never changes
@@ -32,6 +32,11 @@ Schema (version 2), as written to disk (JSON, sorted keys, two-space indent)::
       domainId     the resolved DomainId
       jobs         [JobRecord]  every attempt for ``hash``, oldest first
       history      [JobRecord]  jobs of earlier hashes of this spec (superseded), oldest first
+      request      {...} | null  the canonical request (``StartRequest.essence``) of the hash
+                                 whose job was last started or found: domain, role, input URI
+                                 and manifest digest, output, configuration, revision — never a
+                                 speaker id or audio location. A plan diffs a changed spec's
+                                 request against it (``revision 0 -> 1``).
 
     JobRecord:
       hash            the spec hash (64 hex), or its first 32 hex when the job was found
@@ -70,8 +75,9 @@ from reconciler.core.errors import ReconcilerError, StateError
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 
-SCHEMA_VERSION = 2
-"""Version 2 added ``removed`` (the tombstones of ``state rm``); version 1 is read as is."""
+SCHEMA_VERSION = 3
+"""Version 2 added ``removed`` (the tombstones of ``state rm``), version 3 each entry's
+``request``; older versions are read as they are (what they lack is empty)."""
 DEFAULT_PATH = "voiceid-state.json"
 DEFAULT_LOCK_TIMEOUT = 60.0
 """Seconds a run waits for another run's state lock (``--lock-timeout``), in every store."""
@@ -117,6 +123,9 @@ class SpecEntry(_Record):
     domain_id: str
     jobs: list[JobRecord] = Field(default_factory=list)
     history: list[JobRecord] = Field(default_factory=list)
+    request: dict[str, Any] | None = None
+    """The canonical request of the spec's last started hash (no speaker data), so that a
+    plan can say which fields a changed spec changed."""
 
     def latest(self) -> JobRecord | None:
         return self.jobs[-1] if self.jobs else None
@@ -349,7 +358,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
-    """Bring an older schema up to :data:`SCHEMA_VERSION`: version 1 lacks only ``removed``."""
+    """Bring an older schema up to :data:`SCHEMA_VERSION`: version 1 lacks only ``removed``,
+    version 2 only the entries' ``request`` (both optional)."""
     if version < SCHEMA_VERSION:
         data = {**data, "schemaVersion": SCHEMA_VERSION}
     return data

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reconciler.core.desired import Unresolved
+from reconciler.core.desired import Unresolved, did_you_mean
 from reconciler.core.state import State
 from reconciler.runner.ports import ObjectStore, VoiceIdApi
 
@@ -37,7 +37,7 @@ class OnlineResolver:
             self.prefetch_manifests([uri])
         etag = self._identities.get(uri)
         if etag is None:
-            raise Unresolved(f"manifest {uri} not found (or not readable)")
+            raise Unresolved(f"manifest {uri} not found (or not readable)", "manifest-not-found")
         self.state.manifests[uri] = etag
         return etag
 
@@ -47,10 +47,12 @@ class OnlineResolver:
             d for d in domains if d.name == ref
         ]
         if not matches:
-            raise Unresolved(f"domain {ref!r} not found")
+            hint = did_you_mean(ref, [d.name or "" for d in domains])
+            raise Unresolved(f"domain {ref!r} not found{hint}", "domain-not-found")
         if len(matches) > 1:
             raise Unresolved(
-                f"domain name {ref!r} is ambiguous ({len(matches)} domains); use its DomainId"
+                f"domain name {ref!r} is ambiguous ({len(matches)} domains); use its DomainId",
+                "domain-ambiguous",
             )
         domain = matches[0]
         if domain.name:
@@ -60,7 +62,9 @@ class OnlineResolver:
                 domain.default_watchlist_id
             )
         if domain.status != "ACTIVE":
-            raise Unresolved(f"domain {ref!r} is {domain.status or 'not ACTIVE'}")
+            raise Unresolved(
+                f"domain {ref!r} is {domain.status or 'not ACTIVE'}", "domain-not-active"
+            )
         return domain.domain_id
 
     def watchlist_id(self, domain_id: str, ref: str) -> str:
@@ -68,11 +72,14 @@ class OnlineResolver:
         matches = [w for w in watchlists if w.watchlist_id == ref] or [
             w for w in watchlists if w.name == ref
         ]
-        if len(matches) != 1:
+        if not matches:
+            hint = did_you_mean(ref, [w.name for w in watchlists])
             raise Unresolved(
-                f"watchlist {ref!r} not found in domain {domain_id}"
-                if not matches
-                else f"watchlist name {ref!r} is ambiguous; use its WatchlistId"
+                f"watchlist {ref!r} not found in domain {domain_id}{hint}", "watchlist-not-found"
+            )
+        if len(matches) > 1:
+            raise Unresolved(
+                f"watchlist name {ref!r} is ambiguous; use its WatchlistId", "watchlist-ambiguous"
             )
         self.state.watchlists.setdefault(domain_id, {})[matches[0].name] = matches[0].watchlist_id
         return matches[0].watchlist_id
