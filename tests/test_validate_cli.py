@@ -43,14 +43,14 @@ def test_validate_good_directory(capsys: pytest.CaptureFixture[str]) -> None:
     """Valid specs: exit 0 and one OK line on stdout counting specs and files."""
     assert main(["validate", str(GOOD)]) == EXIT_OK
     out, err = capsys.readouterr()
-    assert out == "OK: 5 specs in 3 file(s) are valid\n"
+    assert out == "OK: 5 specs in 3 files are valid\n"
     assert err == ""
 
 
 def test_validate_with_selectors(capsys: pytest.CaptureFixture[str]) -> None:
     """--selector narrows the counted specs; repeated selectors must all match."""
     assert main(["validate", str(GOOD), "-l", "team=fraud-ops", "--selector", "region=amer"]) == 0
-    assert capsys.readouterr().out == "OK: 2 specs in 3 file(s) are valid\n"
+    assert capsys.readouterr().out == "OK: 2 specs in 1 file are valid\n"
 
 
 def test_validate_defaults_to_specs_directory(
@@ -60,7 +60,7 @@ def test_validate_defaults_to_specs_directory(
     shutil.copytree(GOOD, tmp_path / "specs")
     monkeypatch.chdir(tmp_path)
     assert main(["validate"]) == EXIT_OK
-    assert capsys.readouterr().out == "OK: 5 specs in 3 file(s) are valid\n"
+    assert capsys.readouterr().out == "OK: 5 specs in 3 files are valid\n"
 
 
 def test_validate_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,7 +124,7 @@ def test_validate_subprocess(path: Path, code: int) -> None:
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     if code == EXIT_OK:
-        assert proc.stdout == "OK: 5 specs in 3 file(s) are valid\n"
+        assert proc.stdout == "OK: 5 specs in 3 files are valid\n"
         assert proc.stderr == ""
     else:
         expected = _expected_error_lines(path)
@@ -292,3 +292,82 @@ def test_validate_outside_a_git_work_tree_or_without_git_says_nothing_more(
     monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
     assert main(["validate", str(repo / "specs")]) == 0  # no git
     assert capsys.readouterr().err == ""
+
+
+def test_validate_speaks_plainly_and_counts_spec_files_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt field gets a did-you-mean; an empty list says so without pydantic's
+    wording; the roster files a spec references are not counted as spec files."""
+    root = _repository(tmp_path / "repo")
+    assert main(["validate", str(root / "specs")]) == EXIT_OK
+    assert capsys.readouterr().out == "OK: 2 specs in 2 files are valid\n"
+    emea = root / "specs" / "emea.yaml"
+    emea.write_text(emea.read_text() + "  priorty: 3\n  maxAtempts: 2\n")
+    (root / "specs" / "empty.yaml").write_text(
+        "apiVersion: voiceid-reconciler/v1\nkind: SpeakerEnrollmentJob\nmetadata: {name: empty}\n"
+        "spec:\n  domain: demo\n  dataAccessRoleArn: arn:aws:iam::123456789012:role/R\n"
+        "  input: {speakers: []}\n  output: {s3Uri: 's3://b/out/', kmsKeyId: alias/k}\n"
+    )
+    assert main(["validate", str(root / "specs")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "unknown field 'spec.priorty'; did you mean 'priority'?" in err
+    assert "unknown field 'spec.maxAtempts'; did you mean 'maxAttempts'?" in err
+    assert "spec.input.speakers: must have at least 1 items" in err
+    assert "should" not in err
+    assert "after validation" not in err
+
+
+def test_validate_catches_specs_that_differ_only_in_their_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two specs that would be one job (same everything but metadata.name) fail offline, at
+    the second one's line, as they would online."""
+    root = _repository(tmp_path / "repo")
+    emea = root / "specs" / "emea.yaml"
+    (root / "specs" / "emea-copy.yaml").write_text(
+        emea.read_text().replace("name: emea}", "name: emea-copy}")
+    )
+    assert main(["validate", str(root / "specs")]) == EXIT_ERROR
+    line = capsys.readouterr().err.splitlines()[0]
+    assert line.startswith(f"{root / 'specs' / 'emea.yaml'}:1:1: SpeakerEnrollmentJob/emea ")
+    assert "resolves to the same job as SpeakerEnrollmentJob/emea-copy" in line
+
+
+def test_validate_formats_for_tools_and_for_github(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--format json: one document on stdout (valid or not); --format github: one workflow
+    command per problem, with file, line and column, escaped as GitHub asks."""
+    root = _repository(tmp_path / "repo")
+    specs = root / "specs"
+    assert main(["validate", str(specs), "--format", "json"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert document == {
+        "formatVersion": 1,
+        "valid": True,
+        "specs": 2,
+        "files": 2,
+        "errors": [],
+        "warnings": [],
+    }
+    emea = specs / "emea.yaml"
+    emea.write_text(emea.read_text() + "  priorty: 3\n")
+    assert main(["validate", str(specs), "--format", "json"]) == EXIT_ERROR
+    out, err = capsys.readouterr()
+    assert err == ""
+    document = json.loads(out)
+    assert document["valid"] is False
+    assert document["errors"] == [
+        {
+            "file": str(emea),
+            "line": 9,
+            "column": 3,
+            "message": "unknown field 'spec.priorty'; did you mean 'priority'?",
+        }
+    ]
+    assert main(["validate", str(specs), "--format", "github"]) == EXIT_ERROR
+    assert capsys.readouterr().out == (
+        f"::error file={emea},line=9,col=3,title=voiceid-reconciler::"
+        "unknown field 'spec.priorty'; did you mean 'priority'?\n"
+    )

@@ -337,21 +337,26 @@ def store(args: argparse.Namespace) -> StateStore:
     )
 
 
-def warn_exposed_state_files(paths: list[Path], state: str | None = None) -> None:
-    """Say on stderr which side files of a local state (``.lock``, ``.backup``, ``.mark``) git
-    holds or would pick up: those of ``state``, or of any state in the work trees of
-    ``paths``. Warnings only; nothing here changes the exit code."""
+def exposed_state_files(paths: list[Path], state: str | None = None) -> list[str]:
+    """Which side files of a local state (``.lock``, ``.backup``, ``.mark``) git holds or would
+    pick up, one warning each: those of ``state``, or of any state in the work trees of
+    ``paths``."""
     from reconciler.adapters.gitfiles import exposed_side_files
 
     if state is not None and state.startswith("s3://"):
-        return
-    seen: set[Path] = set()
+        return []
+    seen: dict[Path, str] = {}
     wheres = [Path(state)] if state is not None else paths
     for where in wheres:
         for exposed in exposed_side_files(where, Path(state) if state is not None else None):
-            if exposed.path not in seen:
-                seen.add(exposed.path)
-                print(f"voiceid-reconciler: warning: {exposed.warning()}", file=sys.stderr)
+            seen.setdefault(exposed.path, exposed.warning())
+    return list(seen.values())
+
+
+def warn_exposed_state_files(paths: list[Path], state: str | None = None) -> None:
+    """:func:`exposed_state_files`, said on stderr (warnings only: the exit code stays)."""
+    for warning in exposed_state_files(paths, state):
+        print(f"voiceid-reconciler: warning: {warning}", file=sys.stderr)
 
 
 def voiceid(args: argparse.Namespace) -> VoiceId:

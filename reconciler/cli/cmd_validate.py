@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
-from reconciler.cli.exits import EXIT_OK
+from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
+
+if TYPE_CHECKING:
+    from reconciler.core.errors import Location, SpecError
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
@@ -17,6 +21,13 @@ def register(sub: Any, parents: shared.Parents) -> None:
         parents=[parents.common, parents.specs],
         help="check spec files and report every problem with file:line:column",
         description="Check spec files; exit 1 and list every problem when any is invalid.",
+    )
+    validate.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="text: one line per problem on stderr; json: one document on stdout; github: "
+        "workflow commands that annotate the pull request's lines (default: text)",
     )
     validate.set_defaults(handler=run_validate)
     schema = shared.add_command(
@@ -31,14 +42,82 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from reconciler.core.loading import discover, load
+    from reconciler.core.desired import NameResolver, desire
+    from reconciler.core.errors import SpecErrors
+    from reconciler.core.loading import load
+    from reconciler.core.plan import collisions
 
     paths = shared.paths(args)
-    specs = load(paths, args.selector)
-    files = len(discover(paths))
-    print(f"OK: {len(specs)} spec{'s' if len(specs) != 1 else ''} in {files} file(s) are valid")
-    shared.warn_exposed_state_files(paths)
-    return EXIT_OK
+    errors: list[SpecError] = []
+    specs = []
+    try:
+        specs = load(paths, args.selector)
+        errors = collisions(desire(specs, NameResolver()))
+    except SpecErrors as err:
+        errors = err.errors
+    files = len({spec.location.path for spec in specs})
+    warnings = [] if errors else shared.exposed_state_files(paths)
+    if args.format == "text":
+        if errors:
+            raise SpecErrors(errors)
+        print(_ok(len(specs), files))
+        for warning in warnings:
+            print(f"voiceid-reconciler: warning: {warning}", file=sys.stderr)
+    elif args.format == "json":
+        document = {
+            "formatVersion": 1,
+            "valid": not errors,
+            "specs": len(specs) if not errors else None,
+            "files": files if not errors else None,
+            "errors": [_error_dict(e) for e in errors],
+            "warnings": warnings,
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        for error in errors:
+            print(_annotation("error", error.location, error.message))
+        for warning in warnings:
+            print(f"::warning title=voiceid-reconciler::{_escape(warning)}")
+        if not errors:
+            print(_ok(len(specs), files))
+    return EXIT_ERROR if errors else EXIT_OK
+
+
+def _ok(specs: int, files: int) -> str:
+    return (
+        f"OK: {specs} spec{'s' if specs != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+        " are valid"
+    )
+
+
+def _error_dict(error: SpecError) -> dict[str, Any]:
+    loc = error.location
+    return {
+        "file": str(loc.path),
+        "line": loc.line or None,
+        "column": loc.column or None,
+        "message": error.message,
+    }
+
+
+def _annotation(level: str, loc: Location, message: str) -> str:
+    """A GitHub workflow command that shows ``message`` on the file's line in the PR."""
+    props = [f"file={_escape_property(str(loc.path))}"]
+    if loc.line:
+        props.append(f"line={loc.line}")
+    if loc.column:
+        props.append(f"col={loc.column}")
+    props.append("title=voiceid-reconciler")
+    return f"::{level} {','.join(props)}::{_escape(message)}"
+
+
+def _escape(text: str) -> str:
+    """GitHub's escaping of a workflow command's message."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def run_schema(args: argparse.Namespace) -> int:

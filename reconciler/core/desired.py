@@ -142,6 +142,25 @@ class OfflineResolver:
             raise Unresolved("the manifest's ETag is not in the state yet", "offline") from None
 
 
+class NameResolver:
+    """Takes every name as its id and a manifest's URI as its identity: what two specs resolve
+    to when only the files are known (``validate``: specs that differ only in their name
+    collide here as they will online). No network, no state."""
+
+    def domain_id(self, ref: str) -> str:
+        return ref
+
+    def watchlist_id(self, domain_id: str, ref: str) -> str:
+        del domain_id
+        return ref
+
+    def prefetch_manifests(self, uris: Sequence[str]) -> None:
+        del uris
+
+    def manifest_identity(self, uri: str) -> str:
+        return f"uri:{uri}"
+
+
 def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
     """Resolve each spec into the job(s) it stands for, or the reason it is blocked.
 

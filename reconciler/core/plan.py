@@ -33,7 +33,7 @@ from fnmatch import fnmatchcase as fnmatch
 from typing import NamedTuple
 
 from reconciler.core.desired import DesiredJob
-from reconciler.core.errors import PlanChecksumMismatch, PlanError, UnsafePlanError
+from reconciler.core.errors import PlanChecksumMismatch, PlanError, SpecError, UnsafePlanError
 from reconciler.core.identity import (
     HASH_IN_NAME,
     StartRequest,
@@ -255,19 +255,31 @@ def intent_differences(
     return out
 
 
-def check_unique(desired: Sequence[DesiredJob]) -> None:
-    """Two specs that resolve to the same job would share one job: refuse the whole plan."""
+def collisions(desired: Sequence[DesiredJob]) -> list[SpecError]:
+    """Specs that resolve to the same job as an earlier one (they would share one job)."""
     seen: dict[str, DesiredJob] = {}
+    found = []
     for job in desired:
         if job.hash is None:
             continue
         first = seen.setdefault(job.hash, job)
         if first is not job:
-            raise PlanError(
-                f"{job.spec.location}: {job.key} resolves to the same job as "
-                f"{first.key} ({first.spec.location}); change one of them or give it "
-                "a different revision"
+            found.append(
+                SpecError(
+                    job.spec.location,
+                    f"{job.key} resolves to the same job as {first.key} "
+                    f"({first.spec.location}); change one of them or give it a different "
+                    "revision",
+                )
             )
+    return found
+
+
+def check_unique(desired: Sequence[DesiredJob]) -> None:
+    """Two specs that resolve to the same job would share one job: refuse the whole plan."""
+    found = collisions(desired)
+    if found:
+        raise PlanError(str(found[0]))
 
 
 def check_plan(

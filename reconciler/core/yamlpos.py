@@ -9,6 +9,8 @@ only when something is wrong is the tree walked to find the position of an error
 
 from __future__ import annotations
 
+import difflib
+import functools
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from reconciler.core.errors import Location, SpecError, SpecErrors
-from reconciler.core.spec import ENROLLMENT, REGISTRATION
+from reconciler.core.spec import ENROLLMENT, REGISTRATION, json_schema
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Spec files larger than this are refused before parsing (8 MiB holds a 10,000-speaker roster)."""
@@ -307,17 +309,57 @@ def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError
         if parent == ["spec"] and other and other != kind:
             message = f"'{key}' belongs to {other}, not to {kind}"
         else:
-            message = f"unknown field '{field_name}'"
+            close = difflib.get_close_matches(str(key), _field_names(), n=1, cutoff=0.7)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            message = f"unknown field '{field_name}'{hint}"
     elif kind_of_error == "missing":
         message = f"missing required field '{field_name}'"
     elif kind_of_error == "string_pattern_mismatch":
         message = f"{field_name}: {_pattern_hint(loc)}"
     elif kind_of_error == "literal_error":
         message = f"{field_name}: {detail['msg'].replace('Input should be', 'must be')}"
+    elif kind_of_error in ("too_short", "too_long"):
+        ctx = detail.get("ctx") or {}
+        if kind_of_error == "too_short":
+            bound = f"at least {ctx.get('min_length', 1)}"
+        else:
+            bound = f"at most {ctx.get('max_length', '?')}"
+        items = "characters" if isinstance(node, yaml.ScalarNode) else "items"
+        message = f"{field_name}: must have {bound} {items}"
     else:
-        text = detail["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+        text = detail["msg"].replace("Value error, ", "")
+        for said, meant in _PYDANTIC_WORDING:
+            text = text.replace(said, meant)
         message = f"{field_name}: {text}" if field_name else text
     return SpecError(location(path, node), message)
+
+
+_PYDANTIC_WORDING = (
+    ("Input should be", "must be"),
+    ("should be", "must be"),
+    ("should have", "must have"),
+    (" after validation", ""),
+)
+
+
+@functools.cache
+def _field_names() -> tuple[str, ...]:
+    """Every field name a spec document can have (for "did you mean")."""
+    names: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            properties = value.get("properties")
+            if isinstance(properties, dict):
+                names.update(properties)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(json_schema())
+    return tuple(sorted(names))
 
 
 def _key_node(root: yaml.Node, parent: Sequence[int | str], key: str) -> yaml.Node | None:
