@@ -116,6 +116,13 @@ def parents() -> Parents:
     _shared(out, "--debug", action="store_true", help="show tracebacks instead of one-line errors")
     _shared(
         out,
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="log warnings and errors only, and no progress line",
+    )
+    _shared(
+        out,
         "--log-format",
         choices=("auto", "console", "json"),
         default="auto",

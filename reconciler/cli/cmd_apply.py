@@ -15,7 +15,7 @@ from reconciler.cli import args as shared
 from reconciler.cli import saved as saved_plans
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, verdict
-from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT
+from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, Plan
 
 if TYPE_CHECKING:
     from reconciler.runner.context import ApplyReport
@@ -133,11 +133,20 @@ def run(args: argparse.Namespace) -> int:
     voiceid = shared.voiceid(args)
     run = Run(shared.store(args), voiceid, shared.objects(args), options)
     started = time.monotonic()
-    progress = Progress(sys.stderr)
+    progress = Progress(sys.stderr, quiet=args.quiet)
     report: ApplyReport | None = None
+    colour = render.use_colour(sys.stdout)
+
+    def show_plan(plan: Plan) -> None:  # before anything starts, as Terraform does
+        sys.stdout.write(
+            render.plan_text(plan, offline=False, observed_at=run.state.observed_at, colour=colour)
+        )
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
     outcome: int | None = None
     try:
-        report = apply(specs, run, progress=progress if args.wait else None)
+        report = apply(specs, run, progress=progress if args.wait else None, on_plan=show_plan)
         outcome = verdict(report) or shared.fail_on(args, report.plan)
     finally:
         progress.close()
@@ -150,8 +159,7 @@ def run(args: argparse.Namespace) -> int:
             success=outcome == EXIT_OK,
         )
         _emit_metrics(args, summary)
-    colour = render.use_colour(sys.stdout)
-    sys.stdout.write(render.apply_text(report, dry_run=args.dry_run, colour=colour))
+    sys.stdout.write(render.apply_text(report, dry_run=args.dry_run))
     log.info("run.summary", **summary.log_fields())
     shared.warn_exposed_state_files([], shared.state_location(args))
     return outcome

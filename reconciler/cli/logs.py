@@ -1,20 +1,34 @@
-"""Logging: structlog, configured once per command line, to stderr (stdout is for output)."""
+"""Logging and the terminal: structlog to stderr (stdout is for output), and one status line.
+
+On a terminal, log events are ``HH:MM:SS level event key=value ...`` lines (nested values as
+``key.sub=value``, never a Python repr), and ``apply --wait``'s progress is a status line kept
+below them: every log line is written above it (the status line is cleared, the log line
+written, the status line drawn again, as pip and rich do), and the status line is cut to the
+terminal's width so that it never wraps (a wrapped line cannot be rewritten in place). Off a
+terminal, events are JSON lines and there is no status line.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from typing import Any, TextIO, cast
 
 import structlog
 
+_LEVEL_COLOURS = {"debug": "2", "info": "36", "warning": "33", "error": "31", "critical": "31"}
+_CLEAR_LINE = "\r\x1b[K"
 
-def configure_logging(fmt: str = "auto") -> None:
-    """structlog to stderr: console lines on a terminal, JSON lines otherwise."""
+
+def configure_logging(fmt: str = "auto", *, quiet: bool = False) -> None:
+    """structlog to stderr: console lines on a terminal, JSON lines otherwise; ``quiet``:
+    warnings and errors only."""
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    colour = console and sys.stderr.isatty() and not os.environ.get("NO_COLOR")
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=not os.environ.get("NO_COLOR"))
+        _ConsoleRenderer(colour=colour)
         if console
         else structlog.processors.JSONRenderer(sort_keys=True)
     )
@@ -24,18 +38,96 @@ def configure_logging(fmt: str = "auto") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Stderr())),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.WARNING if quiet else logging.INFO
+        ),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, TERMINAL)),
         cache_logger_on_first_use=False,
     )
 
 
-class _Stderr:
-    """Whatever ``sys.stderr`` is when an event is written (not when logging was configured):
-    a test's captured stream, or a redirected one, is never written to after it closed."""
+class _ConsoleRenderer:
+    """``12:00:01 info  apply.results spec=... NEW_ENROLLMENT=3``: key=value, sorted."""
+
+    def __init__(self, *, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, logger: Any, name: str, event: dict[str, Any]) -> str:
+        del logger, name
+        when = str(event.pop("timestamp", ""))[11:19]
+        level = str(event.pop("level", "info"))
+        message = str(event.pop("event", ""))
+        pairs = " ".join(f"{key}={value}" for key, value in _flat(event))
+        shown_level = f"{level:<7}"
+        if self.colour:
+            shown_level = f"\x1b[{_LEVEL_COLOURS.get(level, '0')}m{shown_level}\x1b[0m"
+            message = f"\x1b[1m{message}\x1b[0m"
+        return f"{when} {shown_level} {message} {pairs}".rstrip()
+
+
+def _flat(value: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key, item in sorted(value.items()):
+        path = f"{prefix}{key}"
+        if isinstance(item, dict):
+            out.extend(_flat(item, f"{path}.") or [(path, "-")])
+        elif isinstance(item, list | tuple | set | frozenset):
+            out.append((path, ",".join(str(i) for i in item)))
+        else:
+            text = str(item)
+            out.append((path, f'"{text}"' if not text or " " in text else text))
+    return out
+
+
+class _Terminal:
+    """stderr as log events and the status line share it. Writes go to whatever
+    ``sys.stderr`` is at the time (a test's captured stream, a redirected one)."""
+
+    def __init__(self) -> None:
+        self.status = ""
+        self._partial = ""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        """Log output: whole lines are written above the status line."""
+        if not self.status:
+            return self.stream.write(text)
+        self._partial += text
+        lines, _, self._partial = self._partial.rpartition("\n")
+        if lines:
+            self.stream.write(f"{_CLEAR_LINE}{lines}\n{self.status}")
+            self.stream.flush()
+        return len(text)
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        self.stream.flush()
+
+    def width(self) -> int:
+        """The terminal's columns (80 when they cannot be told)."""
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return shutil.get_terminal_size((80, 24)).columns
+
+    def show(self, text: str) -> None:
+        """Draw (or redraw) the status line, cut to fit the terminal's width."""
+        limit = max(self.width() - 1, 10)
+        if len(text) > limit:
+            text = text[: limit - 1] + "…"
+        self.status = text
+        self.stream.write(f"{_CLEAR_LINE}{text}")
+        self.stream.flush()
+
+    def end_status(self) -> None:
+        """Leave the last status line on the screen, and write below it from now on."""
+        if self.status:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.status = ""
+
+
+TERMINAL = _Terminal()
+"""The one writer of stderr's log events and of the status line."""

@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voiceid-reconciler: {err}", file=sys.stderr)
         return EXIT_ERROR
     shared.fill_defaults(args)
-    configure_logging(args.log_format)
+    configure_logging(args.log_format, quiet=args.quiet)
     try:
         with _terminate_as_interrupt():
             status: int = args.handler(args)

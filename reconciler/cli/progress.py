@@ -1,4 +1,4 @@
-"""``apply --wait`` progress: one rewritten line on a terminal, log events otherwise."""
+"""``apply --wait`` progress: the terminal's status line (below the log), log events otherwise."""
 
 from __future__ import annotations
 
@@ -6,25 +6,31 @@ from typing import TextIO
 
 import structlog
 
+from reconciler.cli.logs import TERMINAL
 from reconciler.core.plan import ActionKind, Plan
 
 
 class Progress:
-    """``apply --wait`` progress: one rewritten line on a terminal, log events otherwise."""
+    """``apply --wait`` progress: a status line on a terminal (never wrapped, log lines kept
+    above it), an ``apply.progress`` event otherwise; nothing with ``quiet``."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
         self.tty = bool(getattr(stream, "isatty", None) and stream.isatty())
+        self.quiet = quiet
         self._log = structlog.get_logger("reconciler.progress")
 
     def __call__(self, plan: Plan) -> None:
         running = [a for a in plan.actions if a.running]
         queued = sum(1 for a in plan.actions if a.kind is ActionKind.QUEUED)
         done = sum(1 for a in plan.actions if a.kind is ActionKind.IN_SYNC and not a.running)
+        if self.quiet:
+            return
         if self.tty:
-            jobs = " · ".join(f"{a.name} {a.percent_complete or 0}%" for a in running) or "-"
-            self.stream.write(f"\r\x1b[K[wait] running: {jobs} | {queued} queued | {done} ended")
-            self.stream.flush()
+            jobs = ", ".join(f"{a.name} {a.percent_complete or 0}%" for a in running)
+            TERMINAL.show(
+                f"[wait] {len(running)} running{': ' + jobs if jobs else ''} | {queued} queued"
+                f" | {done} ended"
+            )
         else:
             self._log.info(
                 "apply.progress",
@@ -35,4 +41,4 @@ class Progress:
 
     def close(self) -> None:
         if self.tty:
-            self.stream.write("\n")
+            TERMINAL.end_status()

@@ -203,9 +203,11 @@ def plan_json(
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 
-def apply_text(report: ApplyReport, *, dry_run: bool, colour: bool = False) -> str:
-    """What an apply run did: the final plan, then what started, what waits and why."""
-    lines = [plan_text(report.plan, offline=False, observed_at=report.observed_at, colour=colour)]
+def apply_text(report: ApplyReport, *, dry_run: bool) -> str:
+    """What an apply run did, after its plan (:func:`plan_text` of ``report.reviewed``, shown
+    before anything started): what started, what waits and why, how the jobs ended, and one
+    closing line, ``Apply complete: 3 started, 1 queued, 0 blocked.``"""
+    lines = []
     if dry_run:
         lines.append("Dry run: nothing was started.")
     for action in report.started:
@@ -214,13 +216,24 @@ def apply_text(report: ApplyReport, *, dry_run: bool, colour: bool = False) -> s
         lines.append(f"Queued {key}: {reason}.")
     for key, reason in sorted(report.blocked.items()):
         lines.append(f"Blocked {key}: {reason}.")
+    if report.held_back:
+        lines.append(f"Held back: {report.held_back} start(s) over --max-starts, for a later run.")
     for key in report.failed:
         lines.append(f"FAILED {key}: no attempts left (bump spec.revision to run it again).")
     for key in report.with_errors:
         lines.append(f"COMPLETED_WITH_ERRORS {key}: some requests failed (status --details).")
+    ended = report.plan.jobs_by_status()
+    if report.started or report.failed or report.with_errors:
+        lines.append("Jobs: " + ", ".join(f"{n} {status}" for status, n in ended.items()) + ".")
     if report.timed_out:
         lines.append("Timed out waiting for jobs to end; run again to continue.")
-    return "\n".join(lines).rstrip("\n") + "\n"
+    queued = len(report.queued_specs())
+    blocked = sum(1 for a in report.plan.actions if a.kind is ActionKind.BLOCKED)
+    verb = "Dry run complete" if dry_run else "Apply complete"
+    if report.timed_out:
+        verb = "Apply stopped (timeout)"
+    lines.append(f"{verb}: {len(report.started)} started, {queued} queued, {blocked} blocked.")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,14 @@ class Progress(Protocol):
 
 
 def apply(
-    specs: Sequence[LoadedSpec], run: Run, *, progress: Progress | None = None
+    specs: Sequence[LoadedSpec],
+    run: Run,
+    *,
+    progress: Progress | None = None,
+    on_plan: Progress | None = None,
 ) -> ApplyReport:
-    """Converge: observe, plan, start what is missing (state written after every start)."""
+    """Converge: observe, plan, start what is missing (state written after every start).
+    ``on_plan`` is shown the reviewed plan, once, before anything starts."""
     store, options = run.store, run.options
     started_at = run.clock.monotonic()
     with store.locked():
@@ -51,6 +56,9 @@ def apply(
                 start_limit=options.start_limit,
                 dry_run=options.dry_run,
             )
+            run.report.reviewed = plan
+            if on_plan:
+                on_plan(plan)
             while _step(run, plan, seen, current, progress):
                 if (
                     options.timeout is not None
@@ -98,6 +106,7 @@ def _step(
         return False
     budget = None if options.max_starts is None else options.max_starts - len(run.report.started)
     starts = plan.starts[:budget]
+    run.report.held_back = len(plan.starts) - len(starts)
     start_all(run, starts, current)
     run.report.plan = _plan_after(run, starts, current, seen)
     if progress:

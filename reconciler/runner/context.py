@@ -113,6 +113,10 @@ class ApplyReport:
     """Specs whose job ended COMPLETED_WITH_ERRORS during this run."""
     timed_out: bool = False
     observed_at: str | None = None
+    reviewed: Plan | None = None
+    """The plan computed before anything started (the one ``--plan-checksum`` checked)."""
+    held_back: int = 0
+    """Starts the last plan had that ``--max-starts`` held back for a later run."""
 
     def queued_specs(self) -> set[str]:
         """Every spec left waiting for a free slot, once: refused by the quota during the run
