@@ -190,6 +190,8 @@ def test_markdown_renders_table_and_details_with_cmark_gfm() -> None:
     folded = html.split("<details><summary>In sync and unchanged (")[1].split("</details>")[0]
     assert "done-batch" in folded
     assert "new-name" in folded  # the rename followed: its job is in sync, nothing starts
+    assert "renamed from old-name (its job follows the new name)" in folded
+    assert "old-name" not in html.split("In sync and unchanged")[0]  # not orphaned
     assert "Offline plan" in html
 
 
@@ -203,6 +205,7 @@ def test_markdown_stays_under_the_comment_limit_and_says_what_it_left_out() -> N
     assert "#### By domain" in text  # a grouped summary, never an empty block
     assert "| `Dom1Dom1Dom1Dom1Dom1Do` | 1 | 4999 | 0 |" in text
     assert "To start (5000)" in text
+    assert "> ⚠️ 5000 starts pending: over apply's --start-limit of 100" in text
     html = cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
     assert html.count("<table>") == 2  # the counts by domain, and the starts that fit
     assert text == plan_markdown(plan, offline=False, observed_at=OBSERVED_AT)

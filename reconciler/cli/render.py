@@ -9,6 +9,8 @@ JSON plan schema (``formatVersion`` 1; fields are only ever added within a versi
     summary         {start, retry, queued, blocked, in-sync, superseded, orphaned: int}
     problems        {blocked, failed, completed-with-errors, orphaned, queued: int}  (those
                     present; what ``--fail-on`` counts)
+    notes           [str]      for the reviewer: pending starts near or over the default
+                    ``--start-limit``
     actions         [{action, kind, name, domainId, hash, attempt, jobName, jobId, status,
                       percentComplete, reason, priority, code, domainName, speakers, changes,
                       risks, problem}]
@@ -40,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from reconciler.core.kinds import JobStatus
-from reconciler.core.plan import Action, ActionKind, Plan
+from reconciler.core.plan import Action, ActionKind, Plan, limit_note
 from reconciler.core.spec import belongs
 from reconciler.core.state import State
 from reconciler.runner.context import ApplyReport
@@ -121,6 +123,9 @@ def plan_text(plan: Plan, *, offline: bool, observed_at: str | None, colour: boo
     else:
         lines.append("No specs.")
     lines.append("")
+    note = limit_note(plan)
+    if note:
+        lines.append(f"⚠ {note}")
     lines.append(f"Plan: {summary_line(plan)}.")
     lines.append(f"Plan checksum: {plan.checksum()}")
     return "\n".join(lines) + "\n"
@@ -195,6 +200,7 @@ def plan_json(
         "checksum": plan.checksum(),
         "summary": plan.counts(),
         "problems": _problem_counts(plan),
+        "notes": [note] if (note := limit_note(plan)) else [],
         "actions": [action_dict(a) for a in plan.actions],
         "intent": [list(i) for i in plan.intent()],
     }
@@ -461,6 +467,8 @@ def plan_markdown(
         "",
         f"Plan: {summary_line(plan)} · checksum `{plan.checksum()}`",
     ]
+    if note := limit_note(plan):
+        head += ["", f"> ⚠️ {note}"]
     if offline:
         when = f"the state observed at {observed_at}" if observed_at else "an empty state"
         head += ["", f"> Offline plan: computed from the specs and {when}; no Voice ID calls."]

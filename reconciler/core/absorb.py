@@ -81,7 +81,7 @@ def _follow_renames(state: State, desired: Sequence[DesiredJob]) -> None:
             continue
         old = unclaimed.pop((job.kind, job.hash), None)
         if old is not None:
-            state.specs[job.key] = state.specs.pop(old).model_copy(update={"name": job.name})
+            state.follow_rename(old, job.key, job.name)
 
 
 def _place(state: State, record: JobRecord, name: str, by_hash: Mapping[str, DesiredJob]) -> None:

@@ -314,6 +314,20 @@ def check_plan(
         )
 
 
+def limit_note(plan: Plan, start_limit: int | None = DEFAULT_START_LIMIT) -> str | None:
+    """A note for the reviewer when the pending starts come near (80%) or above the apply's
+    ``--start-limit``."""
+    pending = plan.pending_count()
+    if start_limit is None or pending < 0.8 * start_limit or pending == 0:
+        return None
+    if pending > start_limit:
+        return (
+            f"{pending} starts pending: over apply's --start-limit of {start_limit} "
+            "(apply refuses them without --force)"
+        )
+    return f"{pending} starts pending: near apply's --start-limit of {start_limit}"
+
+
 def _some(keys: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
@@ -430,6 +444,10 @@ def _desired_actions(
                 actions.extend(_superseded(entry, None))
             continue
         action = _action_for(job, job.request, by_prefix.get(job.request.hash[:HASH_IN_NAME], []))
+        if job.key in state.renamed:
+            was = state.renamed[job.key].partition("/")[2]
+            note = f"renamed from {was} (its job follows the new name)"
+            action = replace(action, reason=f"{action.reason}; {note}" if action.reason else note)
         if action.code == "new" and entry is not None and (entry.history or entry.request):
             changes = request_changes(entry.request, job.request.essence()) if entry.request else ()
             action = replace(

@@ -146,6 +146,19 @@ class State(_Record):
     removed: list[JobRecord] = Field(default_factory=list)
     _untrusted: str | None = PrivateAttr(default=None)
     """Why this state may not know every job of ours (never written to disk)."""
+    _renamed: dict[str, str] = PrivateAttr(default_factory=dict)
+    """Entries this run moved to a spec's new name: ``{new key: old key}`` (not on disk)."""
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """The pure renames followed in this run, ``{new key: old key}`` (for the plan)."""
+        return self._renamed
+
+    def follow_rename(self, old: str, new: str, name: str) -> None:
+        """Move the entry ``old`` to the key ``new`` (the spec's ``name`` changed, nothing
+        else), and remember it for the plan to say."""
+        self.specs[new] = self.specs.pop(old).model_copy(update={"name": name})
+        self._renamed[new] = old
 
     @property
     def untrusted(self) -> str | None:
