@@ -371,3 +371,20 @@ def test_validate_formats_for_tools_and_for_github(
         f"::error file={emea},line=9,col=3,title=voiceid-reconciler::"
         "unknown field 'spec.priorty'; did you mean 'priority'?\n"
     )
+
+
+def test_validate_reports_every_problem_in_one_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A broken spec file, a broken roster of another spec and a duplicate name all come out
+    of one run (fixing one never reveals the next)."""
+    root = _repository(tmp_path / "repo")
+    specs = root / "specs"
+    (specs / "rosters" / "amer.csv").write_text("speakerId,audio\ncaller-2,\n")
+    (specs / "broken.yaml").write_text("apiVersion: voiceid-reconciler/v1\nkind: [x\n")
+    (specs / "copy.yaml").write_text((specs / "emea.yaml").read_text())
+    assert main(["validate", str(specs)]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "broken.yaml" in err
+    assert "amer.csv:2:1: audio" in err
+    assert "duplicate SpeakerEnrollmentJob name 'emea'" in err

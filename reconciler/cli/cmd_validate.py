@@ -44,17 +44,18 @@ def register(sub: Any, parents: shared.Parents) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     from reconciler.core.desired import NameResolver, desire
     from reconciler.core.errors import SpecErrors
-    from reconciler.core.loading import load
+    from reconciler.core.loading import check
     from reconciler.core.plan import collisions
+    from reconciler.core.spec import select
 
     paths = shared.paths(args)
-    errors: list[SpecError] = []
-    specs = []
     try:
-        specs = load(paths, args.selector)
-        errors = collisions(desire(specs, NameResolver()))
-    except SpecErrors as err:
-        errors = err.errors
+        specs, errors = check(paths)
+    except SpecErrors as err:  # no such path, no spec at all
+        specs, errors = [], err.errors
+    errors += collisions(desire(specs, NameResolver()))
+    if args.selector:
+        specs = select(specs, args.selector)
     files = len({spec.location.path for spec in specs})
     warnings = [] if errors else shared.exposed_state_files(paths)
     if args.format == "text":

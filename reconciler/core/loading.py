@@ -200,7 +200,15 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
 
     Beyond each document's own validity, names must be unique per kind.
     """
-    paths = list(paths)  # read twice below: a generator would be empty the second time
+    specs, errors = _specs_and_errors(list(paths))
+    if errors:
+        raise SpecErrors(errors)
+    return specs
+
+
+def _specs_and_errors(paths: list[Path]) -> tuple[list[LoadedSpec], list[SpecError]]:
+    """The valid specs under ``paths`` and every problem found, in one pass (a broken file
+    does not hide the problems of the others, nor their duplicate names)."""
     files = discover(paths)
     named = {p for p in paths if not p.is_dir()}
     specs: list[LoadedSpec] = []
@@ -226,9 +234,7 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
                     f"(first defined at {first.name_location})",
                 )
             )
-    if errors:
-        raise SpecErrors(errors)
-    return specs
+    return specs, errors
 
 
 def _roster_path(spec: LoadedSpec) -> Path | None:
@@ -245,9 +251,18 @@ def _roster_path(spec: LoadedSpec) -> Path | None:
 def load(paths: Sequence[Path], selectors: Sequence[str] = ()) -> list[LoadedSpec]:
     """Every spec under ``paths`` and its roster (all validated together), then narrowed by
     the selectors."""
-    errors: list[SpecError] = []
+    loaded, errors = check(paths)
+    if errors:
+        raise SpecErrors(errors)
+    return select(loaded, selectors) if selectors else loaded
+
+
+def check(paths: Sequence[Path]) -> tuple[list[LoadedSpec], list[SpecError]]:
+    """Every valid spec under ``paths`` with its roster, and every problem of the specs and
+    the rosters at once (``validate`` shows them all in one go, never in stages)."""
+    specs, errors = _specs_and_errors(list(paths))
     loaded: list[LoadedSpec] = []
-    for spec in load_specs(paths):
+    for spec in specs:
         if has_roster(spec):
             try:
                 spec = replace(spec, roster=tuple(load_roster(spec)))  # noqa: PLW2901
@@ -255,9 +270,7 @@ def load(paths: Sequence[Path], selectors: Sequence[str] = ()) -> list[LoadedSpe
                 errors.extend(roster_errors(err))
                 continue
         loaded.append(spec)
-    if errors:
-        raise SpecErrors(errors)
-    return select(loaded, selectors) if selectors else loaded
+    return loaded, sorted(errors, key=SpecError.sort_key)
 
 
 def load_selected(
