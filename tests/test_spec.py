@@ -60,7 +60,7 @@ EXPECTED: dict[str, list[tuple[int, int, str]]] = {
     "multi-doc-one-bad.yaml": [
         (28, 22, "spec.enrollment.fraudDetection.riskThreshold: must be greater than or equal to 0")
     ],
-    "name-too-long.yaml": [(4, 9, "metadata.name: String should have at most 63 characters")],
+    "name-too-long.yaml": [(4, 9, "metadata.name: must have at most 63 characters")],
     "no-input-source.yaml": [(9, 5, "exactly one of manifest, speakers, speakersFile is required")],
     "not-a-mapping.yaml": [(1, 1, "a spec document must be a mapping, not a list")],
     "python-tag.yaml": [(4, 9, "could not determine a constructor for the tag")],
@@ -76,7 +76,7 @@ EXPECTED: dict[str, list[tuple[int, int, str]]] = {
         (9, 5, "speakersFile must be a relative path inside the repository")
     ],
     "staging-without-roster.yaml": [(9, 5, "stagingUri only applies to a roster")],
-    "too-many-audio.yaml": [(13, 11, "spec.input.speakers[0].audio: List should have at most 10")],
+    "too-many-audio.yaml": [(13, 11, "spec.input.speakers[0].audio: must have at most 10 items")],
     "two-input-sources.yaml": [(9, 5, "is required (got manifest, speakersFile)")],
     "unknown-field.yaml": [(13, 5, "unknown field 'spec.output.kmsKeyArn'")],
     "unknown-kind.yaml": [(2, 7, "unknown kind 'SpeakerEnrolmentJob': expected one of")],

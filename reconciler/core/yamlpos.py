@@ -318,13 +318,13 @@ def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError
         message = f"{field_name}: {_pattern_hint(loc)}"
     elif kind_of_error == "literal_error":
         message = f"{field_name}: {detail['msg'].replace('Input should be', 'must be')}"
-    elif kind_of_error in ("too_short", "too_long"):
+    elif kind_of_error in ("too_short", "too_long", "string_too_short", "string_too_long"):
         ctx = detail.get("ctx") or {}
-        if kind_of_error == "too_short":
+        if kind_of_error.endswith("too_short"):
             bound = f"at least {ctx.get('min_length', 1)}"
         else:
             bound = f"at most {ctx.get('max_length', '?')}"
-        items = "characters" if isinstance(node, yaml.ScalarNode) else "items"
+        items = "characters" if kind_of_error.startswith("string") else "items"
         message = f"{field_name}: must have {bound} {items}"
     else:
         text = detail["msg"].replace("Value error, ", "")
