@@ -24,11 +24,18 @@ _CONFIGS: dict[str, dict[str, Any]] = {
         "read_timeout": 30,
     },
     "s3": {"retries": {"mode": "standard", "total_max_attempts": 5}},
+    # SNS (notifications): a few quick tries; a failed delivery is retried next run anyway.
+    "sns": {
+        "retries": {"mode": "standard", "total_max_attempts": 3},
+        "connect_timeout": 5,
+        "read_timeout": 10,
+    },
 }
 
 
 def make_client(service: str, *, profile: str | None = None, region: str | None = None) -> Any:
-    """A client for ``service`` ("voice-id" or "s3") from the standard AWS configuration."""
+    """A client for ``service`` ("voice-id", "s3" or "sns") from the standard AWS
+    configuration."""
     config = botocore.config.Config(**_CONFIGS[service], user_agent_extra="voiceid-reconciler")
     try:
         # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by EKS, Lambda, ...) counts too.

@@ -90,3 +90,19 @@ def _relative(path: Path) -> Path:
         return path.resolve().relative_to(Path.cwd())
     except ValueError:
         return path
+
+
+def last_commit(path: Path) -> str | None:
+    """The commit that last changed ``path`` (the one that introduced a spec's current
+    version), or None outside a work tree, for an uncommitted file, or without git."""
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed git command line, no shell
+            ["git", "-C", str(path.parent), "log", "-1", "--format=%H", "--", path.name],  # noqa: S607
+            capture_output=True,
+            timeout=_GIT_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = done.stdout.decode("ascii", "replace").strip()
+    return sha if done.returncode == 0 and len(sha) == 40 else None

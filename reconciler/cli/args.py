@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -29,9 +30,13 @@ if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that
     from reconciler.adapters.stores import StateStore
     from reconciler.adapters.voiceid import VoiceId
     from reconciler.core.plan import Plan
+    from reconciler.core.spec import LoadedSpec
+    from reconciler.runner.notify import Notifier
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
 FAIL_ON_ENV = "VOICEID_RECONCILER_FAIL_ON"
+NOTIFY_ENV = "VOICEID_RECONCILER_NOTIFY"
+NOTIFY_ON_ENV = "VOICEID_RECONCILER_NOTIFY_ON"
 SHARD_COUNT_ENV = "VOICEID_RECONCILER_SHARD_COUNT"
 SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"
 LAG_ENV = "VOICEID_RECONCILER_LIST_LAG_HORIZON"
@@ -285,6 +290,87 @@ def fail_on(args: argparse.Namespace, plan: Plan) -> int:
     )
     print(f"voiceid-reconciler: --fail-on: {said}", file=sys.stderr)
     return EXIT_FAIL_ON
+
+
+def add_notify(command: argparse.ArgumentParser) -> None:
+    """``--notify``, ``--notify-on``, ``--notify-interval``: the commands that observe jobs
+    ending (apply, status --refresh)."""
+    from reconciler.core.events import EventKind
+    from reconciler.runner.notify import DEFAULT_INTERVAL
+
+    group = command.add_argument_group("notifications")
+    group.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="send job events there: json://host/path (a signed JSON webhook), slack://..., "
+        "msteams://..., sns://<topic ARN>, github://OWNER/REPO (commit statuses), any Apprise "
+        f"URL (repeatable; default: ${NOTIFY_ENV}, space-separated)",
+    )
+    group.add_argument(
+        "--notify-on",
+        type=values.classes(("failures", "all", *(k.value for k in EventKind))),
+        default=None,
+        metavar="EVENT[,EVENT]",
+        help="which events: failures (failed, completed-with-errors, blocked; the default), "
+        f"all, or some of {', '.join(k.value for k in EventKind)} (default: ${NOTIFY_ON_ENV})",
+    )
+    group.add_argument(
+        "--notify-interval",
+        type=values.duration(),
+        default=DEFAULT_INTERVAL,
+        metavar="SECONDS",
+        help="at most one message per sink this often; what waits goes in the next "
+        f"(default: {DEFAULT_INTERVAL:g}s)",
+    )
+
+
+def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier | None:
+    """The run's notifier (None without sinks): every URL opened before anything runs."""
+    from reconciler.adapters.gitfiles import last_commit
+    from reconciler.adapters.notify import open_sink
+    from reconciler.core.events import FAILURES, EventKind
+    from reconciler.runner.notify import Notifier
+
+    urls = list(args.notify or []) or os.environ.get(NOTIFY_ENV, "").split()
+    if not urls:
+        return None
+    chosen = args.notify_on
+    if chosen is None:
+        text = os.environ.get(NOTIFY_ON_ENV, "").strip()
+        allowed = ("failures", "all", *(k.value for k in EventKind))
+        try:
+            chosen = values.classes(allowed)(text) if text else frozenset({"failures"})
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"${NOTIFY_ON_ENV}: {err}") from None
+    kinds: set[EventKind] = set()
+    for name in chosen:
+        if name == "all":
+            kinds.update(EventKind)
+        elif name == "failures":
+            kinds.update(FAILURES)
+        else:
+            kinds.add(EventKind(name))
+    sns = None
+    if any(url.startswith("sns://") for url in urls):
+        from reconciler.adapters.aws import make_client
+
+        sns = make_client("sns", profile=args.profile, region=args.region)
+    sinks = {url: open_sink(url, sns_client=sns) for url in dict.fromkeys(urls)}
+    paths = {spec.key: spec.location.path for spec in specs}
+    commits: dict[str, str | None] = {}
+
+    def commit_of(key: str) -> str | None:
+        base = key.rsplit("-part-", 1)[0] if key not in paths else key
+        path = paths.get(base)
+        if path is None:
+            return None
+        if str(path) not in commits:
+            commits[str(path)] = last_commit(path)
+        return commits[str(path)]
+
+    return Notifier(sinks, kinds=kinds, interval=args.notify_interval, commit_of=commit_of)
 
 
 def owner(args: argparse.Namespace) -> tuple[str, ...]:

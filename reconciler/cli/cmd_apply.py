@@ -39,6 +39,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
     )
     shared.add_owner(apply)
     shared.add_fail_on(apply)
+    shared.add_notify(apply)
     apply.add_argument(
         "--max-active",
         type=values.count(1),
@@ -130,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     )
     specs, unselected = load_selected(shared.paths(args), args.selector)
     options = replace(options, unselected=unselected)
+    notifier = shared.notifier(args, specs)
     voiceid = shared.voiceid(args)
     run = Run(shared.store(args), voiceid, shared.objects(args), options)
     started = time.monotonic()
@@ -146,7 +148,13 @@ def run(args: argparse.Namespace) -> int:
 
     outcome: int | None = None
     try:
-        report = apply(specs, run, progress=progress if args.wait else None, on_plan=show_plan)
+        report = apply(
+            specs,
+            run,
+            progress=progress if args.wait else None,
+            on_plan=show_plan,
+            notifier=notifier,
+        )
         outcome = verdict(report) or shared.fail_on(args, report.plan)
     finally:
         progress.close()

@@ -1,7 +1,7 @@
 """The state: what the reconciler observed, cached so that a run spends API calls only on what
 can still change. Versioned schema, deterministic JSON, locked atomic writes.
 
-Schema (version 3), as written to disk (JSON, sorted keys, two-space indent)::
+Schema (version 4), as written to disk (JSON, sorted keys, two-space indent)::
 
     schemaVersion  int        1
     lineage        str        random id given when the state is created; never changes
@@ -24,6 +24,11 @@ Schema (version 3), as written to disk (JSON, sorted keys, two-space indent)::
     removed        [JobRecord]   tombstones: records forgotten by ``state rm`` (never reported;
                                  a spec re-added with their hash takes them back, so it
                                  never starts a second job unseen)
+    notified       {sink digest: {delivered: [event id], failures, lastSent}}  what each
+                                 notification sink was sent (``reconciler.core.events``); a
+                                 digest of its URL, never the URL (it may hold a token)
+    blocked        {"<kind>/<name>": {since, domainId, reason}}  specs blocked now, since when
+    unblocked      [{key, since, domainId}]  specs no longer blocked, until every sink was told
 
     SpecEntry:
       kind         "SpeakerEnrollmentJob" | "FraudsterRegistrationJob"
@@ -75,9 +80,10 @@ from reconciler.core.errors import ReconcilerError, StateError
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Version 2 added ``removed`` (the tombstones of ``state rm``), version 3 each entry's
-``request``; older versions are read as they are (what they lack is empty)."""
+``request``, version 4 the notification ledger (``notified``, ``blocked``, ``unblocked``);
+older versions are read as they are (what they lack is empty)."""
 DEFAULT_PATH = "voiceid-state.json"
 DEFAULT_LOCK_TIMEOUT = 60.0
 """Seconds a run waits for another run's state lock (``--lock-timeout``), in every store."""
@@ -131,6 +137,33 @@ class SpecEntry(_Record):
         return self.jobs[-1] if self.jobs else None
 
 
+class SinkLedger(_Record):
+    """What one sink was sent (state ``notified.<digest>``)."""
+
+    delivered: list[str] = Field(default_factory=list)
+    """Event ids sent there (or baselined, or given up), pruned to those still derivable."""
+    failures: int = 0
+    """Runs in a row whose delivery failed."""
+    last_sent: str | None = None
+    """When a message last went there (ISO time), for the per-sink minimum interval."""
+
+
+class BlockedSince(_Record):
+    """A spec blocked since ``since`` (state ``blocked.<spec>``)."""
+
+    since: str
+    domain_id: str | None = None
+    reason: str = ""
+
+
+class Unblocked(_Record):
+    """A spec that was blocked and is not any more, until every sink was told."""
+
+    key: str
+    since: str
+    domain_id: str | None = None
+
+
 class State(_Record):
     schema_version: int = SCHEMA_VERSION
     lineage: str = Field(default_factory=lambda: uuid.uuid4().hex)
@@ -144,6 +177,9 @@ class State(_Record):
     specs: dict[str, SpecEntry] = Field(default_factory=dict)
     orphans: list[JobRecord] = Field(default_factory=list)
     removed: list[JobRecord] = Field(default_factory=list)
+    notified: dict[str, SinkLedger] = Field(default_factory=dict)
+    blocked: dict[str, BlockedSince] = Field(default_factory=dict)
+    unblocked: list[Unblocked] = Field(default_factory=list)
     _untrusted: str | None = PrivateAttr(default=None)
     """Why this state may not know every job of ours (never written to disk)."""
     _renamed: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -372,7 +408,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
     """Bring an older schema up to :data:`SCHEMA_VERSION`: version 1 lacks only ``removed``,
-    version 2 only the entries' ``request`` (both optional)."""
+    version 2 the entries' ``request``, version 3 the notification ledger (all optional)."""
     if version < SCHEMA_VERSION:
         data = {**data, "schemaVersion": SCHEMA_VERSION}
     return data

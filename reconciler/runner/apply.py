@@ -18,6 +18,7 @@ from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Action, ActionKind, Plan, check_plan, settled
 from reconciler.core.spec import LoadedSpec
 from reconciler.runner.context import ApplyReport, Run
+from reconciler.runner.notify import Notifier
 from reconciler.runner.observe import observe
 from reconciler.runner.resolve import OnlineResolver
 from reconciler.runner.starts import QUOTA_TAKEN, collect_results, start_all
@@ -37,13 +38,17 @@ def apply(
     *,
     progress: Progress | None = None,
     on_plan: Progress | None = None,
+    notifier: Notifier | None = None,
 ) -> ApplyReport:
     """Converge: observe, plan, start what is missing (state written after every start).
-    ``on_plan`` is shown the reviewed plan, once, before anything starts."""
+    ``on_plan`` is shown the reviewed plan, once, before anything starts; ``notifier``
+    delivers the job events after every poll and at the end (recorded in the state)."""
     store, options = run.store, run.options
     started_at = run.clock.monotonic()
     with store.locked():
         run.state = store.read()
+        if notifier:
+            notifier.begin(run.state)
         before = {r.job_id: r.status for r in run.state.all_jobs() if r.job_id}
         resolver = OnlineResolver(run.voiceid, run.state, run.objects)
         desired = in_shard(desire(specs, resolver), options.shard)
@@ -60,6 +65,8 @@ def apply(
             if on_plan:
                 on_plan(plan)
             while _step(run, plan, seen, current, progress):
+                if notifier:
+                    notifier.deliver(run.state, run.report.plan, run.clock.time())
                 if (
                     options.timeout is not None
                     and run.clock.monotonic() - started_at >= options.timeout
@@ -68,6 +75,8 @@ def apply(
                     break
                 run.clock.sleep(options.poll_interval)
                 plan, seen, current = _observe_and_plan(run, desired)
+            if notifier and not options.dry_run:
+                notifier.deliver(run.state, run.report.plan, run.clock.time())
         except BaseException:
             if run.planned:
                 _save_on_error(run)

@@ -118,6 +118,14 @@ class _Dropped(ConnectionResetError):
     treats it as a connection the client closed and sends nothing."""
 
 
+def _signed_for(environ: dict[str, Any]) -> str:
+    """The service a request was signed for (its SigV4 credential scope), or ""."""
+    authorization = str(environ.get("HTTP_AUTHORIZATION", ""))
+    _, found, scope = authorization.partition("Credential=")
+    parts = scope.split(",", 1)[0].split("/") if found else []
+    return parts[3] if len(parts) > 3 else ""
+
+
 def _drop_connection(environ: dict[str, Any], *, unread_body: bool = False) -> None:
     """Close the request's connection without a response (an abortive close: RST).
 
@@ -165,8 +173,8 @@ class SandboxApp:
         if outside:
             self._sandbox.service.advance()
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._sandbox.account_id
-        if outside and not target:  # S3 (KMS and the others are JSON with X-Amz-Target)
-            return self._s3(environ, start_response)
+        if outside and not target and _signed_for(environ) in ("s3", ""):
+            return self._s3(environ, start_response)  # KMS, SQS: JSON with X-Amz-Target
         return self._moto_app(environ, start_response)
 
     def _s3(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

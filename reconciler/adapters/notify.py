@@ -1,0 +1,254 @@
+"""Notification sinks: where job events go, each named by a URL (Apprise's URL syntax).
+
+==========================  ======================================================================
+``json://host[:port]/path`` a generic JSON webhook (``jsons://``: HTTPS): the versioned payload
+                            below, POSTed, signed with HMAC-SHA256 of the body in
+                            ``X-Voiceid-Signature-256: sha256=<hex>`` when
+                            ``$VOICEID_RECONCILER_NOTIFY_SECRET`` is set
+``sns://<topic ARN>``       Amazon SNS (boto3, the standard AWS credentials): ``Publish`` with a
+                            text message for e-mail and SMS and the JSON payload for SQS, Lambda
+                            and HTTP subscribers
+``github://owner/repo``     GitHub commit statuses (``$GITHUB_TOKEN``; ``$GITHUB_API_URL`` for
+                            GitHub Enterprise), one context per domain and kind:
+                            ``voiceid/<domain>/<kind>``
+anything else               Apprise (``slack://``, ``msteams://``, ``mailto://``, ... — the
+                            ``notify`` extra): a title and one line per event
+==========================  ======================================================================
+
+The generic webhook is written here rather than through Apprise because Apprise's ``json://``
+neither signs the body nor carries a versioned payload, which a receiver needs to trust and
+parse an event; SNS is boto3's because the reconciler's IAM role (IRSA) is the credential, not
+keys in a URL; GitHub is githubkit's (typed request models). Payload (``formatVersion`` 1)::
+
+    {"formatVersion": 1, "source": "voiceid-reconciler", "title": str, "text": str,
+     "events": [{id, event, spec, domainId, domainName, jobId, jobName, attempt, results,
+                 failure, reason, at}]}
+
+A sink raises :class:`NotifyError` (one line, no secret) when a delivery failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from reconciler.core.errors import ReconcilerError
+from reconciler.core.events import Event
+
+SECRET_ENV = "VOICEID_RECONCILER_NOTIFY_SECRET"  # noqa: S105 - the name of a variable
+GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the name of a variable
+GITHUB_API_ENV = "GITHUB_API_URL"
+SIGNATURE_HEADER = "X-Voiceid-Signature-256"
+_TIMEOUT = 10.0
+
+
+class NotifyError(ReconcilerError):
+    """A notification could not be delivered (the sink named without its secrets)."""
+
+
+class Sink(Protocol):
+    """One place events are delivered to."""
+
+    @property
+    def name(self) -> str:
+        """The sink as logs may show it (no token, no secret)."""
+        ...
+
+    def send(self, title: str, text: str, events: Sequence[Event]) -> None: ...
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    """One GitHub commit status to set."""
+
+    sha: str
+    context: str
+    state: str  # pending | success | failure | error
+    description: str
+
+
+def payload(title: str, text: str, events: Sequence[Event]) -> dict[str, Any]:
+    """The versioned JSON payload of a webhook, SNS or any machine receiver."""
+    return {
+        "formatVersion": 1,
+        "source": "voiceid-reconciler",
+        "title": title,
+        "text": text,
+        "events": [e.as_dict() for e in events],
+    }
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The ``X-Voiceid-Signature-256`` value of ``body`` (as GitHub signs its webhooks)."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def redacted(url: str) -> str:
+    """``scheme://host/…``: a sink as logs may name it (paths and queries hold tokens)."""
+    parts = urlsplit(url)
+    if parts.scheme == "sns":
+        return url
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{'/…' if parts.path.strip('/') or parts.query else ''}"
+
+
+class WebhookSink:
+    """``json://`` / ``jsons://``: the payload POSTed, HMAC-signed."""
+
+    def __init__(self, url: str, secret: str | None) -> None:
+        parts = urlsplit(url)
+        scheme = "https" if parts.scheme == "jsons" else "http"
+        self.endpoint = parts._replace(scheme=scheme).geturl()
+        self.secret = secret
+        self.name = redacted(url)
+
+    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
+        body = json.dumps(payload(title, text, events), sort_keys=True).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "voiceid-reconciler"}
+        if self.secret:
+            headers[SIGNATURE_HEADER] = signature(self.secret, body)
+        request = urllib.request.Request(self.endpoint, body, headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=_TIMEOUT) as answer:  # noqa: S310
+                answer.read()
+        except urllib.error.HTTPError as err:
+            raise NotifyError(f"{self.name}: the webhook answered HTTP {err.code}") from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise NotifyError(f"{self.name}: the webhook is unreachable ({reason})") from None
+
+
+class SnsSink:
+    """``sns://<topic ARN>``: one Publish per message."""
+
+    def __init__(self, url: str, client: Any) -> None:
+        self.topic_arn = url.removeprefix("sns://")
+        self.client = client
+        self.name = url
+
+    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        machine = json.dumps(payload(title, text, events), sort_keys=True)
+        message = {"default": f"{title}\n\n{text}", "email": f"{title}\n\n{text}"}
+        message.update(dict.fromkeys(("sqs", "lambda", "http", "https"), machine))
+        try:
+            self.client.publish(
+                TopicArn=self.topic_arn,
+                Subject=title[:100],
+                Message=json.dumps(message),
+                MessageStructure="json",
+            )
+        except (ClientError, BotoCoreError) as err:
+            code = getattr(err, "response", {}).get("Error", {}).get("Code", type(err).__name__)
+            raise NotifyError(f"{self.name}: SNS refused the message ({code})") from None
+
+
+class GitHubSink:
+    """``github://owner/repo``: commit statuses (the runner says which, per commit)."""
+
+    def __init__(self, url: str, token: str | None, base_url: str | None) -> None:
+        parts = urlsplit(url)
+        path = [p for p in (parts.netloc + parts.path).split("/") if p]
+        if len(path) != 2:
+            raise NotifyError(f"{url}: expected github://OWNER/REPO")
+        self.owner, self.repo = path
+        if not token:
+            raise NotifyError(
+                f"{url}: ${GITHUB_TOKEN_ENV} is not set (a token that may set statuses)"
+            )
+        self.token = token
+        self.base_url = base_url
+        self.name = f"github://{self.owner}/{self.repo}"
+        self.statuses: list[CommitStatus] = []
+        """Set by the runner before :meth:`send`: the statuses this delivery sets."""
+
+    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
+        del title, text, events  # a status is per commit and context, not per event
+        try:
+            from githubkit import GitHub
+            from githubkit.exception import GitHubException
+        except ImportError:
+            raise NotifyError(
+                f"{self.name}: needs the notify extra (pip install 'voiceid-reconciler[notify]')"
+            ) from None
+        config: dict[str, Any] = {"timeout": _TIMEOUT, "auto_retry": False}
+        if self.base_url:
+            config["base_url"] = self.base_url
+        with GitHub(self.token, **config) as github:
+            for status in self.statuses:
+                try:
+                    github.rest.repos.create_commit_status(
+                        self.owner,
+                        self.repo,
+                        status.sha,
+                        state=status.state,
+                        context=status.context,
+                        description=status.description[:140],
+                    )
+                except GitHubException as err:
+                    raise NotifyError(
+                        f"{self.name}: GitHub refused a commit status ({type(err).__name__})"
+                    ) from None
+
+
+class AppriseSink:
+    """Any Apprise URL (``slack://``, ``msteams://``, ...): a title and the lines."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            with _apprise_quietly():
+                import apprise
+        except ImportError:
+            raise NotifyError(
+                f"{redacted(url)}: needs the notify extra "
+                "(pip install 'voiceid-reconciler[notify]')"
+            ) from None
+        self.name = redacted(url)
+        self._apprise = apprise.Apprise()
+        with _apprise_quietly():
+            known = self._apprise.add(url)
+        if not known:
+            raise NotifyError(f"{self.name}: not a notification URL Apprise knows")
+
+    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
+        del events
+        with _apprise_quietly():
+            accepted = self._apprise.notify(title=title, body=text)
+        if not accepted:
+            raise NotifyError(f"{self.name}: the notification was not accepted")
+
+
+@contextlib.contextmanager
+def _apprise_quietly() -> Iterator[None]:
+    """Apprise's own deprecation warnings (its plugins import ``imghdr``) are not the user's
+    to see, and must not fail a run under ``-W error``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
+def open_sink(url: str, *, sns_client: Any = None) -> Sink:
+    """The sink a ``--notify`` URL names; :class:`NotifyError` when it cannot be one."""
+    scheme = urlsplit(url).scheme
+    if scheme in ("json", "jsons"):
+        return WebhookSink(url, os.environ.get(SECRET_ENV) or None)
+    if scheme == "sns":
+        if not url.removeprefix("sns://").startswith("arn:"):
+            raise NotifyError(f"{url}: expected sns://<topic ARN>")
+        return SnsSink(url, sns_client)
+    if scheme == "github":
+        return GitHubSink(url, os.environ.get(GITHUB_TOKEN_ENV), os.environ.get(GITHUB_API_ENV))
+    if not scheme:
+        raise NotifyError(f"{url!r}: not a URL (expected e.g. slack://..., json://host/path)")
+    return AppriseSink(url)
