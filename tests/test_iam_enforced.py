@@ -47,6 +47,8 @@ ROLE_POLICY = ROOT / "deploy" / "iam" / "data-access-role-policy.json"
 BUCKETS = {"state": "acme-voiceid-state", "staging": "acme-voiceid-staging", "output": "acme-out"}
 STATE, STAGING, OUTPUT = BUCKETS["state"], BUCKETS["staging"], BUCKETS["output"]
 """The input bucket (manifests, audio) is the demo world's."""
+TOPIC = "acme-voiceid-events"
+"""The SNS topic the run notifies (``--notify sns://...``)."""
 INPUT_KEY_ALIAS = "alias/acme-voiceid-input"
 """The KMS key the manifests of the input bucket are encrypted with."""
 
@@ -138,6 +140,16 @@ def _role_requests(sandbox: Sandbox, region: str, role_arn: str) -> list[Request
     return out
 
 
+def _sns_requests(sandbox: Sandbox) -> list[Request]:
+    out = []
+    for logged in sandbox.sns_requests():
+        action, topic = logged["action"], logged["topic_arn"]
+        if action == "CreateTopic":  # the test's own set-up below
+            continue
+        out.append(Request(f"sns:{action}", str(topic), {}, f"SNS {action}"))
+    return out
+
+
 def _policy(world: World, region: str, account: str, path: Path = POLICY) -> dict[str, Any]:
     key_arn = _kms_key_arn(world.sandbox, world.kms_alias)
     values = {
@@ -152,6 +164,7 @@ def _policy(world: World, region: str, account: str, path: Path = POLICY) -> dic
         "OUTPUT_KMS_KEY_ID": key_arn.rsplit("/", 1)[1],
         "INPUT_KMS_KEY_ID": _kms_key_arn(world.sandbox, INPUT_KEY_ALIAS).rsplit("/", 1)[1],
         "DATA_ACCESS_ROLE_NAME": world.role_arn.rsplit("/", 1)[1],
+        "NOTIFY_TOPIC_NAME": TOPIC,
     }
     text = path.read_text()
     for name, value in values.items():
@@ -233,14 +246,19 @@ def whole_apply(voiceid_env: Sandbox, tmp_path: Path) -> WholeApply:
         f"  output: {{s3Uri: 's3://{OUTPUT}/output/', kmsKeyId: {world.kms_alias}}}\n"
     )
     voiceid_env.configure(max_active_jobs=count + 1)
+    sns = voiceid_env.client("sns")
+    topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
+    sns.close()
     voiceid_env.reset_calls()
     state = f"s3://{STATE}/voiceid/state.json"
     argv = ["apply", str(specs), "--state", state, "--tps", "0", "--log-format", "json"]
+    argv += ["--notify", f"sns://{topic_arn}", "--notify-on", "all", "--notify-interval", "0"]
     wait = ["--wait", "--poll-interval", "0.05", "--max-active", str(count + 1)]
     assert main([*argv, *wait]) == 0
     assert main(argv) == 0  # the results of the last jobs to end
     region, account = voiceid_env.region, voiceid_env.account_id
     requests = _s3_requests(voiceid_env, region) + _voiceid_requests(voiceid_env, region, account)
+    requests += _sns_requests(voiceid_env)
     role = _role_requests(voiceid_env, region, world.role_arn)
     return WholeApply(world, requests, role)
 
@@ -272,6 +290,7 @@ def test_a_whole_apply_needs_nothing_the_policy_does_not_allow(whole_apply: Whol
         "iam:PassRole",
         "voiceid:StartSpeakerEnrollmentJob",
         "voiceid:StartFraudsterRegistrationJob",
+        "sns:Publish",
     } <= actions
     region, account = world.sandbox.region, world.sandbox.account_id
     denied = _denied(_policy(world, region, account), requests)

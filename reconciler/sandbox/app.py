@@ -50,6 +50,7 @@ Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 40
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import socket
 import struct
@@ -57,6 +58,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from reconciler.sandbox.model import TARGET_PREFIX
 from reconciler.sandbox.storage import INTERNAL_HEADER
@@ -173,9 +175,23 @@ class SandboxApp:
         if outside:
             self._sandbox.service.advance()
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self._sandbox.account_id
-        if outside and not target and _signed_for(environ) in ("s3", ""):
+        service = _signed_for(environ)
+        if outside and not target and service in ("s3", ""):
             return self._s3(environ, start_response)  # KMS, SQS: JSON with X-Amz-Target
+        if outside and service == "sns":
+            self._log_sns(environ)
         return self._moto_app(environ, start_response)
+
+    def _log_sns(self, environ: dict[str, Any]) -> None:
+        """Log what IAM authorizes of an SNS request (its Action and TopicArn); the body is
+        read and put back for moto."""
+        body = _read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        form = parse_qs(body.decode("utf-8", "replace"))
+        self._sandbox.service.counters.sns_request(
+            form.get("Action", ["?"])[0], form.get("TopicArn", [None])[0]
+        )
 
     def _s3(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """An S3 request from outside: the S3 fault knobs, then moto; logged."""

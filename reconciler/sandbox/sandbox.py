@@ -236,6 +236,10 @@ class Sandbox:
         "role_arn"}`` (what IAM authorizes; no speaker ids, no audio locations)."""
         return self.service.counters.voiceid_requests()
 
+    def sns_requests(self) -> list[dict[str, Any]]:
+        """The SNS requests made from outside, oldest first: ``{"action", "topic_arn"}``."""
+        return self.service.counters.sns_requests()
+
     def role_accesses(self) -> list[dict[str, Any]]:
         """What jobs accessed as their data access role, oldest first: ``{"role_arn",
         "action", "uri", "kms_key"}`` (the manifest and every audio file read, the output

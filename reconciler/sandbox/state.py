@@ -251,6 +251,7 @@ class Counters:
     s3: list[dict[str, Any]] = field(default_factory=list)
     voiceid: list[dict[str, Any]] = field(default_factory=list)
     role: list[dict[str, Any]] = field(default_factory=list)
+    sns: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def received(self, operation: str) -> None:
@@ -307,6 +308,17 @@ class Counters:
             self.role.append(entry)
             del self.role[:-S3_LOG_LIMIT]
 
+    def sns_request(self, action: str, topic_arn: str | None) -> None:
+        """Log one SNS request from outside: its Action and TopicArn."""
+        with self.lock:
+            self.sns.append({"action": action, "topic_arn": topic_arn})
+            del self.sns[:-S3_LOG_LIMIT]
+
+    def sns_requests(self) -> list[dict[str, Any]]:
+        """A copy of the SNS request log, oldest first."""
+        with self.lock:
+            return [dict(entry) for entry in self.sns]
+
     def role_accesses(self) -> list[dict[str, Any]]:
         """A copy of the data access role's log, oldest first."""
         with self.lock:
@@ -325,3 +337,4 @@ class Counters:
             self.s3.clear()
             self.voiceid.clear()
             self.role.clear()
+            self.sns.clear()
