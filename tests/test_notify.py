@@ -280,3 +280,27 @@ def test_a_bad_notify_url_is_one_line_before_anything_starts(
         err = capsys.readouterr().err
         assert said in err, err
     assert sum(voiceid_env.calls().values()) == 0
+
+
+def test_status_refresh_delivers_what_it_observes(
+    voiceid_env: Sandbox, tmp_path: Path, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status --refresh --notify: the jobs it finds ended are told, once; --notify without
+    --refresh is one line (status alone observes nothing)."""
+    world = build_world(voiceid_env)
+    voiceid_env.freeze_clock()
+    voiceid_env.configure(job_duration=60, max_active_jobs=10)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 2)
+    notify = ["--notify", f"json://127.0.0.1:{receiver.port}/h", "--notify-on", "completed"]
+    assert _apply(specs, state, "--max-active", "5", *notify) == EXIT_OK
+    assert receiver.requests == []
+    voiceid_env.advance_clock(61)
+    status = ["status", str(specs), "--state", str(state), "--tps", "0", "--refresh", *notify]
+    for _ in range(2):
+        assert main(status) == EXIT_OK
+    assert len(receiver.requests) == 1
+    assert [e["event"] for e in receiver.payloads()[0]["events"]] == ["completed", "completed"]
+    capsys.readouterr()
+    assert main(["status", "--state", str(state), *notify]) == EXIT_ERROR
+    assert "--notify needs --refresh" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from typing import Any
 from reconciler.cli import args as shared
 from reconciler.cli.exits import EXIT_OK
 from reconciler.cli.render import Scope
+from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 
 
@@ -37,6 +38,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
         action="store_true",
         help="on a terminal only: list the failed requests of jobs that ended with errors",
     )
+    shared.add_notify(status)
     status.set_defaults(handler=run)
 
 
@@ -44,10 +46,13 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.cli import render
     from reconciler.runner.usecases import refresh
 
-    scope = _scope(args)
+    scope, specs = _scope(args)
     store = shared.store(args)
+    notifier = shared.notifier(args, specs)
+    if notifier is not None and not args.refresh:
+        raise shared.UsageError("--notify needs --refresh (status alone observes nothing new)")
     if args.refresh:
-        state = refresh(store, shared.voiceid(args), shared.objects(args))
+        state = refresh(store, shared.voiceid(args), shared.objects(args), notifier=notifier)
     else:
         state = store.read()
     if args.format == "json":
@@ -61,19 +66,23 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _scope(args: argparse.Namespace) -> Scope | None:
+def _scope(args: argparse.Namespace) -> tuple[Scope | None, list[LoadedSpec]]:
     """Which specs exist and which are selected: from the PATHs given, else from specs/ when
-    it exists, else unknown (None: every record is shown, none marked removed)."""
+    it exists, else unknown (None: every record is shown, none marked removed); and the
+    specs."""
     from reconciler.core.loading import load_specs
     from reconciler.core.spec import select
 
     if not args.paths and not Path("specs").is_dir():
         if args.selector:
             raise shared.UsageError("--selector needs the specs: give their PATHs")
-        return None
+        return None, []
     specs = load_specs(shared.paths(args))
     chosen = select(specs, args.selector) if args.selector else specs
-    return Scope(present=frozenset(s.key for s in specs), selected=frozenset(s.key for s in chosen))
+    scope = Scope(
+        present=frozenset(s.key for s in specs), selected=frozenset(s.key for s in chosen)
+    )
+    return scope, specs
 
 
 def _details(args: argparse.Namespace, state: State) -> None:

@@ -48,10 +48,12 @@ class Notifier:
         """Remember what was already true when the run read its state."""
         self.baseline = {e.id for e in ev.derive(state, None)}
 
-    def deliver(self, state: State, plan: Plan, now: float) -> None:
-        """Send each sink what it has not been sent (subject to the interval)."""
+    def deliver(self, state: State, plan: Plan | None, now: float) -> None:
+        """Send each sink what it has not been sent (subject to the interval). Without a
+        plan (``status --refresh``), the blocked specs are left as the last plan saw them."""
         when = iso(now)
-        ev.note_blocked(state, plan, when)
+        if plan is not None:
+            ev.note_blocked(state, plan, when)
         events = ev.derive(state, plan)
         boxes = ev.pending(
             state, events, list(self.sinks), kinds=self.kinds, baseline=self.baseline

@@ -25,6 +25,7 @@ from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 from reconciler.core.times import iso
 from reconciler.runner.context import Run, RunOptions
+from reconciler.runner.notify import Notifier
 from reconciler.runner.observe import describe_active, observe
 from reconciler.runner.ports import Clock, ObjectStore, ServiceClock, SystemClock, VoiceIdApi
 from reconciler.runner.resolve import OnlineResolver
@@ -67,12 +68,20 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
 
 
 def refresh(
-    store: StateStore, voiceid: VoiceIdApi, objects: ObjectStore, *, clock: Clock | None = None
+    store: StateStore,
+    voiceid: VoiceIdApi,
+    objects: ObjectStore,
+    *,
+    clock: Clock | None = None,
+    notifier: Notifier | None = None,
 ) -> State:
     """Describe the jobs the state holds as in flight, record what they show, read the results
-    of those found ended (Describe names their input and output), save (locked)."""
+    of those found ended (Describe names their input and output), deliver the events
+    (``notifier``), save (locked)."""
     with store.locked():
         state = store.read()
+        if notifier:
+            notifier.begin(state)
         seen: dict[str, ObservedJob] = {}
         now = ServiceClock(voiceid, clock or SystemClock()).time()
         describe_active(
@@ -92,6 +101,8 @@ def refresh(
                 if output is not None:  # unreadable now: a later refresh or apply tries again
                     record.results = result_counts(output)
         state.observed_at = iso(now)
+        if notifier:
+            notifier.deliver(state, None, now)
         store.write(state)
     return state
 
