@@ -21,6 +21,7 @@ from typing import Any
 import botocore.session
 import pytest
 import yaml
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -303,15 +304,19 @@ def _locked() -> dict[str, tuple[str, list[str]]]:
         if not line:
             continue
         requirement, *options = line.split(" --hash=")
-        name, _, version = requirement.split(";", 1)[0].strip().partition("==")
+        pin, _, marker = requirement.partition(";")
+        name, _, version = pin.strip().partition("==")
         assert version, f"requirements.lock: {requirement!r} is not pinned with =="
+        if marker.strip() and not Marker(marker.strip()).evaluate():
+            continue  # another platform's (tzdata on Windows): the lock is universal
         pins[canonicalize_name(name)] = (version, [o.strip() for o in options])
     return pins
 
 
 def test_the_image_lock_pins_every_runtime_dependency_with_hashes() -> None:
     """The image installs from requirements.lock with --require-hashes: it pins exactly the
-    runtime closure of pyproject.toml's dependencies (no test or sandbox extra), each at a
+    runtime closure of pyproject.toml's dependencies and its notify extra (no test or sandbox
+    extra), each at a
     version pyproject.toml allows, each with its files' sha256 hashes. (That the build
     installs from it is .ci/image's to show; refreshing it: docs/deployment.md.)"""
     pins = _locked()
@@ -320,17 +325,25 @@ def test_the_image_lock_pins_every_runtime_dependency_with_hashes() -> None:
     )
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     closure: set[str] = set()
-    todo = [Requirement(r) for r in project["dependencies"]]
+    image = [*project["dependencies"], *project["optional-dependencies"]["notify"]]
+    todo = [Requirement(r) for r in image]
     for requirement in todo:  # the versions pyproject.toml asks for
         version = pins[canonicalize_name(requirement.name)][0]
         assert requirement.specifier.contains(version, prereleases=True), (requirement, version)
-    while todo:  # the closure, as this environment's distributions declare it
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:  # the closure, as this environment's distributions declare it (extras too)
         requirement = todo.pop()
         name = canonicalize_name(requirement.name)
-        if name in closure or not (requirement.marker is None or requirement.marker.evaluate()):
+        wanted = (name, frozenset(requirement.extras))
+        if wanted in seen:
             continue
+        seen.add(wanted)
         closure.add(name)
-        todo.extend(Requirement(r) for r in importlib.metadata.requires(name) or ())
+        for text in importlib.metadata.requires(name) or ():
+            child = Requirement(text)
+            extras = ["", *requirement.extras]
+            if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(child)
     assert closure <= set(pins), f"not in requirements.lock: {sorted(closure - set(pins))}"
     assert set(pins) <= closure, f"more than the image needs: {sorted(set(pins) - closure)}"
 
