@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +203,58 @@ def age_state(state_path: Path, seconds: float) -> None:
         if record.intent_at:
             record.intent_at = iso(epoch(record.intent_at) - seconds)
     store.write(state)
+
+
+class Receiver:
+    """A local HTTP server (loopback, stopped by ``close``) that records every POST: a webhook
+    or GitHub stand-in. ``status`` is what it answers; ``fails(n)``, when set, says whether
+    the n-th request (from 0) is answered 500 instead."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.status = 200
+        self.fails: Callable[[int], bool] | None = None
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    index = len(receiver.requests)
+                    status = receiver.status
+                    if receiver.fails is not None and receiver.fails(index):
+                        status = 500
+                    receiver.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "status": status,
+                        }
+                    )
+                self.send_response(status)
+                answer = b'{"id": 1, "state": "success"}' if status < 300 else b"{}"
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                del fmt, args
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def payloads(self, *, accepted_only: bool = False) -> list[dict[str, Any]]:
+        """The JSON bodies received (``accepted_only``: those answered 2xx)."""
+        return [
+            json.loads(r["body"]) for r in self.requests if not accepted_only or r["status"] < 300
+        ]

@@ -11,11 +11,8 @@ import hashlib
 import hmac
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,47 +20,9 @@ from reconciler.cli import EXIT_ERROR, EXIT_OK, main
 from reconciler.core.events import MAX_ATTEMPTS
 from reconciler.core.state import parse_state
 from reconciler.sandbox import Sandbox
-from tests.support import build_world, write_specs
+from tests.support import Receiver, build_world, write_specs
 
 SECRET = "s3cr3t-for-tests"
-
-
-class Receiver:
-    """A local HTTP server that records every POST (and answers ``status``)."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
-                )
-                self.send_response(receiver.status)
-                answer = b'{"id": 1, "state": "success"}' if receiver.status < 300 else b"{}"
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, fmt: str, *args: Any) -> None:
-                del fmt, args
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def payloads(self) -> list[dict[str, Any]]:
-        return [json.loads(r["body"]) for r in self.requests]
 
 
 @pytest.fixture

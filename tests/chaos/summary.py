@@ -28,6 +28,7 @@ SCENARIOS = {
     "test_hostile": "6. hostile inputs",
     "test_full_disk": "7. full disk",
     "test_state_lies": "8. the state lies",
+    "test_notify_faults": "9. notifications under fire",
 }
 
 
