@@ -156,3 +156,27 @@ def test_plan_out_to_a_path_it_cannot_write_is_one_line(
     assert main([*argv, "--out", str(target)]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"voiceid-reconciler: --out {target}: cannot write the plan: ")
+
+
+def test_status_watch_redraws_until_every_job_ended(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status --watch: a view per refresh (one line per job, a bar while in flight), ending
+    by itself once no job is in flight; --format json is refused (a view for people)."""
+    from tests.support import build_world, write_specs
+
+    world = build_world(voiceid_env)
+    voiceid_env.configure(job_duration=0.6, max_active_jobs=10)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 3)
+    argv = ["--state", str(state), "--tps", "0"]
+    assert main(["apply", str(specs), *argv, "--max-active", "5", "--log-format", "json"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(specs), *argv, "--watch", "--interval", "0.1"]) == 0
+    views = capsys.readouterr().out.split("voiceid-reconciler status --watch")[1:]
+    assert len(views) >= 2  # at least one view while the jobs ran, then the last
+    assert "] " in views[0]
+    assert "%" in views[0]  # a progress bar
+    assert views[-1].rstrip().endswith("0 in flight, 3 ended — all ended")
+    assert views[-1].count(" done") == 3
+    assert main(["status", *argv, "--watch", "--format", "json"]) == 1

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK
 from reconciler.cli.render import Scope
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
+
+if TYPE_CHECKING:
+    from reconciler.runner.notify import Notifier
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
@@ -26,6 +31,20 @@ def register(sub: Any, parents: shared.Parents) -> None:
     )
     status.add_argument(
         "--refresh", action="store_true", help="describe in-flight jobs first and save the state"
+    )
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="a live view: refresh every --interval, one line per job with a progress bar, "
+        "until no job is in flight (a terminal redraws in place; elsewhere each view is "
+        "printed)",
+    )
+    status.add_argument(
+        "--interval",
+        type=values.duration(positive=True),
+        default=5.0,
+        metavar="SECONDS",
+        help="--watch: seconds between refreshes (default: 5)",
     )
     status.add_argument(
         "--format",
@@ -49,8 +68,14 @@ def run(args: argparse.Namespace) -> int:
     scope, specs = _scope(args)
     store = shared.store(args)
     notifier = shared.notifier(args, specs)
-    if notifier is not None and not args.refresh:
-        raise shared.UsageError("--notify needs --refresh (status alone observes nothing new)")
+    if notifier is not None and not (args.refresh or args.watch):
+        raise shared.UsageError(
+            "--notify needs --refresh or --watch (status alone observes nothing new)"
+        )
+    if args.watch and args.format != "text":
+        raise shared.UsageError("--watch is a view for people: it takes no --format json")
+    if args.watch:
+        return _watch(args, store, scope, notifier)
     if args.refresh:
         state = refresh(store, shared.voiceid(args), shared.objects(args), notifier=notifier)
     else:
@@ -64,6 +89,30 @@ def run(args: argparse.Namespace) -> int:
     if args.details:
         _details(args, state)
     return EXIT_OK
+
+
+def _watch(
+    args: argparse.Namespace, store: Any, scope: Scope | None, notifier: Notifier | None
+) -> int:
+    """Refresh and redraw until no job is in flight (each refresh saved, as --refresh)."""
+    from reconciler.cli import render
+    from reconciler.cli.logs import TERMINAL
+    from reconciler.runner.usecases import refresh
+
+    voiceid, objects = shared.voiceid(args), shared.objects(args)
+    tty = sys.stdout.isatty()
+    drawn = 0
+    while True:
+        state = refresh(store, voiceid, objects, notifier=notifier)
+        lines = render.watch_lines(state, width=TERMINAL.width(), scope=scope)
+        if tty and drawn:
+            sys.stdout.write(f"\x1b[{drawn}F\x1b[J")  # back to the view's first line
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        drawn = len(lines)
+        if not any(record.active for record in state.all_jobs()):
+            return EXIT_OK
+        time.sleep(args.interval)
 
 
 def _scope(args: argparse.Namespace) -> tuple[Scope | None, list[LoadedSpec]]:

@@ -340,6 +340,34 @@ def status_text(state: State, *, colour: bool = False, scope: Scope | None = Non
     return "\n".join(lines) + "\n"
 
 
+def watch_lines(state: State, *, width: int = 80, scope: Scope | None = None) -> list[str]:
+    """``status --watch``: one line per job, a progress bar for those in flight (as wide as
+    the terminal allows), then a count; no line wider than ``width``, so the view redraws in
+    place."""
+    rows = _status_rows(state, scope)
+    active = ("SUBMITTED", "IN_PROGRESS", "STARTING")
+    running = sum(1 for r in rows if r["status"] in active)
+    lines = [f"voiceid-reconciler status --watch · observed {state.observed_at or 'never'}"]
+    words = [str(r["status"] or "NO JOB") for r in rows]
+    name_width = min(max((len(r["spec"]) for r in rows), default=10), max(width // 2, 10))
+    status_width = max((len(w) for w in words), default=6)
+    bar_width = max(5, min(20, width - 1 - (2 + name_width + 2 + status_width + 1) - 7))
+    for row, status in zip(rows, words, strict=True):
+        if status in ("SUBMITTED", "IN_PROGRESS"):
+            percent = row["percentComplete"] or 0
+            done = percent * bar_width // 100
+            bar = f"[{'#' * done}{'.' * (bar_width - done)}] {percent:>3}%"
+        elif status == "COMPLETED":
+            bar = "done"
+        else:
+            bar = ""
+        line = f"  {row['spec'][:name_width]:<{name_width}}  {status:<{status_width}} {bar}"
+        lines.append(line.rstrip()[: max(width - 1, 20)])
+    ended = len(rows) - running
+    lines.append(f"{running} in flight, {ended} ended" + ("" if running else " — all ended"))
+    return lines
+
+
 def _status_word(row: dict[str, Any]) -> str:
     status = str(row["status"] or "NO JOB")
     if row["status"] == JobStatus.IN_PROGRESS and row["percentComplete"] is not None:
