@@ -263,3 +263,20 @@ def test_status_refresh_delivers_what_it_observes(
     capsys.readouterr()
     assert main(["status", "--state", str(state), *notify]) == EXIT_ERROR
     assert "--notify needs --refresh" in capsys.readouterr().err
+
+
+def test_an_apprise_url_delivers_through_apprise(
+    voiceid_env: Sandbox, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Any other scheme goes through Apprise (Slack and Teams take this path): here Apprise's
+    form:// to the local receiver, with the message's title and lines."""
+    world = build_world(voiceid_env)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1)
+    notify = ["--notify", f"form://127.0.0.1:{receiver.port}/apprise", "--notify-on", "started"]
+    assert _apply(specs, state, *notify) == EXIT_OK
+    assert len(receiver.requests) == 1
+    body = receiver.requests[0]["body"].decode()
+    assert "voiceid-reconciler" in body
+    assert "started" in body
+    assert "spec-0000" in body
