@@ -214,10 +214,23 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         self.status = 200
         self.fails: Callable[[int], bool] | None = None
+        self.get_answers: dict[str, Any] = {}
+        """``GET`` answers (JSON) by path prefix; anything else is a 404."""
+        self.gets: list[str] = []
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                receiver.gets.append(self.path)
+                found = [v for k, v in receiver.get_answers.items() if self.path.startswith(k)]
+                answer = json.dumps(found[0]).encode() if found else b'{"message": "Not Found"}'
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver.lock:

@@ -280,3 +280,26 @@ def test_an_apprise_url_delivers_through_apprise(
     assert "voiceid-reconciler" in body
     assert "started" in body
     assert "spec-0000" in body
+
+
+def test_github_statuses_without_git_ask_github_for_each_spec_commit(
+    voiceid_env: Sandbox,
+    tmp_path: Path,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where no git is at hand (the container image, a git-sync checkout), the commit of a
+    spec is asked of GitHub (``GET /repos/o/r/commits?path=<file in the checkout>``)."""
+    world = build_world(voiceid_env)
+    repo = tmp_path / "repo"
+    write_specs(world, repo / "specs", 1)
+    (repo / ".git").mkdir()  # a checkout, seen without git
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    receiver.get_answers["/repos/acme/voiceid-specs/commits"] = [{"sha": sha}]
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_test")
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{receiver.port}")
+    notify = ["--notify", "github://acme/voiceid-specs", "--notify-on", "all"]
+    assert _apply(repo / "specs", tmp_path / "state.json", *notify) == EXIT_OK
+    assert any("path=specs%2Fspec-0000.yaml" in path for path in receiver.gets), receiver.gets
+    assert [r["path"] for r in receiver.requests] == [f"/repos/acme/voiceid-specs/statuses/{sha}"]

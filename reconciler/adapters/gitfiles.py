@@ -106,3 +106,17 @@ def last_commit(path: Path) -> str | None:
         return None
     sha = done.stdout.decode("ascii", "replace").strip()
     return sha if done.returncode == 0 and len(sha) == 40 else None
+
+
+def repo_path(path: Path) -> str | None:
+    """``path`` relative to the root of the git checkout that holds it (the nearest parent with
+    a ``.git`` entry: a clone, or a worktree like git-sync's), in POSIX form; None when no
+    parent is one. Needs no git executable."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        return None
+    for parent in resolved.parents:
+        if (parent / ".git").exists():
+            return resolved.relative_to(parent).as_posix()
+    return None

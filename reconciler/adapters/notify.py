@@ -173,11 +173,9 @@ class GitHubSink:
         self.statuses: list[CommitStatus] = []
         """Set by the runner before :meth:`send`: the statuses this delivery sets."""
 
-    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
-        del title, text, events  # a status is per commit and context, not per event
+    def _client(self) -> Any:
         try:
             from githubkit import GitHub
-            from githubkit.exception import GitHubException
         except ImportError:
             raise NotifyError(
                 f"{self.name}: needs the notify extra (pip install 'voiceid-reconciler[notify]')"
@@ -185,7 +183,31 @@ class GitHubSink:
         config: dict[str, Any] = {"timeout": _TIMEOUT, "auto_retry": False}
         if self.base_url:
             config["base_url"] = self.base_url
-        with GitHub(self.token, **config) as github:
+        return GitHub(self.token, **config)
+
+    def commit_for(self, path: str) -> str | None:
+        """The commit that last changed ``path`` (repository-relative) on the default branch,
+        asked of GitHub (where no git is at hand: the container image); None if unknown."""
+        from githubkit.exception import GitHubException
+
+        try:
+            with self._client() as github:
+                answer = github.rest.repos.list_commits(
+                    self.owner, self.repo, path=path, per_page=1
+                )
+                commits = answer.json()  # only the sha is read: no model of the whole commit
+        except (GitHubException, NotifyError, ValueError):
+            return None
+        if isinstance(commits, list) and commits and isinstance(commits[0], dict):
+            sha = commits[0].get("sha")
+            return str(sha) if sha else None
+        return None
+
+    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
+        del title, text, events  # a status is per commit and context, not per event
+        from githubkit.exception import GitHubException
+
+        with self._client() as github:
             for status in self.statuses:
                 try:
                     github.rest.repos.create_commit_status(

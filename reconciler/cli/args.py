@@ -328,8 +328,8 @@ def add_notify(command: argparse.ArgumentParser) -> None:
 
 def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier | None:
     """The run's notifier (None without sinks): every URL opened before anything runs."""
-    from reconciler.adapters.gitfiles import last_commit
-    from reconciler.adapters.notify import open_sink
+    from reconciler.adapters.gitfiles import last_commit, repo_path
+    from reconciler.adapters.notify import GitHubSink, open_sink
     from reconciler.core.events import FAILURES, EventKind
     from reconciler.runner.notify import Notifier
 
@@ -367,7 +367,12 @@ def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier 
         if path is None:
             return None
         if str(path) not in commits:
-            commits[str(path)] = last_commit(path)
+            sha = last_commit(path)
+            relative = repo_path(path) if sha is None else None
+            if relative is not None:  # no git here (the image): ask GitHub
+                github = next((s for s in sinks.values() if isinstance(s, GitHubSink)), None)
+                sha = github.commit_for(relative) if github else None
+            commits[str(path)] = sha
         return commits[str(path)]
 
     return Notifier(sinks, kinds=kinds, interval=args.notify_interval, commit_of=commit_of)
