@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import plan_only
+from bench import startup as startup_bench
 from bench.measure import BenchError, Run, apply_argv, measure, naive_argv
 from bench.specs import ENROLLMENT, KINDS
 from bench.world import JOB_DURATION, PAGE_SIZE, World, build_world, seed_history
@@ -167,6 +168,16 @@ def run_all(sandbox: Sandbox, root: Path, size: Size, progress: Progress | None 
     say(f"a day of work: {size.domains} in flight, {size.new_specs} new specs")
     day_of_work(world, size, report)
     history_memory(sandbox, root, size, report, say)
+    say("start-up: --version")
+    startup = startup_bench.measure()
+    report.rows.extend(startup.rows())
+    report.targets.append(
+        Target(
+            f"--version <= {startup_bench.TARGET_SECONDS:g} s",
+            startup.version_s <= startup_bench.TARGET_SECONDS,
+            f"{startup.version_s:.3f} s",
+        )
+    )
     say(f"plan only: {size.plan_specs} specs")
     plan = plan_only.measure(size.plan_specs, repeat=size.plan_repeat)
     report.rows.extend(plan.rows())

@@ -7,6 +7,7 @@ the same settings work against the sandbox and real AWS.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -35,15 +36,30 @@ _CONFIGS: dict[str, dict[str, Any]] = {
 
 def make_client(service: str, *, profile: str | None = None, region: str | None = None) -> Any:
     """A client for ``service`` ("voice-id", "s3" or "sns") from the standard AWS
-    configuration."""
+    configuration. The clients of one process share one session per profile and region (a
+    session loads botocore's data and resolves credentials once)."""
     config = botocore.config.Config(**_CONFIGS[service], user_agent_extra="voiceid-reconciler")
     try:
         # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by EKS, Lambda, ...) counts too.
         region = region or os.environ.get("AWS_REGION") or None
-        session = boto3.Session(profile_name=profile, region_name=region)
+        session = _session(profile, region, _environment())
         return session.client(service, config=config)  # type: ignore[call-overload]
     except botocore.exceptions.BotoCoreError as err:  # no region, unknown profile, ...
         raise ReconcilerError(f"AWS configuration: {err}") from err
+
+
+def _environment() -> tuple[tuple[str, str], ...]:
+    """The AWS settings of the environment: a session is reused only while they hold (a test,
+    or the demo, that points the environment elsewhere gets a session of its own)."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+
+
+@functools.lru_cache(maxsize=8)
+def _session(
+    profile: str | None, region: str | None, environment: tuple[tuple[str, str], ...]
+) -> boto3.Session:
+    del environment  # part of the cache key only
+    return boto3.Session(profile_name=profile, region_name=region)
 
 
 def error_code(err: Exception) -> str:

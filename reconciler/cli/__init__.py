@@ -3,9 +3,14 @@
 It parses, configures logging, calls the runner and prints; it holds no reconciling logic.
 """
 
+import sys
+from collections.abc import Sequence
+
+from reconciler import __version__
 from reconciler.cli.exits import (
     EXIT_COMPLETED_WITH_ERRORS,
     EXIT_ERROR,
+    EXIT_FAIL_ON,
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
     EXIT_LOCKED,
@@ -15,11 +20,34 @@ from reconciler.cli.exits import (
     EXIT_TIMEOUT,
     EXIT_UNSAFE,
 )
-from reconciler.cli.main import main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status. ``--version`` alone answers before
+    anything else is imported (it is what health checks and scripts call most)."""
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given == ["--version"]:
+        print(f"voiceid-reconciler {__version__}")
+        return EXIT_OK
+    from reconciler.cli.app import main as run
+
+    return run(argv)
+
+
+def entrypoint() -> int:
+    """The ``voiceid-reconciler`` command (and ``python -m reconciler``): :func:`main`, with the
+    garbage collector tuned for a process that lives one run."""
+    if sys.argv[1:] != ["--version"]:
+        from reconciler.cli.app import tune_gc
+
+        tune_gc()
+    return main()
+
 
 __all__ = [
     "EXIT_COMPLETED_WITH_ERRORS",
     "EXIT_ERROR",
+    "EXIT_FAIL_ON",
     "EXIT_INTERRUPTED",
     "EXIT_JOB_FAILED",
     "EXIT_LOCKED",
@@ -28,5 +56,6 @@ __all__ = [
     "EXIT_PLAN_CHANGED",
     "EXIT_TIMEOUT",
     "EXIT_UNSAFE",
+    "entrypoint",
     "main",
 ]
