@@ -539,6 +539,8 @@ def test_state_mv_records_a_rename_that_also_changed_the_spec(
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
     assert _cli("apply", str(specs), "--state", str(state)) == 0
+    voiceid_env.advance_clock(600)  # the first job has ended (a running one would queue the
+    voiceid_env.advance()  # new content behind it, however slow the machine)
     spec = specs / "spec-0000.yaml"
     spec.write_text(
         spec.read_text()

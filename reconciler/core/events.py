@@ -225,6 +225,14 @@ class Outbox:
     events: list[Event] = field(default_factory=list)
 
 
+def open_ledgers(state: State, urls: Sequence[str], baseline: Iterable[str]) -> None:
+    """Give every sink that has none a ledger whose delivered ids are ``baseline`` (the
+    events already true when the run began: a new sink hears of what happens from now on)."""
+    ids = sorted(set(baseline))
+    for url in urls:
+        state.notified.setdefault(sink_key(url), SinkLedger(delivered=list(ids)))
+
+
 def pending(
     state: State,
     events: Sequence[Event],
@@ -262,8 +270,9 @@ def delivered(state: State, outbox: Outbox, now: str) -> None:
 
 
 def failed(state: State, outbox: Outbox) -> bool:
-    """Record a failed delivery; True when its events are now given up (recorded as
-    delivered after :data:`MAX_ATTEMPTS` runs in a row)."""
+    """Record that a run's delivery failed (once per run: the caller counts runs, not polls);
+    True when its events are now given up (recorded as delivered after :data:`MAX_ATTEMPTS`
+    runs in a row)."""
     ledger = state.notified[sink_key(outbox.sink)]
     ledger.failures += 1
     if ledger.failures < MAX_ATTEMPTS:

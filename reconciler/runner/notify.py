@@ -43,10 +43,17 @@ class Notifier:
     baseline: set[str] = field(default_factory=set)
     sent: int = 0
     """Messages delivered in this run (for the summary and the tests)."""
+    failed_sinks: set[str] = field(default_factory=set)
+    """Sinks whose delivery failed in this run: a run counts once towards giving up, however
+    many polls it retried in."""
 
     def begin(self, state: State) -> None:
-        """Remember what was already true when the run read its state."""
+        """A sink new to the state gets its ledger now, holding what was already true when
+        the run read the state (its baseline), so that the run's first write — before any
+        Start — records it: a run killed later leaves the sink's new events pending, never
+        swallowed by a later run's baseline."""
         self.baseline = {e.id for e in ev.derive(state, None)}
+        ev.open_ledgers(state, list(self.sinks), self.baseline)
 
     def deliver(self, state: State, plan: Plan | None, now: float) -> None:
         """Send each sink what it has not been sent (subject to the interval). Without a
@@ -71,7 +78,9 @@ class Notifier:
             try:
                 sink.send(title, text, box.events)
             except NotifyError as err:
-                given_up = ev.failed(state, box)
+                first = box.sink not in self.failed_sinks
+                self.failed_sinks.add(box.sink)
+                given_up = ev.failed(state, box) if first else False
                 log.warning(
                     "notify.failed",
                     sink=sink.name,

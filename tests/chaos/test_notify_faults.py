@@ -50,7 +50,7 @@ def test_every_event_reaches_every_sink_and_only_kills_repeat_one(
         specs=c.rng.randint(3, 6), backend=backend_of(seed), job_duration=c.rng.uniform(0.1, 0.4)
     )
     healthy, flaky = Receiver(), Receiver()
-    flaky.fails = _refusals([c.rng.random() < 0.6 for _ in range(6)] + [True])
+    flaky.fails = _refusals([True] + [c.rng.random() < 0.6 for _ in range(6)])
     try:
         notify = ("--notify-on", "all", "--notify-interval", "0")
         notify += ("--lock-ttl", "2", "--lock-timeout", "60")  # a killed run's S3 lock expires
