@@ -104,18 +104,27 @@ def _run_in_pty(argv: list[str], env: dict[str, str], width: int) -> tuple[int, 
     return code, b"".join(chunks).decode("utf-8", "replace")
 
 
+def _apply_wait_in_pty(
+    sandbox: Sandbox, tmp_path: Path, specs_count: int, width: int, *extra: str
+) -> str:
+    """``apply --wait`` of ``specs_count`` specs (jobs of 0.4 s) on a pty ``width`` columns
+    wide; it must exit 0. Returns what it wrote."""
+    world = build_world(sandbox)
+    sandbox.configure(job_duration=0.4)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, specs_count)
+    argv = [sys.executable, "-m", "reconciler", "apply", str(specs), "--state", str(state)]
+    argv += ["--tps", "0", "--wait", "--poll-interval", "0.05", *extra]
+    code, output = _run_in_pty(argv, {**os.environ, **sandbox.env()}, width)
+    assert code == 0, output
+    return output
+
+
 @pytest.mark.parametrize("width", [40, 160])
 def test_the_progress_line_stays_below_the_log_and_never_wraps(
     voiceid_sandbox: Sandbox, tmp_path: Path, width: int
 ) -> None:
-    world = build_world(voiceid_sandbox)
-    voiceid_sandbox.configure(job_duration=0.4)
-    specs, state = tmp_path / "specs", tmp_path / "state.json"
-    write_specs(world, specs, 4)
-    argv = [sys.executable, "-m", "reconciler", "apply", str(specs), "--state", str(state)]
-    argv += ["--tps", "0", "--wait", "--poll-interval", "0.05", "--timeout", "60"]
-    code, output = _run_in_pty(argv, {**os.environ, **voiceid_sandbox.env()}, width)
-    assert code == 0, output
+    output = _apply_wait_in_pty(voiceid_sandbox, tmp_path, 4, width, "--timeout", "60")
     screen = _screen(output, width)
     assert "[wait]" in output, "no progress line was drawn: the test proves nothing"
     results = [line for line in screen if " apply.results " in line]
@@ -137,14 +146,7 @@ def test_the_progress_line_stays_below_the_log_and_never_wraps(
 def test_quiet_keeps_the_output_and_drops_the_log_and_the_progress(
     voiceid_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    world = build_world(voiceid_sandbox)
-    voiceid_sandbox.configure(job_duration=0.2)
-    specs, state = tmp_path / "specs", tmp_path / "state.json"
-    write_specs(world, specs, 2)
-    argv = [sys.executable, "-m", "reconciler", "apply", str(specs), "--state", str(state)]
-    argv += ["--tps", "0", "--wait", "--poll-interval", "0.05", "-q"]
-    code, output = _run_in_pty(argv, {**os.environ, **voiceid_sandbox.env()}, 120)
-    assert code == 0, output
+    output = _apply_wait_in_pty(voiceid_sandbox, tmp_path, 2, 120, "-q")
     assert "[wait]" not in output
     assert " info " not in output
     assert "Apply complete: 2 started" in output

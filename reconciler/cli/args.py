@@ -268,15 +268,9 @@ def add_fail_on(command: argparse.ArgumentParser) -> None:
 def fail_on(args: argparse.Namespace, plan: Plan) -> int:
     """``--fail-on``: exit 9 (one line naming what) when the plan holds an action of a class
     it names; else 0."""
-    classes = args.fail_on
-    if classes is None:
-        from reconciler.core.plan import PROBLEMS
+    from reconciler.core.plan import PROBLEMS
 
-        text = os.environ.get(FAIL_ON_ENV, "")
-        try:
-            classes = values.classes(PROBLEMS)(text) if text.strip() else frozenset()
-        except argparse.ArgumentTypeError as err:
-            raise UsageError(f"${FAIL_ON_ENV}: {err}") from None
+    classes = _classes_or_env(args.fail_on, FAIL_ON_ENV, PROBLEMS, frozenset())
     found = plan.problems(classes)
     if not found:
         return 0
@@ -290,6 +284,22 @@ def fail_on(args: argparse.Namespace, plan: Plan) -> int:
     )
     print(f"voiceid-reconciler: --fail-on: {said}", file=sys.stderr)
     return EXIT_FAIL_ON
+
+
+def _classes_or_env(
+    given: frozenset[str] | None, env: str, allowed: Sequence[str], default: frozenset[str]
+) -> frozenset[str]:
+    """A comma-separated class list: the flag's value, else ``$env``'s (checked as the flag
+    is: one line naming the variable), else ``default``."""
+    if given is not None:
+        return given
+    text = os.environ.get(env, "").strip()
+    if not text:
+        return default
+    try:
+        return values.classes(allowed)(text)
+    except argparse.ArgumentTypeError as err:
+        raise UsageError(f"${env}: {err}") from None
 
 
 def add_notify(command: argparse.ArgumentParser) -> None:
@@ -336,14 +346,8 @@ def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier 
     urls = list(args.notify or []) or os.environ.get(NOTIFY_ENV, "").split()
     if not urls:
         return None
-    chosen = args.notify_on
-    if chosen is None:
-        text = os.environ.get(NOTIFY_ON_ENV, "").strip()
-        allowed = ("failures", "all", *(k.value for k in EventKind))
-        try:
-            chosen = values.classes(allowed)(text) if text else frozenset({"failures"})
-        except argparse.ArgumentTypeError as err:
-            raise UsageError(f"${NOTIFY_ON_ENV}: {err}") from None
+    allowed = ("failures", "all", *(k.value for k in EventKind))
+    chosen = _classes_or_env(args.notify_on, NOTIFY_ON_ENV, allowed, frozenset({"failures"}))
     kinds: set[EventKind] = set()
     for name in chosen:
         if name == "all":

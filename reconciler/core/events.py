@@ -128,45 +128,45 @@ def sink_key(url: str) -> str:
 def derive(state: State, plan: Plan | None) -> list[Event]:
     """Every event true of the state and the run's final plan, in a stable order."""
     names = {domain_id: name for name, domain_id in state.domains.items()}
+
+    def of_spec(event_id: str, kind: EventKind, key: str, domain: str | None, **more: Any) -> Event:
+        return Event(event_id, kind, key, domain, names.get(domain or ""), **more)
+
     events: list[Event] = []
     for key, entry in sorted(state.specs.items()):
         for record in entry.jobs + entry.history:
             events.extend(_job_events(key, record, names))
-    if plan is not None:
-        for action in plan.actions:
-            if action.kind is ActionKind.ORPHANED and action.job_name:
-                events.append(
-                    Event(
-                        f"orphaned/{action.job_name}",
-                        EventKind.ORPHANED,
-                        action.key,
-                        action.domain_id,
-                        names.get(action.domain_id or ""),
-                        job_id=action.job_id,
-                        job_name=action.job_name,
-                        reason=action.reason,
-                    )
+    for action in plan.actions if plan is not None else ():
+        if action.kind is ActionKind.ORPHANED and action.job_name:
+            events.append(
+                of_spec(
+                    f"orphaned/{action.job_name}",
+                    EventKind.ORPHANED,
+                    action.key,
+                    action.domain_id,
+                    job_id=action.job_id,
+                    job_name=action.job_name,
+                    reason=action.reason,
                 )
-    for key, since in sorted(state.blocked.items()):
+            )
+    for key, now in sorted(state.blocked.items()):
         events.append(
-            Event(
-                f"blocked/{key}/{since.since}",
+            of_spec(
+                f"blocked/{key}/{now.since}",
                 EventKind.BLOCKED,
                 key,
-                since.domain_id,
-                names.get(since.domain_id or ""),
-                reason=since.reason,
-                at=since.since,
+                now.domain_id,
+                reason=now.reason,
+                at=now.since,
             )
         )
     for past in state.unblocked:
         events.append(
-            Event(
+            of_spec(
                 f"unblocked/{past.key}/{past.since}",
                 EventKind.UNBLOCKED,
                 past.key,
                 past.domain_id,
-                names.get(past.domain_id or ""),
                 at=past.since,
             )
         )
@@ -234,26 +234,17 @@ def open_ledgers(state: State, urls: Sequence[str], baseline: Iterable[str]) -> 
 
 
 def pending(
-    state: State,
-    events: Sequence[Event],
-    urls: Sequence[str],
-    *,
-    kinds: Collection[EventKind],
-    baseline: Iterable[str] = (),
+    state: State, events: Sequence[Event], urls: Sequence[str], *, kinds: Collection[EventKind]
 ) -> list[Outbox]:
-    """Per sink, the events of ``kinds`` it was not sent yet. A sink new to the ledger first
-    counts ``baseline`` (the ids true when the run began) as delivered. Events of other
-    kinds are recorded as delivered at once (never sent, never pending)."""
+    """Per sink (its ledger opened by :func:`open_ledgers`), the events of ``kinds`` it was
+    not sent yet. Events of other kinds are recorded as delivered at once (never sent, never
+    pending)."""
     derivable = {e.id for e in events}
-    baseline_ids = set(baseline)
+    unwanted = {e.id for e in events if e.kind not in kinds}
     out = []
     for url in urls:
-        key = sink_key(url)
-        ledger = state.notified.get(key)
-        if ledger is None:
-            ledger = state.notified[key] = SinkLedger(delivered=sorted(baseline_ids & derivable))
+        ledger = state.notified.setdefault(sink_key(url), SinkLedger())
         done = set(ledger.delivered) & derivable
-        unwanted = {e.id for e in events if e.kind not in kinds}
         ledger.delivered = sorted(done | unwanted)
         todo = [e for e in events if e.id not in done and e.kind in kinds]
         out.append(Outbox(url, todo))

@@ -78,10 +78,12 @@ _PROBLEM_KIND = {
     ActionKind.ORPHANED: "orphaned",
     ActionKind.QUEUED: "queued",
 }
-_PROBLEM_STATUS = {
-    JobStatus.FAILED: "failed",
+_IN_SYNC_CODES = {
+    JobStatus.COMPLETED: "completed",
     JobStatus.COMPLETED_WITH_ERRORS: "completed-with-errors",
+    JobStatus.FAILED: "failed",
 }
+_PROBLEM_STATUS = {status: code for status, code in _IN_SYNC_CODES.items() if code in PROBLEMS}
 
 
 @dataclass(frozen=True)
@@ -484,11 +486,6 @@ def _fill(waiting: list[Action], taken: int, max_active: int) -> list[Action]:
     return out
 
 
-_IN_SYNC_CODES = {
-    JobStatus.COMPLETED: "completed",
-    JobStatus.COMPLETED_WITH_ERRORS: "completed-with-errors",
-    JobStatus.FAILED: "failed",
-}
 _IN_SYNC_NOTES = {
     JobStatus.FAILED: "no attempts left (bump spec.revision to run it again)",
     JobStatus.COMPLETED_WITH_ERRORS: "some requests failed (voiceid-reconciler status --details)",

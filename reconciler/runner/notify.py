@@ -40,7 +40,6 @@ class Notifier:
     interval: float = DEFAULT_INTERVAL
     commit_of: Callable[[str], str | None] = lambda _key: None
     """The commit that introduced a spec's current version (GitHub statuses), by spec key."""
-    baseline: set[str] = field(default_factory=set)
     sent: int = 0
     """Messages delivered in this run (for the summary and the tests)."""
     failed_sinks: set[str] = field(default_factory=set)
@@ -52,8 +51,8 @@ class Notifier:
         the run read the state (its baseline), so that the run's first write — before any
         Start — records it: a run killed later leaves the sink's new events pending, never
         swallowed by a later run's baseline."""
-        self.baseline = {e.id for e in ev.derive(state, None)}
-        ev.open_ledgers(state, list(self.sinks), self.baseline)
+        baseline = {e.id for e in ev.derive(state, None)}
+        ev.open_ledgers(state, list(self.sinks), baseline)
 
     def deliver(self, state: State, plan: Plan | None, now: float) -> None:
         """Send each sink what it has not been sent (subject to the interval). Without a
@@ -62,9 +61,7 @@ class Notifier:
         if plan is not None:
             ev.note_blocked(state, plan, when)
         events = ev.derive(state, plan)
-        boxes = ev.pending(
-            state, events, list(self.sinks), kinds=self.kinds, baseline=self.baseline
-        )
+        boxes = ev.pending(state, events, list(self.sinks), kinds=self.kinds)
         for box in boxes:
             if not box.events:
                 continue

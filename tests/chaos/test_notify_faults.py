@@ -58,8 +58,11 @@ def test_every_event_reaches_every_sink_and_only_kills_repeat_one(
         notify += ("--notify", f"json://127.0.0.1:{flaky.port}/b")
         kills = 0
         killing = c.rng.random() < 0.7
-        for round_ in range(c.rng.randint(3, 5)):
+        rounds = c.rng.randint(3, 5)
+        for round_ in range(rounds):
             shape = c.rng.choice(["kill", "pair", "one"] if killing else ["pair", "one"])
+            if round_ == rounds - 1:
+                shape = c.rng.choice(["pair", "one"])  # one delivery at least meets the faults
             if shape == "kill" or (killing and round_ == 0):
                 process = c.spawn(*c.apply(*notify))
                 time.sleep(c.rng.uniform(0.05, 1.2))
