@@ -488,13 +488,14 @@ def test_apply_warns_when_git_would_commit_the_files_beside_its_state(
     capfd.readouterr()
     assert _apply(repo / "specs", state) == EXIT_OK
     warnings = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
-    hint = "would commit it; add '*.lock' '*.backup' '*.mark' to .gitignore"
+    hint = "would commit it; add '*.lock' '*.backup' '*.mark' '*.cache' to .gitignore"
     assert all(hint in w for w in warnings), warnings
     assert [w.split(": ")[2] for w in warnings] == [
         f"{state}.backup",  # the run wrote twice: an intent, then what it observed
+        f"{state}.cache",  # the spec cache
         f"{state}.lock",
         f"{state}.mark",
     ]
-    (repo / ".gitignore").write_text("*.lock\n*.backup\n*.mark\n")
+    (repo / ".gitignore").write_text("*.lock\n*.backup\n*.mark\n*.cache\n")
     assert _apply(repo / "specs", state) == EXIT_OK
     assert "warning:" not in capfd.readouterr().err

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
+import botocore.utils
 
 from reconciler.core.errors import ReconcilerError
 
@@ -59,7 +62,29 @@ def _session(
     profile: str | None, region: str | None, environment: tuple[tuple[str, str], ...]
 ) -> boto3.Session:
     del environment  # part of the cache key only
-    return boto3.Session(profile_name=profile, region_name=region)
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_timestamp
+    )
+    return boto3.Session(botocore_session=core, profile_name=profile, region_name=region)
+
+
+def parse_timestamp(value: str | float) -> datetime:
+    """A timestamp of an AWS answer as an aware UTC datetime: what botocore's own parser gives,
+    at a fraction of its cost. botocore's goes through dateutil and, for the epoch numbers of
+    JSON protocols (Voice ID's ``CreatedAt``), the host's local time zone; a cold start reads
+    hundreds of thousands of them (and S3's ``LastModified`` of every manifest listed), which
+    made it half a cold start's CPU. ISO-8601 (S3's XML) and epoch seconds are read directly;
+    anything else (an RFC 1123 date) falls back to botocore's parser."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:  # botocore's parser reads the rest, or raises its own error
+        parsed = botocore.utils.parse_timestamp(str(value))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def error_code(err: Exception) -> str:

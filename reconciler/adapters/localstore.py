@@ -129,6 +129,29 @@ class LocalStateStore:
         return state
 
     @property
+    def cache_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".cache")
+
+    def read_cache(self) -> bytes | None:
+        """The spec cache beside the state (``<state>.cache``), or None (none, or unreadable:
+        a warning; a cache only saves time)."""
+        try:
+            return self.cache_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            log.warning("spec_cache.unreadable", state=str(self.path), error=str(err))
+            return None
+
+    def write_cache(self, data: bytes) -> None:
+        """Replace the spec cache atomically, without the lock (it holds only content-addressed
+        entries, true for anyone); a failure is a warning."""
+        try:
+            _replace_bytes(self.cache_path, data)
+        except OSError as err:
+            log.warning("spec_cache.not_saved", state=str(self.path), error=str(err))
+
+    @property
     def _mark(self) -> Path:
         return self.path.with_name(self.path.name + ".mark")
 
@@ -248,9 +271,19 @@ _UNREAD = object()
 
 def _replace_text(path: Path, text: str) -> None:
     """Write a small file atomically (a temporary file and a rename)."""
+    _replace_bytes(path, text.encode("utf-8"))
+
+
+def _replace_bytes(path: Path, data: bytes) -> None:
+    """Write a file atomically (a temporary file and a rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _backup_tmp(path: Path) -> Path:

@@ -34,7 +34,7 @@ from typing import Any
 import botocore.exceptions
 import structlog
 
-from reconciler.adapters.aws import error_code, missing, precondition_failed
+from reconciler.adapters.aws import S3_ERRORS, error_code, missing, precondition_failed
 from reconciler.adapters.host import alive
 from reconciler.core import s3uri
 from reconciler.core.errors import StateError, StateLockedError
@@ -76,6 +76,7 @@ class S3StateStore:
         self.lock_key = self.key + ".lock"
         self.backup_key = self.key + ".backup"
         self.mark_key = self.key + ".mark"
+        self.cache_key = self.key + ".cache"
         self.client = client
         self.lock_timeout = lock_timeout
         self.lock_ttl = lock_ttl
@@ -346,6 +347,28 @@ class S3StateStore:
         if reason:
             log.warning("state.untrusted", state=self.url, reason=reason)
         return state
+
+    def read_cache(self) -> bytes | None:
+        """The spec cache beside the state (``<key>.cache``), or None (none, or unreadable:
+        a warning; a cache only saves time)."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.cache_key)
+            return bytes(response["Body"].read())
+        except botocore.exceptions.ClientError as err:
+            if not missing(err):
+                log.warning("spec_cache.unreadable", state=self.url, error=error_code(err))
+        except botocore.exceptions.BotoCoreError as err:
+            log.warning("spec_cache.unreadable", state=self.url, error=type(err).__name__)
+        return None
+
+    def write_cache(self, data: bytes) -> None:
+        """Replace the spec cache (unconditionally: it holds only content-addressed entries,
+        true for anyone; a concurrent writer's new entries return on its next run). A failure
+        is a warning (a read-only plan role may not write it)."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.cache_key, Body=data)
+        except S3_ERRORS as err:
+            log.warning("spec_cache.not_saved", state=self.url, error=error_code(err))
 
     def _read_mark(self) -> str | None:
         try:

@@ -32,6 +32,14 @@ class StateStore(Protocol):
         """Replace the stored state atomically (and bump ``state.serial``)."""
         ...
 
+    def read_cache(self) -> bytes | None:
+        """The spec cache kept beside the state (:mod:`reconciler.core.speccache`), if any."""
+        ...
+
+    def write_cache(self, data: bytes) -> None:
+        """Replace the spec cache beside the state (a failure is only a warning)."""
+        ...
+
     def unlock(self, lock_id: str | None = None, *, force: bool = False) -> str:
         """Break the lock deliberately (only the one ``lock_id`` names, or any with
         ``force``); say what was done, or raise StateError saying who holds it."""

@@ -153,6 +153,13 @@ def parents() -> Parents:
         help="only specs whose labels match, Kubernetes-style: key=value, key!=value, "
         "'key in (a,b)', 'key notin (a,b)', key, !key (repeatable; all must match)",
     )
+    _shared(
+        selection,
+        "--no-spec-cache",
+        action="store_true",
+        help="parse every spec file, ignoring (and not updating) the spec cache kept beside "
+        "the state",
+    )
 
     state = Parser(add_help=False)
     where = state.add_argument_group("state")
@@ -391,6 +398,32 @@ def owner(args: argparse.Namespace) -> tuple[str, ...]:
 def paths(args: argparse.Namespace) -> list[Path]:
     """The spec paths given, or ``specs/``."""
     return list(getattr(args, "paths", None) or []) or [Path("specs")]
+
+
+def load_specs(
+    args: argparse.Namespace, store: StateStore | None
+) -> tuple[list[LoadedSpec], frozenset[str]]:
+    """The specs of the PATHs and ``--selector`` (:func:`~reconciler.core.loading.load_selected`)
+    through the spec cache beside ``store``'s state (none without a store or with
+    ``--no-spec-cache``). The cache is saved even when some file has a problem: the files
+    that loaded are not parsed again next time."""
+    from reconciler.core.loading import load_selected
+    from reconciler.core.speccache import SpecCache
+
+    if store is None or args.no_spec_cache:
+        return load_selected(paths(args), args.selector)
+    import structlog
+
+    log = structlog.get_logger("reconciler.specs")
+    cache, ignored = SpecCache.from_bytes(store.read_cache())
+    if ignored:
+        log.info("spec_cache.ignored", state=str(store), reason=ignored)
+    try:
+        return load_selected(paths(args), args.selector, cache=cache)
+    finally:
+        log.debug("spec_cache.used", hits=cache.hits, misses=cache.misses)
+        if cache.changed:
+            store.write_cache(cache.to_bytes())
 
 
 def shard(args: argparse.Namespace) -> Shard | None:

@@ -104,7 +104,6 @@ def register(sub: Any, parents: shared.Parents) -> None:
 def run(args: argparse.Namespace) -> int:
     from reconciler.cli import render
     from reconciler.cli.progress import Progress
-    from reconciler.core.loading import load_selected
     from reconciler.runner.apply import apply
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.summary import RunSummary
@@ -129,11 +128,12 @@ def run(args: argparse.Namespace) -> int:
         start_limit=None if args.force else args.start_limit,
         owner=shared.owner(args),
     )
-    specs, unselected = load_selected(shared.paths(args), args.selector)
+    store = shared.store(args)
+    specs, unselected = shared.load_specs(args, store)
     options = replace(options, unselected=unselected)
     notifier = shared.notifier(args, specs)
     voiceid = shared.voiceid(args)
-    run = Run(shared.store(args), voiceid, shared.objects(args), options)
+    run = Run(store, voiceid, shared.objects(args), options)
     started = time.monotonic()
     progress = Progress(sys.stderr, quiet=args.quiet)
     report: ApplyReport | None = None

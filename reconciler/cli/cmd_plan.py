@@ -62,7 +62,6 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reconciler.cli import render
-    from reconciler.core.loading import load_selected
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.usecases import plan_offline, plan_online
 
@@ -72,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
         list_lag_horizon=shared.list_lag_horizon(args),
         owner=shared.owner(args),
     )
-    specs, unselected = load_selected(shared.paths(args), args.selector)
-    options = replace(options, unselected=unselected)
     store = shared.store(args)
+    specs, unselected = shared.load_specs(args, store)
+    options = replace(options, unselected=unselected)
     if args.offline:
         result = plan_offline(specs, store.read(), options)
     else:

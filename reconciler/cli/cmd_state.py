@@ -117,7 +117,6 @@ def run_unlock(args: argparse.Namespace) -> int:
 
 def run_rebuild(args: argparse.Namespace) -> int:
     from reconciler.cli import render
-    from reconciler.core.loading import load
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.usecases import rebuild
 
@@ -128,7 +127,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
         )
     options = RunOptions(shard=shared.shard(args))
     store = shared.store(args)
-    specs = load(shared.paths(args))
+    specs, _ = shared.load_specs(args, store)
     state = rebuild(specs, Run(store, shared.voiceid(args), shared.objects(args), options))
     sys.stdout.write(render.state_text(state))
     return EXIT_OK

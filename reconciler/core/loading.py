@@ -34,6 +34,7 @@ from reconciler.core.spec import (
     LoadedSpec,
     select,
 )
+from reconciler.core.speccache import SpecCache, file_key
 from reconciler.core.yamlpos import (
     MAX_DEPTH,
     MAX_NODES,
@@ -41,9 +42,11 @@ from reconciler.core.yamlpos import (
     TooBig,
     TooDeep,
     check_size,
+    decode_checked,
     is_empty_document,
     location,
     node_at,
+    read_bytes_checked,
     read_text_checked,
     translate_errors,
     unmarked_yaml_error,
@@ -98,15 +101,32 @@ class _FileResult:
     errors: list[SpecError] = field(default_factory=list)
 
 
-def load_file(path: Path, *, found: bool = False) -> tuple[list[LoadedSpec], list[SpecError]]:
+def load_file(
+    path: Path, *, found: bool = False, cache: SpecCache | None = None
+) -> tuple[list[LoadedSpec], list[SpecError]]:
     """Every valid spec document of one file, and every problem found in it. ``found``: the
     file was found in a directory, so only documents that claim to be ours count (and a file
-    without any is no problem)."""
-    specs, errors = _load_file(path, strict=not found)
+    without any is no problem). ``cache``: a file whose bytes loaded without a problem before
+    comes from it (:mod:`reconciler.core.speccache`), and one that loads so now goes into it."""
+    data: bytes | None = None
+    key = ""
+    if cache is not None:
+        try:
+            data = read_bytes_checked(path)
+        except SpecError:
+            data = None  # reported by the parse below
+        else:
+            key = file_key(data, strict=not found)
+            cached = cache.lookup(key, path)
+            if cached is not None:
+                return cached, []
+    specs, errors = _load_file(path, strict=not found, data=data)
     if found and errors:
         text = _text_or_none(path)
         if text is not None and not _mentions_ours(text):
-            return specs, []  # another tool's broken YAML: not ours to judge
+            errors = []  # another tool's broken YAML: not ours to judge
+    if cache is not None and data is not None and not errors:
+        cache.remember(key, specs)
     return specs, errors
 
 
@@ -120,10 +140,12 @@ def _text_or_none(path: Path) -> str | None:
         return None
 
 
-def _load_file(path: Path, *, strict: bool) -> tuple[list[LoadedSpec], list[SpecError]]:
+def _load_file(
+    path: Path, *, strict: bool, data: bytes | None = None
+) -> tuple[list[LoadedSpec], list[SpecError]]:
     result = _FileResult()
     try:
-        text = read_text_checked(path)
+        text = read_text_checked(path) if data is None else decode_checked(path, data)
     except SpecError as err:
         return [], [err]
     check_aliases = "&" in text  # no anchor, no alias: the expansion check is skipped
@@ -206,7 +228,9 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
     return specs
 
 
-def _specs_and_errors(paths: list[Path]) -> tuple[list[LoadedSpec], list[SpecError]]:
+def _specs_and_errors(
+    paths: list[Path], cache: SpecCache | None = None
+) -> tuple[list[LoadedSpec], list[SpecError]]:
     """The valid specs under ``paths`` and every problem found, in one pass (a broken file
     does not hide the problems of the others, nor their duplicate names)."""
     files = discover(paths)
@@ -214,7 +238,7 @@ def _specs_and_errors(paths: list[Path]) -> tuple[list[LoadedSpec], list[SpecErr
     specs: list[LoadedSpec] = []
     errors: list[SpecError] = []
     for path in files:
-        loaded, problems = load_file(path, found=path not in named)
+        loaded, problems = load_file(path, found=path not in named, cache=cache)
         specs.extend(loaded)
         errors.extend(problems)
     if not specs and not errors:
@@ -248,19 +272,23 @@ def _roster_path(spec: LoadedSpec) -> Path | None:
         return None
 
 
-def load(paths: Sequence[Path], selectors: Sequence[str] = ()) -> list[LoadedSpec]:
+def load(
+    paths: Sequence[Path], selectors: Sequence[str] = (), *, cache: SpecCache | None = None
+) -> list[LoadedSpec]:
     """Every spec under ``paths`` and its roster (all validated together), then narrowed by
-    the selectors."""
-    loaded, errors = check(paths)
+    the selectors; ``cache`` spares parsing files validated before."""
+    loaded, errors = check(paths, cache=cache)
     if errors:
         raise SpecErrors(errors)
     return select(loaded, selectors) if selectors else loaded
 
 
-def check(paths: Sequence[Path]) -> tuple[list[LoadedSpec], list[SpecError]]:
+def check(
+    paths: Sequence[Path], *, cache: SpecCache | None = None
+) -> tuple[list[LoadedSpec], list[SpecError]]:
     """Every valid spec under ``paths`` with its roster, and every problem of the specs and
     the rosters at once (``validate`` shows them all in one go, never in stages)."""
-    specs, errors = _specs_and_errors(list(paths))
+    specs, errors = _specs_and_errors(list(paths), cache)
     loaded: list[LoadedSpec] = []
     for spec in specs:
         if has_roster(spec):
@@ -274,10 +302,10 @@ def check(paths: Sequence[Path]) -> tuple[list[LoadedSpec], list[SpecError]]:
 
 
 def load_selected(
-    paths: Sequence[Path], selectors: Sequence[str]
+    paths: Sequence[Path], selectors: Sequence[str], *, cache: SpecCache | None = None
 ) -> tuple[list[LoadedSpec], frozenset[str]]:
     """The specs the selectors choose, and the keys of those they leave out (which still
     exist: their records are not this run's to report as orphans)."""
-    every = load(paths)
+    every = load(paths, cache=cache)
     chosen = select(every, selectors) if selectors else every
     return chosen, frozenset(s.key for s in every) - {s.key for s in chosen}

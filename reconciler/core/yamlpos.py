@@ -208,6 +208,11 @@ def node_at(root: yaml.Node, loc: Sequence[int | str]) -> yaml.Node:
 
 def read_text_checked(path: Path) -> str:
     """A spec or roster file's text; refuses huge, binary, non-UTF-8 and special files."""
+    return decode_checked(path, read_bytes_checked(path))
+
+
+def read_bytes_checked(path: Path) -> bytes:
+    """A spec or roster file's bytes; refuses huge and special files."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
@@ -217,9 +222,13 @@ def read_text_checked(path: Path) -> str:
             raise SpecError(
                 Location(path), f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit"
             )
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as err:
         raise SpecError(Location(path), f"cannot read file: {err.strerror or err}") from err
+
+
+def decode_checked(path: Path, data: bytes) -> str:
+    """The text of a file's bytes; refuses binary, non-UTF-8 and empty files."""
     if b"\0" in data:
         raise SpecError(Location(path), "binary file (contains NUL bytes), not YAML")
     try:

@@ -116,8 +116,9 @@ def _step(
     budget = None if options.max_starts is None else options.max_starts - len(run.report.started)
     starts = plan.starts[:budget]
     run.report.held_back = len(plan.starts) - len(starts)
-    start_all(run, starts, current)
-    run.report.plan = _plan_after(run, starts, current, seen)
+    if starts:  # nothing started: the plan stands as it was computed (one plan per poll)
+        start_all(run, starts, current)
+        run.report.plan = _plan_after(run, starts, current, seen)
     if progress:
         progress(run.report.plan)
     return options.wait and not settled(run.report.plan, may_start=budget != 0)
