@@ -63,9 +63,22 @@ def absorb(state: State, desired: Sequence[DesiredJob], observed: Iterable[Obser
             records[seen.job_id] = known
         _update(known, seen)
     _follow_renames(state, desired)
+    strays = _strays(state)
     for job in desired:
         if job.hash is not None:
-            _align(state, job)
+            _align(state, job, strays)
+
+
+Strays = dict[str, list[tuple[list[JobRecord], JobRecord]]]
+"""The orphans and tombstones by the hash prefix of their JobName, each with its pool."""
+
+
+def _strays(state: State) -> Strays:
+    strays: Strays = {}
+    for pool in (state.orphans, state.removed):
+        for record in pool:
+            strays.setdefault(record.hash[:HASH_IN_NAME], []).append((pool, record))
+    return strays
 
 
 def _follow_renames(state: State, desired: Sequence[DesiredJob]) -> None:
@@ -114,7 +127,7 @@ def _update(record: JobRecord, seen: ObservedJob) -> None:
     record.failure = seen.failure or record.failure
 
 
-def _align(state: State, job: DesiredJob) -> None:
+def _align(state: State, job: DesiredJob, strays: Strays) -> None:
     """Make the spec's entry describe the desired hash, moving other jobs to its history."""
     assert job.request is not None
     key = job.key
@@ -136,11 +149,9 @@ def _align(state: State, job: DesiredJob) -> None:
         entry.history = [r for r in pool if r.hash != entry.hash]
     # Orphans and tombstones that turn out to be this spec's (a spec restored, a name reused,
     # a spec re-added after 'state rm') come home: its job is in sync, never started again.
-    for pool in (state.orphans, state.removed):
-        mine = [r for r in pool if r.hash[:HASH_IN_NAME] == entry.hash[:HASH_IN_NAME]]
-        for record in mine:
-            pool.remove(record)
-            record.hash = entry.hash
-            _insert(entry.jobs, record)
+    for pool, record in strays.pop(entry.hash[:HASH_IN_NAME], ()):
+        pool.remove(record)
+        record.hash = entry.hash
+        _insert(entry.jobs, record)
     if entry.jobs and (entry.request is None or switched):  # its jobs' request is this one
         entry.request = job.request.essence()

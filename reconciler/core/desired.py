@@ -10,6 +10,7 @@ the runner's online resolver asks Voice ID and S3. Sharding partitions desired j
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -51,7 +52,7 @@ class DesiredJob:
     def name(self) -> str:
         return self.part_name or self.spec.name
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         return f"{self.spec.kind}/{self.name}"
 

@@ -355,9 +355,25 @@ def would_start(desired: Sequence[DesiredJob], state: State) -> set[Slot]:
         (job.request.domain_id, job.kind)
         for job in desired
         if job.request is not None
-        and _action_for(job, job.request, by_prefix.get(job.request.hash[:HASH_IN_NAME], [])).kind
-        in STARTING
+        and _starts(
+            by_prefix.get(job.request.hash[:HASH_IN_NAME], []), job.spec.document.spec.max_attempts
+        )
     }
+
+
+def _latest(jobs: Sequence[JobRecord]) -> JobRecord | None:
+    return max(jobs, key=lambda r: r.attempt) if jobs else None
+
+
+def _starts(jobs: Sequence[JobRecord], max_attempts: int) -> bool:
+    """Whether a desired job with these recorded jobs starts (or retries) an attempt: the rule
+    of :func:`_action_for`, without building the action."""
+    latest = _latest(jobs)
+    return (
+        latest is None
+        or latest.job_id is None
+        or (latest.status == JobStatus.FAILED and latest.attempt < max_attempts)
+    )
 
 
 def active_counts(state: State) -> Counter[Slot]:
@@ -391,16 +407,17 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
     ``owner`` pattern (``fnmatch``; ``*`` for all).
     """
     check_unique(desired)
-    actions, candidates = _desired_actions(desired, state)
+    names = {domain_id: name for name, domain_id in state.domains.items()}
+    actions, candidates = _desired_actions(desired, state, names)
     wanted_keys = {job.key for job in desired}
     for key, entry in sorted(state.specs.items()):
         if key not in wanted_keys and not belongs(key, unselected):
             actions.extend(
-                _orphaned(entry.jobs + entry.history, "its spec was removed", "spec-removed")
+                _orphaned(entry.jobs + entry.history, "its spec was removed", "spec-removed", names)
             )
     if owner:
         owned = [r for r in state.orphans if any(fnmatch(_spec_name(r), p) for p in owner)]
-        actions.extend(_orphaned(owned, "no spec asks for it", "unclaimed"))
+        actions.extend(_orphaned(owned, "no spec asks for it", "unclaimed", names))
     busy = active_counts(state)
     for slot, waiting in candidates.items():
         if hold and slot in hold:  # observation cannot rule out a job it does not see yet
@@ -408,20 +425,15 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
         else:
             taken = busy[slot] + (foreign_active or {}).get(slot, 0)
             actions.extend(_fill(waiting, taken, max_active))
-    names = {domain_id: name for name, domain_id in state.domains.items()}
-    if names:
-        actions = [
-            replace(a, domain_name=names[a.domain_id]) if a.domain_id in names else a
-            for a in actions
-        ]
     return Plan(tuple(sorted(actions, key=Action.sort_key)), max_active=max_active)
 
 
 def _desired_actions(
-    desired: Sequence[DesiredJob], state: State
+    desired: Sequence[DesiredJob], state: State, names: Mapping[str, str]
 ) -> tuple[list[Action], dict[Slot, list[Action]]]:
     """The action of every desired job (and the superseded jobs it replaces); the starts are
-    returned apart, per slot, for :func:`_fill` to give the free slots to."""
+    returned apart, per slot, for :func:`_fill` to give the free slots to. ``names``: the
+    domain name of each DomainId the state knows (shown in plans)."""
     by_prefix = _by_prefix(state)
     actions: list[Action] = []
     candidates: dict[Slot, list[Action]] = defaultdict(list)
@@ -440,12 +452,18 @@ def _desired_actions(
                     else job.blocked or "",
                     code="new-offline" if new else job.blocked_code,
                     priority=job.spec.document.spec.priority,
+                    domain_name=names.get(job.domain_id) if job.domain_id else None,
                 )
             )
             if entry is not None:  # a blocked new version does not hide a running old one
-                actions.extend(_superseded(entry, None))
+                actions.extend(_superseded(entry, None, names))
             continue
-        action = _action_for(job, job.request, by_prefix.get(job.request.hash[:HASH_IN_NAME], []))
+        action = _action_for(
+            job,
+            job.request,
+            by_prefix.get(job.request.hash[:HASH_IN_NAME], []),
+            names.get(job.request.domain_id),
+        )
         if job.key in state.renamed:
             was = state.renamed[job.key].partition("/")[2]
             note = f"renamed from {was} (its job follows the new name)"
@@ -463,7 +481,7 @@ def _desired_actions(
         else:
             actions.append(action)
         if entry is not None:
-            actions.extend(_superseded(entry, job.request.hash))
+            actions.extend(_superseded(entry, job.request.hash, names))
     return actions, candidates
 
 
@@ -500,10 +518,15 @@ def _in_sync_note(record: JobRecord) -> str:
     return note
 
 
-def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord]) -> Action:
+def _action_for(
+    job: DesiredJob,
+    request: StartRequest,
+    jobs: Sequence[JobRecord],
+    domain_name: str | None = None,
+) -> Action:
     """The action of one resolvable desired job, given the jobs recorded for its hash."""
     spec = job.spec
-    latest = max(jobs, key=lambda r: r.attempt) if jobs else None
+    latest = _latest(jobs)
     max_attempts = spec.document.spec.max_attempts
     attempt = 1
     if latest is None:
@@ -536,6 +559,7 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
             priority=spec.document.spec.priority,
             speakers=job.speakers,
             request=request,
+            domain_name=domain_name,
         )
     return Action(
         kind,
@@ -552,6 +576,7 @@ def _action_for(job: DesiredJob, request: StartRequest, jobs: Sequence[JobRecord
         speakers=job.speakers,
         request=request,
         risks=risks(request),
+        domain_name=domain_name,
     )
 
 
@@ -574,7 +599,9 @@ def _queued(action: Action, reason: str, code: str) -> Action:
     return replace(action, kind=ActionKind.QUEUED, reason=reason, code=code)
 
 
-def _superseded(entry: SpecEntry, current_hash: str | None) -> list[Action]:
+def _superseded(
+    entry: SpecEntry, current_hash: str | None, names: Mapping[str, str]
+) -> list[Action]:
     """Jobs of earlier hashes of a spec: those still running, and the one being replaced.
 
     The latest superseded job is shown until the new hash has a job of its own, so that a
@@ -587,18 +614,30 @@ def _superseded(entry: SpecEntry, current_hash: str | None) -> list[Action]:
     latest = entry.history[-1] if entry.history else None
     return [
         _report(
-            ActionKind.SUPERSEDED, r, entry.name, "the spec changed since this job", "spec-changed"
+            ActionKind.SUPERSEDED,
+            r,
+            entry.name,
+            "the spec changed since this job",
+            "spec-changed",
+            domain_name=names.get(r.domain_id),
         )
         for r in entry.history
         if r.hash != current_hash and (r.active or (replacing and r is latest))
     ]
 
 
-def _orphaned(records: Iterable[JobRecord], reason: str, code: str) -> list[Action]:
+def _orphaned(
+    records: Iterable[JobRecord], reason: str, code: str, names: Mapping[str, str]
+) -> list[Action]:
     latest: dict[str, JobRecord] = {}
     for record in records:
         latest[record.hash] = record
-    return [_report(ActionKind.ORPHANED, r, _spec_name(r), reason, code) for r in latest.values()]
+    return [
+        _report(
+            ActionKind.ORPHANED, r, _spec_name(r), reason, code, domain_name=names.get(r.domain_id)
+        )
+        for r in latest.values()
+    ]
 
 
 def _spec_name(record: JobRecord) -> str:
@@ -606,7 +645,15 @@ def _spec_name(record: JobRecord) -> str:
     return parts.name if parts else record.job_name
 
 
-def _report(kind: ActionKind, record: JobRecord, name: str, reason: str, code: str) -> Action:
+def _report(  # noqa: PLR0913 - the fields of one reported job
+    kind: ActionKind,
+    record: JobRecord,
+    name: str,
+    reason: str,
+    code: str,
+    *,
+    domain_name: str | None,
+) -> Action:
     return Action(
         kind,
         spec_kind=record.kind,
@@ -621,4 +668,5 @@ def _report(kind: ActionKind, record: JobRecord, name: str, reason: str, code: s
         percent_complete=record.percent_complete,
         reason=reason,
         code=code,
+        domain_name=domain_name,
     )

@@ -13,6 +13,7 @@ files into them and reports every problem with ``file:line:column``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -258,7 +259,7 @@ class LoadedSpec:
     roster: tuple[Any, ...] | None = None
     """The requests of a roster input (``reconciler.roster.Request``), once loaded."""
 
-    @property
+    @functools.cached_property
     def kind(self) -> JobKind:
         return JobKind(self.document.kind)
 
@@ -266,7 +267,7 @@ class LoadedSpec:
     def name(self) -> str:
         return self.document.metadata.name
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """``<kind>/<name>``: the spec's identity in the state and in plans."""
         return f"{self.document.kind}/{self.document.metadata.name}"
