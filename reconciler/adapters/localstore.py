@@ -19,7 +19,7 @@ import fcntl
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import structlog
@@ -28,10 +28,13 @@ from reconciler.adapters.host import alive
 from reconciler.core.errors import StateError, StateLockedError
 from reconciler.core.state import (
     DEFAULT_LOCK_TIMEOUT,
+    Journal,
+    JournalChange,
     State,
     distrust_if_behind,
     mark_text,
     parse_state,
+    replay_journal,
 )
 
 
@@ -47,9 +50,17 @@ class LocalStateStore:
         """The identity (device, inode) of the file as read; None when it did not exist."""
         self._stored: str | None = None
         """The fingerprint of the state as read or last written (None: nothing there)."""
+        self._journal: Journal | None = None
+        """The journal this run appends to since the state was last written."""
+        self._journal_left = False
+        """A journal of an earlier run is there (replayed, or stale): the next write removes it."""
 
     def __str__(self) -> str:
         return str(self.path)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".journal")
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[LocalStateStore]:
@@ -125,8 +136,55 @@ class LocalStateStore:
             raise StateError(f"{self.path}: cannot read state: {err}") from err
         state = parse_state(text, str(self.path))
         self._stored = state.fingerprint()
-        self._distrust_if_behind(state)
+        self._distrust_if_behind(state, self._replay_journal(state))
         return state
+
+    def _replay_journal(self, state: State) -> int:
+        """Replay the journal that follows the state read (a run that died after its last
+        write left it); the records replayed."""
+        try:
+            text = self.journal_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return 0
+        except (OSError, UnicodeDecodeError) as err:
+            raise StateError(
+                f"{self.journal_path}: cannot read the state's journal: {err}"
+            ) from err
+        self._journal_left = True
+        count = replay_journal(state, text, str(self.journal_path))
+        if count is None:
+            log.info("state.journal_stale", state=str(self.path))
+            return 0
+        log.info("state.journal_replayed", state=str(self.path), records=count)
+        return count
+
+    def journal(self, state: State, changes: Sequence[JournalChange]) -> None:
+        """Append job records to the journal (fsynced) instead of rewriting the whole state;
+        the next :meth:`write` takes them in. Refused, as a write is, when the file or the lock
+        is no longer the one this run read or took."""
+        self._check_still_ours()
+        journal = self._journal
+        fresh = journal is None
+        if journal is None:
+            journal = self._journal = Journal(state)
+        lines = [Journal.line(state, change) for change in changes]
+        try:
+            with self.journal_path.open("w" if fresh else "a", encoding="utf-8") as handle:
+                handle.write(
+                    "".join(f"{line}\n" for line in ([journal.header] if fresh else []) + lines)
+                )
+                handle.flush()
+                os.fsync(handle.fileno())
+            if fresh:
+                _fsync_directory(self.path.parent)
+        except OSError as err:
+            raise StateError(
+                f"{self.journal_path}: cannot write the state's journal: {err.strerror or err}; "
+                "a re-run continues from the state and what Voice ID shows"
+            ) from err
+        journal.lines.extend(lines)
+        self._journal_left = True
+        self._write_mark(state, len(journal.lines))
 
     @property
     def cache_path(self) -> Path:
@@ -155,7 +213,7 @@ class LocalStateStore:
     def _mark(self) -> Path:
         return self.path.with_name(self.path.name + ".mark")
 
-    def _distrust_if_behind(self, state: State) -> None:
+    def _distrust_if_behind(self, state: State, journaled: int) -> None:
         try:
             mark: str | None = self._mark.read_text(encoding="utf-8")
         except (FileNotFoundError, UnicodeDecodeError):
@@ -163,7 +221,7 @@ class LocalStateStore:
         except OSError as err:  # unknown: trusted, as a state without a mark is
             log.warning("state.mark_unreadable", state=str(self.path), error=str(err))
             mark = None
-        reason = distrust_if_behind(state, mark)
+        reason = distrust_if_behind(state, mark, journaled)
         if reason:
             log.warning("state.untrusted", state=str(self.path), reason=reason)
 
@@ -227,6 +285,9 @@ class LocalStateStore:
         fingerprint = state.fingerprint()
         if fingerprint == self._stored:
             log.debug("state.unchanged", state=str(self.path), serial=state.serial)
+            if self._journal_left:  # what it holds is no change: it goes
+                self._write_mark(state, 0)
+                self._remove_journal()
             return  # nothing new: the file (and its git history) stays as it is
         state.serial += 1
         text = state.to_json()
@@ -246,11 +307,7 @@ class LocalStateStore:
             written = self.path.stat()
             self._version = (written.st_dev, written.st_ino)
             self._stored = fingerprint
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _fsync_directory(directory)
         except OSError as err:  # a full disk, a read-only file system: never a torn file
             for leftover in (tmp, _backup_tmp(self.path)):
                 with contextlib.suppress(OSError):
@@ -259,10 +316,24 @@ class LocalStateStore:
                 f"{self.path}: cannot write the state: {err.strerror or err}; the file holds "
                 "a complete version (the last one written), and a re-run continues from it"
             ) from err
+        self._write_mark(state, 0)
+        if self._journal_left:  # taken in: the state written follows it (a stale journal)
+            self._remove_journal()
+
+    def _write_mark(self, state: State, journaled: int) -> None:
         try:
-            _replace_text(self._mark, mark_text(state))
+            _replace_text(self._mark, mark_text(state, journaled))
         except OSError as err:  # a mark left behind is older than the state: still trusted
             log.warning("state.mark_failed", state=str(self.path), error=str(err))
+
+    def _remove_journal(self) -> None:
+        try:
+            self.journal_path.unlink(missing_ok=True)
+        except OSError as err:  # it follows an older write now: ignored when read
+            log.warning("state.journal_not_removed", state=str(self.path), error=str(err))
+            return
+        self._journal = None
+        self._journal_left = False
 
 
 log = structlog.get_logger("reconciler.state")
@@ -284,6 +355,15 @@ def _replace_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a file's creation or rename in ``directory`` durable."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _backup_tmp(path: Path) -> Path:

@@ -27,7 +27,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -41,10 +41,13 @@ from reconciler.core.errors import StateError, StateLockedError
 from reconciler.core.state import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_LOCK_TTL,
+    Journal,
+    JournalChange,
     State,
     distrust_if_behind,
     mark_text,
     parse_state,
+    replay_journal,
 )
 from reconciler.core.times import when
 
@@ -77,6 +80,7 @@ class S3StateStore:
         self.backup_key = self.key + ".backup"
         self.mark_key = self.key + ".mark"
         self.cache_key = self.key + ".cache"
+        self.journal_key = self.key + ".journal"
         self.client = client
         self.lock_timeout = lock_timeout
         self.lock_ttl = lock_ttl
@@ -84,6 +88,10 @@ class S3StateStore:
         self._etag: str | None = None
         self._stored: str | None = None
         """The fingerprint of the state as read or last written (None: nothing there)."""
+        self._journal: Journal | None = None
+        """The journal this run writes since the state was last written."""
+        self._journal_left = False
+        """A journal of an earlier run is there (replayed, or stale): the next write removes it."""
         self._lock_etag: str | None = None
         self._lock_lost = threading.Event()
         self._owner = uuid.uuid4().hex
@@ -343,10 +351,49 @@ class S3StateStore:
             ) from err
         state = parse_state(text, self.url)
         self._stored = state.fingerprint()
-        reason = distrust_if_behind(state, self._read_mark())
+        reason = distrust_if_behind(state, self._read_mark(), self._replay_journal(state))
         if reason:
             log.warning("state.untrusted", state=self.url, reason=reason)
         return state
+
+    def _replay_journal(self, state: State) -> int:
+        """Replay the journal that follows the state read (a run that died after its last
+        write left it); the records replayed."""
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.journal_key)
+        except botocore.exceptions.ClientError as err:
+            if missing(err):
+                return 0
+            raise StateError(f"{self.url}: cannot read the state's journal: {err}") from err
+        text = response["Body"].read().decode("utf-8", "replace")
+        self._journal_left = True
+        count = replay_journal(state, text, f"{self.url}.journal")
+        if count is None:
+            log.info("state.journal_stale", state=self.url)
+            return 0
+        log.info("state.journal_replayed", state=self.url, records=count)
+        return count
+
+    def journal(self, state: State, changes: Sequence[JournalChange]) -> None:
+        """Record job records in the journal object beside the state (this run's records since
+        the last write: a small object, however large the state) instead of rewriting the
+        state; the next :meth:`write` takes them in. Refused once the lock is lost."""
+        with self._aws_errors():
+            if self._lock_lost.is_set():
+                raise StateError(
+                    f"{self.url}: the lock was lost (another run took it over); not writing"
+                )
+            journal = self._journal or Journal(state)
+            lines = [Journal.line(state, change) for change in changes]
+            body = "".join(f"{line}\n" for line in [journal.header, *journal.lines, *lines])
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self.journal_key, Body=body.encode())
+            except botocore.exceptions.ClientError as err:
+                raise StateError(f"{self.url}: cannot write the state's journal: {err}") from err
+            self._journal = journal
+            journal.lines.extend(lines)
+            self._journal_left = True
+            self._write_mark(state, len(journal.lines))
 
     def read_cache(self) -> bytes | None:
         """The spec cache beside the state (``<key>.cache``), or None (none, or unreadable:
@@ -406,6 +453,9 @@ class S3StateStore:
         fingerprint = state.fingerprint()
         if fingerprint == self._stored:
             log.debug("state.unchanged", state=self.url, serial=state.serial)
+            if self._journal_left:  # what it holds is no change: it goes
+                self._write_mark(state, 0)
+                self._remove_journal()
             return  # nothing new: no PUT of the state, its backup or its mark
         state.serial += 1
         body = state.to_json().encode()
@@ -422,9 +472,7 @@ class S3StateStore:
             current = self._current_etag_if(body) if precondition_failed(err) else None
             if current is not None:  # our own write, whose answer was lost: its retry was
                 self._etag = current  # refused because the object is already ours
-                self._stored = fingerprint
-                self._back_up(body)
-                self._write_mark(state)
+                self._written(state, fingerprint, body)
                 return
             state.serial -= 1
             if precondition_failed(err):
@@ -434,16 +482,31 @@ class S3StateStore:
                 ) from err
             raise StateError(f"{self.url}: cannot write state: {err}") from err
         self._etag = response["ETag"]
+        self._written(state, fingerprint, body)
+
+    def _written(self, state: State, fingerprint: str, body: bytes) -> None:
+        """After a write: its backup, its mark, and the journal it took in removed."""
         self._stored = fingerprint
         self._back_up(body)
-        self._write_mark(state)
+        self._write_mark(state, 0)
+        if self._journal_left:
+            self._remove_journal()
 
-    def _write_mark(self, state: State) -> None:
+    def _remove_journal(self) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.journal_key)
+        except S3_ERRORS as err:  # it follows an older write now: ignored when read
+            log.warning("state.journal_not_removed", state=self.url, error=error_code(err))
+            return
+        self._journal = None
+        self._journal_left = False
+
+    def _write_mark(self, state: State, journaled: int) -> None:
         """The high-water mark of the write just made (best effort: a mark left behind is
         older than the state, which a later read then still trusts)."""
         try:
             self.client.put_object(
-                Bucket=self.bucket, Key=self.mark_key, Body=mark_text(state).encode()
+                Bucket=self.bucket, Key=self.mark_key, Body=mark_text(state, journaled).encode()
             )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             log.warning("state.mark_failed", error=error_code(err))

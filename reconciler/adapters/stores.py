@@ -10,11 +10,17 @@ Both read and write :class:`~reconciler.core.state.State` values; neither talks 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.adapters.localstore import LocalStateStore
-from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, State
+from reconciler.core.state import (
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_LOCK_TTL,
+    JournalChange,
+    State,
+)
 
 
 class StateStore(Protocol):
@@ -29,7 +35,12 @@ class StateStore(Protocol):
         ...
 
     def write(self, state: State) -> None:
-        """Replace the stored state atomically (and bump ``state.serial``)."""
+        """Replace the stored state atomically (and bump ``state.serial``), taking in the
+        journal."""
+        ...
+
+    def journal(self, state: State, changes: Sequence[JournalChange]) -> None:
+        """Record job records durably without rewriting the state (:class:`Journal`)."""
         ...
 
     def read_cache(self) -> bytes | None:

@@ -104,10 +104,20 @@ class Parents:
     """``--tps``: the commands that call Voice ID."""
     lag: argparse.ArgumentParser
     """``--list-lag-horizon``: the commands that may start jobs or plan them."""
+    cache: argparse.ArgumentParser
+    """``--no-spec-cache``: the commands that load specs beside a state."""
 
     def online(self) -> list[argparse.ArgumentParser]:
         """The groups of a command that reads specs and the state and talks to Voice ID."""
-        return [self.common, self.specs, self.state, self.aws, self.voiceid, self.lag]
+        return [
+            self.common,
+            self.specs,
+            self.cache,
+            self.state,
+            self.aws,
+            self.voiceid,
+            self.lag,
+        ]
 
     def everything(self) -> list[argparse.ArgumentParser]:
         """The groups the top-level parser takes (so that they may precede the command)."""
@@ -153,8 +163,10 @@ def parents() -> Parents:
         help="only specs whose labels match, Kubernetes-style: key=value, key!=value, "
         "'key in (a,b)', 'key notin (a,b)', key, !key (repeatable; all must match)",
     )
+
+    cache = Parser(add_help=False)
     _shared(
-        selection,
+        cache.add_argument_group("spec cache"),
         "--no-spec-cache",
         action="store_true",
         help="parse every spec file, ignoring (and not updating) the spec cache kept beside "
@@ -223,7 +235,7 @@ def parents() -> Parents:
         f"fresh state's first listing wait this long before starting (default: ${LAG_ENV}, "
         f"else {DEFAULT_LIST_LAG_HORIZON:g}; 0 trusts List at once)",
     )
-    return Parents(common, specs, state, aws, voiceid, lag)
+    return Parents(common, specs, state, aws, voiceid, lag, cache)
 
 
 def add_command(sub: Any, name: str, *, parents: list[argparse.ArgumentParser], **kw: Any) -> Any:

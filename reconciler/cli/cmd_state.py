@@ -31,7 +31,14 @@ def register(sub: Any, parents: shared.Parents) -> None:
     rebuild = shared.add_command(
         state_sub,
         "rebuild",
-        parents=[parents.common, parents.specs, parents.state, parents.aws, parents.voiceid],
+        parents=[
+            parents.common,
+            parents.specs,
+            parents.cache,
+            parents.state,
+            parents.aws,
+            parents.voiceid,
+        ],
         help="re-derive the state from Voice ID (after a lost or corrupt state)",
         description="List every domain's jobs (of this --shard) and match them to the specs by "
         "the hash in their JobName; write a new state (an unreadable old one is replaced). "

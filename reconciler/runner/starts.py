@@ -24,7 +24,7 @@ from reconciler.core.errors import (
 from reconciler.core.jobs import result_counts
 from reconciler.core.kinds import WITH_OUTPUT
 from reconciler.core.plan import Action
-from reconciler.core.state import JobRecord
+from reconciler.core.state import JobRecord, JournalChange
 from reconciler.core.times import iso
 from reconciler.runner.context import Run
 
@@ -35,16 +35,20 @@ QUOTA_TAKEN = "the domain's active-job quota is taken"
 
 
 def start_all(run: Run, starts: Sequence[Action], desired: Sequence[DesiredJob]) -> None:
-    """Record every intent (one write), then stage each roster and start each job."""
+    """Record every intent (one journal append), then stage each roster and start each job."""
     intents = [_record_intent(run, action) for action in starts]
-    if intents:
-        run.store.write(run.state)  # every intent on disk before the first Start call
+    if intents:  # every intent on disk before the first Start call
+        run.store.journal(
+            run.state,
+            [JournalChange(a.key, r) for a, r in zip(starts, intents, strict=True)],
+        )
     staged = {d.hash: d for d in desired if d.manifest is not None}
     etags = _etags_now(run, [a for a in starts if a.hash not in staged])
     for action, record in zip(starts, intents, strict=True):
         job = staged.get(action.hash) if action.hash else None
         if not (_stage(run, job) if job is not None else _unchanged(run, action, etags)):
             run.state.specs[action.key].jobs.remove(record)
+            run.store.journal(run.state, [JournalChange(action.key, record, dropped=True)])
             continue
         _start(run, action, record)
 
@@ -121,7 +125,7 @@ def _record_intent(run: Run, action: Action) -> JobRecord:
 
 
 def _start(run: Run, action: Action, record: JobRecord) -> None:
-    """Start one job with our token; record its JobId (or drop the intent); write the state.
+    """Start one job with our token; record its JobId (or drop the intent) in the journal.
 
     The intent is already on disk, so a crash during the call loses nothing: the next run finds
     the job by listing, or starts it again with the same ClientToken.
@@ -166,7 +170,8 @@ def _start(run: Run, action: Action, record: JobRecord) -> None:
             attempt=action.attempt,
             job_id=job.job_id,
         )
-    run.store.write(run.state)
+    dropped = all(r is not record for r in entry.jobs)
+    run.store.journal(run.state, [JournalChange(action.key, record, dropped=dropped)])
 
 
 def collect_results(run: Run, desired: Sequence[DesiredJob], watched: set[str]) -> None:

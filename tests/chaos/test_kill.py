@@ -104,3 +104,35 @@ def test_sigkill_during_the_state_write(chaos_factory: Callable[[int], Chaos], s
     assert run.returncode == -9, f"{c.tag}: the run ended before the kill: {run.describe()}"
     c.check(final=False)
     c.converge()
+
+
+@seeded("sigkill-journal")
+def test_sigkill_with_starts_recorded_only_in_the_journal(
+    chaos_factory: Callable[[int], Chaos], seed: int
+) -> None:
+    """SIGKILL after k Starts that only the journal holds (the state is rewritten once, at the
+    end of the run): the next run replays them and adopts the jobs; never a second one."""
+    c = chaos_factory(seed)
+    backend = backend_of(seed)
+    c.build(specs=c.rng.randint(4, 8), backend=backend, rosters=0.3, job_duration=0.3)
+    latency = c.rng.uniform(0.1, 0.25)
+    c.sandbox.configure(latency=latency)  # a slow Voice ID: the run is among its starts a while
+    k = c.rng.randint(1, 3)
+    process = c.spawn(*c.apply(*LOCK))
+    journaled = c.wait_until(
+        process,
+        lambda: c.starts() >= k and (c.stored(".journal") or b"").count(b"\n") > k,
+        deadline=60,
+    )
+    run = c.kill(process)
+    journal = c.stored(".journal")
+    c.record("kill-journal", backend=backend, journaled=journaled, k=k)
+    # the trial counts only when its fault fired: the kill left Starts held by the journal alone
+    assert journaled, f"{c.tag}: the journal never held {k} Start(s)"
+    assert run.returncode == -9, f"{c.tag}: the run ended before the kill: {run.describe()}"
+    assert journal is not None, f"{c.tag}: no journal left by the killed run"
+    c.check(final=False)
+    c.calm()
+    first = c.cli(*c.apply(*LOCK, timeout=60))
+    assert "state.journal_replayed" in first.stderr, first.describe()
+    c.converge()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.core.errors import NotFoundError, QuotaExceededError
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
-from reconciler.core.state import State, parse_state
+from reconciler.core.state import JournalChange, State, parse_state
 from reconciler.core.times import iso
 
 START = 1_800_000_000.0
@@ -209,6 +209,17 @@ class MemoryStore:
         state.serial += 1
         self.writes += 1
         self.text = state.to_json()
+
+    def journal(self, state: State, changes: Sequence[JournalChange]) -> None:
+        """Durable at once, as a journal is: the state as it now is (without a new serial)."""
+        del changes
+        self.text = state.to_json()
+
+    def read_cache(self) -> bytes | None:
+        return None
+
+    def write_cache(self, data: bytes) -> None:
+        del data
 
     def unlock(self) -> str:
         return "memory: nothing to unlock"
