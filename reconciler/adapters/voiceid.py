@@ -149,6 +149,7 @@ class VoiceId:
         self.limiter = RateLimiter(tps)
         self.calls: Counter[str] = Counter()
         self.throttles: Counter[str] = Counter()
+        self._counting = threading.Lock()
         self._retrying = Retrying(
             retry=retry_if_exception_type(RetryableError),
             wait=wait_random_exponential(multiplier=0.25, max=max_wait),
@@ -189,7 +190,8 @@ class VoiceId:
 
         def attempt(operation: str) -> dict[str, Any]:  # named, so that retries log it
             self.limiter.acquire(operation)
-            self.calls[operation] += 1
+            with self._counting:  # the two kinds are listed from two threads
+                self.calls[operation] += 1
             try:
                 response: dict[str, Any] = method(**params)
             except botocore.exceptions.ClientError as err:
@@ -226,7 +228,8 @@ class VoiceId:
         if cls is None:
             cls = RetryableError if status >= 500 else VoiceIdError
         if code == "ThrottlingException":
-            self.throttles[operation] += 1
+            with self._counting:
+                self.throttles[operation] += 1
         detail = error.get("Message") or code or "unknown error"
         resource = str(err.response.get("ResourceType") or error.get("ResourceType") or "")
         conflict = str(err.response.get("ConflictType") or error.get("ConflictType") or "")

@@ -15,7 +15,10 @@ from the state and the run's clock.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
@@ -26,7 +29,7 @@ from reconciler.core.errors import NotFoundError
 from reconciler.core.hold import Listing, ListLag, Observation
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import Failure, ObservedJob
-from reconciler.core.kinds import JobStatus
+from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.plan import Slot, would_start
 from reconciler.core.state import State
 from reconciler.core.times import iso
@@ -49,18 +52,28 @@ def observe(
     seen: dict[str, ObservedJob] = {}
     holds: dict[Slot, str] = {}
     known = {r.job_id for r in state.all_jobs() if r.job_id}
-    for slot in hold.slots_to_observe(desired, state):
-        may_start = slot in starting
-        decision = hold.decide(
-            state,
+    decisions = [
+        (
             slot,
-            ListLag(clock.time(), horizon),
-            may_start=may_start,
-            unconfirmed=slot in unconfirmed,
+            hold.decide(
+                state,
+                slot,
+                ListLag(clock.time(), horizon),
+                may_start=slot in starting,
+                unconfirmed=slot in unconfirmed,
+            ),
         )
+        for slot in hold.slots_to_observe(desired, state)
+    ]
+    listed = _list_full_by_kind(
+        voiceid, [slot for slot, d in decisions if d.listing is Listing.FULL], known
+    )
+    for slot, decision in decisions:
+        may_start = slot in starting
         reason = decision.hold
         if decision.listing is Listing.FULL:
-            unknown = _list_full(voiceid, slot, seen, known)
+            kept, unknown = listed[slot]
+            seen.update(kept)
             reason = hold.record_full_listing(
                 state,
                 slot,
@@ -81,12 +94,55 @@ def observe(
     return Observation(hold.foreign_active(seen.values(), state), holds)
 
 
+Listed = dict[Slot, tuple[dict[str, ObservedJob], bool]]
+"""Per slot listed in full: the jobs kept (in flight, or ours) and whether some of ours were
+unknown to the state."""
+
+
+def _list_full_by_kind(voiceid: VoiceIdApi, slots: Sequence[Slot], known: set[str]) -> Listed:
+    """List these slots' histories, the two kinds at once: each List API has its own quota
+    (and rate limiter), so a cold start takes the time of the larger kind, not of both.
+    Within a kind, one domain after another (one quota for all of them). What is listed is
+    returned per slot, for the caller to take in the slots' order (a state written the same
+    way whichever listing ended first)."""
+    by_kind: dict[JobKind, list[Slot]] = {}
+    for slot in slots:
+        by_kind.setdefault(slot[1], []).append(slot)
+    listed: Listed = {}
+    stop = threading.Event()
+
+    def list_kind(group: list[Slot]) -> None:
+        try:
+            for slot in group:
+                listed[slot] = _list_full(voiceid, slot, known, stop)
+        except BaseException:
+            stop.set()  # the other kind's listing stops at its next page
+            raise
+
+    first, *others = list(by_kind.values()) or [[]]
+    if not others:
+        list_kind(first)
+        return listed
+    with ThreadPoolExecutor(max_workers=len(others), thread_name_prefix="list") as pool:
+        futures = [pool.submit(list_kind, group) for group in others]
+        with contextlib.suppress(_Stopped):  # the other kind's failed: raised below
+            list_kind(first)
+        for future in futures:
+            future.result()
+    return listed
+
+
+class _Stopped(Exception):
+    """A listing stopped because the other kind's failed (or the run is interrupted)."""
+
+
 def _list_full(
-    voiceid: VoiceIdApi, slot: Slot, seen: dict[str, ObservedJob], known: set[str]
-) -> bool:
+    voiceid: VoiceIdApi, slot: Slot, known: set[str], stop: threading.Event
+) -> tuple[dict[str, ObservedJob], bool]:
     """List a slot's whole history (streamed: keep only jobs in flight and jobs of ours);
     whether it holds jobs of ours that the state did not know (evidence of a lost state)."""
     domain_id, kind = slot
+    seen: dict[str, ObservedJob] = {}
     listed, unknown = 0, False
     for found in voiceid.list_jobs(kind, domain_id):
         listed += 1
@@ -94,8 +150,10 @@ def _list_full(
         if found.active or ours:
             seen[found.job_id] = found
         unknown = unknown or (ours and found.job_id not in known)
+        if stop.is_set():
+            raise _Stopped
     log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=listed)
-    return unknown
+    return seen, unknown
 
 
 def describe_active(

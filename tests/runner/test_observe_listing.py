@@ -1,0 +1,85 @@
+"""Cold-start listing: the two job kinds are listed at once (each List API has its own quota),
+one domain after another within a kind; an error in either stops both."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from reconciler.core.errors import AccessDeniedError
+from reconciler.core.jobs import ObservedJob
+from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.runner.observe import _list_full_by_kind
+
+ENROLLMENT, REGISTRATION = JobKind.ENROLLMENT, JobKind.REGISTRATION
+HASH = "b" * 32
+
+
+class Lister:
+    """list_jobs only: each kind's first page waits until the other kind is listing too (a
+    barrier): listings made one after the other never meet, and the barrier breaks."""
+
+    def __init__(self, pages: int = 50, fail: JobKind | None = None) -> None:
+        self.barrier = threading.Barrier(2, timeout=5)
+        self.pages = pages
+        self.fail = fail
+        self.listed: dict[tuple[JobKind, str], int] = {}
+        self.threads: set[str] = set()
+
+    def list_jobs(
+        self, kind: JobKind, domain_id: str, status: JobStatus | None = None
+    ) -> Iterator[ObservedJob]:
+        del status
+        self.threads.add(threading.current_thread().name)
+        if domain_id == "D1":
+            self.barrier.wait()
+        for i in range(self.pages):
+            if kind is self.fail and i == 3:
+                raise AccessDeniedError("ListFraudsterRegistrationJobs: AccessDenied")
+            self.listed[(kind, domain_id)] = i + 1
+            yield ObservedJob(
+                kind=kind,
+                domain_id=domain_id,
+                job_id=f"{kind.value[:4]}{domain_id}{i:012d}",
+                job_name=f"spec-{i}-{HASH}",
+                status=JobStatus.COMPLETED,
+            )
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"only list_jobs is called, not {name}")
+
+
+SLOTS = [("D1", ENROLLMENT), ("D1", REGISTRATION), ("D2", ENROLLMENT), ("D2", REGISTRATION)]
+
+
+def test_the_two_kinds_are_listed_at_once_and_taken_in_slot_order() -> None:
+    lister = Lister()
+    listed = _list_full_by_kind(lister, SLOTS, known=set())  # type: ignore[arg-type]
+    assert len(lister.threads) == 2  # the barrier was passed: the kinds met
+    assert set(listed) == set(SLOTS)
+    for slot in SLOTS:
+        kept, unknown = listed[slot]
+        assert len(kept) == lister.pages
+        assert unknown  # ours (our naming), and the state knew none of them
+
+
+def test_one_kind_alone_is_listed_without_a_second_thread() -> None:
+    lister = Lister()
+    lister.barrier = threading.Barrier(1)
+    only = [s for s in SLOTS if s[1] is ENROLLMENT]
+    listed = _list_full_by_kind(lister, only, known=set())  # type: ignore[arg-type]
+    assert set(listed) == set(only)
+    assert len(lister.threads) == 1
+
+
+@pytest.mark.parametrize("failing", [ENROLLMENT, REGISTRATION])
+def test_an_error_in_either_kind_is_raised_and_stops_the_other(failing: JobKind) -> None:
+    lister = Lister(pages=100_000, fail=failing)
+    with pytest.raises(AccessDeniedError):
+        _list_full_by_kind(lister, SLOTS, known=set())  # type: ignore[arg-type]
+    other = REGISTRATION if failing is ENROLLMENT else ENROLLMENT
+    assert lister.listed.get((other, "D1"), 0) < lister.pages  # stopped, not listed to the end
+    assert (other, "D2") not in lister.listed
