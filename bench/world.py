@@ -101,8 +101,8 @@ class World:
         return desire(load([self.specs_dir]), OfflineResolver(state))
 
     def delete_state(self) -> None:
-        """Remove the state file, its backup and its lock file (a cold start)."""
-        for suffix in ("", ".backup", ".lock"):
+        """Remove the state file, its backup, lock, journal and spec cache (a cold start)."""
+        for suffix in ("", ".backup", ".lock", ".journal", ".cache"):
             self.state_path.with_name(self.state_path.name + suffix).unlink(missing_ok=True)
 
 
