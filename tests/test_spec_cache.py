@@ -296,3 +296,14 @@ def test_a_second_apply_parses_no_spec_file(
         assert SpecCache.from_bytes(body)[1] is None
     else:
         assert (tmp_path / "state.json.cache").is_file()
+
+
+def test_a_refused_run_writes_no_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A command refused (here: a state of a newer schema) changes nothing, the cache included."""
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    _write(specs, 2)
+    state.write_text('{"schemaVersion": 99, "lineage": "x", "serial": 1}\n')
+    argv = ["plan", str(specs), "--offline", "--state", str(state)]
+    assert main(argv) == 1
+    assert "newer than this voiceid-reconciler" in capsys.readouterr().err
+    assert not (tmp_path / "state.json.cache").exists()

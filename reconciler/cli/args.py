@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that
     from reconciler.adapters.voiceid import VoiceId
     from reconciler.core.plan import Plan
     from reconciler.core.spec import LoadedSpec
+    from reconciler.core.speccache import SpecCache
     from reconciler.runner.notify import Notifier
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
@@ -412,30 +413,41 @@ def paths(args: argparse.Namespace) -> list[Path]:
     return list(getattr(args, "paths", None) or []) or [Path("specs")]
 
 
-def load_specs(
-    args: argparse.Namespace, store: StateStore | None
-) -> tuple[list[LoadedSpec], frozenset[str]]:
+@dataclass(frozen=True)
+class Specs:
+    """The specs a command loaded, and the spec cache they came through (saved by
+    :meth:`save_cache` once the command has done its work: a command refused for a bad spec, a
+    bad state or a bad flag changes nothing, the cache included)."""
+
+    specs: list[LoadedSpec]
+    unselected: frozenset[str]
+    """Keys of the specs that ``--selector`` left out (they exist: not orphans)."""
+    store: StateStore | None = None
+    cache: SpecCache | None = None
+
+    def save_cache(self) -> None:
+        if self.store is not None and self.cache is not None and self.cache.changed:
+            self.store.write_cache(self.cache.to_bytes())
+
+
+def load_specs(args: argparse.Namespace, store: StateStore | None) -> Specs:
     """The specs of the PATHs and ``--selector`` (:func:`~reconciler.core.loading.load_selected`)
     through the spec cache beside ``store``'s state (none without a store or with
-    ``--no-spec-cache``). The cache is saved even when some file has a problem: the files
-    that loaded are not parsed again next time."""
+    ``--no-spec-cache``)."""
     from reconciler.core.loading import load_selected
     from reconciler.core.speccache import SpecCache
 
     if store is None or args.no_spec_cache:
-        return load_selected(paths(args), args.selector)
+        return Specs(*load_selected(paths(args), args.selector))
     import structlog
 
     log = structlog.get_logger("reconciler.specs")
     cache, ignored = SpecCache.from_bytes(store.read_cache())
     if ignored:
         log.info("spec_cache.ignored", state=str(store), reason=ignored)
-    try:
-        return load_selected(paths(args), args.selector, cache=cache)
-    finally:
-        log.debug("spec_cache.used", hits=cache.hits, misses=cache.misses)
-        if cache.changed:
-            store.write_cache(cache.to_bytes())
+    specs, unselected = load_selected(paths(args), args.selector, cache=cache)
+    log.debug("spec_cache.used", hits=cache.hits, misses=cache.misses)
+    return Specs(specs, unselected, store, cache)
 
 
 def shard(args: argparse.Namespace) -> Shard | None:

@@ -129,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
         owner=shared.owner(args),
     )
     store = shared.store(args)
-    specs, unselected = shared.load_specs(args, store)
-    options = replace(options, unselected=unselected)
+    loaded = shared.load_specs(args, store)
+    specs = loaded.specs
+    options = replace(options, unselected=loaded.unselected)
     notifier = shared.notifier(args, specs)
     voiceid = shared.voiceid(args)
     run = Run(store, voiceid, shared.objects(args), options)
@@ -155,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             on_plan=show_plan,
             notifier=notifier,
         )
+        loaded.save_cache()
         outcome = verdict(report) or shared.fail_on(args, report.plan)
     finally:
         progress.close()

@@ -72,13 +72,15 @@ def run(args: argparse.Namespace) -> int:
         owner=shared.owner(args),
     )
     store = shared.store(args)
-    specs, unselected = shared.load_specs(args, store)
-    options = replace(options, unselected=unselected)
+    loaded = shared.load_specs(args, store)
+    specs = loaded.specs
+    options = replace(options, unselected=loaded.unselected)
     if args.offline:
         result = plan_offline(specs, store.read(), options)
     else:
         run = Run(store, shared.voiceid(args), shared.objects(args), options)
         result = plan_online(specs, run)
+    loaded.save_cache()
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)
     if args.out:
         saved = render.plan_json(

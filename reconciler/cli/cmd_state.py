@@ -134,7 +134,8 @@ def run_rebuild(args: argparse.Namespace) -> int:
         )
     options = RunOptions(shard=shared.shard(args))
     store = shared.store(args)
-    specs, _ = shared.load_specs(args, store)
-    state = rebuild(specs, Run(store, shared.voiceid(args), shared.objects(args), options))
+    loaded = shared.load_specs(args, store)
+    state = rebuild(loaded.specs, Run(store, shared.voiceid(args), shared.objects(args), options))
+    loaded.save_cache()
     sys.stdout.write(render.state_text(state))
     return EXIT_OK
