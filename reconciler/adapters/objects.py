@@ -20,8 +20,9 @@ cannot be read is ``None`` (logged with its error code).
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -42,9 +43,28 @@ class Manifests:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.calls: Counter[str] = Counter()
+        self._early: _Early | None = None
+
+    def prefetch(self, uris: Iterable[str]) -> None:
+        """Begin reading these manifests' identities in the background: listing 10,000
+        manifests takes seconds, which the run spends meanwhile on its own work (the specs,
+        the state). The next :meth:`identities` takes what it asks for from there, once: a
+        later call reads S3 again (the check right before a start must see the object now)."""
+        wanted = frozenset(uris)
+        if wanted and self._early is None:
+            self._early = _Early(wanted, lambda: self._identities(wanted))
 
     def identities(self, uris: Iterable[str]) -> dict[str, str | None]:
         """The ETag of each manifest URI (None when it does not exist or cannot be read)."""
+        asked = set(uris)
+        early, self._early = self._early, None
+        found = early.result(asked) if early is not None else {}
+        rest = asked - found.keys()
+        if rest:
+            found.update(self._identities(rest))
+        return found
+
+    def _identities(self, uris: Iterable[str]) -> dict[str, str | None]:
         by_directory: dict[tuple[str, str], list[str]] = defaultdict(list)
         for uri in set(uris):
             bucket, key = s3uri.split(uri)
@@ -124,3 +144,32 @@ class Manifests:
             log.warning("manifests.output_not_json", job_id=job_id)
             return None
         return document
+
+
+class _Early:
+    """A lookup of manifest identities running in a daemon thread (a run that stops early,
+    on a bad spec, does not wait for it)."""
+
+    def __init__(self, wanted: frozenset[str], lookup: Callable[[], dict[str, str | None]]) -> None:
+        self.wanted = wanted
+        self._found: dict[str, str | None] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(lookup,), name="manifests", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, lookup: Callable[[], dict[str, str | None]]) -> None:
+        try:
+            self._found = lookup()
+        except BaseException as err:  # noqa: BLE001 - raised where the result is taken
+            self._error = err
+
+    def result(self, asked: set[str]) -> dict[str, str | None]:
+        """What was found of ``asked`` (the rest is for the caller to look up)."""
+        if not asked & self.wanted:
+            return {}
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return {uri: self._found.get(uri) for uri in asked & self.wanted}

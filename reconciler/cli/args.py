@@ -430,10 +430,13 @@ class Specs:
             self.store.write_cache(self.cache.to_bytes())
 
 
-def load_specs(args: argparse.Namespace, store: StateStore | None) -> Specs:
+def load_specs(
+    args: argparse.Namespace, store: StateStore | None, objects: Manifests | None = None
+) -> Specs:
     """The specs of the PATHs and ``--selector`` (:func:`~reconciler.core.loading.load_selected`)
     through the spec cache beside ``store``'s state (none without a store or with
-    ``--no-spec-cache``)."""
+    ``--no-spec-cache``). ``objects``: the S3 adapter of a run that will look up the specs'
+    manifests; the lookup of those the cache names starts now, in the background."""
     from reconciler.core.loading import load_selected
     from reconciler.core.speccache import SpecCache
 
@@ -445,6 +448,8 @@ def load_specs(args: argparse.Namespace, store: StateStore | None) -> Specs:
     cache, ignored = SpecCache.from_bytes(store.read_cache())
     if ignored:
         log.info("spec_cache.ignored", state=str(store), reason=ignored)
+    if objects is not None:
+        objects.prefetch(cache.manifests())
     specs, unselected = load_selected(paths(args), args.selector, cache=cache)
     log.debug("spec_cache.used", hits=cache.hits, misses=cache.misses)
     return Specs(specs, unselected, store, cache)

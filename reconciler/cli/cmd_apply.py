@@ -128,13 +128,13 @@ def run(args: argparse.Namespace) -> int:
         start_limit=None if args.force else args.start_limit,
         owner=shared.owner(args),
     )
-    store = shared.store(args)
-    loaded = shared.load_specs(args, store)
+    store, objects = shared.store(args), shared.objects(args)
+    loaded = shared.load_specs(args, store, objects)
     specs = loaded.specs
     options = replace(options, unselected=loaded.unselected)
     notifier = shared.notifier(args, specs)
     voiceid = shared.voiceid(args)
-    run = Run(store, voiceid, shared.objects(args), options)
+    run = Run(store, voiceid, objects, options)
     started = time.monotonic()
     progress = Progress(sys.stderr, quiet=args.quiet)
     report: ApplyReport | None = None

@@ -72,13 +72,14 @@ def run(args: argparse.Namespace) -> int:
         owner=shared.owner(args),
     )
     store = shared.store(args)
-    loaded = shared.load_specs(args, store)
+    objects = None if args.offline else shared.objects(args)
+    loaded = shared.load_specs(args, store, objects)
     specs = loaded.specs
     options = replace(options, unselected=loaded.unselected)
-    if args.offline:
+    if objects is None:
         result = plan_offline(specs, store.read(), options)
     else:
-        run = Run(store, shared.voiceid(args), shared.objects(args), options)
+        run = Run(store, shared.voiceid(args), objects, options)
         result = plan_online(specs, run)
     loaded.save_cache()
     as_json = render.plan_json(result.plan, offline=result.offline, observed_at=result.observed_at)

@@ -96,6 +96,20 @@ class SpecCache:
             return cls(), f"written by another version ({document.get('stamp')})"
         return cls(document["entries"]), None
 
+    def manifests(self) -> set[str]:
+        """The external manifests the cached specs name (for a lookup that can start before
+        the specs are loaded)."""
+        uris: set[str] = set()
+        for raw in self._entries.values():
+            for item in raw:
+                try:
+                    manifest = item[0]["spec"]["input"].get("manifest")
+                except (KeyError, TypeError, AttributeError, IndexError):
+                    continue
+                if isinstance(manifest, str):
+                    uris.add(manifest)
+        return uris
+
     def lookup(self, key: str, path: Path) -> list[LoadedSpec] | None:
         """The specs of the file at ``path`` whose bytes have the key ``key``, or None."""
         raw = self._entries.get(key)
