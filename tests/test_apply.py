@@ -488,7 +488,7 @@ def test_apply_warns_when_git_would_commit_the_files_beside_its_state(
     capfd.readouterr()
     assert _apply(repo / "specs", state) == EXIT_OK
     warnings = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
-    hint = "would commit it; add '*.lock' '*.backup' '*.mark' '*.cache' to .gitignore"
+    hint = "would commit it; add '*.lock' '*.backup' '*.mark' '*.cache' '*.journal' to .gitignore"
     assert all(hint in w for w in warnings), warnings
     assert [w.split(": ")[2] for w in warnings] == [
         f"{state}.backup",  # the run wrote twice: an intent, then what it observed
@@ -496,6 +496,6 @@ def test_apply_warns_when_git_would_commit_the_files_beside_its_state(
         f"{state}.lock",
         f"{state}.mark",
     ]
-    (repo / ".gitignore").write_text("*.lock\n*.backup\n*.mark\n*.cache\n")
+    (repo / ".gitignore").write_text("*.lock\n*.backup\n*.mark\n*.cache\n*.journal\n")
     assert _apply(repo / "specs", state) == EXIT_OK
     assert "warning:" not in capfd.readouterr().err

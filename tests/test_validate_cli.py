@@ -265,7 +265,7 @@ def test_validate_warns_of_state_side_files_git_would_commit(
     assert main(["validate", "specs"]) == 0
     out, err = capsys.readouterr()
     assert "2 specs" in out
-    hint = "add '*.lock' '*.backup' '*.mark' '*.cache' to .gitignore"
+    hint = "add '*.lock' '*.backup' '*.mark' '*.cache' '*.journal' to .gitignore"
     assert err.splitlines() == [
         f"voiceid-reconciler: warning: {backup.name}: is not ignored by git, so `git add -A` "
         f"would commit it; {hint}",
@@ -274,7 +274,7 @@ def test_validate_warns_of_state_side_files_git_would_commit(
         f"voiceid-reconciler: warning: {mark.name}: is not ignored by git, so `git add -A` "
         f"would commit it; {hint}",
     ]
-    (repo / ".gitignore").write_text("*.lock\n*.backup\n*.mark\n*.cache\n")
+    (repo / ".gitignore").write_text("*.lock\n*.backup\n*.mark\n*.cache\n*.journal\n")
     _git(repo, "rm", "-q", "--cached", "voiceid-state.json.lock")
     assert main(["validate", "specs"]) == 0
     assert capsys.readouterr().err == ""

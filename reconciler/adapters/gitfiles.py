@@ -1,12 +1,13 @@
 """What git would commit of the files a local state keeps beside itself.
 
 A local state ``X`` keeps ``X.lock`` (this run's flock), ``X.backup`` (the version before the
-last write), ``X.mark`` (the high-water mark, which must survive a checkout of ``X``) and
-``X.cache`` (the spec cache) beside it. Committing the state is fine — it is meant to be
+last write), ``X.mark`` (the high-water mark, which must survive a checkout of ``X``),
+``X.cache`` (the spec cache) and, during a run, ``X.journal`` (its starts) beside it. Committing the state is fine — it is meant to be
 reviewed — but a committed ``.lock`` makes every clone fight over one file, a committed
 ``.backup`` doubles every diff, a committed ``.mark`` is rolled back with the state and can no
 longer tell that the state went backwards, and a committed ``.cache`` is a binary file that
-changes with every spec edit (and is rebuilt from the specs anyway).
+changes with every spec edit (and is rebuilt from the specs anyway); a journal belongs to the
+one run that writes it.
 
 ``exposed_side_files`` asks git (when there is one: a container image has none, and a
 directory outside a work tree has nothing to commit) which of them are committed or would be
@@ -20,7 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-SIDE_SUFFIXES = (".lock", ".backup", ".mark", ".cache")
+SIDE_SUFFIXES = (".lock", ".backup", ".mark", ".cache", ".journal")
 GITIGNORE_LINES = " ".join(f"'*{suffix}'" for suffix in SIDE_SUFFIXES)
 _GIT_TIMEOUT = 10.0
 

@@ -1,0 +1,47 @@
+"""The S3 adapter's manifest lookups: a listing per directory of many, a HEAD each of few, and
+a lookup begun early (in the background) that is taken once."""
+
+from __future__ import annotations
+
+from reconciler.adapters.objects import LIST_THRESHOLD, Manifests
+from reconciler.sandbox import Sandbox
+
+BUCKET = "manifest-lookups"
+
+
+def _manifests(sandbox: Sandbox, count: int) -> tuple[Manifests, dict[str, str]]:
+    s3 = sandbox.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    etags = {}
+    for i in range(count):
+        key = f"manifests/m-{i:03d}.json"
+        etags[f"s3://{BUCKET}/{key}"] = s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")[
+            "ETag"
+        ].strip('"')
+    return Manifests(sandbox.client("s3")), etags
+
+
+def test_an_early_lookup_is_taken_once_and_later_ones_read_s3_again(
+    voiceid_sandbox: Sandbox,
+) -> None:
+    manifests, etags = _manifests(voiceid_sandbox, LIST_THRESHOLD + 5)
+    uris = sorted(etags)
+    missing = f"s3://{BUCKET}/manifests/none.json"
+    manifests.prefetch([*uris, missing])
+    found = manifests.identities(uris[:3])
+    assert found == {u: etags[u] for u in uris[:3]}
+    listed = manifests.calls["ListObjectsV2"]
+    assert listed >= 1  # by the early lookup, in the background
+    again = manifests.identities(uris[:3])  # not taken from the early lookup again
+    assert again == found
+    assert manifests.calls["HeadObject"] == 3  # few: a HEAD each
+    assert manifests.identities([missing]) == {missing: None}
+
+
+def test_a_lookup_for_other_manifests_does_not_wait_for_the_early_one(
+    voiceid_sandbox: Sandbox,
+) -> None:
+    manifests, etags = _manifests(voiceid_sandbox, 3)
+    uris = sorted(etags)
+    manifests.prefetch(uris[:1])
+    assert manifests.identities(uris[1:]) == {u: etags[u] for u in uris[1:]}
