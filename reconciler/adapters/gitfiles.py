@@ -2,12 +2,12 @@
 
 A local state ``X`` keeps ``X.lock`` (this run's flock), ``X.backup`` (the version before the
 last write), ``X.mark`` (the high-water mark, which must survive a checkout of ``X``),
-``X.cache`` (the spec cache) and, during a run, ``X.journal`` (its starts) beside it. Committing the state is fine — it is meant to be
-reviewed — but a committed ``.lock`` makes every clone fight over one file, a committed
-``.backup`` doubles every diff, a committed ``.mark`` is rolled back with the state and can no
-longer tell that the state went backwards, and a committed ``.cache`` is a binary file that
-changes with every spec edit (and is rebuilt from the specs anyway); a journal belongs to the
-one run that writes it.
+``X.cache`` (the spec cache) and, during a run, ``X.journal`` (its starts) beside it.
+Committing the state is fine — it is meant to be reviewed — but a committed ``.lock`` makes
+every clone fight over one file, a committed ``.backup`` doubles every diff, a committed
+``.mark`` is rolled back with the state and can no longer tell that the state went backwards,
+a committed ``.cache`` is a binary file that changes with every spec edit (and is rebuilt from
+the specs anyway), and a journal belongs to the one run that writes it.
 
 ``exposed_side_files`` asks git (when there is one: a container image has none, and a
 directory outside a work tree has nothing to commit) which of them are committed or would be
