@@ -435,6 +435,7 @@ def _desired_actions(
     returned apart, per slot, for :func:`_fill` to give the free slots to. ``names``: the
     domain name of each DomainId the state knows (shown in plans)."""
     by_prefix = _by_prefix(state)
+    renamed = state.renamed
     actions: list[Action] = []
     candidates: dict[Slot, list[Action]] = defaultdict(list)
     for job in desired:
@@ -464,8 +465,8 @@ def _desired_actions(
             by_prefix.get(job.request.hash[:HASH_IN_NAME], []),
             names.get(job.request.domain_id),
         )
-        if job.key in state.renamed:
-            was = state.renamed[job.key].partition("/")[2]
+        if job.key in renamed:
+            was = renamed[job.key].partition("/")[2]
             note = f"renamed from {was} (its job follows the new name)"
             action = replace(action, reason=f"{action.reason}; {note}" if action.reason else note)
         if action.code == "new" and entry is not None and (entry.history or entry.request):

@@ -150,4 +150,6 @@ class Run:
     def desired_now(self, desired: list[DesiredJob]) -> list[DesiredJob]:
         """The desired jobs, with those Voice ID refused earlier in this run blocked."""
         refused = self.report.blocked
+        if not refused:
+            return list(desired)
         return [job.refused(refused[job.key]) if job.key in refused else job for job in desired]
