@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that
     from reconciler.adapters.voiceid import VoiceId
     from reconciler.core.plan import Plan
     from reconciler.core.spec import LoadedSpec
-    from reconciler.core.speccache import SpecCache
     from reconciler.runner.notify import Notifier
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
@@ -423,11 +422,13 @@ class Specs:
     unselected: frozenset[str]
     """Keys of the specs that ``--selector`` left out (they exist: not orphans)."""
     store: StateStore | None = None
-    cache: SpecCache | None = None
+    cache: bytes | None = None
+    """The spec cache to save, when it changed (compressed at once: the run does not hold
+    its entries meanwhile)."""
 
     def save_cache(self) -> None:
-        if self.store is not None and self.cache is not None and self.cache.changed:
-            self.store.write_cache(self.cache.to_bytes())
+        if self.store is not None and self.cache is not None:
+            self.store.write_cache(self.cache)
 
 
 def load_specs(
@@ -452,7 +453,7 @@ def load_specs(
         objects.prefetch(cache.manifests())
     specs, unselected = load_selected(paths(args), args.selector, cache=cache)
     log.debug("spec_cache.used", hits=cache.hits, misses=cache.misses)
-    return Specs(specs, unselected, store, cache)
+    return Specs(specs, unselected, store, cache.to_bytes() if cache.changed else None)
 
 
 def shard(args: argparse.Namespace) -> Shard | None:
