@@ -242,3 +242,79 @@ def _puts(requests: list[dict[str, Any]]) -> dict[str, int]:
             key = request["path"].split("/", 2)[-1]
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def test_a_run_that_lost_its_lock_cannot_replace_or_remove_the_new_holders_journal(
+    voiceid_sandbox: Sandbox,
+) -> None:
+    """S3: every journal write and removal is conditional on the journal this run read or
+    wrote. A run whose lock was taken over (it stalled past the TTL) is refused, so it can
+    neither overwrite the new holder's records nor move the mark back."""
+    client = voiceid_sandbox.client("s3")
+    client.create_bucket(Bucket="journal-takeover")
+    url = "s3://journal-takeover/voiceid/state.json"
+    old = S3StateStore(url, client)
+    state = old.read()
+    state.specs.update(_state().specs)
+    old.write(state)
+    first = _intent(1)
+    state.specs[KEY].jobs.append(first)
+    old.journal(state, [JournalChange(KEY, first)])
+    new = S3StateStore(url, client)  # took the lock over: replays, writes, journals its own
+    taken = new.read()
+    new.write(taken)
+    second = _intent(2)
+    taken.specs[KEY].jobs.append(second)
+    new.journal(taken, [JournalChange(KEY, second)])
+    late = _intent(3)
+    state.specs[KEY].jobs.append(late)
+    with pytest.raises(StateError, match="journal changed since this run wrote it"):
+        old.journal(state, [JournalChange(KEY, late)])
+    journal = _journal_text(new)
+    assert journal is not None
+    assert "token-2" in journal
+    assert "token-3" not in journal
+    with S3StateStore(url, client).locked() as reader:
+        attempts = {r.attempt for r in reader.read().specs[KEY].jobs}
+    assert attempts == {1, 2}
+
+
+def test_a_journal_not_removed_does_not_swallow_the_next_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state was written but its journal could not be removed: the next record starts a
+    journal of the new write (not lines under the old header, which a replay would ignore)."""
+    store = LocalStateStore(tmp_path / "state.json")
+    real_unlink = Path.unlink
+    failing = {"on": True}
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if failing["on"] and self == store.journal_path:
+            raise PermissionError("journal busy")
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with store.locked():
+        state = store.read()
+        state.specs.update(_state().specs)
+        store.write(state)
+        first = _intent(1)
+        state.specs[KEY].jobs.append(first)
+        store.journal(state, [JournalChange(KEY, first)])
+        store.write(state)  # takes it in; the removal fails (a warning)
+        second = _intent(2)
+        state.specs[KEY].jobs.append(second)
+        store.journal(state, [JournalChange(KEY, second)])
+    failing["on"] = False
+    header = json.loads(store.journal_path.read_text().splitlines()[0])
+    assert header["serial"] == state.serial
+    with LocalStateStore(tmp_path / "state.json").locked() as again:
+        read = again.read()
+    assert {r.attempt for r in read.specs[KEY].jobs} == {1, 2}
+    assert read.untrusted is None
+
+
+@pytest.mark.parametrize("text", ["", '{"journal": 1, "lin'])
+def test_a_journal_cut_short_in_its_first_line_holds_nothing(text: str) -> None:
+    """A crash while a journal was created: no record in it was ever acknowledged."""
+    assert replay_journal(_state(), text, "j") == 0

@@ -3,6 +3,8 @@ a lookup begun early (in the background) that is taken once."""
 
 from __future__ import annotations
 
+import pytest
+
 from reconciler.adapters.objects import LIST_THRESHOLD, Manifests
 from reconciler.sandbox import Sandbox
 
@@ -45,3 +47,20 @@ def test_a_lookup_for_other_manifests_does_not_wait_for_the_early_one(
     uris = sorted(etags)
     manifests.prefetch(uris[:1])
     assert manifests.identities(uris[1:]) == {u: etags[u] for u in uris[1:]}
+
+
+def test_the_early_lookup_is_quiet_and_what_it_missed_is_looked_up_again(
+    voiceid_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The early lookup is a guess (the cache may name manifests no spec names any more): it
+    logs nothing; a manifest it did not find is looked up again when asked for, and that
+    lookup is the one reported."""
+    manifests, _ = _manifests(voiceid_sandbox, 1)
+    gone = f"s3://{BUCKET}/manifests/gone.json"
+    stale = f"s3://{BUCKET}/manifests/stale.json"
+    manifests.prefetch([gone, stale])
+    assert manifests.identities([gone]) == {gone: None}
+    captured = capsys.readouterr()
+    reports = (captured.out + captured.err).count("manifests.head_failed")
+    assert reports == 1  # the second lookup of gone, not the early one (nor stale's)
+    assert manifests.calls["HeadObject"] == 3

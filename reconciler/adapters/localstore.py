@@ -163,25 +163,28 @@ class LocalStateStore:
         the next :meth:`write` takes them in. Refused, as a write is, when the file or the lock
         is no longer the one this run read or took."""
         self._check_still_ours()
-        journal = self._journal
-        fresh = journal is None
-        if journal is None:
-            journal = self._journal = Journal(state)
+        journal = self._journal or Journal(state)
         lines = [Journal.line(state, change) for change in changes]
         try:
-            with self.journal_path.open("w" if fresh else "a", encoding="utf-8") as handle:
-                handle.write(
-                    "".join(f"{line}\n" for line in ([journal.header] if fresh else []) + lines)
-                )
-                handle.flush()
-                os.fsync(handle.fileno())
-            if fresh:
+            if self._journal is None:  # a new journal appears whole (a temporary file renamed)
+                tmp = self.journal_path.with_name(f".{self.journal_path.name}.{os.getpid()}.tmp")
+                with tmp.open("w", encoding="utf-8") as handle:
+                    handle.write("".join(f"{line}\n" for line in [journal.header, *lines]))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                tmp.replace(self.journal_path)
                 _fsync_directory(self.path.parent)
+            else:
+                with self.journal_path.open("a", encoding="utf-8") as handle:
+                    handle.write("".join(f"{line}\n" for line in lines))
+                    handle.flush()
+                    os.fsync(handle.fileno())
         except OSError as err:
             raise StateError(
                 f"{self.journal_path}: cannot write the state's journal: {err.strerror or err}; "
                 "a re-run continues from the state and what Voice ID shows"
             ) from err
+        self._journal = journal
         journal.lines.extend(lines)
         self._journal_left = True
         self._write_mark(state, len(journal.lines))
@@ -285,9 +288,9 @@ class LocalStateStore:
         fingerprint = state.fingerprint()
         if fingerprint == self._stored:
             log.debug("state.unchanged", state=str(self.path), serial=state.serial)
-            if self._journal_left:  # what it holds is no change: it goes
+            if self._journal_left and self._remove_journal():  # it holds no change: it goes
+                self._journal = None
                 self._write_mark(state, 0)
-                self._remove_journal()
             return  # nothing new: the file (and its git history) stays as it is
         state.serial += 1
         text = state.to_json()
@@ -316,8 +319,9 @@ class LocalStateStore:
                 f"{self.path}: cannot write the state: {err.strerror or err}; the file holds "
                 "a complete version (the last one written), and a re-run continues from it"
             ) from err
+        self._journal = None  # taken in: the next record starts a journal of this write
         self._write_mark(state, 0)
-        if self._journal_left:  # taken in: the state written follows it (a stale journal)
+        if self._journal_left:  # it follows an older write now (ignored if it stays)
             self._remove_journal()
 
     def _write_mark(self, state: State, journaled: int) -> None:
@@ -326,14 +330,15 @@ class LocalStateStore:
         except OSError as err:  # a mark left behind is older than the state: still trusted
             log.warning("state.mark_failed", state=str(self.path), error=str(err))
 
-    def _remove_journal(self) -> None:
+    def _remove_journal(self) -> bool:
+        """Delete the journal; whether it is gone (a failure is a warning)."""
         try:
             self.journal_path.unlink(missing_ok=True)
-        except OSError as err:  # it follows an older write now: ignored when read
+        except OSError as err:
             log.warning("state.journal_not_removed", state=str(self.path), error=str(err))
-            return
-        self._journal = None
+            return False
         self._journal_left = False
+        return True
 
 
 log = structlog.get_logger("reconciler.state")

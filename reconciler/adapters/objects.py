@@ -43,28 +43,32 @@ class Manifests:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.calls: Counter[str] = Counter()
+        self._counting = threading.Lock()  # the early lookup counts from its own thread
         self._early: _Early | None = None
 
     def prefetch(self, uris: Iterable[str]) -> None:
         """Begin reading these manifests' identities in the background: listing 10,000
         manifests takes seconds, which the run spends meanwhile on its own work (the specs,
         the state). The next :meth:`identities` takes what it asks for from there, once: a
-        later call reads S3 again (the check right before a start must see the object now)."""
+        later call reads S3 again (the check right before a start must see the object now).
+        It is a guess (the cache may name manifests no spec names now), so it logs nothing:
+        what it did not find is looked up again, and reported, when asked for."""
         wanted = frozenset(uris)
         if wanted and self._early is None:
-            self._early = _Early(wanted, lambda: self._identities(wanted))
+            self._early = _Early(wanted, lambda: self._identities(wanted, quiet=True))
 
     def identities(self, uris: Iterable[str]) -> dict[str, str | None]:
         """The ETag of each manifest URI (None when it does not exist or cannot be read)."""
         asked = set(uris)
         early, self._early = self._early, None
-        found = early.result(asked) if early is not None else {}
+        early_found = early.result(asked) if early is not None else {}
+        found: dict[str, str | None] = {u: e for u, e in early_found.items() if e is not None}
         rest = asked - found.keys()
         if rest:
             found.update(self._identities(rest))
         return found
 
-    def _identities(self, uris: Iterable[str]) -> dict[str, str | None]:
+    def _identities(self, uris: Iterable[str], *, quiet: bool = False) -> dict[str, str | None]:
         by_directory: dict[tuple[str, str], list[str]] = defaultdict(list)
         for uri in set(uris):
             bucket, key = s3uri.split(uri)
@@ -73,29 +77,36 @@ class Manifests:
         found: dict[str, str | None] = {}
         for (bucket, prefix), group in sorted(by_directory.items()):
             if len(group) >= LIST_THRESHOLD:
-                found.update(self._list_etags(bucket, prefix, group))
+                found.update(self._list_etags(bucket, prefix, group, quiet=quiet))
             else:
                 for uri in group:
-                    found[uri] = self._head_etag(uri)
+                    found[uri] = self._head_etag(uri, quiet=quiet)
         return found
 
-    def _head_etag(self, uri: str) -> str | None:
+    def _count(self, operation: str) -> None:
+        with self._counting:
+            self.calls[operation] += 1
+
+    def _head_etag(self, uri: str, *, quiet: bool = False) -> str | None:
         bucket, key = s3uri.split(uri)
-        self.calls["HeadObject"] += 1
+        self._count("HeadObject")
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
         except S3_ERRORS as err:
-            log.warning("manifests.head_failed", uri=uri, error=error_code(err))
+            if not quiet:
+                log.warning("manifests.head_failed", uri=uri, error=error_code(err))
             return None
         return str(response["ETag"]).strip('"')
 
-    def _list_etags(self, bucket: str, prefix: str, uris: list[str]) -> dict[str, str | None]:
+    def _list_etags(
+        self, bucket: str, prefix: str, uris: list[str], *, quiet: bool = False
+    ) -> dict[str, str | None]:
         wanted = {s3uri.split(uri)[1]: uri for uri in uris}
         found: dict[str, str | None] = dict.fromkeys(uris)
         params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
         try:
             while True:
-                self.calls["ListObjectsV2"] += 1
+                self._count("ListObjectsV2")
                 page = self.client.list_objects_v2(**params)
                 for item in page.get("Contents", []):
                     if item["Key"] in wanted:
@@ -104,9 +115,10 @@ class Manifests:
                     break
                 params["ContinuationToken"] = page["NextContinuationToken"]
         except S3_ERRORS as err:
-            log.warning(
-                "manifests.list_failed", uri=f"s3://{bucket}/{prefix}", error=error_code(err)
-            )
+            if not quiet:
+                log.warning(
+                    "manifests.list_failed", uri=f"s3://{bucket}/{prefix}", error=error_code(err)
+                )
         return found
 
     def stage(self, uri: str, body: bytes, *, kms_key_id: str | None) -> bool:
@@ -119,7 +131,7 @@ class Manifests:
         extra: dict[str, Any] = {}
         if kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
-        self.calls["PutObject"] += 1
+        self._count("PutObject")
         try:
             self.client.put_object(
                 Bucket=bucket, Key=key, Body=body, ContentType="application/json", **extra
@@ -133,7 +145,7 @@ class Manifests:
         bucket, prefix = s3uri.split(output_prefix)
         name = input_uri.rstrip("/").rpartition("/")[2]
         key = f"{prefix.rstrip('/')}/{job_id}/{name}.out".lstrip("/")
-        self.calls["GetObject"] += 1
+        self._count("GetObject")
         try:
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
             document: dict[str, Any] = json.loads(body)

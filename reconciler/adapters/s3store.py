@@ -91,7 +91,11 @@ class S3StateStore:
         self._journal: Journal | None = None
         """The journal this run writes since the state was last written."""
         self._journal_left = False
-        """A journal of an earlier run is there (replayed, or stale): the next write removes it."""
+        """A journal is there (this run's, or an earlier one's): the next write removes it."""
+        self._journal_etag: str | None = None
+        """The journal object's ETag as this run read or last wrote it: every journal write and
+        its removal are conditional on it, so a run that lost its lock cannot replace or remove
+        the journal of the run that holds it now."""
         self._lock_etag: str | None = None
         self._lock_lost = threading.Event()
         self._owner = uuid.uuid4().hex
@@ -283,10 +287,11 @@ class S3StateStore:
         with self._aws_errors():
             return self._unlock(lock_id, force=force)
 
-    def _current_etag_if(self, body: bytes) -> str | None:
-        """The state object's ETag when its content is exactly ``body``, else None."""
+    def _current_etag_if(self, body: bytes, key: str | None = None) -> str | None:
+        """The ETag of the state object (or ``key``) when its content is exactly ``body``,
+        else None."""
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.key)
+            response = self.client.get_object(Bucket=self.bucket, Key=key or self.key)
         except botocore.exceptions.ClientError:
             return None
         return str(response["ETag"]) if response["Body"].read() == body else None
@@ -364,9 +369,13 @@ class S3StateStore:
         except botocore.exceptions.ClientError as err:
             if missing(err):
                 return 0
-            raise StateError(f"{self.url}: cannot read the state's journal: {err}") from err
+            # Unknown: it may hold starts. Not trusted, as a state that lost some is not.
+            log.warning("state.journal_unreadable", state=self.url, error=error_code(err))
+            state.distrust(f"its journal {self.url}.journal cannot be read ({error_code(err)})")
+            return 0
         text = response["Body"].read().decode("utf-8", "replace")
         self._journal_left = True
+        self._journal_etag = str(response["ETag"])
         count = replay_journal(state, text, f"{self.url}.journal")
         if count is None:
             log.info("state.journal_stale", state=self.url)
@@ -385,12 +394,30 @@ class S3StateStore:
                 )
             journal = self._journal or Journal(state)
             lines = [Journal.line(state, change) for change in changes]
-            body = "".join(f"{line}\n" for line in [journal.header, *journal.lines, *lines])
+            text = "".join(f"{line}\n" for line in [journal.header, *journal.lines, *lines])
+            body = text.encode()
+            etag = self._journal_etag
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             try:
-                self.client.put_object(Bucket=self.bucket, Key=self.journal_key, Body=body.encode())
+                response = self.client.put_object(
+                    Bucket=self.bucket, Key=self.journal_key, Body=body, **condition
+                )
+                written = str(response["ETag"])
             except botocore.exceptions.ClientError as err:
-                raise StateError(f"{self.url}: cannot write the state's journal: {err}") from err
-            self._journal = journal
+                current = (
+                    self._current_etag_if(body, self.journal_key)
+                    if precondition_failed(err)
+                    else None
+                )
+                if current is None:  # not our own write whose answer was lost
+                    raise StateError(
+                        f"{self.url}: the state's journal changed since this run wrote it "
+                        "(another run took the lock over?); not writing"
+                        if precondition_failed(err)
+                        else f"{self.url}: cannot write the state's journal: {err}"
+                    ) from err
+                written = current
+            self._journal, self._journal_etag = journal, written
             journal.lines.extend(lines)
             self._journal_left = True
             self._write_mark(state, len(journal.lines))
@@ -453,9 +480,9 @@ class S3StateStore:
         fingerprint = state.fingerprint()
         if fingerprint == self._stored:
             log.debug("state.unchanged", state=self.url, serial=state.serial)
-            if self._journal_left:  # what it holds is no change: it goes
+            if self._journal_left and self._remove_journal():  # it holds no change: it goes
+                self._journal = None
                 self._write_mark(state, 0)
-                self._remove_journal()
             return  # nothing new: no PUT of the state, its backup or its mark
         state.serial += 1
         body = state.to_json().encode()
@@ -487,19 +514,33 @@ class S3StateStore:
     def _written(self, state: State, fingerprint: str, body: bytes) -> None:
         """After a write: its backup, its mark, and the journal it took in removed."""
         self._stored = fingerprint
+        self._journal = None  # taken in: the next record starts a journal of this write
         self._back_up(body)
         self._write_mark(state, 0)
         if self._journal_left:
             self._remove_journal()
 
-    def _remove_journal(self) -> None:
+    def _remove_journal(self) -> bool:
+        """Delete the journal (if it is still the one this run read or wrote); whether it is
+        gone. A failure is a warning: it follows an older write now, and is ignored when read."""
+        condition = {"IfMatch": self._journal_etag} if self._journal_etag else {}
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.journal_key)
-        except S3_ERRORS as err:  # it follows an older write now: ignored when read
-            log.warning("state.journal_not_removed", state=self.url, error=error_code(err))
-            return
-        self._journal = None
+            self.client.delete_object(Bucket=self.bucket, Key=self.journal_key, **condition)
+        except botocore.exceptions.ClientError as err:
+            if precondition_failed(err):
+                raise StateError(
+                    f"{self.url}: the state's journal changed since this run wrote it "
+                    "(another run took the lock over?); not removing it"
+                ) from err
+            if not missing(err):
+                log.warning("state.journal_not_removed", state=self.url, error=error_code(err))
+                return False
+        except botocore.exceptions.BotoCoreError as err:
+            log.warning("state.journal_not_removed", state=self.url, error=type(err).__name__)
+            return False
+        self._journal_etag = None
         self._journal_left = False
+        return True
 
     def _write_mark(self, state: State, journaled: int) -> None:
         """The high-water mark of the write just made (best effort: a mark left behind is

@@ -456,13 +456,15 @@ class Journal:
 def replay_journal(state: State, text: str, source: str) -> int | None:
     """Apply a journal's records to the state it follows, in place; the number replayed, or
     None when the journal follows another write (it is stale: ignore it). A journal that
-    cannot be read is a :class:`StateError` — except a last line cut short, which was never
-    acknowledged (the run died writing it; its Start was never made, or its job is found by
-    its name)."""
+    cannot be read is a :class:`StateError` — except a last line cut short (the first line
+    included), which was never acknowledged (the run died writing it; its Start was never
+    made, or its job is found by its name)."""
     lines = text.split("\n")
-    complete, last = lines[:-1], lines[-1]
+    complete = lines[:-1]
+    if not complete:  # not even its first line written whole: no record was ever acknowledged
+        return 0
     try:
-        header = json.loads(complete[0]) if complete else json.loads(last)
+        header = json.loads(complete[0])
     except ValueError:
         header = None
     if not isinstance(header, dict) or header.get("journal") != JOURNAL_FORMAT:

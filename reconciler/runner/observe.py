@@ -125,10 +125,14 @@ def _list_full_by_kind(voiceid: VoiceIdApi, slots: Sequence[Slot], known: set[st
         return listed
     with ThreadPoolExecutor(max_workers=len(others), thread_name_prefix="list") as pool:
         futures = [pool.submit(list_kind, group) for group in others]
-        with contextlib.suppress(_Stopped):  # the other kind's failed: raised below
-            list_kind(first)
-        for future in futures:
-            future.result()
+        try:
+            with contextlib.suppress(_Stopped):  # the other kind's failed: raised below
+                list_kind(first)
+            for future in futures:
+                future.result()
+        except BaseException:  # an interrupt while waiting: the others stop at their next page
+            stop.set()
+            raise
     return listed
 
 

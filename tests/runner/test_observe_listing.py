@@ -3,6 +3,8 @@ one domain after another within a kind; an error in either stops both."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -83,3 +85,31 @@ def test_an_error_in_either_kind_is_raised_and_stops_the_other(failing: JobKind)
     other = REGISTRATION if failing is ENROLLMENT else ENROLLMENT
     assert lister.listed.get((other, "D1"), 0) < lister.pages  # stopped, not listed to the end
     assert (other, "D2") not in lister.listed
+
+
+def test_an_interrupt_while_waiting_for_the_other_kind_stops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM (a KeyboardInterrupt in the main thread) while the main thread waits for the
+    other kind's listing: that listing stops at its next page, the run does not wait for it."""
+    lister = Lister(pages=1_000_000)
+    lister.barrier = threading.Barrier(1)
+    slow = threading.Event()
+    real = lister.list_jobs
+
+    def list_jobs(
+        kind: JobKind, domain_id: str, status: JobStatus | None = None
+    ) -> Iterator[ObservedJob]:
+        for i, job in enumerate(real(kind, domain_id, status)):
+            if kind is REGISTRATION:
+                slow.wait(0.001)  # a page at a time, never done before the interrupt
+                if i == 50:  # a real signal: it wakes the main thread's wait
+                    os.kill(os.getpid(), signal.SIGINT)
+            yield job
+            if kind is ENROLLMENT and i == 5:
+                return
+
+    monkeypatch.setattr(lister, "list_jobs", list_jobs)
+    with pytest.raises(KeyboardInterrupt):
+        _list_full_by_kind(lister, SLOTS, known=set())  # type: ignore[arg-type]
+    assert lister.listed[(REGISTRATION, "D1")] < 10_000
