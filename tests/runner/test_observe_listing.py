@@ -90,9 +90,15 @@ def test_an_error_in_either_kind_is_raised_and_stops_the_other(failing: JobKind)
 def test_an_interrupt_while_waiting_for_the_other_kind_stops_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """SIGTERM (a KeyboardInterrupt in the main thread) while the main thread waits for the
-    other kind's listing: that listing stops at its next page, the run does not wait for it."""
-    lister = Lister(pages=1_000_000)
+    """SIGTERM (the CLI turns it into a KeyboardInterrupt in the main thread) while the main
+    thread waits for the other kind's listing: that listing stops at its next page, the run
+    does not wait for it. (A signal of the test's own: a pytest-xdist worker ignores SIGINT.)"""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    lister = Lister(pages=20_000)
     lister.barrier = threading.Barrier(1)
     slow = threading.Event()
     real = lister.list_jobs
@@ -104,12 +110,15 @@ def test_an_interrupt_while_waiting_for_the_other_kind_stops_it(
             if kind is REGISTRATION:
                 slow.wait(0.001)  # a page at a time, never done before the interrupt
                 if i == 50:  # a real signal: it wakes the main thread's wait
-                    os.kill(os.getpid(), signal.SIGINT)
+                    os.kill(os.getpid(), signal.SIGUSR1)
             yield job
             if kind is ENROLLMENT and i == 5:
                 return
 
     monkeypatch.setattr(lister, "list_jobs", list_jobs)
-    with pytest.raises(KeyboardInterrupt):
-        _list_full_by_kind(lister, SLOTS, known=set())  # type: ignore[arg-type]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _list_full_by_kind(lister, SLOTS, known=set())  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
     assert lister.listed[(REGISTRATION, "D1")] < 10_000
