@@ -95,6 +95,21 @@ def _remove_journal(store: Store) -> None:
         store.client.delete_object(Bucket=store.bucket, Key=store.journal_key)
 
 
+def _written_with_intent(store: Store) -> tuple[State, JobRecord]:
+    """Write a state holding the spec ``KEY``, then journal its first intent."""
+    state = store.read()
+    state.specs.update(_state().specs)
+    store.write(state)
+    return state, _journal_intent(store, state, 1)
+
+
+def _journal_intent(store: Store, state: State, attempt: int) -> JobRecord:
+    record = _intent(attempt)
+    state.specs[KEY].jobs.append(record)
+    store.journal(state, [JournalChange(KEY, record)])
+    return record
+
+
 def test_a_start_is_appended_to_the_journal_and_the_state_is_left_alone(
     make_store: MakeStore,
 ) -> None:
@@ -132,12 +147,7 @@ def test_a_start_is_appended_to_the_journal_and_the_state_is_left_alone(
 def test_a_dropped_intent_is_gone_after_the_replay(make_store: MakeStore) -> None:
     store = make_store()
     with store.locked():
-        state = store.read()
-        state.specs.update(_state().specs)
-        store.write(state)
-        record = _intent()
-        state.specs[KEY].jobs.append(record)
-        store.journal(state, [JournalChange(KEY, record)])
+        state, record = _written_with_intent(store)
         state.specs[KEY].jobs.remove(record)
         store.journal(state, [JournalChange(KEY, record, dropped=True)])
     with make_store().locked() as again:
@@ -150,12 +160,7 @@ def test_a_journal_that_lost_records_makes_the_state_distrusted(make_store: Make
     anything starts there — exactly as for a state that went backwards."""
     store = make_store()
     with store.locked():
-        state = store.read()
-        state.specs.update(_state().specs)
-        store.write(state)
-        record = _intent()
-        state.specs[KEY].jobs.append(record)
-        store.journal(state, [JournalChange(KEY, record)])
+        _written_with_intent(store)
     _remove_journal(store)
     with make_store().locked() as again:
         read = again.read()
@@ -170,12 +175,7 @@ def test_a_journal_that_follows_an_older_write_is_ignored_and_removed(
     holds what the journal says (the journal names the serial it followed)."""
     store = make_store()
     with store.locked():
-        state = store.read()
-        state.specs.update(_state().specs)
-        store.write(state)
-        record = _intent()
-        state.specs[KEY].jobs.append(record)
-        store.journal(state, [JournalChange(KEY, record)])
+        state, _ = _written_with_intent(store)
         stale = _journal_text(store)
         store.write(state)  # takes it in
     assert stale is not None
@@ -254,18 +254,11 @@ def test_a_run_that_lost_its_lock_cannot_replace_or_remove_the_new_holders_journ
     client.create_bucket(Bucket="journal-takeover")
     url = "s3://journal-takeover/voiceid/state.json"
     old = S3StateStore(url, client)
-    state = old.read()
-    state.specs.update(_state().specs)
-    old.write(state)
-    first = _intent(1)
-    state.specs[KEY].jobs.append(first)
-    old.journal(state, [JournalChange(KEY, first)])
+    state, _ = _written_with_intent(old)
     new = S3StateStore(url, client)  # took the lock over: replays, writes, journals its own
     taken = new.read()
     new.write(taken)
-    second = _intent(2)
-    taken.specs[KEY].jobs.append(second)
-    new.journal(taken, [JournalChange(KEY, second)])
+    _journal_intent(new, taken, 2)
     late = _intent(3)
     state.specs[KEY].jobs.append(late)
     with pytest.raises(StateError, match="journal changed since this run wrote it"):
@@ -295,16 +288,9 @@ def test_a_journal_not_removed_does_not_swallow_the_next_records(
 
     monkeypatch.setattr(Path, "unlink", unlink)
     with store.locked():
-        state = store.read()
-        state.specs.update(_state().specs)
-        store.write(state)
-        first = _intent(1)
-        state.specs[KEY].jobs.append(first)
-        store.journal(state, [JournalChange(KEY, first)])
+        state, _ = _written_with_intent(store)
         store.write(state)  # takes it in; the removal fails (a warning)
-        second = _intent(2)
-        state.specs[KEY].jobs.append(second)
-        store.journal(state, [JournalChange(KEY, second)])
+        _journal_intent(store, state, 2)
     failing["on"] = False
     header = json.loads(store.journal_path.read_text().splitlines()[0])
     assert header["serial"] == state.serial

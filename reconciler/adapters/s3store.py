@@ -388,10 +388,7 @@ class S3StateStore:
         the last write: a small object, however large the state) instead of rewriting the
         state; the next :meth:`write` takes them in. Refused once the lock is lost."""
         with self._aws_errors():
-            if self._lock_lost.is_set():
-                raise StateError(
-                    f"{self.url}: the lock was lost (another run took it over); not writing"
-                )
+            self._refuse_if_lock_lost()
             journal = self._journal or Journal(state)
             lines = [Journal.line(state, change) for change in changes]
             text = "".join(f"{line}\n" for line in [journal.header, *journal.lines, *lines])
@@ -472,11 +469,14 @@ class S3StateStore:
         with self._aws_errors():
             self._write(state)
 
-    def _write(self, state: State) -> None:
+    def _refuse_if_lock_lost(self) -> None:
         if self._lock_lost.is_set():
             raise StateError(
                 f"{self.url}: the lock was lost (another run took it over); not writing"
             )
+
+    def _write(self, state: State) -> None:
+        self._refuse_if_lock_lost()
         fingerprint = state.fingerprint()
         if fingerprint == self._stored:
             log.debug("state.unchanged", state=self.url, serial=state.serial)
