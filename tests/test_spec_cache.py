@@ -192,6 +192,7 @@ def test_an_inline_roster_never_enters_the_cache(tmp_path: Path) -> None:
             "0.0+x",
         ),
     ],
+    ids=["not-gzip", "cut-short", "not-an-object", "another-version"],  # stable: gzip has a time
 )
 def test_a_cache_of_another_version_or_unreadable_is_ignored(data: bytes, reason: str) -> None:
     cache, ignored = SpecCache.from_bytes(data)
