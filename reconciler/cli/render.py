@@ -293,7 +293,7 @@ def status_json(state: State, *, scope: Scope | None = None) -> str:
         "observedAt": state.observed_at,
         "serial": state.serial,
         "specs": _status_rows(state, scope),
-        "orphans": [o.model_dump(mode="json", by_alias=True) for o in state.orphans],
+        "orphans": [o.to_data() for o in state.orphans],
     }
     return json.dumps(document, indent=2) + "\n"
 

@@ -67,6 +67,7 @@ its JSON form; where the state lives and how it is locked is :mod:`reconciler.ad
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -74,7 +75,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+import pydantic.dataclasses
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
 from reconciler.core.errors import ReconcilerError, StateError
@@ -96,11 +98,18 @@ _JOB_OF_NAME = re.compile(r"^[0-9a-f]{32}(-[1-9][0-9]{0,2})?$")
 """What follows ``<name>-`` in the JobName of that spec's jobs (:mod:`reconciler.core.identity`)."""
 
 
+_CONFIG = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    model_config = _CONFIG
 
 
-class JobRecord(_Record):
+# A state holds a spec entry and a job record per spec (100,000 of them in a large account):
+# slotted dataclasses, validated by pydantic as models are, take a tenth of a model's memory
+# (no per-instance ``__dict__`` and fields-set).
+@pydantic.dataclasses.dataclass(slots=True, kw_only=True, config=_CONFIG)
+class JobRecord:
     """One job of ours: started, or about to be (``job_id`` None)."""
 
     hash: str = Field(pattern=r"^[0-9a-f]{32}([0-9a-f]{32})?$")
@@ -122,8 +131,19 @@ class JobRecord(_Record):
     def active(self) -> bool:
         return self.job_id is not None and self.status not in TERMINAL
 
+    def to_data(self) -> dict[str, Any]:
+        """The record as JSON values, as the state file holds it."""
+        data: dict[str, Any] = _RECORD.dump_python(self, mode="json", by_alias=True)
+        return data
 
-class SpecEntry(_Record):
+    @staticmethod
+    def from_data(data: Any) -> JobRecord:
+        """A record from JSON values (:class:`pydantic.ValidationError` if it is not one)."""
+        return _RECORD.validate_python(data)
+
+
+@pydantic.dataclasses.dataclass(slots=True, kw_only=True, config=_CONFIG)
+class SpecEntry:
     kind: JobKind
     name: str
     hash: str
@@ -136,6 +156,9 @@ class SpecEntry(_Record):
 
     def latest(self) -> JobRecord | None:
         return self.jobs[-1] if self.jobs else None
+
+
+_RECORD = TypeAdapter(JobRecord)
 
 
 class SinkLedger(_Record):
@@ -194,7 +217,7 @@ class State(_Record):
     def follow_rename(self, old: str, new: str, name: str) -> None:
         """Move the entry ``old`` to the key ``new`` (the spec's ``name`` changed, nothing
         else), and remember it for the plan to say."""
-        self.specs[new] = self.specs.pop(old).model_copy(update={"name": name})
+        self.specs[new] = dataclasses.replace(self.specs.pop(old), name=name)
         self._renamed[new] = old
 
     @property
@@ -286,7 +309,7 @@ class State(_Record):
         target = f"{kind}/{new_name}"
         if target in self.specs:
             raise ReconcilerError(f"state mv: {target} is already in the state")
-        self.specs[target] = self.specs.pop(key).model_copy(update={"name": new_name})
+        self.specs[target] = dataclasses.replace(self.specs.pop(key), name=new_name)
         return key, target
 
     def to_json(self) -> str:
@@ -447,7 +470,7 @@ class Journal:
             "hash": entry.hash,
             "domainId": entry.domain_id,
             "request": entry.request,
-            "record": record.model_dump(mode="json", by_alias=True),
+            "record": record.to_data(),
             "dropped": dropped,
         }
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -490,7 +513,7 @@ def replay_journal(state: State, text: str, source: str) -> int | None:
 
 def _replay(state: State, data: dict[str, Any]) -> None:
     key = str(data["key"])
-    record = JobRecord.model_validate(data["record"])
+    record = JobRecord.from_data(data["record"])
     entry = state.specs.get(key)
     if entry is None:
         entry = state.specs[key] = SpecEntry(

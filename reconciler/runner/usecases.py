@@ -7,7 +7,7 @@ Each one that writes the state (``refresh``, ``rebuild``) takes the store's lock
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -125,7 +125,7 @@ def rebuild(specs: Sequence[LoadedSpec], run: Run) -> State:
         for key, entry in previous.specs.items():  # a start that was never confirmed
             intents = [r for r in entry.jobs if r.job_id is None]
             if intents:
-                fresh.specs[key] = entry.model_copy(update={"jobs": intents, "history": []})
+                fresh.specs[key] = replace(entry, jobs=intents, history=[])
         resolver = OnlineResolver(run.voiceid, fresh, run.objects)
         desired = in_shard(desire(specs, resolver), options.shard)
         seen: list[ObservedJob] = []
