@@ -16,7 +16,9 @@ for a job's own S3 access, never for KMS), narrowed by ``s3_fault_filter`` (a re
 expression on ``"<METHOD> /<bucket>/<key>"``) and ``s3_fault_limit`` (that many faults, then
 none). A dropped request gets no response at all: the
 socket is shut down and reset, which botocore reports as a closed connection. S3 requests
-from outside are logged (method, path, outcome) for ``GET /_sandbox/s3-requests``.
+from outside are logged (method, path, outcome) for ``GET /_sandbox/s3-requests``. Their
+ListObjectsV2 requests are answered from moto's backend by ``s3list`` (moto's serializer is
+the slow part), after the same fault knobs and with the same log entry.
 
 Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 400 or 404):
 
@@ -61,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from reconciler.sandbox.model import TARGET_PREFIX
+from reconciler.sandbox.s3list import list_objects_v2
 from reconciler.sandbox.storage import INTERNAL_HEADER
 
 if TYPE_CHECKING:
@@ -159,6 +162,10 @@ _S3_INTERNAL_ERROR = (
 class SandboxApp:
     """Route each request to the admin API, the Voice ID emulator or moto."""
 
+    fast_listing = True
+    """Answer S3 ListObjectsV2 from moto's backend without moto's slow serializer (see
+    ``reconciler.sandbox.s3list``); False sends every listing to moto itself."""
+
     def __init__(self, sandbox: Sandbox, moto_app: WsgiApp) -> None:
         self._sandbox = sandbox
         self._moto_app = moto_app
@@ -224,7 +231,12 @@ class SandboxApp:
                     kms_key = kms_key or value
             return start_response(status, headers, exc_info)
 
-        result = self._moto_app(environ, capture)
+        listing = list_objects_v2(environ, self._sandbox.account_id) if self.fast_listing else None
+        if listing is not None:
+            capture(*listing[:2])
+            result: Iterable[bytes] = [listing[2]]
+        else:
+            result = self._moto_app(environ, capture)
         if service.s3_fault(config.s3_lost_response_rate, method, path):
             try:  # the request has had its effect; the caller never hears of it
                 for _ in result:
