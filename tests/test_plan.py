@@ -37,7 +37,7 @@ def _spec(name: str, *, kind: str = "SpeakerEnrollmentJob", **spec: Any) -> Load
         }
     )
     where = Location(Path(f"specs/{name}.yaml"), 1, 1)
-    return LoadedSpec(document, where, where)
+    return LoadedSpec.of(document, where, where)
 
 
 def _desired(spec: LoadedSpec, domain_id: str = D1) -> DesiredJob:

@@ -43,7 +43,7 @@ def _spec(name: str, **spec: Any) -> LoadedSpec:
         }
     )
     where = Location(Path(f"specs/{name}.yaml"), 1, 1)
-    return LoadedSpec(document, where, where)
+    return LoadedSpec.of(document, where, where)
 
 
 def _desired(spec: LoadedSpec) -> DesiredJob:

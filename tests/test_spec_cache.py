@@ -205,7 +205,11 @@ def test_a_cache_of_another_version_or_unreadable_is_ignored(data: bytes, reason
 def test_a_damaged_entry_is_parsed_again_and_replaced(tmp_path: Path) -> None:
     (path,) = _write(tmp_path / "specs", 1)
     key = file_key(path.read_bytes(), strict=False)
-    document = {"format": 1, "stamp": stamp(), "entries": {key: [[{"kind": "nope"}, 1, 1, 3, 9]]}}
+    document = {
+        "format": 2,
+        "stamp": stamp(),
+        "entries": {key: [['{"kind": "nope"}', 1, 1, 3, 9, None]]},
+    }
     cache, _ = SpecCache.from_bytes(gzip.compress(json.dumps(document).encode()))
     (spec,) = load([tmp_path / "specs"], cache=cache)
     assert spec.name == "spec-000"

@@ -72,7 +72,7 @@ def run_demo(
         specs_in_bucket = [
             spec
             for spec in load_specs(paths)
-            if (spec.document.spec.input.manifest or "").startswith(bucket_prefix)
+            if (spec.facts.manifest or "").startswith(bucket_prefix)
         ]
         # One recording per speaker or fraudster, so that nobody is enrolled twice.
         audio = []
@@ -85,7 +85,7 @@ def run_demo(
             audio.append(bucket_prefix + key)
         for index, spec in enumerate(specs_in_bucket):
             offset = index * SPEAKERS_PER_MANIFEST
-            manifest = spec.document.spec.input.manifest or ""
+            manifest = spec.facts.manifest or ""
             if manifest:
                 key = manifest[len(bucket_prefix) :]
                 s3.put_object(

@@ -154,4 +154,4 @@ def _align(state: State, job: DesiredJob, strays: Strays) -> None:
         record.hash = entry.hash
         _insert(entry.jobs, record)
     if entry.jobs and (entry.request is None or switched):  # its jobs' request is this one
-        entry.request = job.request.essence()
+        entry.request = job.request.canonical

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from reconciler.core import s3uri
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.identity import Resolution, StartRequest, start_request, watchlist_ref
+from reconciler.core.identity import Resolution, StartRequest, start_request
 from reconciler.core.kinds import JobKind
 from reconciler.core.roster import parts
 from reconciler.core.spec import LoadedSpec
@@ -168,20 +168,18 @@ def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
     A roster becomes one desired job per part, each with its rendered manifest; an external
     manifest is identified by its ETag (part of the hash: replacing the file is a change).
     """
-    resolver.prefetch_manifests(
-        [s.document.spec.input.manifest for s in specs if s.document.spec.input.manifest]
-    )
+    resolver.prefetch_manifests([s.facts.manifest for s in specs if s.facts.manifest])
     desired: list[DesiredJob] = []
     for spec in specs:
-        document = spec.document
+        facts = spec.facts
         domain_id: str | None = None
         try:
-            domain_id = resolver.domain_id(document.spec.domain)
-            ref = watchlist_ref(document)
+            domain_id = resolver.domain_id(facts.domain)
+            ref = facts.watchlist
             resolution = Resolution(
                 domain_id, resolver.watchlist_id(domain_id, ref) if ref else None
             )
-            manifest = document.spec.input.manifest
+            manifest = facts.manifest
             identity = resolver.manifest_identity(manifest) if manifest else None
         except Unresolved as err:
             desired.append(
@@ -191,13 +189,13 @@ def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
             )
             continue
         if spec.roster is None:
-            request = start_request(document, resolution, manifest_digest=f"etag:{identity}")
+            request = start_request(facts, resolution, manifest_digest=f"etag:{identity}")
             desired.append(DesiredJob(spec, request, domain_id=domain_id))
             continue
-        staging = document.spec.input.staging_uri or ""
+        staging = facts.staging_uri or ""
         for part in parts(spec.kind, spec.roster):
             request = start_request(
-                document,
+                facts,
                 resolution,
                 input_uri=s3uri.join(staging, f"{part.digest}.json"),
                 manifest_digest=part.digest,
@@ -258,4 +256,4 @@ def in_shard(desired: list[DesiredJob], shard: Shard | None) -> list[DesiredJob]
     """The desired jobs of one shard: every domain's queue lives in exactly one shard."""
     if shard is None:
         return desired
-    return [d for d in desired if shard.owns(d.domain_id or d.spec.document.spec.domain)]
+    return [d for d in desired if shard.owns(d.domain_id or d.spec.facts.domain)]

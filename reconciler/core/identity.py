@@ -30,12 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.spec import (
-    ENROLLMENT,
-    FraudsterRegistrationJob,
-    SpeakerEnrollmentJob,
-    SpecDocument,
-)
+from reconciler.core.spec import ENROLLMENT, SpecDocument, SpecFacts
 
 IDENTITY_VERSION = 1
 HASH_IN_NAME = 32
@@ -177,62 +172,55 @@ def _shown(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
-def watchlist_ref(document: SpecDocument) -> str | None:
+def watchlist_ref(spec: SpecFacts | SpecDocument) -> str | None:
     """The watchlist a spec names (None for the domain's default)."""
-    if isinstance(document, SpeakerEnrollmentJob):
-        fraud = document.spec.enrollment.fraud_detection
-        ref = fraud.watchlist if fraud else None
-    else:
-        ref = document.spec.registration.watchlist
-    return None if ref in (None, "default") else ref
+    facts = spec if isinstance(spec, SpecFacts) else SpecFacts.of(spec)
+    return facts.watchlist
 
 
 def start_request(
-    document: SpecDocument,
+    spec: SpecFacts | SpecDocument,
     resolution: Resolution,
     *,
     input_uri: str | None = None,
     manifest_digest: str | None = None,
 ) -> StartRequest:
-    """The effective Start request of a spec, with every default filled in.
+    """The effective Start request of a spec (its facts, or its document), with every default
+    filled in.
 
     ``input_uri`` is the staged manifest of a roster (the spec's ``input.manifest`` otherwise);
     ``manifest_digest`` identifies the manifest's content (a roster part's SHA-256, or an
     external manifest's ETag).
     """
-    spec = document.spec
+    facts = spec if isinstance(spec, SpecFacts) else SpecFacts.of(spec)
     config: dict[str, Any]
-    if isinstance(document, SpeakerEnrollmentJob):
-        enrollment = document.spec.enrollment
-        fraud = enrollment.fraud_detection
+    if facts.kind is ENROLLMENT:
         config = {
-            "existingEnrollmentAction": enrollment.existing_enrollment_action,
+            "existingEnrollmentAction": facts.existing_enrollment_action,
             "fraudDetection": {
-                "action": fraud.action if fraud else "FAIL",
-                "riskThreshold": fraud.risk_threshold if fraud else None,
+                "action": facts.fraud_action,
+                "riskThreshold": facts.risk_threshold,
                 "watchlistId": resolution.watchlist_id,
             },
         }
     else:
-        assert isinstance(document, FraudsterRegistrationJob)
-        registration = document.spec.registration
         config = {
-            "duplicateRegistrationAction": registration.duplicate_registration_action,
-            "fraudsterSimilarityThreshold": registration.fraudster_similarity_threshold,
+            "duplicateRegistrationAction": facts.duplicate_registration_action,
+            "fraudsterSimilarityThreshold": facts.similarity_threshold,
             "watchlistId": resolution.watchlist_id,
         }
-    source = input_uri or document.spec.input.manifest
+    source = input_uri or facts.manifest
     if source is None:
-        raise ValueError(f"{document.metadata.name}: a roster needs its staged manifest URI")
+        raise ValueError(f"{facts.name}: a roster needs its staged manifest URI")
     return StartRequest(
-        kind=document.kind,
+        kind=facts.kind.value,
         domain_id=resolution.domain_id,
-        data_access_role_arn=spec.data_access_role_arn,
+        data_access_role_arn=facts.data_access_role_arn,
         input_s3_uri=source,
-        output_s3_uri=spec.output.s3_uri,
-        kms_key_id=spec.output.kms_key_id,
+        output_s3_uri=facts.output_s3_uri,
+        kms_key_id=facts.kms_key_id,
         config=config,
-        revision=spec.revision,
+        revision=facts.revision,
         manifest_digest=manifest_digest,
     )
 

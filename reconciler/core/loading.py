@@ -214,7 +214,7 @@ def _validate_document(path: Path, node: yaml.Node, data: Any, result: _FileResu
         result.errors.extend(translate_errors(path, node, str(kind), err))
         return
     name_node = node_at(node, ["metadata", "name"])
-    result.specs.append(LoadedSpec(document, where, location(path, name_node)))
+    result.specs.append(LoadedSpec.of(document, where, location(path, name_node)))
 
 
 def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
@@ -262,8 +262,7 @@ def _specs_and_errors(
 
 
 def _roster_path(spec: LoadedSpec) -> Path | None:
-    source = spec.document.spec.input
-    relative = getattr(source, "speakers_file", None) or getattr(source, "fraudsters_file", None)
+    relative = spec.facts.roster_file
     if not relative:
         return None
     try:

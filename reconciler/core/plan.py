@@ -355,9 +355,7 @@ def would_start(desired: Sequence[DesiredJob], state: State) -> set[Slot]:
         (job.request.domain_id, job.kind)
         for job in desired
         if job.request is not None
-        and _starts(
-            by_prefix.get(job.request.hash[:HASH_IN_NAME], []), job.spec.document.spec.max_attempts
-        )
+        and _starts(by_prefix.get(job.request.hash[:HASH_IN_NAME], []), job.spec.facts.max_attempts)
     }
 
 
@@ -452,7 +450,7 @@ def _desired_actions(
                     if new
                     else job.blocked or "",
                     code="new-offline" if new else job.blocked_code,
-                    priority=job.spec.document.spec.priority,
+                    priority=job.spec.facts.priority,
                     domain_name=names.get(job.domain_id) if job.domain_id else None,
                 )
             )
@@ -470,7 +468,8 @@ def _desired_actions(
             note = f"renamed from {was} (its job follows the new name)"
             action = replace(action, reason=f"{action.reason}; {note}" if action.reason else note)
         if action.code == "new" and entry is not None and (entry.history or entry.request):
-            changes = request_changes(entry.request, job.request.essence()) if entry.request else ()
+            old = entry.request_data()
+            changes = request_changes(old, job.request.essence()) if old else ()
             action = replace(
                 action,
                 code="changed",
@@ -528,7 +527,7 @@ def _action_for(
     """The action of one resolvable desired job, given the jobs recorded for its hash."""
     spec = job.spec
     latest = _latest(jobs)
-    max_attempts = spec.document.spec.max_attempts
+    max_attempts = spec.facts.max_attempts
     attempt = 1
     if latest is None:
         kind, reason, code = ActionKind.START, "no job for this spec hash", "new"
@@ -557,7 +556,7 @@ def _action_for(
             percent_complete=latest.percent_complete,
             reason=_in_sync_note(latest),
             code=_IN_SYNC_CODES.get(latest.status, "running") if latest.status else "starting",
-            priority=spec.document.spec.priority,
+            priority=spec.facts.priority,
             speakers=job.speakers,
             request=request,
             domain_name=domain_name,
@@ -573,7 +572,7 @@ def _action_for(
         job_name=job_name(job.name, request.hash, attempt),
         reason=reason,
         code=code,
-        priority=spec.document.spec.priority,
+        priority=spec.facts.priority,
         speakers=job.speakers,
         request=request,
         risks=risks(request),

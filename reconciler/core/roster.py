@@ -84,8 +84,7 @@ def roster_source(spec: LoadedSpec) -> tuple[list[Speaker] | list[Fraudster] | N
 
 
 def has_roster(spec: LoadedSpec) -> bool:
-    inline, path = roster_source(spec)
-    return inline is not None or path is not None
+    return spec.facts.inline_roster or spec.facts.roster_file is not None
 
 
 def load_roster(spec: LoadedSpec) -> list[Request]:

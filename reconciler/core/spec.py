@@ -13,12 +13,13 @@ files into them and reports every problem with ``file:line:column``.
 
 from __future__ import annotations
 
-import functools
+import json
 import re
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
@@ -29,6 +30,7 @@ from reconciler.core.kinds import JobKind
 ENROLLMENT = JobKind.ENROLLMENT
 REGISTRATION = JobKind.REGISTRATION
 KINDS = tuple(JobKind)
+_T = TypeVar("_T")
 MAX_AUDIO_PER_REQUEST = 10
 
 # --- field types (the Voice ID model's constraints) -------------------------------------------
@@ -249,28 +251,173 @@ MODELS: dict[str, type[SpeakerEnrollmentJob] | type[FraudsterRegistrationJob]] =
 }
 
 
-@dataclass(frozen=True)
-class LoadedSpec:
-    """A validated spec document and where it came from."""
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return sys.intern(value)  # the same role, key and domain in thousands of specs: kept once
 
-    document: SpecDocument
+
+def _number(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("expected an integer")
+    return value
+
+
+def _plain(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _maybe(convert: Callable[[Any], _T], value: Any) -> _T | None:
+    return None if value is None else convert(value)
+
+
+@dataclass(frozen=True, slots=True)
+class SpecFacts:
+    """What a plan needs of a spec document, flat: who it is, where it runs, and what its
+    Start request is made of before the names are resolved.
+
+    Read from the document's dump (``model_dump(mode="json", by_alias=True)``, every field
+    present with its default filled in), which is also what the spec cache keeps: one reader
+    for a spec parsed now and a spec from the cache, and a cached spec needs no validation.
+    """
+
+    kind: JobKind
+    name: str
+    key: str
+    """``<kind>/<name>``: the spec's identity in the state and in plans."""
+    labels: dict[str, str]
+    domain: str
+    watchlist: str | None
+    """The watchlist named (None for the domain's default)."""
+    manifest: str | None
+    staging_uri: str | None
+    roster_file: str | None
+    inline_roster: bool
+    data_access_role_arn: str
+    output_s3_uri: str
+    kms_key_id: str
+    revision: int
+    priority: int
+    max_attempts: int
+    existing_enrollment_action: str | None = None
+    fraud_action: str | None = None
+    risk_threshold: int | None = None
+    duplicate_registration_action: str | None = None
+    similarity_threshold: int | None = None
+
+    @classmethod
+    def of(cls, document: SpecDocument) -> SpecFacts:
+        return cls.from_dump(document.model_dump(mode="json", by_alias=True))
+
+    @classmethod
+    def from_dump(cls, data: dict[str, Any]) -> SpecFacts:
+        """The facts of a document's dump; KeyError or TypeError for one that is not a dump
+        of a valid document (a damaged cache entry)."""
+        kind = JobKind(data["kind"])
+        metadata, spec = data["metadata"], data["spec"]
+        source, output = spec["input"], spec["output"]
+        name = _text(metadata["name"])
+        labels = metadata["labels"]
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise TypeError("labels must map strings to strings")
+        inline, file_field = ("speakers", "speakersFile")
+        extra: dict[str, Any]
+        if kind is ENROLLMENT:
+            enrollment = spec["enrollment"]
+            fraud = enrollment["fraudDetection"]
+            watchlist = fraud["watchlist"] if fraud else None
+            extra = {
+                "existing_enrollment_action": _text(enrollment["existingEnrollmentAction"]),
+                "fraud_action": _text(fraud["action"]) if fraud else "FAIL",
+                "risk_threshold": _maybe(_number, fraud["riskThreshold"]) if fraud else None,
+            }
+        else:
+            inline, file_field = ("fraudsters", "fraudstersFile")
+            registration = spec["registration"]
+            watchlist = registration["watchlist"]
+            extra = {
+                "duplicate_registration_action": _text(registration["duplicateRegistrationAction"]),
+                "similarity_threshold": _maybe(
+                    _number, registration["fraudsterSimilarityThreshold"]
+                ),
+            }
+        return cls(
+            kind=kind,
+            name=name,
+            key=f"{kind.value}/{name}",
+            labels=labels,
+            domain=_text(spec["domain"]),
+            watchlist=None if watchlist in (None, "default") else _text(watchlist),
+            manifest=_maybe(_plain, source["manifest"]),
+            staging_uri=_maybe(_text, source["stagingUri"]),
+            roster_file=_maybe(_plain, source[file_field]),
+            inline_roster=source[inline] is not None,
+            data_access_role_arn=_text(spec["dataAccessRoleArn"]),
+            output_s3_uri=_text(output["s3Uri"]),
+            kms_key_id=_text(output["kmsKeyId"]),
+            revision=_number(spec["revision"]),
+            priority=_number(spec["priority"]),
+            max_attempts=_number(spec["maxAttempts"]),
+            **extra,
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LoadedSpec:
+    """A validated spec document and where it came from.
+
+    ``source`` is the validated document, or (a spec from the spec cache) its dump as JSON
+    text, validated only when :attr:`document` is asked for: a run that changes nothing reads
+    a spec's :attr:`facts` alone, and keeps a few hundred bytes of it instead of its models.
+    """
+
+    facts: SpecFacts
     location: Location
     name_location: Location
+    source: SpecDocument | str = field(repr=False)
     roster: tuple[Any, ...] | None = None
     """The requests of a roster input (``reconciler.roster.Request``), once loaded."""
 
-    @functools.cached_property
+    @classmethod
+    def of(cls, document: SpecDocument, location: Location, name_location: Location) -> Self:
+        return cls(SpecFacts.of(document), location, name_location, document)
+
+    @property
+    def document(self) -> SpecDocument:
+        source = self.source
+        if isinstance(source, str):
+            data = json.loads(source)
+            return MODELS[data["kind"]].model_validate(data)
+        return source
+
+    @property
     def kind(self) -> JobKind:
-        return JobKind(self.document.kind)
+        return self.facts.kind
 
     @property
     def name(self) -> str:
-        return self.document.metadata.name
+        return self.facts.name
 
-    @functools.cached_property
+    @property
     def key(self) -> str:
         """``<kind>/<name>``: the spec's identity in the state and in plans."""
-        return f"{self.document.kind}/{self.document.metadata.name}"
+        return self.facts.key
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LoadedSpec):
+            return NotImplemented
+        return (self.facts, self.location, self.name_location, self.roster) == (
+            other.facts,
+            other.location,
+            other.name_location,
+            other.roster,
+        ) and self.document == other.document
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 # --- discovery --------------------------------------------------------------------------------
@@ -341,7 +488,7 @@ def parse_selector(selector: str) -> list[Requirement]:
 def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[LoadedSpec]:
     """The specs whose labels match every term of every selector (see :func:`parse_selector`)."""
     rules = [r for selector in selectors for r in parse_selector(selector)]
-    return [s for s in specs if all(r.matches(s.document.metadata.labels) for r in rules)]
+    return [s for s in specs if all(r.matches(s.facts.labels) for r in rules)]
 
 
 def belongs(key: str, spec_keys: Collection[str]) -> bool:

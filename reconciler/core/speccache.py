@@ -6,8 +6,10 @@ file's bytes** (and whether the file was named or found in a directory, which ch
 counts as a spec): never by a path or an mtime, so it holds in a fresh CI checkout and for a
 renamed or copied file. It keeps what a valid file gave — each spec document as validated, and
 where it and its name stand in the file — so a hit rebuilds the same :class:`LoadedSpec`
-values without YAML (the models are validated again from the kept data, which is a fraction of
-parsing). What the loader checks across files (duplicate names, rosters, colliding jobs) still
+values without YAML and without validating again: a hit reads the document's
+:class:`~reconciler.core.spec.SpecFacts` from the kept dump (type-checked: a damaged entry is
+a miss), and the document itself is validated only if something asks for it (a roster file's
+spec). What the loader checks across files (duplicate names, rosters, colliding jobs) still
 runs over every spec, cached or not.
 
 Only success is cached: a file with any problem is parsed (and its problems reported) every
@@ -19,7 +21,9 @@ losing it costs one slower run).
 
 Where it lives is the state store's business (beside the state: ``<state>.cache``); here it is
 bytes in, bytes out: gzip-compressed JSON, ``{"format", "stamp", "entries": {key: [[document,
-line, column, name line, name column], ...]}}``.
+line, column, name line, name column, manifest], ...]}}`` — each document as its JSON dump
+(a string: a hit keeps that string, not a tree of values), and the manifest it names (looked
+up before the specs are loaded).
 """
 
 from __future__ import annotations
@@ -32,14 +36,12 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from reconciler import __version__
 from reconciler.core.errors import Location
-from reconciler.core.spec import MODELS, LoadedSpec
+from reconciler.core.spec import LoadedSpec, SpecFacts
 
-FORMAT = 1
-_CODE = ("spec.py", "yamlpos.py", "loading.py", "speccache.py")
+FORMAT = 2
+_CODE = ("spec.py", "yamlpos.py", "loading.py", "speccache.py", "identity.py")
 """The modules whose code decides what a file's specs are: a change to any voids the cache."""
 
 
@@ -63,8 +65,7 @@ def file_key(data: bytes, *, strict: bool) -> str:
 
 def _cacheable(spec: LoadedSpec) -> bool:
     """A spec whose document holds no personal data (no inline roster)."""
-    source = spec.document.spec.input
-    return getattr(source, "speakers", None) is None and getattr(source, "fraudsters", None) is None
+    return not spec.facts.inline_roster
 
 
 class SpecCache:
@@ -102,10 +103,7 @@ class SpecCache:
         uris: set[str] = set()
         for raw in self._entries.values():
             for item in raw:
-                try:
-                    manifest = item[0]["spec"]["input"].get("manifest")
-                except (KeyError, TypeError, AttributeError, IndexError):
-                    continue
+                manifest = item[5] if isinstance(item, list) and len(item) == 6 else None
                 if isinstance(manifest, str):
                     uris.add(manifest)
         return uris
@@ -118,7 +116,7 @@ class SpecCache:
             return None
         try:
             specs = [_rebuild(item, path) for item in raw]
-        except (ValidationError, KeyError, TypeError, ValueError):  # damaged: parse instead
+        except (KeyError, TypeError, ValueError):  # damaged: parse instead
             del self._entries[key]
             self._added = True  # written again without it
             self.misses += 1
@@ -133,11 +131,12 @@ class SpecCache:
             return
         self._entries[key] = [
             [
-                s.document.model_dump(mode="json", by_alias=True),
+                s.document.model_dump_json(by_alias=True),
                 s.location.line,
                 s.location.column,
                 s.name_location.line,
                 s.name_location.column,
+                s.facts.manifest,
             ]
             for s in specs
         ]
@@ -162,10 +161,10 @@ class SpecCache:
 
 
 def _rebuild(item: list[Any], path: Path) -> LoadedSpec:
-    document, line, column, name_line, name_column = item
-    model = MODELS[document["kind"]]
+    text, line, column, name_line, name_column, _ = item
     return LoadedSpec(
-        model.model_validate(document),
+        SpecFacts.from_dump(json.loads(text)),
         Location(path, int(line), int(column)),
         Location(path, int(name_line), int(name_column)),
+        text,
     )

@@ -73,10 +73,19 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import pydantic.dataclasses
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+)
 from pydantic.alias_generators import to_camel
 
 from reconciler.core.errors import ReconcilerError, StateError
@@ -103,6 +112,17 @@ _CONFIG = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=
 
 class _Record(BaseModel):
     model_config = _CONFIG
+
+
+def _request_text(value: Any, info: ValidationInfo) -> Any:
+    """A recorded request (a JSON object) as its canonical text; text is kept when it is one
+    (the line reader has checked the text it passes)."""
+    if isinstance(value, dict):
+        return _compact(value)
+    checked = (info.context or {}).get("checked")
+    if isinstance(value, str) and not checked and not isinstance(json.loads(value), dict):
+        raise ValueError("a request must be a JSON object")
+    return value
 
 
 # A state holds a spec entry and a job record per spec (100,000 of them in a large account):
@@ -150,15 +170,23 @@ class SpecEntry:
     domain_id: str
     jobs: list[JobRecord] = Field(default_factory=list)
     history: list[JobRecord] = Field(default_factory=list)
-    request: dict[str, Any] | None = None
+    request: Annotated[str | None, BeforeValidator(_request_text)] = None
     """The canonical request of the spec's last started hash (no speaker data), so that a
-    plan can say which fields a changed spec changed."""
+    plan can say which fields a changed spec changed: a JSON object in the file, its canonical
+    text (``StartRequest.canonical``) in memory — a few hundred bytes instead of a tree of
+    values for each of a large state's entries."""
 
     def latest(self) -> JobRecord | None:
         return self.jobs[-1] if self.jobs else None
 
+    def request_data(self) -> dict[str, Any] | None:
+        """The recorded request as a value (:func:`~reconciler.core.identity.request_changes`)."""
+        data: dict[str, Any] | None = None if self.request is None else json.loads(self.request)
+        return data
+
 
 _RECORD = TypeAdapter(JobRecord)
+_ENTRY = TypeAdapter(SpecEntry)
 
 
 class SinkLedger(_Record):
@@ -239,12 +267,17 @@ class State(_Record):
         observed nothing new leaves the file, and a git history of it, alone). Maps are taken
         in their order: an entry removed and added back may cost a write that changes nothing
         but the serial, never a change left unwritten."""
-        data = self.__pydantic_serializer__.to_json(  # pydantic's own encoder: a tenth of
-            self,
-            by_alias=True,
-            exclude={"serial", "observed_at"},  # json.dumps's time
+        digest = hashlib.blake2b(digest_size=20)
+        digest.update(  # pydantic's own encoder: a tenth of json.dumps's time; entry by entry,
+            self.__pydantic_serializer__.to_json(  # so that no copy of a large state is made
+                self, by_alias=True, exclude={"serial", "observed_at", "specs"}
+            )
         )
-        return hashlib.blake2b(data, digest_size=20).hexdigest()
+        entry_json = _ENTRY.serializer.to_json
+        for key, entry in self.specs.items():
+            digest.update(key.encode())
+            digest.update(entry_json(entry, by_alias=True))
+        return digest.hexdigest()
 
     def all_jobs(self) -> Iterator[JobRecord]:
         """Every job record: current attempts, superseded ones, orphans and tombstones (a
@@ -319,7 +352,8 @@ class State(_Record):
         diff; it is also fast (the C encoder), which matters as the state is written after
         every start.
         """
-        data = self.model_dump(mode="json", by_alias=True)
+        data = self.model_dump(mode="json", by_alias=True, exclude={"specs"})
+        data["specs"] = self.specs  # entry by entry below: no copy of a large state at once
         lines = ["{"]
         keys = sorted(data)
         for i, key in enumerate(keys):
@@ -327,9 +361,10 @@ class State(_Record):
             comma = "," if i < len(keys) - 1 else ""
             if isinstance(value, dict) and value:
                 items = sorted(value.items())
+                show = _entry_json if key == "specs" else _compact
                 lines.append(f"  {_compact(key)}: {{")
                 lines.extend(
-                    f"    {_compact(k)}: {_compact(v)}{',' if j < len(items) - 1 else ''}"
+                    f"    {_compact(k)}: {show(v)}{',' if j < len(items) - 1 else ''}"
                     for j, (k, v) in enumerate(items)
                 )
                 lines.append(f"  }}{comma}")
@@ -350,8 +385,19 @@ def _compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _entry_json(entry: SpecEntry) -> str:
+    """A spec entry's line: compact, sorted keys, its request text as the JSON object it is
+    (``request`` sorts last)."""
+    data = _ENTRY.dump_python(entry, mode="json", by_alias=True)
+    request = data.pop("request")
+    return f'{_compact(data)[:-1]},"request":{"null" if request is None else request}}}'
+
+
 def parse_state(text: str, source: str) -> State:
     """A state from its JSON text; a clear :class:`StateError` for anything wrong with it."""
+    fast = _parse_layout(text)
+    if fast is not None:
+        return fast
     recover = (
         f"the file is left untouched; restore {source}.backup or run "
         "'voiceid-reconciler state rebuild'"
@@ -386,6 +432,111 @@ def parse_state(text: str, source: str) -> State:
         first = err.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise StateError(f"{source}: state field {where}: {first['msg']}; {recover}") from err
+
+
+class _Unlike(ValueError):
+    """The text is not laid out as :meth:`State.to_json` writes it."""
+
+
+_LAYOUT_FAILURES = (ValueError, TypeError, KeyError, RecursionError, ValidationError)
+
+
+def _parse_layout(text: str) -> State | None:
+    """The state of a text laid out as :meth:`State.to_json` writes it, read one line at a
+    time: each spec entry is validated as its line is read, so that no tree of JSON values of a
+    large state is ever held whole (at 50,000 specs it would be several times the file).
+
+    None for a text laid out otherwise (formatted by hand or by a tool), of another schema
+    version, or with any problem at all: :func:`parse_state` then reads it whole, which finds
+    the same state — or says precisely what is wrong (this reader never judges)."""
+    if not (text.startswith("{\n") and text.endswith("\n}\n")):
+        return None
+    try:
+        return _read_layout(text)
+    except _LAYOUT_FAILURES:
+        return None
+
+
+def _read_layout(text: str) -> State:
+    data: dict[str, Any] = {}
+    end = len(text) - 2  # where the closing "}" line starts
+    pos = 2
+    items: dict[str, Any] | list[Any] | None = None  # those of the map or list being read
+    member = ""
+    comma = True  # whether the previous item ended with a comma
+    while pos < end:
+        stop = text.index("\n", pos)
+        line = text[pos:stop]
+        pos = stop + 1
+        more = pos < end
+        if items is not None:
+            if line.startswith("    "):
+                if not comma:
+                    raise _Unlike
+                comma = line.endswith(",")
+                _item(line[4:-1] if comma else line[4:], items, entries=member == "specs")
+                continue
+            closing = "  }" if isinstance(items, dict) else "  ]"
+            if comma or line != closing + ("," if more else ""):
+                raise _Unlike
+            data[member], items = items, None
+            continue
+        if not line.startswith('  "'):
+            raise _Unlike
+        member, at = _key(line, 2)
+        if member in data:
+            raise _Unlike
+        rest = line[at:]
+        if rest in ("{", "["):
+            items, comma = ({} if rest == "{" else []), True
+        elif rest.endswith(",") != more:
+            raise _Unlike
+        else:
+            data[member] = _LINE.decode(rest[:-1] if more else rest)
+    if items is not None or data.get("schemaVersion") != SCHEMA_VERSION:
+        raise _Unlike
+    return State.model_validate(data)
+
+
+def _item(text: str, items: dict[str, Any] | list[Any], *, entries: bool) -> None:
+    """One item of a map or list, one line of its own (a spec entry validated at once)."""
+    if isinstance(items, list):
+        items.append(_LINE.decode(text))
+        return
+    key, at = _key(text, 0)
+    if key in items:
+        raise _Unlike
+    items[key] = _entry(text[at:]) if entries else _LINE.decode(text[at:])
+
+
+def _key(line: str, start: int) -> tuple[str, int]:
+    """The key a map's line starts with at ``start`` (``"key": ``), and where its value starts."""
+    end = line.find('": ', start)
+    key = line[start + 1 : end]
+    if end < 0 or line[start] != '"' or "\\" in key or '"' in key:  # escapes: the decoder
+        key, end = _LINE.raw_decode(line, start)
+        if not isinstance(key, str) or line[end : end + 2] != ": ":
+            raise ValueError("not a key")
+        return key, end + 2
+    return key, end + 3
+
+
+_REQUEST = ',"request":'
+_CHECKED = {"checked": True}
+
+
+def _entry(text: str) -> SpecEntry:
+    """A spec entry from its line's value; its request, last as the writer puts it, is kept as
+    the text it is (checked to be a JSON object) instead of being encoded again."""
+    cut = text.rfind(_REQUEST)
+    if cut < 0 or not text.endswith("}"):
+        return _ENTRY.validate_python(_LINE.decode(text))
+    data = _LINE.decode(text[:cut] + "}")
+    request = text[cut + len(_REQUEST) : -1]
+    if "request" in data or not isinstance(json.loads(request), dict | None):
+        raise ValueError("not a spec entry as written")
+    data["request"] = None if request == "null" else request
+    return _ENTRY.validate_python(data, context=_CHECKED)
 
 
 def mark_text(state: State, journaled: int = 0) -> str:
@@ -469,7 +620,7 @@ class Journal:
             "name": entry.name,
             "hash": entry.hash,
             "domainId": entry.domain_id,
-            "request": entry.request,
+            "request": entry.request_data(),
             "record": record.to_data(),
             "dropped": dropped,
         }
@@ -525,7 +676,7 @@ def _replay(state: State, data: dict[str, Any]) -> None:
         entry.jobs = [r for r in pool if r.hash == entry.hash]
         entry.history = [r for r in pool if r.hash != entry.hash]
     if data.get("request") is not None:
-        entry.request = data["request"]
+        entry.request = _compact(dict(data["request"]))
     same = [
         i for i, r in enumerate(entry.jobs) if r.hash == record.hash and r.attempt == record.attempt
     ]
@@ -553,6 +704,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise _DuplicateKey(key)
             seen.add(key)
     return result
+
+
+_LINE = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
 
 
 def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:

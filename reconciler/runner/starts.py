@@ -107,7 +107,7 @@ def _record_intent(run: Run, action: Action) -> JobRecord:
     assert action.client_token
     assert action.job_name
     entry = run.state.specs[action.key]
-    entry.request = action.request.essence()  # what the next change of the spec is diffed with
+    entry.request = action.request.canonical  # what the next change of the spec is diffed with
     for record in entry.jobs:
         if record.hash == action.hash and record.attempt == action.attempt:
             return record

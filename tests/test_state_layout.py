@@ -1,0 +1,188 @@
+"""The state's line reader: a state as ``State.to_json`` writes it is read one line at a time
+(no tree of a large state's JSON values held at once), and it must find exactly what reading the
+whole document finds — for every text, including texts it does not recognise or that are broken.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from reconciler.core import state as state_module
+from reconciler.core.errors import StateError
+from reconciler.core.jobs import Failure
+from reconciler.core.state import (
+    BlockedSince,
+    JobRecord,
+    SinkLedger,
+    SpecEntry,
+    State,
+    Unblocked,
+    parse_state,
+)
+
+D = "D" * 22
+REQUEST = {
+    "identity": 1,
+    "kind": "SpeakerEnrollmentJob",
+    "domainId": D,
+    "input": {"s3Uri": "s3://b/m.json", "manifestDigest": "etag:x"},
+    "config": {"note": 'a "quoted" ,"request": value'},
+    "revision": 0,
+}
+
+
+def _record(h: str, **extra: object) -> JobRecord:
+    return JobRecord(
+        hash=h,
+        attempt=1,
+        client_token=f"{h[:56]}-1",
+        job_name=f"n-{h[:32]}",
+        domain_id=D,
+        kind="SpeakerEnrollmentJob",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _rich() -> State:
+    """A state with every member filled, keys that need escapes, and requests that mention
+    the word the reader cuts at."""
+    state = State(observed_at="2026-12-01T00:00:00Z", serial=7)
+    state.domains = {"main": D, 'quo"te': "E" * 22, "back\\slash": "F" * 22}
+    state.watchlists = {D: {"default": "W" * 22}}
+    state.listings = {f"{D}/SpeakerEnrollmentJob": "2026-12-01T00:00:00Z"}
+    state.manifests = {"s3://b/m.json": "x", "s3://b/ünï.json": "y"}
+    for i, name in enumerate(["plain", "with space", 'q"uote', "ünïcode", "back\\slash"]):
+        h = f"{i:064x}"
+        state.specs[f"SpeakerEnrollmentJob/{name}"] = SpecEntry(
+            kind="SpeakerEnrollmentJob",
+            name=name,
+            hash=h,
+            domain_id=D,
+            jobs=[
+                _record(
+                    h,
+                    job_id=f"J{i:021d}",
+                    status="FAILED",
+                    failure=Failure(status_code=400, message='bad "request": ,}'),
+                    results={"b": 1, "a": 2},
+                )
+            ],
+            history=[_record(f"{i + 100:064x}")] if i % 2 else [],
+            request=json.dumps(REQUEST, sort_keys=True, separators=(",", ":")) if i % 3 else None,
+        )
+    state.orphans = [_record("e" * 64, job_id="O" * 22)]
+    state.removed = [_record("f" * 64, job_id="R" * 22)]
+    state.notified = {"sink": SinkLedger(delivered=["e1", "e2"], failures=1)}
+    state.blocked = {"SpeakerEnrollmentJob/plain": BlockedSince(since="t", reason="r")}
+    state.unblocked = [Unblocked(key="k", since="t")]
+    return state
+
+
+def _whole(text: str) -> State | str:
+    """What reading the whole document finds: the state, or the error's message."""
+    try:
+        return _without_lines(parse_state, text)
+    except StateError as err:
+        return f"error: {err}"
+
+
+def _without_lines(parse: Callable[[str, str], State], text: str) -> State:
+    real = state_module._parse_layout
+    state_module._parse_layout = lambda _text: None
+    try:
+        return parse(text, "s.json")
+    finally:
+        state_module._parse_layout = real
+
+
+def _read(text: str) -> State | str:
+    try:
+        return parse_state(text, "s.json")
+    except StateError as err:
+        return f"error: {err}"
+
+
+def _same(a: State | str, b: State | str) -> bool:
+    """The same state (by value: a request spelled otherwise is the same request), or the
+    same error."""
+    if isinstance(a, State) and isinstance(b, State):
+        return bool(json.loads(a.to_json()) == json.loads(b.to_json()))
+    return a == b
+
+
+@pytest.mark.parametrize("state", [State(), _rich()], ids=["empty", "every member, awkward keys"])
+def test_what_the_writer_writes_is_read_line_by_line_and_found_the_same(state: State) -> None:
+    text = state.to_json()
+    by_lines = state_module._parse_layout(text)
+    assert by_lines is not None  # the fast reader took it
+    assert _same(by_lines, _whole(text))
+    assert by_lines.to_json() == text  # and writes it back byte for byte
+
+
+def test_a_state_formatted_otherwise_is_read_whole_to_the_same_state() -> None:
+    state = _rich()
+    text = json.dumps(json.loads(state.to_json()), indent=4) + "\n"
+    assert state_module._parse_layout(text) is None
+    assert _same(_read(text), _whole(text))
+    assert _read(text) == state
+
+
+def _mutations(text: str) -> Iterator[tuple[str, str]]:
+    """Every text one line-level edit away: a line dropped, doubled, or with its comma
+    toggled; CRLF line ends; a spec entry's request spelled with spaces."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        yield f"drop {i}", "\n".join(lines[:i] + lines[i + 1 :])
+        yield f"double {i}", "\n".join(lines[: i + 1] + lines[i:])
+        toggled = line[:-1] if line.endswith(",") else f"{line},"
+        yield f"comma {i}", "\n".join([*lines[:i], toggled, *lines[i + 1 :]])
+    yield "crlf", text.replace("\n", "\r\n")
+    yield "spaced request", text.replace('"revision":0}', '"revision": 0 }')
+    yield (
+        "request not last",
+        text.replace(',"request":null}', "}").replace(
+            '"domainId":"DDDD', '"request":null,"domainId":"DDDD', 1
+        ),
+    )
+
+
+@pytest.mark.parametrize("edit", [name for name, _ in _mutations(_rich().to_json())])
+def test_every_edit_of_a_line_is_read_as_reading_the_whole_text_reads_it(edit: str) -> None:
+    """Duplicated spec lines, lost or extra commas, other line ends: the line reader either
+    finds exactly the state the whole document holds, or leaves it to the whole reading (which
+    refuses it with the same message)."""
+    text = dict(_mutations(_rich().to_json()))[edit]
+    read, whole = _read(text), _whole(text)
+    if isinstance(read, State) and isinstance(whole, State) and '"lineage"' not in text:
+        read.lineage = whole.lineage = "x"  # a state without one is given a new one each time
+    assert _same(read, whole)
+
+
+def test_a_spec_line_given_twice_is_refused() -> None:
+    text = _rich().to_json()
+    line = next(x for x in text.split("\n") if x.startswith('    "SpeakerEnrollmentJob/plain"'))
+    doubled = text.replace(line, f"{line.rstrip(',')},\n{line}", 1)
+    result = _read(doubled)
+    assert isinstance(result, str)
+    assert "twice" in result
+
+
+def test_a_request_that_is_not_an_object_is_refused() -> None:
+    text = _rich().to_json()
+    line = next(x for x in text.split("\n") if '"request":{' in x)
+    broken = text.replace(
+        line, line.replace('"request":{', '"request":[{', 1).replace("}},", "}]},", 1)
+    )
+    assert isinstance(_read(broken), str)
+    assert _same(_read(broken), _whole(broken))
+
+
+def test_the_request_is_kept_as_text_and_read_as_a_value() -> None:
+    entry = _read(_rich().to_json())
+    assert isinstance(entry, State)
+    recorded = entry.specs["SpeakerEnrollmentJob/with space"]
+    assert isinstance(recorded.request, str)
+    assert recorded.request_data() == REQUEST
