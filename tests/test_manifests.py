@@ -64,3 +64,41 @@ def test_the_early_lookup_is_quiet_and_what_it_missed_is_looked_up_again(
     reports = (captured.out + captured.err).count("manifests.head_failed")
     assert reports == 1  # the second lookup of gone, not the early one (nor stale's)
     assert manifests.calls["HeadObject"] == 3
+
+
+_AWKWARD = ["a b.json", "ünï.json", "q&a<>.json", "plus+sign.json", "per%cent.json", "x" * 200]
+
+
+def test_a_listing_page_read_by_the_hook_is_what_botocore_reads(voiceid_sandbox: Sandbox) -> None:
+    """The ListObjectsV2 hook hands over a page's keys and ETags as botocore's own parser reads
+    them (keys that need escaping or URL encoding included), across pages."""
+    s3 = voiceid_sandbox.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    for i, name in enumerate(_AWKWARD * 3):
+        s3.put_object(Bucket=BUCKET, Key=f"manifests/{i}-{name}", Body=str(i).encode())
+    s3.put_object(Bucket=BUCKET, Key="manifests/sub/deeper.json", Body=b"{}")
+    ours = Manifests(voiceid_sandbox.client("s3")).client
+    params = {"Bucket": BUCKET, "Prefix": "manifests/", "Delimiter": "/", "MaxKeys": 7}
+    pages = 0
+    while True:
+        theirs, mine = s3.list_objects_v2(**params), ours.list_objects_v2(**params)
+        assert [(c["Key"], c["ETag"]) for c in mine["Contents"]] == [
+            (c["Key"], c["ETag"]) for c in theirs["Contents"]
+        ]
+        assert mine["IsTruncated"] == theirs["IsTruncated"]
+        pages += 1
+        if not theirs["IsTruncated"]:
+            break
+        assert mine["NextContinuationToken"]
+        params["ContinuationToken"] = theirs["NextContinuationToken"]
+    assert pages == 3  # 18 keys, 7 a page
+    assert "CommonPrefixes" not in mine  # what the hook hands over is only what is read
+
+
+def test_a_listing_answer_that_is_not_a_page_is_left_to_botocore(
+    voiceid_sandbox: Sandbox,
+) -> None:
+    """An error answer (no such bucket) still raises botocore's error."""
+    ours = Manifests(voiceid_sandbox.client("s3")).client
+    with pytest.raises(ours.exceptions.NoSuchBucket):
+        ours.list_objects_v2(Bucket="no-such-bucket-here", Prefix="x/")

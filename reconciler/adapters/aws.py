@@ -12,7 +12,6 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import botocore.session
@@ -45,8 +44,8 @@ def make_client(service: str, *, profile: str | None = None, region: str | None 
     try:
         # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by EKS, Lambda, ...) counts too.
         region = region or os.environ.get("AWS_REGION") or None
-        session = _session(profile, region, _environment())
-        return session.client(service, config=config)  # type: ignore[call-overload]
+        session = _session(profile, _environment())
+        return session.create_client(service, region_name=region, config=config)
     except botocore.exceptions.BotoCoreError as err:  # no region, unknown profile, ...
         raise ReconcilerError(f"AWS configuration: {err}") from err
 
@@ -58,15 +57,16 @@ def _environment() -> tuple[tuple[str, str], ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _session(
-    profile: str | None, region: str | None, environment: tuple[tuple[str, str], ...]
-) -> boto3.Session:
+def _session(profile: str | None, environment: tuple[tuple[str, str], ...]) -> Any:
+    """botocore's session, which boto3's wraps: the same configuration chain (environment,
+    profiles, config files, web identity) and HTTP path, without importing boto3 and its
+    transfer manager (a seventh of a steady run's start-up; no client here uses them)."""
     del environment  # part of the cache key only
-    core = botocore.session.get_session()
+    core = botocore.session.Session(profile=profile)
     core.get_component("response_parser_factory").set_parser_defaults(
         timestamp_parser=parse_timestamp
     )
-    return boto3.Session(botocore_session=core, profile_name=profile, region_name=region)
+    return core
 
 
 def parse_timestamp(value: str | float) -> datetime:

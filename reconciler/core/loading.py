@@ -81,10 +81,9 @@ def discover(paths: Sequence[Path]) -> list[Path]:
         if path.is_dir():
             for root, dirs, files in os.walk(path, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                here = Path(root)  # a child of it is cheaper to make than a path parsed whole
                 found.update(
-                    Path(root, f)
-                    for f in files
-                    if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")
+                    here / f for f in files if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")
                 )
         elif path.exists():
             found.add(path)

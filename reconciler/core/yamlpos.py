@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -213,18 +214,26 @@ def read_text_checked(path: Path) -> str:
 
 def read_bytes_checked(path: Path) -> bytes:
     """A spec or roster file's bytes; refuses huge and special files."""
+    try:  # opened without blocking (a FIFO), then judged by what was opened
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise SpecError(Location(path), f"cannot read file: {err.strerror or err}") from err
     try:
-        info = path.stat()
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise SpecError(Location(path), "not a regular file")
-        size = info.st_size
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1) if info.st_size <= MAX_FILE_BYTES else b""
+        size = max(info.st_size, len(data))  # a file that grew meanwhile is read no further
         if size > MAX_FILE_BYTES:
             raise SpecError(
                 Location(path), f"file is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit"
             )
-        return path.read_bytes()
+        return data
     except OSError as err:
         raise SpecError(Location(path), f"cannot read file: {err.strerror or err}") from err
+    finally:
+        os.close(fd)
 
 
 def decode_checked(path: Path, data: bytes) -> str:

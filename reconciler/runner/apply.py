@@ -88,7 +88,8 @@ def apply(
 def _observe_and_plan(
     run: Run, desired: list[DesiredJob]
 ) -> tuple[Plan, Observation, list[DesiredJob]]:
-    """One poll: observe Voice ID, read the results of jobs that ended, plan, save."""
+    """One poll: observe Voice ID, read the results of jobs that ended, plan, save (before
+    anything starts)."""
     current = run.desired_now(desired)
     watched = {r.job_id for r in run.state.all_jobs() if r.job_id and r.active}
     seen = observe(
@@ -98,7 +99,8 @@ def _observe_and_plan(
     plan = run.options.plan(current, run.state, foreign_active=seen.foreign_active, hold=seen.hold)
     run.report.plan = plan
     run.planned = True
-    run.store.write(run.state)
+    if plan.starts or run.options.wait:  # saved before starting, and at every poll; a run
+        run.store.write(run.state)  # that starts nothing is saved once, at its end
     return plan, seen, current
 
 
