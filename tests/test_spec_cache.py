@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,12 +16,13 @@ from reconciler.cli import main
 from reconciler.core import loading
 from reconciler.core.errors import SpecError, SpecErrors
 from reconciler.core.loading import check, load, load_file
-from reconciler.core.spec import LoadedSpec
+from reconciler.core.spec import LoadedSpec, SpecFacts
 from reconciler.core.speccache import SpecCache, file_key, stamp
 from reconciler.sandbox import Sandbox
 from tests.support import build_world, write_specs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
+GOOD = FIXTURES / "good"
 
 SPEC = """\
 apiVersion: voiceid-reconciler/v1
@@ -208,7 +210,7 @@ def test_a_damaged_entry_is_parsed_again_and_replaced(tmp_path: Path) -> None:
     document = {
         "format": 2,
         "stamp": stamp(),
-        "entries": {key: [['{"kind": "nope"}', 1, 1, 3, 9, None]]},
+        "entries": {key: [['{"kind": "nope"}', 1, 1, 3, 9, ["nope"]]]},
     }
     cache, _ = SpecCache.from_bytes(gzip.compress(json.dumps(document).encode()))
     (spec,) = load([tmp_path / "specs"], cache=cache)
@@ -312,3 +314,33 @@ def test_a_refused_run_writes_no_cache(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(argv) == 1
     assert "newer than this voiceid-reconciler" in capsys.readouterr().err
     assert not (tmp_path / "state.json.cache").exists()
+
+
+def test_the_facts_of_every_good_spec_survive_the_cache_row() -> None:
+    """What a hit reads (``SpecFacts.from_row``) is what the document says (``SpecFacts.of``),
+    for every good fixture, both kinds and every input."""
+    specs, errors = check([GOOD])
+    assert specs
+    assert not errors
+    for spec in specs:
+        facts = spec.facts
+        assert SpecFacts.from_row(json.loads(json.dumps(facts.row()))) == facts
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda row: row[:-1],
+        lambda row: [*row, None],
+        lambda row: [1 if i == 0 else v for i, v in enumerate(row)],
+        lambda row: ["NotAKind" if i == 0 else v for i, v in enumerate(row)],
+        lambda row: [True if isinstance(v, int) and not isinstance(v, bool) else v for v in row],
+        lambda row: [{"a": 1} if isinstance(v, dict) else v for v in row],
+        lambda row: {"not": "a row"},
+    ],
+    ids=["short", "long", "kind-type", "kind-value", "bool-for-int", "label-type", "not-a-list"],
+)
+def test_a_damaged_facts_row_is_refused(damage: Any) -> None:
+    (spec, *_) = check([GOOD])[0]
+    with pytest.raises((TypeError, ValueError)):
+        SpecFacts.from_row(damage(spec.facts.row()))

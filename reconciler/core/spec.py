@@ -17,7 +17,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, TypeVar
 
@@ -58,8 +58,13 @@ LabelValue: TypeAlias = Annotated[
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=True, alias_generator=to_camel, populate_by_name=True
-    )
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        defer_build=True,  # built when first used: a run whose specs all come from the cache
+    )  # never validates one
 
 
 class Metadata(_Model):
@@ -311,6 +316,31 @@ class SpecFacts:
     def of(cls, document: SpecDocument) -> SpecFacts:
         return cls.from_dump(document.model_dump(mode="json", by_alias=True))
 
+    def row(self) -> list[Any]:
+        """The facts as a flat JSON list (what the spec cache keeps; :meth:`from_row`)."""
+        return [getattr(self, name) for name in FACT_ROW]
+
+    @classmethod
+    def from_row(cls, row: Any) -> SpecFacts:
+        """The facts of a :meth:`row`; TypeError or ValueError for anything else (a damaged
+        cache entry): each value is checked to be of its field's type."""
+        if not isinstance(row, list):
+            raise TypeError("not a row of spec facts")
+        signature = tuple(map(type, row))
+        if signature not in _GOOD_ROWS:  # a few shapes in all: each checked once
+            if len(row) != len(FACT_ROW) or not all(map(_of_type, row, _ROW_TYPES)):
+                raise TypeError("a spec fact of the wrong type")
+            _GOOD_ROWS.add(signature)
+        labels = row[_LABELS]
+        if labels and not all(type(k) is str and type(v) is str for k, v in labels.items()):
+            raise TypeError("labels must map strings to strings")
+        values = row.copy()
+        for at in _SHARED_AT:
+            if values[at] is not None:
+                values[at] = sys.intern(values[at])
+        kind = JobKind(values[0])
+        return cls(kind, values[1], f"{kind.value}/{values[1]}", *values[2:])
+
     @classmethod
     def from_dump(cls, data: dict[str, Any]) -> SpecFacts:
         """The facts of a document's dump; KeyError or TypeError for one that is not a dump
@@ -364,6 +394,48 @@ class SpecFacts:
             max_attempts=_number(spec["maxAttempts"]),
             **extra,
         )
+
+
+FACT_ROW = tuple(f.name for f in fields(SpecFacts) if f.name != "key")
+_OPTIONAL_TEXT = (str, type(None))
+_ROW_TYPES: tuple[tuple[type, ...], ...] = tuple(
+    {
+        "labels": (dict,),
+        "inline_roster": (bool,),
+        "revision": (int,),
+        "priority": (int,),
+        "max_attempts": (int,),
+        "risk_threshold": (int, type(None)),
+        "similarity_threshold": (int, type(None)),
+        "kind": (str,),
+        "name": (str,),
+        "domain": (str,),
+        "data_access_role_arn": (str,),
+        "output_s3_uri": (str,),
+        "kms_key_id": (str,),
+    }.get(name, _OPTIONAL_TEXT)
+    for name in FACT_ROW
+)
+_SHARED = (
+    "domain",
+    "watchlist",
+    "staging_uri",
+    "data_access_role_arn",
+    "output_s3_uri",
+    "kms_key_id",
+    "existing_enrollment_action",
+    "fraud_action",
+    "duplicate_registration_action",
+)
+"""The facts that thousands of specs share: kept once (``sys.intern``)."""
+_SHARED_AT = tuple(FACT_ROW.index(name) for name in _SHARED)
+_LABELS = FACT_ROW.index("labels")
+_GOOD_ROWS: set[tuple[type, ...]] = set()
+"""The types of the rows found good (a cache holds rows of a handful of shapes)."""
+
+
+def _of_type(value: Any, types: tuple[type, ...]) -> bool:
+    return type(value) in types
 
 
 @dataclass(frozen=True, slots=True, eq=False)

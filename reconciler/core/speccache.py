@@ -7,10 +7,10 @@ counts as a spec): never by a path or an mtime, so it holds in a fresh CI checko
 renamed or copied file. It keeps what a valid file gave — each spec document as validated, and
 where it and its name stand in the file — so a hit rebuilds the same :class:`LoadedSpec`
 values without YAML and without validating again: a hit reads the document's
-:class:`~reconciler.core.spec.SpecFacts` from the kept dump (type-checked: a damaged entry is
-a miss), and the document itself is validated only if something asks for it (a roster file's
-spec). What the loader checks across files (duplicate names, rosters, colliding jobs) still
-runs over every spec, cached or not.
+:class:`~reconciler.core.spec.SpecFacts` from the row kept beside it (each value type-checked:
+a damaged entry is a miss), and the document itself is validated only if something asks for
+it (a roster file's spec). What the loader checks across files (duplicate names, rosters,
+colliding jobs) still runs over every spec, cached or not.
 
 Only success is cached: a file with any problem is parsed (and its problems reported) every
 time. A document with an inline roster is never cached — speaker ids and audio locations are
@@ -21,9 +21,9 @@ losing it costs one slower run).
 
 Where it lives is the state store's business (beside the state: ``<state>.cache``); here it is
 bytes in, bytes out: gzip-compressed JSON, ``{"format", "stamp", "entries": {key: [[document,
-line, column, name line, name column, manifest], ...]}}`` — each document as its JSON dump
-(a string: a hit keeps that string, not a tree of values), and the manifest it names (looked
-up before the specs are loaded).
+line, column, name line, name column, facts], ...]}}`` — each document as its JSON dump (a
+string: a hit keeps that string, not a tree of values) and its facts as a flat list
+(``SpecFacts.row``; the manifest it names is looked up before the specs are loaded).
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.core.errors import Location
-from reconciler.core.spec import LoadedSpec, SpecFacts
+from reconciler.core.spec import FACT_ROW, LoadedSpec, SpecFacts
 
-FORMAT = 2
+FORMAT = 3
+_MANIFEST = FACT_ROW.index("manifest")
 _CODE = ("spec.py", "yamlpos.py", "loading.py", "speccache.py", "identity.py")
 """The modules whose code decides what a file's specs are: a change to any voids the cache."""
 
@@ -103,7 +104,10 @@ class SpecCache:
         uris: set[str] = set()
         for raw in self._entries.values():
             for item in raw:
-                manifest = item[5] if isinstance(item, list) and len(item) == 6 else None
+                row = item[5] if isinstance(item, list) and len(item) == 6 else None
+                manifest = (
+                    row[_MANIFEST] if isinstance(row, list) and len(row) > _MANIFEST else None
+                )
                 if isinstance(manifest, str):
                     uris.add(manifest)
         return uris
@@ -136,7 +140,7 @@ class SpecCache:
                 s.location.column,
                 s.name_location.line,
                 s.name_location.column,
-                s.facts.manifest,
+                s.facts.row(),
             ]
             for s in specs
         ]
@@ -161,9 +165,11 @@ class SpecCache:
 
 
 def _rebuild(item: list[Any], path: Path) -> LoadedSpec:
-    text, line, column, name_line, name_column, _ = item
+    text, line, column, name_line, name_column, row = item
+    if not isinstance(text, str):
+        raise TypeError("a cached document is its JSON text")
     return LoadedSpec(
-        SpecFacts.from_dump(json.loads(text)),
+        SpecFacts.from_row(row),
         Location(path, int(line), int(column)),
         Location(path, int(name_line), int(name_column)),
         text,
