@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from reconciler.adapters import localstore
+from reconciler.adapters.localstore import LocalStateStore
 from reconciler.core import state as state_module
 from reconciler.core.errors import StateError
 from reconciler.core.jobs import Failure
@@ -186,3 +189,33 @@ def test_the_request_is_kept_as_text_and_read_as_a_value() -> None:
     recorded = entry.specs["SpeakerEnrollmentJob/with space"]
     assert isinstance(recorded.request, str)
     assert recorded.request_data() == REQUEST
+
+
+@pytest.mark.parametrize("layout", ["as written", "reformatted"])
+def test_the_local_store_reads_a_file_line_by_line_or_whole_to_the_same_state(
+    tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = _rich()
+    text = state.to_json()
+    if layout == "reformatted":
+        text = json.dumps(json.loads(text), indent=1) + "\n"
+    path = tmp_path / "s.json"
+    path.write_text(text, encoding="utf-8")
+    whole: list[str] = []
+    real = state_module.parse_state
+    monkeypatch.setattr(
+        localstore, "parse_state", lambda t, s, **k: whole.append(s) or real(t, s, **k)
+    )
+    store = LocalStateStore(path)
+    with store.locked():
+        read = store.read()
+    assert json.loads(read.to_json()) == json.loads(state.to_json())
+    assert whole == ([] if layout == "as written" else [str(path)])
+
+
+def test_a_state_that_is_not_utf8_is_refused_by_the_local_store(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_bytes(_rich().to_json().encode().replace(b"plain", b"pl\xe9in", 1))
+    store = LocalStateStore(path)
+    with store.locked(), pytest.raises(StateError, match="cannot read state"):
+        store.read()

@@ -34,6 +34,7 @@ from reconciler.core.state import (
     distrust_if_behind,
     mark_text,
     parse_state,
+    read_layout,
     replay_journal,
 )
 
@@ -121,7 +122,10 @@ class LocalStateStore:
                 raise StateError(f"{self.path}: the state is not a regular file")
             with self.path.open("rb") as handle:
                 info = os.fstat(handle.fileno())
-                data = handle.read()
+                state = read_layout(handle)  # line by line: the file is never held whole
+                if state is None:  # laid out otherwise, or broken: read whole, and judged
+                    handle.seek(0)
+                    data = handle.read()
         except FileNotFoundError:
             self._missing_is_new()
             self._version = None
@@ -130,11 +134,13 @@ class LocalStateStore:
         except OSError as err:
             raise StateError(f"{self.path}: cannot read state: {err}") from err
         self._version = (info.st_dev, info.st_ino)  # a rebuild may replace even a broken file
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise StateError(f"{self.path}: cannot read state: {err}") from err
-        state = parse_state(text, str(self.path))
+        if state is None:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise StateError(f"{self.path}: cannot read state: {err}") from err
+            del data
+            state = parse_state(text, str(self.path), layout=False)
         self._stored = state.fingerprint()
         self._distrust_if_behind(state, self._replay_journal(state))
         return state

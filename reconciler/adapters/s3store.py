@@ -21,6 +21,7 @@ This module talks to S3 only (never to Voice ID); the client is passed in
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import socket
@@ -47,6 +48,7 @@ from reconciler.core.state import (
     distrust_if_behind,
     mark_text,
     parse_state,
+    read_layout,
     replay_journal,
 )
 from reconciler.core.times import when
@@ -346,15 +348,21 @@ class S3StateStore:
                 return state
             raise StateError(f"{self.url}: cannot read state: {err}") from err
         self._etag = response["ETag"]  # so that state rebuild may replace a broken object
-        try:
-            text = response["Body"].read().decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise StateError(
-                f"{self.url}: the state is not UTF-8 ({err.reason} at byte {err.start}); "
-                f"the object is left untouched; restore {self.url}.backup or run "
-                "'voiceid-reconciler state rebuild'"
-            ) from err
-        state = parse_state(text, self.url)
+        data = response["Body"].read()
+        laid_out = read_layout(io.BytesIO(data))  # line by line: no JSON tree of it whole
+        if laid_out is not None:
+            state = laid_out
+        else:  # laid out otherwise, or broken: read whole, and judged
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise StateError(
+                    f"{self.url}: the state is not UTF-8 ({err.reason} at byte {err.start}); "
+                    f"the object is left untouched; restore {self.url}.backup or run "
+                    "'voiceid-reconciler state rebuild'"
+                ) from err
+            del data
+            state = parse_state(text, self.url, layout=False)
         self._stored = state.fingerprint()
         reason = distrust_if_behind(state, self._read_mark(), self._replay_journal(state))
         if reason:

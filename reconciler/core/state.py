@@ -72,7 +72,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, NamedTuple
 
 import pydantic.dataclasses
@@ -393,9 +393,10 @@ def _entry_json(entry: SpecEntry) -> str:
     return f'{_compact(data)[:-1]},"request":{"null" if request is None else request}}}'
 
 
-def parse_state(text: str, source: str) -> State:
-    """A state from its JSON text; a clear :class:`StateError` for anything wrong with it."""
-    fast = _parse_layout(text)
+def parse_state(text: str, source: str, *, layout: bool = True) -> State:
+    """A state from its JSON text; a clear :class:`StateError` for anything wrong with it.
+    (``layout``: first try it as written, line by line — False when that was tried.)"""
+    fast = _parse_layout(text) if layout else None
     if fast is not None:
         return fast
     recover = (
@@ -442,60 +443,89 @@ _LAYOUT_FAILURES = (ValueError, TypeError, KeyError, RecursionError, ValidationE
 
 
 def _parse_layout(text: str) -> State | None:
-    """The state of a text laid out as :meth:`State.to_json` writes it, read one line at a
-    time: each spec entry is validated as its line is read, so that no tree of JSON values of a
-    large state is ever held whole (at 50,000 specs it would be several times the file).
+    """:func:`read_layout` of a text."""
+    return read_layout(_text_lines(text))
 
-    None for a text laid out otherwise (formatted by hand or by a tool), of another schema
-    version, or with any problem at all: :func:`parse_state` then reads it whole, which finds
-    the same state — or says precisely what is wrong (this reader never judges)."""
-    if not (text.startswith("{\n") and text.endswith("\n}\n")):
-        return None
+
+def read_layout(lines: Iterable[bytes] | Iterable[str]) -> State | None:
+    """The state of a file laid out as :meth:`State.to_json` writes it, read one line at a
+    time (``lines``: as a binary file or ``io.BytesIO`` gives them, ends included): each spec
+    entry is validated as its line is read, so that neither the file's text nor a tree of its
+    JSON values is ever held whole (at 50,000 specs each would be several times the state).
+
+    None for a file laid out otherwise (formatted by hand or by a tool), of another schema
+    version, or with any problem at all: the caller then reads it whole (:func:`parse_state`),
+    which finds the same state — or says precisely what is wrong (this reader never judges)."""
     try:
-        return _read_layout(text)
+        return _read_layout(_decoded(lines))
     except _LAYOUT_FAILURES:
         return None
 
 
-def _read_layout(text: str) -> State:
+def _text_lines(text: str) -> Iterator[str]:
+    start = 0
+    while (stop := text.find("\n", start)) >= 0:
+        yield text[start : stop + 1]
+        start = stop + 1
+    if start < len(text):
+        yield text[start:]  # no line end: not as written
+
+
+def _decoded(lines: Iterable[bytes] | Iterable[str]) -> Iterator[str]:
+    """The lines without their ends (UTF-8 decoded); a line without one is not as written."""
+    for line in lines:
+        text = line.decode() if isinstance(line, bytes) else line
+        if not text.endswith("\n"):
+            raise _Unlike
+        yield text[:-1]
+
+
+def _read_layout(lines: Iterator[str]) -> State:
+    if next(lines, None) != "{":
+        raise _Unlike
     data: dict[str, Any] = {}
-    end = len(text) - 2  # where the closing "}" line starts
-    pos = 2
     items: dict[str, Any] | list[Any] | None = None  # those of the map or list being read
     member = ""
     comma = True  # whether the previous item ended with a comma
-    while pos < end:
-        stop = text.index("\n", pos)
-        line = text[pos:stop]
-        pos = stop + 1
-        more = pos < end
+    line = next(lines, None)
+    while line is not None and (following := next(lines, None)) is not None:
+        more = following != "}"  # another member follows
         if items is not None:
             if line.startswith("    "):
                 if not comma:
                     raise _Unlike
                 comma = line.endswith(",")
                 _item(line[4:-1] if comma else line[4:], items, entries=member == "specs")
-                continue
-            closing = "  }" if isinstance(items, dict) else "  ]"
-            if comma or line != closing + ("," if more else ""):
-                raise _Unlike
-            data[member], items = items, None
-            continue
-        if not line.startswith('  "'):
-            raise _Unlike
-        member, at = _key(line, 2)
-        if member in data:
-            raise _Unlike
-        rest = line[at:]
-        if rest in ("{", "["):
-            items, comma = ({} if rest == "{" else []), True
-        elif rest.endswith(",") != more:
-            raise _Unlike
+            else:
+                closing = "  }" if isinstance(items, dict) else "  ]"
+                if comma or line != closing + ("," if more else ""):
+                    raise _Unlike
+                data[member], items = items, None
         else:
-            data[member] = _LINE.decode(rest[:-1] if more else rest)
-    if items is not None or data.get("schemaVersion") != SCHEMA_VERSION:
+            member = _member(line, data, more)
+            if member:  # a map or list: its items follow
+                items, comma = ({} if line.endswith("{") else []), True
+        line = following
+    if line != "}" or items is not None or data.get("schemaVersion") != SCHEMA_VERSION:
         raise _Unlike
     return State.model_validate(data)
+
+
+def _member(line: str, data: dict[str, Any], more: bool) -> str:
+    """A member of the state's object on its own line: read into ``data``, or (a map or a
+    list whose items follow, one per line) its name."""
+    if not line.startswith('  "'):
+        raise _Unlike
+    name, at = _key(line, 2)
+    if name in data:
+        raise _Unlike
+    rest = line[at:]
+    if rest in ("{", "["):
+        return name
+    if rest.endswith(",") != more:
+        raise _Unlike
+    data[name] = _LINE.decode(rest[:-1] if more else rest)
+    return ""
 
 
 def _item(text: str, items: dict[str, Any] | list[Any], *, entries: bool) -> None:
