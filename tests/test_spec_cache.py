@@ -17,7 +17,7 @@ from reconciler.core import loading
 from reconciler.core.errors import SpecError, SpecErrors
 from reconciler.core.loading import check, load, load_file
 from reconciler.core.spec import LoadedSpec, SpecFacts
-from reconciler.core.speccache import SpecCache, file_key, stamp
+from reconciler.core.speccache import FORMAT, SpecCache, file_key, stamp
 from reconciler.sandbox import Sandbox
 from tests.support import build_world, write_specs
 
@@ -50,6 +50,25 @@ def _round_trip(cache: SpecCache) -> SpecCache:
     again, ignored = SpecCache.from_bytes(cache.to_bytes())
     assert ignored is None
     return again
+
+
+def _entries(data: bytes) -> dict[str, Any]:
+    """The entries of a cache's bytes: a header line, ``[key, items]`` a line, then
+    ``[null, "documents"]`` and ``[key, documents]`` a line (checked to match)."""
+    header, *lines = (json.loads(line) for line in gzip.decompress(data).decode().splitlines())
+    assert header == {"format": FORMAT, "stamp": stamp()}
+    cut = lines.index([None, "documents"])
+    entries, documents = dict(lines[:cut]), dict(lines[cut + 1 :])
+    assert documents.keys() == entries.keys()
+    assert all(len(documents[k]) == len(v) for k, v in entries.items())
+    return entries
+
+
+def _cache_bytes(entries: list[list[Any]], documents: list[list[Any]] | None = None) -> bytes:
+    lines = [{"format": FORMAT, "stamp": stamp()}, *entries, [None, "documents"]]
+    lines += documents if documents is not None else [[k, ["{}"] * len(v)] for k, v in entries]
+    text = "".join(f"{json.dumps(line)}\n" for line in lines)
+    return gzip.compress(text.encode(), mtime=0)
 
 
 def _seen(result: tuple[list[LoadedSpec], list[SpecError]]) -> tuple[list[LoadedSpec], list[str]]:
@@ -159,10 +178,7 @@ def test_a_named_file_and_a_found_one_are_cached_apart(tmp_path: Path) -> None:
     cache = SpecCache()
     _write(tmp_path / "specs", 1)
     assert len(load([tmp_path / "specs"], cache=cache)) == 1
-    assert (
-        file_key(other.read_bytes(), strict=False)
-        in json.loads(gzip.decompress(cache.to_bytes()))["entries"]
-    )
+    assert file_key(other.read_bytes(), strict=False) in _entries(cache.to_bytes())
     with pytest.raises(SpecErrors, match="1 error"):
         load([other], cache=cache)
 
@@ -177,7 +193,7 @@ def test_an_inline_roster_never_enters_the_cache(tmp_path: Path) -> None:
     cache = SpecCache()
     load([root], cache=cache)
     text = gzip.decompress(cache.to_bytes()).decode()
-    assert file_key(inline.read_bytes(), strict=False) not in json.loads(text)["entries"]
+    assert file_key(inline.read_bytes(), strict=False) not in _entries(cache.to_bytes())
     assert "emea-branch-migration" not in text  # the file's other document went with it
     for personal in ("caller-0001", "caller-0002", "/audio/"):
         assert personal not in text
@@ -189,12 +205,20 @@ def test_an_inline_roster_never_enters_the_cache(tmp_path: Path) -> None:
         (b"not gzip", "unreadable"),
         (gzip.compress(b"{"), "unreadable"),
         (gzip.compress(b"[]"), "unreadable"),
-        (
-            gzip.compress(json.dumps({"format": 1, "stamp": "0.0+x", "entries": {}}).encode()),
-            "0.0+x",
-        ),
+        (gzip.compress(b'{"format":4,"stamp":"0.0+x"}\n'), "0.0+x"),
+        (gzip.compress(b'{"format":1,"stamp":"0.0+x","entries":{}}'), "0.0+x"),
+        (_cache_bytes([["k", "not a list"]]), "unreadable"),
+        (_cache_bytes([["k", []]])[:-9], "unreadable"),
     ],
-    ids=["not-gzip", "cut-short", "not-an-object", "another-version"],  # stable: gzip has a time
+    ids=[
+        "not-gzip",
+        "cut-short",
+        "not-an-object",
+        "another-version",
+        "an-old-format",
+        "a-bad-entry",
+        "gzip-cut-short",
+    ],  # stable ids: gzip stamps the time
 )
 def test_a_cache_of_another_version_or_unreadable_is_ignored(data: bytes, reason: str) -> None:
     cache, ignored = SpecCache.from_bytes(data)
@@ -207,12 +231,8 @@ def test_a_cache_of_another_version_or_unreadable_is_ignored(data: bytes, reason
 def test_a_damaged_entry_is_parsed_again_and_replaced(tmp_path: Path) -> None:
     (path,) = _write(tmp_path / "specs", 1)
     key = file_key(path.read_bytes(), strict=False)
-    document = {
-        "format": 2,
-        "stamp": stamp(),
-        "entries": {key: [['{"kind": "nope"}', 1, 1, 3, 9, ["nope"]]]},
-    }
-    cache, _ = SpecCache.from_bytes(gzip.compress(json.dumps(document).encode()))
+    damaged = [[key, [[1, 1, 3, 9, ["nope"]]]]]
+    cache, _ = SpecCache.from_bytes(_cache_bytes(damaged))
     (spec,) = load([tmp_path / "specs"], cache=cache)
     assert spec.name == "spec-000"
     assert cache.misses == 1
@@ -227,13 +247,13 @@ def test_entries_no_file_uses_are_pruned_once_they_outnumber_the_rest(tmp_path: 
         paths[0].write_text(SPEC.format(name="spec-000", domain=f"d{round_}"))
         load([tmp_path / "specs"], cache=cache)
         cache = _round_trip(cache)
-    entries = json.loads(gzip.decompress(cache.to_bytes()))["entries"]
+    entries = _entries(cache.to_bytes())
     assert len(entries) == 62
     for round_ in range(60, 110):
         paths[0].write_text(SPEC.format(name="spec-000", domain=f"d{round_}"))
         load([tmp_path / "specs"], cache=cache)
         cache = _round_trip(cache)
-    entries = json.loads(gzip.decompress(cache.to_bytes()))["entries"]
+    entries = _entries(cache.to_bytes())
     assert len(entries) <= 2 * 3 + 100
 
 
@@ -344,3 +364,30 @@ def test_a_damaged_facts_row_is_refused(damage: Any) -> None:
     (spec, *_) = check([GOOD])[0]
     with pytest.raises((TypeError, ValueError)):
         SpecFacts.from_row(damage(spec.facts.row()))
+
+
+def test_a_warm_load_reads_no_document_text_until_one_is_asked_for(tmp_path: Path) -> None:
+    """A hit keeps where its document's text is, not the text (nor models): a run that
+    changes nothing reads none of them; asking for a document reads it then, the same."""
+    _write(tmp_path / "specs", 3)
+    cold = SpecCache()
+    first = load([tmp_path / "specs"], cache=cold)
+    warm, _ = SpecCache.from_bytes(cold.to_bytes())
+    specs = load([tmp_path / "specs"], cache=warm)
+    assert warm.hits == 3
+    assert not warm._texts  # nothing read beyond the facts
+    assert not any(isinstance(s.source, str) for s in specs)
+    assert [s.document for s in specs] == [s.document for s in first]
+    assert warm._texts  # read when asked for
+
+
+def test_a_spec_with_a_roster_file_keeps_its_text_for_its_roster() -> None:
+    cold = SpecCache()
+    check([GOOD], cache=cold)
+    warm, _ = SpecCache.from_bytes(cold.to_bytes())
+    specs, errors = check([GOOD], cache=warm)
+    assert not errors
+    with_file = [s for s in specs if s.facts.roster_file]
+    assert with_file
+    assert all(s.roster for s in with_file)  # the roster was read, from the kept text
+    assert all(isinstance(s.source, str) for s in with_file)

@@ -141,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
     colour = render.use_colour(sys.stdout)
 
     def show_plan(plan: Plan) -> None:  # before anything starts, as Terraform does
-        sys.stdout.write(
-            render.plan_text(plan, offline=False, observed_at=run.state.observed_at, colour=colour)
+        sys.stdout.writelines(
+            render.plan_lines(plan, offline=False, observed_at=run.state.observed_at, colour=colour)
         )
         sys.stdout.write("\n")
         sys.stdout.flush()

@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        sys.stdout.write(
-            render.plan_text(
+        sys.stdout.writelines(
+            render.plan_lines(
                 result.plan,
                 offline=result.offline,
                 observed_at=result.observed_at,

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -112,23 +113,29 @@ def domain_text(action: Action) -> str:
 
 def plan_text(plan: Plan, *, offline: bool, observed_at: str | None, colour: bool = False) -> str:
     """The plan as aligned text lines, one per action, then the summary and the checksum."""
-    lines = []
+    return "".join(plan_lines(plan, offline=offline, observed_at=observed_at, colour=colour))
+
+
+def plan_lines(
+    plan: Plan, *, offline: bool, observed_at: str | None, colour: bool = False
+) -> Iterator[str]:
+    """:func:`plan_text` line by line (each with its end), to be written as they come: the
+    plan of 50,000 specs is several megabytes of text, never needed whole."""
     if offline:
         when = f"state observed at {observed_at}" if observed_at else "state never observed"
-        lines.append(f"Offline plan (no Voice ID calls; {when})")
+        yield f"Offline plan (no Voice ID calls; {when})\n"
     if plan.actions:
         width = max(len(a.key) for a in plan.actions)
         for action in plan.actions:
-            lines.append(_action_line(action, width, colour))
+            yield f"{_action_line(action, width, colour)}\n"
     else:
-        lines.append("No specs.")
-    lines.append("")
+        yield "No specs.\n"
+    yield "\n"
     note = limit_note(plan)
     if note:
-        lines.append(f"⚠ {note}")
-    lines.append(f"Plan: {summary_line(plan)}.")
-    lines.append(f"Plan checksum: {plan.checksum()}")
-    return "\n".join(lines) + "\n"
+        yield f"⚠ {note}\n"
+    yield f"Plan: {summary_line(plan)}.\n"
+    yield f"Plan checksum: {plan.checksum()}\n"
 
 
 def _action_line(action: Action, width: int, colour: bool) -> str:

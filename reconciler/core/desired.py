@@ -10,7 +10,6 @@ the runner's online resolver asks Voice ID and S3. Sharding partitions desired j
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from reconciler.core.state import State
 _VOICEID_ID = re.compile(r"^[a-zA-Z0-9]{22}$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DesiredJob:
     """A spec (or one part of a chunked roster) resolved into the request it stands for, or
     the reason it cannot be."""
@@ -52,9 +51,9 @@ class DesiredJob:
     def name(self) -> str:
         return self.part_name or self.spec.name
 
-    @functools.cached_property
+    @property
     def key(self) -> str:
-        return f"{self.spec.kind}/{self.name}"
+        return self.spec.key if self.part_name is None else f"{self.spec.kind}/{self.part_name}"
 
     @property
     def kind(self) -> JobKind:

@@ -34,7 +34,7 @@ class ReconcilerError(Exception):
     """Anything the reconciler reports to a user instead of a traceback."""
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=True, slots=True)
 class Location:
     """A place in a spec file; line and column are 1-based, 0 when unknown."""
 

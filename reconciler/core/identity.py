@@ -24,6 +24,7 @@ inside the canonical form for the day a deliberate change is needed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -56,7 +57,7 @@ class Resolution:
     watchlist_id: str | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class StartRequest:
     """The effective StartSpeakerEnrollmentJob / StartFraudsterRegistrationJob request."""
 
@@ -67,12 +68,18 @@ class StartRequest:
     output_s3_uri: str
     kms_key_id: str
     config: dict[str, Any]
+    """Shared between requests of the same configuration: never changed."""
     revision: int = 0
     manifest_digest: str | None = None
-    canonical: str = field(init=False)
     hash: str = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hash", hashlib.sha256(self.canonical.encode()).hexdigest())
+
+    @property
+    def canonical(self) -> str:
+        """The canonical JSON the hash is of (made again when asked for: a run holds a request
+        per spec, and only the few it starts or records need their text)."""
         essence = {
             "identity": IDENTITY_VERSION,
             "kind": self.kind,
@@ -83,9 +90,7 @@ class StartRequest:
             "config": self.config,
             "revision": self.revision,
         }
-        canonical = json.dumps(essence, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        object.__setattr__(self, "canonical", canonical)
-        object.__setattr__(self, "hash", hashlib.sha256(canonical.encode()).hexdigest())
+        return json.dumps(essence, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def essence(self) -> dict[str, Any]:
         """The canonical form as a value: what the state records of a started request (no
@@ -193,22 +198,19 @@ def start_request(
     external manifest's ETag).
     """
     facts = spec if isinstance(spec, SpecFacts) else SpecFacts.of(spec)
-    config: dict[str, Any]
     if facts.kind is ENROLLMENT:
-        config = {
-            "existingEnrollmentAction": facts.existing_enrollment_action,
-            "fraudDetection": {
-                "action": facts.fraud_action,
-                "riskThreshold": facts.risk_threshold,
-                "watchlistId": resolution.watchlist_id,
-            },
-        }
+        config = _enrollment_config(
+            facts.existing_enrollment_action,
+            facts.fraud_action,
+            facts.risk_threshold,
+            resolution.watchlist_id,
+        )
     else:
-        config = {
-            "duplicateRegistrationAction": facts.duplicate_registration_action,
-            "fraudsterSimilarityThreshold": facts.similarity_threshold,
-            "watchlistId": resolution.watchlist_id,
-        }
+        config = _registration_config(
+            facts.duplicate_registration_action,
+            facts.similarity_threshold,
+            resolution.watchlist_id,
+        )
     source = input_uri or facts.manifest
     if source is None:
         raise ValueError(f"{facts.name}: a roster needs its staged manifest URI")
@@ -260,3 +262,26 @@ def parse_job_name(value: str | None) -> JobNameParts | None:
 def _check_attempt(attempt: int) -> None:
     if not 1 <= attempt <= MAX_ATTEMPT:
         raise ValueError(f"attempt must be 1..{MAX_ATTEMPT}, not {attempt}")
+
+
+# The configuration of a request is one of a few per domain: requests share one value each
+# (never changed once made), instead of holding two dicts per spec.
+@functools.lru_cache(maxsize=1024)
+def _enrollment_config(
+    existing: str | None, action: str | None, risk: int | None, watchlist_id: str | None
+) -> dict[str, Any]:
+    return {
+        "existingEnrollmentAction": existing,
+        "fraudDetection": {"action": action, "riskThreshold": risk, "watchlistId": watchlist_id},
+    }
+
+
+@functools.lru_cache(maxsize=1024)
+def _registration_config(
+    duplicate: str | None, threshold: int | None, watchlist_id: str | None
+) -> dict[str, Any]:
+    return {
+        "duplicateRegistrationAction": duplicate,
+        "fraudsterSimilarityThreshold": threshold,
+        "watchlistId": watchlist_id,
+    }

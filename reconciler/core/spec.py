@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Self, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
@@ -438,19 +438,26 @@ def _of_type(value: Any, types: tuple[type, ...]) -> bool:
     return type(value) in types
 
 
+class DocumentText(Protocol):
+    """Where a cached spec's document can be read again (:mod:`reconciler.core.speccache`)."""
+
+    def text(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class LoadedSpec:
     """A validated spec document and where it came from.
 
     ``source`` is the validated document, or (a spec from the spec cache) its dump as JSON
-    text, validated only when :attr:`document` is asked for: a run that changes nothing reads
-    a spec's :attr:`facts` alone, and keeps a few hundred bytes of it instead of its models.
+    text or where that text can be read again, validated only when :attr:`document` is asked
+    for: a run that changes nothing reads a spec's :attr:`facts` alone, and keeps a hundred
+    bytes of it instead of its models.
     """
 
     facts: SpecFacts
     location: Location
     name_location: Location
-    source: SpecDocument | str = field(repr=False)
+    source: SpecDocument | str | DocumentText = field(repr=False)
     roster: tuple[Any, ...] | None = None
     """The requests of a roster input (``reconciler.roster.Request``), once loaded."""
 
@@ -461,10 +468,20 @@ class LoadedSpec:
     @property
     def document(self) -> SpecDocument:
         source = self.source
+        if isinstance(source, SpeakerEnrollmentJob | FraudsterRegistrationJob):
+            return source
+        data = json.loads(source if isinstance(source, str) else source.text())
+        return MODELS[data["kind"]].model_validate(data)
+
+    @property
+    def text(self) -> str:
+        """The document's JSON dump (what the spec cache keeps)."""
+        source = self.source
         if isinstance(source, str):
-            data = json.loads(source)
-            return MODELS[data["kind"]].model_validate(data)
-        return source
+            return source
+        if isinstance(source, SpeakerEnrollmentJob | FraudsterRegistrationJob):
+            return source.model_dump_json(by_alias=True)
+        return source.text()
 
     @property
     def kind(self) -> JobKind:

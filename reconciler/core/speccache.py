@@ -20,10 +20,12 @@ version (or build) is ignored, as is one that cannot be read (a cache is only ev
 losing it costs one slower run).
 
 Where it lives is the state store's business (beside the state: ``<state>.cache``); here it is
-bytes in, bytes out: gzip-compressed JSON, ``{"format", "stamp", "entries": {key: [[document,
-line, column, name line, name column, facts], ...]}}`` — each document as its JSON dump (a
-string: a hit keeps that string, not a tree of values) and its facts as a flat list
-(``SpecFacts.row``; the manifest it names is looked up before the specs are loaded).
+bytes in, bytes out: gzip-compressed JSON lines, read and written a line at a time: a header
+``{"format", "stamp"}``, an entry a line ``[key, [[line, column, name line, name column,
+facts], ...]]`` (each spec's facts as a flat list, ``SpecFacts.row``: the manifests they name
+are looked up before the specs are loaded), then ``[null, "documents"]`` and the documents of
+each entry, ``[key, [document, ...]]``, as their JSON dumps — read only when one is asked for,
+or when the cache is written again (a hit keeps where its text is, not the text).
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import io
 import json
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +44,9 @@ from reconciler import __version__
 from reconciler.core.errors import Location
 from reconciler.core.spec import FACT_ROW, LoadedSpec, SpecFacts
 
-FORMAT = 3
+FORMAT = 5
 _MANIFEST = FACT_ROW.index("manifest")
+_ROSTER_FILE = FACT_ROW.index("roster_file")
 _CODE = ("spec.py", "yamlpos.py", "loading.py", "speccache.py", "identity.py")
 """The modules whose code decides what a file's specs are: a change to any voids the cache."""
 
@@ -72,12 +77,23 @@ def _cacheable(spec: LoadedSpec) -> bool:
 class SpecCache:
     """The validated specs of files, by the digest of their bytes (see the module docstring).
 
-    ``changed`` says whether :meth:`to_bytes` would differ from what was read: a new entry was
-    remembered, or entries no file of this run used would be pruned."""
+    An entry read is kept as read until a file of this run looks it up; from then on it is the
+    specs it gave, from which it is written again: a cache of 50,000 specs is held once, not
+    twice. The documents' texts stay in the bytes read until one is asked for (a spec with a
+    roster file: its roster is read next) or the cache is written again. ``changed`` says
+    whether :meth:`to_bytes` would differ from what was read: a new entry was remembered, or
+    entries no file of this run used would be pruned."""
 
-    def __init__(self, entries: dict[str, list[list[Any]]] | None = None) -> None:
+    def __init__(
+        self, entries: dict[str, list[list[Any]]] | None = None, data: bytes = b""
+    ) -> None:
         self._entries: dict[str, list[list[Any]]] = entries or {}
-        self._used: set[str] = set()
+        """Entries as read, not (yet) used by a file of this run."""
+        self._data = data
+        """The bytes read (compressed): where the documents' texts are read when asked for."""
+        self._texts: dict[str, list[str]] = {}
+        self._used: dict[str, list[LoadedSpec]] = {}
+        """Entries used or remembered in this run: the specs they gave."""
         self._added = False
         self.hits = 0
         self.misses = 0
@@ -85,47 +101,56 @@ class SpecCache:
     @classmethod
     def from_bytes(cls, data: bytes | None) -> tuple[SpecCache, str | None]:
         """The cache these bytes hold, and why they were ignored (None: they were not, or
-        there was no cache yet)."""
+        there was no cache yet). Read a line (an entry) at a time, up to the documents."""
         if not data:
             return cls(), None
+        entries: dict[str, list[list[Any]]] = {}
         try:
-            document = json.loads(gzip.decompress(data))
-        except (OSError, EOFError, zlib.error, ValueError, RecursionError):
-            return cls(), "unreadable"
-        if not isinstance(document, dict) or not isinstance(document.get("entries"), dict):
-            return cls(), "unreadable"
-        if document.get("format") != FORMAT or document.get("stamp") != stamp():
-            return cls(), f"written by another version ({document.get('stamp')})"
-        return cls(document["entries"]), None
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as lines:
+                header = json.loads(lines.readline())
+                if not isinstance(header, dict):
+                    return cls(), "unreadable"
+                if header.get("format") != FORMAT or header.get("stamp") != stamp():
+                    return cls(), f"written by another version ({header.get('stamp')})"
+                for line in lines:
+                    key, items = json.loads(line)
+                    if key is None:  # the documents follow
+                        return cls(entries, data), None
+                    if not isinstance(key, str) or not isinstance(items, list):
+                        break
+                    entries[key] = items
+        except (OSError, EOFError, zlib.error, ValueError, TypeError, RecursionError):
+            pass
+        return cls(), "unreadable"
 
     def manifests(self) -> set[str]:
         """The external manifests the cached specs name (for a lookup that can start before
         the specs are loaded)."""
-        uris: set[str] = set()
+        uris = {s.facts.manifest for specs in self._used.values() for s in specs}
         for raw in self._entries.values():
             for item in raw:
-                row = item[5] if isinstance(item, list) and len(item) == 6 else None
-                manifest = (
-                    row[_MANIFEST] if isinstance(row, list) and len(row) > _MANIFEST else None
-                )
-                if isinstance(manifest, str):
-                    uris.add(manifest)
-        return uris
+                row = item[4] if isinstance(item, list) and len(item) == 5 else None
+                if isinstance(row, list) and len(row) > _MANIFEST:
+                    uris.add(row[_MANIFEST])
+        return {uri for uri in uris if isinstance(uri, str)}
 
     def lookup(self, key: str, path: Path) -> list[LoadedSpec] | None:
         """The specs of the file at ``path`` whose bytes have the key ``key``, or None."""
-        raw = self._entries.get(key)
+        used = self._used.get(key)
+        if used is not None:  # another file with the same bytes
+            self.hits += 1
+            return [_moved(spec, path) for spec in used]
+        raw = self._entries.pop(key, None)
         if raw is None:
             self.misses += 1
             return None
         try:
-            specs = [_rebuild(item, path) for item in raw]
-        except (KeyError, TypeError, ValueError):  # damaged: parse instead
-            del self._entries[key]
+            specs = [self._rebuild(key, index, item, path) for index, item in enumerate(raw)]
+        except (KeyError, TypeError, ValueError, IndexError):  # damaged: parse instead
             self._added = True  # written again without it
             self.misses += 1
             return None
-        self._used.add(key)
+        self._used[key] = specs
         self.hits += 1
         return specs
 
@@ -133,44 +158,115 @@ class SpecCache:
         """Keep what a file that loaded without any problem gave (unless it holds a roster)."""
         if not all(_cacheable(s) for s in specs):
             return
-        self._entries[key] = [
-            [
-                s.document.model_dump_json(by_alias=True),
-                s.location.line,
-                s.location.column,
-                s.name_location.line,
-                s.name_location.column,
-                s.facts.row(),
-            ]
-            for s in specs
-        ]
-        self._used.add(key)
+        self._entries.pop(key, None)
+        self._used[key] = specs
         self._added = True
 
-    def _kept(self) -> dict[str, list[list[Any]]]:
-        """The entries to write: all, unless those no file used outnumber the rest (a cache
-        follows one repository; a spec edited many times leaves one stale entry each time)."""
-        if len(self._entries) <= 2 * len(self._used) + 100:
-            return self._entries
-        return {k: v for k, v in self._entries.items() if k in self._used}
+    def _rebuild(self, key: str, index: int, item: list[Any], path: Path) -> LoadedSpec:
+        line, column, name_line, name_column, row = item
+        facts = SpecFacts.from_row(row)
+        return LoadedSpec(
+            facts,
+            Location(path, int(line), int(column)),
+            Location(path, int(name_line), int(name_column)),
+            self.text(key, index) if facts.roster_file else _Text(self, key, index),
+        )
+
+    def text(self, key: str, index: int) -> str:
+        """The document text of an entry, read from the bytes read: those of the entries
+        that name a roster file at once (the first is asked for as it is looked up), any other
+        when asked for (a run that changes nothing asks for none)."""
+        texts = self._texts.get(key)
+        if texts is None:
+            wanted = {key} | {
+                k for k, raw in self._entries.items() if any(_roster_named(i) for i in raw)
+            }
+            self._texts.update(self._read_texts(wanted))
+            texts = self._texts[key]
+        text = texts[index]
+        if not isinstance(text, str):
+            raise TypeError("a cached document is its JSON text")
+        return text
+
+    def _read_texts(self, wanted: set[str] | None) -> dict[str, list[str]]:
+        """The documents' texts of the ``wanted`` entries (None: all) in the bytes read."""
+        found: dict[str, list[str]] = {}
+        if not self._data:
+            return found
+        with gzip.GzipFile(fileobj=io.BytesIO(self._data)) as lines:
+            lines.readline()
+            documents = False
+            for line in lines:
+                if not documents:
+                    documents = line.startswith(b"[null,")
+                    continue
+                key, texts = json.loads(line)
+                if wanted is None or key in wanted:
+                    found[key] = texts
+        return found
+
+    def _pruned(self) -> bool:
+        """Whether the entries no file used are left out (a cache follows one repository; a
+        spec edited many times leaves one stale entry each time): once they outnumber the rest."""
+        return len(self._entries) + len(self._used) > 2 * len(self._used) + 100
 
     @property
     def changed(self) -> bool:
-        return self._added or len(self._kept()) != len(self._entries)
+        return self._added or (self._pruned() and bool(self._entries))
 
     def to_bytes(self) -> bytes:
-        document = {"format": FORMAT, "stamp": stamp(), "entries": self._kept()}
-        text = json.dumps(document, separators=(",", ":"), sort_keys=True)
-        return gzip.compress(text.encode(), compresslevel=1, mtime=0)
+        kept = {} if self._pruned() else self._entries
+        texts = self._read_texts(None) if self._data else {}
+        entries: dict[str, list[list[Any]]] = dict(kept)
+        entries.update((key, [_item(s) for s in specs]) for key, specs in self._used.items())
+        for key, specs in self._used.items():
+            texts[key] = [s.text for s in specs]
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as out:
+            out.write(_line({"format": FORMAT, "stamp": stamp()}))
+            for key in sorted(entries):
+                out.write(_line([key, entries[key]]))
+            out.write(_line([None, "documents"]))
+            for key in sorted(entries):
+                out.write(_line([key, texts[key]]))
+        return buffer.getvalue()
 
 
-def _rebuild(item: list[Any], path: Path) -> LoadedSpec:
-    text, line, column, name_line, name_column, row = item
-    if not isinstance(text, str):
-        raise TypeError("a cached document is its JSON text")
-    return LoadedSpec(
-        SpecFacts.from_row(row),
-        Location(path, int(line), int(column)),
-        Location(path, int(name_line), int(name_column)),
-        text,
+def _roster_named(item: Any) -> bool:
+    row = item[4] if isinstance(item, list) and len(item) == 5 else None
+    return isinstance(row, list) and len(row) > _ROSTER_FILE and row[_ROSTER_FILE] is not None
+
+
+def _line(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+
+
+class _Text:
+    """Where a hit's document text is (:meth:`SpecCache.text`): a spec keeps this, not the
+    text (a few hundred bytes of each of 50,000 specs)."""
+
+    __slots__ = ("cache", "index", "key")
+
+    def __init__(self, cache: SpecCache, key: str, index: int) -> None:
+        self.cache, self.key, self.index = cache, key, index
+
+    def text(self) -> str:
+        return self.cache.text(self.key, self.index)
+
+
+def _item(spec: LoadedSpec) -> list[Any]:
+    """What the cache keeps of a spec beside its document's text: where it and its name
+    stand, and its facts."""
+    location, name = spec.location, spec.name_location
+    return [location.line, location.column, name.line, name.column, spec.facts.row()]
+
+
+def _moved(spec: LoadedSpec, path: Path) -> LoadedSpec:
+    """A spec as found in another file with the same bytes (at the same places)."""
+    location, name = spec.location, spec.name_location
+    return replace(
+        spec,
+        location=Location(path, location.line, location.column),
+        name_location=Location(path, name.line, name.column),
+        roster=None,
     )

@@ -71,6 +71,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, NamedTuple
@@ -566,7 +567,13 @@ def _entry(text: str) -> SpecEntry:
     if "request" in data or not isinstance(json.loads(request), dict | None):
         raise ValueError("not a spec entry as written")
     data["request"] = None if request == "null" else request
-    return _ENTRY.validate_python(data, context=_CHECKED)
+    entry = _ENTRY.validate_python(data, context=_CHECKED)
+    entry.domain_id = sys.intern(entry.domain_id)  # a few domains, thousands of copies
+    for record in entry.jobs:  # the same values, once (a large state is mostly strings)
+        record.domain_id = sys.intern(record.domain_id)
+        if record.hash == entry.hash:
+            record.hash = entry.hash
+    return entry
 
 
 def mark_text(state: State, journaled: int = 0) -> str:
