@@ -28,6 +28,7 @@ import functools
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +75,8 @@ class StartRequest:
     hash: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hash", hashlib.sha256(self.canonical.encode()).hexdigest())
+        digest = hashlib.sha256(self.canonical.encode()).hexdigest()
+        object.__setattr__(self, "hash", sys.intern(digest))  # the state's too: kept once
 
     @property
     def canonical(self) -> str:

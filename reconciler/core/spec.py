@@ -339,7 +339,10 @@ class SpecFacts:
             if values[at] is not None:
                 values[at] = sys.intern(values[at])
         kind = JobKind(values[0])
-        return cls(kind, values[1], f"{kind.value}/{values[1]}", *values[2:])
+        name = values[1] = sys.intern(values[1])  # also the state's (parse_state): kept once
+        if values[_MANIFEST_AT] is not None:
+            values[_MANIFEST_AT] = sys.intern(values[_MANIFEST_AT])
+        return cls(kind, name, sys.intern(f"{kind.value}/{name}"), *values[2:])
 
     @classmethod
     def from_dump(cls, data: dict[str, Any]) -> SpecFacts:
@@ -378,11 +381,11 @@ class SpecFacts:
         return cls(
             kind=kind,
             name=name,
-            key=f"{kind.value}/{name}",
+            key=sys.intern(f"{kind.value}/{name}"),
             labels=labels,
             domain=_text(spec["domain"]),
             watchlist=None if watchlist in (None, "default") else _text(watchlist),
-            manifest=_maybe(_plain, source["manifest"]),
+            manifest=_maybe(_text, source["manifest"]),
             staging_uri=_maybe(_text, source["stagingUri"]),
             roster_file=_maybe(_plain, source[file_field]),
             inline_roster=source[inline] is not None,
@@ -430,6 +433,7 @@ _SHARED = (
 """The facts that thousands of specs share: kept once (``sys.intern``)."""
 _SHARED_AT = tuple(FACT_ROW.index(name) for name in _SHARED)
 _LABELS = FACT_ROW.index("labels")
+_MANIFEST_AT = FACT_ROW.index("manifest")
 _GOOD_ROWS: set[tuple[type, ...]] = set()
 """The types of the rows found good (a cache holds rows of a handful of shapes)."""
 

@@ -537,7 +537,8 @@ def _item(text: str, items: dict[str, Any] | list[Any], *, entries: bool) -> Non
     key, at = _key(text, 0)
     if key in items:
         raise _Unlike
-    items[key] = _entry(text[at:]) if entries else _LINE.decode(text[at:])
+    # A spec's key and name, its hash and its manifest's URI are also the specs' own: kept once.
+    items[sys.intern(key)] = _entry(text[at:]) if entries else _LINE.decode(text[at:])
 
 
 def _key(line: str, start: int) -> tuple[str, int]:
@@ -569,6 +570,7 @@ def _entry(text: str) -> SpecEntry:
     data["request"] = None if request == "null" else request
     entry = _ENTRY.validate_python(data, context=_CHECKED)
     entry.domain_id = sys.intern(entry.domain_id)  # a few domains, thousands of copies
+    entry.name, entry.hash = sys.intern(entry.name), sys.intern(entry.hash)
     for record in entry.jobs:  # the same values, once (a large state is mostly strings)
         record.domain_id = sys.intern(record.domain_id)
         if record.hash == entry.hash:
