@@ -391,3 +391,28 @@ def test_a_spec_with_a_roster_file_keeps_its_text_for_its_roster() -> None:
     assert with_file
     assert all(s.roster for s in with_file)  # the roster was read, from the kept text
     assert all(isinstance(s.source, str) for s in with_file)
+
+
+def test_writing_a_warm_cache_again_reads_its_documents_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache that changed is written with every document it holds: they are read from the
+    bytes once for all, not once a spec (that was quadratic)."""
+    paths = _write(tmp_path / "specs", 40)
+    cold = SpecCache()
+    load([tmp_path / "specs"], cache=cold)
+    warm, _ = SpecCache.from_bytes(cold.to_bytes())
+    paths[0].write_text(SPEC.format(name="spec-000", domain="elsewhere"))
+    load([tmp_path / "specs"], cache=warm)
+    assert warm.changed
+    reads: list[object] = []
+    real = SpecCache._read_texts
+    monkeypatch.setattr(
+        SpecCache, "_read_texts", lambda self, wanted: reads.append(wanted) or real(self, wanted)
+    )
+    again, _ = SpecCache.from_bytes(warm.to_bytes())
+    assert len(reads) == 1
+    assert not warm._texts  # let go again
+    specs = load([tmp_path / "specs"], cache=again)
+    assert again.hits == 40
+    assert [s.document for s in specs] == [s.document for s in load([tmp_path / "specs"])]

@@ -92,6 +92,7 @@ class SpecCache:
         self._data = data
         """The bytes read (compressed): where the documents' texts are read when asked for."""
         self._texts: dict[str, list[str]] = {}
+        self._some_read = False
         self._used: dict[str, list[LoadedSpec]] = {}
         """Entries used or remembered in this run: the specs they gave."""
         self._added = False
@@ -173,17 +174,18 @@ class SpecCache:
         )
 
     def text(self, key: str, index: int) -> str:
-        """The document text of an entry, read from the bytes read: those of the entries
-        that name a roster file at once (the first is asked for as it is looked up), any other
-        when asked for (a run that changes nothing asks for none)."""
-        texts = self._texts.get(key)
-        if texts is None:
-            wanted = {key} | {
-                k for k, raw in self._entries.items() if any(_roster_named(i) for i in raw)
-            }
+        """The document text of an entry, read from the bytes read: first those of the
+        entries that name a roster file (the first is asked for as it is looked up), then, for
+        any other, all of them (a run that changes nothing asks for none)."""
+        if key not in self._texts:
+            wanted = None
+            if not self._some_read:  # the first time: those needed for their rosters
+                self._some_read = True
+                wanted = {key} | {
+                    k for k, raw in self._entries.items() if any(_roster_named(i) for i in raw)
+                }
             self._texts.update(self._read_texts(wanted))
-            texts = self._texts[key]
-        text = texts[index]
+        text = self._texts[key][index]
         if not isinstance(text, str):
             raise TypeError("a cached document is its JSON text")
         return text
@@ -216,11 +218,15 @@ class SpecCache:
 
     def to_bytes(self) -> bytes:
         kept = {} if self._pruned() else self._entries
-        texts = self._read_texts(None) if self._data else {}
-        entries: dict[str, list[list[Any]]] = dict(kept)
+        held = self._texts
+        self._texts = {**self._read_texts(None), **held}  # every text, read once for this
+        try:
+            texts = {key: self._texts[key] for key in kept if key in self._texts}
+            texts.update((key, [s.text for s in specs]) for key, specs in self._used.items())
+        finally:
+            self._texts = held  # and let go again
+        entries: dict[str, list[list[Any]]] = {k: v for k, v in kept.items() if k in texts}
         entries.update((key, [_item(s) for s in specs]) for key, specs in self._used.items())
-        for key, specs in self._used.items():
-            texts[key] = [s.text for s in specs]
         buffer = io.BytesIO()
         with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as out:
             out.write(_line({"format": FORMAT, "stamp": stamp()}))
