@@ -110,11 +110,7 @@ class Sandbox:
         log_requests = self._log_requests
 
         class RequestHandler(MotoRequestHandler):
-            """Moto's handler (keeps underscored S3 headers), quiet unless asked; HTTP/1.1,
-            so that a client keeps its connection as it does with AWS (HTTP/1.0 made every
-            call a new connection: a thousand in a cold start)."""
-
-            protocol_version = "HTTP/1.1"
+            """Moto's handler (keeps underscored S3 headers), quiet unless asked."""
 
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 if log_requests:
