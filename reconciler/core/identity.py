@@ -179,12 +179,6 @@ def _shown(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
-def watchlist_ref(spec: SpecFacts | SpecDocument) -> str | None:
-    """The watchlist a spec names (None for the domain's default)."""
-    facts = spec if isinstance(spec, SpecFacts) else SpecFacts.of(spec)
-    return facts.watchlist
-
-
 def start_request(
     spec: SpecFacts | SpecDocument,
     resolution: Resolution,

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Protocol, Self, TypeAlias, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
@@ -30,7 +30,6 @@ from reconciler.core.kinds import JobKind
 ENROLLMENT = JobKind.ENROLLMENT
 REGISTRATION = JobKind.REGISTRATION
 KINDS = tuple(JobKind)
-_T = TypeVar("_T")
 MAX_AUDIO_PER_REQUEST = 10
 
 # --- field types (the Voice ID model's constraints) -------------------------------------------
@@ -256,36 +255,15 @@ MODELS: dict[str, type[SpeakerEnrollmentJob] | type[FraudsterRegistrationJob]] =
 }
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("expected a string")
-    return sys.intern(value)  # the same role, key and domain in thousands of specs: kept once
-
-
-def _number(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError("expected an integer")
-    return value
-
-
-def _plain(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("expected a string")
-    return value
-
-
-def _maybe(convert: Callable[[Any], _T], value: Any) -> _T | None:
-    return None if value is None else convert(value)
-
-
 @dataclass(frozen=True, slots=True)
 class SpecFacts:
     """What a plan needs of a spec document, flat: who it is, where it runs, and what its
     Start request is made of before the names are resolved.
 
     Read from the document's dump (``model_dump(mode="json", by_alias=True)``, every field
-    present with its default filled in), which is also what the spec cache keeps: one reader
-    for a spec parsed now and a spec from the cache, and a cached spec needs no validation.
+    present with its default filled in) into the flat row the spec cache keeps
+    (:meth:`row`), and from that row: one reader for a spec parsed now and a spec from the
+    cache, and a cached spec needs no validation.
     """
 
     kind: JobKind
@@ -346,57 +324,47 @@ class SpecFacts:
 
     @classmethod
     def from_dump(cls, data: dict[str, Any]) -> SpecFacts:
-        """The facts of a document's dump; KeyError or TypeError for one that is not a dump
-        of a valid document (a damaged cache entry)."""
-        kind = JobKind(data["kind"])
+        """The facts of a validated document's dump, through :meth:`from_row` (one place
+        checks and shares the values, for a spec parsed now and for one from the cache)."""
         metadata, spec = data["metadata"], data["spec"]
         source, output = spec["input"], spec["output"]
-        name = _text(metadata["name"])
-        labels = metadata["labels"]
-        if not isinstance(labels, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-        ):
-            raise TypeError("labels must map strings to strings")
-        inline, file_field = ("speakers", "speakersFile")
-        extra: dict[str, Any]
-        if kind is ENROLLMENT:
+        if data["kind"] == ENROLLMENT:
+            inline, file_field = "speakers", "speakersFile"
             enrollment = spec["enrollment"]
-            fraud = enrollment["fraudDetection"]
-            watchlist = fraud["watchlist"] if fraud else None
-            extra = {
-                "existing_enrollment_action": _text(enrollment["existingEnrollmentAction"]),
-                "fraud_action": _text(fraud["action"]) if fraud else "FAIL",
-                "risk_threshold": _maybe(_number, fraud["riskThreshold"]) if fraud else None,
+            fraud = enrollment["fraudDetection"] or {}
+            watchlist = fraud.get("watchlist")
+            config = {
+                "existing_enrollment_action": enrollment["existingEnrollmentAction"],
+                "fraud_action": fraud.get("action", "FAIL"),
+                "risk_threshold": fraud.get("riskThreshold"),
             }
         else:
-            inline, file_field = ("fraudsters", "fraudstersFile")
+            inline, file_field = "fraudsters", "fraudstersFile"
             registration = spec["registration"]
             watchlist = registration["watchlist"]
-            extra = {
-                "duplicate_registration_action": _text(registration["duplicateRegistrationAction"]),
-                "similarity_threshold": _maybe(
-                    _number, registration["fraudsterSimilarityThreshold"]
-                ),
+            config = {
+                "duplicate_registration_action": registration["duplicateRegistrationAction"],
+                "similarity_threshold": registration["fraudsterSimilarityThreshold"],
             }
-        return cls(
-            kind=kind,
-            name=name,
-            key=sys.intern(f"{kind.value}/{name}"),
-            labels=labels,
-            domain=_text(spec["domain"]),
-            watchlist=None if watchlist in (None, "default") else _text(watchlist),
-            manifest=_maybe(_text, source["manifest"]),
-            staging_uri=_maybe(_text, source["stagingUri"]),
-            roster_file=_maybe(_plain, source[file_field]),
-            inline_roster=source[inline] is not None,
-            data_access_role_arn=_text(spec["dataAccessRoleArn"]),
-            output_s3_uri=_text(output["s3Uri"]),
-            kms_key_id=_text(output["kmsKeyId"]),
-            revision=_number(spec["revision"]),
-            priority=_number(spec["priority"]),
-            max_attempts=_number(spec["maxAttempts"]),
-            **extra,
-        )
+        values = {
+            "kind": data["kind"],
+            "name": metadata["name"],
+            "labels": metadata["labels"],
+            "domain": spec["domain"],
+            "watchlist": None if watchlist in (None, "default") else watchlist,
+            "manifest": source["manifest"],
+            "staging_uri": source["stagingUri"],
+            "roster_file": source[file_field],
+            "inline_roster": source[inline] is not None,
+            "data_access_role_arn": spec["dataAccessRoleArn"],
+            "output_s3_uri": output["s3Uri"],
+            "kms_key_id": output["kmsKeyId"],
+            "revision": spec["revision"],
+            "priority": spec["priority"],
+            "max_attempts": spec["maxAttempts"],
+            **config,
+        }
+        return cls.from_row([values.get(name) for name in FACT_ROW])
 
 
 FACT_ROW = tuple(f.name for f in fields(SpecFacts) if f.name != "key")

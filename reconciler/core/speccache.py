@@ -128,11 +128,7 @@ class SpecCache:
         """The external manifests the cached specs name (for a lookup that can start before
         the specs are loaded)."""
         uris = {s.facts.manifest for specs in self._used.values() for s in specs}
-        for raw in self._entries.values():
-            for item in raw:
-                row = item[4] if isinstance(item, list) and len(item) == 5 else None
-                if isinstance(row, list) and len(row) > _MANIFEST:
-                    uris.add(row[_MANIFEST])
+        uris.update(_fact(item, _MANIFEST) for raw in self._entries.values() for item in raw)
         return {uri for uri in uris if isinstance(uri, str)}
 
     def lookup(self, key: str, path: Path) -> list[LoadedSpec] | None:
@@ -182,7 +178,9 @@ class SpecCache:
             if not self._some_read:  # the first time: those needed for their rosters
                 self._some_read = True
                 wanted = {key} | {
-                    k for k, raw in self._entries.items() if any(_roster_named(i) for i in raw)
+                    k
+                    for k, raw in self._entries.items()
+                    if any(_fact(i, _ROSTER_FILE) is not None for i in raw)
                 }
             self._texts.update(self._read_texts(wanted))
         text = self._texts[key][index]
@@ -238,9 +236,10 @@ class SpecCache:
         return buffer.getvalue()
 
 
-def _roster_named(item: Any) -> bool:
+def _fact(item: Any, at: int) -> Any:
+    """One fact of an entry's item as read (None when the item is not as written)."""
     row = item[4] if isinstance(item, list) and len(item) == 5 else None
-    return isinstance(row, list) and len(row) > _ROSTER_FILE and row[_ROSTER_FILE] is not None
+    return row[at] if isinstance(row, list) and len(row) > at else None
 
 
 def _line(value: Any) -> bytes:
