@@ -24,7 +24,7 @@ from reconciler.core.spec import (
     json_schema,
     select,
 )
-from reconciler.core.yamlpos import MAX_FILE_BYTES
+from reconciler.core.yamlpos import MAX_FILE_BYTES, read_bytes_checked
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
 BAD = FIXTURES / "bad"
@@ -166,6 +166,24 @@ def test_generated_bad_file_reports_one_error(name: str, tmp_path: Path) -> None
     path = tmp_path / name
     write(path)
     _assert_errors(path, [(line, column, fragment)], load=tmp_path)
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 70_000])
+def test_a_file_is_read_whole(tmp_path: Path, size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(data)
+    assert read_bytes_checked(path) == data
+
+
+def test_a_file_larger_than_its_size_says_is_read_to_its_end() -> None:
+    # /proc files say they are empty (st_size 0) and are not: the first read is not the end
+    path = Path("/proc/self/status")
+    if not path.exists():
+        pytest.skip("no /proc on this system")
+    data = read_bytes_checked(path)
+    assert os.stat(path).st_size == 0
+    assert data.startswith(b"Name:") and data.endswith(b"\n") and len(data) > 100
 
 
 def test_duplicate_name_points_at_first_definition() -> None:

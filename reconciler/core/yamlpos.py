@@ -222,8 +222,7 @@ def read_bytes_checked(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise SpecError(Location(path), "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(MAX_FILE_BYTES + 1) if info.st_size <= MAX_FILE_BYTES else b""
+        data = _read_upto(fd, info.st_size) if info.st_size <= MAX_FILE_BYTES else b""
         size = max(info.st_size, len(data))  # a file that grew meanwhile is read no further
         if size > MAX_FILE_BYTES:
             raise SpecError(
@@ -234,6 +233,22 @@ def read_bytes_checked(path: Path) -> bytes:
         raise SpecError(Location(path), f"cannot read file: {err.strerror or err}") from err
     finally:
         os.close(fd)
+
+
+def _read_upto(fd: int, size: int) -> bytes:
+    """The bytes of an open file: ``size`` as ``fstat`` said and one more (to see that it grew),
+    read straight from the descriptor (no file object for a spec of a few hundred bytes); on
+    to the end of the file, or just past :data:`MAX_FILE_BYTES`, when the first read is short
+    or the file grew."""
+    data = os.read(fd, size + 1)
+    if len(data) == size:  # what fstat said: at the end (a file growing now is read no further)
+        return data
+    chunks = [data]
+    total = len(data)
+    while total <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def decode_checked(path: Path, data: bytes) -> str:
