@@ -182,8 +182,10 @@ def test_a_file_larger_than_its_size_says_is_read_to_its_end() -> None:
     if not path.exists():
         pytest.skip("no /proc on this system")
     data = read_bytes_checked(path)
-    assert os.stat(path).st_size == 0
-    assert data.startswith(b"Name:") and data.endswith(b"\n") and len(data) > 100
+    assert path.stat().st_size == 0
+    assert data.startswith(b"Name:")
+    assert data.endswith(b"\n")
+    assert len(data) > 100
 
 
 def test_duplicate_name_points_at_first_definition() -> None:
