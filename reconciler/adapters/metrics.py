@@ -45,14 +45,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client.exposition import (
-    push_to_gateway,
-    pushadd_to_gateway,
-    write_to_textfile,
-)
-from prometheus_client.parser import text_string_to_metric_families
+if TYPE_CHECKING:  # prometheus_client is imported by the runs that write metrics, when they do
+    from prometheus_client import CollectorRegistry
 
 PREFIX = "voiceid_reconciler_"
 LAST_SUCCESS = f"{PREFIX}last_success_timestamp_seconds"
@@ -90,6 +86,8 @@ def build_registry(metrics: RunMetrics, *, last_success: float | None = None) ->
     ``last_success`` is the previous successful run's finish time, reported when this run did
     not succeed (a successful run reports its own ``finished_at``).
     """
+    from prometheus_client import CollectorRegistry, Gauge
+
     registry = CollectorRegistry(auto_describe=True)
     shard = {"shard": metrics.shard} if metrics.shard is not None else {}
 
@@ -148,6 +146,8 @@ def write_textfile(metrics: RunMetrics, path: Path) -> None:
     file; the directory is created when missing. A failed run keeps the previous file's
     ``last_success_timestamp_seconds``.
     """
+    from prometheus_client.exposition import write_to_textfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = None if metrics.success else _last_success_in(path, metrics.shard)
     write_to_textfile(str(path), build_registry(metrics, last_success=previous))
@@ -155,6 +155,8 @@ def write_textfile(metrics: RunMetrics, path: Path) -> None:
 
 def _last_success_in(path: Path, shard: str | None) -> float | None:
     """The last-success timestamp recorded in an earlier metrics file (None when unknown)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -176,6 +178,8 @@ def push(metrics: RunMetrics, gateway: str, job: str = DEFAULT_JOB) -> None:
     ``last_success_timestamp_seconds``. Raises :class:`OSError` (``URLError``) when the gateway
     cannot be reached or answers with an error.
     """
+    from prometheus_client.exposition import push_to_gateway, pushadd_to_gateway
+
     grouping_key = {"shard": metrics.shard} if metrics.shard is not None else None
     send = push_to_gateway if metrics.success else pushadd_to_gateway
     send(

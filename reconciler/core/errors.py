@@ -47,6 +47,14 @@ class Location:
         self.line = line
         self.column = column
 
+    @classmethod
+    def of_text(cls, path: str, line: int = 0, column: int = 0) -> Location:
+        """A location in the file whose path's text (``os.fspath`` of a ``Path``) is given:
+        the text is taken as it is (a spec cache hit makes two per spec)."""
+        location = cls.__new__(cls)
+        location._path, location.line, location.column = path, line, column
+        return location
+
     @property
     def path(self) -> Path:
         return Path(self._path)

@@ -35,6 +35,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -142,7 +143,8 @@ class SpecCache:
             self.misses += 1
             return None
         try:
-            specs = [self._rebuild(key, index, item, path) for index, item in enumerate(raw)]
+            where = os.fspath(path)
+            specs = [self._rebuild(key, index, item, where) for index, item in enumerate(raw)]
         except (KeyError, TypeError, ValueError, IndexError):  # damaged: parse instead
             self._added = True  # written again without it
             self.misses += 1
@@ -159,13 +161,13 @@ class SpecCache:
         self._used[key] = specs
         self._added = True
 
-    def _rebuild(self, key: str, index: int, item: list[Any], path: Path) -> LoadedSpec:
+    def _rebuild(self, key: str, index: int, item: list[Any], path: str) -> LoadedSpec:
         line, column, name_line, name_column, row = item
         facts = SpecFacts.from_row(row)
         return LoadedSpec(
             facts,
-            Location(path, int(line), int(column)),
-            Location(path, int(name_line), int(name_column)),
+            Location.of_text(path, int(line), int(column)),
+            Location.of_text(path, int(name_line), int(name_column)),
             self.text(key, index) if facts.roster_file else _Text(self, key, index),
         )
 
