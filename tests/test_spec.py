@@ -308,6 +308,22 @@ def test_discover_takes_an_explicit_file_as_given() -> None:
     ]
 
 
+@pytest.mark.parametrize("given", [".", "./", "specs", "specs/", "./specs/../specs", "ABS"])
+def test_discover_names_files_as_their_paths_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """Found files are named as ``Path(directory) / name`` names them (the texts are joined
+    without making a Path per file): the same file found twice is one file."""
+    (tmp_path / "specs" / "deep").mkdir(parents=True)
+    for name in ("specs/a.yaml", "specs/deep/b.yml"):
+        (tmp_path / name).write_text("x")
+    monkeypatch.chdir(tmp_path)
+    root = Path(str(tmp_path) if given == "ABS" else given)
+    expected = sorted((Path(r) / f for r, _, files in os.walk(root) for f in files), key=str)
+    assert discover([root]) == expected
+    assert [str(p) for p in discover([root, expected[0]])] == [str(p) for p in expected]
+
+
 def test_good_fixtures_load(good: list[LoadedSpec]) -> None:
     """The good directory loads five specs of both kinds, in file then document order."""
     assert [s.key for s in good] == [

@@ -75,23 +75,30 @@ def discover(paths: Sequence[Path]) -> list[Path]:
     Hidden files and directories (``.git``, ``.pre-commit-config.yaml``) are skipped inside
     directories. A path that does not exist is an error.
     """
-    found: set[Path] = set()
+    return [Path(found) for found in _discover(paths)]
+
+
+def _discover(paths: Sequence[Path]) -> list[str]:
+    """:func:`discover`, each path as its text (``str`` of the ``Path``): a run of 50,000
+    specs makes no ``Path`` for a file it finds."""
+    found: set[str] = set()
     missing: list[SpecError] = []
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                here = Path(root)  # a child of it is cheaper to make than a path parsed whole
+                here = os.fspath(Path(root))  # as a Path writes it ("./a" is "a")
+                prefix = "" if here == "." else here if here.endswith("/") else f"{here}/"
                 found.update(
-                    here / f for f in files if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")
+                    prefix + f for f in files if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")
                 )
         elif path.exists():
-            found.add(path)
+            found.add(os.fspath(path))
         else:
             missing.append(SpecError(Location(path), "no such file or directory"))
     if missing:
         raise SpecErrors(missing)
-    return sorted(found, key=str)
+    return sorted(found)
 
 
 @dataclass
@@ -101,7 +108,7 @@ class _FileResult:
 
 
 def load_file(
-    path: Path, *, found: bool = False, cache: SpecCache | None = None
+    path: Path | str, *, found: bool = False, cache: SpecCache | None = None
 ) -> tuple[list[LoadedSpec], list[SpecError]]:
     """Every valid spec document of one file, and every problem found in it. ``found``: the
     file was found in a directory, so only documents that claim to be ours count (and a file
@@ -119,6 +126,7 @@ def load_file(
             cached = cache.lookup(key, path)
             if cached is not None:
                 return cached, []
+    path = Path(path)
     specs, errors = _load_file(path, strict=not found, data=data)
     if found and errors:
         text = _text_or_none(path)
@@ -232,8 +240,8 @@ def _specs_and_errors(
 ) -> tuple[list[LoadedSpec], list[SpecError]]:
     """The valid specs under ``paths`` and every problem found, in one pass (a broken file
     does not hide the problems of the others, nor their duplicate names)."""
-    files = discover(paths)
-    named = {p for p in paths if not p.is_dir()}
+    files = _discover(paths)
+    named = {os.fspath(p) for p in paths if not p.is_dir()}
     specs: list[LoadedSpec] = []
     errors: list[SpecError] = []
     for path in files:

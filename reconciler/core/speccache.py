@@ -132,7 +132,7 @@ class SpecCache:
         uris.update(_fact(item, _MANIFEST) for raw in self._entries.values() for item in raw)
         return {uri for uri in uris if isinstance(uri, str)}
 
-    def lookup(self, key: str, path: Path) -> list[LoadedSpec] | None:
+    def lookup(self, key: str, path: Path | str) -> list[LoadedSpec] | None:
         """The specs of the file at ``path`` whose bytes have the key ``key``, or None."""
         used = self._used.get(key)
         if used is not None:  # another file with the same bytes
@@ -268,7 +268,7 @@ def _item(spec: LoadedSpec) -> list[Any]:
     return [location.line, location.column, name.line, name.column, spec.facts.row()]
 
 
-def _moved(spec: LoadedSpec, path: Path) -> LoadedSpec:
+def _moved(spec: LoadedSpec, path: Path | str) -> LoadedSpec:
     """A spec as found in another file with the same bytes (at the same places)."""
     location, name = spec.location, spec.name_location
     return replace(

@@ -212,7 +212,7 @@ def read_text_checked(path: Path) -> str:
     return decode_checked(path, read_bytes_checked(path))
 
 
-def read_bytes_checked(path: Path) -> bytes:
+def read_bytes_checked(path: Path | str) -> bytes:
     """A spec or roster file's bytes; refuses huge and special files."""
     try:  # opened without blocking (a FIFO), then judged by what was opened
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
