@@ -47,13 +47,13 @@ class DesiredJob:
     """An offline plan could not resolve a new spec (its domain or manifest was never seen):
     shown as a start without a hash, not as blocked."""
 
+    key: str = field(init=False, repr=False, compare=False)
+    """``<kind>/<name>`` (a part: ``<kind>/<name>-part-NNN``), the state's key (made once: a
+    plan asks for it several times per spec)."""
+
     @property
     def name(self) -> str:
         return self.part_name or self.spec.name
-
-    @property
-    def key(self) -> str:
-        return self.spec.key if self.part_name is None else f"{self.spec.kind}/{self.part_name}"
 
     @property
     def kind(self) -> JobKind:
@@ -62,6 +62,9 @@ class DesiredJob:
     def __post_init__(self) -> None:
         if (self.request is None) == (self.blocked is None):
             raise ValueError("a desired job has either a request or a reason it is blocked")
+        part = self.part_name
+        key = self.spec.key if part is None else f"{self.spec.kind}/{part}"
+        object.__setattr__(self, "key", key)
 
     @property
     def hash(self) -> str | None:

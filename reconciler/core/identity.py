@@ -87,22 +87,22 @@ class StartRequest:
         ``json.dumps`` itself uses and the configuration's text made once per configuration:
         the very bytes of :func:`_dumped_essence` (``tests/test_identity.py`` proves it), in
         a fifth of the time. A value of another type than the fields say goes to json.dumps."""
-        texts = (
-            self.kind,
-            self.domain_id,
-            self.data_access_role_arn,
-            self.input_s3_uri,
-            self.output_s3_uri,
-            self.kms_key_id,
-        )
+        kind, domain_id, role = self.kind, self.domain_id, self.data_access_role_arn
+        source, output, kms_key = self.input_s3_uri, self.output_s3_uri, self.kms_key_id
         digest = self.manifest_digest
-        if (
-            type(self.revision) is not int
-            or not all(type(text) is str for text in texts)
-            or not (digest is None or type(digest) is str)
+        if not (
+            type(self.revision) is int
+            and type(kind) is str
+            and type(domain_id) is str
+            and type(role) is str
+            and type(source) is str
+            and type(output) is str
+            and type(kms_key) is str
+            and (digest is None or type(digest) is str)
         ):
             return _dumped_essence(self)
-        kind, domain_id, role, source, output, kms_key = map(_string, texts)
+        kind, domain_id, role = _string(kind), _string(domain_id), _string(role)
+        source, output, kms_key = _string(source), _string(output), _string(kms_key)
         return (
             f'{{"config":{_config_text(self.config)},"dataAccessRoleArn":{role},'
             f'"domainId":{domain_id},"identity":{IDENTITY_VERSION},'
