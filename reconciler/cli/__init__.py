@@ -3,8 +3,11 @@
 It parses, configures logging, calls the runner and prints; it holds no reconciling logic.
 """
 
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from reconciler import __version__
 from reconciler.cli.exits import (
@@ -36,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entrypoint() -> int:
     """The ``voiceid-reconciler`` command (and ``python -m reconciler``): :func:`main`, with the
-    garbage collector tuned for a process that lives one run."""
+    garbage collector tuned for a process that lives one run, and a process that ends as soon
+    as the command is done (:func:`leave`)."""
     if sys.argv[1:] != ["--version"]:
         # structlog imports rich, when it is installed, for a console renderer of its own;
         # ours is our own (reconciler.cli.logs): the process spares the import (~50 ms).
@@ -44,7 +48,24 @@ def entrypoint() -> int:
         from reconciler.cli.app import tune_gc
 
         tune_gc()
-    return main()
+    leave(main())
+    return EXIT_ERROR  # not reached
+
+
+def leave(code: int) -> NoReturn:
+    """End the process with ``code`` once its output is out: what the command wrote is
+    flushed and the log handlers closed, and then the interpreter's teardown is skipped — it
+    frees the run's objects one at a time (a state and specs of 10,000 entries: a tenth of a
+    second of CPU), where the end of the process frees them at once. Every command has
+    finished its own work by then: state written, lock released, notifications sent; the only
+    thread that may still run is a daemon thread's manifest lookup nobody waits for."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``| head``)
+            stream.flush()
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()
+    os._exit(code)
 
 
 __all__ = [
@@ -60,5 +81,6 @@ __all__ = [
     "EXIT_TIMEOUT",
     "EXIT_UNSAFE",
     "entrypoint",
+    "leave",
     "main",
 ]
