@@ -10,13 +10,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.adapters import localstore
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.core import state as state_module
 from reconciler.core.errors import StateError
 from reconciler.core.jobs import Failure
+from reconciler.core.kinds import JobStatus
 from reconciler.core.state import (
+    _ENTRY,
     BlockedSince,
     JobRecord,
     SinkLedger,
@@ -219,3 +223,101 @@ def test_a_state_that_is_not_utf8_is_refused_by_the_local_store(tmp_path: Path) 
     store = LocalStateStore(path)
     with store.locked(), pytest.raises(StateError, match="cannot read state"):
         store.read()
+
+
+# --- the writer's encoder and the fingerprint ----------------------------------------------
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)  # quotes, escapes, controls
+
+
+@st.composite
+def _entries(draw: st.DrawFn) -> SpecEntry:
+    def record() -> JobRecord:
+        return JobRecord(
+            hash=draw(st.sampled_from(["a" * 64, "b" * 32])),
+            attempt=draw(st.integers(1, 999)),
+            client_token=draw(st.none() | _TEXT),
+            job_name=draw(_TEXT),
+            domain_id=draw(_TEXT),
+            kind=draw(st.sampled_from(["SpeakerEnrollmentJob", "FraudsterRegistrationJob"])),
+            job_id=draw(st.none() | _TEXT),
+            status=draw(st.none() | st.sampled_from(["IN_PROGRESS", "COMPLETED", "FAILED"])),
+            percent_complete=draw(st.none() | st.integers(0, 100)),
+            created_at=draw(st.none() | _TEXT),
+            ended_at=draw(st.none() | _TEXT),
+            intent_at=draw(st.none() | _TEXT),
+            failure=draw(
+                st.none()
+                | st.builds(Failure, status_code=st.none() | st.integers(-1, 999), message=_TEXT)
+            ),
+            results=draw(st.none() | st.dictionaries(_TEXT, st.integers(0, 10**6), max_size=3)),
+        )
+
+    return SpecEntry(
+        kind=draw(st.sampled_from(["SpeakerEnrollmentJob", "FraudsterRegistrationJob"])),
+        name=draw(_TEXT),
+        hash="c" * 64,
+        domain_id=draw(_TEXT),
+        jobs=[record() for _ in range(draw(st.integers(0, 2)))],
+        history=[record() for _ in range(draw(st.integers(0, 1)))],
+        request=draw(
+            st.none() | st.just(json.dumps(REQUEST, sort_keys=True, separators=(",", ":")))
+        ),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(_entries())
+def test_an_entry_is_written_as_json_dumps_with_sorted_keys_writes_it(entry: SpecEntry) -> None:
+    """The writer encodes an entry with pydantic (its fields declared in sorted order), which
+    must be the text json.dumps(sort_keys=True) gives: the line format does not change."""
+    data = _ENTRY.dump_python(entry, mode="json", by_alias=True)
+    request = data.pop("request")
+    dumped = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    expected = f'{dumped[:-1]},"request":{"null" if request is None else request}}}'
+    assert state_module._entry_json(entry) == expected
+
+
+def test_a_state_read_as_written_has_the_fingerprint_of_its_lines() -> None:
+    state = _rich()
+    text = state.to_json()
+    read = state_module._parse_layout(text)
+    assert read is not None
+    assert read.read_fingerprint == state.fingerprint() == read.fingerprint()
+    # when it was written is not what it says: another serial and time, the same fingerprint
+    later = text.replace('"serial": 7,', '"serial": 8,').replace(
+        '2026-12-01T00:00:00Z",\n  "orphans', '2027-01-01T00:00:00Z",\n  "orphans'
+    )
+    assert later != text
+    again = state_module._parse_layout(later)
+    assert again is not None
+    assert again.read_fingerprint == read.read_fingerprint
+    # anything else it says is another fingerprint
+    changed = state_module._parse_layout(text.replace('"failures":1', '"failures":2'))
+    assert changed is not None
+    assert changed.read_fingerprint != read.read_fingerprint
+    assert changed.read_fingerprint == changed.fingerprint()
+
+
+def test_a_state_read_whole_is_fingerprinted_by_its_values() -> None:
+    state = _rich()
+    text = json.dumps(json.loads(state.to_json()), indent=4) + "\n"
+    read = parse_state(text, "s.json")
+    assert read.read_fingerprint is None
+    assert read.fingerprint() == state.fingerprint()
+
+
+def test_a_store_writes_nothing_for_a_state_read_and_left_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    text = _rich().to_json()
+    path.write_text(text, encoding="utf-8")
+    store = LocalStateStore(path)
+    with store.locked():
+        state = store.read()
+        store.write(state)  # unchanged: the file stays
+        assert path.read_text(encoding="utf-8") == text
+        state.specs["SpeakerEnrollmentJob/plain"].jobs[0].status = JobStatus.COMPLETED
+        store.write(state)
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["serial"] == 8
+    assert written["specs"]["SpeakerEnrollmentJob/plain"]["jobs"][0]["status"] == "COMPLETED"

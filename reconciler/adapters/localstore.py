@@ -141,7 +141,7 @@ class LocalStateStore:
                 raise StateError(f"{self.path}: cannot read state: {err}") from err
             del data
             state = parse_state(text, str(self.path), layout=False)
-        self._stored = state.fingerprint()
+        self._stored = state.read_fingerprint or state.fingerprint()
         self._distrust_if_behind(state, self._replay_journal(state))
         return state
 

@@ -363,7 +363,7 @@ class S3StateStore:
                 ) from err
             del data
             state = parse_state(text, self.url, layout=False)
-        self._stored = state.fingerprint()
+        self._stored = state.read_fingerprint or state.fingerprint()
         reason = distrust_if_behind(state, self._read_mark(), self._replay_journal(state))
         if reason:
             log.warning("state.untrusted", state=self.url, reason=reason)

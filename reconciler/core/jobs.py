@@ -22,8 +22,8 @@ class Failure(BaseModel):
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
+    message: str = ""  # the fields in the sorted order of their names on disk (the state's)
     status_code: int | None = None
-    message: str = ""
 
 
 @dataclass(frozen=True)

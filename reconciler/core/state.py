@@ -78,6 +78,7 @@ from typing import Annotated, Any, NamedTuple
 
 import pydantic.dataclasses
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -126,6 +127,13 @@ def _request_text(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
+def _sorted_counts(counts: dict[str, int] | None) -> dict[str, int] | None:
+    """Result counts in the order of their keys (as the state file writes them)."""
+    if counts is None or list(counts) == sorted(counts):
+        return counts
+    return dict(sorted(counts.items()))
+
+
 # A state holds a spec entry and a job record per spec (100,000 of them in a large account):
 # slotted dataclasses, validated by pydantic as models are, take a tenth of a model's memory
 # (no per-instance ``__dict__`` and fields-set).
@@ -133,20 +141,22 @@ def _request_text(value: Any, info: ValidationInfo) -> Any:
 class JobRecord:
     """One job of ours: started, or about to be (``job_id`` None)."""
 
-    hash: str = Field(pattern=r"^[0-9a-f]{32}([0-9a-f]{32})?$")
+    # Fields in the sorted order of their names on disk: pydantic's encoder then writes the
+    # line json.dumps(sort_keys=True) would (State.to_json), in a fraction of its time.
     attempt: int = Field(ge=1)
     client_token: str | None = None
-    job_name: str
-    domain_id: str
-    kind: JobKind
-    job_id: str | None = None
-    status: JobStatus | None = None
-    percent_complete: int | None = None
     created_at: str | None = None
+    domain_id: str
     ended_at: str | None = None
-    intent_at: str | None = None
     failure: Failure | None = None
-    results: dict[str, int] | None = None
+    hash: str = Field(pattern=r"^[0-9a-f]{32}([0-9a-f]{32})?$")
+    intent_at: str | None = None
+    job_id: str | None = None
+    job_name: str
+    kind: JobKind
+    percent_complete: int | None = None
+    results: Annotated[dict[str, int] | None, AfterValidator(_sorted_counts)] = None
+    status: JobStatus | None = None
 
     @property
     def active(self) -> bool:
@@ -165,12 +175,12 @@ class JobRecord:
 
 @pydantic.dataclasses.dataclass(slots=True, kw_only=True, config=_CONFIG)
 class SpecEntry:
+    domain_id: str  # in the sorted order of the names on disk, as JobRecord's
+    hash: str
+    history: list[JobRecord] = Field(default_factory=list)
+    jobs: list[JobRecord] = Field(default_factory=list)
     kind: JobKind
     name: str
-    hash: str
-    domain_id: str
-    jobs: list[JobRecord] = Field(default_factory=list)
-    history: list[JobRecord] = Field(default_factory=list)
     request: Annotated[str | None, BeforeValidator(_request_text)] = None
     """The canonical request of the spec's last started hash (no speaker data), so that a
     plan can say which fields a changed spec changed: a JSON object in the file, its canonical
@@ -237,6 +247,7 @@ class State(_Record):
     """Why this state may not know every job of ours (never written to disk)."""
     _renamed: dict[str, str] = PrivateAttr(default_factory=dict)
     """Entries this run moved to a spec's new name: ``{new key: old key}`` (not on disk)."""
+    _read_fingerprint: str | None = PrivateAttr(default=None)
 
     @property
     def renamed(self) -> dict[str, str]:
@@ -265,20 +276,23 @@ class State(_Record):
     def fingerprint(self) -> str:
         """A digest of what the state says, without when it was written (``serial``,
         ``observedAt``): two states with one fingerprint need not both be written (a run that
-        observed nothing new leaves the file, and a git history of it, alone). Maps are taken
-        in their order: an entry removed and added back may cost a write that changes nothing
-        but the serial, never a change left unwritten."""
-        digest = hashlib.blake2b(digest_size=20)
-        digest.update(  # pydantic's own encoder: a tenth of json.dumps's time; entry by entry,
-            self.__pydantic_serializer__.to_json(  # so that no copy of a large state is made
-                self, by_alias=True, exclude={"serial", "observed_at", "specs"}
-            )
-        )
-        entry_json = _ENTRY.serializer.to_json
-        for key, entry in self.specs.items():
-            digest.update(key.encode())
-            digest.update(entry_json(entry, by_alias=True))
+        observed nothing new leaves the file, and a git history of it, alone). It is the
+        digest of the lines :meth:`to_json` writes, but those two: a state read as written has
+        it from the lines it was read from (:attr:`read_fingerprint`), without encoding them
+        again. Maps are taken in their order: an entry removed and added back may cost a write
+        that changes nothing but the serial, never a change left unwritten."""
+        digest = _fingerprint_digest()
+        for line in self._lines():
+            if not line.startswith(_UNFINGERPRINTED):
+                digest.update(f"{line}\n".encode())
         return digest.hexdigest()
+
+    @property
+    def read_fingerprint(self) -> str | None:
+        """The :meth:`fingerprint` of the lines this state was read from (:func:`read_layout`:
+        each line as the writer writes it, so the digest is the writer's), None when it was
+        read otherwise or is new. What a store compares the state it writes with."""
+        return self._read_fingerprint
 
     def all_jobs(self) -> Iterator[JobRecord]:
         """Every job record: current attempts, superseded ones, orphans and tombstones (a
@@ -350,12 +364,16 @@ class State(_Record):
         """Deterministic, diff-friendly JSON: sorted keys, one spec (or orphan) per line.
 
         Each entry is compact JSON on its own line, so a change to one spec's jobs is a one-line
-        diff; it is also fast (the C encoder), which matters as the state is written after
-        every start.
+        diff; it is also fast (pydantic's encoder for the entries), which matters as the state
+        is written after every run that changed it.
         """
+        return "\n".join(self._lines()) + "\n"
+
+    def _lines(self) -> Iterator[str]:
+        """The lines of :meth:`to_json`, without their ends."""
         data = self.model_dump(mode="json", by_alias=True, exclude={"specs"})
         data["specs"] = self.specs  # entry by entry below: no copy of a large state at once
-        lines = ["{"]
+        yield "{"
         keys = sorted(data)
         for i, key in enumerate(keys):
             value = data[key]
@@ -363,35 +381,46 @@ class State(_Record):
             if isinstance(value, dict) and value:
                 items = sorted(value.items())
                 show = _entry_json if key == "specs" else _compact
-                lines.append(f"  {_compact(key)}: {{")
-                lines.extend(
-                    f"    {_compact(k)}: {show(v)}{',' if j < len(items) - 1 else ''}"
-                    for j, (k, v) in enumerate(items)
-                )
-                lines.append(f"  }}{comma}")
+                yield f"  {_string(key)}: {{"
+                last = len(items) - 1
+                for j, (k, v) in enumerate(items):
+                    text = _string(v) if type(v) is str else show(v)
+                    yield f"    {_string(k)}: {text}{',' if j < last else ''}"
+                yield f"  }}{comma}"
             elif isinstance(value, list) and value:
-                lines.append(f"  {_compact(key)}: [")
-                lines.extend(
-                    f"    {_compact(v)}{',' if j < len(value) - 1 else ''}"
-                    for j, v in enumerate(value)
+                yield f"  {_string(key)}: ["
+                last = len(value) - 1
+                yield from (
+                    f"    {_compact(v)}{',' if j < last else ''}" for j, v in enumerate(value)
                 )
-                lines.append(f"  ]{comma}")
+                yield f"  ]{comma}"
             else:
-                lines.append(f"  {_compact(key)}: {_compact(value)}{comma}")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+                yield f"  {_string(key)}: {_compact(value)}{comma}"
+        yield "}"
 
 
 def _compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_string = json.encoder.encode_basestring
+"""A string as JSON text, exactly as ``json.dumps(..., ensure_ascii=False)`` writes it."""
+_NOT_REQUEST = {"request"}
+_UNFINGERPRINTED = ('  "serial": ', '  "observedAt": ')
+"""The lines of a state that say when it was written, not what it says (its fingerprint)."""
+
+
+def _fingerprint_digest() -> hashlib.blake2b:
+    return hashlib.blake2b(digest_size=20)
+
+
 def _entry_json(entry: SpecEntry) -> str:
-    """A spec entry's line: compact, sorted keys, its request text as the JSON object it is
-    (``request`` sorts last)."""
-    data = _ENTRY.dump_python(entry, mode="json", by_alias=True)
-    request = data.pop("request")
-    return f'{_compact(data)[:-1]},"request":{"null" if request is None else request}}}'
+    """A spec entry's line: compact, sorted keys (pydantic's encoder, the fields declared in
+    that order; what ``json.dumps(sort_keys=True)`` writes, as tests/test_state_layout.py
+    checks), its request text as the JSON object it is (``request`` sorts last)."""
+    head = _ENTRY.serializer.to_json(entry, by_alias=True, exclude=_NOT_REQUEST).decode()
+    request = entry.request
+    return f'{head[:-1]},"request":{"null" if request is None else request}}}'
 
 
 def parse_state(text: str, source: str, *, layout: bool = True) -> State:
@@ -457,10 +486,13 @@ def read_layout(lines: Iterable[bytes] | Iterable[str]) -> State | None:
     None for a file laid out otherwise (formatted by hand or by a tool), of another schema
     version, or with any problem at all: the caller then reads it whole (:func:`parse_state`),
     which finds the same state — or says precisely what is wrong (this reader never judges)."""
+    digest = _fingerprint_digest()
     try:
-        return _read_layout(_decoded(lines))
+        state = _read_layout(_decoded(lines, digest))
     except _LAYOUT_FAILURES:
         return None
+    state._read_fingerprint = digest.hexdigest()
+    return state
 
 
 def _text_lines(text: str) -> Iterator[str]:
@@ -472,10 +504,18 @@ def _text_lines(text: str) -> Iterator[str]:
         yield text[start:]  # no line end: not as written
 
 
-def _decoded(lines: Iterable[bytes] | Iterable[str]) -> Iterator[str]:
-    """The lines without their ends (UTF-8 decoded); a line without one is not as written."""
+def _decoded(lines: Iterable[bytes] | Iterable[str], digest: hashlib.blake2b) -> Iterator[str]:
+    """The lines without their ends (UTF-8 decoded); a line without one is not as written.
+    ``digest`` takes in each line, but those :meth:`State.fingerprint` leaves out."""
     for line in lines:
-        text = line.decode() if isinstance(line, bytes) else line
+        if isinstance(line, bytes):
+            text = line.decode()
+            if not text.startswith(_UNFINGERPRINTED):
+                digest.update(line)
+        else:
+            text = line
+            if not text.startswith(_UNFINGERPRINTED):
+                digest.update(text.encode())
         if not text.endswith("\n"):
             raise _Unlike
         yield text[:-1]
