@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.adapters import objects
 from reconciler.adapters.objects import LIST_THRESHOLD, Manifests
 from reconciler.sandbox import Sandbox
 
@@ -102,3 +103,46 @@ def test_a_listing_answer_that_is_not_a_page_is_left_to_botocore(
     ours = Manifests(voiceid_sandbox.client("s3")).client
     with pytest.raises(ours.exceptions.NoSuchBucket):
         ours.list_objects_v2(Bucket="no-such-bucket-here", Prefix="x/")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>x</Message></Error>",
+        b'<?xml version="1.0"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Con',
+    ],
+    ids=["error-in-a-200", "cut-short"],
+)
+def test_a_listing_of_200_that_is_an_error_is_an_answer_of_500(body: bytes) -> None:
+    """botocore's own check of a 200 (which parsed every page once more) is not run for a
+    listing: the hook makes it, so an error body or a page cut short is retried as before."""
+    response = {"status_code": 200, "body": body, "headers": {}}
+    customized: dict[str, object] = {}
+    objects._read_listing(response_dict=response, customized_response_dict=customized)
+    assert response["status_code"] == 500
+    assert customized == {}
+    assert response["body"] == body  # botocore reads the error from it
+
+
+def test_botocore_checks_every_other_answer_of_200_as_it_did(voiceid_sandbox: Sandbox) -> None:
+    client = Manifests(voiceid_sandbox.client("s3")).client
+    seen: list[str] = []
+    model = client.meta.service_model
+    original = objects._BOTOCORE_200_CHECK
+    assert original is not None
+
+    def spy(operation_model: object, **kwargs: object) -> None:
+        seen.append(operation_model.name)  # type: ignore[attr-defined]
+        original(operation_model=operation_model, **kwargs)
+
+    objects._BOTOCORE_200_CHECK = spy
+    try:
+        for name in ("ListObjectsV2", "CopyObject", "PutObject"):
+            response = {"status_code": 200, "body": b"<Error><Code>x</Code></Error>", "headers": {}}
+            objects._check_200_unless_listing(
+                operation_model=model.operation_model(name), response_dict=response
+            )
+            assert response["status_code"] == (200 if name == "ListObjectsV2" else 500)
+    finally:
+        objects._BOTOCORE_200_CHECK = original
+    assert seen == ["CopyObject", "PutObject"]

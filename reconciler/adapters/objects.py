@@ -27,6 +27,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import structlog
+from botocore import handlers as botocore_handlers
 
 from reconciler.adapters.aws import S3_ERRORS, error_code
 from reconciler.core import s3uri
@@ -43,7 +44,13 @@ class Manifests:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        client.meta.events.register("before-parse.s3.ListObjectsV2", _read_listing)
+        events = client.meta.events
+        events.register("before-parse.s3.ListObjectsV2", _read_listing)
+        # botocore parses every S3 answer of 200 whole to see whether it is an error in
+        # disguise; a listing page is parsed by _read_listing, which makes the same check.
+        if _BOTOCORE_200_CHECK is not None:
+            events.unregister("before-parse.s3.*", _BOTOCORE_200_CHECK)
+            events.register_first("before-parse.s3.*", _check_200_unless_listing)
         self.calls: Counter[str] = Counter()
         self._counting = threading.Lock()  # the early lookup counts from its own thread
         self._early: _Early | None = None
@@ -192,6 +199,19 @@ class _Early:
 _S3_XML = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
+_BOTOCORE_200_CHECK: Callable[..., None] | None = getattr(
+    botocore_handlers, "_handle_200_error", None
+)
+"""botocore's check of an S3 answer of 200 for an error body (None in a botocore without it:
+then it is left as it is)."""
+
+
+def _check_200_unless_listing(operation_model: Any, **kwargs: Any) -> None:
+    """botocore's check, for every S3 answer but a listing page (:func:`_read_listing`)."""
+    if operation_model.name != "ListObjectsV2" and _BOTOCORE_200_CHECK is not None:
+        _BOTOCORE_200_CHECK(operation_model=operation_model, **kwargs)
+
+
 def _read_listing(
     response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
 ) -> None:
@@ -200,12 +220,18 @@ def _read_listing(
     an empty body. Its parser walks every field of every object against the model: listing
     10,000 manifests cost a third of a second of CPU in every run. ``EncodingType`` is kept, so
     that botocore still decodes the keys it asked to be encoded. An answer that is not a page
-    as expected (an error, unreadable XML, an entry without a key) is left to botocore."""
-    if response_dict.get("status_code") != 200:
+    as expected (an entry without a key, say) is left to botocore. It also does what botocore's
+    check of a 200 does, instead of it (that parsed each page once more): a body of 200 that
+    is unreadable XML (cut short) or an ``<Error>`` is an answer of 500, retried."""
+    if response_dict.get("status_code") != 200 or not response_dict.get("body"):
         return
     try:
         root = ElementTree.fromstring(response_dict["body"])  # noqa: S314 - botocore parses S3 with it
     except (ElementTree.ParseError, TypeError, ValueError):
+        response_dict["status_code"] = 500
+        return
+    if root.tag == "Error":
+        response_dict["status_code"] = 500
         return
     if root.tag != f"{_S3_XML}ListBucketResult":
         return
