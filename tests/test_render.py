@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,13 @@ import pytest
 from cmarkgfm.cmark import Options
 
 from reconciler.cli.render import GITHUB_COMMENT_LIMIT, plan_json, plan_markdown, plan_text
+from reconciler.cli.render import quiet as is_quiet
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import DesiredJob, did_you_mean
 from reconciler.core.errors import Location
 from reconciler.core.identity import Resolution, job_name, start_request
 from reconciler.core.jobs import Failure, ObservedJob
+from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import ActionKind, Plan, build_plan
 from reconciler.core.spec import LoadedSpec, SpeakerEnrollmentJob
 from reconciler.core.state import State
@@ -149,6 +152,27 @@ def test_every_action_kind_is_present() -> None:
 def test_text_snapshot() -> None:
     """The plain-text rendering is pinned."""
     _check("plan.txt", plan_text(every_kind_plan(), offline=True, observed_at=OBSERVED_AT))
+
+
+def test_text_lists_what_changed_and_counts_the_quiet_in_sync_specs() -> None:
+    """By default (``plan`` and ``apply`` without --show-unchanged) an in-sync spec whose
+    job ended well, with nothing else to tell, is counted, not listed; a rename, a failure,
+    a job with errors or one still running is listed, as every other action is."""
+    plan = every_kind_plan()
+    text = plan_text(plan, offline=True, observed_at=OBSERVED_AT, unchanged=False)
+    _check("plan-changes.txt", text)
+    quiet = [a for a in plan.actions if is_quiet(a)]
+    assert [a.name for a in quiet] == ["done-batch"]
+    assert "done-batch" not in text
+    assert "  = 1 spec in sync, not listed (--show-unchanged lists them)\n" in text
+    for action in plan.actions:
+        if action not in quiet:
+            assert f" {action.key} " in text
+    running = replace(quiet[0], status=JobStatus.IN_PROGRESS, percent_complete=40)
+    assert not is_quiet(running)
+    assert plan_text(Plan(()), offline=False, observed_at=None, unchanged=False).startswith(
+        "No specs.\n"
+    )
 
 
 def test_json_snapshot() -> None:

@@ -256,6 +256,16 @@ def list_lag_horizon(args: argparse.Namespace) -> float:
         raise UsageError(f"${LAG_ENV}={text!r}: {err}") from None
 
 
+def add_show_unchanged(group: Any) -> None:
+    """``--show-unchanged``: the commands that print a plan as text (plan, apply)."""
+    group.add_argument(
+        "--show-unchanged",
+        action="store_true",
+        help="list every spec in the text plan, also those in sync with nothing to tell "
+        "(by default they are counted in one line)",
+    )
+
+
 def add_owner(command: argparse.ArgumentParser) -> None:
     """``--owner``: the commands that report orphans (plan, apply)."""
     command.add_argument(

@@ -66,6 +66,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
         metavar="SECONDS",
         help=f"with --wait: time between polls (default: {DEFAULT_POLL_INTERVAL:g})",
     )
+    shared.add_show_unchanged(apply.add_argument_group("output"))
     safety = apply.add_argument_group("safety")
     safety.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     safety.add_argument(
@@ -142,7 +143,13 @@ def run(args: argparse.Namespace) -> int:
 
     def show_plan(plan: Plan) -> None:  # before anything starts, as Terraform does
         sys.stdout.writelines(
-            render.plan_lines(plan, offline=False, observed_at=run.state.observed_at, colour=colour)
+            render.plan_lines(
+                plan,
+                offline=False,
+                observed_at=run.state.observed_at,
+                colour=colour,
+                unchanged=args.show_unchanged,
+            )
         )
         sys.stdout.write("\n")
         sys.stdout.flush()

@@ -46,6 +46,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
         default="text",
         help="text for people, json for tools, markdown for a pull-request comment (default: text)",
     )
+    shared.add_show_unchanged(output)
     output.add_argument(
         "--out",
         type=Path,
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 offline=result.offline,
                 observed_at=result.observed_at,
                 colour=render.use_colour(sys.stdout),
+                unchanged=args.show_unchanged,
             )
         )
     failing = shared.fail_on(args, result.plan)

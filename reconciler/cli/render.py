@@ -111,24 +111,59 @@ def domain_text(action: Action) -> str:
     return action.domain_id or "-"
 
 
-def plan_text(plan: Plan, *, offline: bool, observed_at: str | None, colour: bool = False) -> str:
+def plan_text(
+    plan: Plan,
+    *,
+    offline: bool,
+    observed_at: str | None,
+    colour: bool = False,
+    unchanged: bool = True,
+) -> str:
     """The plan as aligned text lines, one per action, then the summary and the checksum."""
-    return "".join(plan_lines(plan, offline=offline, observed_at=observed_at, colour=colour))
+    return "".join(
+        plan_lines(
+            plan, offline=offline, observed_at=observed_at, colour=colour, unchanged=unchanged
+        )
+    )
+
+
+def quiet(action: Action) -> bool:
+    """An action with nothing to tell but that its spec is in sync: its job ended well (or
+    none is recorded in flight), no rename, no problem, nothing to review."""
+    return (
+        action.kind is ActionKind.IN_SYNC
+        and not action.running
+        and not action.problem
+        and not action.reason
+        and not action.risks
+        and not action.changes
+    )
 
 
 def plan_lines(
-    plan: Plan, *, offline: bool, observed_at: str | None, colour: bool = False
+    plan: Plan,
+    *,
+    offline: bool,
+    observed_at: str | None,
+    colour: bool = False,
+    unchanged: bool = True,
 ) -> Iterator[str]:
     """:func:`plan_text` line by line (each with its end), to be written as they come: the
-    plan of 50,000 specs is several megabytes of text, never needed whole."""
+    plan of 50,000 specs is several megabytes of text, never needed whole. ``unchanged``:
+    the :func:`quiet` in-sync specs are listed too (else counted in one line)."""
     if offline:
         when = f"state observed at {observed_at}" if observed_at else "state never observed"
         yield f"Offline plan (no Voice ID calls; {when})\n"
-    if plan.actions:
-        width = max(len(a.key) for a in plan.actions)
-        for action in plan.actions:
+    shown = plan.actions if unchanged else [a for a in plan.actions if not quiet(a)]
+    if shown:
+        width = max(len(a.key) for a in shown)
+        for action in shown:
             yield f"{_action_line(action, width, colour)}\n"
-    else:
+    if len(shown) < len(plan.actions):
+        left = len(plan.actions) - len(shown)
+        noun = "spec" if left == 1 else "specs"
+        yield f"  = {left:,} {noun} in sync, not listed (--show-unchanged lists them)\n"
+    elif not plan.actions:
         yield "No specs.\n"
     yield "\n"
     note = limit_note(plan)
