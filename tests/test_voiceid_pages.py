@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.adapters.voiceid import VoiceId, _read_page
+import pytest
+
+from reconciler.adapters.voiceid import VoiceId, _checked, _read_page
 from reconciler.cli import main
+from reconciler.core.errors import VoiceIdError
 from reconciler.core.kinds import JobKind
 from reconciler.sandbox import Sandbox
 from tests.support import build_world, write_specs
@@ -37,3 +40,21 @@ def test_a_page_read_directly_gives_what_botocores_parse_gives(
         assert ours == theirs
         assert len(ours) == 2
         assert all(job.created_at and job.ended_at for job in ours)
+        # what ``keep`` wants of a listing is what the listing holds of it, in its order
+        asked: list[tuple[str | None, str]] = []
+
+        def keep(
+            name: str | None, status: str, asked: list[tuple[str | None, str]] = asked
+        ) -> bool:
+            asked.append((name, status))
+            return len(asked) % 2 == 1
+
+        kept = list(fast.list_jobs(kind, domain_id, keep=keep))
+        assert asked == [(job.job_name, job.status) for job in ours]
+        assert kept == ours[::2]
+
+
+def test_a_malformed_job_of_a_listing_is_refused_even_when_not_kept() -> None:
+    for item in ({"JobStatus": "COMPLETED"}, {"JobId": "j", "JobStatus": "DONE"}, "not a job"):
+        with pytest.raises(VoiceIdError, match="not trusting it"):
+            _checked(JobKind.ENROLLMENT, item)

@@ -29,7 +29,7 @@ from reconciler.core.errors import NotFoundError
 from reconciler.core.hold import Listing, ListLag, Observation
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import Failure, ObservedJob
-from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 from reconciler.core.plan import Slot, would_start
 from reconciler.core.state import State
 from reconciler.core.times import iso
@@ -148,16 +148,26 @@ def _list_full(
     domain_id, kind = slot
     seen: dict[str, ObservedJob] = {}
     listed, unknown = 0, False
-    for found in voiceid.list_jobs(kind, domain_id):
+
+    def wanted(name: str | None, status: str) -> bool:  # in flight, or ours
+        nonlocal listed
         listed += 1
-        ours = parse_job_name(found.job_name) is not None
-        if found.active or ours:
-            seen[found.job_id] = found
-        unknown = unknown or (ours and found.job_id not in known)
-        if stop.is_set():
+        if listed % PAGE_CHECK == 0 and stop.is_set():
             raise _Stopped
+        return status not in TERMINAL or parse_job_name(name) is not None
+
+    for found in voiceid.list_jobs(kind, domain_id, keep=wanted):
+        seen[found.job_id] = found
+        ours = parse_job_name(found.job_name) is not None
+        unknown = unknown or (ours and found.job_id not in known)
+    if stop.is_set():
+        raise _Stopped
     log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=listed)
     return seen, unknown
+
+
+PAGE_CHECK = 100
+"""Jobs listed between two looks at whether the listing of the other kind failed (a page)."""
 
 
 def describe_active(

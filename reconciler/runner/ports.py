@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
+
+Keep = Callable[[str | None, str], bool]
+"""Whether a job listed is wanted, from its JobName and JobStatus alone."""
 
 
 class Clock(Protocol):
@@ -95,8 +98,16 @@ class VoiceIdApi(Protocol):
     def watchlists(self, domain_id: str) -> Iterable[Watchlist]: ...
 
     def list_jobs(
-        self, kind: JobKind, domain_id: str, status: JobStatus | None = None
-    ) -> Iterator[ObservedJob]: ...
+        self,
+        kind: JobKind,
+        domain_id: str,
+        status: JobStatus | None = None,
+        *,
+        keep: Keep | None = None,
+    ) -> Iterator[ObservedJob]:
+        """The jobs of one kind in a domain, page by page; ``keep(JobName, JobStatus)``, asked
+        of every job listed, says which are wanted (the others are not read further)."""
+        ...
 
     def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob: ...
 

@@ -18,6 +18,7 @@ from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import JournalChange, State, parse_state
 from reconciler.core.times import iso
+from reconciler.runner.ports import Keep
 
 START = 1_800_000_000.0
 DOMAIN_ID = "D" * 22
@@ -110,14 +111,21 @@ class FakeVoiceId:
         )
 
     def list_jobs(
-        self, kind: JobKind, domain_id: str, status: JobStatus | None = None
+        self,
+        kind: JobKind,
+        domain_id: str,
+        status: JobStatus | None = None,
+        *,
+        keep: Keep | None = None,
     ) -> Iterator[ObservedJob]:
         self.calls[f"List/{kind}/{status or 'all'}"] += 1
         for job in list(self.jobs):
             visible = self.clock.time() - job.created >= self.list_lag
             if job.kind == kind and job.domain_id == domain_id and visible:
                 seen = self._observed(job)
-                if status is None or seen.status == status:
+                if status is not None and seen.status != status:
+                    continue
+                if keep is None or keep(seen.job_name, seen.status):
                     yield seen
 
     def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob:

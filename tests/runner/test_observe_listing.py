@@ -15,6 +15,7 @@ from reconciler.core.errors import AccessDeniedError
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.runner.observe import _list_full_by_kind
+from reconciler.runner.ports import Keep
 
 ENROLLMENT, REGISTRATION = JobKind.ENROLLMENT, JobKind.REGISTRATION
 HASH = "b" * 32
@@ -32,7 +33,12 @@ class Lister:
         self.threads: set[str] = set()
 
     def list_jobs(
-        self, kind: JobKind, domain_id: str, status: JobStatus | None = None
+        self,
+        kind: JobKind,
+        domain_id: str,
+        status: JobStatus | None = None,
+        *,
+        keep: Keep | None = None,
     ) -> Iterator[ObservedJob]:
         del status
         self.threads.add(threading.current_thread().name)
@@ -42,13 +48,15 @@ class Lister:
             if kind is self.fail and i == 3:
                 raise AccessDeniedError("ListFraudsterRegistrationJobs: AccessDenied")
             self.listed[(kind, domain_id)] = i + 1
-            yield ObservedJob(
-                kind=kind,
-                domain_id=domain_id,
-                job_id=f"{kind.value[:4]}{domain_id}{i:012d}",
-                job_name=f"spec-{i}-{HASH}",
-                status=JobStatus.COMPLETED,
-            )
+            name = f"spec-{i}-{HASH}"
+            if keep is None or keep(name, JobStatus.COMPLETED):
+                yield ObservedJob(
+                    kind=kind,
+                    domain_id=domain_id,
+                    job_id=f"{kind.value[:4]}{domain_id}{i:012d}",
+                    job_name=name,
+                    status=JobStatus.COMPLETED,
+                )
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"only list_jobs is called, not {name}")
@@ -104,9 +112,9 @@ def test_an_interrupt_while_waiting_for_the_other_kind_stops_it(
     real = lister.list_jobs
 
     def list_jobs(
-        kind: JobKind, domain_id: str, status: JobStatus | None = None
+        kind: JobKind, domain_id: str, status: JobStatus | None = None, *, keep: Keep | None = None
     ) -> Iterator[ObservedJob]:
-        for i, job in enumerate(real(kind, domain_id, status)):
+        for i, job in enumerate(real(kind, domain_id, status, keep=keep)):
             if kind is REGISTRATION:
                 slow.wait(0.001)  # a page at a time, never done before the interrupt
                 if i == 50:  # a real signal: it wakes the main thread's wait
