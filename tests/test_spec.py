@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -24,7 +25,7 @@ from reconciler.core.spec import (
     json_schema,
     select,
 )
-from reconciler.core.yamlpos import MAX_FILE_BYTES, read_bytes_checked
+from reconciler.core.yamlpos import MAX_FILE_BYTES, PositionLoader, read_bytes_checked
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
 BAD = FIXTURES / "bad"
@@ -628,3 +629,25 @@ def test_fifo_named_like_a_spec_is_refused_without_blocking(tmp_path: Path) -> N
     specs, errors = load_file(fifo)
     assert specs == []
     assert [e.message for e in errors] == ["not a regular file"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=30),
+        st.sampled_from(["", "~", "null", "yes", "No", "0x1F", "1_000", "1e3", ".inf", "12:30"]),
+        st.from_regex(r"[-+]?[0-9][0-9_.:eE+-]{0,12}", fullmatch=True),
+        st.from_regex(r"20[0-9]{2}-[0-9]{1,2}-[0-9]{1,2}([Tt ][0-9:.]{0,12})?", fullmatch=True),
+    ),
+    st.tuples(st.booleans(), st.booleans()),
+)
+def test_the_remembered_scalar_tags_are_pyyamls(value: str, implicit: tuple[bool, bool]) -> None:
+    """The loader remembers the tags of plain scalars: always the safe loader's own answer,
+    asked a first time or again."""
+    expected = yaml.SafeLoader.resolve(yaml.SafeLoader(""), yaml.ScalarNode, value, implicit)
+    ours = PositionLoader("")
+    try:
+        assert ours.resolve(yaml.ScalarNode, value, implicit) == expected
+        assert ours.resolve(yaml.ScalarNode, value, implicit) == expected  # remembered
+    finally:
+        ours.dispose()

@@ -40,6 +40,22 @@ _OTHER_SECTION = {"enrollment": ENROLLMENT, "registration": REGISTRATION}
 class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
     """The safe loader, refusing duplicate keys (which YAML would silently overwrite)."""
 
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
+        """The tag of a node (the composer asks for every node): PyYAML's answer, remembered
+        for plain scalars. Without path resolvers (this loader has none) a plain scalar's tag
+        depends on its text alone, and the texts of specs repeat (keys, kinds, domains): the
+        regular expressions are not run again for each of them."""
+        if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        if not implicit[0]:  # quoted, or tagged: what the resolver says of any such scalar
+            return self.DEFAULT_SCALAR_TAG
+        tag = _RESOLVED.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(value) <= _RESOLVED_TEXT and len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[value] = tag
+        return tag
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
         for key_node, _ in node.value:
@@ -99,6 +115,12 @@ def _marked(node: yaml.Node) -> Iterator[None]:
             None, None, f"cannot read {shown!r} as {tag} ({err})", node.start_mark
         ) from err
 
+
+_RESOLVED: dict[str, str] = {}
+"""The tags of plain scalars resolved so far (:meth:`PositionLoader.resolve`)."""
+_RESOLVED_TEXT = 200
+_RESOLVED_MAX = 100_000
+"""At most this many texts of at most :data:`_RESOLVED_TEXT` characters are remembered."""
 
 _STR = "tag:yaml.org,2002:str"
 _SEQ = "tag:yaml.org,2002:seq"
