@@ -34,6 +34,7 @@ import functools
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import zlib
@@ -46,6 +47,7 @@ from reconciler.core.errors import Location
 from reconciler.core.spec import FACT_ROW, LoadedSpec, SpecFacts
 
 FORMAT = 5
+_CHUNK = 1 << 20
 _MANIFEST = FACT_ROW.index("manifest")
 _ROSTER_FILE = FACT_ROW.index("roster_file")
 _CODE = ("spec.py", "yamlpos.py", "loading.py", "speccache.py", "identity.py")
@@ -116,7 +118,9 @@ class SpecCache:
                     return cls(), f"written by another version ({header.get('stamp')})"
                 for line in lines:
                     key, items = json.loads(line)
-                    if key is None:  # the documents follow
+                    if key is None:  # the documents follow: read when asked for, but known
+                        while lines.read(_CHUNK):  # now to be all there (gzip's length and CRC)
+                            pass
                         return cls(entries, data), None
                     if not isinstance(key, str) or not isinstance(items, list):
                         break
@@ -227,14 +231,17 @@ class SpecCache:
             self._texts = held  # and let go again
         entries: dict[str, list[list[Any]]] = {k: v for k, v in kept.items() if k in texts}
         entries.update((key, [_item(s) for s in specs]) for key, specs in self._used.items())
+        keys = sorted(entries)
+        lines = itertools.chain(
+            [{"format": FORMAT, "stamp": stamp()}],
+            ([key, entries[key]] for key in keys),
+            [[None, "documents"]],
+            ([key, texts[key]] for key in keys),
+        )
         buffer = io.BytesIO()
         with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as out:
-            out.write(_line({"format": FORMAT, "stamp": stamp()}))
-            for key in sorted(entries):
-                out.write(_line([key, entries[key]]))
-            out.write(_line([None, "documents"]))
-            for key in sorted(entries):
-                out.write(_line([key, texts[key]]))
+            while chunk := b"".join(map(_line, itertools.islice(lines, 1000))):
+                out.write(chunk)  # a write per thousand lines
         return buffer.getvalue()
 
 
@@ -244,8 +251,11 @@ def _fact(item: Any, at: int) -> Any:
     return row[at] if isinstance(row, list) and len(row) > at else None
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+
 def _line(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+    return f"{_ENCODE(value)}\n".encode()
 
 
 class _Text:
