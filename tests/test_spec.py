@@ -25,7 +25,7 @@ from reconciler.core.spec import (
     json_schema,
     select,
 )
-from reconciler.core.yamlpos import MAX_FILE_BYTES, PositionLoader, read_bytes_checked
+from reconciler.core.yamlpos import MAX_FILE_BYTES, PositionLoader, TooDeep, read_bytes_checked
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
 BAD = FIXTURES / "bad"
@@ -651,3 +651,30 @@ def test_the_remembered_scalar_tags_are_pyyamls(value: str, implicit: tuple[bool
         assert ours.resolve(yaml.ScalarNode, value, implicit) == expected  # remembered
     finally:
         ours.dispose()
+
+
+def _nested(levels: int, inner: str) -> str:
+    return "a: " + "{b: " * levels + inner + "}" * levels + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "deep"),
+    [
+        (_nested(63, "1"), False),  # the deepest a document may be (64 levels below its root)
+        (_nested(64, "1"), True),
+        (_nested(58, "{<<: {c: {d: {e: 1}}}}"), False),  # built by the safe constructor
+        (_nested(62, "{<<: {c: {d: {e: 1}}}}"), True),  # and its depth counted from where it is
+        ("a: &x " + _nested(64, "1")[3:] + "b: *x\n", True),  # with aliases: counted before
+    ],
+)
+def test_nesting_is_refused_below_64_levels_however_it_is_built(text: str, deep: bool) -> None:
+    loader = PositionLoader(text)
+    try:
+        node = loader.get_single_node()
+        if deep:
+            with pytest.raises(TooDeep):
+                loader.read(node, aliases="&" in text)
+        else:
+            assert loader.read(node, aliases="&" in text) == yaml.safe_load(text)
+    finally:
+        loader.dispose()

@@ -41,7 +41,6 @@ from reconciler.core.yamlpos import (
     PositionLoader,
     TooBig,
     TooDeep,
-    check_size,
     decode_checked,
     is_empty_document,
     location,
@@ -167,8 +166,7 @@ def _load_file(
                 if node is None or is_empty_document(node):
                     continue
                 documents += 1
-                check_size(node, aliases=check_aliases)
-                data = loader.to_python(node)
+                data = loader.read(node, aliases=check_aliases)
             except yaml.MarkedYAMLError as err:
                 mark = err.problem_mark or err.context_mark
                 problem = err.problem or err.context or "invalid YAML"

@@ -72,33 +72,51 @@ class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
         with _marked(node):
             return super().construct_object(node, deep=deep)
 
-    def to_python(self, node: yaml.Node) -> Any:
+    def read(self, node: yaml.Node, *, aliases: bool) -> Any:
+        """A document's data, refused when too deep (:class:`TooDeep`) or, when it may hold
+        ``aliases``, too large once they are expanded (:class:`TooBig`). Without aliases the
+        document is a tree: its depth is checked as it is built, in the one walk."""
+        if aliases:
+            _expanded_size(node)  # the depth too
+        return self.to_python(node, 0 if not aliases else -_UNCHECKED)
+
+    def to_python(self, node: yaml.Node, depth: int = -1_000_000) -> Any:
         """Construct a document's data; a fast path for the plain nodes specs are made of.
 
         Strings, lists and mappings without merge keys are built directly (the generic
         constructor's bookkeeping costs more than the parse); any other node goes through the
-        safe constructor, so the result is what ``yaml.safe_load`` gives.
+        safe constructor, so the result is what ``yaml.safe_load`` gives. ``depth``: the
+        node's, for a tree whose depth is checked here (negative: checked before).
         """
+        if depth > MAX_DEPTH:
+            raise TooDeep(node)
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR:
                 return node.value
             construct = self.yaml_constructors.get(node.tag)
             with _marked(node):
                 return self.construct_document(node) if construct is None else construct(self, node)
+        deeper = depth + 1
         if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
-            return [self.to_python(child) for child in node.value]
+            return [self.to_python(child, deeper) for child in node.value]
         if isinstance(node, yaml.MappingNode) and node.tag == _MAP:
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE:
-                    return self.construct_document(node)
-                key = self.to_python(key_node)
+                    return self._generic(node, depth)
+                key = self.to_python(key_node, deeper)
                 if key in result:
                     raise yaml.constructor.ConstructorError(
                         None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
                     )
-                result[key] = self.to_python(value_node)
+                result[key] = self.to_python(value_node, deeper)
             return result
+        return self._generic(node, depth)
+
+    def _generic(self, node: yaml.Node, depth: int) -> Any:
+        """A node through the safe constructor, its depth checked first (if it is to be)."""
+        if depth >= 0:
+            _check_depth(node, depth)
         return self.construct_document(node)
 
 
@@ -154,18 +172,13 @@ def _expanded_size(root: yaml.Node) -> int:
     return sizes[id(root)]
 
 
-def check_size(root: yaml.Node, *, aliases: bool) -> None:
-    """Refuse a document too deep or (when it may hold ``aliases``) too large once expanded."""
-    if aliases:
-        _expanded_size(root)
-    else:
-        _check_depth(root)
+_UNCHECKED = 1_000_000
+"""Subtracted from the depth of a document checked before it is built (never too deep)."""
 
 
-def _check_depth(root: yaml.Node) -> None:
-    """Refuse nesting deeper than :data:`MAX_DEPTH` in a document without aliases (a tree)."""
+def _check_depth(root: yaml.Node, depth: int = 0) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` in a tree whose root is at ``depth``."""
     level = [root]
-    depth = 0
     while level:
         if depth > MAX_DEPTH:
             raise TooDeep(level[0])
@@ -468,8 +481,7 @@ def load_yaml_list(
         node = loader.get_single_node()
         if node is None:
             raise SpecError(Location(path), "empty roster file")
-        check_size(node, aliases="&" in text)
-        data = loader.to_python(node)
+        data = loader.read(node, aliases="&" in text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         raise SpecError(location(path, mark), f"YAML: {err.problem or err.context}") from err
