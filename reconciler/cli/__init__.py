@@ -58,13 +58,16 @@ def leave(code: int) -> NoReturn:
     frees the run's objects one at a time (a state and specs of 10,000 entries: a tenth of a
     second of CPU), where the end of the process frees them at once. Every command has
     finished its own work by then: state written, lock released, notifications sent; the only
-    thread that may still run is a daemon thread's manifest lookup nobody waits for."""
+    thread that may still run is a daemon thread's manifest lookup nobody waits for. Under a
+    profiler or a coverage tool (``python -m cProfile``), the process ends as usual."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe (``| head``)
             stream.flush()
     logging = sys.modules.get("logging")
     if logging is not None:
         logging.shutdown()
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        sys.exit(code)  # a profiler or coverage tool writes its data at exit: it may
     os._exit(code)
 
 
