@@ -321,12 +321,3 @@ def test_a_store_writes_nothing_for_a_state_read_and_left_unchanged(tmp_path: Pa
     written = json.loads(path.read_text(encoding="utf-8"))
     assert written["serial"] == 8
     assert written["specs"]["SpeakerEnrollmentJob/plain"]["jobs"][0]["status"] == "COMPLETED"
-
-
-@pytest.mark.parametrize("state", [State(), _rich()], ids=["empty", "every member, awkward keys"])
-def test_a_write_makes_the_lines_once_and_then_only_the_serials_again(state: State) -> None:
-    layout = state.layout()
-    assert layout.fingerprint == state.fingerprint()
-    state.serial += 1
-    assert state.layout_json(layout) == state.to_json()
-    assert f'"serial": {state.serial}' in state.layout_json(state.layout())

@@ -291,8 +291,7 @@ class LocalStateStore:
         refuse (:class:`StateError`) when the file or the lock is no longer the one this run
         read or took."""
         self._check_still_ours()
-        layout = state.layout()
-        fingerprint = layout.fingerprint
+        fingerprint = state.fingerprint()
         if fingerprint == self._stored:
             log.debug("state.unchanged", state=str(self.path), serial=state.serial)
             if self._journal_left and self._remove_journal():  # it holds no change: it goes
@@ -300,7 +299,7 @@ class LocalStateStore:
                 self._write_mark(state, 0)
             return  # nothing new: the file (and its git history) stays as it is
         state.serial += 1
-        text = state.layout_json(layout)
+        text = state.to_json()
         directory = self.path.parent
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:

@@ -485,8 +485,7 @@ class S3StateStore:
 
     def _write(self, state: State) -> None:
         self._refuse_if_lock_lost()
-        layout = state.layout()
-        fingerprint = layout.fingerprint
+        fingerprint = state.fingerprint()
         if fingerprint == self._stored:
             log.debug("state.unchanged", state=self.url, serial=state.serial)
             if self._journal_left and self._remove_journal():  # it holds no change: it goes
@@ -494,7 +493,7 @@ class S3StateStore:
                 self._write_mark(state, 0)
             return  # nothing new: no PUT of the state, its backup or its mark
         state.serial += 1
-        body = state.layout_json(layout).encode()
+        body = state.to_json().encode()
         condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
         try:
             response = self.client.put_object(

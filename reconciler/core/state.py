@@ -281,14 +281,11 @@ class State(_Record):
         it from the lines it was read from (:attr:`read_fingerprint`), without encoding them
         again. Maps are taken in their order: an entry removed and added back may cost a write
         that changes nothing but the serial, never a change left unwritten."""
-        return _fingerprint_of(self._lines())
-
-    def layout(self) -> Layout:
-        """The lines :meth:`to_json` writes, and their :meth:`fingerprint`: a store decides
-        by the fingerprint whether to write, then writes the lines (:meth:`to_json` of the
-        layout) without making them again."""
-        lines = list(self._lines())
-        return Layout(_fingerprint_of(lines), lines)
+        digest = _fingerprint_digest()
+        for line in self._lines():
+            if not line.startswith(_UNFINGERPRINTED):
+                digest.update(f"{line}\n".encode())
+        return digest.hexdigest()
 
     @property
     def read_fingerprint(self) -> str | None:
@@ -372,16 +369,6 @@ class State(_Record):
         """
         return "\n".join(self._lines()) + "\n"
 
-    def layout_json(self, layout: Layout) -> str:
-        """:meth:`to_json` from this state's :meth:`layout`, made before the serial last
-        changed (a write's: nothing else changed since): the serial's line is made again."""
-        lines = layout.lines
-        for at, line in enumerate(lines):
-            if line.startswith(_SERIAL):
-                lines[at] = f"{_SERIAL}{self.serial}{',' if line.endswith(',') else ''}"
-                break
-        return "\n".join(lines) + "\n"
-
     def _lines(self) -> Iterator[str]:
         """The lines of :meth:`to_json`, without their ends."""
         data = self.model_dump(mode="json", by_alias=True, exclude={"specs"})
@@ -423,26 +410,8 @@ _UNFINGERPRINTED = ('  "serial": ', '  "observedAt": ')
 """The lines of a state that say when it was written, not what it says (its fingerprint)."""
 
 
-_SERIAL = '  "serial": '
-
-
 def _fingerprint_digest() -> hashlib.blake2b:
     return hashlib.blake2b(digest_size=20)
-
-
-def _fingerprint_of(lines: Iterable[str]) -> str:
-    digest = _fingerprint_digest()
-    for line in lines:
-        if not line.startswith(_UNFINGERPRINTED):
-            digest.update(f"{line}\n".encode())
-    return digest.hexdigest()
-
-
-class Layout(NamedTuple):
-    """The lines a state is written as, and their fingerprint (:meth:`State.layout`)."""
-
-    fingerprint: str
-    lines: list[str]
 
 
 def _entry_json(entry: SpecEntry) -> str:
