@@ -147,6 +147,22 @@ def _mutations(text: str) -> Iterator[tuple[str, str]]:
         toggled = line[:-1] if line.endswith(",") else f"{line},"
         yield f"comma {i}", "\n".join([*lines[:i], toggled, *lines[i + 1 :]])
     yield "crlf", text.replace("\n", "\r\n")
+    # a map's value as a string taken as written, or not: raw controls, escapes, odd text
+    for name, value in [
+        ("raw tab", '"x\ty"'),
+        ("raw newline escape", '"x\\ny"'),
+        ("escaped quote", '"x\\"y"'),
+        ("unicode escape", '"\\u00e9t\\u00e9"'),
+        ("nbsp", '"x\u00a0y"'),
+        ("lone surrogate escape", '"\\ud800"'),
+        ("empty", '""'),
+        ("not closed", '"x'),
+        ("number", "7"),
+    ]:
+        yield (
+            f"manifest value {name}",
+            text.replace('"s3://b/m.json": "x"', f'"s3://b/m.json": {value}'),
+        )
     yield "spaced request", text.replace('"revision":0}', '"revision": 0 }')
     yield (
         "request not last",

@@ -77,6 +77,7 @@ from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, NamedTuple
 
 import pydantic.dataclasses
+import pydantic_core
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -578,7 +579,18 @@ def _item(text: str, items: dict[str, Any] | list[Any], *, entries: bool) -> Non
     if key in items:
         raise _Unlike
     # A spec's key and name, its hash and its manifest's URI are also the specs' own: kept once.
-    items[sys.intern(key)] = _entry(text[at:]) if entries else _LINE.decode(text[at:])
+    items[sys.intern(key)] = _entry(text[at:]) if entries else _value(text, at)
+
+
+def _value(line: str, start: int) -> Any:
+    """The JSON value a line holds from ``start``: a string of printable characters without
+    escapes (a map of ids, times or ETags: most of a state's other lines) is taken as it is
+    written; anything else is decoded."""
+    if line[start] == '"' and line[-1] == '"' and len(line) - start >= 2:
+        text = line[start + 1 : -1]
+        if '"' not in text and "\\" not in text and text.isprintable():
+            return text
+    return _LINE.decode(line[start:])
 
 
 def _key(line: str, start: int) -> tuple[str, int]:
@@ -605,7 +617,7 @@ def _entry(text: str) -> SpecEntry:
         return _ENTRY.validate_python(_LINE.decode(text))
     data = _LINE.decode(text[:cut] + "}")
     request = text[cut + len(_REQUEST) : -1]
-    if "request" in data or not isinstance(json.loads(request), dict | None):
+    if "request" in data or not isinstance(pydantic_core.from_json(request), dict | None):
         raise ValueError("not a spec entry as written")
     data["request"] = None if request == "null" else request
     entry = _ENTRY.validate_python(data, context=_CHECKED)
