@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("boto3", "botocore", "tenacity", "prometheus_client", "rich", "moto")
+HEAVY = ("boto3", "botocore", "tenacity", "prometheus_client", "rich", "colorama", "moto")
 
 
 def _imported(*args: str, tmp_path: Path) -> tuple[int, list[str]]:
