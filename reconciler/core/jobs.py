@@ -26,7 +26,7 @@ class Failure(BaseModel):
     status_code: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedJob:
     """A job as Voice ID lists or describes it (no configuration, no token)."""
 

@@ -86,9 +86,10 @@ _IN_SYNC_CODES = {
 _PROBLEM_STATUS = {status: code for status, code in _IN_SYNC_CODES.items() if code in PROBLEMS}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
-    """One line of a plan."""
+    """One line of a plan (slotted: a plan holds one per spec, 50,000 of them in a large
+    repository)."""
 
     kind: ActionKind
     spec_kind: JobKind
