@@ -147,6 +147,13 @@ def _mutations(text: str) -> Iterator[tuple[str, str]]:
         toggled = line[:-1] if line.endswith(",") else f"{line},"
         yield f"comma {i}", "\n".join([*lines[:i], toggled, *lines[i + 1 :]])
     yield "crlf", text.replace("\n", "\r\n")
+    entry = next(line for line in lines if '"name":"plain"' in line)  # the spec entry's line
+    for name, old, new in [
+        ("a key twice in an entry", '"name":"plain"', '"name":"plain","name":"x"'),
+        ("a key twice in a record", '"attempt":1,', '"attempt":1,"attempt":2,'),
+        ("a request in the entry and after it", '"name":"plain"', '"name":"plain","request":{}'),
+    ]:
+        yield name, text.replace(entry, entry.replace(old, new, 1))
     # a map's value as a string taken as written, or not: raw controls, escapes, odd text
     for name, value in [
         ("raw tab", '"x\ty"'),

@@ -615,12 +615,19 @@ def _entry(text: str) -> SpecEntry:
     cut = text.rfind(_REQUEST)
     if cut < 0 or not text.endswith("}"):
         return _ENTRY.validate_python(_LINE.decode(text))
-    data = _LINE.decode(text[:cut] + "}")
+    head = text[:cut] + "}"
     request = text[cut + len(_REQUEST) : -1]
-    if "request" in data or not isinstance(pydantic_core.from_json(request), dict | None):
+    if not isinstance(pydantic_core.from_json(request), dict | None):
         raise ValueError("not a spec entry as written")
-    data["request"] = None if request == "null" else request
-    entry = _ENTRY.validate_python(data, context=_CHECKED)
+    entry = _ENTRY.validate_json(head, context=_CHECKED)  # parsed and validated at once
+    if _ENTRY.serializer.to_json(entry, by_alias=True, exclude=_NOT_REQUEST) != head.encode():
+        # Not the writer's very line (which holds no key twice, and no request in it): read
+        # as any other text, refusing a key given twice.
+        data = _LINE.decode(head)
+        if "request" in data:
+            raise ValueError("not a spec entry as written")
+        entry = _ENTRY.validate_python(data, context=_CHECKED)
+    entry.request = None if request == "null" else request
     entry.domain_id = sys.intern(entry.domain_id)  # a few domains, thousands of copies
     entry.name, entry.hash = sys.intern(entry.name), sys.intern(entry.hash)
     for record in entry.jobs:  # the same values, once (a large state is mostly strings)
