@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.adapters.voiceid import VoiceId, _checked, _read_page
+from reconciler.adapters.voiceid import VoiceId, _checked, _observed, _read_page
 from reconciler.cli import main
 from reconciler.core.errors import VoiceIdError
 from reconciler.core.kinds import JobKind
@@ -58,3 +58,57 @@ def test_a_malformed_job_of_a_listing_is_refused_even_when_not_kept() -> None:
     for item in ({"JobStatus": "COMPLETED"}, {"JobId": "j", "JobStatus": "DONE"}, "not a job"):
         with pytest.raises(VoiceIdError, match="not trusting it"):
             _checked(JobKind.ENROLLMENT, item)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("JobProgress", "50%"),
+        ("JobProgress", {"PercentComplete": "50"}),
+        ("JobProgress", {"PercentComplete": True}),
+        ("FailureDetails", ["400"]),
+        ("FailureDetails", {"StatusCode": "400", "Message": "x"}),
+        ("FailureDetails", {"StatusCode": 400, "Message": 7}),
+        ("JobName", 12),
+        ("DomainId", {"id": "x"}),
+        ("InputDataConfig", "s3://b/k"),
+        ("OutputDataConfig", {"S3Uri": 5}),
+    ],
+)
+def test_a_job_with_a_field_of_the_wrong_type_is_refused(field: str, value: object) -> None:
+    """What the state records of a job is what Voice ID said: a field of the wrong type is a
+    malformed answer (one line), never a traceback or a value written to the state."""
+    item: dict[str, object] = {"JobId": "j" * 22, "JobStatus": "COMPLETED", field: value}
+    with pytest.raises(
+        VoiceIdError, match=rf"whose {field}(\.\w+)? is not an? \w+ \(\w+\); not trusting"
+    ):
+        _observed(JobKind.ENROLLMENT, "D" * 22, item)
+
+
+def test_a_job_with_every_field_as_voice_id_gives_it_is_read() -> None:
+    item = {
+        "JobId": "j" * 22,
+        "JobStatus": "FAILED",
+        "JobName": "spec-" + "a" * 32,
+        "DomainId": "E" * 22,
+        "JobProgress": {"PercentComplete": 100},
+        "FailureDetails": {"StatusCode": 400, "Message": "bad manifest"},
+        "InputDataConfig": {"S3Uri": "s3://b/in.json"},
+        "OutputDataConfig": {"S3Uri": "s3://b/out/", "KmsKeyId": "k"},
+        "CreatedAt": 1_700_000_000.0,
+    }
+    job = _observed(JobKind.ENROLLMENT, "D" * 22, item)
+    assert (job.domain_id, job.percent_complete, job.input_s3_uri) == (
+        "E" * 22,
+        100,
+        "s3://b/in.json",
+    )
+    assert job.failure is not None
+    assert (job.failure.status_code, job.failure.message) == (400, "bad manifest")
+    bare = _observed(JobKind.ENROLLMENT, "D" * 22, {"JobId": "j" * 22, "JobStatus": "SUBMITTED"})
+    assert (bare.domain_id, bare.job_name, bare.failure, bare.percent_complete) == (
+        "D" * 22,
+        None,
+        None,
+        None,
+    )

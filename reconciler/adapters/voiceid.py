@@ -350,22 +350,43 @@ def _checked(kind: JobKind, item: Any) -> tuple[str, str]:
 
 def _observed(kind: JobKind, domain_id: str, item: dict[str, Any]) -> ObservedJob:
     job_id, status = _checked(kind, item)
-    failure = item.get("FailureDetails")
-    progress = item.get("JobProgress") or {}
+    failure = _optional(kind, item, "FailureDetails", dict) or {}
+    progress = _optional(kind, item, "JobProgress", dict) or {}
+    source = _optional(kind, item, "InputDataConfig", dict) or {}
+    output = _optional(kind, item, "OutputDataConfig", dict) or {}
     return ObservedJob(
         kind=kind,
-        domain_id=item.get("DomainId", domain_id),
+        domain_id=_optional(kind, item, "DomainId", str) or domain_id,
         job_id=job_id,
-        job_name=item.get("JobName"),
+        job_name=_optional(kind, item, "JobName", str),
         status=JobStatus(status),
-        percent_complete=progress.get("PercentComplete"),
+        percent_complete=_optional(kind, progress, "PercentComplete", int, "JobProgress."),
         created_at=_iso(item.get("CreatedAt")),
         ended_at=_iso(item.get("EndedAt")),
-        failure=Failure(status_code=failure.get("StatusCode"), message=failure.get("Message", ""))
+        failure=Failure(
+            status_code=_optional(kind, failure, "StatusCode", int, "FailureDetails."),
+            message=_optional(kind, failure, "Message", str, "FailureDetails.") or "",
+        )
         if failure
         else None,
-        input_s3_uri=(item.get("InputDataConfig") or {}).get("S3Uri"),
-        output_s3_uri=(item.get("OutputDataConfig") or {}).get("S3Uri"),
+        input_s3_uri=_optional(kind, source, "S3Uri", str, "InputDataConfig."),
+        output_s3_uri=_optional(kind, output, "S3Uri", str, "OutputDataConfig."),
+    )
+
+
+_JSON_TYPES = {dict: "an object", str: "a string", int: "an integer"}
+
+
+def _optional(kind: JobKind, item: dict[str, Any], name: str, of: type, where: str = "") -> Any:
+    """A field of a job that may be absent (None) and is otherwise of its type: the state
+    records what it is told, so a malformed answer is refused here, not written there."""
+    value = item.get(name)
+    if value is None or (isinstance(value, of) and not isinstance(value, bool)):
+        return value
+    raise VoiceIdError(
+        f"Voice ID answered a {kind} whose {where}{name} is not {_JSON_TYPES[of]} "
+        f"({type(value).__name__}); not trusting it",
+        code="MalformedAnswer",
     )
 
 
