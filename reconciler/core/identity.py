@@ -32,6 +32,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.canonjson import compact as _dumps
+from reconciler.core.canonjson import string as _string
 from reconciler.core.spec import ENROLLMENT, SpecDocument, SpecFacts
 
 IDENTITY_VERSION = 1
@@ -292,10 +294,6 @@ def _dumped_essence(request: StartRequest) -> str:
     return _dumps(essence)
 
 
-_string = json.encoder.encode_basestring  # json.dumps's own, for ensure_ascii=False
-"""A string as JSON text, exactly as ``json.dumps(..., ensure_ascii=False)`` writes it."""
-
-
 def _config_text(config: dict[str, Any]) -> str:
     """A request's configuration as canonical JSON: made once for each of the few shared
     configurations (:func:`_shared`), anything else each time."""
@@ -311,10 +309,6 @@ def _shared(config: dict[str, Any]) -> dict[str, Any]:
 _CONFIG_TEXTS: dict[int, tuple[dict[str, Any], str]] = {}
 """``{id(config): (config, its text)}`` of the shared configurations (held: an id is never
 reused while it is here)."""
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 # The configuration of a request is one of a few per domain: requests share one value each

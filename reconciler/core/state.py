@@ -91,6 +91,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from reconciler.core.canonjson import compact as _compact
+from reconciler.core.canonjson import string as _string
 from reconciler.core.errors import ReconcilerError, StateError
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
@@ -400,12 +402,6 @@ class State(_Record):
         yield "}"
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-_string = json.encoder.encode_basestring
-"""A string as JSON text, exactly as ``json.dumps(..., ensure_ascii=False)`` writes it."""
 _NOT_REQUEST = {"request"}
 _UNFINGERPRINTED = ('  "serial": ', '  "observedAt": ')
 """The lines of a state that say when it was written, not what it says (its fingerprint)."""
@@ -722,7 +718,7 @@ class Journal:
             "record": record.to_data(),
             "dropped": dropped,
         }
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return _compact(data)
 
 
 def replay_journal(state: State, text: str, source: str) -> int | None:
