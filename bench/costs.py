@@ -6,7 +6,10 @@ CPU grows with the number of specs, and what a Start costs in state writing.
   the medians compared;
 * **scaling** — a steady ``apply`` of worlds of N specs (one ended job each, no other
   history): CPU per spec, and the marginal CPU per spec between sizes (the fixed start-up cost
-  taken out), which stays constant when every step is linear; peak RSS at the largest;
+  taken out), which stays constant when every step is linear; peak RSS at the largest; and the
+  same run's instructions counted by callgrind (when valgrind is installed): a count, the same
+  for the same work however loaded the machine is, that tells an algorithm that is not linear
+  from a working set that outgrew the processor's caches (CPU time sees both);
 * **one Start** — the state writing a Start makes (its intent, then its JobId: two journal
   appends) on a copy of a 10,000-spec state, timed in this process; beside it, what one
   rewrite of that state costs (what a Start cost before the journal).
@@ -17,13 +20,15 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.measure import Run, measure
+from bench.measure import ROOT, BenchError, Run, child_env, measure
 from bench.world import build_world, seed_history
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.core.state import JobRecord, JournalChange
@@ -91,6 +96,8 @@ class Scale:
 
     specs: int
     run: Run
+    instructions: int | None = None
+    """The instructions of one such run (callgrind), None without valgrind."""
 
     @property
     def cpu_per_spec_ms(self) -> float:
@@ -123,13 +130,49 @@ def scaling(
         )
         median = runs[len(runs) // 2]
         peak = max(run.peak_rss_kib for run in runs)
-        out.append(Scale(n, dataclasses.replace(median, peak_rss_kib=peak)))
+        progress(f"scaling: {n} specs, the instructions of a steady apply (callgrind)")
+        counted = instructions(sandbox, argv)
+        out.append(Scale(n, dataclasses.replace(median, peak_rss_kib=peak), counted))
     return out
 
 
 def marginal_ms(small: Scale, large: Scale) -> float:
     """CPU per spec between two sizes (the fixed start-up cost cancels out)."""
     return 1000 * (large.run.cpu_s - small.run.cpu_s) / (large.specs - small.specs)
+
+
+def marginal_instructions(small: Scale, large: Scale) -> float | None:
+    """Instructions per spec between two sizes, None when they were not counted."""
+    if small.instructions is None or large.instructions is None:
+        return None
+    return (large.instructions - small.instructions) / (large.specs - small.specs)
+
+
+def instructions(sandbox: Sandbox, argv: list[str]) -> int | None:
+    """The instructions a client run executes, threads included (``valgrind --tool=callgrind``:
+    about fifty times slower than the run, and a count that does not depend on what else the
+    machine does); None when valgrind is not installed."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="voiceid-bench-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        done = subprocess.run(
+            [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, *argv],
+            env=child_env(sandbox),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0 or not out.exists():
+            tail = "\n".join(done.stderr.splitlines()[-10:])
+            raise BenchError(f"callgrind: exit status {done.returncode}:\n{tail}")
+        for line in out.read_text().splitlines():
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    raise BenchError("callgrind wrote no totals")
 
 
 @dataclass(frozen=True)

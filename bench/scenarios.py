@@ -440,6 +440,12 @@ def cpu_per_spec(
                 (f"cpu-per-spec N={scale.specs} steady CPU s", f"{scale.run.cpu_s:.2f}"),
                 (f"cpu-per-spec N={scale.specs} ms per spec", f"{scale.cpu_per_spec_ms:.3f}"),
                 (f"cpu-per-spec N={scale.specs} peak RSS MiB", f"{scale.run.peak_rss_mib:.1f}"),
+                (
+                    f"cpu-per-spec N={scale.specs} instructions (callgrind)",
+                    "not counted (no valgrind)"
+                    if scale.instructions is None
+                    else f"{scale.instructions:,}",
+                ),
             ]
         )
     marginals = [costs.marginal_ms(a, b) for a, b in itertools.pairwise(scales)]
@@ -457,6 +463,23 @@ def cpu_per_spec(
                 timed=True,
             )
         )
+    counted = [costs.marginal_instructions(a, b) for a, b in itertools.pairwise(scales)]
+    if all(c is not None for c in counted):
+        per_spec = [c for c in counted if c is not None]
+        for (a, b), c in zip(itertools.pairwise(scales), per_spec, strict=True):
+            report.rows.append(
+                (f"cpu-per-spec marginal instructions per spec N={a.specs}..{b.specs}", f"{c:,.0f}")
+            )
+        if len(per_spec) >= 2:
+            spread = _div(max(per_spec), min(per_spec)) - 1
+            report.targets.append(
+                Target(
+                    "cpu-per-spec marginal instructions per spec constant "
+                    f"(+-{costs.SCALING_TOLERANCE:.0%}; the work, without the caches)",
+                    spread <= costs.SCALING_TOLERANCE,
+                    f"spread {spread:.1%}",
+                )
+            )
     largest = scales[-1]
     report.targets.append(
         Target(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -117,3 +118,19 @@ def test_call_count_targets_pass(report: Report) -> None:
     counted = [t for t in report.targets if not t.timed]
     assert len(counted) >= 6
     assert [t for t in counted if not t.passed] == []
+
+
+def test_the_instructions_of_a_steady_apply_are_reported_per_size(report: Report) -> None:
+    """Each CPU-per-spec world's steady apply is also counted in instructions (callgrind), when
+    valgrind is installed: a larger world's run executes more of them, and the marginal per spec
+    is reported."""
+    rows = dict(report.rows)
+    counts = [rows[f"cpu-per-spec N={n} instructions (callgrind)"] for n in QUICK.scale_specs]
+    if shutil.which("valgrind") is None:
+        assert set(counts) == {"not counted (no valgrind)"}
+        return
+    small, large = (int(c.replace(",", "")) for c in counts)
+    assert 0 < small < large
+    first, second = QUICK.scale_specs
+    marginal = rows[f"cpu-per-spec marginal instructions per spec N={first}..{second}"]
+    assert int(marginal.replace(",", "")) == round((large - small) / (second - first))
