@@ -1,5 +1,4 @@
-"""The S3 adapter's manifest lookups: a listing per directory of many, a HEAD each of few, and
-a lookup begun early (in the background) that is taken once."""
+"""The S3 adapter's manifest lookups: a listing per directory of many, a HEAD each of few."""
 
 from __future__ import annotations
 
@@ -24,47 +23,31 @@ def _manifests(sandbox: Sandbox, count: int) -> tuple[Manifests, dict[str, str]]
     return Manifests(sandbox.client("s3")), etags
 
 
-def test_an_early_lookup_is_taken_once_and_later_ones_read_s3_again(
+def test_many_manifests_of_a_directory_are_listed_few_are_read_a_head_each(
     voiceid_sandbox: Sandbox,
 ) -> None:
+    """Each lookup reads S3 (the check right before a start must see the object now): a
+    directory of many wanted manifests is listed, a few are a HEAD each; a missing one is None."""
     manifests, etags = _manifests(voiceid_sandbox, LIST_THRESHOLD + 5)
     uris = sorted(etags)
     missing = f"s3://{BUCKET}/manifests/none.json"
-    manifests.prefetch([*uris, missing])
-    found = manifests.identities(uris[:3])
-    assert found == {u: etags[u] for u in uris[:3]}
-    listed = manifests.calls["ListObjectsV2"]
-    assert listed >= 1  # by the early lookup, in the background
-    again = manifests.identities(uris[:3])  # not taken from the early lookup again
-    assert again == found
-    assert manifests.calls["HeadObject"] == 3  # few: a HEAD each
-    assert manifests.identities([missing]) == {missing: None}
+    assert manifests.identities([*uris, missing]) == {**etags, missing: None}
+    assert manifests.calls == {"ListObjectsV2": 1}
+    assert manifests.identities(uris[:3]) == {u: etags[u] for u in uris[:3]}
+    assert manifests.identities(uris[:3]) == {u: etags[u] for u in uris[:3]}
+    assert manifests.calls == {"ListObjectsV2": 1, "HeadObject": 6}
 
 
-def test_a_lookup_for_other_manifests_does_not_wait_for_the_early_one(
-    voiceid_sandbox: Sandbox,
-) -> None:
-    manifests, etags = _manifests(voiceid_sandbox, 3)
-    uris = sorted(etags)
-    manifests.prefetch(uris[:1])
-    assert manifests.identities(uris[1:]) == {u: etags[u] for u in uris[1:]}
-
-
-def test_the_early_lookup_is_quiet_and_what_it_missed_is_looked_up_again(
+def test_a_manifest_that_cannot_be_read_is_reported_once_per_lookup(
     voiceid_sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The early lookup is a guess (the cache may name manifests no spec names any more): it
-    logs nothing; a manifest it did not find is looked up again when asked for, and that
-    lookup is the one reported."""
+    """A manifest that is gone is None, and the lookup that missed it says so (by its error
+    code), once."""
     manifests, _ = _manifests(voiceid_sandbox, 1)
     gone = f"s3://{BUCKET}/manifests/gone.json"
-    stale = f"s3://{BUCKET}/manifests/stale.json"
-    manifests.prefetch([gone, stale])
     assert manifests.identities([gone]) == {gone: None}
     captured = capsys.readouterr()
-    reports = (captured.out + captured.err).count("manifests.head_failed")
-    assert reports == 1  # the second lookup of gone, not the early one (nor stale's)
-    assert manifests.calls["HeadObject"] == 3
+    assert (captured.out + captured.err).count("manifests.head_failed") == 1
 
 
 _AWKWARD = ["a b.json", "ünï.json", "q&a<>.json", "plus+sign.json", "per%cent.json", "x" * 200]

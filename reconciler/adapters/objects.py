@@ -20,7 +20,6 @@ cannot be read is ``None`` (logged with its error code).
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -52,32 +51,9 @@ class Manifests:
             events.unregister("before-parse.s3.*", _BOTOCORE_200_CHECK)
             events.register_first("before-parse.s3.*", _check_200_unless_listing)
         self.calls: Counter[str] = Counter()
-        self._counting = threading.Lock()  # the early lookup counts from its own thread
-        self._early: _Early | None = None
-
-    def prefetch(self, uris: Iterable[str]) -> None:
-        """Begin reading these manifests' identities in the background: listing 10,000
-        manifests takes seconds, which the run spends meanwhile on its own work (the specs,
-        the state). The next :meth:`identities` takes what it asks for from there, once: a
-        later call reads S3 again (the check right before a start must see the object now).
-        It is a guess (the cache may name manifests no spec names now), so it logs nothing:
-        what it did not find is looked up again, and reported, when asked for."""
-        wanted = frozenset(uris)
-        if wanted and self._early is None:
-            self._early = _Early(wanted, lambda: self._identities(wanted, quiet=True))
 
     def identities(self, uris: Iterable[str]) -> dict[str, str | None]:
         """The ETag of each manifest URI (None when it does not exist or cannot be read)."""
-        asked = set(uris)
-        early, self._early = self._early, None
-        early_found = early.result(asked) if early is not None else {}
-        found: dict[str, str | None] = {u: e for u, e in early_found.items() if e is not None}
-        rest = asked - found.keys()
-        if rest:
-            found.update(self._identities(rest))
-        return found
-
-    def _identities(self, uris: Iterable[str], *, quiet: bool = False) -> dict[str, str | None]:
         by_directory: dict[tuple[str, str], list[str]] = defaultdict(list)
         for uri in set(uris):
             bucket, key = s3uri.split(uri)
@@ -86,30 +62,26 @@ class Manifests:
         found: dict[str, str | None] = {}
         for (bucket, prefix), group in sorted(by_directory.items()):
             if len(group) >= LIST_THRESHOLD:
-                found.update(self._list_etags(bucket, prefix, group, quiet=quiet))
+                found.update(self._list_etags(bucket, prefix, group))
             else:
                 for uri in group:
-                    found[uri] = self._head_etag(uri, quiet=quiet)
+                    found[uri] = self._head_etag(uri)
         return found
 
     def _count(self, operation: str) -> None:
-        with self._counting:
-            self.calls[operation] += 1
+        self.calls[operation] += 1
 
-    def _head_etag(self, uri: str, *, quiet: bool = False) -> str | None:
+    def _head_etag(self, uri: str) -> str | None:
         bucket, key = s3uri.split(uri)
         self._count("HeadObject")
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
         except S3_ERRORS as err:
-            if not quiet:
-                log.warning("manifests.head_failed", uri=uri, error=error_code(err))
+            log.warning("manifests.head_failed", uri=uri, error=error_code(err))
             return None
         return str(response["ETag"]).strip('"')
 
-    def _list_etags(
-        self, bucket: str, prefix: str, uris: list[str], *, quiet: bool = False
-    ) -> dict[str, str | None]:
+    def _list_etags(self, bucket: str, prefix: str, uris: list[str]) -> dict[str, str | None]:
         wanted = {s3uri.split(uri)[1]: uri for uri in uris}
         found: dict[str, str | None] = dict.fromkeys(uris)
         params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
@@ -124,10 +96,9 @@ class Manifests:
                     break
                 params["ContinuationToken"] = page["NextContinuationToken"]
         except S3_ERRORS as err:
-            if not quiet:
-                log.warning(
-                    "manifests.list_failed", uri=f"s3://{bucket}/{prefix}", error=error_code(err)
-                )
+            log.warning(
+                "manifests.list_failed", uri=f"s3://{bucket}/{prefix}", error=error_code(err)
+            )
         return found
 
     def stage(self, uri: str, body: bytes, *, kms_key_id: str | None) -> bool:
@@ -165,35 +136,6 @@ class Manifests:
             log.warning("manifests.output_not_json", job_id=job_id)
             return None
         return document
-
-
-class _Early:
-    """A lookup of manifest identities running in a daemon thread (a run that stops early,
-    on a bad spec, does not wait for it)."""
-
-    def __init__(self, wanted: frozenset[str], lookup: Callable[[], dict[str, str | None]]) -> None:
-        self.wanted = wanted
-        self._found: dict[str, str | None] = {}
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(lookup,), name="manifests", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, lookup: Callable[[], dict[str, str | None]]) -> None:
-        try:
-            self._found = lookup()
-        except BaseException as err:  # noqa: BLE001 - raised where the result is taken
-            self._error = err
-
-    def result(self, asked: set[str]) -> dict[str, str | None]:
-        """What was found of ``asked`` (the rest is for the caller to look up)."""
-        if not asked & self.wanted:
-            return {}
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return {uri: self._found.get(uri) for uri in asked & self.wanted}
 
 
 _S3_XML = "{http://s3.amazonaws.com/doc/2006-03-01/}"

@@ -39,17 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entrypoint() -> int:
     """The ``voiceid-reconciler`` command (and ``python -m reconciler``): :func:`main`, with the
-    garbage collector tuned for a process that lives one run, and a process that ends as soon
-    as the command is done (:func:`leave`)."""
+    garbage collector off while the command builds its run (:mod:`reconciler.cli.collector`),
+    and a process that ends as soon as the command is done (:func:`leave`)."""
     if sys.argv[1:] != ["--version"]:
         # structlog imports rich, colorama and better_exceptions, when they are installed,
         # for a console renderer of its own; ours is our own (reconciler.cli.logs): the
         # process spares the imports (~60 ms).
         for name in ("rich", "colorama", "better_exceptions"):
             sys.modules.setdefault(name, None)  # type: ignore[arg-type]
-        from reconciler.cli.app import tune_gc
+        from reconciler.cli import collector
 
-        tune_gc()
+        collector.tune()
     leave(main())
     return EXIT_ERROR  # not reached
 

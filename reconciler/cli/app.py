@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import signal
 import sys
 import threading
@@ -76,20 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERRUPTED
     return status
-
-
-def tune_gc() -> None:
-    """What was imported so far lives as long as the process: ``gc.freeze`` keeps the
-    collector from scanning it again. A run builds millions of objects (specs, the state, the
-    plan) and frees them by reference counting (they hold no cycles), so the collector's scans
-    find next to nothing: with the default thresholds they cost a sixth of a steady run's CPU
-    at 10,000 specs, and full collections, which scan everything alive, grow with the state.
-    Young collections every 100,000 allocations, middle ones every 5 million, a full one every
-    500 million (every hundred or so polls of a long ``--wait``): cyclic garbage is still
-    collected, at a cost that stays linear in the work. For the process's own entry point
-    only (:func:`reconciler.cli.entrypoint`), never for a caller of ``main``."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 @contextlib.contextmanager

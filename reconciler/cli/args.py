@@ -441,13 +441,10 @@ class Specs:
             self.store.write_cache(self.cache)
 
 
-def load_specs(
-    args: argparse.Namespace, store: StateStore | None, objects: Manifests | None = None
-) -> Specs:
+def load_specs(args: argparse.Namespace, store: StateStore | None) -> Specs:
     """The specs of the PATHs and ``--selector`` (:func:`~reconciler.core.loading.load_selected`)
     through the spec cache beside ``store``'s state (none without a store or with
-    ``--no-spec-cache``). ``objects``: the S3 adapter of a run that will look up the specs'
-    manifests; the lookup of those the cache names starts now, in the background."""
+    ``--no-spec-cache``)."""
     from reconciler.core.loading import load_selected
     from reconciler.core.speccache import SpecCache
 
@@ -459,8 +456,6 @@ def load_specs(
     cache, ignored = SpecCache.from_bytes(store.read_cache())
     if ignored:
         log.info("spec_cache.ignored", state=str(store), reason=ignored)
-    if objects is not None:
-        objects.prefetch(cache.manifests())
     specs, unselected = load_selected(paths(args), args.selector, cache=cache)
     log.debug("spec_cache.used", hits=cache.hits, misses=cache.misses)
     return Specs(specs, unselected, store, cache.to_bytes() if cache.changed else None)

@@ -103,7 +103,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.cli import render
+    from reconciler.cli import collector, render
     from reconciler.cli.progress import Progress
     from reconciler.runner.apply import apply
     from reconciler.runner.context import Run, RunOptions
@@ -130,12 +130,12 @@ def run(args: argparse.Namespace) -> int:
         owner=shared.owner(args),
     )
     store, objects = shared.store(args), shared.objects(args)
-    loaded = shared.load_specs(args, store, objects)
+    loaded = shared.load_specs(args, store)
     specs = loaded.specs
     options = replace(options, unselected=loaded.unselected)
     notifier = shared.notifier(args, specs)
     voiceid = shared.voiceid(args)
-    run = Run(store, voiceid, objects, options)
+    run = Run(store, voiceid, objects, options, clock=collector.WaitingClock())
     started = time.monotonic()
     progress = Progress(sys.stderr, quiet=args.quiet)
     report: ApplyReport | None = None

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     )
     store = shared.store(args)
     objects = None if args.offline else shared.objects(args)
-    loaded = shared.load_specs(args, store, objects)
+    loaded = shared.load_specs(args, store)
     specs = loaded.specs
     options = replace(options, unselected=loaded.unselected)
     if objects is None:

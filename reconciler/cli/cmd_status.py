@@ -95,7 +95,7 @@ def _watch(
     args: argparse.Namespace, store: Any, scope: Scope | None, notifier: Notifier | None
 ) -> int:
     """Refresh and redraw until no job is in flight (each refresh saved, as --refresh)."""
-    from reconciler.cli import render
+    from reconciler.cli import collector, render
     from reconciler.cli.logs import TERMINAL
     from reconciler.runner.usecases import refresh
 
@@ -112,6 +112,7 @@ def _watch(
         drawn = len(lines)
         if not any(record.active for record in state.all_jobs()):
             return EXIT_OK
+        collector.resume()
         time.sleep(args.interval)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import args as shared
-from reconciler.cli import values
+from reconciler.cli import collector, values
 from reconciler.cli.exits import EXIT_OK
 from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox.options import (
@@ -74,6 +74,7 @@ def _sandbox_installed(command: str) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     _sandbox_installed("demo")
+    collector.resume()  # a server in this process, for as long as the demo runs
     from reconciler.cli.demo import example_specs
     from reconciler.cli.demo import run_demo as demo
 
@@ -83,6 +84,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     _sandbox_installed("sandbox serve")
+    collector.resume()  # a server: it runs until stopped
     from reconciler.sandbox.serve import serve_args
 
     serve_args(args)

@@ -48,7 +48,6 @@ from reconciler.core.spec import FACT_ROW, LoadedSpec, SpecFacts
 
 FORMAT = 5
 _CHUNK = 1 << 20
-_MANIFEST = FACT_ROW.index("manifest")
 _ROSTER_FILE = FACT_ROW.index("roster_file")
 _CODE = ("spec.py", "yamlpos.py", "loading.py", "speccache.py", "identity.py")
 """The modules whose code decides what a file's specs are: a change to any voids the cache."""
@@ -128,13 +127,6 @@ class SpecCache:
         except (OSError, EOFError, zlib.error, ValueError, TypeError, RecursionError):
             pass
         return cls(), "unreadable"
-
-    def manifests(self) -> set[str]:
-        """The external manifests the cached specs name (for a lookup that can start before
-        the specs are loaded)."""
-        uris = {s.facts.manifest for specs in self._used.values() for s in specs}
-        uris.update(_fact(item, _MANIFEST) for raw in self._entries.values() for item in raw)
-        return {uri for uri in uris if isinstance(uri, str)}
 
     def lookup(self, key: str, path: Path | str) -> list[LoadedSpec] | None:
         """The specs of the file at ``path`` whose bytes have the key ``key``, or None."""
