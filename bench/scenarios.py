@@ -449,37 +449,12 @@ def cpu_per_spec(
             ]
         )
     marginals = [costs.marginal_ms(a, b) for a, b in itertools.pairwise(scales)]
-    for (a, b), m in zip(itertools.pairwise(scales), marginals, strict=True):
-        report.rows.append(
-            (f"cpu-per-spec marginal ms per spec N={a.specs}..{b.specs}", f"{m:.3f}")
-        )
-    if len(marginals) >= 2:
-        spread = _div(max(marginals), min(marginals)) - 1
-        report.targets.append(
-            Target(
-                f"cpu-per-spec marginal CPU per spec constant (+-{costs.SCALING_TOLERANCE:.0%})",
-                spread <= costs.SCALING_TOLERANCE,
-                f"spread {spread:.0%}",
-                timed=True,
-            )
-        )
+    _marginals(report, scales, "ms", [f"{m:.3f}" for m in marginals], marginals, timed=True)
     counted = [costs.marginal_instructions(a, b) for a, b in itertools.pairwise(scales)]
-    if all(c is not None for c in counted):
-        per_spec = [c for c in counted if c is not None]
-        for (a, b), c in zip(itertools.pairwise(scales), per_spec, strict=True):
-            report.rows.append(
-                (f"cpu-per-spec marginal instructions per spec N={a.specs}..{b.specs}", f"{c:,.0f}")
-            )
-        if len(per_spec) >= 2:
-            spread = _div(max(per_spec), min(per_spec)) - 1
-            report.targets.append(
-                Target(
-                    "cpu-per-spec marginal instructions per spec constant "
-                    f"(+-{costs.SCALING_TOLERANCE:.0%}; the work, without the caches)",
-                    spread <= costs.SCALING_TOLERANCE,
-                    f"spread {spread:.1%}",
-                )
-            )
+    per_spec = [c for c in counted if c is not None]
+    if len(per_spec) == len(counted):
+        shown = [f"{c:,.0f}" for c in per_spec]
+        _marginals(report, scales, "instructions", shown, per_spec, timed=False)
     largest = scales[-1]
     report.targets.append(
         Target(
@@ -489,6 +464,31 @@ def cpu_per_spec(
             timed=True,
         )
     )
+
+
+def _marginals(
+    report: Report,
+    scales: list[costs.Scale],
+    unit: str,
+    shown: list[str],
+    marginals: list[float],
+    *,
+    timed: bool,
+) -> None:
+    """The marginals per spec between consecutive sizes, and whether they are constant."""
+    for (a, b), text in zip(itertools.pairwise(scales), shown, strict=True):
+        report.rows.append((f"cpu-per-spec marginal {unit} per spec N={a.specs}..{b.specs}", text))
+    if len(marginals) >= 2:
+        spread = _div(max(marginals), min(marginals)) - 1
+        what = "CPU per spec" if timed else "instructions per spec (the work, not the caches)"
+        report.targets.append(
+            Target(
+                f"cpu-per-spec marginal {what} constant (+-{costs.SCALING_TOLERANCE:.0%})",
+                spread <= costs.SCALING_TOLERANCE,
+                f"spread {spread:.1%}",
+                timed=timed,
+            )
+        )
 
 
 def day_of_work(world: World, size: Size, report: Report) -> Comparison:
