@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +13,6 @@ import pytest
 from reconciler.cli import collector, main
 from reconciler.sandbox import Sandbox
 from tests.support import build_world, write_specs
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -40,10 +37,7 @@ def _in_entrypoint(*argv: str) -> str:
         f"sys.argv = ['voiceid-reconciler', *{list(argv)!r}]\n"
         "cli.entrypoint()\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 

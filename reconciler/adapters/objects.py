@@ -68,12 +68,9 @@ class Manifests:
                     found[uri] = self._head_etag(uri)
         return found
 
-    def _count(self, operation: str) -> None:
-        self.calls[operation] += 1
-
     def _head_etag(self, uri: str) -> str | None:
         bucket, key = s3uri.split(uri)
-        self._count("HeadObject")
+        self.calls["HeadObject"] += 1
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
         except S3_ERRORS as err:
@@ -87,7 +84,7 @@ class Manifests:
         params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
         try:
             while True:
-                self._count("ListObjectsV2")
+                self.calls["ListObjectsV2"] += 1
                 page = self.client.list_objects_v2(**params)
                 for item in page.get("Contents", []):
                     if item["Key"] in wanted:
@@ -111,7 +108,7 @@ class Manifests:
         extra: dict[str, Any] = {}
         if kms_key_id:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
-        self._count("PutObject")
+        self.calls["PutObject"] += 1
         try:
             self.client.put_object(
                 Bucket=bucket, Key=key, Body=body, ContentType="application/json", **extra
@@ -125,7 +122,7 @@ class Manifests:
         bucket, prefix = s3uri.split(output_prefix)
         name = input_uri.rstrip("/").rpartition("/")[2]
         key = f"{prefix.rstrip('/')}/{job_id}/{name}.out".lstrip("/")
-        self._count("GetObject")
+        self.calls["GetObject"] += 1
         try:
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
             document: dict[str, Any] = json.loads(body)
