@@ -1,4 +1,5 @@
-"""Run metrics: the textfile the node exporter reads and the push to a Pushgateway."""
+"""Run metrics: the textfile the node exporter reads, the push to a Pushgateway, and what a
+run's summary counts (progressing is not failing)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.adapters.metrics import RunMetrics, build_registry, push, write_textfile
+from reconciler.cli import EXIT_OK, main
+from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.plan import Action, ActionKind, Plan
+from reconciler.runner.context import ApplyReport
+from reconciler.runner.summary import RunSummary
+from reconciler.sandbox import Sandbox
+from tests.support import build_world, write_specs
+
+if TYPE_CHECKING:
+    from reconciler.runner.ports import VoiceIdApi
 
 P = "voiceid_reconciler_"
 FINISHED = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -25,8 +36,11 @@ BASE = RunMetrics(
     jobs_by_status={"COMPLETED": 3, "IN_PROGRESS": 1, "FAILED": 1},
     actions={"in-sync": 5, "start": 2, "queued": 1, "blocked": 1},
     starts=2,
+    in_progress=1,
     queued=1,
+    awaiting_review=2,
     blocked=1,
+    failed=1,
     api_calls={"ListDomains": 1, "StartSpeakerEnrollmentJob": 3},
     throttles={"StartSpeakerEnrollmentJob": 1},
     duration_seconds=12.5,
@@ -64,8 +78,11 @@ def test_textfile_reports_every_number_of_the_run(tmp_path: Path) -> None:
         _key("plan_actions", action="queued"): 1,
         _key("plan_actions", action="start"): 2,
         _key("run_starts"): 2,
+        _key("run_in_progress"): 1,
         _key("run_queued"): 1,
+        _key("run_awaiting_review"): 2,
         _key("run_blocked"): 1,
+        _key("run_failed"): 1,
         _key("api_calls", operation="ListDomains"): 1,
         _key("api_calls", operation="StartSpeakerEnrollmentJob"): 3,
         _key("api_throttles", operation="StartSpeakerEnrollmentJob"): 1,
@@ -205,3 +222,150 @@ def test_push_raises_when_the_gateway_refuses(gateway: _Gateway) -> None:
     gateway.status = 500
     with pytest.raises(OSError, match="500"):
         push(_run(), gateway.url)
+
+
+# -- what a run's summary says: progressing is not failing ---------------------------------------
+
+
+@dataclass
+class _Calls:
+    """What the summary reads of the Voice ID adapter: its call and throttle counts."""
+
+    calls: dict[str, int] = field(default_factory=lambda: {"ListDomains": 1})
+    throttles: dict[str, int] = field(default_factory=dict)
+
+
+def _action(kind: ActionKind, name: str, status: JobStatus | None = None) -> Action:
+    return Action(kind, JobKind.ENROLLMENT, name, domain_id="d-1", hash="h" * 64, status=status)
+
+
+FINAL_PLAN = Plan(
+    (
+        _action(ActionKind.IN_SYNC, "running", JobStatus.IN_PROGRESS),
+        _action(ActionKind.IN_SYNC, "submitted", JobStatus.SUBMITTED),
+        _action(ActionKind.IN_SYNC, "done", JobStatus.COMPLETED),
+        _action(ActionKind.IN_SYNC, "failed-for-good", JobStatus.FAILED),
+        _action(ActionKind.IN_SYNC, "with-errors", JobStatus.COMPLETED_WITH_ERRORS),
+        _action(ActionKind.RETRY, "failed-once"),  # a FAILED attempt with a retry coming
+        _action(ActionKind.QUEUED, "waiting-for-a-slot"),
+        _action(ActionKind.AWAITING_REVIEW, "changed-on-main"),
+        _action(ActionKind.AWAITING_REVIEW, "manifest-replaced"),
+        _action(ActionKind.BLOCKED, "mistyped-domain"),
+        _action(ActionKind.RETIRED, "removed-long-ago", JobStatus.FAILED),
+        _action(ActionKind.ORPHANED, "removed-while-running", JobStatus.IN_PROGRESS),
+    )
+)
+
+
+def test_the_summary_counts_the_final_plan_as_progress_or_trouble() -> None:
+    """Running jobs are in progress; starts held for a slot are queued, held for a review
+    awaiting review; only a job FAILED with no attempts left is failed (not a retry coming, not
+    a retired spec's old failure); the same numbers reach the log event and the metrics."""
+    report = ApplyReport(FINAL_PLAN, started=[FINAL_PLAN.actions[0]])
+    summary = RunSummary.of(
+        "apply", report, cast("VoiceIdApi", _Calls()), duration_s=2.0, success=True
+    )
+    counts = summary.counts
+    assert (counts.in_progress, counts.queued, counts.awaiting_review) == (2, 1, 2)
+    assert (counts.blocked, counts.failed, counts.starts) == (1, 1, 1)
+    assert counts.actions["retired"] == 1
+    assert counts.actions["orphaned"] == 1
+    fields = summary.log_fields()
+    assert {k: fields[k] for k in ("in_progress", "queued", "awaiting_review", "failed")} == {
+        "in_progress": 2,
+        "queued": 1,
+        "awaiting_review": 2,
+        "failed": 1,
+    }
+    samples = _samples(_text(summary.metrics(finished_at=FINISHED)))
+    assert samples[_key("run_in_progress")] == 2
+    assert samples[_key("run_awaiting_review")] == 2
+    assert samples[_key("run_failed")] == 1
+    assert samples[_key("run_success")] == 1
+    assert samples[_key("last_success_timestamp_seconds")] == FINISHED
+
+
+def test_a_run_that_failed_before_it_had_a_plan_counts_nothing() -> None:
+    """No report (an error before the plan): every count is zero, run_success 0."""
+    summary = RunSummary.of(
+        "apply", None, cast("VoiceIdApi", _Calls()), duration_s=0.1, success=False
+    )
+    counts = summary.counts
+    assert (counts.in_progress, counts.queued, counts.awaiting_review, counts.failed) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    assert counts.actions == {}
+    samples = _samples(_text(summary.metrics(finished_at=FINISHED)))
+    assert samples[_key("run_success")] == 0
+
+
+def _text(metrics: RunMetrics) -> str:
+    from prometheus_client.exposition import generate_latest
+
+    return generate_latest(build_registry(metrics)).decode()
+
+
+# -- against the sandbox: a run that leaves long jobs running is a success ------------------------
+
+
+def _apply_with_metrics(specs: Path, state: Path, metrics: Path, *extra: str) -> int:
+    return main(
+        [
+            "apply",
+            str(specs),
+            "--state",
+            str(state),
+            "--tps",
+            "0",
+            "--log-format",
+            "json",
+            "--metrics-file",
+            str(metrics),
+            *extra,
+        ]
+    )
+
+
+def test_a_run_that_starts_long_jobs_is_a_success_with_jobs_in_progress(
+    voiceid_env: Sandbox, tmp_path: Path
+) -> None:
+    """Jobs that will run for hours: the run that started them exits 0 with run_success 1,
+    run_in_progress counting them, and a fresh last-success timestamp (the staleness alert of
+    docs/deployment.md stays quiet); so does the next run, which finds them still running."""
+    world = build_world(voiceid_env, domains=1)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 3, kinds=("SpeakerEnrollmentJob",))
+    voiceid_env.freeze_clock()  # the jobs never end while the test runs
+    metrics = tmp_path / "voiceid.prom"
+    for _ in range(2):
+        assert _apply_with_metrics(specs, state, metrics) == EXIT_OK
+        samples = _samples(metrics.read_text())
+        assert samples[_key("run_success")] == 1
+        assert samples[_key("run_in_progress")] == 1  # one slot in the domain
+        assert samples[_key("run_queued")] == 2
+        assert samples[_key("run_failed")] == 0
+        assert (
+            samples[_key("last_success_timestamp_seconds")]
+            == samples[_key("last_run_timestamp_seconds")]
+        )
+
+
+def test_a_wait_that_times_out_with_jobs_running_is_a_success(
+    voiceid_env: Sandbox, tmp_path: Path
+) -> None:
+    """apply --wait --timeout (the CronJob's short wait): the timeout ends the wait with the
+    job still running; the run exits 0 and its metrics say in progress, not failed."""
+    world = build_world(voiceid_env, domains=1)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1, kinds=("SpeakerEnrollmentJob",))
+    voiceid_env.freeze_clock()
+    metrics = tmp_path / "voiceid.prom"
+    extra = ("--wait", "--poll-interval", "0.05", "--timeout", "0.2")
+    assert _apply_with_metrics(specs, state, metrics, *extra) == EXIT_OK
+    samples = _samples(metrics.read_text())
+    assert samples[_key("run_success")] == 1
+    assert samples[_key("run_in_progress")] == 1
+    assert samples[_key("run_starts")] == 1

@@ -15,10 +15,20 @@ Metrics (all carry a ``shard`` label, e.g. ``shard="0/4"``, when the run was one
     ``superseded``, ``orphaned``).
 ``voiceid_reconciler_run_starts``
     Jobs the run started (Start calls that created or returned a job).
+``voiceid_reconciler_run_in_progress``
+    Specs whose job is still running (SUBMITTED or IN_PROGRESS) when the run ended: progress,
+    not a failure (a run that leaves jobs running succeeded; the next run carries on).
 ``voiceid_reconciler_run_queued``
     Specs left waiting for their domain's active-job quota.
+``voiceid_reconciler_run_awaiting_review``
+    Specs whose start no review approved (changed on main without a reviewed plan, a manifest
+    replaced after review, a retry beyond the reviewed ``maxAttempts``): held, not started,
+    not a failure of the run; they wait for a re-plan (docs/operating.md).
 ``voiceid_reconciler_run_blocked``
     Specs that cannot start (a missing domain or watchlist, an inline roster, ...).
+``voiceid_reconciler_run_failed``
+    Specs whose job ended FAILED with no attempts left (the ``failed`` of ``--fail-on``): they
+    stay failed until their spec changes (a new ``revision``) or is removed.
 ``voiceid_reconciler_api_calls{operation}``
     Voice ID API calls the run made, by operation (retries included).
 ``voiceid_reconciler_api_throttles{operation}``
@@ -26,7 +36,9 @@ Metrics (all carry a ``shard`` label, e.g. ``shard="0/4"``, when the run was one
 ``voiceid_reconciler_run_duration_seconds``
     Wall-clock duration of the run.
 ``voiceid_reconciler_run_success``
-    1 when the run succeeded, else 0.
+    1 when the run succeeded (exited 0: converged, or progressing — jobs still running, starts
+    queued or awaiting review), else 0 (an error, a held lock, a job that ended FAILED or
+    COMPLETED_WITH_ERRORS in this run, a ``--fail-on`` class, ``--fail-on-timeout``).
 ``voiceid_reconciler_last_run_timestamp_seconds``
     Unix time at which the run finished.
 ``voiceid_reconciler_last_success_timestamp_seconds``
@@ -66,8 +78,14 @@ class RunMetrics:
     actions: dict[str, int] = field(default_factory=dict)
     """Plan action kind -> number of actions of that kind."""
     starts: int = 0
+    in_progress: int = 0
+    """Specs whose job is still running at the end of the run (progressing)."""
     queued: int = 0
+    awaiting_review: int = 0
+    """Specs whose start waits for a review (not started, not a failure)."""
     blocked: int = 0
+    failed: int = 0
+    """Specs whose job ended FAILED with no attempts left."""
     api_calls: dict[str, int] = field(default_factory=dict)
     """Voice ID operation -> calls made (retries included)."""
     throttles: dict[str, int] = field(default_factory=dict)
@@ -108,8 +126,19 @@ def build_registry(metrics: RunMetrics, *, last_success: float | None = None) ->
     )
     gauges("plan_actions", "Plan actions of the run by kind.", "action", metrics.actions)
     gauge("run_starts", "Jobs the run started.", metrics.starts)
+    gauge(
+        "run_in_progress",
+        "Specs whose job is still running when the run ended (progressing, not failed).",
+        metrics.in_progress,
+    )
     gauge("run_queued", "Specs waiting for their domain's active-job quota.", metrics.queued)
+    gauge(
+        "run_awaiting_review",
+        "Specs whose start no review approved (held, not started, not a failure).",
+        metrics.awaiting_review,
+    )
     gauge("run_blocked", "Specs that cannot start.", metrics.blocked)
+    gauge("run_failed", "Specs whose job ended FAILED with no attempts left.", metrics.failed)
     gauges(
         "api_calls",
         "Voice ID API calls of the run by operation (retries included).",
@@ -123,7 +152,11 @@ def build_registry(metrics: RunMetrics, *, last_success: float | None = None) ->
         metrics.throttles,
     )
     gauge("run_duration_seconds", "Wall-clock duration of the run.", metrics.duration_seconds)
-    gauge("run_success", "1 when the run succeeded, else 0.", 1.0 if metrics.success else 0.0)
+    gauge(
+        "run_success",
+        "1 when the run exited 0 (converged or progressing), else 0.",
+        1.0 if metrics.success else 0.0,
+    )
     gauge(
         "last_run_timestamp_seconds",
         "Unix time at which the last run finished.",

@@ -1,4 +1,10 @@
-"""One summary of a run: the ``run.summary`` log event and the metrics are made from it."""
+"""One summary of a run: the ``run.summary`` log event and the metrics are made from it.
+
+It reads the run's *final* plan (after ``--wait``'s last poll), so what it says is where the run
+left things: jobs still running (progressing), starts queued for a slot or awaiting a review,
+specs blocked, jobs failed for good. Only the failed ones and the face's verdict say that
+something went wrong; a run that leaves jobs running or starts waiting succeeded.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.adapters.metrics import RunMetrics
+from reconciler.core.plan import ActionKind, Plan
 from reconciler.runner.context import ApplyReport
 from reconciler.runner.ports import VoiceIdApi
 
@@ -30,15 +37,19 @@ class RunSummary:
     ) -> RunSummary:
         """The summary of a run (``report`` None: it failed before it had a plan); ``success``
         is the face's verdict (exit 0), so the metrics and the exit code never disagree."""
-        actions = report.plan.counts() if report else {}
+        plan = report.plan if report else Plan(())
+        actions = plan.counts() if report else {}
         return cls(
             command,
             RunMetrics(
-                jobs_by_status=report.plan.jobs_by_status() if report else {},
+                jobs_by_status=plan.jobs_by_status(),
                 actions=actions,
                 starts=len(report.started) if report else 0,
+                in_progress=sum(1 for a in plan.actions if a.running),
                 queued=len(report.queued_specs()) if report else 0,
-                blocked=actions.get("blocked", 0),
+                awaiting_review=actions.get(ActionKind.AWAITING_REVIEW.value, 0),
+                blocked=actions.get(ActionKind.BLOCKED.value, 0),
+                failed=len(plan.problems(("failed",))),
                 api_calls=dict(sorted(voiceid.calls.items())),
                 throttles=dict(sorted(voiceid.throttles.items())),
                 duration_seconds=duration_s,
@@ -54,8 +65,11 @@ class RunSummary:
             "command": self.command,
             "actions": c.actions,
             "started": c.starts,
+            "in_progress": c.in_progress,
             "queued": c.queued,
+            "awaiting_review": c.awaiting_review,
             "blocked": c.blocked,
+            "failed": c.failed,
             "api_calls": c.api_calls,
             "throttles": c.throttles,
             "duration_s": round(c.duration_seconds, 3),
