@@ -406,17 +406,49 @@ def _container(pod: dict[str, Any], name: str) -> dict[str, Any]:
 WORKLOADS = pytest.mark.parametrize("path", [CRONJOB, SHARDED_JOB], ids=["cronjob", "sharded"])
 
 
+def _period_seconds(schedule: str) -> int:
+    """The shortest time between two runs of a cron schedule of the form "M1,M2,... * * * *"
+    (or "M * * * *": hourly)."""
+    minute, *rest = schedule.split()
+    assert rest == ["*", "*", "*", "*"], f"a schedule this test does not read: {schedule}"
+    minutes = sorted(int(m) for m in minute.split(","))
+    gaps = [b - a for a, b in zip(minutes, [*minutes[1:], minutes[0] + 60], strict=True)]
+    return min(gaps) * 60
+
+
 def test_the_cronjob_never_overlaps_and_is_bounded_in_time() -> None:
-    """Forbid, a starting deadline, an active deadline past --timeout, a backoff limit."""
+    """Forbid, a starting deadline, a backoff limit; a short wait (the schedule continues what
+    a run leaves running) that ends before the Job's deadline, which ends before the next
+    run's slot."""
     cronjob = _yaml(CRONJOB)
     spec = cronjob["spec"]
     job = spec["jobTemplate"]["spec"]
     assert spec["concurrencyPolicy"] == "Forbid"
-    assert spec["startingDeadlineSeconds"] > 0
+    period = _period_seconds(spec["schedule"])
+    assert 0 < spec["startingDeadlineSeconds"] < period
     assert job["backoffLimit"] >= 0
     args = _container(_pod(cronjob), "reconciler")["args"]
+    assert "--wait" in args
     timeout = float(args[args.index("--timeout") + 1])
-    assert timeout < job["activeDeadlineSeconds"] <= 3600  # the run ends before the next slot
+    poll = float(args[args.index("--poll-interval") + 1])
+    assert poll < timeout <= period / 2  # a short wait: a few polls, not the whole period
+    assert timeout < job["activeDeadlineSeconds"] < period  # the run ends before the next slot
+
+
+@WORKLOADS
+def test_the_schedule_starts_only_reviewed_intents_and_progress_is_not_failure(
+    path: Path,
+) -> None:
+    """The unattended apply requires approval (a start nobody reviewed is held, not started),
+    fails on a blocked spec, and exits 0 when its wait times out with jobs running (no
+    --fail-on-timeout: exit 3 is not an outcome of the schedule)."""
+    args = _container(_pod(_yaml(path)), "reconciler")["args"]
+    assert args[0] == "apply"
+    assert "--require-approval" in args
+    assert "--auto-approve" not in args
+    assert "--plan-checksum" not in args
+    assert "--fail-on-timeout" not in args
+    assert args[args.index("--fail-on") + 1].split(",") == ["blocked"]
 
 
 @WORKLOADS
@@ -484,7 +516,8 @@ def test_the_sharded_job_runs_one_pod_per_shard() -> None:
     assert spec["completions"] == spec["parallelism"] == int(env["VOICEID_RECONCILER_SHARD_COUNT"])
     assert spec["completions"] == 4
     args = reconciler["args"]
-    assert args[:5] == ["apply", "/specs/specs", "--wait", "--timeout", "3000"]
+    cronjob_args = _container(_pod(_yaml(CRONJOB)), "reconciler")["args"]
+    assert args[: args.index("--state")] == cronjob_args  # the schedule's command, sharded
     assert args[args.index("--metrics-file") + 1] == "/tmp/metrics/voiceid.prom"
     # The reconciler derives one state object per shard from --state (state.shard-I-of-N.json)
     # and its shard from JOB_COMPLETION_INDEX and VOICEID_RECONCILER_SHARD_COUNT.
