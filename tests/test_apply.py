@@ -329,7 +329,9 @@ def test_plan_checksum_pins_the_reviewed_plan(
     voiceid_env.reset_calls()
     assert _apply(specs, state, "--plan-checksum", checksum) == EXIT_PLAN_CHANGED
     assert _starts(voiceid_env) == 0
-    assert "the plan changed since it was reviewed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "does not cover what awaits review now" in err
+    assert "SpeakerEnrollmentJob/spec-0002" in err  # the spec no review saw is named
     (specs / "spec-0002.yaml").unlink()
     assert _apply(specs, state, "--plan-checksum", checksum) == EXIT_OK
     assert _starts(voiceid_env) == 2

@@ -12,7 +12,7 @@ from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import Location, PlanError
 from reconciler.core.identity import Resolution, client_token, job_name, start_request
 from reconciler.core.jobs import Failure, ObservedJob
-from reconciler.core.plan import ActionKind, Plan, build_plan
+from reconciler.core.plan import ActionKind, Plan, build_plan, retirable
 from reconciler.core.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
 from reconciler.core.state import State
 
@@ -236,11 +236,14 @@ def test_changed_spec_supersedes_the_old_job() -> None:
     assert superseded.hash == v1.hash
 
 
-def test_removed_spec_and_unknown_jobs_are_orphans() -> None:
-    """Jobs with our naming but no spec are reported as orphaned; others' jobs are ignored."""
-    gone = _desired(_spec("gone"))
+def test_a_removed_specs_ended_job_is_retired_and_a_running_one_orphaned() -> None:
+    """A removed spec whose job ended is retired (apply forgets it, nothing needs a look); one
+    whose job still runs is orphaned (a problem for --fail-on); others' jobs are ignored."""
+    gone, running = _desired(_spec("gone")), _desired(_spec("running"))
     state = State()
-    absorb(state, [gone], [_observed(gone, "COMPLETED")])
+    absorb(
+        state, [gone, running], [_observed(gone, "COMPLETED"), _observed(running, "IN_PROGRESS")]
+    )
     stranger = ObservedJob(
         kind="SpeakerEnrollmentJob",
         domain_id=D1,
@@ -250,7 +253,12 @@ def test_removed_spec_and_unknown_jobs_are_orphans() -> None:
     )
     absorb(state, [], [stranger])
     plan = build_plan([], state)
-    assert [(a.kind.value, a.name) for a in plan.actions] == [("orphaned", "gone")]
+    assert [(a.kind.value, a.name, a.code) for a in plan.actions] == [
+        ("orphaned", "running", "spec-removed"),
+        ("retired", "gone", "spec-retired"),
+    ]
+    assert [a.name for a in plan.problems(["orphaned"])] == ["running"]
+    assert retirable(state, plan) == [f"{gone.key}"]
 
 
 def test_discovered_job_of_unknown_hash_is_an_orphan_with_its_prefix() -> None:

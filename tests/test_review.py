@@ -88,7 +88,7 @@ def test_an_edited_spec_refuses_the_old_plan_and_names_the_spec(
     assert _apply(str(saved)) == EXIT_PLAN_CHANGED
     err = capsys.readouterr().err
     old_hash = next(a["hash"] for a in reviewed["actions"] if a["name"] == "spec-0001")
-    assert "the plan changed since it was reviewed" in err
+    assert "does not cover what awaits review now" in err
     assert (
         f"FraudsterRegistrationJob/spec-0001: changed since review (hash {old_hash[:12]} ->" in err
     )
@@ -96,7 +96,7 @@ def test_an_edited_spec_refuses_the_old_plan_and_names_the_spec(
     assert _apply(str(specs), "--state", str(state), "--plan-checksum", reviewed["checksum"]) == (
         EXIT_PLAN_CHANGED
     )
-    assert "it would now start" in capsys.readouterr().err
+    assert "awaiting review now: FraudsterRegistrationJob/spec-0001" in capsys.readouterr().err
     assert _starts(voiceid_env) == 0
     edited.write_text(edited.read_text().replace("  revision: 1\n", "", 1))
     assert _apply(str(saved)) == EXIT_OK  # edited back: the reviewed plan again
@@ -127,7 +127,7 @@ def test_offline_and_online_plans_of_an_unchanged_repository_agree(
     (tmp_path / "more" / "spec-0004.yaml").rename(specs / "spec-0004.yaml")
     offline = _plan(capsys, specs, state, "--offline")
     new = [row for row in offline["intent"] if row[0].endswith("/spec-0004")]
-    assert new == [["SpeakerEnrollmentJob/spec-0004", "start", "unknown-offline", None, new[0][4]]]
+    assert new == [["SpeakerEnrollmentJob/spec-0004", "unknown-offline", 1, new[0][3]]]
     assert _plan(capsys, specs, state)["checksum"] != offline["checksum"]
 
 

@@ -390,7 +390,7 @@ def test_a_selector_does_not_turn_the_other_specs_jobs_into_orphans(
     actions = json.loads(capsys.readouterr().out)["actions"]
     assert sorted((a["action"], a["name"]) for a in actions) == [
         ("in-sync", "spec-0000"),
-        ("orphaned", "spec-0002"),  # its spec file is gone: that one is an orphan
+        ("retired", "spec-0002"),  # its spec file is gone (its job ended): retired
     ]
     assert keys[1] in LocalStateStore(state).read().specs
 
@@ -488,10 +488,10 @@ def test_two_states_sharing_a_domain_do_not_see_each_others_jobs_as_orphans(
         ("orphaned", "spec-0000"),
         ("orphaned", "spec-0002"),
     ]
-    (ours / "spec-0002.yaml").unlink()  # a spec this state managed is removed: its orphan
+    (ours / "spec-0002.yaml").unlink()  # a spec this state managed is removed: retired
     assert _plan_actions(capsys, ours, ours_state) == [
         ("in-sync", "spec-0000"),
-        ("orphaned", "spec-0002"),
+        ("retired", "spec-0002"),
     ]
 
 
@@ -512,7 +512,7 @@ def test_state_rm_forgets_a_removed_spec_and_a_readded_spec_takes_its_job_back(
     spec.unlink()
     assert _plan_actions(capsys, specs, state) == [
         ("in-sync", "spec-0001"),
-        ("orphaned", "spec-0000"),
+        ("retired", "spec-0000"),
     ]
     assert main(["state", "rm", "spec-0000", "--state", str(state)]) == 0
     assert "Removed SpeakerEnrollmentJob/spec-0000" in capsys.readouterr().out
@@ -548,7 +548,7 @@ def test_state_mv_records_a_rename_that_also_changed_the_spec(
         .replace("kind: SpeakerEnrollmentJob\n", "kind: SpeakerEnrollmentJob\n")
         + "  revision: 1\n"
     )
-    assert _plan_actions(capsys, specs, state) == [("orphaned", "spec-0000"), ("start", "renamed")]
+    assert _plan_actions(capsys, specs, state) == [("retired", "spec-0000"), ("start", "renamed")]
     assert main(["state", "mv", "spec-0000", "renamed", "--state", str(state)]) == 0
     assert "Moved SpeakerEnrollmentJob/spec-0000 to SpeakerEnrollmentJob/renamed" in (
         capsys.readouterr().out

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,13 +17,17 @@ from reconciler.cli import args as shared
 from reconciler.cli import saved as saved_plans
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, verdict
-from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, Plan
+from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, ActionKind, Plan
 
 if TYPE_CHECKING:
-    from reconciler.runner.context import ApplyReport
+    from reconciler.core.spec import LoadedSpec
+    from reconciler.runner.apply import Progress
+    from reconciler.runner.context import ApplyReport, Run, RunOptions
     from reconciler.runner.summary import RunSummary
 
 log = structlog.get_logger("reconciler.cli")
+
+REQUIRE_APPROVAL_ENV = "VOICEID_RECONCILER_REQUIRE_APPROVAL"
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
@@ -57,7 +63,14 @@ def register(sub: Any, parents: shared.Parents) -> None:
         "--timeout",
         type=values.duration(),
         metavar="SECONDS",
-        help="with --wait: give up after this long, exit 3 (default: wait until done)",
+        help="with --wait: stop waiting after this long; jobs still running go on and the "
+        "next run continues (exit 0; see --fail-on-timeout) (default: wait until done)",
+    )
+    waiting.add_argument(
+        "--fail-on-timeout",
+        action="store_true",
+        help="with --timeout: exit 3 when jobs are still running as the wait ends (for CI "
+        "that must block until the jobs ended)",
     )
     waiting.add_argument(
         "--poll-interval",
@@ -70,9 +83,23 @@ def register(sub: Any, parents: shared.Parents) -> None:
     safety = apply.add_argument_group("safety")
     safety.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     safety.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="do not ask for 'yes' before starting jobs (the question is only asked when "
+        "stdin is a terminal)",
+    )
+    safety.add_argument(
         "--plan-checksum",
         metavar="CHECKSUM",
-        help="act only if the plan computed now has this checksum (the reviewed plan; exit 6)",
+        help="the reviewed plan's checksum: approve its intents if it covers what awaits "
+        "review now (else exit 6), then start only approved intents",
+    )
+    safety.add_argument(
+        "--require-approval",
+        action="store_true",
+        default=None,
+        help="start only intents a reviewed plan approved; hold the others as "
+        f"awaiting-review (default: ${REQUIRE_APPROVAL_ENV}, else off)",
     )
     safety.add_argument(
         "--start-limit",
@@ -115,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         saved = saved_plans.load(plan_file)
         saved_plans.adopt(args, saved)
         reviewed = saved.intent
+    if args.fail_on_timeout and args.timeout is None:
+        raise shared.UsageError("--fail-on-timeout applies only with --wait --timeout")
     options = RunOptions(
         max_active=args.max_active,
         dry_run=args.dry_run,
@@ -124,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         plan_checksum=args.plan_checksum,
         reviewed=reviewed,
+        require_approval=_require_approval(args),
+        fail_on_timeout=args.fail_on_timeout,
         shard=shared.shard(args),
         list_lag_horizon=shared.list_lag_horizon(args),
         start_limit=None if args.force else args.start_limit,
@@ -156,15 +187,29 @@ def run(args: argparse.Namespace) -> int:
 
     outcome: int | None = None
     try:
+        if _asks(args, options):  # as Terraform does: the plan, then 'yes' before anything
+            confirmed = _confirm(specs, run, show_plan)
+            if confirmed is None:
+                sys.stdout.write("Apply cancelled: nothing was started.\n")
+                return EXIT_CANCELLED
+            run = Run(
+                store,
+                voiceid,
+                objects,
+                replace(options, plan_checksum=confirmed),
+                clock=collector.WaitingClock(),
+            )
         report = apply(
             specs,
             run,
             progress=progress if args.wait else None,
-            on_plan=show_plan,
+            on_plan=None if run.options.plan_checksum and not args.plan_checksum else show_plan,
             notifier=notifier,
         )
         loaded.save_cache()
-        outcome = verdict(report) or shared.fail_on(args, report.plan)
+        outcome = verdict(report, fail_on_timeout=args.fail_on_timeout) or shared.fail_on(
+            args, report.plan
+        )
     finally:
         progress.close()
         summary = RunSummary.of(
@@ -180,6 +225,53 @@ def run(args: argparse.Namespace) -> int:
     log.info("run.summary", **summary.log_fields())
     shared.warn_exposed_state_files([], shared.state_location(args))
     return outcome
+
+
+EXIT_CANCELLED = 1
+"""The answer to the question was not ``yes`` (as Terraform, which also exits 1)."""
+
+
+def _require_approval(args: argparse.Namespace) -> bool:
+    """``--require-approval``, else ``$VOICEID_RECONCILER_REQUIRE_APPROVAL`` (true/false)."""
+    if args.require_approval is not None:
+        return bool(args.require_approval)
+    text = os.environ.get(REQUIRE_APPROVAL_ENV, "")
+    try:
+        return values.parse_bool(text)
+    except ValueError as err:
+        raise shared.UsageError(f"${REQUIRE_APPROVAL_ENV}={text!r}: {err}") from None
+
+
+def _asks(args: argparse.Namespace, options: RunOptions) -> bool:
+    """Whether to ask for ``yes``: a person at a terminal, an apply that no review gates,
+    not a dry run, not ``--auto-approve``."""
+    if args.auto_approve or options.dry_run or options.gated:
+        return False
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):  # closed or replaced stdin: nobody to ask
+        return False
+
+
+def _confirm(specs: Sequence[LoadedSpec], run: Run, show: Progress) -> str | None:
+    """Plan (a dry run: nothing is written), show it, ask; the checksum of what was shown
+    when the answer is ``yes`` (the apply then starts exactly that, or refuses: exit 6), None
+    when it is not. A plan that starts nothing asks nothing."""
+    from reconciler.runner.apply import apply
+
+    dry = Run(run.store, run.voiceid, run.objects, replace(run.options, dry_run=True), run.clock)
+    plan = apply(specs, dry, on_plan=show).plan
+    if not plan.pending and not any(a.kind is ActionKind.RETIRED for a in plan.actions):
+        return plan.checksum()
+    sys.stdout.write(
+        "Do you want to start these jobs? voiceid-reconciler will start the jobs described "
+        "above (batch jobs cannot be stopped once started).\n"
+        "  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    )
+    sys.stdout.flush()
+    answer = sys.stdin.readline()
+    sys.stdout.write("\n")
+    return plan.checksum() if answer.strip() == "yes" else None
 
 
 def _emit_metrics(args: argparse.Namespace, summary: RunSummary) -> None:

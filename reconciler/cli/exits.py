@@ -19,7 +19,8 @@ EXIT_ERROR = 1
 EXIT_PENDING = 2
 """``plan --detailed-exitcode``: starts are pending."""
 EXIT_TIMEOUT = 3
-"""``apply --wait``: the timeout passed before every job ended."""
+"""``apply --wait --timeout --fail-on-timeout``: the timeout passed before every job ended
+(without ``--fail-on-timeout`` that is a success: the jobs progress, the next run continues)."""
 EXIT_LOCKED = 4
 """Another run holds the state lock for longer than ``--lock-timeout``."""
 EXIT_JOB_FAILED = 5
@@ -39,10 +40,10 @@ EXIT_CODES_HELP = """exit codes:
   0    success: converged, or progressing normally
   1    an error (bad flags or specs, unreadable state, Voice ID refused, ...): one line each
   2    plan --detailed-exitcode: starts are pending
-  3    apply --wait --timeout: timed out before every job ended (run again to continue)
+  3    apply --wait --timeout --fail-on-timeout: jobs still running when the wait ended
   4    another run holds the state lock for longer than --lock-timeout
   5    a managed job ended FAILED during this run, with no attempts left
-  6    apply --plan-checksum / PLAN.json: the plan is not the reviewed one
+  6    apply --plan-checksum / PLAN.json: the reviewed plan does not cover what awaits review
   7    the plan would start more jobs than --start-limit without --force
   8    a managed job ended COMPLETED_WITH_ERRORS during this run (status --details)
   9    --fail-on: the plan holds a blocked spec, a failed job, ... of a class it names
@@ -67,10 +68,12 @@ VERDICTS = frozenset(
 )
 
 
-def verdict(report: ApplyReport) -> int:
-    """The exit status of an apply run that finished: the first of timed out, a job FAILED,
-    a job COMPLETED_WITH_ERRORS; else success. The metrics' ``run_success`` is this being 0."""
-    if report.timed_out:
+def verdict(report: ApplyReport, *, fail_on_timeout: bool = False) -> int:
+    """The exit status of an apply run that finished: the first of timed out (only with
+    ``--fail-on-timeout``: by default a run that leaves jobs progressing succeeded), a job
+    FAILED, a job COMPLETED_WITH_ERRORS; else success. The metrics' ``run_success`` is this
+    being 0."""
+    if report.timed_out and fail_on_timeout:
         return EXIT_TIMEOUT
     if report.failed:
         return EXIT_JOB_FAILED

@@ -91,3 +91,18 @@ def classes(allowed: Sequence[str]) -> Callable[[str], frozenset[str]]:
 
     parse.__name__ = "classes"
     return parse
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def parse_bool(text: str) -> bool:
+    """A yes/no environment value: ``true``/``1``/``yes``/``on`` or ``false``/``0``/``no``/
+    ``off`` (any case; empty is no). Raises ValueError saying what is expected."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"expected true or false (1/0, yes/no, on/off), not {text!r}")

@@ -142,7 +142,7 @@ def _align(state: State, job: DesiredJob, strays: Strays) -> None:
         entry = state.specs[key]
     switched = entry.hash != job.request.hash
     if switched:
-        pool = entry.jobs + entry.history
+        pool = entry.history + entry.jobs  # oldest first: the history stays in its order
         entry.hash = job.request.hash
         entry.domain_id = job.request.domain_id
         entry.jobs = [r for r in pool if r.hash == entry.hash]

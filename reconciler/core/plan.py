@@ -8,10 +8,15 @@ Batch jobs are one-shot and immutable, so a plan never updates anything. Each de
 ``retry``       the last attempt ended FAILED and ``maxAttempts`` allows another one
 ``queued``      would start or retry, but the domain's active-job quota is taken (a later run
                 continues, in priority order)
+``awaiting-review``  would start or retry, but no review approved this intent (spec, hash,
+                attempts) and the run requires approval (``--require-approval``)
 ``blocked``     cannot start: domain missing or not ACTIVE, watchlist missing, access denied...
 ``in-sync``     a job exists for this hash; its status is reported
 ``superseded``  a job of an earlier hash of a spec that changed (never touched, only shown)
-``orphaned``    a job with our naming that no spec asks for any more (never touched)
+``orphaned``    a job with our naming that no spec asks for any more and that is still running
+                (or unclaimed, under ``--owner``): never touched, needs a look
+``retired``     the ended job of a spec that was removed: apply forgets its record (kept as a
+                tombstone, so a spec added back with its content takes it back)
 ==============  ================================================================================
 
 :func:`build_plan` computes the plan from desired jobs and a state that
@@ -44,7 +49,7 @@ from reconciler.core.identity import (
 )
 from reconciler.core.kinds import ACTIVE, JobKind, JobStatus
 from reconciler.core.spec import belongs
-from reconciler.core.state import JobRecord, SpecEntry, State
+from reconciler.core.state import Approval, JobRecord, SpecEntry, State
 
 DEFAULT_MAX_ACTIVE = 1
 """Active jobs Voice ID allows per domain and kind (``--max-active``)."""
@@ -59,24 +64,30 @@ class ActionKind(StrEnum):
     START = "start"
     RETRY = "retry"
     QUEUED = "queued"
+    AWAITING_REVIEW = "awaiting-review"
     BLOCKED = "blocked"
     IN_SYNC = "in-sync"
     SUPERSEDED = "superseded"
     ORPHANED = "orphaned"
+    RETIRED = "retired"
 
 
 _ORDER = {kind: i for i, kind in enumerate(ActionKind)}
 STARTING = frozenset({ActionKind.START, ActionKind.RETRY})
 PENDING = STARTING | {ActionKind.QUEUED}
+WANTED = PENDING | {ActionKind.AWAITING_REVIEW}
+"""The actions of a spec whose job is still to start (now, later, or once reviewed)."""
 
 
-PROBLEMS = ("blocked", "failed", "completed-with-errors", "orphaned", "queued")
+PROBLEMS = ("blocked", "failed", "completed-with-errors", "orphaned", "queued", "awaiting-review")
 """What ``--fail-on`` can name: a blocked spec, a job FAILED with no attempts left, one that
-COMPLETED_WITH_ERRORS, an orphaned job, a start still queued."""
+COMPLETED_WITH_ERRORS, an orphaned job (its spec removed, the job still running), a start
+still queued, a start no review approved."""
 _PROBLEM_KIND = {
     ActionKind.BLOCKED: "blocked",
     ActionKind.ORPHANED: "orphaned",
     ActionKind.QUEUED: "queued",
+    ActionKind.AWAITING_REVIEW: "awaiting-review",
 }
 _IN_SYNC_CODES = {
     JobStatus.COMPLETED: "completed",
@@ -114,6 +125,11 @@ class Action:
     """For a start: settings a reviewer should look at twice (OVERWRITE, IGNORE, ...)."""
     domain_name: str | None = None
     """The domain's name, when the state knows it (beside ``domain_id``)."""
+    max_attempts: int = 1
+    """The spec's ``maxAttempts``: a review approves attempts 1 to this (:class:`Intent`)."""
+    approved_by: str | None = None
+    """For a start: the review that approved its intent (the reviewed plan's checksum, or
+    ``apply``), None when no review did (:attr:`needs_review`)."""
     request: StartRequest | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -124,6 +140,13 @@ class Action:
     def pending(self) -> bool:
         """A start or retry, now or (queued) later."""
         return self.kind in PENDING
+
+    @property
+    def needs_review(self) -> bool:
+        """A start, now, later or held, whose intent no review approved: what a plan's
+        checksum covers. A start resumed after a crash never does (its intent was written by
+        the run that was allowed to start it, and the job may exist)."""
+        return self.kind in WANTED and self.approved_by is None and self.code != "unconfirmed-start"
 
     @property
     def running(self) -> bool:
@@ -176,16 +199,19 @@ class Plan:
         return {str(status): n for status, n in sorted(counts.items()) if status}
 
     def intent(self) -> tuple[Intent, ...]:
-        """What a reviewer approves: for every spec, its hash and its action class."""
-        return tuple(sorted(Intent.of(a) for a in self.actions if a.kind in _INTENT_CLASS))
+        """What a reviewer approves: the plan's review set — every start (now, queued, or
+        held) whose intent no earlier review approved: its spec, hash and the attempts its
+        ``maxAttempts`` allows."""
+        return tuple(sorted(Intent.of(a) for a in self.actions if a.needs_review))
 
     def checksum(self) -> str:
-        """A digest of the plan's :meth:`intent`: which specs, which hashes (the request each
-        start sends: the hash is of that request), which action class, which attempt a start
-        makes. Queue positions, holds, statuses and progress are left out, so a plan taken
-        while a domain was busy still applies once its job ended; a new or changed spec, a
-        replaced manifest, a job that FAILED since (a retry nobody reviewed) or a spec that
-        became startable does not."""
+        """A digest of the plan's :meth:`intent` (its review set): which specs, which hashes
+        (the request each start sends: the hash is of that request), which attempts. What
+        progresses in the world is left out — queue positions, holds, statuses, progress, a
+        reviewed job that started since, another review's intents approved since — so a
+        reviewed plan still applies however the world moved; a new or changed spec, a
+        replaced manifest, a raised ``maxAttempts`` or a spec that became startable (a hash
+        nobody reviewed) changes it."""
         intent = self.intent()
         digest = hashlib.sha256(b"[")  # the JSON list of the intents, made a thousand at a time
         for at in range(0, len(intent), 1000):
@@ -195,52 +221,34 @@ class Plan:
         return digest.hexdigest()[:16]
 
 
-_INTENT_CLASS = {
-    ActionKind.START: "start",
-    ActionKind.RETRY: "start",
-    ActionKind.QUEUED: "start",
-    ActionKind.IN_SYNC: "in-sync",
-    ActionKind.BLOCKED: "blocked",
-}
-"""The action classes a reviewer approves (superseded and orphaned jobs are never touched)."""
 UNKNOWN_HASH = "unknown-offline"
 """The hash of a new spec in an offline plan, which only Voice ID and S3 can tell."""
 
 
 class Intent(NamedTuple):
-    """One spec of a plan as the checksum covers it."""
+    """One start a review approves: the spec, the hash of the request it sends, the attempts
+    its ``maxAttempts`` allows (retries within them are approved with it), and its domain."""
 
     key: str
-    action: str
-    hash: str | None
-    attempt: int | None
+    hash: str
+    attempts: int
     domain_id: str | None
 
     @classmethod
     def of(cls, action: Action) -> Intent:
-        cls_ = _INTENT_CLASS[action.kind]
-        starting = cls_ == "start"
-        unknown = starting and action.hash is None
-        return cls(
-            action.key,
-            cls_,
-            UNKNOWN_HASH if unknown else action.hash,
-            action.attempt if starting and not unknown else None,
-            action.domain_id,
-        )
+        return cls(action.key, action.hash or UNKNOWN_HASH, action.max_attempts, action.domain_id)
 
     def describe(self) -> str:
-        what = {"start": "to start", "in-sync": "in sync", "blocked": "blocked"}[self.action]
         if self.hash == UNKNOWN_HASH:
-            return f"{what}, hash unknown (offline plan)"
-        attempt = f", attempt {self.attempt}" if self.attempt and self.attempt > 1 else ""
-        return f"{what}{attempt}" + (f", hash {self.hash[:12]}" if self.hash else "")
+            return "to start, hash unknown (offline plan)"
+        attempts = f", up to {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"to start, hash {self.hash[:12]}{attempts}"
 
 
 def intent_differences(
     reviewed: Sequence[Intent], now: Sequence[Intent], *, limit: int = 5
 ) -> list[str]:
-    """What changed between a reviewed plan's intent and the plan computed now, one phrase
+    """What differs between a reviewed plan's review set and the one computed now, one phrase
     per spec (at most ``limit``, then how many more)."""
     before = {i.key: i for i in reviewed}
     after = {i.key: i for i in now}
@@ -251,16 +259,40 @@ def intent_differences(
             continue
         if old is None:
             assert new is not None
-            out.append(f"{key}: new since review ({new.describe()})")
+            out.append(f"{key}: not in the reviewed plan ({new.describe()})")
         elif new is None:
-            out.append(f"{key}: no longer in the plan (was {old.describe()})")
-        elif old.hash != new.hash and old.hash and new.hash:
+            out.append(f"{key}: no longer awaits review (approved since, started, or removed)")
+        elif old.hash != new.hash and UNKNOWN_HASH not in (old.hash, new.hash):
             out.append(f"{key}: changed since review (hash {old.hash[:12]} -> {new.hash[:12]})")
         else:
-            out.append(f"{key}: was {old.describe()}, now {new.describe()}")
+            out.append(f"{key}: reviewed {old.describe()}; now {new.describe()}")
     if len(out) > limit:
         out = [*out[:limit], f"and {len(out) - limit} more"]
     return out
+
+
+APPLY_REVIEW = "apply"
+"""The review of an un-gated apply (confirmed at a terminal, or ``--auto-approve``)."""
+
+
+def approve(state: State, intents: Iterable[Intent], review: str, at: str) -> list[str]:
+    """Record that ``review`` approved ``intents`` (their hashes, attempts); returns the keys.
+    An intent whose hash only an online plan knows is never approved."""
+    keys = []
+    for intent in intents:
+        if intent.hash == UNKNOWN_HASH:
+            continue
+        state.approvals[intent.key] = Approval(
+            hash=intent.hash, max_attempts=intent.attempts, review=review, at=at
+        )
+        keys.append(intent.key)
+    return keys
+
+
+def reviewed_already(state: State, checksum: str) -> bool:
+    """Whether the review of ``checksum`` was applied before (its approvals are recorded): a
+    re-run of the apply that followed a merge."""
+    return any(a.review == checksum for a in state.approvals.values())
 
 
 def collisions(desired: Sequence[DesiredJob]) -> list[SpecError]:
@@ -290,29 +322,65 @@ def check_unique(desired: Sequence[DesiredJob]) -> None:
         raise PlanError(str(found[0]))
 
 
+class Review(NamedTuple):
+    """What a gated apply may approve, and what it must refuse (:func:`review`)."""
+
+    approve: tuple[Intent, ...]
+    """The intents of the review set now that the reviewed plan approved."""
+    refusal: str | None
+    """Why the reviewed plan does not cover the review set now (exit 6), or None."""
+
+
+def review(
+    plan: Plan,
+    state: State,
+    *,
+    checksum: str | None,
+    reviewed: Sequence[Intent] | None = None,
+) -> Review:
+    """Match the plan computed now against the reviewed one: a bare ``checksum`` (the plan
+    comment's) approves the review set now when it is the reviewed one, all or nothing; the
+    ``reviewed`` intents of a saved plan approve the intents now that they hold, and refuse
+    only the ones no review saw. A checksum whose review was applied before (a re-run) and a
+    review set that is empty now (every intent approved since) approve nothing and refuse
+    nothing: the run starts what earlier reviews approved."""
+    now = plan.intent()
+    if reviewed is not None:
+        held = set(reviewed)
+        approved = tuple(i for i in now if i in held)
+        unreviewed = [i for i in now if i not in held]
+        if not unreviewed:
+            return Review(approved, None)
+        why = intent_differences(list(reviewed), now)
+        return Review(approved, _refusal(plan.checksum(), checksum or "", why))
+    if checksum is None or plan.checksum() == checksum:
+        return Review(now, None)
+    if not now or reviewed_already(state, checksum):
+        return Review((), None)
+    why = [f"awaiting review now: {_some([i.key for i in now])}"]
+    return Review((), _refusal(plan.checksum(), checksum, why))
+
+
+def _refusal(now: str, checksum: str, why: Sequence[str]) -> str:
+    return (
+        f"the reviewed plan{f' ({checksum})' if checksum else ''} does not cover what awaits "
+        f"review now (checksum {now}: {'; '.join(why)}); nothing it did not review starts — "
+        "plan again (on main: re-run the plan workflow) and apply that plan's checksum"
+    )
+
+
 def check_plan(
     plan: Plan,
     *,
-    checksum: str | None,
     start_limit: int | None,
     dry_run: bool = False,
-    reviewed: Sequence[Intent] | None = None,
+    refusal: str | None = None,
 ) -> None:
-    """Refuse a plan that is not the reviewed one (``checksum``; with the ``reviewed`` intent
-    of a saved plan, saying which specs differ), or that is surprisingly large (more pending
-    starts than ``start_limit``; None: no limit; a dry run is only shown)."""
-    if checksum and plan.checksum() != checksum:
-        if reviewed is not None:
-            differs = intent_differences(reviewed, plan.intent())
-        else:  # a bare checksum says only that something differs: show what would start
-            starting = [a.key for a in plan.actions if a.pending]
-            differs = [f"it would now start {_some(starting)}"] if starting else []
-        raise PlanChecksumMismatch(
-            f"the plan changed since it was reviewed: its checksum is now {plan.checksum()}, "
-            f"not {checksum}"
-            + (f" ({'; '.join(differs)})" if differs else "")
-            + "; plan again and review"
-        )
+    """Refuse a plan that is not the reviewed one (``refusal``, from :func:`review`), or that
+    is surprisingly large (more pending starts than ``start_limit``; None: no limit; a dry run
+    is only shown)."""
+    if refusal:
+        raise PlanChecksumMismatch(refusal)
     pending = plan.pending_count()
     if start_limit is not None and pending > start_limit and not dry_run:
         raise UnsafePlanError(
@@ -398,6 +466,7 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
     max_active: int = DEFAULT_MAX_ACTIVE,
     unselected: Collection[str] = (),
     owner: Sequence[str] = (),
+    require_approval: bool = False,
 ) -> Plan:
     """The plan for ``desired`` given ``state`` (already absorbed with observations).
 
@@ -408,7 +477,13 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
     are not reported (they are not orphans). Orphans are the jobs of specs this state managed
     and that were removed; jobs found by listing that no spec of this state ever claimed
     (another state's, in a shared domain) are reported only when their spec name matches an
-    ``owner`` pattern (``fnmatch``; ``*`` for all).
+    ``owner`` pattern (``fnmatch``; ``*`` for all). The ended jobs of a removed spec are
+    ``retired`` (apply forgets them); a removed spec's job still running is ``orphaned``.
+
+    Every start carries the review that approved its intent (``state.approvals``); with
+    ``require_approval`` a start no review approved is ``awaiting-review`` instead, takes no
+    slot, and the approved ones fill the slots. Equal priorities are served in the order
+    their intents were approved (the first approved, the first started), then by name.
     """
     check_unique(desired)
     names = {domain_id: name for name, domain_id in state.domains.items()}
@@ -416,20 +491,81 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
     wanted_keys = {job.key for job in desired}
     for key, entry in sorted(state.specs.items()):
         if key not in wanted_keys and not belongs(key, unselected):
-            actions.extend(
-                _orphaned(entry.jobs + entry.history, "its spec was removed", "spec-removed", names)
-            )
+            actions.extend(_removed(entry, names))
     if owner:
         owned = [r for r in state.orphans if any(fnmatch(_spec_name(r), p) for p in owner)]
         actions.extend(_orphaned(owned, "no spec asks for it", "unclaimed", names))
     busy = active_counts(state)
-    for slot, waiting in candidates.items():
+    for slot, starts in candidates.items():
+        waiting = starts
+        if require_approval:  # an intent no review approved waits for one, taking no slot
+            waiting = [a for a in starts if not a.needs_review]
+            actions.extend(
+                _awaiting(a, state.approvals.get(a.key)) for a in starts if a.needs_review
+            )
         if hold and slot in hold:  # observation cannot rule out a job it does not see yet
             actions.extend(_queued(action, hold[slot], "list-lag") for action in waiting)
         else:
             taken = busy[slot] + (foreign_active or {}).get(slot, 0)
-            actions.extend(_fill(waiting, taken, max_active))
+            actions.extend(_fill(waiting, taken, max_active, state.approvals))
     return Plan(tuple(sorted(actions, key=Action.sort_key)), max_active=max_active)
+
+
+def retirable(state: State, plan: Plan) -> list[str]:
+    """The spec entries an apply forgets: those of removed specs that the plan shows retired
+    (every job of theirs ended)."""
+    retired = {a.key for a in plan.actions if a.kind is ActionKind.RETIRED}
+    running = {a.key for a in plan.actions if a.kind is ActionKind.ORPHANED}
+    return sorted(k for k in retired - running if k in state.specs)
+
+
+def _removed(entry: SpecEntry, names: Mapping[str, str]) -> list[Action]:
+    """The jobs of a spec that was removed: retired when every one of them ended (the state
+    forgets them on apply, as tombstones), orphaned while one still runs or may (a start
+    not confirmed)."""
+    records = entry.jobs + entry.history
+    if any(r.active or r.job_id is None for r in records):
+        return _orphaned(
+            records, "its spec was removed; its job is still running", "spec-removed", names
+        )
+    latest = _newest(records)
+    if latest is None:
+        return []
+    status = latest.status or "ended"
+    return [
+        _report(
+            ActionKind.RETIRED,
+            latest,
+            entry.name,
+            f"its spec was removed; its job ended {status}: apply forgets it",
+            "spec-retired",
+            domain_name=names.get(latest.domain_id),
+        )
+    ]
+
+
+def _awaiting(action: Action, approval: Approval | None) -> Action:
+    """A start no review approved, held with the reason."""
+    if approval is None:
+        reason = "no reviewed plan approved this spec (changed on main without review?)"
+        code = "not-reviewed"
+    elif approval.hash != action.hash:
+        reason = (
+            f"changed since its review (reviewed hash {approval.hash[:12]}, now "
+            f"{(action.hash or UNKNOWN_HASH)[:12]}"
+            + (f": {', '.join(action.changes)}" if action.changes else "")
+            + ")"
+        )
+        code = "changed-since-review"
+    else:
+        reason = (
+            f"attempt {action.attempt} is beyond the {approval.max_attempts} attempt(s) "
+            "its review approved"
+        )
+        code = "attempts-beyond-review"
+    return replace(
+        action, kind=ActionKind.AWAITING_REVIEW, reason=f"awaiting review: {reason}", code=code
+    )
 
 
 def _desired_actions(
@@ -457,6 +593,8 @@ def _desired_actions(
                     else job.blocked or "",
                     code="new-offline" if new else job.blocked_code,
                     priority=job.spec.facts.priority,
+                    max_attempts=job.spec.facts.max_attempts,
+                    risks=_facts_risks(job) if new else (),
                     domain_name=names.get(job.domain_id) if job.domain_id else None,
                 )
             )
@@ -483,6 +621,9 @@ def _desired_actions(
                 changes=changes,
             )
         if action.kind in STARTING:
+            approval = state.approvals.get(job.key)
+            if approval is not None and approval.covers(action.hash, action.attempt):
+                action = replace(action, approved_by=approval.review)
             candidates[(job.request.domain_id, job.kind)].append(action)
         else:
             actions.append(action)
@@ -491,10 +632,25 @@ def _desired_actions(
     return actions, candidates
 
 
-def _fill(waiting: list[Action], taken: int, max_active: int) -> list[Action]:
-    """The starts of one slot: the free places go by priority, then name; the rest queue."""
+_NEVER = "~"
+"""Sorts after every ISO time: a start not approved yet waits behind approved ones."""
+
+
+def _fill(
+    waiting: list[Action], taken: int, max_active: int, approvals: Mapping[str, Approval]
+) -> list[Action]:
+    """The starts of one slot: the free places go by priority, then by when their intent was
+    approved (a spec that waited longer is not overtaken by a new one), then name; the rest
+    queue."""
     free = max(0, max_active - taken)
-    waiting = sorted(waiting, key=lambda a: (-a.priority, a.name))
+
+    def since(action: Action) -> str:
+        if action.code == "unconfirmed-start":  # a start under way goes on first
+            return ""
+        approval = approvals.get(action.key)
+        return approval.at if approval is not None and action.approved_by else _NEVER
+
+    waiting = sorted(waiting, key=lambda a: (-a.priority, since(a), a.name))
     out: list[Action] = []
     for position, action in enumerate(waiting):
         if position < free:
@@ -566,6 +722,7 @@ def _action_for(
             speakers=job.speakers,
             request=request,
             domain_name=domain_name,
+            max_attempts=max_attempts,
         )
     return Action(
         kind,
@@ -583,22 +740,44 @@ def _action_for(
         request=request,
         risks=risks(request),
         domain_name=domain_name,
+        max_attempts=max_attempts,
     )
 
 
 def risks(request: StartRequest) -> tuple[str, ...]:
     """The settings of a start a reviewer should look at twice."""
-    config = request.config
+    return config_risks(request.config)
+
+
+def config_risks(config: Mapping[str, object] | None) -> tuple[str, ...]:
+    """The risky settings of a start's configuration (from the spec alone: an offline plan
+    shows them too)."""
+    if not config:
+        return ()
     notes = []
     if config.get("existingEnrollmentAction") == "OVERWRITE":
         notes.append("existingEnrollmentAction OVERWRITE: re-enrolls speakers already enrolled")
-    if (config.get("fraudDetection") or {}).get("action") == "IGNORE":
+    fraud = config.get("fraudDetection")
+    if isinstance(fraud, Mapping) and fraud.get("action") == "IGNORE":
         notes.append("fraud detection IGNORE: enrolls callers even when they match a fraudster")
     if config.get("duplicateRegistrationAction") == "REGISTER_AS_NEW":
         notes.append(
             "duplicateRegistrationAction REGISTER_AS_NEW: duplicates become new fraudsters"
         )
     return tuple(notes)
+
+
+def _facts_risks(job: DesiredJob) -> tuple[str, ...]:
+    """The risk notes of a spec whose request is not known (an offline plan): they come from
+    the spec alone."""
+    facts = job.spec.facts
+    return config_risks(
+        {
+            "existingEnrollmentAction": facts.existing_enrollment_action,
+            "fraudDetection": {"action": facts.fraud_action},
+            "duplicateRegistrationAction": facts.duplicate_registration_action,
+        }
+    )
 
 
 def _queued(action: Action, reason: str, code: str) -> Action:
@@ -617,7 +796,7 @@ def _superseded(
     replacing = current_hash is not None and not any(
         r.job_id for r in entry.jobs if r.hash == current_hash
     )
-    latest = entry.history[-1] if entry.history else None
+    latest = _newest([r for r in entry.history if r.hash != current_hash])
     return [
         _report(
             ActionKind.SUPERSEDED,
@@ -630,6 +809,13 @@ def _superseded(
         for r in entry.history
         if r.hash != current_hash and (r.active or (replacing and r is latest))
     ]
+
+
+def _newest(records: Sequence[JobRecord]) -> JobRecord | None:
+    """The job created last (the one a change replaces), by when it was created or intended."""
+    if not records:
+        return None
+    return max(records, key=lambda r: (r.created_at or r.intent_at or "", r.attempt))
 
 
 def _orphaned(

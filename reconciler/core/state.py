@@ -29,6 +29,11 @@ Schema (version 4), as written to disk (JSON, sorted keys, two-space indent)::
                                  digest of its URL, never the URL (it may hold a token)
     blocked        {"<kind>/<name>": {since, domainId, reason}}  specs blocked now, since when
     unblocked      [{key, since, domainId}]  specs no longer blocked, until every sink was told
+    approvals      {"<kind>/<name>": {at, hash, maxAttempts, review}}  the intent a review
+                                 approved for each spec: its hash and the attempts its
+                                 maxAttempts allowed, the checksum of the reviewed plan (or
+                                 ``apply`` for an un-gated apply) and when; a run that requires
+                                 approval starts nothing else (``reconciler.core.plan``)
 
     SpecEntry:
       kind         "SpeakerEnrollmentJob" | "FraudsterRegistrationJob"
@@ -97,10 +102,11 @@ from reconciler.core.errors import ReconcilerError, StateError
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Version 2 added ``removed`` (the tombstones of ``state rm``), version 3 each entry's
-``request``, version 4 the notification ledger (``notified``, ``blocked``, ``unblocked``);
-older versions are read as they are (what they lack is empty)."""
+``request``, version 4 the notification ledger (``notified``, ``blocked``, ``unblocked``),
+version 5 the ``approvals`` of reviewed intents; older versions are read as they are (what
+they lack is empty: a state of version 4 has approved nothing)."""
 DEFAULT_PATH = "voiceid-state.json"
 DEFAULT_LOCK_TIMEOUT = 60.0
 """Seconds a run waits for another run's state lock (``--lock-timeout``), in every store."""
@@ -230,6 +236,24 @@ class Unblocked(_Record):
     domain_id: str | None = None
 
 
+class Approval(_Record):
+    """The intent a review approved for one spec (state ``approvals.<spec>``): starting the
+    job of ``hash``, attempts 1 to ``max_attempts``."""
+
+    hash: str
+    max_attempts: int = Field(ge=1)
+    review: str
+    """The checksum of the reviewed plan that approved it, or ``apply`` (an un-gated apply,
+    confirmed at a terminal or with ``--auto-approve``)."""
+    at: str
+    """When it was approved (ISO time): the order in which a domain's queue serves specs of
+    equal priority (the first approved starts first)."""
+
+    def covers(self, hash_: str | None, attempt: int | None) -> bool:
+        """Whether this approval allows starting ``attempt`` of the job of ``hash_``."""
+        return hash_ == self.hash and (attempt or 1) <= self.max_attempts
+
+
 class State(_Record):
     schema_version: int = SCHEMA_VERSION
     lineage: str = Field(default_factory=lambda: uuid.uuid4().hex)
@@ -246,6 +270,7 @@ class State(_Record):
     notified: dict[str, SinkLedger] = Field(default_factory=dict)
     blocked: dict[str, BlockedSince] = Field(default_factory=dict)
     unblocked: list[Unblocked] = Field(default_factory=list)
+    approvals: dict[str, Approval] = Field(default_factory=dict)
     _untrusted: str | None = PrivateAttr(default=None)
     """Why this state may not know every job of ours (never written to disk)."""
     _renamed: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -328,6 +353,7 @@ class State(_Record):
         for key in keys:
             entry = self.specs.pop(key)
             self.removed.extend(entry.jobs + entry.history)
+            self.approvals.pop(key, None)  # a spec added back is reviewed again
             forgotten.append(key)
         spec_name = name.partition("/")[2] or name
         for record in list(self.orphans):
@@ -805,7 +831,8 @@ _LINE = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
 
 def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
     """Bring an older schema up to :data:`SCHEMA_VERSION`: version 1 lacks only ``removed``,
-    version 2 the entries' ``request``, version 3 the notification ledger (all optional)."""
+        version 2 the entries' ``request``, version 3 the notification ledger, version 4 the
+    approvals (all optional)."""
     if version < SCHEMA_VERSION:
         data = {**data, "schemaVersion": SCHEMA_VERSION}
     return data

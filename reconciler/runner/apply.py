@@ -15,8 +15,19 @@ import structlog
 from reconciler.core.desired import DesiredJob, desire, in_shard
 from reconciler.core.hold import Observation
 from reconciler.core.kinds import JobStatus
-from reconciler.core.plan import Action, ActionKind, Plan, check_plan, settled
+from reconciler.core.plan import (
+    APPLY_REVIEW,
+    Action,
+    ActionKind,
+    Plan,
+    approve,
+    check_plan,
+    retirable,
+    review,
+    settled,
+)
 from reconciler.core.spec import LoadedSpec
+from reconciler.core.times import iso
 from reconciler.runner.context import ApplyReport, Run
 from reconciler.runner.notify import Notifier
 from reconciler.runner.observe import observe
@@ -42,54 +53,97 @@ def apply(
 ) -> ApplyReport:
     """Converge: observe, plan, start what is missing (state written after every start).
     ``on_plan`` is shown the reviewed plan, once, before anything starts; ``notifier``
-    delivers the job events after every poll and at the end (recorded in the state)."""
-    store, options = run.store, run.options
+    delivers the job events after every poll and at the end (recorded in the state).
+
+    The store's lock is held for one poll at a time — read the state, observe, plan, start,
+    write: seconds — and never while ``--wait`` sleeps, so the schedule and the apply of a
+    merge never wait on each other for long. Each poll reads the state afresh: what another
+    run wrote meanwhile (its starts, its approvals) is this run's truth from then on."""
+    options = run.options
     started_at = run.clock.monotonic()
-    with store.locked():
-        run.state = store.read()
-        if notifier:
-            notifier.begin(run.state)
-        before = {r.job_id: r.status for r in run.state.all_jobs() if r.job_id}
-        resolver = OnlineResolver(run.voiceid, run.state, run.objects)
-        desired = in_shard(desire(specs, resolver), options.shard)
-        try:
-            plan, seen, current = _observe_and_plan(run, desired)
-            check_plan(  # the reviewed plan is the one computed before anything starts
-                plan,
-                checksum=options.plan_checksum,
-                reviewed=options.reviewed,
-                start_limit=options.start_limit,
-                dry_run=options.dry_run,
-            )
-            run.report.reviewed = plan
-            if on_plan:
-                on_plan(plan)
-            while _step(run, plan, seen, current, progress):
-                if notifier:
+    desired: list[DesiredJob] | None = None
+    before: dict[str, JobStatus | None] = {}
+    while True:
+        with run.store.locked():
+            run.state = run.store.read()
+            run.planned = False
+            try:
+                if desired is None:  # the first poll: resolve, review, show the plan
+                    if notifier:
+                        notifier.begin(run.state)
+                    before = {r.job_id: r.status for r in run.state.all_jobs() if r.job_id}
+                    resolver = OnlineResolver(run.voiceid, run.state, run.objects)
+                    desired = in_shard(desire(specs, resolver), options.shard)
+                    plan, seen, current = _observe_and_plan(run, desired, save=False)
+                    plan = _review(run, plan, seen, current)
+                    run.report.reviewed = plan
+                    if on_plan:
+                        on_plan(plan)
+                else:
+                    plan, seen, current = _observe_and_plan(run, desired)
+                _retire(run, plan)
+                more = _step(run, plan, seen, current, progress)
+                last = not more or _timed_out(run, started_at)
+                if notifier and not options.dry_run:
                     notifier.deliver(run.state, run.report.plan, run.clock.time())
-                if (
-                    options.timeout is not None
-                    and run.clock.monotonic() - started_at >= options.timeout
-                ):
-                    run.report.timed_out = True
-                    break
-                run.clock.sleep(options.poll_interval)
-                plan, seen, current = _observe_and_plan(run, desired)
-            if notifier and not options.dry_run:
-                notifier.deliver(run.state, run.report.plan, run.clock.time())
-        except BaseException:
-            if run.planned:
-                _save_on_error(run)
-            raise
-        store.write(run.state)
+            except BaseException:
+                if run.planned:
+                    _save_on_error(run)
+                raise
+            run.store.write(run.state)
+        if last:
+            break
+        run.clock.sleep(options.poll_interval)
     return _finish(run, before)
 
 
+def _timed_out(run: Run, started_at: float) -> bool:
+    """Whether ``--timeout`` ends the wait now (the report says so)."""
+    timeout = run.options.timeout
+    if timeout is not None and run.clock.monotonic() - started_at >= timeout:
+        run.report.timed_out = True
+    return run.report.timed_out
+
+
+def _review(run: Run, plan: Plan, seen: Observation, current: list[DesiredJob]) -> Plan:
+    """The gate of the first poll: match the plan against the reviewed one and record the
+    approvals it gives (an un-gated apply approves its own review set: it was confirmed at a
+    terminal, or told ``--auto-approve``), refuse what no review covers (exit 6), and the
+    safety limit. Returns the plan with the new approvals taken into account."""
+    options = run.options
+    if options.gated:
+        verdict = review(plan, run.state, checksum=options.plan_checksum, reviewed=options.reviewed)
+        intents, refusal, label = verdict.approve, verdict.refusal, options.plan_checksum
+    else:
+        intents, refusal, label = plan.intent(), None, APPLY_REVIEW
+    if intents and not options.dry_run:
+        run.report.approved = approve(
+            run.state, intents, label or plan.checksum(), iso(run.clock.time())
+        )
+        plan = run.options.plan(
+            current, run.state, foreign_active=seen.foreign_active, hold=seen.hold
+        )
+        run.report.plan = plan
+    if (intents or plan.starts) and not options.dry_run:
+        run.store.write(run.state)  # the approvals and the observation before any start
+    check_plan(plan, start_limit=options.start_limit, dry_run=options.dry_run, refusal=refusal)
+    return plan
+
+
+def _retire(run: Run, plan: Plan) -> None:
+    """Forget the entries of removed specs whose jobs all ended (kept as tombstones)."""
+    if run.options.dry_run:
+        return
+    for key in retirable(run.state, plan):
+        run.state.forget(key)
+        run.report.retired.append(key)
+
+
 def _observe_and_plan(
-    run: Run, desired: list[DesiredJob]
+    run: Run, desired: list[DesiredJob], *, save: bool = True
 ) -> tuple[Plan, Observation, list[DesiredJob]]:
     """One poll: observe Voice ID, read the results of jobs that ended, plan, save (before
-    anything starts)."""
+    anything starts; ``save`` False: the caller saves, once, after the review)."""
     current = run.desired_now(desired)
     watched = {r.job_id for r in run.state.all_jobs() if r.job_id and r.active}
     seen = observe(
@@ -99,8 +153,8 @@ def _observe_and_plan(
     plan = run.options.plan(current, run.state, foreign_active=seen.foreign_active, hold=seen.hold)
     run.report.plan = plan
     run.planned = True
-    if plan.starts or run.options.wait:  # saved before starting, and at every poll; a run
-        run.store.write(run.state)  # that starts nothing is saved once, at its end
+    if plan.starts and save:  # saved before starting; a poll that starts nothing is saved
+        run.store.write(run.state)  # once, at its end
     return plan, seen, current
 
 

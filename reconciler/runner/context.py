@@ -48,9 +48,17 @@ class RunOptions:
     list_lag_horizon: float = DEFAULT_LIST_LAG_HORIZON
     """How long a new job may be missing from List (see :mod:`reconciler.core.hold`)."""
     plan_checksum: str | None = None
-    """Refuse to act unless the plan computed now has this checksum (the reviewed plan)."""
+    """The reviewed plan's checksum: its review set is approved when it is the one now (else
+    exit 6), and only approved intents start (:func:`reconciler.core.plan.review`)."""
     reviewed: tuple[Intent, ...] | None = None
-    """The intent of a saved plan (``apply PLAN.json``): a refusal names the specs that differ."""
+    """The review set of a saved plan (``apply PLAN.json``): the intents it approves; a refusal
+    names the specs that differ."""
+    require_approval: bool = False
+    """Start only intents a review approved (``--require-approval``: the schedule); others are
+    ``awaiting-review``. Implied by ``plan_checksum`` and ``reviewed``."""
+    fail_on_timeout: bool = False
+    """``--fail-on-timeout``: a wait that ``timeout`` ended with jobs still running exits 3
+    (by default it is a success: the jobs progress, the next run continues)."""
     start_limit: int | None = DEFAULT_START_LIMIT
     """Refuse a plan with more pending starts than this (None: no limit; ``--force``)."""
     unselected: frozenset[str] = frozenset()
@@ -76,7 +84,13 @@ class RunOptions:
             max_active=self.max_active,
             unselected=self.unselected,
             owner=self.owner,
+            require_approval=self.gated,
         )
+
+    @property
+    def gated(self) -> bool:
+        """Whether only approved intents start: ``--require-approval``, or a reviewed plan."""
+        return self.require_approval or self.plan_checksum is not None or self.reviewed is not None
 
     def __post_init__(self) -> None:
         """Refuse, before anything is read or started, values that make no sense."""
@@ -115,6 +129,10 @@ class ApplyReport:
     observed_at: str | None = None
     reviewed: Plan | None = None
     """The plan computed before anything started (the one ``--plan-checksum`` checked)."""
+    approved: list[str] = field(default_factory=list)
+    """Specs whose intent this run approved (the reviewed plan's, or an un-gated apply's)."""
+    retired: list[str] = field(default_factory=list)
+    """Entries of removed specs whose jobs had ended, forgotten by this run (tombstones)."""
     held_back: int = 0
     """Starts the last plan had that ``--max-starts`` held back for a later run."""
 
