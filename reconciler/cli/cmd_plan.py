@@ -12,7 +12,7 @@ from reconciler.cli import args as shared
 from reconciler.cli import saved as saved_plans
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, EXIT_PENDING
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError, SpecErrors
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE
 
 
@@ -62,6 +62,30 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Plan; with ``--format markdown``, a plan that fails still gives a comment (Atlantis
+    comments the error): the marker, ``❌ Plan failed`` and the error lines the CLI prints on
+    stderr, on stdout; the error is raised again, so the exit code is the CLI's (1)."""
+    try:
+        return _plan(args)
+    except SpecErrors as err:
+        if args.format == "markdown":
+            lines = [str(e) for e in err.errors]
+            _failed_comment([*lines, str(err)] if len(lines) > 1 else lines)
+        raise
+    except ReconcilerError as err:
+        if args.format == "markdown":
+            _failed_comment([str(err)])
+        raise
+
+
+def _failed_comment(errors: list[str]) -> None:
+    from reconciler.cli import render
+
+    sys.stdout.write(render.plan_failed_markdown(errors))
+    sys.stdout.flush()
+
+
+def _plan(args: argparse.Namespace) -> int:
     from reconciler.cli import render
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.usecases import plan_offline, plan_online

@@ -1,47 +1,69 @@
 """Plans as text for people and JSON for tools. Rendering never computes anything.
 
-JSON plan schema (``formatVersion`` 1; fields are only ever added within a version)::
+JSON plan schema (``formatVersion`` 1). Within a version, fields and values are only ever
+added, never renamed, removed or given another meaning: a reader shows an ``action``, ``code``
+or ``problem`` value it does not know (as its ``reason`` says) instead of failing on it. Added
+within version 1: the actions ``awaiting-review`` and ``retired`` (and their ``summary``
+keys), ``orphaned`` narrowed to jobs still running (an ended job of a removed spec is
+``retired``), the ``problem`` ``awaiting-review``, the codes ``domain-not-found`` offline and
+those of the two new actions::
 
     formatVersion   1
     offline         bool       computed from the state file alone
     observedAt      str|null   when Voice ID was last observed (the state's observedAt)
     checksum        str        pin for ``apply --plan-checksum``: a digest of ``intent``
-    summary         {start, retry, queued, blocked, in-sync, superseded, orphaned: int}
-    problems        {blocked, failed, completed-with-errors, orphaned, queued: int}  (those
-                    present; what ``--fail-on`` counts)
+    summary         {start, retry, queued, awaiting-review, blocked, in-sync, superseded,
+                    orphaned, retired: int}  (every action kind, zeros included)
+    problems        {blocked, failed, completed-with-errors, orphaned, queued,
+                    awaiting-review: int}  (those present; what ``--fail-on`` counts)
     notes           [str]      for the reviewer: pending starts near or over the default
                     ``--start-limit``
     actions         [{action, kind, name, domainId, hash, attempt, jobName, jobId, status,
                       percentComplete, reason, priority, code, domainName, speakers, changes,
                       risks, problem}]
+                    action: start | retry | queued | awaiting-review (a start no review
+                    approved, in a run that requires approval; not a failure) | blocked |
+                    in-sync | superseded | orphaned (a job no spec asks for that still runs,
+                    or an unclaimed one under --owner) | retired (the ended job of a removed
+                    spec: apply forgets its record).
                     code: why, for tools — start: new | changed | unconfirmed-start |
                     new-offline; retry: retry-after-failure; queued: domain-busy |
-                    waiting-behind | list-lag; blocked: domain-not-found | domain-ambiguous |
-                    domain-not-active | watchlist-not-found | watchlist-ambiguous |
-                    manifest-not-found | offline | refused; in-sync: starting | running |
-                    completed | completed-with-errors | failed; superseded: spec-changed;
-                    orphaned: spec-removed | unclaimed.
+                    waiting-behind | list-lag; awaiting-review: not-reviewed |
+                    changed-since-review | attempts-beyond-review; blocked: domain-not-found
+                    (offline too: a name not among the state's known domains) |
+                    domain-ambiguous | domain-not-active | watchlist-not-found |
+                    watchlist-ambiguous | manifest-not-found | offline | refused; in-sync:
+                    starting | running | completed | completed-with-errors | failed;
+                    superseded: spec-changed; orphaned: spec-removed | unclaimed; retired:
+                    spec-retired.
                     changes: for a changed spec, one phrase per changed field ("revision 0 ->
                     1", "manifest object replaced (ETag ...)"); risks: settings worth a second
                     look (OVERWRITE, fraud detection IGNORE, REGISTER_AS_NEW); problem: the
                     ``--fail-on`` class of the action, or null
-    intent          [[key, class, hash, attempt, domainId]]  what the checksum covers, per spec
-                    (class: start | in-sync | blocked; hash "unknown-offline" for a new spec
-                    an offline plan cannot hash; attempt for starts only)
+    intent          [[key, hash, attempts, domainId]]  what the checksum covers: the plan's
+                    review set, one row per start (now, queued or awaiting review) no earlier
+                    review approved — its spec, the hash of the request it sends
+                    ("unknown-offline" for a new spec an offline plan cannot hash) and the
+                    attempts its maxAttempts allows
     inputs          {paths, selectors, state, shard, owner, maxActive}  (``plan --out`` only:
                     what ``apply PLAN.json`` plans again from)
 
-No speaker id, audio location or manifest URI appears in any rendering.
+No speaker id or audio location appears in any rendering; the Markdown comment shows each
+start's request (:func:`plan_markdown`) with its manifest's URI, or a roster's speaker count.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
-from collections.abc import Iterator
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from reconciler.core.identity import StartRequest
 from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Action, ActionKind, Plan, limit_note
 from reconciler.core.spec import belongs
@@ -54,10 +76,12 @@ _SYMBOLS = {
     ActionKind.START: ("+", "32"),
     ActionKind.RETRY: ("+", "32"),
     ActionKind.QUEUED: ("…", "33"),
+    ActionKind.AWAITING_REVIEW: ("*", "36"),
     ActionKind.BLOCKED: ("!", "31"),
     ActionKind.IN_SYNC: ("=", "2"),
     ActionKind.SUPERSEDED: ("~", "35"),
     ActionKind.ORPHANED: ("?", "35"),
+    ActionKind.RETIRED: ("-", "2"),
 }
 
 
@@ -69,20 +93,65 @@ def use_colour(stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
-def summary_line(plan: Plan) -> str:
-    """``N to start, M queued, ...``: the one-line summary every rendering starts with (the
-    failed jobs and those with errors counted apart, when there are any)."""
-    c = plan.counts()
-    line = (
-        f"{c['start'] + c['retry']} to start, {c['queued']} queued, {c['in-sync']} in sync, "
-        f"{c['superseded']} superseded, {c['orphaned']} orphaned, {c['blocked']} blocked"
-    )
-    problems = _problem_counts(plan)
-    if problems.get("failed"):
-        line += f", {problems['failed']} failed"
-    if problems.get("completed-with-errors"):
-        line += f", {problems['completed-with-errors']} with errors"
-    return line
+CLASSES = (
+    "to start",
+    "queued",
+    "awaiting review",
+    "in sync",
+    "superseded",
+    "retired",
+    "orphaned",
+    "blocked",
+    "failed",
+    "with errors",
+)
+"""What every summary of a plan counts (:func:`tally`), in its order: each action is of
+exactly one class (:func:`row_class`), so the counts add up to the plan's actions."""
+ATTENTION = ("failed", "with errors", "blocked", "orphaned")
+"""The classes a reviewer must look at: the Markdown verdict's ❌ and its "Needs attention"."""
+WILL = ("to start", "queued", "awaiting review", "retired")
+"""The classes of what apply will do (start now or later, once reviewed; forget a record)."""
+_ALWAYS_COUNTED = frozenset({"to start", "queued", "in sync", "superseded", "orphaned", "blocked"})
+_CLASS_OF_KIND = {
+    ActionKind.START: "to start",
+    ActionKind.RETRY: "to start",
+    ActionKind.QUEUED: "queued",
+    ActionKind.AWAITING_REVIEW: "awaiting review",
+    ActionKind.BLOCKED: "blocked",
+    ActionKind.IN_SYNC: "in sync",
+    ActionKind.SUPERSEDED: "superseded",
+    ActionKind.ORPHANED: "orphaned",
+    ActionKind.RETIRED: "retired",
+}
+
+
+def row_class(action: Action) -> str:
+    """The one :data:`CLASSES` class of an action: its kind's, except that a spec whose job
+    ended FAILED (no attempts left) or COMPLETED_WITH_ERRORS is that, not in sync."""
+    if action.kind is ActionKind.IN_SYNC:
+        if action.problem == "failed":
+            return "failed"
+        if action.problem == "completed-with-errors":
+            return "with errors"
+    return _CLASS_OF_KIND[action.kind]
+
+
+def tally(plan: Plan) -> dict[str, int]:
+    """How many actions of each :data:`CLASSES` class (zeros included): the one source of the
+    summary line's and the verdict's counts."""
+    counts = dict.fromkeys(CLASSES, 0)
+    for action in plan.actions:
+        counts[row_class(action)] += 1
+    return counts
+
+
+def summary_line(plan: Plan, counts: dict[str, int] | None = None) -> str:
+    """``N to start, M queued, ...``: the one-line summary every rendering ends with, from
+    :func:`tally` (``counts``, when the caller has it): each action counted once — a failed
+    job is counted failed, not in sync; awaited reviews, retired records, failed jobs and
+    those with errors only when there are any."""
+    counts = counts if counts is not None else tally(plan)
+    return ", ".join(f"{n} {c}" for c, n in counts.items() if n or c in _ALWAYS_COUNTED)
 
 
 def _problem_counts(plan: Plan) -> dict[str, int]:
@@ -157,8 +226,10 @@ def plan_lines(
     shown = plan.actions if unchanged else [a for a in plan.actions if not quiet(a)]
     if shown:
         width = max(len(a.key) for a in shown)
+        # the words column as wide as its longest word (awaiting-review), at least 10 wide
+        words = max(10, *(len(kind.value) for kind in {a.kind for a in shown}))
         for action in shown:
-            yield f"{_action_line(action, width, colour)}\n"
+            yield f"{_action_line(action, width, colour, words)}\n"
     if len(shown) < len(plan.actions):
         left = len(plan.actions) - len(shown)
         noun = "spec" if left == 1 else "specs"
@@ -173,9 +244,9 @@ def plan_lines(
     yield f"Plan checksum: {plan.checksum()}\n"
 
 
-def _action_line(action: Action, width: int, colour: bool) -> str:
+def _action_line(action: Action, width: int, colour: bool, words: int = 10) -> str:
     symbol, word, code = _label(action)
-    label = f"{symbol} {word:<10}"
+    label = f"{symbol} {word:<{words}}"
     if colour:
         label = f"\x1b[{code}m{label}\x1b[0m"
     details = []
@@ -189,12 +260,9 @@ def _action_line(action: Action, width: int, colour: bool) -> str:
     if action.job_id:
         details.append(f"job {action.job_id}")
     if action.status:
-        progress = (
-            f" {action.percent_complete}%"
-            if action.percent_complete is not None and action.status == JobStatus.IN_PROGRESS
-            else ""
-        )
-        details.append(f"{action.status}{progress}")
+        status = _status_text(action)
+        if status not in action.reason:  # a retired job's reason names its end already
+            details.append(status)
     elif action.hash and action.kind is not ActionKind.ORPHANED:
         details.append(f"hash {action.hash[:12]}")
     if action.reason:
@@ -446,71 +514,349 @@ _MARKDOWN_LABELS = {
     ActionKind.START: "🟢 start",
     ActionKind.RETRY: "🔁 retry",
     ActionKind.QUEUED: "⏳ queued",
+    ActionKind.AWAITING_REVIEW: "⏸️ awaiting review",
     ActionKind.BLOCKED: "⛔ blocked",
     ActionKind.IN_SYNC: "✅ in sync",
     ActionKind.SUPERSEDED: "♻️ superseded",
     ActionKind.ORPHANED: "❔ orphaned",
+    ActionKind.RETIRED: "🗄️ retired",
 }
-_MARKDOWN_PROBLEMS = {"failed": "❌ failed", "completed-with-errors": "⚠️ with errors"}
-_ATTENTION = frozenset({"failed", "completed-with-errors", "blocked", "orphaned"})
+_MARKDOWN_PROBLEMS = {"failed": "❌ failed", "with errors": "⚠️ with errors"}
 MARKER = "<!-- voiceid-reconciler plan -->"
 """The first line of every plan comment: what a workflow looks for to update its comment."""
+_HEADING = "### voiceid-reconciler plan"
+_KIND_WORDS = {"SpeakerEnrollmentJob": "enrollment", "FraudsterRegistrationJob": "registration"}
 
 
-def verdict_line(plan: Plan) -> str:
-    """One line a reviewer reads first: what needs attention, else what will happen."""
-    problems = _problem_counts(plan)
-    attention = [
-        f"{problems[p]} {p.replace('-', ' ')}"
-        for p in ("failed", "completed-with-errors", "blocked", "orphaned")
-        if problems.get(p)
-    ]
-    starting = sum(1 for a in plan.actions if a.pending)
-    will = f"{starting} job{'s' if starting != 1 else ''} to start" if starting else ""
+def verdict_line(plan: Plan, counts: dict[str, int] | None = None) -> str:
+    """The line a reviewer reads first, made of the very counts of :func:`summary_line`
+    (``counts``: the plan's :func:`tally`, when the caller has it) and agreeing with every
+    section of the comment: ``❌`` exactly when there is a "Needs attention" section (failed,
+    with errors, blocked, orphaned), then what apply will do (to start, queued, awaiting
+    review, retired), then how many of those starts have settings to check twice (the
+    "Settings to check" section); ``⚠️`` when risky settings are the worst news, ``🟢`` when
+    something will happen, ``⏸️`` when only reviews are awaited, else ``✅``."""
+    counts = counts if counts is not None else tally(plan)
+    attention = _phrase(counts, ATTENTION)
+    will = _phrase(counts, WILL)
+    risky = sum(1 for a in plan.actions if a.risks)
+    check = f"{risky} with settings to check" if risky else ""
     if attention:
-        return f"❌ Needs attention: {', '.join(attention)}" + (f" · {will}" if will else "")
-    if starting:
-        return f"🟢 {will}" + (
-            f" ({sum(1 for a in plan.actions if a.risks)} with settings to check)"
-            if any(a.risks for a in plan.actions)
-            else ""
-        )
-    return "✅ No changes: every spec is in sync"
+        return "❌ Needs attention: " + " · ".join(p for p in (attention, will, check) if p)
+    if risky:
+        return "⚠️ " + " · ".join(p for p in (will, check) if p)
+    if counts["to start"] or counts["queued"] or counts["retired"]:
+        return f"🟢 {will}"
+    if will:
+        return f"⏸️ {will}"
+    if not plan.actions:
+        return "✅ No changes: no specs"
+    quiet_only = counts["in sync"] == len(plan.actions)
+    superseded = f" · {counts['superseded']} superseded" if counts["superseded"] else ""
+    return "✅ No changes" + (": every spec is in sync" if quiet_only else superseded)
+
+
+def _phrase(counts: dict[str, int], classes: tuple[str, ...]) -> str:
+    return ", ".join(f"{counts[c]} {c}" for c in classes if counts[c])
 
 
 def _markdown_label(action: Action) -> str:
-    return _MARKDOWN_PROBLEMS.get(action.problem or "", _MARKDOWN_LABELS[action.kind])
+    label = _MARKDOWN_PROBLEMS.get(row_class(action), _MARKDOWN_LABELS[action.kind])
+    return f"{label} ⚠️" if action.risks else label
+
+
+def _risk_head(risk: str) -> str:
+    """``existingEnrollmentAction OVERWRITE`` of ``existingEnrollmentAction OVERWRITE: re-enrolls
+    speakers already enrolled``: the setting, without the explanation."""
+    return risk.partition(":")[0]
 
 
 def _markdown_note(action: Action) -> str:
-    parts = []
-    if action.status and action.kind is not ActionKind.IN_SYNC:
-        parts.append(str(action.status))
-    if action.reason:
-        parts.append(action.reason)
+    """Risky settings first (named; the "Settings to check" section explains them), then the
+    job's status, why, what changed, the attempt and the job."""
+    parts = [f"⚠️ **{_escape(_risk_head(risk))}**" for risk in action.risks]
+    if action.speakers is not None and action.kind is not ActionKind.IN_SYNC:
+        parts.append(f"{action.speakers} {_speaker_noun(action)}")
+    status = _status_text(action) if action.status else ""
+    if (
+        status
+        and row_class(action) not in ("failed", "with errors")
+        and status not in action.reason
+    ):
+        parts.append(_escape(status))
+    if action.reason:  # the label says "awaiting review" already
+        parts.append(_escape(action.reason.removeprefix("awaiting review: ")))
     if action.changes:
-        parts.append(f"changed: {', '.join(action.changes)}")
-    parts.extend(f"⚠️ {risk}" for risk in action.risks)
-    return _cell("; ".join(parts))
+        parts.append(_escape(f"changed: {', '.join(action.changes)}"))
+    if action.attempt and action.attempt > 1 and f"attempt {action.attempt}" not in action.reason:
+        parts.append(f"attempt {action.attempt}")
+    if action.job_id and action.kind is not ActionKind.IN_SYNC:
+        parts.append(f"job {_code(action.job_id)}")
+    return "; ".join(parts)
 
 
-def _markdown_row(action: Action) -> str:
-    speakers = "—" if action.speakers is None else str(action.speakers)
-    attempt = str(action.attempt) if action.attempt and action.attempt > 1 else ""
-    return (
-        f"| {_markdown_label(action)} | `{domain_text(action)}` | `{action.name}` "
-        f"| {action.spec_kind} | {speakers} | {attempt} | {_markdown_note(action)} |"
+def _status_text(action: Action) -> str:
+    status = str(action.status)
+    if action.status == JobStatus.IN_PROGRESS and action.percent_complete is not None:
+        status += f" {action.percent_complete}%"
+    return status
+
+
+def _speaker_noun(action: Action) -> str:
+    return "speakers" if action.spec_kind == "SpeakerEnrollmentJob" else "fraudsters"
+
+
+def _markdown_domain(action: Action) -> str:
+    """The domain's name when the state knows it (its id is in the start request), else its
+    id: the table stays narrow enough for a pull request's column."""
+    return _code(action.domain_name or action.domain_id or "-")
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The columns of a comment's tables: the kind only when the plan holds both kinds, the
+    domain only when it spans several (else said once, above the tables): narrow tables read
+    whole in a pull request's column, where a wide one hides its notes behind a scroll bar."""
+
+    kind: bool
+    domain: bool
+
+    @classmethod
+    def of(cls, plan: Plan) -> _Columns:
+        return cls(
+            kind=len({a.spec_kind for a in plan.actions}) > 1,
+            domain=len({a.domain_id for a in plan.actions}) > 1,
+        )
+
+    def names(self) -> list[str]:
+        return ["", "spec"] + ["kind"] * self.kind + ["domain"] * self.domain + ["note"]
+
+    def head(self) -> list[str]:
+        names = self.names()
+        return [f"| {' | '.join(names)} |".replace("|  |", "| |"), "|---" * len(names) + "|"]
+
+    def more(self, left: int) -> str:
+        return f"| … | {left} more not shown |" + " |" * (len(self.names()) - 2)
+
+    def row(self, action: Action) -> str:
+        cells = [_markdown_label(action), _code(action.name)]
+        if self.kind:
+            cells.append(_KIND_WORDS.get(action.spec_kind, action.spec_kind))
+        if self.domain:
+            cells.append(_markdown_domain(action))
+        cells.append(_markdown_note(action))
+        return f"| {' | '.join(cells)} |"
+
+
+def _request_details(action: Action) -> str:
+    """One start as ``terraform plan`` shows a create: a folded block, its summary naming the
+    spec, and the request it will send as attributes — in the spec's own field names, every
+    default filled in, risky settings marked — in a ``diff`` block (GitHub colours it green).
+    No speaker data: a roster is its speaker count and where apply stages its manifest."""
+    what = f"{_markdown_label(action)} <code>{html.escape(action.name)}</code>"
+    kind = _KIND_WORDS.get(action.spec_kind, action.spec_kind)
+    where = action.domain_name or action.domain_id
+    domain = f" · {html.escape(where)}" if where else ""
+    attempt = f" · attempt {action.attempt}" if action.attempt else ""
+    lines = [f'{action.spec_kind} "{action.name}" {{']
+    risks = list(action.risks)
+    request = action.request
+    if request is None:
+        lines.append("    # known online only (a plan with Voice ID and S3 shows the request)")
+        lines += [f"    # ⚠ {risk}" for risk in risks]
+    else:
+        body = _request_attributes(action, request)
+        marked = []
+        for key, value in body:
+            note = ""
+            if value.startswith('"'):  # a risky setting carries its value in the risk's head
+                hits = [r for r in risks if value.strip('"') in _risk_head(r).split()]
+                if hits:
+                    note = f"  # ⚠ {hits[0].partition(': ')[2] or hits[0]}"
+                    risks.remove(hits[0])
+            marked.append((key, value + note))
+        lines += [f"    # ⚠ {risk}" for risk in risks]  # a risk no attribute carries
+        lines += _aligned(marked, "    ")
+    lines.append("}")
+    fence = "`" * max(3, _longest_run(lines, "`") + 1)
+    return "\n".join(
+        [
+            f"<details><summary>{what} · {kind}{domain}{attempt}</summary>",
+            "",
+            f"{fence}diff",
+            *(f"+ {line}" for line in lines),
+            fence,
+            "",
+            "</details>",
+        ]
     )
 
 
-_TABLE_HEAD = [
-    "| | domain | spec | kind | speakers | attempt | note |",
-    "|---|---|---|---|---|---|---|",
-]
+def _request_attributes(action: Action, request: StartRequest) -> list[tuple[str, str]]:
+    """``(key, value)`` lines of one request; nested blocks open with ``key {`` (value "{")
+    and close with ``}`` (key "}")."""
+
+    def quoted(value: object, unset: str = "(not set: Voice ID's default)") -> str:
+        return unset if value is None else json.dumps(value, ensure_ascii=False)
+
+    default_watchlist = "(not set: the domain's default watchlist)"
+
+    config = request.config
+    name = f"  # {action.domain_name}" if action.domain_name else ""
+    body = [
+        ("domain", quoted(request.domain_id) + name),
+        ("dataAccessRoleArn", quoted(request.data_access_role_arn)),
+        ("revision", str(request.revision)),
+        ("input", "{"),
+    ]
+    digest = request.manifest_digest
+    if digest is None or digest.startswith("etag:"):  # a manifest of the spec's own
+        etag = f"  # ETag {digest.removeprefix('etag:').strip(chr(34))[:12]}" if digest else ""
+        body.append(("  manifest", f"{quoted(request.input_s3_uri)}{etag}"))
+    else:  # an inline roster: how many, never who (its manifest is staged by apply)
+        count = "" if action.speakers is None else f"{action.speakers} {_speaker_noun(action)}, "
+        staged = request.input_s3_uri.rpartition("/")[0] + "/"
+        body.append(("  roster", f"({count}staged under {quoted(staged)})"))
+    body += [
+        ("}", ""),
+        ("output", "{"),
+        ("  s3Uri", quoted(request.output_s3_uri)),
+        ("  kmsKeyId", quoted(request.kms_key_id)),
+        ("}", ""),
+    ]
+    if "fraudDetection" in config:
+        fraud = config["fraudDetection"] or {}
+        body += [
+            ("enrollment", "{"),
+            ("  existingEnrollmentAction", quoted(config.get("existingEnrollmentAction"))),
+            ("  fraudDetection", "{"),
+            ("    action", quoted(fraud.get("action"))),
+            ("    riskThreshold", quoted(fraud.get("riskThreshold"))),
+            ("    watchlist", quoted(fraud.get("watchlistId"), default_watchlist)),
+            ("  }", ""),
+            ("}", ""),
+        ]
+    else:
+        body += [
+            ("registration", "{"),
+            ("  duplicateRegistrationAction", quoted(config.get("duplicateRegistrationAction"))),
+            ("  fraudsterSimilarityThreshold", quoted(config.get("fraudsterSimilarityThreshold"))),
+            ("  watchlist", quoted(config.get("watchlistId"), default_watchlist)),
+            ("}", ""),
+        ]
+    if action.attempt:
+        body.append(("attempt", str(action.attempt)))
+    if action.job_name:
+        body.append(("JobName", quoted(action.job_name)))
+    if action.client_token:
+        token = action.client_token
+        body.append(("ClientToken", quoted(f"{token[:16]}…{token[token.rfind('-') :]}")))
+    return body
 
 
-def _by_domain(actions: list[Action]) -> list[Action]:
-    return sorted(actions, key=lambda a: (domain_text(a), Action.sort_key(a)))
+def _aligned(body: list[tuple[str, str]], indent: str) -> list[str]:
+    """Attributes aligned on ``=`` within each block, as ``terraform plan`` writes them."""
+    out: list[str] = []
+    group: list[tuple[str, str]] = []
+
+    def nested(key: str) -> str:  # two spaces of the key's nesting: four of the block's
+        return indent + "  " * (len(key) - len(key.lstrip(" ")))
+
+    def flush() -> None:
+        width = max((len(k.strip()) for k, _ in group), default=0)
+        for key, value in group:
+            out.append(f"{nested(key)}{key.strip():<{width}} = {value}")
+        group.clear()
+
+    for key, value in body:
+        if value == "{" or key.strip() == "}":
+            flush()
+            out.append(f"{nested(key)}{key.strip()}" + (" {" if value == "{" else ""))
+        else:
+            group.append((key, value))
+    flush()
+    return out
+
+
+def _longest_run(lines: list[str], char: str) -> int:
+    longest = 0
+    for line in lines:
+        run = 0
+        for c in line:
+            run = run + 1 if c == char else 0
+            longest = max(longest, run)
+    return longest
+
+
+def _risk_section(plan: Plan, names: int = 10) -> list[str]:
+    """Each risky setting once, explained, with the specs whose starts carry it (the first
+    ``names`` of them, then how many more): bounded whatever the plan's size."""
+    by_risk: dict[str, list[str]] = {}
+    for action in plan.actions:
+        for risk in action.risks:
+            by_risk.setdefault(risk, []).append(action.name)
+    if not by_risk:
+        return []
+    risky = sum(1 for a in plan.actions if a.risks)
+    lines = ["", f"#### ⚠️ Settings to check ({risky} {'start' if risky == 1 else 'starts'})", ""]
+    for risk, specs in by_risk.items():
+        head, _, why = risk.partition(": ")
+        shown = ", ".join(_code(s) for s in specs[:names])
+        more = f" and {len(specs) - names} more" if len(specs) > names else ""
+        lines.append(
+            f"- **{_escape(head)}**" + (f": {_escape(why)}" if why else "") + f" — {shown}{more}"
+        )
+    return lines
+
+
+@dataclass
+class _Block:
+    """One part of the comment that can be cut short: a table's rows or a run of start
+    requests (``items`` rendered only as far as a comment could hold them)."""
+
+    title: str
+    """A table's heading (or fold), or what a run of start requests shows."""
+    count: int
+    items: list[str]
+    columns: _Columns | None
+    """The table's columns (None: not a table)."""
+    folded: bool = False
+
+    def lines(self, shown: int) -> list[str]:
+        if not self.count:
+            return []
+        rows = self.items[:shown]
+        left = self.count - len(rows)
+        if self.columns is not None:
+            body = [*self.columns.head(), *rows] + ([self.columns.more(left)] if left else [])
+        else:  # the start requests: blocks of HTML and Markdown, a blank line ends each
+            body = [f"Start requests — {self.title}:", ""]
+            body += [line for row in rows for line in (row, "")]
+            if left:  # cut to keep the comment under GitHub's limit
+                body += [f"… {left} {'more ' if rows else ''}start requests not shown", ""]
+            body = body[:-1]
+        if self.folded:
+            return ["", f"<details><summary>{self.title}</summary>", "", *body, "", "</details>"]
+        return (["", f"#### {self.title}", ""] if self.columns else [""]) + body
+
+
+def _block(  # noqa: PLR0913 - a block's title and items, and how it is shown
+    title: str,
+    actions: list[Action],
+    render: Any,
+    limit: int,
+    *,
+    columns: _Columns | None = None,
+    folded: bool = False,
+) -> _Block:
+    items: list[str] = []
+    size = 0
+    for action in actions:  # never more than the comment could hold (50,000 starts)
+        if size > limit:
+            break
+        items.append(render(action))
+        size += len(items[-1]) + 1
+    return _Block(title, len(actions), items, columns, folded)
 
 
 def plan_markdown(
@@ -521,108 +867,153 @@ def plan_markdown(
     limit: int = GITHUB_COMMENT_LIMIT,
 ) -> str:
     """A GitHub-flavoured Markdown comment, tfcmt-style: a marker line (a workflow updates the
-    one comment that carries it), a one-line verdict, then in the open every action a
-    reviewer must see — failures, blocked, orphaned and superseded jobs, then the starts —
-    grouped by domain; the in-sync jobs folded.
+    one comment that carries it), a one-line verdict and the summary line — both from one
+    :func:`tally` — then the risky settings, explained; what needs attention (failed, with
+    errors, blocked, orphaned: exactly the verdict's ❌); what will start, each start's request
+    folded beneath (``terraform plan``'s attributes of a create); what awaits a review;
+    retired and superseded jobs; the in-sync jobs folded. Every action is in one section.
 
     Deterministic (an updated comment diffs cleanly) and never longer than ``limit``
     characters: when the plan is too long, a count of every class per domain comes first and
-    rows are left out from the end, saying how many.
+    the in-sync rows, then the start requests, then the other rows are cut from the end,
+    saying how many.
     """
+    counts = tally(plan)
     head = [
         MARKER,
-        "### voiceid-reconciler plan",
+        _HEADING,
         "",
-        f"**{verdict_line(plan)}**",
+        f"**{verdict_line(plan, counts)}**",
         "",
-        f"Plan: {summary_line(plan)} · checksum `{plan.checksum()}`",
+        f"Plan: {summary_line(plan, counts)} · checksum `{plan.checksum()}`",
     ]
     if note := limit_note(plan):
         head += ["", f"> ⚠️ {note}"]
     if offline:
         when = f"the state observed at {observed_at}" if observed_at else "an empty state"
         head += ["", f"> Offline plan: computed from the specs and {when}; no Voice ID calls."]
-    attention = _by_domain(
-        [a for a in plan.actions if (a.problem in _ATTENTION or a.kind is ActionKind.SUPERSEDED)]
-    )
-    starting = _by_domain([a for a in plan.actions if a.pending])
-    seen = {id(a) for a in attention}
-    rest = _by_domain([a for a in plan.actions if id(a) not in seen and not a.pending])
-    sections = [
-        ("Needs attention", [_markdown_row(a) for a in attention]),
-        ("To start", [_markdown_row(a) for a in starting]),
-    ]
-    folded = [_markdown_row(a) for a in rest]
+    columns = _Columns.of(plan)
+    if plan.actions and not columns.domain and plan.actions[0].domain_id:
+        one = plan.actions[0]
+        named = f" ({_code(one.domain_id or '-')})" if one.domain_name else ""
+        head += ["", f"Domain: {_code(one.domain_name or one.domain_id or '-')}{named}"]
+    head += _risk_section(plan)
+    sections: dict[str, list[Action]] = {name: [] for name, _ in _SECTIONS}
+    where = {cls: name for name, classes in _SECTIONS for cls in classes}
+    for action in plan.actions:
+        sections[where[row_class(action)]].append(action)
+    blocks: list[_Block] = []
+    for name, _ in _SECTIONS:
+        actions = _by_domain(sections[name])
+        title = f"{name} ({len(actions)})"
+        folded = name == "In sync"
+        blocks.append(_block(title, actions, columns.row, limit, columns=columns, folded=folded))
+        if name in _REQUESTS:
+            blocks.append(_block(_REQUESTS[name], actions, _request_details, limit))
+    tail = [f"<!-- voiceid-reconciler checksum={plan.checksum()} -->"]
 
-    def table(title: str, rows: list[str], shown: int) -> list[str]:
-        if not rows:
-            return []
-        lines = ["", f"#### {title} ({len(rows)})", "", *_TABLE_HEAD, *rows[:shown]]
-        if shown < len(rows):
-            lines.append(f"| … | {len(rows) - shown} more not shown | | | | | |")
-        return lines
-
-    def build(shown: list[int], folded_n: int, grouped: bool) -> str:
+    def build(shown: list[int], grouped: bool) -> str:
         lines = list(head)
-        if grouped:
+        if grouped and columns.domain:  # one domain's counts are the summary line's
             lines += _grouped_summary(plan)
-        for (title, rows), n in zip(sections, shown, strict=True):
-            lines += table(title, rows, n)
+        for block, n in zip(blocks, shown, strict=True):
+            lines += block.lines(n)
         if not plan.actions:
             lines += ["", "No specs."]
-        elif folded:
-            lines += [
-                "",
-                f"<details><summary>In sync and unchanged ({len(folded)})</summary>",
-                "",
-                *_TABLE_HEAD,
-                *folded[:folded_n],
-            ]
-            if folded_n < len(folded):
-                lines.append(f"| … | {len(folded) - folded_n} more not shown | | | | | |")
-            lines += ["", "</details>"]
-        lines.append(f"<!-- voiceid-reconciler checksum={plan.checksum()} -->")
-        return "\n".join(lines) + "\n"
+        return "\n".join([*lines, *tail]) + "\n"
 
-    shown = [len(rows) for _, rows in sections]
-    text = build(shown, len(folded), grouped=False)
-    if len(text) <= limit:
+    shown = [len(b.items) for b in blocks]
+    grouped = any(n < b.count for n, b in zip(shown, blocks, strict=True))
+    if len(text := build(shown, grouped)) <= limit:
         return text
-    # Too long: a per-domain count first; then fewer folded rows, then fewer starts, then fewer
-    # rows needing attention (binary search on each, in that order).
-    folded_n = _fit(lambda n: len(build(shown, n, True)) <= limit, len(folded))
-    for index in (1, 0):
-        if len(build(shown, folded_n, True)) <= limit:
+    # Too long: the per-domain counts first; then fewer in-sync rows, start requests, retired
+    # and superseded rows, awaited reviews, starts, and last rows needing attention (a binary
+    # search on each, in that order).
+    for index in sorted(range(len(blocks)), key=lambda i: _CUT_ORDER.index(_cut_key(blocks[i]))):
+        if len(build(shown, True)) <= limit:
             break
-        fixed = list(shown)
 
-        def fits(n: int, index: int = index, fixed: list[int] = fixed) -> bool:
+        def fits(n: int, index: int = index, fixed: tuple[int, ...] = tuple(shown)) -> bool:
             trial = list(fixed)
             trial[index] = n
-            return len(build(trial, folded_n, True)) <= limit
+            return len(build(trial, True)) <= limit
 
         shown[index] = _fit(fits, shown[index])
-    return build(shown, folded_n, True)
+    return build(shown, True)
+
+
+_SECTIONS = (
+    ("❌ Needs attention", ATTENTION),
+    ("To start", ("to start", "queued")),
+    ("⏸️ Awaiting review", ("awaiting review",)),
+    ("Retired", ("retired",)),
+    ("Superseded", ("superseded",)),
+    ("In sync", ("in sync",)),
+)
+"""The comment's sections, in order, and the :func:`row_class` classes each holds (every
+class in exactly one)."""
+_REQUESTS = {
+    "To start": "what each will send to Voice ID",
+    "⏸️ Awaiting review": "what each would send once a review approves it",
+}
+"""The sections whose actions would send a Start request (each shown beneath the table), and
+what the requests' caption says."""
+_CUT_ORDER = (
+    "In sync",
+    "requests",
+    "Superseded",
+    "Retired",
+    "⏸️ Awaiting review",
+    "To start",
+    "❌ Needs attention",
+)
+
+
+def _cut_key(block: _Block) -> str:
+    if block.columns is None:
+        return "requests"
+    return block.title.rpartition(" (")[0]
+
+
+def plan_failed_markdown(errors: Sequence[str], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """The comment of a ``plan`` that failed (Atlantis comments the error): the marker line, a
+    ``❌ Plan failed`` verdict and the CLI's one-line error messages (the same lines as on
+    stderr: redacted as every error is), in a code block, at most ``limit`` characters."""
+    lines = [line.replace("\n", " ") for line in errors] or ["(no message)"]
+    fence = "`" * max(3, _longest_run(lines, "`") + 1)
+    head = [
+        MARKER,
+        _HEADING,
+        "",
+        "**❌ Plan failed: nothing was planned**",
+        "",
+        f"{fence}text",
+    ]
+    tail = [fence, "", "Fix and push again; the plan run's log has the same lines."]
+    budget = limit - len("\n".join(head + tail)) - 200
+    shown: list[str] = []
+    for line in lines:
+        cut = line if len(line) <= 1000 else line[:999] + "…"
+        if len(cut) + 1 > budget:
+            shown.append(f"… and {len(lines) - len(shown)} more")
+            break
+        budget -= len(cut) + 1
+        shown.append(cut)
+    return "\n".join([*head, *shown, *tail]) + "\n"
+
+
+def _by_domain(actions: list[Action]) -> list[Action]:
+    return sorted(actions, key=lambda a: (domain_text(a), Action.sort_key(a)))
 
 
 def _grouped_summary(plan: Plan) -> list[str]:
-    """Per domain, how many actions of each class (for plans too long to list in full)."""
-    columns = ["to start", "queued", "in sync", "failed", "blocked", "orphaned", "superseded"]
-    counts: dict[str, dict[str, int]] = {}
+    """Per domain, how many actions of each class (for plans too long to list in full): the
+    classes of :func:`tally`, those the plan holds."""
+    per_domain: dict[str, Counter[str]] = {}
     for action in plan.actions:
-        column = {
-            ActionKind.START: "to start",
-            ActionKind.RETRY: "to start",
-            ActionKind.QUEUED: "queued",
-            ActionKind.IN_SYNC: "in sync",
-            ActionKind.BLOCKED: "blocked",
-            ActionKind.ORPHANED: "orphaned",
-            ActionKind.SUPERSEDED: "superseded",
-        }[action.kind]
-        if action.problem in ("failed", "completed-with-errors"):
-            column = "failed"
-        row = counts.setdefault(domain_text(action), dict.fromkeys(columns, 0))
-        row[column] += 1
+        per_domain.setdefault(domain_text(action), Counter())[row_class(action)] += 1
+    totals = tally(plan)
+    columns = [c for c in CLASSES if totals[c]]
     lines = [
         "",
         "#### By domain",
@@ -631,8 +1022,8 @@ def _grouped_summary(plan: Plan) -> list[str]:
         "|---|" + "---|" * len(columns),
     ]
     lines += [
-        f"| `{domain}` | " + " | ".join(str(row[c]) for c in columns) + " |"
-        for domain, row in sorted(counts.items())
+        f"| {_code(domain)} | " + " | ".join(str(row[c]) for c in columns) + " |"
+        for domain, row in sorted(per_domain.items())
     ]
     return lines
 
@@ -649,5 +1040,18 @@ def _fit(fits: Any, high: int) -> int:
     return low
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>\[\]|~&#])")
+
+
+def _escape(text: str) -> str:
+    """Text from the world (a reason, Voice ID's failure message) as literal Markdown in a
+    table cell: punctuation that would format, link or open HTML is escaped, a line break
+    becomes a space."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span in a table cell (a ``|`` escaped: GFM splits cells first)."""
+    fence = "`" * (_longest_run([text], "`") + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
