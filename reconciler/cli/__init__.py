@@ -6,8 +6,8 @@ It parses, configures logging, calls the runner and prints; it holds no reconcil
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn, TextIO, cast
 
 from reconciler import __version__
 from reconciler.cli.exits import (
@@ -23,6 +23,11 @@ from reconciler.cli.exits import (
     EXIT_TIMEOUT,
     EXIT_UNSAFE,
 )
+
+EXIT_OUTPUT_CLOSED = 141
+"""stdout or stderr was closed before the command finished writing (``| head -1``) and the
+command had no other failure: 128 + SIGPIPE, what a shell reports for git or terraform in the
+same pipe (they are killed by the signal; this process finishes its work first)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,8 +55,110 @@ def entrypoint() -> int:
         from reconciler.cli import collector
 
         collector.tune()
-    leave(main())
+    guard_output()
+    try:
+        code = main()
+    except SystemExit as done:  # argparse's --help: its output, too, may meet a closed pipe
+        code = _status_of(done)
+    leave(code)
     return EXIT_ERROR  # not reached
+
+
+def _status_of(done: SystemExit) -> int:
+    """The exit status ``sys.exit`` would give (a message is printed, as it would be)."""
+    if done.code is None or isinstance(done.code, int):
+        return done.code or EXIT_OK
+    print(done.code, file=sys.stderr)
+    return EXIT_ERROR
+
+
+class Guarded:
+    """A standard stream whose writes never raise (:func:`guard_output`). The first write or
+    flush that fails keeps its error (:attr:`error`) and points the stream's file descriptor
+    at ``/dev/null``: what its buffer still holds, and whatever the command writes after,
+    goes nowhere without an error — the interpreter's own flush at exit included. Everything
+    else (``isatty``, ``fileno``, ``encoding``) is the stream's."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.error: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except OSError as err:
+            self._failed(err)
+            return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        try:
+            self.stream.writelines(lines)
+        except OSError as err:
+            self._failed(err)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except OSError as err:
+            self._failed(err)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def _failed(self, err: OSError) -> None:
+        if self.error is None:
+            self.error = err
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+        except OSError:
+            return
+        try:
+            os.dup2(devnull, self.stream.fileno())
+        except (OSError, ValueError):  # a stream without a descriptor: each write fails alone
+            return
+        finally:
+            os.close(devnull)
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()  # the rest of the buffer, into /dev/null
+
+
+def guard_output() -> None:
+    """Make ``sys.stdout`` and ``sys.stderr`` streams whose writes never raise, for the
+    process (:func:`entrypoint`; never for a caller of ``main``, whose streams are its own).
+
+    A reader that stops early (``plan | head -1``, ``apply 2>&1 | grep -m1 Started``) makes
+    every later write fail with EPIPE, and a write is everywhere: the plan an apply shows
+    before its starts, a log event between a Start and the record of its JobId. Were the
+    error raised there, an apply would stop half-way depending on when its reader left (and
+    terraform, killed by SIGPIPE there, leaves an empty state and its lock). So a command's
+    work never depends on who reads its output: it finishes (its state written, its lock
+    released), writes nothing more, and :func:`leave` turns the lost output into the exit
+    status."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, Guarded):
+            setattr(sys, name, cast(TextIO, Guarded(stream)))
+
+
+def output_error() -> OSError | None:
+    """The first error a guarded ``sys.stdout`` or ``sys.stderr`` met (stdout's first)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, Guarded) and stream.error is not None:
+            return stream.error
+    return None
+
+
+def _with_output_error(code: int) -> int:
+    """The exit status once the output is out: a reader that left early (EPIPE) is
+    :data:`EXIT_OUTPUT_CLOSED`, any other failure to write (a full disk) one line and
+    :data:`EXIT_ERROR` — unless the command already failed with a status of its own."""
+    error = output_error()
+    if error is None:
+        return code
+    if isinstance(error, BrokenPipeError):
+        return code or EXIT_OUTPUT_CLOSED
+    print(f"voiceid-reconciler: the output could not be written: {error}", file=sys.stderr)
+    return code or EXIT_ERROR
 
 
 def leave(code: int) -> NoReturn:
@@ -61,10 +168,16 @@ def leave(code: int) -> NoReturn:
     second of CPU), where the end of the process frees them at once. Every command has
     finished its own work by then: state written, lock released, notifications sent; the only
     thread that may still run is a daemon thread's manifest lookup nobody waits for. Under a
-    profiler or a coverage tool (``python -m cProfile``), the process ends as usual."""
+    profiler or a coverage tool (``python -m cProfile``), the process ends as usual. Output
+    that could not be written (:func:`guard_output`) decides the status of a command that
+    succeeded: the flush here is often the write that finds the reader gone (a pipe's output
+    is buffered), so the status is taken after it."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe (``| head``)
+        with contextlib.suppress(OSError, ValueError):  # unguarded: a closed pipe (``| head``)
             stream.flush()
+    code = _with_output_error(code)
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()  # the line of a write that failed
     logging = sys.modules.get("logging")
     if logging is not None:
         logging.shutdown()
@@ -81,11 +194,15 @@ __all__ = [
     "EXIT_JOB_FAILED",
     "EXIT_LOCKED",
     "EXIT_OK",
+    "EXIT_OUTPUT_CLOSED",
     "EXIT_PENDING",
     "EXIT_PLAN_CHANGED",
     "EXIT_TIMEOUT",
     "EXIT_UNSAFE",
+    "Guarded",
     "entrypoint",
+    "guard_output",
     "leave",
     "main",
+    "output_error",
 ]

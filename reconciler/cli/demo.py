@@ -4,12 +4,19 @@ It starts the sandbox in-process with its demo world (a domain, a bucket with au
 key), uploads a small manifest for every example spec that points into the demo bucket, points
 the standard AWS settings at the sandbox, and runs ``validate``, ``plan``, ``apply --wait`` and
 ``status`` exactly as a user would, with a state file in a temporary directory.
+
+The demo is the same wherever it runs: its specs are the examples packaged with
+voiceid-reconciler, copied into its own temporary directory with its state (never the
+``specs/`` of the working directory, which may be a spec repository with its own state), and
+it writes nothing outside that directory. Only PATHs given to it (``demo PATH``) are read
+where they are.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -39,33 +46,44 @@ def _manifest(kind: str, audio: Sequence[str], offset: int) -> bytes:
 
 
 def example_specs() -> Path:
-    """The specs the demo runs: ``specs/`` in the current directory, else the examples packaged
-    with voiceid-reconciler (in a wheel), else the repository's (an editable install)."""
-    here = Path("specs")
-    if here.is_dir():
-        return here
+    """The example specs: those packaged with voiceid-reconciler (in a wheel), else the
+    repository's (an editable install) — never the working directory's ``specs/``."""
     packaged = Path(__file__).resolve().parent.parent / "examples" / "specs"
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "specs"
 
 
+def _own_copy(paths: Sequence[Path], tmp: Path) -> list[Path]:
+    """The specs the demo runs: the examples (no PATH, or the examples' own directory) copied
+    into the demo's temporary directory, so that nothing it runs reads or writes beside them;
+    PATHs the user gave, as given."""
+    examples = example_specs().resolve()
+    if paths and any(Path(p).resolve() != examples for p in paths):
+        return list(paths)
+    copy = tmp / "specs"
+    shutil.copytree(examples, copy)
+    return [copy]
+
+
 def run_demo(
-    paths: Sequence[Path],
+    paths: Sequence[Path] = (),
     *,
     cli: Callable[[list[str]], int],
     job_duration: float = DEFAULT_JOB_DURATION,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """Run the demo, each step through ``cli`` (the command line's ``main``); return the exit
-    status of the last step that failed, or 0."""
+    status of the last step that failed, or 0. No ``paths``: the example specs."""
     from reconciler.sandbox import Sandbox
 
+    out = sys.stdout if out is None else out  # the stream as it is now (guarded, captured)
     out.write("== Starting a local Voice ID sandbox (Voice ID + S3 + KMS on 127.0.0.1)\n")
     with (
         Sandbox(profile="fast", job_duration=job_duration) as sandbox,
         tempfile.TemporaryDirectory() as tmp,
     ):
+        paths = _own_copy(paths, Path(tmp))
         world = sandbox.seed_demo_world()
         s3 = sandbox.client("s3")
         bucket_prefix = f"s3://{world.bucket}/"
@@ -118,7 +136,7 @@ def run_demo(
                     "120",
                 ],
             ),
-            ("status", ["status", "--state", state]),
+            ("status", ["status", *specs, "--state", state]),
             ("apply again (nothing to do)", ["apply", *specs, "--state", state]),
         ]
         result = 0

@@ -8,6 +8,10 @@ a list (a roster), an empty file, and a file that does not parse unless its text
 group or one of our kinds — and so are hidden files and directories. A document that claims to
 be ours and is broken is an error, as is every problem of a file named as a PATH itself.
 
+A directory without any spec is an empty set of desired jobs, not an error: deleting the last
+spec of a tree is a change to plan (every job of the state then belongs to a removed spec),
+not a broken input. A PATH that does not exist is an error.
+
 Loading is one pass per file: the node tree is composed with positions
 (:mod:`reconciler.core.yamlpos`), the documents are constructed from it and validated by
 pydantic, and every problem of every file is collected and raised together as
@@ -246,8 +250,6 @@ def _specs_and_errors(
         loaded, problems = load_file(path, found=path not in named, cache=cache)
         specs.extend(loaded)
         errors.extend(problems)
-    if not specs and not errors:
-        raise SpecErrors([SpecError(Location(Path(str(p))), "no spec files found") for p in paths])
     rosters = {_roster_path(spec) for spec in specs} - {None}
     if rosters:  # YAML roster files next to the specs are not specs themselves
         specs = [s for s in specs if s.location.path.resolve() not in rosters]

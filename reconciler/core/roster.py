@@ -8,7 +8,9 @@ A roster becomes one or more manifests, rendered here deterministically (no netw
   CSV columns: ``speakerId,audio,channel`` for speakers, ``audio,channel`` for fraudsters;
   ``audio`` holds 1-10 S3 URIs separated by spaces or ``;``, ``channel`` is 0 (default) or 1.
   A YAML file is a list of the same entries as the inline form. Every Voice ID limit is checked
-  with ``file:line`` errors; speaker ids are never echoed in an error.
+  with ``file:line`` errors; speaker ids are never echoed in an error. A roster file's errors
+  name it relative to the working directory when it is inside it (:func:`shown`), as the
+  specs found under a relative PATH are named: ``validate --format github`` annotates its lines.
 * **Chunking.** Above the per-job limits (10,000 speakers, 500 fraudsters) a roster becomes
   ordered parts ``<name>-part-001``, ``-part-002``, ... by position, each its own job and hash,
   so editing one part's entries starts only that part again.
@@ -113,6 +115,16 @@ def _repository_root(start: Path) -> Path:
     return start
 
 
+def shown(path: Path) -> Path:
+    """A file the loader found by itself (``path``: absolute, resolved), as its problems name
+    it: relative to the working directory when inside it, else as it is. The file is read
+    through this path too (the working directory does not change during a run)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except (ValueError, OSError):  # outside it; or the working directory was removed
+        return path
+
+
 def _inside_repository(spec: LoadedSpec, relative: str) -> Path:
     base = spec.location.path.resolve().parent
     root = _repository_root(base)
@@ -126,7 +138,7 @@ def _inside_repository(spec: LoadedSpec, relative: str) -> Path:
         raise SpecError(spec.location, f"roster file {relative!r} is outside the repository")
     if not path.is_file():
         raise SpecError(spec.location, f"roster file {relative!r} does not exist")
-    return path
+    return shown(path)
 
 
 def _load_csv(path: Path, *, speakers: bool) -> list[Request]:
