@@ -879,13 +879,14 @@ def plan_markdown(
     saying how many.
     """
     counts = tally(plan)
+    checksum = plan.checksum()  # made once: a digest of every start of the plan
     head = [
         MARKER,
         _HEADING,
         "",
         f"**{verdict_line(plan, counts)}**",
         "",
-        f"Plan: {summary_line(plan, counts)} · checksum `{plan.checksum()}`",
+        f"Plan: {summary_line(plan, counts)} · checksum `{checksum}`",
     ]
     if note := limit_note(plan):
         head += ["", f"> ⚠️ {note}"]
@@ -910,7 +911,7 @@ def plan_markdown(
         blocks.append(_block(title, actions, columns.row, limit, columns=columns, folded=folded))
         if name in _REQUESTS:
             blocks.append(_block(_REQUESTS[name], actions, _request_details, limit))
-    tail = [f"<!-- voiceid-reconciler checksum={plan.checksum()} -->"]
+    tail = [f"<!-- voiceid-reconciler checksum={checksum} -->"]
 
     def build(shown: list[int], grouped: bool) -> str:
         lines = list(head)
@@ -1003,7 +1004,9 @@ def plan_failed_markdown(errors: Sequence[str], *, limit: int = GITHUB_COMMENT_L
 
 
 def _by_domain(actions: list[Action]) -> list[Action]:
-    return sorted(actions, key=lambda a: (domain_text(a), Action.sort_key(a)))
+    """Grouped by domain; within one, in the plan's own order (a stable sort of actions taken
+    in that order: the plan's sort key is not computed again for each of 50,000)."""
+    return sorted(actions, key=domain_text)
 
 
 def _grouped_summary(plan: Plan) -> list[str]:
