@@ -353,7 +353,9 @@ def review(
             return Review(approved, None)
         why = intent_differences(list(reviewed), now)
         return Review(approved, _refusal(plan.checksum(), checksum or "", why))
-    if checksum is None or plan.checksum() == checksum:
+    if checksum is None:  # --require-approval alone: approves nothing
+        return Review((), None)
+    if plan.checksum() == checksum:
         return Review(now, None)
     if not now or reviewed_already(state, checksum):
         return Review((), None)

@@ -78,6 +78,8 @@ class FakeVoiceId:
     calls: Counter[str] = field(default_factory=Counter)
     throttles: Counter[str] = field(default_factory=Counter)
     jobs: list[_Job] = field(default_factory=list)
+    failing: set[str] = field(default_factory=set)
+    """Spec names whose jobs end FAILED."""
 
     service_offset: float | None = None
     """Voice ID's clock minus the run's (None: no Date on the answers, the host's clock)."""
@@ -95,6 +97,8 @@ class FakeVoiceId:
 
     def _status(self, job: _Job) -> JobStatus:
         if self.clock.time() - job.created >= self.duration:
+            if any(job.job_name.startswith(f"{name}-") for name in self.failing):
+                return JobStatus.FAILED
             return JobStatus.COMPLETED
         return JobStatus.IN_PROGRESS
 
@@ -107,7 +111,7 @@ class FakeVoiceId:
             job_name=job.job_name,
             status=status,
             created_at=iso(job.created),
-            ended_at=iso(job.created + self.duration) if status == JobStatus.COMPLETED else None,
+            ended_at=None if status == JobStatus.IN_PROGRESS else iso(job.created + self.duration),
         )
 
     def list_jobs(
@@ -148,7 +152,7 @@ class FakeVoiceId:
             for j in self.jobs
             if j.kind == kind
             and j.domain_id == params["DomainId"]
-            and self._status(j) != JobStatus.COMPLETED
+            and self._status(j) not in (JobStatus.COMPLETED, JobStatus.FAILED)
         ]
         if len(active) >= self.max_active:
             raise QuotaExceededError("Start: ServiceQuotaExceededException", code="quota")
