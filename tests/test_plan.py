@@ -329,11 +329,11 @@ def test_desired_job_needs_request_or_reason() -> None:
 
 
 def test_offline_plan_shows_never_seen_specs_as_new_starts() -> None:
-    """Offline, a spec whose domain the state never saw is a start without a hash, not blocked;
+    """Offline, a spec whose manifest the state never saw is a start without a hash, not blocked;
     a known spec resolves from the state's recorded names and ETags."""
     from reconciler.runner.usecases import plan_offline
 
-    new = _spec("brand-new", domain="unknown-domain")
+    new = _spec("brand-new", domain="prod")  # its manifest never read: no ETag in the state
     known = _spec("known", domain="prod")
     state = State(domains={"prod": D1}, manifests={"s3://bucket/known.json": "etag1"})
     plan = plan_offline([new, known], state).plan

@@ -2,11 +2,12 @@
 
 A saved plan is the JSON plan (:func:`reconciler.cli.render.plan_json`) with two more members:
 ``inputs`` (the spec paths, selectors, state, shard, owner patterns and ``--max-active`` it
-was computed from) and ``intent`` (what its checksum covers, per spec). ``apply plan.json``
-plans again from the same inputs and acts only when the plan computed now has the reviewed
-checksum — the same specs, hashes, action classes and attempts — and otherwise exits 6 naming
-the specs that differ. It is a file of the repository's layout, not of one machine: paths are
-kept as they were given, so apply from where the plan was made (the repository root in CI).
+was computed from) and ``intent`` (its review set: ``[key, hash, attempts, domainId]`` for
+every start no earlier review approved). ``apply plan.json`` plans again from the same inputs,
+approves the intents of the review set now that the saved plan holds, and exits 6 naming the
+specs that differ when the review set now holds one it does not (those are not started).
+It is a file of the repository's layout, not of one machine: paths are kept as they were
+given, so apply from where the plan was made (the repository root in CI).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def load(path: Path) -> SavedPlan:
         return SavedPlan(
             path=path,
             checksum=str(document["checksum"]),
-            intent=tuple(Intent(*row) for row in document["intent"]),
+            intent=tuple(_intent(row) for row in document["intent"]),
             paths=[Path(p) for p in inputs_["paths"]],
             selectors=[str(s) for s in inputs_["selectors"]],
             state=str(inputs_["state"]),
@@ -91,6 +92,22 @@ def load(path: Path) -> SavedPlan:
             f"{path}: not a saved plan of voiceid-reconciler (make one with plan --out FILE): "
             f"{type(err).__name__}: {err}"
         ) from None
+
+
+def _intent(row: Any) -> Intent:
+    """One intent of a saved plan, checked (a plan saved before approvals held five members
+    per row: it is refused with what to do)."""
+    if isinstance(row, list) and len(row) == 5:
+        raise ValueError("it was saved by an earlier voiceid-reconciler (plan again)")
+    key, hash_, attempts, domain_id = row
+    if not (
+        isinstance(key, str)
+        and isinstance(hash_, str)
+        and type(attempts) is int
+        and isinstance(domain_id, str | None)
+    ):
+        raise ValueError(f"an intent of the wrong shape: {row!r}")
+    return Intent(key, hash_, attempts, domain_id)
 
 
 def adopt(args: argparse.Namespace, saved: SavedPlan) -> None:
