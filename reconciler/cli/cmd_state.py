@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
 from reconciler.cli.exits import EXIT_OK
+
+if TYPE_CHECKING:
+    from reconciler.core.state import SpecEntry, State
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
@@ -19,13 +22,23 @@ def register(sub: Any, parents: shared.Parents) -> None:
         state_sub,
         "show",
         parents=[parents.common, parents.state, parents.aws],
-        help="print the state (summary, or --format json)",
+        help="print the state: a summary and one line per spec (or --names, --format json)",
+        description="Print a summary of the state, then one line per spec entry: its KIND/NAME "
+        "(what 'state rm' and 'state mv' take), the status of its latest job and how many jobs "
+        "it recorded; then the jobs of our naming no spec claims. --names prints only the "
+        "KIND/NAMEs, --format json the state itself.",
     )
-    show.add_argument(
+    shown = show.add_mutually_exclusive_group()
+    shown.add_argument(
         "--format",
         choices=("text", "json"),
         default="text",
-        help="text for people, json for tools (default: text)",
+        help="text for people, json for tools (the state file's own form) (default: text)",
+    )
+    shown.add_argument(
+        "--names",
+        action="store_true",
+        help="only the spec entries' KIND/NAME, one per line (for scripts)",
     )
     show.set_defaults(handler=run_show)
     rebuild = shared.add_command(
@@ -57,6 +70,11 @@ def register(sub: Any, parents: shared.Parents) -> None:
         "the same content takes its job back instead of starting a second one.",
     )
     rm.add_argument("names", nargs="+", metavar="NAME", help="a spec as KIND/NAME or NAME")
+    rm.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be forgotten; write nothing (the state is read without its lock)",
+    )
     rm.set_defaults(handler=run_rm)
     mv = shared.add_command(
         state_sub,
@@ -69,6 +87,11 @@ def register(sub: Any, parents: shared.Parents) -> None:
     )
     mv.add_argument("source", metavar="SOURCE", help="the old spec, as KIND/NAME or NAME")
     mv.add_argument("destination", metavar="DESTINATION", help="the new metadata.name")
+    mv.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be moved; write nothing (the state is read without its lock)",
+    )
     mv.set_defaults(handler=run_mv)
     unlock = shared.add_command(
         state_sub,
@@ -92,12 +115,64 @@ def run_show(args: argparse.Namespace) -> int:
     from reconciler.cli import render
 
     state = shared.store(args).read()
-    sys.stdout.write(state.to_json() if args.format == "json" else render.state_text(state))
+    if args.names:
+        sys.stdout.writelines(f"{key}\n" for key in sorted({row[0] for row in _rows(state)}))
+    elif args.format == "json":
+        sys.stdout.write(state.to_json())
+    else:
+        sys.stdout.write(render.state_text(state))
+        sys.stdout.writelines(_entries_table(state))
     return EXIT_OK
+
+
+def _status(entry: SpecEntry) -> str:
+    """The status of a spec entry's latest job, as the state's summary counts it."""
+    latest = entry.latest()
+    if latest is None:
+        return "-"
+    return latest.status or ("STARTING" if latest.job_id is None else "UNKNOWN")
+
+
+def _rows(state: State) -> list[tuple[str, str, int]]:
+    """(KIND/NAME, status, jobs) of every spec entry, then of the unclaimed jobs grouped by
+    the spec name their JobName carries (``state rm`` takes both)."""
+    from reconciler.core.identity import parse_job_name
+
+    rows = [
+        (key, _status(entry), len(entry.jobs) + len(entry.history))
+        for key, entry in sorted(state.specs.items())
+    ]
+    unclaimed: dict[str, tuple[str, int]] = {}
+    for record in state.orphans:
+        parts = parse_job_name(record.job_name)
+        key = f"{record.kind}/{parts.name if parts else record.job_name}"
+        _, count = unclaimed.get(key, ("", 0))
+        unclaimed[key] = (f"{record.status or 'UNKNOWN'} (unclaimed)", count + 1)
+    rows += [(key, status, count) for key, (status, count) in sorted(unclaimed.items())]
+    return rows
+
+
+def _entries_table(state: State) -> list[str]:
+    """One line per spec entry (KIND/NAME, latest job's status, jobs recorded), then the
+    unclaimed jobs (``state show``'s text after its summary)."""
+    rows = [(key, status, str(jobs)) for key, status, jobs in _rows(state)]
+    if not rows:
+        return []
+    rows.insert(0, ("SPEC", "STATUS", "JOBS"))
+    width = [max(len(row[i]) for row in rows) for i in range(2)]
+    return ["\n"] + [
+        f"{key:<{width[0]}}  {status:<{width[1]}}  {jobs}\n" for key, status, jobs in rows
+    ]
 
 
 def run_rm(args: argparse.Namespace) -> int:
     store = shared.store(args)
+    if args.dry_run:  # read as 'state show' reads: no lock, nothing written
+        state = store.read()
+        for key in [key for name in args.names for key in _forgets(state, name)]:
+            print(f"Would remove {key} (kept as a tombstone)")
+        print("Dry run: the state was not changed.")
+        return EXIT_OK
     with store.locked():
         state = store.read()
         forgotten = [key for name in args.names for key in state.forget(name)]
@@ -107,8 +182,28 @@ def run_rm(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _forgets(state: State, name: str) -> list[str]:
+    """What ``state rm NAME`` forgets, each with what it recorded (``state.forget`` on the
+    state read, which is never written)."""
+    entries = {key: state.specs[key] for key in state.entry_keys(name)}
+    said = []
+    for key in state.forget(name):
+        entry = entries.get(key)
+        if entry is None:
+            said.append(key)  # orphan/<JobName>
+        else:
+            jobs = len(entry.jobs) + len(entry.history)
+            said.append(f"{key}: {jobs} job(s), latest {_status(entry)}")
+    return said
+
+
 def run_mv(args: argparse.Namespace) -> int:
     store = shared.store(args)
+    if args.dry_run:  # read as 'state show' reads: no lock, nothing written
+        old, new = store.read().move(args.source, args.destination)
+        print(f"Would move {old} to {new}")
+        print("Dry run: the state was not changed.")
+        return EXIT_OK
     with store.locked():
         state = store.read()
         old, new = state.move(args.source, args.destination)
