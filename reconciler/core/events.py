@@ -6,7 +6,9 @@ that names the fact, not the run that saw it:
 ==========================  =====================================================================
 ``started/<JobId>``         a job of ours exists (started by this or any run, or found by listing)
 ``ended/<JobId>/<STATUS>``  it ended COMPLETED, COMPLETED_WITH_ERRORS (with its result counts) or
-                            FAILED (with Voice ID's failure)
+                            FAILED (with Voice ID's failure): ``failed`` when no attempt is left,
+                            ``attempt-failed`` when another attempt of its hash comes (started,
+                            to start, queued or awaiting review: :func:`derive` says which)
 ``blocked/<spec>/<since>``  a spec became blocked (the plan's reason and code)
 ``unblocked/<spec>/<since>`` it is no longer blocked
 ``orphaned/<JobName>``      a job of a spec that was removed
@@ -19,18 +21,22 @@ so each is sent once. A sink seen for the first time is given a baseline — eve
 already true when the run began counts as delivered — so adding ``--notify`` does not replay
 history. A delivery that fails stays pending for the next run (at most ``MAX_ATTEMPTS`` runs,
 then it is given up, with a log line). No event carries a speaker id or an audio location.
+
+A FAILED job's id is the same whether a retry follows or not: what a retry changes is the
+event's kind, read from the final plan (or, with none, from the spec's ``maxAttempts``), so a
+job's failure is told once, as what it was when the run saw it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from reconciler.core.kinds import JobStatus
-from reconciler.core.plan import ActionKind, Plan
+from reconciler.core.plan import Action, ActionKind, Plan
 from reconciler.core.state import BlockedSince, JobRecord, SinkLedger, State, Unblocked
 
 MAX_ATTEMPTS = 5
@@ -44,18 +50,54 @@ class EventKind(StrEnum):
     COMPLETED = "completed"
     COMPLETED_WITH_ERRORS = "completed-with-errors"
     FAILED = "failed"
+    ATTEMPT_FAILED = "attempt-failed"
     BLOCKED = "blocked"
     UNBLOCKED = "unblocked"
     ORPHANED = "orphaned"
 
 
-FAILURES = frozenset({EventKind.FAILED, EventKind.COMPLETED_WITH_ERRORS, EventKind.BLOCKED})
-"""What ``--notify-on failures`` (the default) sends."""
+FAILURES = frozenset(
+    {
+        EventKind.FAILED,
+        EventKind.ATTEMPT_FAILED,
+        EventKind.COMPLETED_WITH_ERRORS,
+        EventKind.BLOCKED,
+    }
+)
+"""What ``--notify-on failures`` (the default) sends: a failed attempt is a failure even with a
+retry coming (the retry may fail the same way, and Voice ID's reason is in this message)."""
 _ENDED = {
     JobStatus.COMPLETED: EventKind.COMPLETED,
     JobStatus.COMPLETED_WITH_ERRORS: EventKind.COMPLETED_WITH_ERRORS,
     JobStatus.FAILED: EventKind.FAILED,
 }
+RETRY_COMING = frozenset({ActionKind.RETRY, ActionKind.QUEUED, ActionKind.AWAITING_REVIEW})
+"""The final plan's actions of a spec that make its FAILED attempt not the last one (when the
+action is of the failed job's hash and a later attempt)."""
+
+
+class Retry(StrEnum):
+    """What became of the next attempt after a FAILED one (an ``attempt-failed`` event)."""
+
+    STARTED = "started"
+    STARTING = "starting"
+    """Its intent is recorded, its Start not confirmed yet."""
+    WILL_START = "will-start"
+    QUEUED = "queued"
+    AWAITING_REVIEW = "awaiting-review"
+    ALLOWED = "allowed"
+    """No plan to tell (``status --refresh``): the spec's ``maxAttempts`` allows another."""
+
+
+_RETRY_WORDS = {
+    Retry.STARTED: "started",
+    Retry.STARTING: "is starting",
+    Retry.WILL_START: "will start",
+    Retry.QUEUED: "is queued",
+    Retry.AWAITING_REVIEW: "awaits review",
+    Retry.ALLOWED: "is allowed (the next apply plans it)",
+}
+_WAITING = frozenset({Retry.QUEUED, Retry.AWAITING_REVIEW})
 
 
 @dataclass(frozen=True)
@@ -74,6 +116,11 @@ class Event:
     failure: str | None = None
     reason: str | None = None
     at: str | None = None
+    max_attempts: int | None = None
+    """The spec's ``maxAttempts``, when the run knows it (failures only)."""
+    next_attempt: int | None = None
+    """``attempt-failed``: the attempt that follows, and (``retry``) what became of it."""
+    retry: Retry | None = None
 
     @property
     def job_kind(self) -> str:
@@ -94,6 +141,9 @@ class Event:
             "failure": self.failure,
             "reason": self.reason,
             "at": self.at,
+            "maxAttempts": self.max_attempts,
+            "nextAttempt": self.next_attempt,
+            "retry": self.retry.value if self.retry else None,
         }
 
     def line(self) -> str:
@@ -103,6 +153,7 @@ class Event:
             EventKind.COMPLETED: "COMPLETED",
             EventKind.COMPLETED_WITH_ERRORS: "COMPLETED_WITH_ERRORS",
             EventKind.FAILED: "FAILED",
+            EventKind.ATTEMPT_FAILED: "FAILED",
             EventKind.BLOCKED: "blocked",
             EventKind.UNBLOCKED: "unblocked",
             EventKind.ORPHANED: "orphaned",
@@ -113,10 +164,25 @@ class Event:
             details.append(", ".join(f"{k} {v}" for k, v in sorted(self.results.items())))
         if self.failure:
             details.append(self.failure)
-        if self.reason:
+        if self.kind is EventKind.ATTEMPT_FAILED and self.retry is not None:
+            why = f" ({self.reason})" if self.reason else ""  # why it waits (queue, review)
+            details.append(f"attempt {self.next_attempt} {_RETRY_WORDS[self.retry]}{why}")
+        elif self.reason:
             details.append(self.reason)
+        if (
+            self.kind is EventKind.FAILED
+            and self.max_attempts is not None
+            and (self.attempt or 1) >= self.max_attempts
+        ):
+            details.append("no attempts left")
         tail = f": {'; '.join(details)}" if details else ""
-        attempt = f" (attempt {self.attempt})" if self.attempt and self.attempt > 1 else ""
+        of = f" of {self.max_attempts}" if self.max_attempts else ""
+        if self.kind is EventKind.ATTEMPT_FAILED or (self.kind is EventKind.FAILED and of):
+            attempt = f" attempt {self.attempt}{of}"
+        elif self.attempt and self.attempt > 1:
+            attempt = f" (attempt {self.attempt})"
+        else:
+            attempt = ""
         return f"{self.spec}{attempt} {what} in {domain}{tail}"
 
 
@@ -125,17 +191,33 @@ def sink_key(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-def derive(state: State, plan: Plan | None) -> list[Event]:
-    """Every event true of the state and the run's final plan, in a stable order."""
+def derive(
+    state: State, plan: Plan | None, *, max_attempts: Mapping[str, int] | None = None
+) -> list[Event]:
+    """Every event true of the state and the run's final plan, in a stable order.
+
+    A FAILED job is ``attempt-failed`` when a later attempt of its hash is recorded, or the
+    plan shows its spec retrying, queued or awaiting review with a later attempt of that hash
+    (:data:`RETRY_COMING`), or — without a plan, or when the plan does not hold the spec —
+    when the spec's ``maxAttempts`` (``max_attempts``, by spec key: a roster's part takes its
+    roster's) allows another; else ``failed``."""
     names = {domain_id: name for name, domain_id in state.domains.items()}
+    coming = {
+        a.key: a for a in (plan.actions if plan is not None else ()) if a.kind in RETRY_COMING
+    }
+    planned = None if plan is None else {a.key for a in plan.actions}
+    limits = max_attempts or {}
 
     def of_spec(event_id: str, kind: EventKind, key: str, domain: str | None, **more: Any) -> Event:
         return Event(event_id, kind, key, domain, names.get(domain or ""), **more)
 
     events: list[Event] = []
     for key, entry in sorted(state.specs.items()):
+        limit = (limits.get(key) or limits.get(key.rsplit("-part-", 1)[0])) if limits else None
+        unplanned = planned is None or key not in planned
+        fate = _Fate(entry.jobs + entry.history, entry.hash, coming.get(key), limit, unplanned)
         for record in entry.jobs + entry.history:
-            events.extend(_job_events(key, record, names))
+            events.extend(_job_events(key, record, names, fate))
     for action in plan.actions if plan is not None else ():
         if action.kind is ActionKind.ORPHANED and action.job_name:
             events.append(
@@ -173,7 +255,47 @@ def derive(state: State, plan: Plan | None) -> list[Event]:
     return events
 
 
-def _job_events(key: str, record: JobRecord, names: dict[str, str]) -> list[Event]:
+@dataclass(frozen=True)
+class _Fate:
+    """What decides whether a FAILED job of a spec is its last attempt."""
+
+    jobs: Sequence[JobRecord]
+    """Every job the state holds of the spec (its hashes' attempts)."""
+    current: str
+    """The spec's current hash (only its attempts can still be retried)."""
+    coming: Action | None
+    """The final plan's retry, queue place or review hold of the spec, if any."""
+    max_attempts: int | None
+    unplanned: bool
+    """No plan holds the spec (``status --refresh``, a spec left out): ``max_attempts`` says."""
+
+    def after(self, record: JobRecord) -> tuple[int, Retry] | None:
+        """The next attempt after ``record`` (FAILED), and what became of it; None when
+        ``record`` was the last attempt."""
+        later = [r for r in self.jobs if r.hash == record.hash and r.attempt > record.attempt]
+        if later:
+            nearest = min(later, key=lambda r: r.attempt)
+            return nearest.attempt, Retry.STARTED if nearest.job_id else Retry.STARTING
+        action = self.coming
+        if action is not None and action.hash == record.hash:
+            attempt = action.attempt or 0
+            if attempt > record.attempt:
+                if action.kind is ActionKind.AWAITING_REVIEW:
+                    return attempt, Retry.AWAITING_REVIEW
+                if action.kind is ActionKind.QUEUED:
+                    return attempt, Retry.QUEUED
+                return attempt, Retry.WILL_START
+        if (
+            self.unplanned
+            and record.hash == self.current
+            and self.max_attempts
+            and record.attempt < self.max_attempts
+        ):
+            return record.attempt + 1, Retry.ALLOWED
+        return None
+
+
+def _job_events(key: str, record: JobRecord, names: dict[str, str], fate: _Fate) -> list[Event]:
     if not record.job_id:
         return []
     common: dict[str, Any] = {
@@ -188,8 +310,18 @@ def _job_events(key: str, record: JobRecord, names: dict[str, str]) -> list[Even
     ended = _ENDED.get(record.status) if record.status else None
     if ended is not None:
         failure = None
+        more: dict[str, Any] = {}
         if record.failure is not None:
             failure = f"failure {record.failure.status_code}: {record.failure.message}"
+        if ended is EventKind.FAILED:
+            if record.hash == fate.current:  # an earlier hash's limit may have been another
+                more["max_attempts"] = fate.max_attempts
+            after = fate.after(record)
+            if after is not None:
+                ended = EventKind.ATTEMPT_FAILED
+                more["next_attempt"], more["retry"] = after
+                if after[1] in _WAITING and fate.coming is not None:
+                    more["reason"] = fate.coming.reason  # domain busy, no review approved it
         out.append(
             Event(
                 f"ended/{record.job_id}/{record.status}",
@@ -198,6 +330,7 @@ def _job_events(key: str, record: JobRecord, names: dict[str, str]) -> list[Even
                 failure=failure,
                 at=record.ended_at,
                 **common,
+                **more,
             )
         )
     return out
@@ -292,6 +425,7 @@ def message(events: Sequence[Event], *, cap: int = MESSAGE_CAP) -> tuple[str, st
         for i, kind in enumerate(
             [
                 EventKind.FAILED,
+                EventKind.ATTEMPT_FAILED,
                 EventKind.COMPLETED_WITH_ERRORS,
                 EventKind.BLOCKED,
                 EventKind.ORPHANED,

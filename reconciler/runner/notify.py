@@ -1,12 +1,20 @@
-"""Delivering job events: once per sink, grouped per run, no floods.
+"""Delivering job events: once per sink, grouped per run, complete at the end of the run.
 
 :class:`Notifier` is given the sinks before a run starts (a bad URL fails the run before
 anything starts), takes the baseline of events already true when the run read its state, and
-after a plan (every ``--wait`` poll, and the end of the run) delivers what is pending: one
-message per sink holding every new event (``MESSAGE_CAP`` lines, then ``and N more``), at
-most one per ``interval`` per sink, of the kinds ``--notify-on`` names. What was delivered is
-recorded in the state, which the run writes under its lock — so re-runs, polls, retried Jobs
-and concurrent runs never repeat an event, and a sink that failed gets it next run.
+after a plan (every ``--wait`` poll) delivers what is pending: one message per sink holding
+every new event (``MESSAGE_CAP`` lines, then ``and N more``), of the kinds ``--notify-on``
+names, at most one per ``interval`` per sink *within the run*. The run's last delivery
+(:meth:`Notifier.finish`; or any delivery after which nothing is left to happen: no job in
+flight, nothing to start) sends everything pending whatever the interval, so no event a run
+saw waits for the next run. What was delivered is recorded in the state, which the run writes
+under its lock — so re-runs, polls, retried Jobs and concurrent runs never repeat an event,
+and a sink that failed gets it next run.
+
+The notifier keeps no state object between calls: each call is given the state it records
+in (a run may read a fresh one at every poll, under the lock of that poll); what it keeps is
+per run and plain — the baseline's event ids, when it last sent to each sink, the sinks that
+failed in this run.
 """
 
 from __future__ import annotations
@@ -20,14 +28,14 @@ from reconciler.adapters.notify import CommitStatus, GitHubSink, NotifyError, Si
 from reconciler.core import events as ev
 from reconciler.core.events import Event, EventKind
 from reconciler.core.kinds import JobStatus
-from reconciler.core.plan import Plan
+from reconciler.core.plan import Plan, settled
 from reconciler.core.state import State
-from reconciler.core.times import epoch, iso
+from reconciler.core.times import iso
 
 log = structlog.get_logger("reconciler.notify")
 
 DEFAULT_INTERVAL = 60.0
-"""Seconds between two messages to one sink (``--notify-interval``)."""
+"""Seconds between two messages to one sink within one run (``--notify-interval``)."""
 
 
 @dataclass
@@ -40,38 +48,53 @@ class Notifier:
     interval: float = DEFAULT_INTERVAL
     commit_of: Callable[[str], str | None] = lambda _key: None
     """The commit that introduced a spec's current version (GitHub statuses), by spec key."""
+    max_attempts: Mapping[str, int] = field(default_factory=dict)
+    """Each spec's ``maxAttempts`` by key: tells a FAILED attempt with a retry to come where
+    no plan does (``status --refresh``), and gives messages their ``attempt 1 of 2``."""
     sent: int = 0
     """Messages delivered in this run (for the summary and the tests)."""
     failed_sinks: set[str] = field(default_factory=set)
     """Sinks whose delivery failed in this run: a run counts once towards giving up, however
     many polls it retried in."""
+    _baseline: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    """The ids of the events true when the run began (a sink's ledger opens with them)."""
+    _last_sent: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    """When this run last sent to each sink (by URL): the interval is per run, never read
+    from the state, so a run's first delivery is never held by an earlier run's."""
 
     def begin(self, state: State) -> None:
         """A sink new to the state gets its ledger now, holding what was already true when
         the run read the state (its baseline), so that the run's first write — before any
         Start — records it: a run killed later leaves the sink's new events pending, never
         swallowed by a later run's baseline."""
-        baseline = {e.id for e in ev.derive(state, None)}
-        ev.open_ledgers(state, list(self.sinks), baseline)
+        self._baseline = frozenset(e.id for e in ev.derive(state, None))
+        ev.open_ledgers(state, list(self.sinks), self._baseline)
 
-    def deliver(self, state: State, plan: Plan | None, now: float) -> None:
-        """Send each sink what it has not been sent (subject to the interval). Without a
-        plan (``status --refresh``), the blocked specs are left as the last plan saw them."""
+    def deliver(self, state: State, plan: Plan | None, now: float, *, final: bool = False) -> None:
+        """Send each sink what it has not been sent: at most one message per ``interval``
+        within the run, unless this delivery is ``final`` or nothing is left to happen after
+        it (then everything pending goes). Without a plan (``status --refresh``), the blocked
+        specs are left as the last plan saw them."""
         when = iso(now)
+        # a state read after begin() (a run that reads it at every poll) may not hold a new
+        # sink's ledger yet (begin's state was never written): it opens with the same baseline
+        ev.open_ledgers(state, list(self.sinks), self._baseline)
         if plan is not None:
             ev.note_blocked(state, plan, when)
-        events = ev.derive(state, plan)
+        final = final or _nothing_left(state, plan)
+        events = ev.derive(state, plan, max_attempts=self.max_attempts)
+        retrying = {e.job_id for e in events if e.kind is EventKind.ATTEMPT_FAILED}
         boxes = ev.pending(state, events, list(self.sinks), kinds=self.kinds)
         for box in boxes:
             if not box.events:
                 continue
-            ledger = state.notified[ev.sink_key(box.sink)]
-            if ledger.last_sent and now - epoch(ledger.last_sent) < self.interval:
-                continue  # stays pending: the next delivery after the interval carries it
+            last = self._last_sent.get(box.sink)
+            if not final and last is not None and now - last < self.interval:
+                continue  # stays pending: a later delivery of this run carries it
             sink = self.sinks[box.sink]
             title, text = ev.message(box.events)
             if isinstance(sink, GitHubSink):
-                sink.statuses = commit_statuses(state, box.events, self.commit_of)
+                sink.statuses = commit_statuses(state, box.events, self.commit_of, retrying)
             try:
                 sink.send(title, text, box.events)
             except NotifyError as err:
@@ -87,19 +110,38 @@ class Notifier:
                 )
                 continue
             ev.delivered(state, box, when)
+            self._last_sent[box.sink] = now
             self.sent += 1
             log.info("notify.sent", sink=sink.name, events=len(box.events))
+
+    def finish(self, state: State, plan: Plan | None, now: float) -> None:
+        """The run's last delivery: everything pending goes to every sink, whatever the
+        interval (a run's events never wait for the next run)."""
+        self.deliver(state, plan, now, final=True)
+
+
+def _nothing_left(state: State, plan: Plan | None) -> bool:
+    """Whether nothing more can happen in this run after a delivery: with a plan, no job in
+    flight and nothing to start (``apply --wait`` settles); without one, no job the state
+    holds in flight (``status --watch`` stops)."""
+    if plan is not None:
+        return settled(plan, may_start=True)
+    return not any(record.active for record in state.all_jobs())
 
 
 _RANK = {"failure": 3, "error": 2, "pending": 1, "success": 0}
 
 
 def commit_statuses(
-    state: State, events: Sequence[Event], commit_of: Callable[[str], str | None]
+    state: State,
+    events: Sequence[Event],
+    commit_of: Callable[[str], str | None],
+    retrying: Collection[str | None] = (),
 ) -> list[CommitStatus]:
     """The commit statuses the events touch: per (commit, ``voiceid/<domain>/<kind>``), the
     worst of the specs of that commit and context — failure (a job FAILED or with errors),
-    error (blocked), pending (running or not started), success (all COMPLETED)."""
+    error (blocked), pending (running, not started, or FAILED with a retry to come: a job id
+    of ``retrying``), success (all COMPLETED)."""
     names = {domain_id: name for name, domain_id in state.domains.items()}
     touched = set()
     for event in events:
@@ -121,6 +163,8 @@ def commit_statuses(
             word = "blocked"
         elif latest is None or latest.status is None or latest.active:
             word = "running"
+        elif latest.job_id in retrying:
+            word = "retrying"
         elif latest.status == JobStatus.COMPLETED:
             word = "completed"
         else:
@@ -131,7 +175,12 @@ def commit_statuses(
     for (sha, context), counts in sorted(tally.items()):
         state_ = max(
             (
-                {"failed": "failure", "blocked": "error", "running": "pending"}.get(w, "success")
+                {
+                    "failed": "failure",
+                    "blocked": "error",
+                    "running": "pending",
+                    "retrying": "pending",
+                }.get(w, "success")
                 for w in counts
             ),
             key=_RANK.__getitem__,
