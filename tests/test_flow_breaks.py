@@ -200,6 +200,32 @@ def test_output_that_cannot_be_written_is_one_line_and_exit_1(tmp_path: Path) ->
     ]
 
 
+def test_a_process_started_without_stdout_or_stderr_says_so_without_a_traceback() -> None:
+    """Started with stdout closed (`>&-`), a command that prints is one line and exit 1 (its
+    output went nowhere); with stderr closed, it runs as usual and says nothing."""
+    command = f"{sys.executable} -m reconciler"
+    no_stdout = subprocess.run(
+        ["bash", "-c", f"{command} schema >&-"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert no_stdout.returncode == EXIT_ERROR
+    assert no_stdout.stderr == (
+        "voiceid-reconciler: the output could not be written: [Errno 9] stdout is closed\n"
+    )
+    no_stderr = subprocess.run(
+        ["bash", "-c", f"{command} validate /nonexistent 2>&-; echo $?"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert no_stderr.stdout == "1\n"
+    assert no_stderr.stderr == ""
+
+
 # --- 2. problems named relative to the working directory ---------------------------------------
 
 _ROLE = "arn:aws:iam::123456789012:role/R"

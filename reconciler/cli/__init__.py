@@ -4,6 +4,7 @@ It parses, configures logging, calls the runner and prints; it holds no reconcil
 """
 
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -122,6 +123,20 @@ class Guarded:
             self.stream.flush()  # the rest of the buffer, into /dev/null
 
 
+class _Missing(Guarded):
+    """The stdout of a process started without one (``>&-``): what the command writes goes
+    nowhere, and is an output that could not be written (:func:`leave`: one line, exit 1)."""
+
+    def write(self, text: str) -> int:
+        if text and self.error is None:
+            self.error = OSError(errno.EBADF, "stdout is closed")
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+
 def guard_output() -> None:
     """Make ``sys.stdout`` and ``sys.stderr`` streams whose writes never raise, for the
     process (:func:`entrypoint`; never for a caller of ``main``, whose streams are its own).
@@ -136,8 +151,14 @@ def guard_output() -> None:
     status."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if stream is not None and not isinstance(stream, Guarded):
-            setattr(sys, name, cast(TextIO, Guarded(stream)))
+        if isinstance(stream, Guarded):
+            continue
+        if stream is None:  # started without it (>&-): Python leaves None, which print skips
+            nowhere = os.fdopen(os.open(os.devnull, os.O_WRONLY), "w", encoding="utf-8")
+            stream = _Missing(nowhere) if name == "stdout" else Guarded(nowhere)
+        else:
+            stream = Guarded(stream)
+        setattr(sys, name, cast(TextIO, stream))
 
 
 def output_error() -> OSError | None:
