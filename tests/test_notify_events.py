@@ -98,9 +98,11 @@ def test_a_failed_attempt_whose_spec_retries_queues_or_awaits_review_is_attempt_
 ) -> None:
     """The final plan shows the spec's next attempt of the same hash: attempt-failed, saying
     what became of the next attempt (and why it waits)."""
-    reason = {ActionKind.QUEUED: "domain busy", ActionKind.AWAITING_REVIEW: ""}.get(kind, "")
-    if kind is ActionKind.AWAITING_REVIEW:
-        reason = "no review approved it"
+    reason = {  # a retry's reason repeats the plan's, so it is not told
+        ActionKind.RETRY: "attempt 1 FAILED; attempt 2 of 2",
+        ActionKind.QUEUED: "domain busy",
+        ActionKind.AWAITING_REVIEW: "awaiting review: no review approved it",  # said once
+    }[kind]
     plan = Plan((_action(kind, reason=reason),))
     [event] = _ended(ev.derive(_state(_record(1, JobStatus.FAILED)), plan, max_attempts={KEY: 2}))
     assert (event.kind, event.next_attempt, event.retry) == (EventKind.ATTEMPT_FAILED, 2, retry)

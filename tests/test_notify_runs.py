@@ -171,3 +171,34 @@ def test_a_retry_queued_behind_another_job_is_told_queued_and_each_failure_once(
         "attempt 2 is queued (domain busy: 1 active job(s) of this kind)"
         in (receiver.payloads()[0]["text"])
     )
+
+
+def test_a_failed_attempt_whose_retry_no_review_approved_says_it_awaits_review(
+    voiceid_env: Sandbox, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Reviewed with maxAttempts 1, raised to 2 on main without a review: the schedule's run
+    (--require-approval) that sees attempt 1 fail holds attempt 2 as awaiting-review, and
+    tells attempt-failed ("attempt 2 awaits review"), once; nothing is started."""
+    world = build_world(voiceid_env)
+    voiceid_env.freeze_clock()
+    voiceid_env.configure(job_duration=10, max_active_jobs=10)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 1, kinds=ENROLLMENT)
+    _failing(world, specs, 1)
+    notify = ["--notify", f"json://127.0.0.1:{receiver.port}/h"]
+    assert _apply(specs, state, *notify) == EXIT_OK  # approves its plan: attempts 1 to 1
+    for path in specs.glob("*.yaml"):
+        path.write_text(path.read_text().replace("maxAttempts: 1", "maxAttempts: 2"))
+    voiceid_env.advance_clock(11)
+    voiceid_env.advance()
+    starts = voiceid_env.calls().get("StartSpeakerEnrollmentJob", 0)
+    for _ in range(2):
+        _apply(specs, state, "--require-approval", *notify)
+    assert voiceid_env.calls().get("StartSpeakerEnrollmentJob", 0) == starts
+    [message] = receiver.payloads()
+    [event] = message["events"]
+    assert (event["event"], event["attempt"]) == ("attempt-failed", 1)
+    assert (event["nextAttempt"], event["retry"]) == (2, "awaiting-review")
+    assert message["text"].endswith(
+        "; attempt 2 awaits review (attempt 2 is beyond the 1 attempt(s) its review approved)"
+    ), message["text"]

@@ -321,7 +321,8 @@ def _job_events(key: str, record: JobRecord, names: dict[str, str], fate: _Fate)
                 ended = EventKind.ATTEMPT_FAILED
                 more["next_attempt"], more["retry"] = after
                 if after[1] in _WAITING and fate.coming is not None:
-                    more["reason"] = fate.coming.reason  # domain busy, no review approved it
+                    # why it waits (domain busy, what no review approved), said once
+                    more["reason"] = fate.coming.reason.removeprefix("awaiting review: ")
         out.append(
             Event(
                 f"ended/{record.job_id}/{record.status}",
