@@ -1,11 +1,13 @@
-"""``python -m reconciler.sandbox [--port N] [--speed fast|realistic] [--seed]``."""
+"""``python -m reconciler.sandbox [--port N] [--speed fast|realistic] [--seed] [--world FILE]``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from reconciler.sandbox.options import add_serve_arguments
 from reconciler.sandbox.serve import serve_args
+from reconciler.sandbox.world import WorldError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,7 +17,12 @@ def main(argv: list[str] | None = None) -> None:
         description="Run a local Voice ID (with S3 and KMS) on 127.0.0.1.",
     )
     add_serve_arguments(parser)
-    serve_args(parser.parse_args(argv))
+    try:
+        serve_args(parser.parse_args(argv))
+    except WorldError as err:  # a world file that is wrong: one line per problem, no traceback
+        for line in err.lines():
+            print(line, file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -10,11 +10,18 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconciler.sandbox.world import WorldFile
 
 
 class SandboxAdminError(Exception):
-    """An admin endpoint answered with an error."""
+    """An admin endpoint answered with an error (``answer``: its JSON body, when it had one)."""
+
+    def __init__(self, message: str, answer: Any = None) -> None:
+        super().__init__(message)
+        self.answer = answer
 
 
 class SandboxAdmin:
@@ -39,7 +46,13 @@ class SandboxAdmin:
         except urllib.error.HTTPError as err:
             with err:
                 detail = err.read().decode(errors="replace")
-            raise SandboxAdminError(f"{method} /_sandbox/{name}: {err.code} {detail}") from err
+            try:
+                refusal = json.loads(detail)
+            except ValueError:
+                refusal = None
+            raise SandboxAdminError(
+                f"{method} /_sandbox/{name}: {err.code} {detail}", refusal
+            ) from err
         return answer
 
     def health(self) -> dict[str, Any]:
@@ -100,3 +113,16 @@ class SandboxAdmin:
     def seed(self) -> dict[str, Any]:
         """Seed the demo world; returns its description."""
         return self.request("POST", "seed")
+
+    def seed_world(self, world: WorldFile) -> dict[str, Any]:
+        """Seed a world (read with ``world.read_world``) into the sandbox; returns its
+        description. A world the sandbox refuses raises ``WorldError``, located in the file."""
+        from reconciler.sandbox.world import WorldError
+
+        try:
+            return self.request("POST", "world", world.wire())
+        except SandboxAdminError as err:
+            problems = err.answer.get("problems") if isinstance(err.answer, dict) else None
+            if problems is None:
+                raise
+            raise WorldError.from_wire(problems, world.positions) from err

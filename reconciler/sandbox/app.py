@@ -46,6 +46,10 @@ Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 40
 ``POST /_sandbox/reset``               body ``{"aws": true}``; forget Voice ID state (and the
                                        account's S3/KMS when ``aws``); ``{"ok": true}``
 ``POST /_sandbox/seed``                seed the demo world; its description (see ``DemoWorld``)
+``POST /_sandbox/world``               body: a world (``world.py``; JSON, ``file:`` bodies sent
+                                       as ``base64:``); seed it; its description (see
+                                       ``seed.seed_world``), or 400 ``{"error", "problems":
+                                       [{"where": [path], "message", "atKey"}]}``
 =====================================  =========================================================
 """
 
@@ -65,6 +69,7 @@ from urllib.parse import parse_qs
 from reconciler.sandbox.model import TARGET_PREFIX
 from reconciler.sandbox.s3list import list_objects_v2
 from reconciler.sandbox.storage import INTERNAL_HEADER
+from reconciler.sandbox.world import WorldError, WorldFile
 
 if TYPE_CHECKING:
     from reconciler.sandbox.sandbox import Sandbox
@@ -305,6 +310,9 @@ class AdminApi:
             if not isinstance(body, dict):
                 raise ValueError("the body must be a JSON object")
             result = route(body)
+        except WorldError as err:
+            answer = {"error": str(err), "problems": err.to_wire()}
+            return _respond(start_response, 400, answer, "application/json")
         except KeyError as err:
             return _respond(start_response, 404, {"error": f"not found: {err}"}, "application/json")
         except (ValueError, TypeError) as err:
@@ -334,6 +342,9 @@ class AdminApi:
             ("POST", "advance"): lambda _: {"finished": sb.service.advance()},
             ("POST", "reset"): self._reset,
             ("POST", "seed"): lambda _: sb.seed_demo_world().to_dict(),
+            ("POST", "world"): lambda body: sb.seed_world(
+                WorldFile.of_data(body, source="POST /_sandbox/world")
+            ),
         }
 
     def _calls(self) -> dict[str, Any]:

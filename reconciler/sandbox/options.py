@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from reconciler.sandbox.config import PROFILES
 
@@ -46,6 +47,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed", action="store_true", help="create a demo domain, bucket, KMS key and audio files"
+    )
+    parser.add_argument(
+        "--world",
+        type=Path,
+        metavar="FILE",
+        help="create the world this YAML file declares: domains, watchlists, KMS keys, "
+        "buckets, audio, manifests, jobs (docs/sandbox.md)",
     )
     parser.add_argument(
         "--job-duration",

@@ -21,13 +21,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from botocore.config import Config
 
 from reconciler.sandbox.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, SandboxConfig
-from reconciler.sandbox.seed import DemoWorld, seed_demo_world
+from reconciler.sandbox.seed import DemoWorld, seed_demo_world, seed_world
 from reconciler.sandbox.service import VoiceIdService
 from reconciler.sandbox.storage import (
     FAKE_ACCESS_KEY_ID,
@@ -35,6 +36,7 @@ from reconciler.sandbox.storage import (
     Storage,
     make_session,
 )
+from reconciler.sandbox.world import WorldError, WorldFile, read_world
 
 LOOPBACK = "127.0.0.1"
 
@@ -291,3 +293,16 @@ class Sandbox:
     def seed_demo_world(self) -> DemoWorld:
         """Create (or find) the demo domain, bucket, KMS key and audio; describe them."""
         return seed_demo_world(self.service, self._get_storage())
+
+    def seed_world(self, world: WorldFile | Path | str | dict[str, Any]) -> dict[str, Any]:
+        """Create what a world declares (a world file, its ``WorldFile``, or its data as a
+        dict), its times taken relative to the sandbox's clock; describe what is there (see
+        ``seed.seed_world``). Raises ``WorldError``, located in the file when there is one."""
+        if isinstance(world, Path | str):
+            world = read_world(world)
+        elif not isinstance(world, WorldFile):
+            world = WorldFile.of_data(world)
+        try:
+            return seed_world(world.parse(now=self.now()), self.service, self._get_storage())
+        except WorldError as err:
+            raise err.located(world.positions) from err

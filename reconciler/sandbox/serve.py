@@ -1,7 +1,8 @@
 """Run a sandbox in the foreground until SIGINT or SIGTERM.
 
 ``serve`` prints shell ``export`` lines (the standard AWS settings that point SDKs and the CLI
-at the sandbox, plus ``VOICEID_SANDBOX_*`` values describing the seeded world) and then blocks.
+at the sandbox, plus ``VOICEID_SANDBOX_*`` values describing the demo world, and comment lines
+naming what a world file created) and then blocks.
 ``python -m reconciler.sandbox`` and ``voiceid-reconciler sandbox serve`` call it.
 """
 
@@ -12,12 +13,15 @@ import shlex
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from reconciler.sandbox.options import DEFAULT_JOB_DURATION
 from reconciler.sandbox.sandbox import Sandbox
 from reconciler.sandbox.seed import DemoWorld
+from reconciler.sandbox.world import read_world
 
 
 def export_lines(sandbox: Sandbox, world: DemoWorld | None = None) -> list[str]:
@@ -39,17 +43,46 @@ def export_lines(sandbox: Sandbox, world: DemoWorld | None = None) -> list[str]:
     return lines
 
 
+def world_lines(source: str, described: dict[str, Any]) -> list[str]:
+    """Comment lines that say what a world created (the ids its specs may name)."""
+    lines = []
+    for domain in described["domains"]:
+        watchlists = ", ".join(f"{name} {id_}" for name, id_ in domain["watchlists"].items())
+        jobs = "".join(
+            f"; {job['kind']} {job['name']} {job['jobId']} {job['status']}"
+            for job in domain["jobs"]
+        )
+        lines.append(
+            f"# domain {domain['name']} {domain['domainId']} {domain['status']} "
+            f"(watchlists: {watchlists}){jobs}"
+        )
+    for key in described["kmsKeys"]:
+        state = "" if key["enabled"] else " (disabled)"
+        lines.append(f"# KMS key {key['keyId']}{state}: {', '.join(key['aliases'])}")
+    buckets = ", ".join(described["buckets"]) or "none"
+    lines.append(f"# world {source}: buckets {buckets}; {described['objects']} objects written")
+    return lines
+
+
 def serve(  # noqa: PLR0913 - the sandbox's knobs, all keyword options
     port: int = 0,
     profile: str = "fast",
     seed: bool = False,
     job_duration: float = DEFAULT_JOB_DURATION,
     *,
+    world: Path | None = None,
     log_requests: bool = False,
     out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> None:
-    """Serve a sandbox on ``127.0.0.1:port`` (0: any free port) until SIGINT/SIGTERM."""
+    """Serve a sandbox on ``127.0.0.1:port`` (0: any free port) until SIGINT/SIGTERM, with the
+    demo world (``seed``) and the world of a file (``world``: raises ``WorldError``, before
+    anything is served when the file itself is wrong)."""
     stream = out or sys.stdout
+    world_file = read_world(world) if world is not None else None
+    if world_file is not None:  # every problem of the file before a port is bound
+        for line in world_file.warning_lines(world_file.parse(now=time.time())):
+            print(line, file=err or sys.stderr)
     stopped = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -63,8 +96,10 @@ def serve(  # noqa: PLR0913 - the sandbox's knobs, all keyword options
         with Sandbox(
             port=port, profile=profile, job_duration=job_duration, log_requests=log_requests
         ) as sandbox:
-            world = sandbox.seed_demo_world() if seed else None
-            lines = export_lines(sandbox, world)
+            demo = sandbox.seed_demo_world() if seed else None
+            lines = export_lines(sandbox, demo)
+            if world_file is not None:
+                lines += world_lines(str(world), sandbox.seed_world(world_file))
             lines.append(
                 f"# Voice ID sandbox on {sandbox.endpoint_url} (profile={profile}, "
                 f"job_duration={job_duration:g}s); knobs: {sandbox.endpoint_url}/_sandbox/config; "
@@ -86,5 +121,6 @@ def serve_args(args: argparse.Namespace) -> None:
         profile=args.profile,
         seed=args.seed,
         job_duration=args.job_duration,
+        world=args.world,
         log_requests=args.log_requests,
     )

@@ -367,6 +367,11 @@ class VoiceIdService:
             return len(due)
 
     def _finish(self, domain: Domain, job: Job) -> None:
+        if job.outcome is not None:  # a world's job: it ends as the world said, doing nothing
+            job.final_status = job.outcome
+            job.failure = job.outcome_failure
+            self._pending.discard((domain.domain_id, job.kind, job.job_id))
+            return
         ctx = JobContext(
             domain=domain,
             storage=self._storage(),
@@ -678,6 +683,55 @@ class VoiceIdService:
             self._pending.add((domain.domain_id, kind, job.job_id))
             self._remember(key, fingerprint, job.job_id)
             return {"Job": job.to_wire(now, submitted=True)}
+
+    def seed_job(  # noqa: PLR0913 - a job's whole record, all keyword
+        self,
+        domain_id: str,
+        kind: JobKind,
+        request: dict[str, Any],
+        *,
+        created_at: float,
+        ended_at: float,
+        final_status: str | None,
+        failure: dict[str, Any] | None = None,
+        outcome: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Put a job that exists already into a domain, as a world asks (no Start, no token):
+        ended with ``final_status`` (and ``failure``), or running until ``ended_at`` and then
+        ending as ``outcome`` without doing any work. Idempotent by JobName: a job of that
+        kind and name in the domain is left as it is. Returns the job's summary and whether it
+        was added; a running job beyond the active-jobs quota is a ServiceQuotaExceeded."""
+        with self._lock:
+            domain = self._domain(domain_id)
+            name = request.get("JobName")
+            now = self.now()
+            for existing in domain.jobs[kind].values():
+                if name is not None and existing.request.get("JobName") == name:
+                    return existing.summary(now), False
+            if final_status is None:
+                active = sum(1 for job in domain.jobs[kind].values() if job.is_active())
+                if active >= self._config.max_active_jobs:
+                    raise errors.quota(
+                        f"the domain would run {active + 1} {kind.value} jobs at once; the "
+                        f"quota (knob max_active_jobs) is {self._config.max_active_jobs}"
+                    )
+            job = Job(
+                kind=kind,
+                job_id=new_id(),
+                domain_id=domain.domain_id,
+                seq=self._next_seq(),
+                created_at=created_at,
+                duration=max(0.0, ended_at - created_at),
+                request=dict(request),
+                final_status=final_status,
+                failure=failure if final_status is not None else None,
+                outcome=outcome if final_status is None else None,
+                outcome_failure=failure if final_status is None else None,
+            )
+            domain.jobs[kind][job.job_id] = job
+            if final_status is None:
+                self._pending.add((domain.domain_id, kind, job.job_id))
+            return job.summary(now), True
 
     @staticmethod
     def _check_watchlists(kind: JobKind, domain: Domain, params: dict[str, Any]) -> None:

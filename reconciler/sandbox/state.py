@@ -72,6 +72,11 @@ class Job:
     final_status: str | None = None
     failure: dict[str, Any] | None = None
     output_uri: str | None = None
+    outcome: str | None = None
+    """A job seeded by a world (``world.SeededJob``) that is still running: the status it ends
+    with, instead of doing the work (None: it does the work, as a started job does)."""
+    outcome_failure: dict[str, Any] | None = None
+    """The FailureDetails of a seeded job whose ``outcome`` is FAILED."""
 
     @property
     def ends_at(self) -> float:
