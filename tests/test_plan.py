@@ -236,6 +236,48 @@ def test_changed_spec_supersedes_the_old_job() -> None:
     assert superseded.hash == v1.hash
 
 
+def test_after_two_changes_the_superseded_row_names_the_job_being_replaced() -> None:
+    """v1 ran, then v2 ran, now v3: the row shows v2's job (the one replaced), not v1's; the
+    history stays oldest first."""
+    v1, v2, v3 = (_desired(_spec("a", revision=r)) for r in (0, 1, 2))
+    state = State()
+    absorb(
+        state,
+        [v1],
+        [_observed(v1, "COMPLETED", job_id="J1".ljust(22, "x"), created_at="2026-01-01T00:00:00Z")],
+    )
+    absorb(
+        state,
+        [v2],
+        [_observed(v2, "COMPLETED", job_id="J2".ljust(22, "x"), created_at="2026-02-01T00:00:00Z")],
+    )
+    absorb(state, [v3], [])
+    assert [r.hash for r in state.specs[v3.key].history] == [v1.hash, v2.hash]
+    (superseded,) = [a for a in build_plan([v3], state).actions if a.kind is ActionKind.SUPERSEDED]
+    assert superseded.hash == v2.hash
+
+
+def test_offline_plan_keeps_the_risk_notes_of_a_start_it_cannot_hash() -> None:
+    """Risks come from the spec alone: an offline start without a hash still shows them."""
+    from reconciler.runner.usecases import plan_offline
+
+    risky = _spec(
+        "risky",
+        domain="prod",
+        enrollment={
+            "existingEnrollmentAction": "OVERWRITE",
+            "fraudDetection": {"action": "IGNORE"},
+        },
+    )
+    plan = plan_offline([risky], State(domains={"prod": D1})).plan
+    (action,) = plan.actions
+    assert (action.kind, action.hash) == (ActionKind.START, None)
+    assert [r.split(":")[0] for r in action.risks] == [
+        "existingEnrollmentAction OVERWRITE",
+        "fraud detection IGNORE",
+    ]
+
+
 def test_a_removed_specs_ended_job_is_retired_and_a_running_one_orphaned() -> None:
     """A removed spec whose job ended is retired (apply forgets it, nothing needs a look); one
     whose job still runs is orphaned (a problem for --fail-on); others' jobs are ignored."""
