@@ -18,7 +18,9 @@ import this package):
 * ``service``  the Voice ID emulator: operations, quotas, idempotency, pagination, throttling;
 * ``app``      the WSGI router (Voice ID / admin API / moto) and the admin endpoints;
 * ``sandbox``  ``Sandbox``: the server on ``127.0.0.1``, its lifecycle and Python knobs API;
-* ``seed``     the demo world; ``serve`` the foreground server (``python -m reconciler.sandbox``);
+* ``world``    a world of your own: the YAML file, read with positions and checked;
+* ``seed``     the demo world, and seeding a ``world``; ``serve`` the foreground server
+  (``python -m reconciler.sandbox``);
 * ``admin``    a small client for the admin endpoints (for tests that run the CLI in a
   subprocess); ``testing`` the pytest fixtures.
 

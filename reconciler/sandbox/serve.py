@@ -102,7 +102,8 @@ def serve(  # noqa: PLR0913 - the sandbox's knobs, all keyword options
                 lines += world_lines(str(world), sandbox.seed_world(world_file))
             lines.append(
                 f"# Voice ID sandbox on {sandbox.endpoint_url} (profile={profile}, "
-                f"job_duration={job_duration:g}s); knobs: {sandbox.endpoint_url}/_sandbox/config; "
+                f"job_duration={sandbox.config.job_duration:g}s); knobs: "
+                f"{sandbox.endpoint_url}/_sandbox/config; "
                 "VOICEID_RECONCILER_LIST_LAG_HORIZON=0 because this List never lags: a first "
                 "apply starts at once"
             )
