@@ -37,6 +37,7 @@ import datetime as dt
 import difflib
 import json
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,8 +420,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def _read_body_file(base_dir: Path, relative: str) -> bytes:
+    """An object's body from a file beside the world file: a regular file (a FIFO would block)
+    of at most :data:`MAX_FILE_BYTES`."""
     path = base_dir / relative
-    if path.stat().st_size > MAX_FILE_BYTES:
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError("not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
         raise OSError(f"over the {MAX_FILE_BYTES:,}-byte limit")
     return path.read_bytes()
 

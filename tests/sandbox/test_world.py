@@ -605,3 +605,28 @@ def test_docs_sandbox_gives_each_knobs_default() -> None:
         if name in defaults
     }
     assert documented == defaults
+
+
+def test_an_object_body_file_that_is_not_a_regular_file_is_one_line(tmp_path: Path) -> None:
+    """``file:`` naming a FIFO or a directory is refused at its line (never read: a FIFO would
+    block the command), as is a file that does not exist."""
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "dir").mkdir()
+    path = tmp_path / "world.yaml"
+    path.write_text(
+        "buckets: [tw-input]\n"
+        "objects:\n"
+        "  - {uri: s3://tw-input/a, file: pipe}\n"
+        "  - {uri: s3://tw-input/b, file: dir}\n"
+        "  - {uri: s3://tw-input/c, file: missing.json}\n"
+        "  - {uri: s3://tw-input/d, file: ../outside.json}\n"
+    )
+    with pytest.raises(WorldError) as refused:
+        read_world(path).parse(now=time.time())
+    assert refused.value.lines() == [
+        f"{path}:3:34: objects[0].file: cannot read pipe: not a regular file",
+        f"{path}:4:34: objects[1].file: cannot read dir: not a regular file",
+        f"{path}:5:34: objects[2].file: cannot read missing.json: No such file or directory",
+        f"{path}:6:34: objects[3].file: must be a path relative to the world file, inside its "
+        "directory",
+    ]
