@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.adapters.localstore import LocalStateStore
 from reconciler.cli import EXIT_OK, main
+from reconciler.core import events as ev
 from reconciler.sandbox import Sandbox
 from tests.support import WAIT_FAST, Receiver, World, build_world, write_specs
 
@@ -94,6 +96,26 @@ def test_a_wait_run_groups_its_polls_and_sends_what_it_held_at_its_end(
         ("started", "spec-0002"),
     ]
     assert last["title"] == "voiceid-reconciler: 3 completed, 2 started"
+
+
+def test_a_wait_that_times_out_sends_what_it_held_before_it_ends(
+    voiceid_env: Sandbox, tmp_path: Path, receiver: Receiver
+) -> None:
+    """apply --wait --timeout that ends with a job still running (a success: progress), jobs
+    ending and starting between its polls within the interval: every event the written state
+    holds was sent before the process ended, none left for the next run."""
+    world = build_world(voiceid_env)
+    voiceid_env.configure(job_duration=0.4, max_active_jobs=10)
+    specs, state = tmp_path / "specs", tmp_path / "state.json"
+    write_specs(world, specs, 4, kinds=ENROLLMENT)
+    notify = ["--notify", f"json://127.0.0.1:{receiver.port}/h", "--notify-on", "all"]
+    wait = ["--tps", "0", "--wait", "--poll-interval", "0.05", "--timeout", "1.0"]
+    assert _apply(specs, state, *wait, *notify, "--max-active", "1") == EXIT_OK
+    sent = {e["id"] for payload in receiver.payloads() for e in payload["events"]}
+    written = LocalStateStore(state).read()
+    assert any(r.active for r in written.all_jobs())  # the timeout ended the wait
+    assert len(receiver.payloads()) >= 2  # the interval held some of them within the run
+    assert sent == {e.id for e in ev.derive(written, None)}
 
 
 def test_a_failed_attempt_with_a_retry_then_the_final_failure_are_two_events(

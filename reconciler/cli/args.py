@@ -352,7 +352,8 @@ def add_notify(command: argparse.ArgumentParser) -> None:
         type=values.classes(("failures", "all", *(k.value for k in EventKind))),
         default=None,
         metavar="EVENT[,EVENT]",
-        help="which events: failures (failed, completed-with-errors, blocked; the default), "
+        help="which events: failures (failed, attempt-failed, completed-with-errors, blocked; "
+        "the default), "
         f"all, or some of {', '.join(k.value for k in EventKind)} (default: ${NOTIFY_ON_ENV})",
     )
     group.add_argument(
@@ -360,8 +361,8 @@ def add_notify(command: argparse.ArgumentParser) -> None:
         type=values.duration(),
         default=DEFAULT_INTERVAL,
         metavar="SECONDS",
-        help="at most one message per sink this often; what waits goes in the next "
-        f"(default: {DEFAULT_INTERVAL:g}s)",
+        help="at most one message per sink this often within a run; everything pending is "
+        f"sent at the run's end (default: {DEFAULT_INTERVAL:g}s)",
     )
 
 
@@ -408,7 +409,13 @@ def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier 
             commits[str(path)] = sha
         return commits[str(path)]
 
-    return Notifier(sinks, kinds=kinds, interval=args.notify_interval, commit_of=commit_of)
+    return Notifier(
+        sinks,
+        kinds=kinds,
+        interval=args.notify_interval,
+        commit_of=commit_of,
+        max_attempts={spec.key: spec.facts.max_attempts for spec in specs},
+    )
 
 
 def owner(args: argparse.Namespace) -> tuple[str, ...]:

@@ -258,6 +258,7 @@ def _confirm(specs: Sequence[LoadedSpec], run: Run, show: Progress) -> str | Non
     when the answer is ``yes`` (the apply then starts exactly that, or refuses: exit 6), None
     when it is not. A plan that starts nothing asks nothing."""
     from reconciler.runner.apply import apply
+    from reconciler.runner.context import Run
 
     dry = Run(run.store, run.voiceid, run.objects, replace(run.options, dry_run=True), run.clock)
     plan = apply(specs, dry, on_plan=show).plan

@@ -217,7 +217,8 @@ class SinkLedger(_Record):
     failures: int = 0
     """Runs in a row whose delivery failed."""
     last_sent: str | None = None
-    """When a message last went there (ISO time), for the per-sink minimum interval."""
+    """When a message last went there (ISO time): a record for people; the interval between
+    messages is a run's own (``reconciler.runner.notify``), never carried across runs."""
 
 
 class BlockedSince(_Record):

@@ -85,7 +85,7 @@ def apply(
                 more = _step(run, plan, seen, current, progress)
                 last = not more or _timed_out(run, started_at)
                 if notifier and not options.dry_run:
-                    notifier.deliver(run.state, run.report.plan, run.clock.time())
+                    notifier.deliver(run.state, run.report.plan, run.clock.time(), final=last)
             except BaseException:
                 if run.planned:
                     _save_on_error(run)
