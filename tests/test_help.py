@@ -29,6 +29,7 @@ COMMANDS = [
     ["demo"],
     ["sandbox"],
     ["sandbox", "serve"],
+    ["sandbox", "seed"],
 ]
 
 
