@@ -274,18 +274,22 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
     assert str(error) == f"{missing}: no such file or directory"
 
 
-def test_directory_without_specs_is_an_error(tmp_path: Path) -> None:
-    """A directory holding no *.yaml or *.yml file is reported, not silently accepted."""
+def test_a_directory_without_specs_is_an_empty_set_and_a_missing_one_an_error(
+    tmp_path: Path,
+) -> None:
+    """A directory holding no spec is no desired job (a plan of it retires every job); a PATH
+    that does not exist is reported."""
     (tmp_path / "notes.txt").write_text("kind: x\n", encoding="utf-8")
-    [error] = _errors([tmp_path])
-    assert str(error) == f"{tmp_path}: no spec files found"
+    assert load_specs([tmp_path]) == []
+    [error] = _errors([tmp_path / "nope"])
+    assert "no such file or directory" in str(error)
 
 
 def test_load_specs_accepts_a_generator(tmp_path: Path) -> None:
     """load_specs takes any iterable of paths, including a one-shot generator."""
     assert len(load_specs(p for p in [GOOD])) == 5
-    [error] = _errors(p for p in [tmp_path])  # type: ignore[arg-type]
-    assert error.message == "no spec files found"
+    [error] = _errors(p for p in [tmp_path / "nope"])  # type: ignore[arg-type]
+    assert "no such file or directory" in error.message
 
 
 # --- good specs ---------------------------------------------------------------------------------

@@ -381,8 +381,11 @@ def test_a_selector_does_not_turn_the_other_specs_jobs_into_orphans(
         )
     )
     voiceid_env.configure(max_active_jobs=3)
+    voiceid_env.freeze_clock()
     assert _cli("apply", str(specs), "--state", state.as_posix(), "--max-active", "3") == 0
     assert _starts(voiceid_env) == 3
+    voiceid_env.advance_clock(600)  # every job ended: a removed spec's is retired
+    voiceid_env.advance()
     (specs / "spec-0002.yaml").unlink()
     capsys.readouterr()
     argv = ["plan", str(specs), "--state", str(state), "-l", "team=a", "--format", "json"]
@@ -488,6 +491,8 @@ def test_two_states_sharing_a_domain_do_not_see_each_others_jobs_as_orphans(
         ("orphaned", "spec-0000"),
         ("orphaned", "spec-0002"),
     ]
+    voiceid_env.advance_clock(600)  # every job ended (however slow the machine)
+    voiceid_env.advance()
     (ours / "spec-0002.yaml").unlink()  # a spec this state managed is removed: retired
     assert _plan_actions(capsys, ours, ours_state) == [
         ("in-sync", "spec-0000"),

@@ -19,16 +19,12 @@ from reconciler.cli.exits import (
     EXIT_JOB_FAILED,
     EXIT_LOCKED,
     EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
     EXIT_PENDING,
     EXIT_PLAN_CHANGED,
     EXIT_TIMEOUT,
     EXIT_UNSAFE,
 )
-
-EXIT_OUTPUT_CLOSED = 141
-"""stdout or stderr was closed before the command finished writing (``| head -1``) and the
-command had no other failure: 128 + SIGPIPE, what a shell reports for git or terraform in the
-same pipe (they are killed by the signal; this process finishes its work first)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -95,7 +95,7 @@ def _watch(
     args: argparse.Namespace, store: Any, scope: Scope | None, notifier: Notifier | None
 ) -> int:
     """Refresh and redraw until no job is in flight (each refresh saved, as --refresh)."""
-    from reconciler.cli import collector, render
+    from reconciler.cli import collector, output_error, render
     from reconciler.cli.logs import TERMINAL
     from reconciler.runner.usecases import refresh
 
@@ -111,6 +111,8 @@ def _watch(
         sys.stdout.flush()
         drawn = len(lines)
         if not any(record.active for record in state.all_jobs()):
+            return EXIT_OK
+        if output_error() is not None:  # nobody reads the view any more (| head): stop
             return EXIT_OK
         collector.resume()
         time.sleep(args.interval)

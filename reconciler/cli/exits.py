@@ -35,6 +35,10 @@ EXIT_FAIL_ON = 9
 """``--fail-on``: the plan holds an action of a class it names (blocked, failed, ...)."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C or SIGTERM: the state was saved; a re-run continues."""
+EXIT_OUTPUT_CLOSED = 141
+"""stdout or stderr was closed before the command finished writing (``| head -1``) and the
+command had no other failure: 128 + SIGPIPE, what a shell reports for git or terraform in the
+same pipe (they are killed by the signal; this process finishes its work first)."""
 
 EXIT_CODES_HELP = """exit codes:
   0    success: converged, or progressing normally
@@ -47,7 +51,8 @@ EXIT_CODES_HELP = """exit codes:
   7    the plan would start more jobs than --start-limit without --force
   8    a managed job ended COMPLETED_WITH_ERRORS during this run (status --details)
   9    --fail-on: the plan holds a blocked spec, a failed job, ... of a class it names
-  130  interrupted (SIGINT / SIGTERM): the state was saved; run again to continue"""
+  130  interrupted (SIGINT / SIGTERM): the state was saved; run again to continue
+  141  the reader of stdout or stderr left early (| head): the command still finished"""
 
 RETRIED_BY_KUBERNETES = frozenset({EXIT_LOCKED, EXIT_INTERRUPTED})
 """Exits after which a retry of the pod can help (the lock frees up, the run continues); every
