@@ -45,10 +45,24 @@ def test_a_slot_never_listed_is_listed_in_full() -> None:
 
 
 def test_a_listed_slot_lists_only_jobs_in_flight_and_only_when_it_would_start() -> None:
-    """After one full listing: IN_PROGRESS only when something may start, else nothing."""
-    state = _listed(ago=3600)
+    """After one full listing younger than the token's lifetime less the horizon: IN_PROGRESS
+    only when something may start, else nothing."""
+    state = _listed(ago=3000)
     assert _decide(state).listing is Listing.ACTIVE
     assert _decide(state, may_start=False).listing is Listing.NONE
+
+
+def test_a_listing_too_old_to_prove_absence_is_taken_again_before_a_start() -> None:
+    """Older than token lifetime less horizon (3600 - 300 s): a start needs a full listing; with
+    nothing to start, nothing is listed (the steady state spends no call on it)."""
+    assert _decide(_listed(ago=3301)).listing is Listing.FULL
+    assert _decide(_listed(ago=3300)).listing is Listing.ACTIVE
+    assert _decide(_listed(ago=86_400), may_start=False).listing is Listing.NONE
+    zero = ListLag(NOW, HORIZON, token_lifetime=0.0)
+    assert zero.listing_max_age == 0.0
+    assert decide(_listed(ago=1), SLOT, zero, may_start=True, unconfirmed=False).listing is (
+        Listing.FULL
+    )
 
 
 def test_an_unconfirmed_start_lists_in_full() -> None:

@@ -230,7 +230,7 @@ class LocalStateStore:
         except OSError as err:  # unknown: trusted, as a state without a mark is
             log.warning("state.mark_unreadable", state=str(self.path), error=str(err))
             mark = None
-        reason = distrust_if_behind(state, mark, journaled)
+        reason = distrust_if_behind(state, mark, journaled, digest=self._stored)
         if reason:
             log.warning("state.untrusted", state=str(self.path), reason=reason)
 
@@ -332,7 +332,7 @@ class LocalStateStore:
 
     def _write_mark(self, state: State, journaled: int) -> None:
         try:
-            _replace_text(self._mark, mark_text(state, journaled))
+            _replace_text(self._mark, mark_text(state, journaled, digest=self._stored))
         except OSError as err:  # a mark left behind is older than the state: still trusted
             log.warning("state.mark_failed", state=str(self.path), error=str(err))
 

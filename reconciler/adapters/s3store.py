@@ -364,7 +364,9 @@ class S3StateStore:
             del data
             state = parse_state(text, self.url, layout=False)
         self._stored = state.read_fingerprint or state.fingerprint()
-        reason = distrust_if_behind(state, self._read_mark(), self._replay_journal(state))
+        reason = distrust_if_behind(
+            state, self._read_mark(), self._replay_journal(state), digest=self._stored
+        )
         if reason:
             log.warning("state.untrusted", state=self.url, reason=reason)
         return state
@@ -555,7 +557,9 @@ class S3StateStore:
         older than the state, which a later read then still trusts)."""
         try:
             self.client.put_object(
-                Bucket=self.bucket, Key=self.mark_key, Body=mark_text(state, journaled).encode()
+                Bucket=self.bucket,
+                Key=self.mark_key,
+                Body=mark_text(state, journaled, digest=self._stored).encode(),
             )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as err:
             log.warning("state.mark_failed", error=error_code(err))

@@ -22,7 +22,7 @@ from reconciler.cli import values
 from reconciler.cli.exits import EXIT_CODES_HELP, EXIT_FAIL_ON
 from reconciler.core.desired import Shard
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
+from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, DEFAULT_TOKEN_LIFETIME
 from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, DEFAULT_PATH
 
 if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that use them
@@ -40,6 +40,7 @@ NOTIFY_ON_ENV = "VOICEID_RECONCILER_NOTIFY_ON"
 SHARD_COUNT_ENV = "VOICEID_RECONCILER_SHARD_COUNT"
 SHARD_INDEX_ENV = "JOB_COMPLETION_INDEX"
 LAG_ENV = "VOICEID_RECONCILER_LIST_LAG_HORIZON"
+TOKEN_LIFETIME_ENV = "VOICEID_RECONCILER_TOKEN_LIFETIME"  # noqa: S105 - a variable name
 OWNER_ENV = "VOICEID_RECONCILER_OWNER"
 DEFAULT_TPS = 2.0
 
@@ -235,12 +236,35 @@ def parents() -> Parents:
         f"fresh state's first listing wait this long before starting (default: ${LAG_ENV}, "
         f"else {DEFAULT_LIST_LAG_HORIZON:g}; 0 trusts List at once)",
     )
+    _shared(
+        lagging,
+        "--token-lifetime",
+        type=values.duration(),
+        metavar="SECONDS",
+        help="how long Voice ID is assumed to remember a ClientToken (undocumented by AWS): "
+        "before a start, a domain's last complete listing must be younger than this less "
+        f"--list-lag-horizon, else it is listed again (default: ${TOKEN_LIFETIME_ENV}, else "
+        f"{DEFAULT_TOKEN_LIFETIME:g}; 0: list in full before every start)",
+    )
     return Parents(common, specs, state, aws, voiceid, lag, cache)
 
 
 def add_command(sub: Any, name: str, *, parents: list[argparse.ArgumentParser], **kw: Any) -> Any:
     """A command's parser, with the exit codes in its help."""
     return sub.add_parser(name, parents=parents, epilog=EXIT_CODES_HELP, **kw)
+
+
+def token_lifetime(args: argparse.Namespace) -> float:
+    """``--token-lifetime``, else ``$VOICEID_RECONCILER_TOKEN_LIFETIME``, else the default."""
+    if getattr(args, "token_lifetime", None) is not None:
+        return float(args.token_lifetime)
+    text = os.environ.get(TOKEN_LIFETIME_ENV)
+    if text is None:
+        return DEFAULT_TOKEN_LIFETIME
+    try:
+        return values.parse_duration(text)
+    except ValueError as err:
+        raise UsageError(f"${TOKEN_LIFETIME_ENV}={text!r}: {err}") from None
 
 
 def list_lag_horizon(args: argparse.Namespace) -> float:

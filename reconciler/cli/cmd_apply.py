@@ -157,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         fail_on_timeout=args.fail_on_timeout,
         shard=shared.shard(args),
         list_lag_horizon=shared.list_lag_horizon(args),
+        token_lifetime=shared.token_lifetime(args),
         start_limit=None if args.force else args.start_limit,
         owner=shared.owner(args),
     )

@@ -94,6 +94,7 @@ def _plan(args: argparse.Namespace) -> int:
         max_active=args.max_active,
         shard=shared.shard(args),
         list_lag_horizon=shared.list_lag_horizon(args),
+        token_lifetime=shared.token_lifetime(args),
         owner=shared.owner(args),
     )
     store = shared.store(args)

@@ -8,6 +8,14 @@ twice then rests on two guards, which put the (domain, kind) **on hold** (its st
 * a first full listing by a fresh state (a new deployment, or a lost state): the slot waits
   until the listing is ``horizon`` old, then lists in full once more before starting.
 
+And knowing that *no* job of a hash exists — what a start rests on — comes from Voice ID, never
+from the state alone: a start in a slot needs a complete listing of it (every status) younger
+than ``token_lifetime - horizon``. A job created before the listing (less the lag) is in it; one
+created after is younger than the ClientToken's lifetime, so a Start with our token returns it
+instead of making a second one (docs/architecture.md, "Why no second job"). Older knowledge,
+or a state that cannot prove where it came from (distrusted: its listings are forgotten), is
+listed again.
+
 Everything here is a function of the state, the desired jobs, what was observed and a
 :class:`ListLag` (``now``, passed in, and the horizon): no clock, no I/O. The runner does the
 listing these functions ask for (:mod:`reconciler.runner.observe`).
@@ -28,6 +36,10 @@ from reconciler.core.times import epoch, iso
 
 DEFAULT_LIST_LAG_HORIZON = 300.0
 """Seconds within which a job Voice ID has just created may still be missing from List."""
+DEFAULT_TOKEN_LIFETIME = 3600.0
+"""Seconds Voice ID is assumed to remember a ClientToken (``--token-lifetime``). AWS does not
+document it; an hour is conservative (AWS's idempotency windows are hours to days). A listing
+older than this less the list-lag horizon no longer proves that a hash has no job."""
 
 
 class Listing(StrEnum):
@@ -50,10 +62,19 @@ class ListLag:
     """Seconds since the epoch."""
     horizon: float = DEFAULT_LIST_LAG_HORIZON
     """How long a job Voice ID just created may be missing from List (0: never)."""
+    token_lifetime: float = DEFAULT_TOKEN_LIFETIME
+    """How long Voice ID remembers a ClientToken (0: not relied on)."""
 
     def age(self, recorded: str) -> float:
         """Seconds between a time the state recorded and now."""
         return self.now - epoch(recorded)
+
+    @property
+    def listing_max_age(self) -> float:
+        """How old a complete listing may be and still prove that a hash has no job: a job made
+        since (less the lag) is younger than the token's lifetime. 0: only a listing of this
+        very observation does."""
+        return max(0.0, self.token_lifetime - self.horizon)
 
 
 @dataclass(frozen=True)
@@ -106,8 +127,11 @@ def decide(
                 f"Voice ID's List to catch up ({lag.horizon - age:.0f}s left; "
                 "--list-lag-horizon)",
             )
-    if key not in state.listings or unconfirmed or (provisional is not None and may_start):
+    listed = state.listings.get(key)
+    if listed is None or unconfirmed or (provisional is not None and may_start):
         return Decision(Listing.FULL)
+    if may_start and lag.age(listed) > lag.listing_max_age:
+        return Decision(Listing.FULL)  # too old to prove that a hash about to start has no job
     return Decision(Listing.ACTIVE if may_start else Listing.NONE)
 
 

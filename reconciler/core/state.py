@@ -660,29 +660,48 @@ def _entry(text: str) -> SpecEntry:
     return entry
 
 
-def mark_text(state: State, journaled: int = 0) -> str:
-    """The high-water mark of a state just written: its lineage and serial, and how many
-    records the journal beside it holds (:class:`Journal`), kept by the store beside the state
-    but where a restore or a checkout of the state file does not reach."""
+def mark_text(state: State, journaled: int = 0, digest: str | None = None) -> str:
+    """The high-water mark of a state just written: its lineage and serial, the digest of
+    what it says (``digest``: its :meth:`State.fingerprint`), and how many records the journal
+    beside it holds (:class:`Journal`), kept by the store beside the state but where a restore
+    or a checkout of the state file does not reach."""
     mark: dict[str, Any] = {"lineage": state.lineage, "serial": state.serial}
     if journaled:
         mark["journal"] = journaled
+    if digest:
+        mark["digest"] = digest
     return json.dumps(mark, sort_keys=True) + "\n"
 
 
-def distrust_if_behind(state: State, mark: str | None, journaled: int = 0) -> str | None:
+def distrust_if_behind(
+    state: State, mark: str | None, journaled: int = 0, digest: str | None = None
+) -> str | None:
     """Compare a state just read with the high-water mark of the last write: a state that went
-    backwards (an older version restored, checked out or rolled back), of another lineage, or
-    whose journal lost records it had (``journaled``: the records replayed from it) is not
-    trusted to say what Voice ID holds. Its listings are forgotten, so that every
-    (domain, kind) is listed in full again — and waits the list-lag horizon — before anything
-    starts there. Returns why, or None when the state is the one last written (or newer)."""
+    backwards (an older version restored, checked out or rolled back), of another lineage,
+    whose journal lost records it had (``journaled``: the records replayed from it), whose
+    content is not what that write wrote (``digest``: the fingerprint of the file read, before
+    its journal; a hand edit that left serial and mark alone), or that has written versions
+    behind it but no mark at all (a state from elsewhere: a fresh clone of a committed state, a
+    copied file) cannot prove where it came from, so it is not trusted to say what Voice ID
+    does *not* hold. Its listings are forgotten, so that every (domain, kind) is listed in full
+    again — and waits the list-lag horizon — before anything starts there. Returns why, or None
+    when the state is the one last written (or newer)."""
     if mark is None:
-        return None
+        if state.serial == 0:  # a state never written: a first deployment (nothing to prove)
+            return None
+        reason = (
+            f"it has no high-water mark beside it (serial {state.serial}: a state copied, "
+            "cloned or restored without its mark)"
+        )
+        state.distrust(reason)
+        return reason
     try:
         data = json.loads(mark)
         lineage, serial = str(data["lineage"]), int(data["serial"])
         recorded = int(data.get("journal", 0))
+        written = data.get("digest")
+        if written is not None and not isinstance(written, str):
+            raise TypeError("digest")
     except (ValueError, KeyError, TypeError, AttributeError):
         reason = "its high-water mark is unreadable"
     else:
@@ -692,6 +711,8 @@ def distrust_if_behind(state: State, mark: str | None, journaled: int = 0) -> st
             reason = f"it went backwards: serial {state.serial}, but {serial} was written"
         elif state.serial == serial and journaled < recorded:
             reason = f"its journal lost records: {journaled} of the {recorded} written were there"
+        elif state.serial == serial and written and digest and written != digest:
+            reason = "it was edited since it was written (its content is not what was written)"
         else:
             return None
     state.distrust(reason)

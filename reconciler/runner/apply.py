@@ -147,7 +147,12 @@ def _observe_and_plan(
     current = run.desired_now(desired)
     watched = {r.job_id for r in run.state.all_jobs() if r.job_id and r.active}
     seen = observe(
-        run.voiceid, run.state, current, horizon=run.options.list_lag_horizon, clock=run.clock
+        run.voiceid,
+        run.state,
+        current,
+        horizon=run.options.list_lag_horizon,
+        token_lifetime=run.options.token_lifetime,
+        clock=run.clock,
     )
     collect_results(run, current, watched)
     plan = run.options.plan(current, run.state, foreign_active=seen.foreign_active, hold=seen.hold)

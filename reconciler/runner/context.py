@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from reconciler.adapters.stores import StateStore
 from reconciler.core.desired import DesiredJob, Shard
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON
+from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, DEFAULT_TOKEN_LIFETIME
 from reconciler.core.plan import (
     DEFAULT_MAX_ACTIVE,
     DEFAULT_START_LIMIT,
@@ -47,6 +47,9 @@ class RunOptions:
     """Only the specs whose domain falls in this shard (``--shard INDEX/COUNT``)."""
     list_lag_horizon: float = DEFAULT_LIST_LAG_HORIZON
     """How long a new job may be missing from List (see :mod:`reconciler.core.hold`)."""
+    token_lifetime: float = DEFAULT_TOKEN_LIFETIME
+    """How long Voice ID remembers a ClientToken (``--token-lifetime``): a listing older than
+    this less the horizon is taken again before a start (:mod:`reconciler.core.hold`)."""
     plan_checksum: str | None = None
     """The reviewed plan's checksum: its review set is approved when it is the one now (else
     exit 6), and only approved intents start (:func:`reconciler.core.plan.review`)."""
@@ -101,6 +104,7 @@ class RunOptions:
                 raise ReconcilerError(f"{flag} must be 0 or more, not {count}")
         for flag, seconds in (
             ("--list-lag-horizon", self.list_lag_horizon),
+            ("--token-lifetime", self.token_lifetime),
             ("--poll-interval", self.poll_interval),
             ("--timeout", self.timeout),
         ):

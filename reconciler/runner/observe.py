@@ -38,12 +38,13 @@ from reconciler.runner.ports import Clock, VoiceIdApi
 log = structlog.get_logger("reconciler.runner")
 
 
-def observe(
+def observe(  # noqa: PLR0913 - the hold policy's two settings, by keyword
     voiceid: VoiceIdApi,
     state: State,
     desired: Sequence[DesiredJob],
     *,
     horizon: float = hold.DEFAULT_LIST_LAG_HORIZON,
+    token_lifetime: float = hold.DEFAULT_TOKEN_LIFETIME,
     clock: Clock,
 ) -> Observation:
     """Bring the state up to date with Voice ID, spending calls only on what can change."""
@@ -58,7 +59,7 @@ def observe(
             hold.decide(
                 state,
                 slot,
-                ListLag(clock.time(), horizon),
+                ListLag(clock.time(), horizon, token_lifetime),
                 may_start=slot in starting,
                 unconfirmed=slot in unconfirmed,
             ),

@@ -32,6 +32,10 @@ log = structlog.get_logger("reconciler.runner")
 
 QUOTA_TAKEN = "the domain's active-job quota is taken"
 """Why a start Voice ID refused with ServiceQuotaExceeded waits (a job we do not see holds it)."""
+RESUMED_QUOTA_TAKEN = (
+    "the domain's active-job quota is taken, maybe by this very job (a start resumed after a "
+    "crash): its intent is kept and the domain listed again"
+)
 
 
 def start_all(run: Run, starts: Sequence[Action], desired: Sequence[DesiredJob]) -> None:
@@ -110,6 +114,9 @@ def _record_intent(run: Run, action: Action) -> JobRecord:
     entry.request = action.request.canonical  # what the next change of the spec is diffed with
     for record in entry.jobs:
         if record.hash == action.hash and record.attempt == action.attempt:
+            # A start resumed after a crash is a new Start call, which List may lag behind as
+            # much as the first: its hold is measured from now, not from the first intent.
+            record.intent_at = iso(run.clock.time())
             return record
     record = JobRecord(
         hash=action.hash,
@@ -139,9 +146,17 @@ def _start(run: Run, action: Action, record: JobRecord) -> None:
     try:
         job = run.voiceid.start_job(action.spec_kind, params)
     except QuotaExceededError:
-        entry.jobs.remove(record)
-        report.deferred[action.key] = QUOTA_TAKEN
-        log.info("apply.job_queued", spec=action.key, reason="ServiceQuotaExceeded")
+        if action.code == "unconfirmed-start":
+            # The quota may be held by the very job the interrupted Start made (its token
+            # forgotten, List lagging): evidence of our own job, never a reason to forget the
+            # intent. It stays, held from now; the slot is listed in full again.
+            record.intent_at = iso(run.clock.time())
+            report.deferred[action.key] = RESUMED_QUOTA_TAKEN
+            log.info("apply.resumed_start_refused", spec=action.key, reason="ServiceQuotaExceeded")
+        else:
+            entry.jobs.remove(record)
+            report.deferred[action.key] = QUOTA_TAKEN
+            log.info("apply.job_queued", spec=action.key, reason="ServiceQuotaExceeded")
     except ConflictError as err:
         if err.code != "DOMAIN_NOT_ACTIVE":
             run.store.write(run.state)

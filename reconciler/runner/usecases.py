@@ -62,7 +62,14 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
     desired = in_shard(
         desire(specs, OnlineResolver(run.voiceid, state, run.objects)), options.shard
     )
-    seen = observe(run.voiceid, state, desired, horizon=options.list_lag_horizon, clock=run.clock)
+    seen = observe(
+        run.voiceid,
+        state,
+        desired,
+        horizon=options.list_lag_horizon,
+        token_lifetime=options.token_lifetime,
+        clock=run.clock,
+    )
     plan = options.plan(desired, state, foreign_active=seen.foreign_active, hold=seen.hold)
     return PlanResult(plan, state, False, state.observed_at, len(specs))
 

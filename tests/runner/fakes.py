@@ -80,6 +80,8 @@ class FakeVoiceId:
     jobs: list[_Job] = field(default_factory=list)
     failing: set[str] = field(default_factory=set)
     """Spec names whose jobs end FAILED."""
+    token_lifetime: float | None = None
+    """Seconds a ClientToken is remembered after its job was made (None: for ever)."""
 
     service_offset: float | None = None
     """Voice ID's clock minus the run's (None: no Date on the answers, the host's clock)."""
@@ -142,7 +144,10 @@ class FakeVoiceId:
     def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob:
         self.calls["Start"] += 1
         for job in self.jobs:
-            if job.token == params["ClientToken"]:
+            remembered = (
+                self.token_lifetime is None or self.clock.time() - job.created < self.token_lifetime
+            )
+            if job.token == params["ClientToken"] and remembered:
                 return self._observed(job)
         if self.refuse_quota:
             self.refuse_quota -= 1
@@ -169,6 +174,10 @@ class FakeVoiceId:
 
     def starts(self) -> int:
         return self.calls["Start"]
+
+    def jobs_per_name(self) -> Counter[str]:
+        """Jobs made per JobName (one hash and attempt): every count must be 1."""
+        return Counter(job.job_name for job in self.jobs)
 
 
 class FakeObjects:
