@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,9 +49,16 @@ def register(sub: Any, parents: shared.Parents) -> None:
     )
     status.add_argument(
         "--format",
-        choices=("text", "json"),
+        choices=("text", "json", "html"),
         default="text",
-        help="text for people, json for tools (default: text)",
+        help="text for people, json for tools, html for a status page: one self-contained file "
+        "with a timeline per domain and kind (docs/status-page.md) (default: text)",
+    )
+    status.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write the status to FILE (replaced whole, never half-written) instead of stdout",
     )
     status.add_argument(
         "--details",
@@ -72,23 +80,51 @@ def run(args: argparse.Namespace) -> int:
         raise shared.UsageError(
             "--notify needs --refresh or --watch (status alone observes nothing new)"
         )
-    if args.watch and args.format != "text":
-        raise shared.UsageError("--watch is a view for people: it takes no --format json")
+    if args.watch and (args.format != "text" or args.out):
+        raise shared.UsageError(
+            "--watch is a view for people on a terminal: it takes no --format "
+            f"{args.format if args.format != 'text' else 'json or html'} and no --out"
+        )
     if args.watch:
         return _watch(args, store, scope, notifier)
     if args.refresh:
         state = refresh(store, shared.voiceid(args), shared.objects(args), notifier=notifier)
     else:
         state = store.read()
-    if args.format == "json":
-        sys.stdout.write(render.status_json(state, scope=scope))
+    if args.format == "html":
+        from reconciler.cli.statuspage import status_page
+        from reconciler.core.times import iso
+
+        text = status_page(state, scope=scope, specs=specs, rendered_at=iso(time.time()))
+    elif args.format == "json":
+        text = render.status_json(state, scope=scope)
     else:
-        sys.stdout.write(
-            render.status_text(state, colour=render.use_colour(sys.stdout), scope=scope)
-        )
+        colour = args.out is None and render.use_colour(sys.stdout)
+        text = render.status_text(state, colour=colour, scope=scope)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        _write(args.out, text)
+        print(f"Wrote the status ({args.format}) to {args.out}.")
     if args.details:
         _details(args, state)
     return EXIT_OK
+
+
+def _write(path: Path, text: str) -> None:
+    """``--out``: the file replaced whole (written beside it, then renamed), so that whoever
+    reads or publishes it meanwhile never gets half a page."""
+    from reconciler.core.errors import ReconcilerError
+
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise ReconcilerError(
+            f"--out {path}: cannot write the status: {err.strerror or err}"
+        ) from None
 
 
 def _watch(
