@@ -25,10 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.adapters.localstore import LocalStateStore
-from reconciler.cli.render import status_json
+from reconciler.cli.render import Scope, status_json
 from reconciler.cli.statuspage import status_page
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.loading import load_specs
 from reconciler.core.state import Approval, BlockedSince, JobRecord, SpecEntry, State
 from reconciler.core.times import epoch, iso
 
@@ -434,11 +435,35 @@ def measure(jobs: int, repeat: int) -> list[tuple[str, str]]:
     ]
 
 
+def example_page(out: Path) -> None:
+    """The page of :func:`realistic_state` with its specs, as ``status specs --format html``
+    writes it a minute after the observation (docs/images/status-page.png is its screenshot)."""
+    state = realistic_state()
+    with tempfile.TemporaryDirectory(prefix="voiceid-example-") as tmp:
+        spec_files(state, Path(tmp), extra=REALISTIC_SPECS)
+        specs = load_specs([Path(tmp)])
+    keys = frozenset(spec.key for spec in specs)
+    page = status_page(
+        state, scope=Scope(keys, keys), specs=specs, rendered_at=iso(epoch(OBSERVED_AT) + 67)
+    )
+    out.write_text(page, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.status_page")
     parser.add_argument("--jobs", type=int, default=1000, help="jobs in the world (1000)")
     parser.add_argument("--repeat", type=int, default=5, help="best of this many (5)")
+    parser.add_argument(
+        "--example",
+        type=Path,
+        metavar="FILE",
+        help="write the page of the README's example world to FILE instead, and measure nothing",
+    )
     args = parser.parse_args(argv)
+    if args.example:
+        example_page(args.example)
+        print(f"Wrote the example page to {args.example}.")
+        return
     rows = measure(args.jobs, args.repeat)
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
