@@ -421,6 +421,40 @@ def test_out_replaces_the_file_whole_and_says_where(
     assert "no --out" in capsys.readouterr().err
 
 
+def test_out_to_s3_publishes_an_object_a_browser_opens(
+    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out s3://BUCKET/KEY puts the page as one object, text/html in UTF-8 and not to be
+    cached, through the sandbox's S3; a bucket that does not exist is one line naming --out
+    and S3's error code, exit 1; an S3 URI without a key is refused before anything runs."""
+    world = build_world(voiceid_env)
+    state = tmp_path / "state.json"
+    LocalStateStore(state).write(realistic_state())
+    uri = f"s3://{world.bucket}/voiceid/status.html"
+    base = ["status", "--state", str(state), "--quiet", "--format", "html", "--out"]
+    capsys.readouterr()
+    assert main([*base, uri]) == EXIT_OK
+    assert capsys.readouterr().out == f"Wrote the status (html) to {uri}.\n"
+    s3 = voiceid_env.client("s3")
+    try:
+        answer = s3.get_object(Bucket=world.bucket, Key="voiceid/status.html")
+        body = answer["Body"].read().decode()
+    finally:
+        s3.close()
+    assert answer["ContentType"] == "text/html; charset=utf-8"
+    assert answer["CacheControl"] == "no-store"
+    assert body.startswith("<!doctype html>")
+    assert "emea-callers-wave-3" in body
+    assert main([*base, "s3://no-such-bucket-here/status.html"]) == EXIT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "voiceid-reconciler: --out s3://no-such-bucket-here/status.html: cannot write the "
+        "status: NoSuchBucket"
+    ], err
+    assert main([*base, f"s3://{world.bucket}/"]) == EXIT_ERROR
+    assert "s3://BUCKET/KEY" in capsys.readouterr().err
+
+
 def test_nothing_of_a_speaker_reaches_the_page_of_a_sandbox_world(
     voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -56,9 +56,10 @@ def register(sub: Any, parents: shared.Parents) -> None:
     )
     status.add_argument(
         "--out",
-        type=Path,
-        metavar="FILE",
-        help="write the status to FILE (replaced whole, never half-written) instead of stdout",
+        type=_destination,
+        metavar="FILE|s3://BUCKET/KEY",
+        help="write the status there instead of stdout, replaced whole (never half-written); "
+        "an S3 object gets the format's media type (a browser opens the page)",
     )
     status.add_argument(
         "--details",
@@ -104,18 +105,45 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        _write(args.out, text)
+        _write(args, text)
         print(f"Wrote the status ({args.format}) to {args.out}.")
     if args.details:
         _details(args, state)
     return EXIT_OK
 
 
-def _write(path: Path, text: str) -> None:
-    """``--out``: the file replaced whole (written beside it, then renamed), so that whoever
-    reads or publishes it meanwhile never gets half a page."""
-    from reconciler.core.errors import ReconcilerError
+def _destination(value: str) -> str:
+    """``--out``: a file name, or an S3 object's URI (checked before anything runs)."""
+    from reconciler.core import s3uri
 
+    if value.startswith("s3://"):
+        bucket, key = s3uri.split(value)
+        if not bucket or not key or key.endswith("/"):
+            raise argparse.ArgumentTypeError(f"{value}: an S3 object is s3://BUCKET/KEY")
+    elif not value.strip():
+        raise argparse.ArgumentTypeError("a file name, or s3://BUCKET/KEY")
+    return value
+
+
+def _write(args: argparse.Namespace, text: str) -> None:
+    """``--out``: an S3 object (one PutObject: never half a page), or a file replaced whole
+    (written beside it, then renamed), so that whoever reads or publishes it meanwhile never
+    gets half a page."""
+    from reconciler.core.errors import ReconcilerError, StorageError
+
+    if args.out.startswith("s3://"):
+        from reconciler.adapters.aws import make_client
+        from reconciler.adapters.pages import MEDIA_TYPES, publish
+
+        client = make_client("s3", profile=args.profile, region=args.region)
+        try:
+            publish(client, args.out, text.encode(), media_type=MEDIA_TYPES[args.format])
+        except StorageError as err:
+            raise ReconcilerError(
+                f"--out {args.out}: cannot write the status: {err.code}"
+            ) from None
+        return
+    path = Path(args.out)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         partial.write_text(text, encoding="utf-8")
