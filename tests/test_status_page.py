@@ -12,6 +12,7 @@ import html
 import json
 import os
 import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -21,6 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bench.status_page import (
     OBSERVED_AT,
@@ -529,6 +531,30 @@ def test_the_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert values["status-page jobs"] == "60"
     assert float(values["status-page ratio html/json"]) > 0
     assert values["target status-page render < 1 s"] in ("PASS", "FAIL")
+
+
+def test_every_command_line_of_the_doc_parses_with_the_real_cli() -> None:
+    """docs/status-page.md: each voiceid-reconciler command of its sh blocks, and the
+    container args of its CronJob, parse with the CLI's own parser; the CronJob's writes the
+    page beside the state (voiceid/*, which the reconciler's role may write)."""
+    from reconciler.cli.app import parser
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "status-page.md").read_text()
+    commands = [
+        shlex.split(line.split(" #", 1)[0])[1:]
+        for block in re.findall(r"^```sh\n(.*?)^```", doc, re.M | re.S)
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.startswith("voiceid-reconciler ")
+    ]
+    [manifest] = re.findall(r"^```yaml\n(.*?)^```", doc, re.M | re.S)
+    [container] = yaml.safe_load(manifest)["containers"]
+    commands.append(container["args"])
+    assert len(commands) == 4
+    for argv in commands:
+        parsed = parser().parse_args(argv)
+        assert parsed.format == "html"
+    out = container["args"][container["args"].index("--out") + 1]
+    assert re.fullmatch(r"s3://[a-z0-9-]+/voiceid/status\.html", out)
 
 
 # -- in a real browser --------------------------------------------------------------------------
