@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING
 
 from reconciler import __version__
 from reconciler.core.identity import parse_job_name
-from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
+from reconciler.core.plan import APPLY_REVIEW
 from reconciler.core.times import span
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ LOOKS: dict[str, Look] = {
     "UNKNOWN": Look("unknown", "?", "p-starting", "a job whose status was never observed"),
 }
 """Every status a job record can show, in the legend's order."""
+
+_ENDED = frozenset(str(status) for status in TERMINAL)
 
 WAITS = {
     "queued": "queued",
@@ -169,7 +172,10 @@ class Section:
 
     @property
     def anchor(self) -> str:
-        return "s-" + "".join(c if c.isalnum() else "-" for c in f"{self.domain}-{self.kind}")
+        """The section's id: unique, since a domain's name holds only letters, digits, ``-``
+        and ``_`` (Voice ID's rule)."""
+        text = f"{self.domain}-{self.kind}"
+        return "s-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,13 +237,11 @@ def _time(bars: Iterable[Bar], observed: float | None) -> None:
         if bar.start is None:
             continue
         if bar.end is None and observed is not None and bar.status not in _ENDED:
+            # in flight: drawn up to the observation, the one moment the page knows it ran
             bar.end = max(observed, bar.start)
             percent = record.percent_complete or 0
             if 0 < percent < 100 and bar.end > bar.start:
                 bar.estimate = bar.start + (bar.end - bar.start) * 100 / percent
-
-
-_ENDED = frozenset(("COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"))
 
 
 def _domain_names(state: State) -> dict[str, str]:
@@ -292,8 +296,11 @@ def _wait(state: State, key: str, spec: LoadedSpec | None) -> Wait | None:
     entry = state.specs.get(key)
     if approval is not None:
         jobs = [j for j in (entry.jobs if entry else []) if approval.hash.startswith(j.hash)]
-        review = "a start confirmed with apply" if approval.review == "apply" else "review "
-        review += "" if approval.review == "apply" else approval.review[:12]
+        review = (
+            "a start confirmed at a terminal"
+            if approval.review == APPLY_REVIEW
+            else f"review {approval.review[:12]}"
+        )
         if not jobs:
             why = (
                 f"approved by {review} on {_short(approval.at)}; starts when its domain's "
