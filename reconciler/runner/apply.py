@@ -27,10 +27,11 @@ from reconciler.core.plan import (
     settled,
 )
 from reconciler.core.spec import LoadedSpec
+from reconciler.core.state import State
 from reconciler.core.times import iso
 from reconciler.runner.context import ApplyReport, Run
 from reconciler.runner.notify import Notifier
-from reconciler.runner.observe import observe
+from reconciler.runner.observe import ListingNeeded, Prelisted, list_full, observe
 from reconciler.runner.resolve import OnlineResolver
 from reconciler.runner.starts import QUOTA_TAKEN, collect_results, start_all
 
@@ -63,38 +64,71 @@ def apply(
     started_at = run.clock.monotonic()
     desired: list[DesiredJob] | None = None
     before: dict[str, JobStatus | None] = {}
+    reviewed = False
+    prelisted: Prelisted | None = None
+    learnt: State | None = None
     while True:
         with run.store.locked():
             run.state = run.store.read()
+            if learnt is not None:  # what resolving learnt in a poll that stopped to list
+                _keep_resolved(run.state, learnt)
+                learnt = None
             run.planned = False
             try:
-                if desired is None:  # the first poll: resolve, review, show the plan
-                    if notifier:
-                        notifier.begin(run.state)
-                    before = {r.job_id: r.status for r in run.state.all_jobs() if r.job_id}
-                    resolver = OnlineResolver(run.voiceid, run.state, run.objects)
-                    desired = in_shard(desire(specs, resolver), options.shard)
-                    plan, seen, current = _observe_and_plan(run, desired, save=False)
-                    plan = _review(run, plan, seen, current)
-                    run.report.reviewed = plan
-                    if on_plan:
-                        on_plan(plan)
-                else:
-                    plan, seen, current = _observe_and_plan(run, desired)
+                if desired is None:  # the first poll: resolve once
+                    desired, before = _resolve(run, specs, notifier)
+                plan, seen, current = _observe_and_plan(
+                    run, desired, save=reviewed, prelisted=prelisted
+                )
+                prelisted = None
+                if not reviewed:  # the first plan: review, show
+                    plan = _review(run, plan, seen, current, on_plan)
+                    reviewed = True
                 _retire(run, plan)
                 more = _step(run, plan, seen, current, progress)
                 last = not more or _timed_out(run, started_at)
                 if notifier and not options.dry_run:
                     notifier.deliver(run.state, run.report.plan, run.clock.time(), final=last)
+            except ListingNeeded as needed:  # minutes of paging: taken without the lock
+                # Nothing is written: the state read stays as it was (a distrusted one stays
+                # distrusted when read again); what resolving learnt is carried over.
+                learnt = run.state
+                slots = needed.slots
             except BaseException:
                 if run.planned:
                     _save_on_error(run)
                 raise
-            run.store.write(run.state)
+            else:
+                slots = []
+                run.store.write(run.state)
+        if slots:
+            prelisted = list_full(run.voiceid, slots, run.clock, adding=prelisted)
+            continue
         if last:
             break
         run.clock.sleep(options.poll_interval)
     return _finish(run, before)
+
+
+def _resolve(
+    run: Run, specs: Sequence[LoadedSpec], notifier: Notifier | None
+) -> tuple[list[DesiredJob], dict[str, JobStatus | None]]:
+    """The first poll's start: the sinks' ledgers opened, the statuses the run began with, and
+    the specs resolved into the requests they stand for (once per run)."""
+    if notifier:
+        notifier.begin(run.state)
+    before = {r.job_id: r.status for r in run.state.all_jobs() if r.job_id}
+    resolver = OnlineResolver(run.voiceid, run.state, run.objects)
+    return in_shard(desire(specs, resolver), run.options.shard), before
+
+
+def _keep_resolved(state: State, learnt: State) -> None:
+    """Carry the names and ETags resolved in a poll that stopped before it wrote anything into
+    the state read for the next (they are Voice ID's and S3's facts, not the state's)."""
+    state.domains.update(learnt.domains)
+    for domain_id, watchlists in learnt.watchlists.items():
+        state.watchlists.setdefault(domain_id, {}).update(watchlists)
+    state.manifests.update(learnt.manifests)
 
 
 def _timed_out(run: Run, started_at: float) -> bool:
@@ -105,7 +139,13 @@ def _timed_out(run: Run, started_at: float) -> bool:
     return run.report.timed_out
 
 
-def _review(run: Run, plan: Plan, seen: Observation, current: list[DesiredJob]) -> Plan:
+def _review(
+    run: Run,
+    plan: Plan,
+    seen: Observation,
+    current: list[DesiredJob],
+    on_plan: Progress | None = None,
+) -> Plan:
     """The gate of the first poll: match the plan against the reviewed one and record the
     approvals it gives (an un-gated apply approves its own review set: it was confirmed at a
     terminal, or told ``--auto-approve``), refuse what no review covers (exit 6), and the
@@ -127,6 +167,9 @@ def _review(run: Run, plan: Plan, seen: Observation, current: list[DesiredJob]) 
     if (intents or plan.starts) and not options.dry_run:
         run.store.write(run.state)  # the approvals and the observation before any start
     check_plan(plan, start_limit=options.start_limit, dry_run=options.dry_run, refusal=refusal)
+    run.report.reviewed = plan
+    if on_plan:
+        on_plan(plan)
     return plan
 
 
@@ -140,10 +183,12 @@ def _retire(run: Run, plan: Plan) -> None:
 
 
 def _observe_and_plan(
-    run: Run, desired: list[DesiredJob], *, save: bool = True
+    run: Run, desired: list[DesiredJob], *, save: bool = True, prelisted: Prelisted | None = None
 ) -> tuple[Plan, Observation, list[DesiredJob]]:
     """One poll: observe Voice ID, read the results of jobs that ended, plan, save (before
-    anything starts; ``save`` False: the caller saves, once, after the review)."""
+    anything starts; ``save`` False: the caller saves, once, after the review). A full listing
+    the observation needs and ``prelisted`` does not hold stops it (:class:`ListingNeeded`):
+    the loop takes it without the lock."""
     current = run.desired_now(desired)
     watched = {r.job_id for r in run.state.all_jobs() if r.job_id and r.active}
     seen = observe(
@@ -153,6 +198,8 @@ def _observe_and_plan(
         horizon=run.options.list_lag_horizon,
         token_lifetime=run.options.token_lifetime,
         clock=run.clock,
+        prelisted=prelisted,
+        defer_full=True,
     )
     collect_results(run, current, watched)
     plan = run.options.plan(current, run.state, foreign_active=seen.foreign_active, hold=seen.hold)

@@ -19,6 +19,7 @@ import contextlib
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import structlog
 
@@ -38,7 +39,37 @@ from reconciler.runner.ports import Clock, VoiceIdApi
 log = structlog.get_logger("reconciler.runner")
 
 
-def observe(  # noqa: PLR0913 - the hold policy's two settings, by keyword
+class ListingNeeded(Exception):
+    """Full listings must be taken before this observation can go on (``defer_full``): the
+    caller takes them without the state's lock (:func:`list_full`) and observes again."""
+
+    def __init__(self, slots: Sequence[Slot]) -> None:
+        super().__init__(f"{len(slots)} full listing(s) needed")
+        self.slots = list(slots)
+
+
+@dataclass(frozen=True)
+class Prelisted:
+    """Full listings taken before the observation that uses them (outside the lock)."""
+
+    listed: dict[Slot, dict[str, ObservedJob]]
+    at: float
+    """When they began: what they prove is as of then (every job made before, less the lag)."""
+
+
+def list_full(
+    voiceid: VoiceIdApi, slots: Sequence[Slot], clock: Clock, *, adding: Prelisted | None = None
+) -> Prelisted:
+    """List these slots in full now (the two kinds at once), holding no lock; ``adding`` the
+    listings taken before (all of them then count as of the earliest)."""
+    at = clock.time()
+    listed = _list_full_by_kind(voiceid, slots)
+    if adding is not None:
+        return Prelisted({**adding.listed, **listed}, min(at, adding.at))
+    return Prelisted(listed, at)
+
+
+def observe(  # noqa: PLR0913 - the hold policy's settings and the listings taken before, by keyword
     voiceid: VoiceIdApi,
     state: State,
     desired: Sequence[DesiredJob],
@@ -46,8 +77,16 @@ def observe(  # noqa: PLR0913 - the hold policy's two settings, by keyword
     horizon: float = hold.DEFAULT_LIST_LAG_HORIZON,
     token_lifetime: float = hold.DEFAULT_TOKEN_LIFETIME,
     clock: Clock,
+    prelisted: Prelisted | None = None,
+    defer_full: bool = False,
 ) -> Observation:
-    """Bring the state up to date with Voice ID, spending calls only on what can change."""
+    """Bring the state up to date with Voice ID, spending calls only on what can change.
+
+    A full listing of a large domain takes minutes (a thousand pages at two calls a second).
+    With ``defer_full`` (the apply loop, which holds the state's lock), a slot that needs one
+    and is not in ``prelisted`` stops the observation before it changes anything
+    (:class:`ListingNeeded`): the caller lists without the lock and observes again with the
+    listings, so another run never waits minutes for the lock."""
     starting = would_start(desired, state)
     unconfirmed = hold.unconfirmed_slots(state)
     seen: dict[str, ObservedJob] = {}
@@ -66,19 +105,27 @@ def observe(  # noqa: PLR0913 - the hold policy's two settings, by keyword
         )
         for slot in hold.slots_to_observe(desired, state)
     ]
-    listed = _list_full_by_kind(
-        voiceid, [slot for slot, d in decisions if d.listing is Listing.FULL], known
-    )
+    full = [slot for slot, d in decisions if d.listing is Listing.FULL]
+    ready = prelisted.listed if prelisted is not None else {}
+    missing = [slot for slot in full if slot not in ready]
+    if defer_full and missing:
+        raise ListingNeeded(missing)
+    listed = {**_list_full_by_kind(voiceid, missing), **{s: ready[s] for s in full if s in ready}}
     for slot, decision in decisions:
         may_start = slot in starting
         reason = decision.hold
         if decision.listing is Listing.FULL:
-            kept, unknown = listed[slot]
+            kept = listed[slot]
             seen.update(kept)
+            unknown = any(
+                parse_job_name(j.job_name) is not None and j.job_id not in known
+                for j in kept.values()
+            )
+            at = prelisted.at if prelisted is not None and slot in ready else clock.time()
             reason = hold.record_full_listing(
                 state,
                 slot,
-                ListLag(clock.time(), horizon),
+                ListLag(at, horizon),
                 may_start=may_start,
                 unknown_ours=unknown,
             )
@@ -95,12 +142,11 @@ def observe(  # noqa: PLR0913 - the hold policy's two settings, by keyword
     return Observation(hold.foreign_active(seen.values(), state), holds)
 
 
-Listed = dict[Slot, tuple[dict[str, ObservedJob], bool]]
-"""Per slot listed in full: the jobs kept (in flight, or ours) and whether some of ours were
-unknown to the state."""
+Listed = dict[Slot, dict[str, ObservedJob]]
+"""Per slot listed in full: the jobs kept (in flight, or ours)."""
 
 
-def _list_full_by_kind(voiceid: VoiceIdApi, slots: Sequence[Slot], known: set[str]) -> Listed:
+def _list_full_by_kind(voiceid: VoiceIdApi, slots: Sequence[Slot]) -> Listed:
     """List these slots' histories, the two kinds at once: each List API has its own quota
     (and rate limiter), so a cold start takes the time of the larger kind, not of both.
     Within a kind, one domain after another (one quota for all of them). What is listed is
@@ -115,7 +161,7 @@ def _list_full_by_kind(voiceid: VoiceIdApi, slots: Sequence[Slot], known: set[st
     def list_kind(group: list[Slot]) -> None:
         try:
             for slot in group:
-                listed[slot] = _list_full(voiceid, slot, known, stop)
+                listed[slot] = _list_full(voiceid, slot, stop)
         except BaseException:
             stop.set()  # the other kind's listing stops at its next page
             raise
@@ -141,14 +187,11 @@ class _Stopped(Exception):
     """A listing stopped because the other kind's failed (or the run is interrupted)."""
 
 
-def _list_full(
-    voiceid: VoiceIdApi, slot: Slot, known: set[str], stop: threading.Event
-) -> tuple[dict[str, ObservedJob], bool]:
-    """List a slot's whole history (streamed: keep only jobs in flight and jobs of ours);
-    whether it holds jobs of ours that the state did not know (evidence of a lost state)."""
+def _list_full(voiceid: VoiceIdApi, slot: Slot, stop: threading.Event) -> dict[str, ObservedJob]:
+    """List a slot's whole history (streamed: keep only jobs in flight and jobs of ours)."""
     domain_id, kind = slot
     seen: dict[str, ObservedJob] = {}
-    listed, unknown = 0, False
+    listed = 0
 
     def wanted(name: str | None, status: str) -> bool:  # in flight, or ours
         nonlocal listed
@@ -159,12 +202,10 @@ def _list_full(
 
     for found in voiceid.list_jobs(kind, domain_id, keep=wanted):
         seen[found.job_id] = found
-        ours = parse_job_name(found.job_name) is not None
-        unknown = unknown or (ours and found.job_id not in known)
     if stop.is_set():
         raise _Stopped
     log.info("observe.listed", domain_id=domain_id, kind=kind, jobs=listed)
-    return seen, unknown
+    return seen
 
 
 PAGE_CHECK = 100

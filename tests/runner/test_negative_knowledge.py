@@ -250,3 +250,42 @@ def test_more_specs_later_are_listed_for_once_per_bound(world: World, tmp_path: 
     # the first, then once the listing is older than the token's lifetime less the horizon
     assert full == [1, 0, 0, 1, 0, 0]
     _one_job_each(world)
+
+
+def test_a_full_listing_is_taken_without_the_state_lock(world: World) -> None:
+    """A full listing (minutes in a large domain) is paged while no lock is held; the poll then
+    takes the lock, reads the state afresh and uses it — another run is never kept waiting."""
+    held_while_listing: list[bool] = []
+    listing = world.voiceid.list_jobs
+
+    def watching(kind: Any, domain_id: str, status: Any = None, **kw: Any) -> Any:
+        if status is None:
+            held_while_listing.append(world.store.holding)
+        return listing(kind, domain_id, status, **kw)
+
+    world.voiceid.list_jobs = watching  # type: ignore[method-assign]
+    report = world.apply(list_lag_horizon=0.0)
+    _long_after(world)
+    world.apply()
+    assert held_while_listing == [False, False]  # the cold start's, then the stale one's
+    assert [a.name for a in report.started] == ["spec-0"]
+    _one_job_each(world)
+
+
+def test_a_distrusted_state_stays_distrusted_across_a_listing_taken_without_the_lock(
+    world: World, tmp_path: Path
+) -> None:
+    """The poll that stops to list writes nothing: a state behind its mark is read again as
+    distrusted, and its first listing still holds the starts for the horizon."""
+    world.voiceid.token_lifetime = 0.0
+    store = _local(tmp_path)
+    _apply(world, store, list_lag_horizon=0.0)  # spec-0
+    old = (tmp_path / "state.json").read_text()
+    world.clock.advance(61)
+    _apply(world, _local(tmp_path), list_lag_horizon=0.0)  # spec-1
+    (tmp_path / "state.json").write_text(old)  # rolled back behind its mark
+    world.clock.advance(61)
+    report = _apply(world, _local(tmp_path))
+    assert not report.started
+    assert all("waiting" in a.reason for a in report.plan.actions if a.kind is ActionKind.QUEUED)
+    _one_job_each(world)

@@ -67,20 +67,18 @@ SLOTS = [("D1", ENROLLMENT), ("D1", REGISTRATION), ("D2", ENROLLMENT), ("D2", RE
 
 def test_the_two_kinds_are_listed_at_once_and_taken_in_slot_order() -> None:
     lister = Lister()
-    listed = _list_full_by_kind(lister, SLOTS, known=set())  # type: ignore[arg-type]
+    listed = _list_full_by_kind(lister, SLOTS)  # type: ignore[arg-type]
     assert len(lister.threads) == 2  # the barrier was passed: the kinds met
     assert set(listed) == set(SLOTS)
     for slot in SLOTS:
-        kept, unknown = listed[slot]
-        assert len(kept) == lister.pages
-        assert unknown  # ours (our naming), and the state knew none of them
+        assert len(listed[slot]) == lister.pages
 
 
 def test_one_kind_alone_is_listed_without_a_second_thread() -> None:
     lister = Lister()
     lister.barrier = threading.Barrier(1)
     only = [s for s in SLOTS if s[1] is ENROLLMENT]
-    listed = _list_full_by_kind(lister, only, known=set())  # type: ignore[arg-type]
+    listed = _list_full_by_kind(lister, only)  # type: ignore[arg-type]
     assert set(listed) == set(only)
     assert len(lister.threads) == 1
 
@@ -89,7 +87,7 @@ def test_one_kind_alone_is_listed_without_a_second_thread() -> None:
 def test_an_error_in_either_kind_is_raised_and_stops_the_other(failing: JobKind) -> None:
     lister = Lister(pages=100_000, fail=failing)
     with pytest.raises(AccessDeniedError):
-        _list_full_by_kind(lister, SLOTS, known=set())  # type: ignore[arg-type]
+        _list_full_by_kind(lister, SLOTS)  # type: ignore[arg-type]
     other = REGISTRATION if failing is ENROLLMENT else ENROLLMENT
     assert lister.listed.get((other, "D1"), 0) < lister.pages  # stopped, not listed to the end
     assert (other, "D2") not in lister.listed
@@ -126,7 +124,7 @@ def test_an_interrupt_while_waiting_for_the_other_kind_stops_it(
     monkeypatch.setattr(lister, "list_jobs", list_jobs)
     try:
         with pytest.raises(KeyboardInterrupt):
-            _list_full_by_kind(lister, SLOTS, known=set())  # type: ignore[arg-type]
+            _list_full_by_kind(lister, SLOTS)  # type: ignore[arg-type]
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert lister.listed[(REGISTRATION, "D1")] < 10_000
