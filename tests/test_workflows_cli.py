@@ -290,7 +290,7 @@ def test_the_files_hold_the_commands_of_the_operating_model() -> None:
     assert by_file == {
         "voiceid-plan.yml": {("validate", False, False), ("plan", False, False)},
         "voiceid-apply.yml": {("apply", True, False), ("apply", False, True)},
-        "voiceid-schedule.yml": {("apply", False, True)},
+        "voiceid-schedule.yml": {("apply", False, True), ("status", False, False)},
     }
     for path in WORKLOADS:
         [command] = commands_in_workload(path)
