@@ -28,3 +28,25 @@ TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS, JobS
 """Statuses of a job that has ended (it never changes again)."""
 WITH_OUTPUT = frozenset({JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS})
 """Statuses of a job that wrote an output file with results."""
+
+
+class ActionKind(StrEnum):
+    """What a plan does with a spec or a job (:mod:`reconciler.core.plan`)."""
+
+    START = "start"
+    RETRY = "retry"
+    QUEUED = "queued"
+    AWAITING_REVIEW = "awaiting-review"
+    BLOCKED = "blocked"
+    IN_SYNC = "in-sync"
+    SUPERSEDED = "superseded"
+    ORPHANED = "orphaned"
+    RETIRED = "retired"
+
+
+STARTING = frozenset({ActionKind.START, ActionKind.RETRY})
+"""Actions that start a job in this run."""
+PENDING = STARTING | {ActionKind.QUEUED}
+"""Actions that start a job now or later."""
+WANTED = PENDING | {ActionKind.AWAITING_REVIEW}
+"""The actions of a spec whose job is still to start (now, later, or once reviewed)."""

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from reconciler.core import order
 from reconciler.core.errors import Location, SpecError, SpecErrors
 from reconciler.core.roster import has_roster, load_roster, roster_errors
 from reconciler.core.spec import (
@@ -304,6 +305,7 @@ def check(
                 errors.extend(roster_errors(err))
                 continue
         loaded.append(spec)
+    errors.extend(order.problems(specs))  # dependsOn: unknown names, cycles
     return loaded, sorted(errors, key=SpecError.sort_key)
 
 

@@ -33,10 +33,10 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from fnmatch import fnmatchcase as fnmatch
 from typing import NamedTuple
 
+from reconciler.core import order
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import PlanChecksumMismatch, PlanError, SpecError, UnsafePlanError
 from reconciler.core.identity import (
@@ -47,9 +47,13 @@ from reconciler.core.identity import (
     parse_job_name,
     request_changes,
 )
-from reconciler.core.kinds import ACTIVE, JobKind, JobStatus
+from reconciler.core.kinds import ACTIVE, PENDING, STARTING, WANTED, ActionKind, JobKind, JobStatus
 from reconciler.core.spec import belongs
 from reconciler.core.state import Approval, JobRecord, SpecEntry, State
+
+__all__ = ["PENDING", "STARTING", "WANTED", "ActionKind"]  # the vocabulary lives in core.kinds
+"""Re-exported (core.order uses the actions' kinds and cannot import the plan); the module's
+own names are imported from it as they are."""
 
 DEFAULT_MAX_ACTIVE = 1
 """Active jobs Voice ID allows per domain and kind (``--max-active``)."""
@@ -60,23 +64,7 @@ Slot = tuple[str, JobKind]
 """A (DomainId, kind): the unit of Voice ID's active-job quota, of listing and of holds."""
 
 
-class ActionKind(StrEnum):
-    START = "start"
-    RETRY = "retry"
-    QUEUED = "queued"
-    AWAITING_REVIEW = "awaiting-review"
-    BLOCKED = "blocked"
-    IN_SYNC = "in-sync"
-    SUPERSEDED = "superseded"
-    ORPHANED = "orphaned"
-    RETIRED = "retired"
-
-
 _ORDER = {kind: i for i, kind in enumerate(ActionKind)}
-STARTING = frozenset({ActionKind.START, ActionKind.RETRY})
-PENDING = STARTING | {ActionKind.QUEUED}
-WANTED = PENDING | {ActionKind.AWAITING_REVIEW}
-"""The actions of a spec whose job is still to start (now, later, or once reviewed)."""
 
 
 PROBLEMS = ("blocked", "failed", "completed-with-errors", "orphaned", "queued", "awaiting-review")
@@ -498,6 +486,7 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
         owned = [r for r in state.orphans if any(fnmatch(_spec_name(r), p) for p in owner)]
         actions.extend(_orphaned(owned, "no spec asks for it", "unclaimed", names))
     busy = active_counts(state)
+    candidates = _in_order(desired, candidates, actions, state)
     for slot, starts in candidates.items():
         waiting = starts
         if require_approval:  # an intent no review approved waits for one, taking no slot
@@ -511,6 +500,28 @@ def build_plan(  # noqa: PLR0913 - keyword-only values that observation and the 
             taken = busy[slot] + (foreign_active or {}).get(slot, 0)
             actions.extend(_fill(waiting, taken, max_active, state.approvals))
     return Plan(tuple(sorted(actions, key=Action.sort_key)), max_active=max_active)
+
+
+def _in_order(
+    desired: Sequence[DesiredJob],
+    candidates: dict[Slot, list[Action]],
+    actions: list[Action],
+    state: State,
+) -> dict[Slot, list[Action]]:
+    """The starts whose dependencies (``dependsOn``) have not all completed leave the slots'
+    candidates: waiting (queued, taking no slot) or blocked, added to ``actions``."""
+    depends = {job.key: job.spec.facts.depends_on for job in desired if job.spec.facts.depends_on}
+    if not depends:
+        return candidates
+    by_key = {a.key: a for a in actions}
+    by_key.update((a.key, a) for starts in candidates.values() for a in starts)
+    kept: dict[Slot, list[Action]] = {}
+    for slot, starts in candidates.items():
+        kept[slot] = []
+        for action in starts:
+            gated = order.gate(action, depends.get(action.key, ()), by_key, state)
+            (kept[slot] if gated is action else actions).append(gated)
+    return kept
 
 
 def retirable(state: State, plan: Plan) -> list[str]:

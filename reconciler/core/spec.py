@@ -199,6 +199,24 @@ class Registration(_Model):
     watchlist: VoiceIdName | None = None
 
 
+DEPENDENCY_PATTERN = (
+    r"^(SpeakerEnrollmentJob|FraudsterRegistrationJob)/[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+)
+
+
+class Dependency(_Model):
+    """One spec this spec waits for, written ``{kind: ..., name: ...}``."""
+
+    kind: Literal["SpeakerEnrollmentJob", "FraudsterRegistrationJob"]
+    name: Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=63)]
+
+
+DependencyRef: TypeAlias = (
+    Annotated[str, StringConstraints(pattern=DEPENDENCY_PATTERN, max_length=100)] | Dependency
+)
+"""A dependency: ``<Kind>/<name>`` (the short form) or ``{kind, name}``."""
+
+
 class _JobSpec(_Model):
     domain: VoiceIdName = Field(description="Voice ID domain name or 22-character DomainId.")
     data_access_role_arn: Annotated[
@@ -212,6 +230,13 @@ class _JobSpec(_Model):
     max_attempts: Annotated[int, Field(ge=1, le=10)] = Field(
         default=1,
         description="How many times a FAILED job is started again (as a new attempt).",
+    )
+    depends_on: list[DependencyRef] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Specs whose current job must have ended COMPLETED before this one starts "
+        "(`<Kind>/<name>` or `{kind, name}`; across kinds and domains). Order is not identity: "
+        "it never changes the spec's hash.",
     )
 
 
@@ -289,6 +314,8 @@ class SpecFacts(NamedTuple):
     risk_threshold: int | None = None
     duplicate_registration_action: str | None = None
     similarity_threshold: int | None = None
+    depends_on: tuple[str, ...] = ()
+    """The keys (``<kind>/<name>``) of the specs this one waits for (``spec.dependsOn``)."""
 
     @classmethod
     def of(cls, document: SpecDocument) -> SpecFacts:
@@ -316,6 +343,10 @@ class SpecFacts(NamedTuple):
         for at in _SHARED_AT:
             if values[at] is not None:
                 values[at] = sys.intern(values[at])
+        depends = values[_DEPENDS_AT]
+        if not all(type(key) is str for key in depends):
+            raise TypeError("dependencies must be spec keys")
+        values[_DEPENDS_AT] = tuple(depends)
         kind = values[0] = JobKind(values[0])
         name = values[1] = sys.intern(values[1])  # also the state's (parse_state): kept once
         if values[_MANIFEST_AT] is not None:
@@ -363,6 +394,9 @@ class SpecFacts(NamedTuple):
             "revision": spec["revision"],
             "priority": spec["priority"],
             "max_attempts": spec["maxAttempts"],
+            "depends_on": [
+                d if isinstance(d, str) else f"{d['kind']}/{d['name']}" for d in spec["dependsOn"]
+            ],
             **config,
         }
         return cls.from_row([values.get(name) for name in FACT_ROW])
@@ -377,6 +411,7 @@ _ROW_TYPES: tuple[tuple[type, ...], ...] = tuple(
         "revision": (int,),
         "priority": (int,),
         "max_attempts": (int,),
+        "depends_on": (list, tuple),
         "risk_threshold": (int, type(None)),
         "similarity_threshold": (int, type(None)),
         "kind": (str,),
@@ -403,6 +438,7 @@ _SHARED = (
 _SHARED_AT = tuple(FACT_ROW.index(name) for name in _SHARED)
 _LABELS = FACT_ROW.index("labels")
 _MANIFEST_AT = FACT_ROW.index("manifest")
+_DEPENDS_AT = FACT_ROW.index("depends_on")
 _GOOD_ROWS: set[tuple[type, ...]] = set()
 """The types of the rows found good (a cache holds rows of a handful of shapes)."""
 
