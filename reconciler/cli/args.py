@@ -256,28 +256,27 @@ def add_command(sub: Any, name: str, *, parents: list[argparse.ArgumentParser], 
 
 def token_lifetime(args: argparse.Namespace) -> float:
     """``--token-lifetime``, else ``$VOICEID_RECONCILER_TOKEN_LIFETIME``, else the default."""
-    if getattr(args, "token_lifetime", None) is not None:
-        return float(args.token_lifetime)
-    text = os.environ.get(TOKEN_LIFETIME_ENV)
-    if text is None:
-        return DEFAULT_TOKEN_LIFETIME
-    try:
-        return values.parse_duration(text)
-    except ValueError as err:
-        raise UsageError(f"${TOKEN_LIFETIME_ENV}={text!r}: {err}") from None
+    given = getattr(args, "token_lifetime", None)
+    return _duration_or_env(given, TOKEN_LIFETIME_ENV, DEFAULT_TOKEN_LIFETIME)
 
 
 def list_lag_horizon(args: argparse.Namespace) -> float:
     """``--list-lag-horizon``, else ``$VOICEID_RECONCILER_LIST_LAG_HORIZON``, else the default."""
-    if args.list_lag_horizon is not None:
-        return float(args.list_lag_horizon)
-    text = os.environ.get(LAG_ENV)
+    return _duration_or_env(args.list_lag_horizon, LAG_ENV, DEFAULT_LIST_LAG_HORIZON)
+
+
+def _duration_or_env(given: float | None, env: str, default: float) -> float:
+    """A duration flag's value, else ``$env``'s (checked as the flag is: one line naming the
+    variable), else ``default``."""
+    if given is not None:
+        return float(given)
+    text = os.environ.get(env)
     if text is None:
-        return DEFAULT_LIST_LAG_HORIZON
+        return default
     try:
         return values.parse_duration(text)
     except ValueError as err:
-        raise UsageError(f"${LAG_ENV}={text!r}: {err}") from None
+        raise UsageError(f"${env}={text!r}: {err}") from None
 
 
 def add_show_unchanged(group: Any) -> None:
