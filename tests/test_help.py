@@ -26,6 +26,7 @@ COMMANDS = [
     ["state", "rm"],
     ["state", "mv"],
     ["state", "unlock"],
+    ["import"],
     ["demo"],
     ["sandbox"],
     ["sandbox", "serve"],

@@ -17,12 +17,20 @@ from types import FrameType
 
 from reconciler import __version__
 from reconciler.cli import args as shared
-from reconciler.cli import cmd_apply, cmd_plan, cmd_state, cmd_status, cmd_tools, cmd_validate
+from reconciler.cli import (
+    cmd_apply,
+    cmd_import,
+    cmd_plan,
+    cmd_state,
+    cmd_status,
+    cmd_tools,
+    cmd_validate,
+)
 from reconciler.cli.exits import EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERRUPTED, exit_code
 from reconciler.cli.logs import configure_logging
 from reconciler.core.errors import ReconcilerError, SpecErrors
 
-_COMMANDS = (cmd_validate, cmd_plan, cmd_apply, cmd_status, cmd_state, cmd_tools)
+_COMMANDS = (cmd_validate, cmd_plan, cmd_apply, cmd_status, cmd_state, cmd_import, cmd_tools)
 
 
 def parser() -> argparse.ArgumentParser:

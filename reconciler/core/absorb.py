@@ -38,11 +38,13 @@ def absorb(state: State, desired: Sequence[DesiredJob], observed: Iterable[Obser
         assert job.hash is not None
         full_hashes[job.hash[:HASH_IN_NAME]] = job.hash
     for seen in observed:
-        parts = parse_job_name(seen.job_name)
-        if parts is None:
-            continue
+        # A job the state records is followed by its JobId, whatever its name: an imported
+        # job (``voiceid-reconciler import``) carries no hash in its JobName.
         known = records.get(seen.job_id)
         if known is None:
+            parts = parse_job_name(seen.job_name)
+            if parts is None:
+                continue
             full = full_hashes.get(parts.hash_prefix, parts.hash_prefix)
             known = JobRecord(
                 hash=full,

@@ -1,0 +1,475 @@
+"""Adopting jobs started without the reconciler (``voiceid-reconciler import``): the rules.
+
+A job someone started with the AWS CLI, the console or a script carries no hash in its
+JobName, so no listing will ever match it to a spec. Importing it writes the spec that
+describes it — the request Describe shows, as a spec document — and records the job in the
+state as that spec's job: the hash the spec resolves to (through
+:func:`reconciler.core.identity.start_request`, as every spec's does, with the manifest's
+ETag now), attempt 1, its JobId, JobName, status and times, and an approval of that intent
+(review ``import``: importing *is* the review of a job that already ran). Plans find a
+spec's jobs by the hash each record keeps (never by the JobName), so from then on the spec
+is in sync and nothing starts while its request stays the same.
+
+What can be proven, and what cannot:
+
+* that the spec sends the job's request: :func:`differences` compares the request the spec
+  resolves to with the one Describe shows, field by field (Voice ID's defaults filled in);
+* not which manifest content the job read: S3 keeps no history of an object's ETag. Its
+  ``LastModified`` tells (:func:`manifest_proof`): written a second or more before the job was
+  created, the object there now is the one the job read; written after, it was replaced since
+  (the spec's hash is of the object there now, and running the spec again reads that);
+* a manifest that is gone has no ETag, so no hash: such a job is written down as a record
+  (every line a comment), never as a spec that a plan could start once an object is back.
+
+Values and pure functions only: the runner (:mod:`reconciler.runner.adopt`) does the I/O.
+No speaker id or audio location is read or written here: a manifest is its URI, a job its
+settings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from reconciler.core.events import derive
+from reconciler.core.identity import HASH_IN_NAME, StartRequest
+from reconciler.core.jobs import ObservedJob
+from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.plan import Intent, approve
+from reconciler.core.spec import ENROLLMENT
+from reconciler.core.state import JobRecord, SpecEntry, State
+from reconciler.core.times import epoch
+
+IMPORT_REVIEW = "import"
+"""The review an import records its approvals under (a plan's checksum, ``apply``, or this)."""
+IMPORTED_FROM = "voiceid-reconciler/imported-from"
+"""The label of an imported spec: the JobId of the job it was imported from."""
+IMPORTED_HASH = "voiceid-reconciler/imported-hash"
+"""The label of an imported spec: the first 32 hex characters of the hash its job was recorded
+under (a label changes no hash). With :data:`IMPORTED_FROM` it lets the job be recorded again
+as the spec's — or, once the spec changed, as its history — by anything that finds the state
+without it (a state rebuilt from Voice ID alone cannot: the JobName carries no hash)."""
+MARKER = "# voiceid-reconciler import of job "
+"""The first line of every file an import writes, followed by the job's JobId."""
+_MARKED = re.compile(r"^# voiceid-reconciler import of job ([A-Za-z0-9]{22})\s*$")
+NAME_LIMIT = 63
+"""The longest ``metadata.name`` (:data:`reconciler.core.spec.NAME_PATTERN`)."""
+TIME_RESOLUTION = 1.0
+"""Seconds: S3 gives ``LastModified`` to the second (the object was written within one second
+after the time it says)."""
+
+_DEFAULTS = {
+    "ExistingEnrollmentAction": "SKIP",
+    "FraudDetectionAction": "FAIL",
+    "DuplicateRegistrationAction": "SKIP",
+}
+"""Voice ID's defaults of the settings a Start may leave out (its API reference)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """What a job was started with, as Describe shows it (never a speaker id or an audio
+    location: a manifest is its URI)."""
+
+    data_access_role_arn: str | None = None
+    input_s3_uri: str | None = None
+    output_s3_uri: str | None = None
+    kms_key_id: str | None = None
+    existing_enrollment_action: str | None = None
+    fraud_action: str | None = None
+    risk_threshold: int | None = None
+    duplicate_registration_action: str | None = None
+    similarity_threshold: int | None = None
+    watchlist_ids: tuple[str, ...] = ()
+
+
+class ObjectState(StrEnum):
+    FOUND = "found"
+    GONE = "gone"
+    """S3 says there is no such object (or bucket)."""
+    UNREADABLE = "unreadable"
+    """S3 refused to say (access denied, an error): nothing is known."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestHead:
+    """A manifest object as S3 shows it now."""
+
+    state: ObjectState
+    last_modified: float | None = None
+    """Seconds since the epoch, to the second (S3's resolution)."""
+    code: str = ""
+    """S3's error code, when it is not FOUND."""
+
+
+class Proof(StrEnum):
+    """What the manifest's object times prove about the content the job read."""
+
+    UNCHANGED = "unchanged"
+    REPLACED = "replaced"
+    UNKNOWN = "unknown"
+    GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestProof:
+    proof: Proof
+    said: str
+    """One sentence for the spec's comment and the report (no URI: the spec holds it)."""
+
+
+def manifest_proof(created_at: str | None, head: ManifestHead) -> ManifestProof:
+    """What the manifest's ``LastModified`` proves against the job's ``CreatedAt``.
+
+    S3 gives ``LastModified`` to the second, so an object written at ``LM`` was written in
+    ``[LM, LM + 1)``: one written a second or more before the job was created is the object
+    the job read (it is still there, so it was not replaced since); one written after the job
+    was created replaced what the job read (perhaps with the same bytes: S3 cannot say). Within
+    the same second, nothing is proven either way. (The two services' clocks are taken to
+    agree, as AWS's do.)"""
+    if head.state is ObjectState.GONE:
+        return ManifestProof(
+            Proof.GONE,
+            "the manifest is gone (S3: "
+            f"{head.code or 'not found'}): what the job read cannot be hashed, so no spec can "
+            "stand for this job",
+        )
+    written, created = head.last_modified, None if created_at is None else epoch(created_at)
+    if written is None or created is None:
+        missing = "CreatedAt" if created is None else "LastModified"
+        return ManifestProof(
+            Proof.UNKNOWN,
+            f"whether the manifest changed since the job ran cannot be told (no {missing}); "
+            "this spec's hash is of the manifest there now",
+        )
+    if written + TIME_RESOLUTION <= created:
+        return ManifestProof(
+            Proof.UNCHANGED,
+            "the manifest is unchanged since the job was created (its LastModified is before "
+            "the job's CreatedAt): this spec's hash is of the very content the job read",
+        )
+    if written > created:
+        return ManifestProof(
+            Proof.REPLACED,
+            "the manifest was replaced after the job was created (its LastModified is after "
+            "the job's CreatedAt): the job read earlier content, perhaps other requests; this "
+            "spec's hash is of the object there now, and running the spec again would read "
+            "that, not what the job read",
+        )
+    return ManifestProof(
+        Proof.UNKNOWN,
+        "the manifest was written within a second of the job's creation: whether the job "
+        "read the object there now cannot be told; this spec's hash is of that object",
+    )
+
+
+def unimportable(settings: JobSettings) -> str | None:
+    """Why no spec can describe a job of these settings (a spec requires what a Start may
+    leave out), or None."""
+    if not settings.data_access_role_arn:
+        return "Describe shows no DataAccessRoleArn"
+    if not settings.input_s3_uri:
+        return "Describe shows no input manifest"
+    if not settings.output_s3_uri:
+        return "Describe shows no output location"
+    if not settings.kms_key_id:
+        return (
+            "its output has no KMS key of its own (OutputDataConfig.KmsKeyId), and a spec "
+            "requires one (output.kmsKeyId): a spec would send another request"
+        )
+    if len(settings.watchlist_ids) > 1:
+        return f"it names {len(settings.watchlist_ids)} watchlists; a spec names one"
+    return None
+
+
+_NOT_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+def spec_name(job: ObservedJob, taken: Collection[str]) -> str:
+    """A ``metadata.name`` for the job: its JobName in lower case with ``_`` and anything else
+    outside ``[a-z0-9-]`` as ``-``, at most 63 characters, and not one of ``taken`` (then
+    ``-2``, ``-3``, ...). A job without a JobName is named after its kind and JobId."""
+    base = _NOT_NAME.sub("-", (job.job_name or "").lower()).strip("-")
+    if not base:
+        short = "enrollment" if job.kind is ENROLLMENT else "registration"
+        base = f"{short}-{job.job_id.lower()}"
+    base = base[:NAME_LIMIT].rstrip("-")
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        suffix = f"-{number}"
+        name = base[: NAME_LIMIT - len(suffix)].rstrip("-") + suffix
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What a spec of one job says, before it is written: the job, its settings, and how the
+    spec names its domain and watchlist (a name where one is unambiguous, else the id)."""
+
+    job: ObservedJob
+    settings: JobSettings
+    name: str
+    domain: str
+    watchlist: str | None
+    """None: the job named no watchlist (the domain's default)."""
+    revision: int = 0
+    """Above 0 when an earlier job had the same request: each job is its own spec."""
+
+
+def _quoted(value: str) -> str:
+    """A YAML double-quoted scalar (JSON's string syntax is a subset of YAML's): a value is
+    never read as a number, a boolean or null, whatever it is."""
+    return json.dumps(value)
+
+
+def _document(draft: Draft, spec_hash: str | None) -> list[str]:
+    """The spec document's lines (no comments)."""
+    job, settings = draft.job, draft.settings
+    lines = [
+        "apiVersion: voiceid-reconciler/v1",
+        f"kind: {job.kind.value}",
+        "metadata:",
+        f"  name: {_quoted(draft.name)}",
+        "  labels:",
+        f"    {IMPORTED_FROM}: {_quoted(job.job_id)}",
+    ]
+    if spec_hash is not None:
+        lines.append(f"    {IMPORTED_HASH}: {_quoted(spec_hash[:HASH_IN_NAME])}")
+    lines += [
+        "spec:",
+        f"  domain: {_quoted(draft.domain)}",
+        f"  dataAccessRoleArn: {_quoted(settings.data_access_role_arn or '')}",
+        "  input:",
+        f"    manifest: {_quoted(settings.input_s3_uri or '')}",
+        "  output:",
+        f"    s3Uri: {_quoted(settings.output_s3_uri or '')}",
+        f"    kmsKeyId: {_quoted(settings.kms_key_id or '')}",
+    ]
+    if job.kind is ENROLLMENT:
+        lines += [
+            "  enrollment:",
+            "    existingEnrollmentAction: "
+            + _quoted(settings.existing_enrollment_action or _DEFAULTS["ExistingEnrollmentAction"]),
+            "    fraudDetection:",
+            f"      action: {_quoted(settings.fraud_action or _DEFAULTS['FraudDetectionAction'])}",
+        ]
+        if settings.risk_threshold is not None:
+            lines.append(f"      riskThreshold: {settings.risk_threshold}")
+        if draft.watchlist is not None:
+            lines.append(f"      watchlist: {_quoted(draft.watchlist)}")
+    else:
+        lines += [
+            "  registration:",
+            "    duplicateRegistrationAction: "
+            + _quoted(
+                settings.duplicate_registration_action or _DEFAULTS["DuplicateRegistrationAction"]
+            ),
+        ]
+        if settings.similarity_threshold is not None:
+            lines.append(f"    fraudsterSimilarityThreshold: {settings.similarity_threshold}")
+        if draft.watchlist is not None:
+            lines.append(f"    watchlist: {_quoted(draft.watchlist)}")
+    if draft.revision:
+        lines.append(f"  revision: {draft.revision}")
+    return lines
+
+
+def _wrapped(text: str, width: int = 96) -> list[str]:
+    """A paragraph as comment lines of at most ``width`` characters."""
+    lines: list[str] = []
+    line = "#"
+    for word in text.split():
+        if len(line) + 1 + len(word) > width and line != "#":
+            lines.append(line)
+            line = "#"
+        line = f"{line} {word}"
+    lines.append(line)
+    return lines
+
+
+def describe_job(job: ObservedJob, domain_name: str | None) -> str:
+    """The job in one sentence (kind, JobName, status, domain, times): no URI."""
+    where = f"{domain_name} ({job.domain_id})" if domain_name else job.domain_id
+    status = job.status.value
+    if job.status not in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED):
+        percent = job.percent_complete
+        status = f"{status} ({percent}%)" if percent is not None else status
+    times = ", ".join(
+        f"{label} {value}"
+        for label, value in (("created", job.created_at), ("ended", job.ended_at))
+        if value
+    )
+    named = f" named {job.job_name!r}" if job.job_name else ""
+    return f"A {job.kind.value}{named}, {status}, in domain {where}" + (
+        f"; {times}." if times else "."
+    )
+
+
+def spec_text(
+    draft: Draft,
+    *,
+    domain_name: str | None,
+    notes: Sequence[str],
+    spec_hash: str | None,
+    record_only: str | None = None,
+) -> str:
+    """The file an import writes for one job: the marker line (its JobId), what the job is,
+    the notes (what the manifest's times prove, what running it again would do), then the
+    spec document — or, ``record_only`` (why no spec can stand for the job), the document
+    with every line a comment: a record of what ran, which no plan reads."""
+    job = draft.job
+    head = [f"{MARKER}{job.job_id}"]
+    head += _wrapped(describe_job(job, domain_name))
+    if record_only is not None:
+        head += _wrapped(
+            f"NOT A SPEC: {record_only}. This file is a record of what the job was started "
+            "with, every line a comment. Uncommented it would be a spec that no job "
+            "belongs to: blocked while nothing is at its manifest's URI, then a START of a "
+            "new job with whatever is there."
+        )
+    else:
+        head += _wrapped(
+            "'voiceid-reconciler import --write' records that job in the state as this "
+            f"spec's job (hash {(spec_hash or '?')[:12]}, approved as review "
+            f"'{IMPORT_REVIEW}'): plans show it in sync and start nothing while this spec's "
+            "request stays the same."
+        )
+    for note in notes:
+        head += _wrapped(note)
+    if record_only is None:
+        head += _wrapped(
+            "To run it again, bump spec.revision: a new hash is a new job, started under "
+            "the reconciler's naming once a review approves it."
+        )
+    body = _document(draft, spec_hash)
+    if record_only is not None:
+        body = [f"# {line}" for line in body]
+    return "\n".join([*head, *body]) + "\n"
+
+
+def marked_job(first_line: str) -> str | None:
+    """The JobId a file an import wrote names in its first line, or None."""
+    match = _MARKED.match(first_line)
+    return match[1] if match else None
+
+
+def job_request(job: ObservedJob, settings: JobSettings) -> dict[str, Any]:
+    """The request the job was started with, as :meth:`StartRequest.api_params` writes one
+    (without ClientToken and JobName), Voice ID's defaults filled in."""
+    params: dict[str, Any] = {
+        "DomainId": job.domain_id,
+        "DataAccessRoleArn": settings.data_access_role_arn,
+        "InputDataConfig": {"S3Uri": settings.input_s3_uri},
+        "OutputDataConfig": {"S3Uri": settings.output_s3_uri, "KmsKeyId": settings.kms_key_id},
+    }
+    watchlists = list(settings.watchlist_ids) or None
+    if job.kind is ENROLLMENT:
+        fraud: dict[str, Any] = {
+            "FraudDetectionAction": settings.fraud_action or _DEFAULTS["FraudDetectionAction"]
+        }
+        if settings.risk_threshold is not None:
+            fraud["RiskThreshold"] = settings.risk_threshold
+        if watchlists:
+            fraud["WatchlistIds"] = watchlists
+        params["EnrollmentConfig"] = {
+            "ExistingEnrollmentAction": settings.existing_enrollment_action
+            or _DEFAULTS["ExistingEnrollmentAction"],
+            "FraudDetectionConfig": fraud,
+        }
+    else:
+        registration: dict[str, Any] = {
+            "DuplicateRegistrationAction": settings.duplicate_registration_action
+            or _DEFAULTS["DuplicateRegistrationAction"]
+        }
+        if settings.similarity_threshold is not None:
+            registration["FraudsterSimilarityThreshold"] = settings.similarity_threshold
+        if watchlists:
+            registration["WatchlistIds"] = watchlists
+        params["RegistrationConfig"] = registration
+    return params
+
+
+def differences(request: StartRequest, job: ObservedJob, settings: JobSettings) -> list[str]:
+    """The fields in which the request a spec resolves to differs from the job's (their
+    paths, never their values): none when the spec sends exactly what the job was started
+    with."""
+    sent = request.api_params(client_token="", job_name="")
+    del sent["ClientToken"], sent["JobName"]
+    if request.kind != job.kind.value:
+        return ["kind"]
+    mine, theirs = _flat(sent), _flat(job_request(job, settings))
+    paths = mine.keys() | theirs.keys()
+    return sorted(path for path in paths if mine.get(path) != theirs.get(path))
+
+
+def _flat(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict):
+            out.update(_flat(item, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = item
+    return out
+
+
+def record(  # noqa: PLR0913 - the entry's fields, by keyword
+    state: State,
+    *,
+    key: str,
+    name: str,
+    job: ObservedJob,
+    request: StartRequest,
+    max_attempts: int,
+    at: str,
+) -> None:
+    """Record ``job`` in ``state`` as the job of the spec ``key`` (whose request is
+    ``request``): its entry with the job as attempt 1 of the spec's hash, and an approval of
+    that intent (review :data:`IMPORT_REVIEW`, at ``at``). The job's ClientToken is not ours
+    (whoever started it chose one, or the SDK did), so none is recorded; a retry, if the spec
+    ever allows one, is attempt 2 under the reconciler's naming and token."""
+    entry = SpecEntry(
+        kind=job.kind,
+        name=name,
+        hash=request.hash,
+        domain_id=request.domain_id,
+        request=request.canonical,
+    )
+    entry.jobs.append(
+        JobRecord(
+            attempt=1,
+            client_token=None,
+            created_at=job.created_at,
+            domain_id=request.domain_id,
+            ended_at=job.ended_at,
+            failure=job.failure,
+            hash=request.hash,
+            job_id=job.job_id,
+            job_name=job.job_name or "",
+            kind=job.kind,
+            percent_complete=job.percent_complete,
+            status=job.status,
+        )
+    )
+    state.specs[key] = entry
+    approve(state, [Intent(key, request.hash, max_attempts, request.domain_id)], IMPORT_REVIEW, at)
+
+
+def settle_notifications(state: State, job_ids: Iterable[str]) -> list[str]:
+    """Count the events of imported jobs as delivered to every sink the state knows (they
+    started and perhaps ended before anyone reviewed them: history, not news); a job that
+    is still running tells its end when it ends, as every job does. Returns the event ids."""
+    wanted = set(job_ids)
+    ids = sorted(e.id for e in derive(state, None) if e.job_id in wanted)
+    for ledger in state.notified.values():
+        ledger.delivered = sorted(set(ledger.delivered) | set(ids))
+    return ids
+
+
+def kinds_of(kind: str | None) -> tuple[JobKind, ...]:
+    """The kinds ``--kind`` means (both without it)."""
+    return tuple(JobKind) if kind is None else (JobKind(kind),)
