@@ -30,7 +30,9 @@ Admin endpoints (all return JSON; errors are ``{"error": "..."}`` with status 40
                                        "total": n}`` (outcome ``OK``, an error code,
                                        ``ConnectionReset`` for a reset request, or
                                        ``MalformedAnswer`` for an answer emptied by the
-                                       ``malformed_operations`` knob)
+                                       ``malformed_operations`` knob, or
+                                       ``AnswerFault`` for one an ``answer_faults``
+                                       knob mutated)
 ``GET  /_sandbox/s3-requests``         ``{"requests": [{"method", "path", "outcome"}]}``: the
                                        S3 requests from outside, oldest first (outcome: the
                                        HTTP status, ``reset`` or ``lost``)
@@ -66,6 +68,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from reconciler.sandbox.faults import Raw, body_of
 from reconciler.sandbox.model import TARGET_PREFIX
 from reconciler.sandbox.s3list import list_objects_v2
 from reconciler.sandbox.storage import INTERNAL_HEADER
@@ -96,11 +99,11 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 def _respond(
     start_response: StartResponse,
     status: int,
-    body: dict[str, Any],
+    body: dict[str, Any] | Raw,
     content_type: str,
     extra_headers: list[tuple[str, str]] | None = None,
 ) -> list[bytes]:
-    payload = json.dumps(body).encode()
+    payload = body_of(body)
     headers = [
         ("Content-Type", content_type),
         ("Content-Length", str(len(payload))),
@@ -266,6 +269,7 @@ class SandboxApp:
             service.counters.finished(operation, "ConnectionReset")
             _drop_connection(environ, unread_body=True)
         body = _read_body(environ)
+        result: dict[str, Any] | Raw
         if environ.get("REQUEST_METHOD") != "POST":
             status, result = (
                 400,

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.sandbox.faults import AnswerFault
+
 PROFILES: dict[str, dict[str, Any]] = {
     "fast": {"tps": None, "burst": 2},
     "realistic": {"tps": 2.0, "burst": 2},
@@ -91,6 +93,10 @@ class SandboxConfig:
     #: Voice ID operations whose successful answers come back as ``{}`` (HTTP 200 without the
     #: fields the model requires: a broken proxy, a truncated body)
     malformed_operations: tuple[str, ...] = ()
+    #: successful Voice ID answers served mutated: a list of ``{operation, action, path,
+    #: value, times}`` (``reconciler.sandbox.faults``: drop, set, raw JSON text, a NextToken
+    #: loop); the operation is handled as usual
+    answer_faults: tuple[AnswerFault, ...] = ()
     #: fail jobs whose OutputDataConfig has no KmsKeyId (the guide asks for one; the model
     #: marks it optional)
     require_output_kms_key: bool = False
@@ -116,6 +122,7 @@ class SandboxConfig:
         data = dataclasses.asdict(self)
         data["refused_role_arns"] = list(self.refused_role_arns)
         data["malformed_operations"] = list(self.malformed_operations)
+        data["answer_faults"] = [fault.to_dict() for fault in self.answer_faults]
         return data
 
 
@@ -202,6 +209,10 @@ def _coerce_fault_scope(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"knob {name} must be an integer >= 0, got {value!r}")
         return value
+    if name == "answer_faults":
+        if isinstance(value, str | dict) or not isinstance(value, list | tuple):
+            raise ValueError(f"knob {name} must be a list of answer faults, got {value!r}")
+        return tuple(AnswerFault.of(item) for item in value)
     if name == "require_output_kms_key":
         if not isinstance(value, bool):
             raise ValueError(f"knob {name} must be a boolean, got {value!r}")

@@ -44,9 +44,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from reconciler.sandbox import errors
+from reconciler.sandbox import errors, faults
 from reconciler.sandbox.config import SandboxConfig
 from reconciler.sandbox.errors import VoiceIdError
+from reconciler.sandbox.faults import AnswerFault, Raw
 from reconciler.sandbox.jobs import JobContext, execute
 from reconciler.sandbox.model import (
     operation_model,
@@ -129,6 +130,7 @@ class VoiceIdService:
         self._rng = random.Random(config.seed)
         self._rng_lock = threading.Lock()
         self._s3_faults_left: int | None = None
+        self._answer_faults_served: list[int] = []
         self.counters = Counters()
         self._buckets = TokenBuckets()
         self._domains: dict[str, Domain] = {}
@@ -178,6 +180,9 @@ class VoiceIdService:
                     self._rng = random.Random(new.seed)
             if (new.tps, new.burst) != (self._config.tps, self._config.burst):
                 self._buckets.reset()
+            if "answer_faults" in knobs:
+                with self._rng_lock:
+                    self._answer_faults_served = [0] * len(new.answer_faults)
             if "s3_fault_limit" in knobs:
                 with self._rng_lock:
                     self._s3_faults_left = new.s3_fault_limit or None
@@ -244,6 +249,7 @@ class VoiceIdService:
             with self._rng_lock:
                 self._rng = random.Random(config.seed)
                 self._s3_faults_left = config.s3_fault_limit or None
+                self._answer_faults_served = [0] * len(config.answer_faults)
             self._buckets.reset()
             self.counters.reset()
 
@@ -258,8 +264,9 @@ class VoiceIdService:
 
     # --- the wire ----------------------------------------------------------------------------
 
-    def handle(self, operation: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        """Serve one Voice ID request; returns ``(HTTP status, JSON body)``."""
+    def handle(self, operation: str, body: bytes) -> tuple[int, dict[str, Any] | Raw]:
+        """Serve one Voice ID request; returns ``(HTTP status, JSON body)`` (a body an answer
+        fault wrote as raw text: ``Raw``)."""
         self.counters.received(operation)
         config = self._config
         if config.latency:
@@ -269,7 +276,7 @@ class VoiceIdService:
             params = self._decode(body)
             if isinstance(params, dict):
                 self.counters.voiceid_request(operation, params)
-            result = self.invoke(operation, params, validate=True)
+            result = self.invoke(operation, faults.request_of(params), validate=True)
         except VoiceIdError as err:
             self.counters.finished(operation, err.code)
             return err.status, err.to_wire()
@@ -282,8 +289,25 @@ class VoiceIdService:
             # Handled (a Start did start), but the answer lacks every field the model requires.
             self.counters.finished(operation, "MalformedAnswer")
             return 200, {}
+        fault = self._answer_fault(operation, config)
+        if fault is not None:  # handled as usual; the answer goes out mutated
+            self.counters.finished(operation, "AnswerFault")
+            return 200, fault.apply(result, params)
         self.counters.finished(operation, "OK")
         return 200, result
+
+    def _answer_fault(self, operation: str, config: SandboxConfig) -> AnswerFault | None:
+        """The first answer fault of ``operation`` with answers left to mutate (counted)."""
+        with self._rng_lock:
+            served = self._answer_faults_served
+            for index, fault in enumerate(config.answer_faults):
+                if fault.operation != operation or index >= len(served):
+                    continue
+                if fault.times and served[index] >= fault.times:
+                    continue
+                served[index] += 1
+                return fault
+        return None
 
     def invoke(
         self, operation: str, params: dict[str, Any], *, validate: bool = True
