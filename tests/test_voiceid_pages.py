@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.adapters.voiceid import VoiceId, _checked, _observed, _read_page
+from reconciler.adapters.voiceid import _ANSWER, VoiceId, _checked, _observed, _read_answer
 from reconciler.cli import main
 from reconciler.core.errors import VoiceIdError
 from reconciler.core.kinds import JobKind
@@ -29,10 +29,10 @@ def test_a_page_read_directly_gives_what_botocores_parse_gives(
     plain_client = voiceid_env.client("voice-id")
     plain = VoiceId(plain_client, tps=0)
     for operation in ("ListSpeakerEnrollmentJobs", "ListFraudsterRegistrationJobs"):
-        plain_client.meta.events.unregister(f"before-parse.voice-id.{operation}", _read_page)
-    raw = fast.client.list_speaker_enrollment_jobs(DomainId=domain_id)["JobSummaries"][0]
+        plain_client.meta.events.unregister(f"before-parse.voice-id.{operation}", _read_answer)
+    raw = fast.client.list_speaker_enrollment_jobs(DomainId=domain_id)[_ANSWER].JobSummaries[0]
     parsed = plain_client.list_speaker_enrollment_jobs(DomainId=domain_id)["JobSummaries"][0]
-    assert isinstance(raw["CreatedAt"], float)  # the page as JSON has it
+    assert isinstance(raw.CreatedAt, float)  # the page as JSON has it
     assert isinstance(parsed["CreatedAt"], datetime)  # botocore's parse
     for kind in JobKind:
         ours = list(fast.list_jobs(kind, domain_id))
@@ -93,15 +93,15 @@ def test_a_job_with_every_field_as_voice_id_gives_it_is_read() -> None:
         "DomainId": "E" * 22,
         "JobProgress": {"PercentComplete": 100},
         "FailureDetails": {"StatusCode": 400, "Message": "bad manifest"},
-        "InputDataConfig": {"S3Uri": "s3://b/in.json"},
-        "OutputDataConfig": {"S3Uri": "s3://b/out/", "KmsKeyId": "k"},
+        "InputDataConfig": {"S3Uri": "s3://bucket/in.json"},
+        "OutputDataConfig": {"S3Uri": "s3://bucket/out/", "KmsKeyId": "k"},
         "CreatedAt": 1_700_000_000.0,
     }
     job = _observed(JobKind.ENROLLMENT, "D" * 22, item)
     assert (job.domain_id, job.percent_complete, job.input_s3_uri) == (
         "E" * 22,
         100,
-        "s3://b/in.json",
+        "s3://bucket/in.json",
     )
     assert job.failure is not None
     assert (job.failure.status_code, job.failure.message) == (400, "bad manifest")

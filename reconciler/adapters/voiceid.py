@@ -12,33 +12,54 @@ never on the message or HTTP status). Each call
 
 botocore's own retries are switched off so that the counts are true and the backoff is ours.
 The client is built by :func:`reconciler.adapters.aws.make_client` and passed in, so tests
-can hand in a client pointed at the sandbox. An answer without the fields the model requires
-(a job without ``JobId``, an unknown ``JobStatus``) is a :class:`VoiceIdError`, never a crash.
+can hand in a client pointed at the sandbox.
+
+Every answer is checked against its shape in one place before anything reads it
+(:mod:`reconciler.adapters.shapes`): botocore's ``before-parse`` hook (:func:`_read_answer`)
+hands the raw body to :func:`~reconciler.adapters.shapes.read` — bounded in size and depth,
+strict in types — and botocore is left ``{}`` to parse (its parser recurses, and its
+timestamp parser raises ``ValueError``). A malformed answer of any shape is a
+:class:`~reconciler.core.errors.RetryableError` (code ``MalformedAnswer``) naming the
+operation and the member: retried promptly at most :data:`MALFORMED_ATTEMPTS` times (a
+truncated body from a proxy may heal; a malformed answer is no sign of load, so no long
+backoff), then refused. An error answer is handed to botocore rewritten to the members it
+reads, as short one-line strings (:func:`_error_body`): a body too large, too deep, not UTF-8
+or not an object becomes ``{}`` (its code then comes from the ``x-amzn-ErrorType`` header).
+
+A listing is bounded too: a ``NextToken`` seen before in the same listing, or a page whose
+items are those of an earlier page, is a pagination cycle (a malformed answer, refused at
+once); a page with more items than ``MaxResults`` asked is malformed; a listing stops with an
+error after :data:`MAX_PAGES` pages, or :data:`MAX_EMPTY_PAGES` empty ones in a row. A
+``deadline`` (``apply --wait --timeout``) bounds the retries: no backoff sleeps past it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import botocore.exceptions
 import structlog
+from pydantic_core import from_json
 from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
+    wait_random,
     wait_random_exponential,
 )
 
+from reconciler.adapters import shapes
 from reconciler.core.errors import (
     AccessDeniedError,
     ConflictError,
@@ -50,7 +71,7 @@ from reconciler.core.errors import (
 )
 from reconciler.core.jobs import Failure, ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
-from reconciler.core.times import iso, iso_of
+from reconciler.core.times import iso
 
 log = structlog.get_logger("reconciler.voiceid")
 
@@ -78,15 +99,21 @@ _ERRORS: dict[str, type[VoiceIdError]] = {
     "RequestTimeoutException": RetryableError,
 }
 PAGE_SIZE = 100
-_SHAPES: dict[str, type] = {
-    "DomainSummaries": list,
-    "WatchlistSummaries": list,
-    "JobSummaries": list,
-    "Job": dict,
-}
-"""The field of each answer the reconciler reads, and its type: an answer without it is not
-"nothing there" but a malformed answer."""
-_STATUSES = frozenset(JobStatus)
+MALFORMED = "MalformedAnswer"
+"""The error code of an answer that is not of its operation's shape."""
+MALFORMED_ATTEMPTS = 3
+"""Calls made for an answer that keeps coming back malformed, before it is refused."""
+MAX_PAGES = 10_000
+"""Pages one listing may take (a million jobs of one kind in one domain at 100 a page)."""
+MAX_EMPTY_PAGES = 100
+"""Empty pages in a row (each with a NextToken) one listing may take: a page repeated is how
+a cycle shows, and an empty page repeats under any token."""
+MESSAGE_LIMIT = 300
+"""Characters of an error message of Voice ID's kept in an error of ours (one line)."""
+_ANSWER = "VoiceIdReconcilerAnswer"
+"""The key under which :func:`_read_answer` hands the checked answer (or why it is not) to
+:meth:`VoiceId._call`, through botocore's parsed response."""
+_ERROR_BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -150,13 +177,20 @@ class VoiceId:
         self.limiter = RateLimiter(tps)
         self.calls: Counter[str] = Counter()
         self.throttles: Counter[str] = Counter()
+        self.deadline: float | None = None
+        """A ``time.monotonic()`` past which no retry waits (``apply --wait --timeout``)."""
         self._counting = threading.Lock()
-        for list_operation, _, _ in _OPERATIONS.values():
-            client.meta.events.register(f"before-parse.voice-id.{list_operation}", _read_page)
+        for operation in shapes.ANSWERS:  # once per client, however many adapters share it
+            client.meta.events.register(
+                f"before-parse.voice-id.{operation}", _read_answer, unique_id=_ANSWER + operation
+            )
+        backoff = wait_random_exponential(multiplier=0.25, max=max_wait)
+        prompt = wait_random(0, 0.1)
+        bounded = stop_after_attempt(max_attempts) | stop_after_delay(max_delay)
         self._retrying = Retrying(
             retry=retry_if_exception_type(RetryableError),
-            wait=wait_random_exponential(multiplier=0.25, max=max_wait),
-            stop=stop_after_attempt(max_attempts) | stop_after_delay(max_delay),
+            wait=lambda state: (prompt if _malformed(state) else backoff)(state),
+            stop=lambda state: bounded(state) or self._stops(state),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -176,6 +210,15 @@ class VoiceId:
         date, arrived = self._service_date
         return date + (time.monotonic() - arrived)
 
+    def _stops(self, state: RetryCallState) -> bool:
+        """A malformed answer is retried only so often, and no retry sleeps past the
+        deadline (tenacity computes the sleep before it asks whether to stop)."""
+        if _malformed(state) and state.attempt_number >= MALFORMED_ATTEMPTS:
+            return True
+        return self.deadline is not None and (
+            time.monotonic() + (state.upcoming_sleep or 0.0) >= self.deadline
+        )
+
     def _note_date(self, response: dict[str, Any]) -> None:
         headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
         try:
@@ -186,12 +229,12 @@ class VoiceId:
 
     # -- the call path ------------------------------------------------------------------------
 
-    def _call(self, operation: str, *, require: str, **params: Any) -> dict[str, Any]:
-        """Call ``operation``; its answer must hold ``require`` (the field the model marks
-        required that the reconciler reads), else it is retried, then refused."""
+    def _call(self, operation: str, **params: Any) -> shapes.Answer:
+        """Call ``operation``; its answer, checked against its shape (a malformed one is
+        retried, then refused)."""
         method = getattr(self.client, _snake(operation))
 
-        def attempt(operation: str) -> dict[str, Any]:  # named, so that retries log it
+        def attempt(operation: str) -> shapes.Answer:  # named, so that retries log it
             self.limiter.acquire(operation)
             with self._counting:  # the two kinds are listed from two threads
                 self.calls[operation] += 1
@@ -212,14 +255,23 @@ class VoiceId:
                 ) from err
             except botocore.exceptions.BotoCoreError as err:  # credentials, parameters, ...
                 raise VoiceIdError(f"{operation}: {err}", code=type(err).__name__) from err
-            if not isinstance(response.get(require), _SHAPES[require]):
-                raise RetryableError(
-                    f"{operation}: Voice ID answered without {require} (a malformed answer); "
-                    "not trusting it",
-                    code="MalformedAnswer",
-                )
+            except OSError as err:  # a credentials or CA file gone since the run began
+                raise VoiceIdError(
+                    f"{operation}: {type(err).__name__}: {err.strerror or 'cannot be read'}",
+                    code=type(err).__name__,
+                ) from err
+            answer = response.get(_ANSWER)
+            if answer is None:  # no hook ran (a client of a test's): botocore's parse, checked
+                body = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+                try:
+                    answer = shapes.check(operation, body)
+                except shapes.MalformedAnswer as err:
+                    answer = err
+            if isinstance(answer, shapes.MalformedAnswer):
+                raise RetryableError(str(answer), code=MALFORMED)
             self._note_date(response)
-            return response
+            checked: shapes.Answer = answer
+            return checked
 
         return self._retrying(attempt, operation)
 
@@ -233,7 +285,7 @@ class VoiceId:
         if code == "ThrottlingException":
             with self._counting:
                 self.throttles[operation] += 1
-        detail = error.get("Message") or code or "unknown error"
+        detail = _one_line(str(error.get("Message") or "")) or code or "unknown error"
         resource = str(err.response.get("ResourceType") or error.get("ResourceType") or "")
         conflict = str(err.response.get("ConflictType") or error.get("ConflictType") or "")
         return cls(f"{operation}: {code}: {detail}", code=conflict or code, resource_type=resource)
@@ -256,15 +308,16 @@ class VoiceId:
         """Every domain of the account (ListDomains, cached for the run)."""
         if self._domains is None:
             found: list[Domain] = []
-            for page in self._pages("ListDomains", "DomainSummaries", MaxResults=10):
-                for item in page["DomainSummaries"]:
-                    details = item.get("WatchlistDetails") or {}
+            for page in self._pages("ListDomains", MaxResults=10):
+                assert isinstance(page, shapes.ListDomainsAnswer)
+                for item in page.DomainSummaries:
+                    details = item.WatchlistDetails
                     found.append(
                         Domain(
-                            _field(item, "DomainId", "ListDomains"),
-                            item.get("Name", ""),
-                            item.get("DomainStatus", ""),
-                            details.get("DefaultWatchlistId"),
+                            item.DomainId,
+                            item.Name or "",
+                            item.DomainStatus or "",
+                            details.DefaultWatchlistId if details else None,
                         )
                     )
             self._domains = found
@@ -273,17 +326,14 @@ class VoiceId:
     def watchlists(self, domain_id: str) -> list[Watchlist]:
         """Every watchlist of a domain (ListWatchlists, cached for the run)."""
         if domain_id not in self._watchlists:
-            self._watchlists[domain_id] = [
-                Watchlist(
-                    _field(item, "WatchlistId", "ListWatchlists"),
-                    item.get("Name", ""),
-                    bool(item.get("DefaultWatchlist")),
+            found: list[Watchlist] = []
+            for page in self._pages("ListWatchlists", DomainId=domain_id, MaxResults=100):
+                assert isinstance(page, shapes.ListWatchlistsAnswer)
+                found.extend(
+                    Watchlist(item.WatchlistId, item.Name or "", bool(item.DefaultWatchlist))
+                    for item in page.WatchlistSummaries
                 )
-                for page in self._pages(
-                    "ListWatchlists", "WatchlistSummaries", DomainId=domain_id, MaxResults=100
-                )
-                for item in page["WatchlistSummaries"]
-            ]
+            self._watchlists[domain_id] = found
         return self._watchlists[domain_id]
 
     # -- jobs ---------------------------------------------------------------------------------
@@ -304,135 +354,202 @@ class VoiceId:
         params: dict[str, Any] = {"DomainId": domain_id, "MaxResults": PAGE_SIZE}
         if status:
             params["JobStatus"] = status
-        for page in self._pages(operation, "JobSummaries", **params):
-            for item in page["JobSummaries"]:
-                if keep is None:
-                    yield _observed(kind, domain_id, item)
-                    continue
-                _, job_status = _checked(kind, item)
-                name = item.get("JobName")
-                if keep(name if isinstance(name, str) else None, job_status):
+        for page in self._pages(operation, **params):
+            assert isinstance(page, shapes.ListJobsAnswer)
+            for item in page.JobSummaries:
+                if keep is None or keep(item.JobName, item.JobStatus):
                     yield _observed(kind, domain_id, item)
 
     def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob:
-        response = self._call(_OPERATIONS[kind][1], require="Job", DomainId=domain_id, JobId=job_id)
-        return _observed(kind, domain_id, response["Job"])
+        answer = self._call(_OPERATIONS[kind][1], DomainId=domain_id, JobId=job_id)
+        assert isinstance(answer, shapes.JobAnswer)
+        return _observed(kind, domain_id, answer.Job)
 
     def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob:
         """Start a job (``params`` carry our ClientToken and JobName)."""
-        response = self._call(_OPERATIONS[kind][2], require="Job", **params)
-        return _observed(kind, params["DomainId"], response["Job"])
+        answer = self._call(_OPERATIONS[kind][2], **params)
+        assert isinstance(answer, shapes.JobAnswer)
+        return _observed(kind, params["DomainId"], answer.Job)
 
-    def _pages(self, operation: str, items: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def _pages(self, operation: str, **params: Any) -> Iterator[shapes.Answer]:
+        """The pages of one listing, each checked (see the module: cycles, sizes, bound)."""
         token: str | None = None
-        while True:
-            page = self._call(
-                operation, require=items, **params, **({"NextToken": token} if token else {})
-            )
+        tokens: set[int] = set()  # hashes: 10,000 tokens of 16 KiB would be 160 MiB
+        pages: set[int] = set()
+        empty = 0
+        for number in itertools.count(1):
+            page = self._call(operation, **params, **({"NextToken": token} if token else {}))
+            items = _items(page)
+            if len(items) > params["MaxResults"]:
+                raise _malformed_listing(
+                    operation, f"a page of {len(items)} items (MaxResults {params['MaxResults']})"
+                )
+            seen = hash(tuple(_item_id(item) for item in items))
+            if items and seen in pages:
+                raise _malformed_listing(operation, "a page it had already answered (a cycle)")
+            pages.add(seen)
+            empty = 0 if items else empty + 1
             yield page
-            token = page.get("NextToken")
+            token = page.NextToken  # type: ignore[union-attr]
             if not token:
                 return
+            if hash(token) in tokens:
+                raise _malformed_listing(
+                    operation, "a NextToken that leads back to an earlier page (a cycle)"
+                )
+            tokens.add(hash(token))
+            if empty >= MAX_EMPTY_PAGES:
+                raise _malformed_listing(
+                    operation, f"{empty} empty pages in a row, each with a NextToken (a cycle)"
+                )
+            if number >= MAX_PAGES:
+                raise VoiceIdError(
+                    f"{operation}: the listing has more than {MAX_PAGES:,} pages; stopped there "
+                    "(a listing that does not end is taken for a malformed answer)",
+                    code=MALFORMED,
+                )
+
+
+def _malformed(state: RetryCallState) -> bool:
+    """Whether the attempt that just failed met a malformed answer."""
+    error = state.outcome.exception() if state.outcome else None
+    return getattr(error, "code", None) == MALFORMED
+
+
+def _malformed_listing(operation: str, what: str) -> VoiceIdError:
+    """A listing that cannot be right: refused at once (asking again walks the same cycle)."""
+    return VoiceIdError(
+        f"{operation}: Voice ID answered {what}; not trusting it (a malformed answer)",
+        code=MALFORMED,
+    )
+
+
+def _items(page: shapes.Answer) -> list[Any]:
+    if isinstance(page, shapes.ListDomainsAnswer):
+        return list(page.DomainSummaries)
+    if isinstance(page, shapes.ListWatchlistsAnswer):
+        return list(page.WatchlistSummaries)
+    if isinstance(page, shapes.ListJobsAnswer):
+        return page.JobSummaries
+    raise TypeError(f"not a page: {type(page).__name__}")  # pragma: no cover - a bug of ours
+
+
+def _item_id(item: Any) -> str:
+    if isinstance(item, shapes.DomainSummary):
+        return item.DomainId
+    if isinstance(item, shapes.WatchlistSummary):
+        return item.WatchlistId
+    return str(item.JobId)
 
 
 def _checked(kind: JobKind, item: Any) -> tuple[str, str]:
     """A job's JobId and JobStatus; an answer without them is malformed, and refused."""
-    job_id = item.get("JobId") if isinstance(item, dict) else None
-    status = item.get("JobStatus") if isinstance(item, dict) else None
-    if not isinstance(job_id, str) or not isinstance(status, str) or status not in _STATUSES:
-        raise VoiceIdError(
-            f"Voice ID answered a {kind} without a JobId or with an unknown JobStatus "
-            f"({status!r}); not trusting it",
-            code="MalformedAnswer",
-        )
-    return job_id, status
+    job = _job(kind, item)
+    return job.JobId, job.JobStatus
 
 
-def _observed(kind: JobKind, domain_id: str, item: dict[str, Any]) -> ObservedJob:
-    job_id, status = _checked(kind, item)
-    failure = _optional(kind, item, "FailureDetails", dict) or {}
-    progress = _optional(kind, item, "JobProgress", dict) or {}
-    source = _optional(kind, item, "InputDataConfig", dict) or {}
-    output = _optional(kind, item, "OutputDataConfig", dict) or {}
+def _job(kind: JobKind, item: Any) -> shapes.JobSummary:
+    if isinstance(item, shapes.JobSummary):
+        return item
+    try:
+        return shapes.check_job(item)
+    except shapes.MalformedAnswer as err:
+        raise VoiceIdError(str(err).replace("a job ", f"a {kind} ", 1), code=MALFORMED) from None
+
+
+def _observed(kind: JobKind, domain_id: str, item: Any) -> ObservedJob:
+    """A job of a checked answer (or one to check: a mapping) as the reconciler keeps it."""
+    job = _job(kind, item)
+    failure = job.FailureDetails
+    progress = job.JobProgress
+    source = getattr(job, "InputDataConfig", None)
+    output = getattr(job, "OutputDataConfig", None)
     return ObservedJob(
         kind=kind,
-        domain_id=_optional(kind, item, "DomainId", str) or domain_id,
-        job_id=job_id,
-        job_name=_optional(kind, item, "JobName", str),
-        status=JobStatus(status),
-        percent_complete=_optional(kind, progress, "PercentComplete", int, "JobProgress."),
-        created_at=_iso(item.get("CreatedAt")),
-        ended_at=_iso(item.get("EndedAt")),
+        domain_id=job.DomainId or domain_id,
+        job_id=job.JobId,
+        job_name=job.JobName,
+        status=JobStatus(job.JobStatus),
+        percent_complete=progress.PercentComplete if progress else None,
+        created_at=None if job.CreatedAt is None else iso(job.CreatedAt),
+        ended_at=None if job.EndedAt is None else iso(job.EndedAt),
+        # one line, whole: the model bounds it (shapes.MAX_MESSAGE_LENGTH), and a cut here
+        # could leave half a speaker id where the redaction of what leaves the process looks
         failure=Failure(
-            status_code=_optional(kind, failure, "StatusCode", int, "FailureDetails."),
-            message=_optional(kind, failure, "Message", str, "FailureDetails.") or "",
+            status_code=failure.StatusCode, message=_one_line(failure.Message or "", None)
         )
         if failure
         else None,
-        input_s3_uri=_optional(kind, source, "S3Uri", str, "InputDataConfig."),
-        output_s3_uri=_optional(kind, output, "S3Uri", str, "OutputDataConfig."),
+        input_s3_uri=source.S3Uri if source else None,
+        output_s3_uri=output.S3Uri if output else None,
     )
 
 
-_JSON_TYPES = {dict: "an object", str: "a string", int: "an integer"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 
 
-def _optional(kind: JobKind, item: dict[str, Any], name: str, of: type, where: str = "") -> Any:
-    """A field of a job that may be absent (None) and is otherwise of its type: the state
-    records what it is told, so a malformed answer is refused here, not written there."""
-    value = item.get(name)
-    if value is None or (isinstance(value, of) and not isinstance(value, bool)):
-        return value
-    raise VoiceIdError(
-        f"Voice ID answered a {kind} whose {where}{name} is not {_JSON_TYPES[of]} "
-        f"({type(value).__name__}); not trusting it",
-        code="MalformedAnswer",
-    )
+def _one_line(text: str, limit: int | None = MESSAGE_LIMIT) -> str:
+    """A message of Voice ID's as one line: control characters, line breaks and bidi
+    overrides become spaces; beyond ``limit`` characters it is cut before the word the limit
+    falls in, never inside it (a redaction later must still find every identifier whole)."""
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    if limit is None or len(text) <= limit:
+        return text
+    room = limit - 1  # and the ellipsis
+    head = text[:room]
+    if text[room] != " ":  # the limit falls inside a word: drop that word whole
+        head = head.rsplit(" ", 1)[0] if " " in head else ""
+    return head.rstrip() + "…"
 
 
-def _field(item: Any, name: str, operation: str) -> str:
-    """A required string of one item of an answer; a malformed answer is refused."""
-    value = item.get(name) if isinstance(item, dict) else None
-    if not isinstance(value, str) or not value:
-        raise VoiceIdError(
-            f"{operation}: Voice ID answered an item without {name} (a malformed answer); "
-            "not trusting it",
-            code="MalformedAnswer",
-        )
-    return value
-
-
-def _iso(value: Any) -> str | None:
-    """A time of an answer: a datetime (botocore's), or epoch seconds (a List page)."""
-    if isinstance(value, datetime):
-        return iso_of(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return iso(value)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
-
-
-def _read_page(
-    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+def _read_answer(
+    response_dict: dict[str, Any],
+    customized_response_dict: dict[str, Any],
+    operation_model: Any = None,
+    **_: Any,
 ) -> None:
-    """botocore's ``before-parse`` hook of the job List operations: a page is JSON, read with
-    the standard library and handed over as it is (its times as epoch seconds, which
-    :func:`_iso` reads), and botocore is left an empty object to parse. Its parser walks every
-    field of every summary against the model; a cold start lists a hundred thousand of them,
-    and that walk was a fifth of its CPU. What is used of a page is checked where it is used
-    (:meth:`VoiceId._call`, :func:`_observed`); an answer that is not a page (an error,
-    unreadable JSON) is left to botocore and its errors."""
-    if response_dict.get("status_code") != 200:
+    """botocore's ``before-parse`` hook of every operation the product calls: the answer is
+    read and checked here (:func:`reconciler.adapters.shapes.read`) and handed over under
+    :data:`_ANSWER`, with the reason when it is malformed; botocore is left ``{}`` to parse.
+    Its parser walks every member of every summary against the model (a cold start lists a
+    hundred thousand of them: that walk was a fifth of its CPU), recurses into what it
+    decoded and raises ``ValueError`` for a time it cannot read. An error answer is handed
+    to botocore rewritten to the members it reads, as strings (:func:`_error_body`)."""
+    body = response_dict.get("body") or b""
+    if not 200 <= int(response_dict.get("status_code") or 0) < 300:
+        response_dict["body"] = _error_body(body)
         return
     try:
-        page = json.loads(response_dict["body"])
-    except (ValueError, TypeError):
-        return
-    if isinstance(page, dict):
-        customized_response_dict.update(page)
-        response_dict["body"] = b"{}"
+        answer: Any = shapes.read(operation_model.name, body)
+    except shapes.MalformedAnswer as err:
+        answer = err
+    customized_response_dict[_ANSWER] = answer
+    response_dict["body"] = b"{}"
+
+
+_ERROR_MEMBERS = ("__type", "message", "Message", "ResourceType", "ConflictType")
+
+
+def _error_body(body: bytes) -> bytes:
+    """An error answer as botocore may parse it: the members it and :meth:`VoiceId._translate`
+    read, each a string of at most a few hundred characters; ``{}`` for a body that is too
+    large, too deep, not UTF-8 or not a JSON object (botocore would raise ``RecursionError``,
+    ``UnicodeDecodeError`` or ``AttributeError``; its code then comes from the
+    ``x-amzn-ErrorType`` header or the HTTP status)."""
+    parsed: Any = None
+    if len(body) <= _ERROR_BODY_LIMIT:
+        try:
+            parsed = from_json(body)
+        except ValueError:
+            parsed = None
+    if not isinstance(parsed, dict):
+        return b"{}"
+    kept = {
+        name: _one_line(value)
+        for name in _ERROR_MEMBERS
+        if isinstance(value := parsed.get(name), str) and value.strip()
+    }
+    return json.dumps(kept).encode()
 
 
 def _snake(operation: str) -> str:
