@@ -55,9 +55,12 @@ kinds, operation names and the shard, so the number of series stays small and fi
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from reconciler.adapters import urls
 
 if TYPE_CHECKING:  # prometheus_client is imported by the runs that write metrics, when they do
     from prometheus_client import CollectorRegistry
@@ -202,23 +205,70 @@ def _last_success_in(path: Path, shard: str | None) -> float | None:
     return None
 
 
+class PushError(OSError):
+    """The Pushgateway could not be used; the message names it by its label (never its
+    password or path)."""
+
+
+def gateway_url(gateway: str) -> str:
+    """``--pushgateway`` as the URL pushed to (``host:9091`` is ``http://host:9091``), checked:
+    http or https, a host, a port in range. Raises :class:`PushError` naming it by its label."""
+    full = gateway if "://" in gateway else f"http://{gateway}"
+    try:
+        urls.check(full, schemes=("http", "https"))
+    except urls.UrlError as err:
+        raise PushError(f"{gateway_label(gateway)}: {err}") from None
+    return full
+
+
+def gateway_label(gateway: str) -> str:
+    """The Pushgateway as logs and errors may name it (:func:`reconciler.adapters.urls.label`)."""
+    return urls.label(gateway if "://" in gateway else f"http://{gateway}")
+
+
 def push(metrics: RunMetrics, gateway: str, job: str = DEFAULT_JOB) -> None:
-    """Push ``metrics`` to a Prometheus Pushgateway (``http://host:9091`` or ``host:9091``).
+    """Push ``metrics`` to a Prometheus Pushgateway (``http://host:9091`` or ``host:9091``;
+    ``http://user:password@host:9091``: HTTP Basic authentication, the credentials sent in a
+    header, never in the URL a library's error would quote).
 
     The grouping key is ``job`` plus ``shard`` when set, so the shards of one run never
     overwrite each other. A successful run replaces its whole group (PUT); a failed run replaces
     only the metrics it reports (POST), which keeps the last successful run's
-    ``last_success_timestamp_seconds``. Raises :class:`OSError` (``URLError``) when the gateway
-    cannot be reached or answers with an error.
+    ``last_success_timestamp_seconds``. Raises :class:`PushError` (an :class:`OSError`) when
+    the gateway is not a URL, cannot be reached or answers with an error.
     """
-    from prometheus_client.exposition import push_to_gateway, pushadd_to_gateway
+    from prometheus_client.exposition import (
+        basic_auth_handler,
+        default_handler,
+        push_to_gateway,
+        pushadd_to_gateway,
+    )
 
+    bare = urls.credentials(gateway_url(gateway))
+    handler: Any = default_handler
+    if bare.username is not None or bare.password is not None:
+        handler = functools.partial(
+            basic_auth_handler, username=bare.username or "", password=bare.password or ""
+        )
     grouping_key = {"shard": metrics.shard} if metrics.shard is not None else None
     send = push_to_gateway if metrics.success else pushadd_to_gateway
-    send(
-        gateway,
-        job=job,
-        registry=build_registry(metrics),
-        grouping_key=grouping_key,
-        timeout=PUSH_TIMEOUT,
-    )
+    try:
+        send(
+            bare.url,
+            job=job,
+            registry=build_registry(metrics),
+            grouping_key=grouping_key,
+            timeout=PUSH_TIMEOUT,
+            handler=handler,
+        )
+    except (OSError, ValueError) as err:
+        # prometheus_client's own errors say the status; urllib's the socket's reason; a
+        # ValueError (http.client's InvalidURL) may quote the URL: only its class is told
+        reason = getattr(err, "reason", None)
+        said = reason.strerror if isinstance(reason, OSError) and reason.strerror else None
+        code = getattr(err, "code", None)
+        if isinstance(code, int):  # urllib's HTTPError
+            said = f"HTTP {code}"
+        elif said is None:
+            said = str(err) if type(err) is OSError else type(err).__name__
+        raise PushError(f"{gateway_label(gateway)}: the push failed ({said})") from None

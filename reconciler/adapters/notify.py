@@ -24,15 +24,22 @@ keys in a URL; GitHub is githubkit's (typed request models). Payload (``formatVe
      "events": [{id, event, spec, domainId, domainName, jobId, jobName, attempt, results,
                  failure, reason, at}]}
 
-A sink raises :class:`NotifyError` (one line, no secret) when a delivery failed.
+A sink raises :class:`NotifyError` (one line, no secret) when a delivery failed. A sink is
+named in logs and errors by :func:`reconciler.adapters.urls.label` — ``json://host:port/…``,
+``sns://<topic ARN>``, ``github://OWNER/REPO``, else ``scheme://…`` — and a digest of its URL:
+never by a part of its URL that may be a token (the host of ``pbul://TOKEN``, a Slack hook's
+path, a password). A ``json://user:password@host/path`` sends its credentials as HTTP Basic
+authentication (as Apprise's ``json://`` does), never in the URL a library might print.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import urllib.error
 import urllib.request
@@ -42,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from reconciler.adapters import urls
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.events import Event
 
@@ -94,27 +102,34 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def redacted(url: str) -> str:
-    """``scheme://host/…``: a sink as logs may name it (paths and queries hold tokens)."""
-    parts = urlsplit(url)
-    if parts.scheme == "sns":
-        return url
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{'/…' if parts.path.strip('/') or parts.query else ''}"
+    """A sink as logs and errors may name it (:func:`reconciler.adapters.urls.label`)."""
+    return urls.label(url)
 
 
 class WebhookSink:
-    """``json://`` / ``jsons://``: the payload POSTed, HMAC-signed."""
+    """``json://`` / ``jsons://``: the payload POSTed, HMAC-signed (``user:password@``: sent
+    as HTTP Basic authentication)."""
 
     def __init__(self, url: str, secret: str | None) -> None:
-        parts = urlsplit(url)
-        scheme = "https" if parts.scheme == "jsons" else "http"
-        self.endpoint = parts._replace(scheme=scheme).geturl()
-        self.secret = secret
         self.name = redacted(url)
+        try:
+            parts = urls.check(url, schemes=("json", "jsons"))
+        except urls.UrlError as err:
+            raise NotifyError(f"{self.name}: {err}") from None
+        bare = urls.credentials(url)
+        scheme = "https" if parts.scheme.lower() == "jsons" else "http"
+        self.endpoint = urlsplit(bare.url)._replace(scheme=scheme).geturl()
+        self.authorization: str | None = None
+        if bare.username is not None or bare.password is not None:
+            pair = f"{bare.username or ''}:{bare.password or ''}".encode()
+            self.authorization = "Basic " + base64.b64encode(pair).decode()
+        self.secret = secret
 
     def send(self, title: str, text: str, events: Sequence[Event]) -> None:
         body = json.dumps(payload(title, text, events), sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "voiceid-reconciler"}
+        if self.authorization:
+            headers["Authorization"] = self.authorization
         if self.secret:
             headers[SIGNATURE_HEADER] = signature(self.secret, body)
         request = urllib.request.Request(self.endpoint, body, headers, method="POST")  # noqa: S310
@@ -123,9 +138,13 @@ class WebhookSink:
                 answer.read()
         except urllib.error.HTTPError as err:
             raise NotifyError(f"{self.name}: the webhook answered HTTP {err.code}") from None
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise NotifyError(f"{self.name}: the webhook is unreachable ({reason})") from None
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            # the reason is the socket's (refused, timed out), never the URL; a ValueError
+            # (http.client's InvalidURL) may quote the URL: only its class is told
+            reason = getattr(err, "reason", None)
+            said = reason.strerror if isinstance(reason, OSError) and reason.strerror else None
+            said = said or (str(reason) if isinstance(reason, str) else type(err).__name__)
+            raise NotifyError(f"{self.name}: the webhook is unreachable ({said})") from None
 
 
 class SnsSink:
@@ -134,7 +153,7 @@ class SnsSink:
     def __init__(self, url: str, client: Any) -> None:
         self.topic_arn = url.removeprefix("sns://")
         self.client = client
-        self.name = url
+        self.name = redacted(url)
 
     def send(self, title: str, text: str, events: Sequence[Event]) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -158,18 +177,17 @@ class GitHubSink:
     """``github://owner/repo``: commit statuses (the runner says which, per commit)."""
 
     def __init__(self, url: str, token: str | None, base_url: str | None) -> None:
-        parts = urlsplit(url)
-        path = [p for p in (parts.netloc + parts.path).split("/") if p]
-        if len(path) != 2:
-            raise NotifyError(f"{url}: expected github://OWNER/REPO")
+        path = [p for p in url.split("://", 1)[-1].split("/") if p]
+        if len(path) != 2 or redacted(url).startswith("github://…"):
+            raise NotifyError(f"{redacted(url)}: expected github://OWNER/REPO")
         self.owner, self.repo = path
         if not token:
             raise NotifyError(
-                f"{url}: ${GITHUB_TOKEN_ENV} is not set (a token that may set statuses)"
+                f"{redacted(url)}: ${GITHUB_TOKEN_ENV} is not set (a token that may set statuses)"
             )
         self.token = token
         self.base_url = base_url
-        self.name = f"github://{self.owner}/{self.repo}"
+        self.name = redacted(url)
         self.statuses: list[CommitStatus] = []
         """Set by the runner before :meth:`send`: the statuses this delivery sets."""
 
@@ -239,7 +257,10 @@ class AppriseSink:
         self.name = redacted(url)
         self._apprise = apprise.Apprise()
         with _apprise_quietly():
-            known = self._apprise.add(url)
+            try:
+                known = self._apprise.add(url)
+            except Exception:  # noqa: BLE001 - a plugin's parser may raise anything; its
+                known = False  # message may quote the URL: the sink is refused, unquoted
         if not known:
             raise NotifyError(f"{self.name}: not a notification URL Apprise knows")
 
@@ -254,23 +275,49 @@ class AppriseSink:
 @contextlib.contextmanager
 def _apprise_quietly() -> Iterator[None]:
     """Apprise's own deprecation warnings (its plugins import ``imghdr``) are not the user's
-    to see, and must not fail a run under ``-W error``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        yield
+    to see, and must not fail a run under ``-W error``; nor are its log records, which quote
+    the URLs it could not use (tokens included)."""
+    logger = logging.getLogger("apprise")
+    previous = logger.disabled
+    logger.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        logger.disabled = previous
 
 
 def open_sink(url: str, *, sns_client: Any = None) -> Sink:
-    """The sink a ``--notify`` URL names; :class:`NotifyError` when it cannot be one."""
-    scheme = urlsplit(url).scheme
+    """The sink a ``--notify`` URL names; :class:`NotifyError` (naming the sink by its label,
+    never by its URL) when it cannot be one."""
+    problem = check_url(url)
+    if problem:
+        raise NotifyError(f"{redacted(url)}: {problem}")
+    scheme = url.split("://", 1)[0].lower()
     if scheme in ("json", "jsons"):
         return WebhookSink(url, os.environ.get(SECRET_ENV) or None)
     if scheme == "sns":
-        if not url.removeprefix("sns://").startswith("arn:"):
-            raise NotifyError(f"{url}: expected sns://<topic ARN>")
+        if not redacted(url).startswith("sns://arn:"):
+            raise NotifyError(f"{redacted(url)}: expected sns://<topic ARN>")
         return SnsSink(url, sns_client)
     if scheme == "github":
         return GitHubSink(url, os.environ.get(GITHUB_TOKEN_ENV), os.environ.get(GITHUB_API_ENV))
-    if not scheme:
-        raise NotifyError(f"{url!r}: not a URL (expected e.g. slack://..., json://host/path)")
     return AppriseSink(url)
+
+
+def check_url(url: str) -> str | None:
+    """What is wrong with a ``--notify`` value as a URL (None: nothing), told before anything
+    runs and never quoting it. A webhook's is checked whole; of any other only the form
+    (``scheme://...``, readable): an Apprise URL's host may be a token, not a host name."""
+    if url.split("://", 1)[0].lower() in ("json", "jsons"):
+        try:
+            urls.check(url, schemes=("json", "jsons"))
+        except urls.UrlError as err:
+            return str(err)
+    said = urls.label(url)
+    if said.startswith("a value that is not a URL"):
+        return "not a URL (expected e.g. slack://..., json://host/path)"
+    if said.startswith("a URL that cannot be read"):
+        return "cannot be read as a URL (an unbalanced [ or a bad port)"
+    return None

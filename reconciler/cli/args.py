@@ -72,6 +72,27 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
 
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        """argparse's, then the URL options a command declared without a ``type`` are
+        checked as their type would (:data:`_URL_OPTIONS`), and the environment variables
+        that stand in for the command's flags (:func:`check_environment`): before anything
+        runs, whatever the command reads first."""
+        namespace, extras = super().parse_known_args(*args, **kwargs)
+        for dest, check in _URL_OPTIONS.items():
+            given = getattr(namespace, dest, None)
+            if isinstance(given, str):
+                try:
+                    check(given)
+                except argparse.ArgumentTypeError as err:
+                    self.error(f"argument --{dest}: {err}")
+        check_environment(namespace)
+        return namespace, extras
+
+
+_URL_OPTIONS = {"pushgateway": values.pushgateway_url}
+"""URL options checked after parsing (``apply --pushgateway`` is declared in ``cmd_apply``
+without a ``type``; with ``type=values.pushgateway_url`` there, this check finds it valid)."""
+
 
 def _shared(group: Any, *flags: str, default: Any = None, **kwargs: Any) -> None:
     """Add a shared option whose default is filled in after parsing, and say the default."""
@@ -354,6 +375,29 @@ def _classes_or_env(
         raise UsageError(f"${env}: {err}") from None
 
 
+def check_environment(args: argparse.Namespace) -> None:
+    """The variables that stand in for a flag the command has and was not given, checked as
+    the flag is (one line naming the variable, :class:`UsageError`): ``$VOICEID_RECONCILER_
+    FAIL_ON`` was read only as the plan ended — after an apply's starts —, the notification
+    variables after the state and the spec cache were read. A command without the flag does
+    not read its variable, and is not refused for it."""
+    from reconciler.core.plan import PROBLEMS
+
+    if hasattr(args, "fail_on"):
+        _classes_or_env(args.fail_on, FAIL_ON_ENV, PROBLEMS, frozenset())
+    if hasattr(args, "notify_on"):
+        from reconciler.core.events import EventKind
+
+        allowed = ("failures", "all", *(k.value for k in EventKind))
+        _classes_or_env(args.notify_on, NOTIFY_ON_ENV, allowed, frozenset())
+    if hasattr(args, "notify") and not args.notify:
+        for url in os.environ.get(NOTIFY_ENV, "").split():
+            try:
+                values.notify_url(url)
+            except argparse.ArgumentTypeError as err:
+                raise UsageError(f"${NOTIFY_ENV}: {err}") from None
+
+
 def add_notify(command: argparse.ArgumentParser) -> None:
     """``--notify``, ``--notify-on``, ``--notify-interval``: the commands that observe jobs
     ending (apply, status --refresh)."""
@@ -365,6 +409,7 @@ def add_notify(command: argparse.ArgumentParser) -> None:
         "--notify",
         action="append",
         default=[],
+        type=values.notify_url,
         metavar="URL",
         help="send job events there: json://host/path (a signed JSON webhook), slack://..., "
         "msteams://..., sns://<topic ARN>, github://OWNER/REPO (commit statuses), any Apprise "
@@ -399,6 +444,11 @@ def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier 
     urls = list(args.notify or []) or os.environ.get(NOTIFY_ENV, "").split()
     if not urls:
         return None
+    for url in urls:  # $VOICEID_RECONCILER_NOTIFY's, as --notify's are (one line, unquoted)
+        try:
+            values.notify_url(url)
+        except argparse.ArgumentTypeError as err:
+            raise UsageError(f"${NOTIFY_ENV}: {err}") from None
     allowed = ("failures", "all", *(k.value for k in EventKind))
     chosen = _classes_or_env(args.notify_on, NOTIFY_ON_ENV, allowed, frozenset({"failures"}))
     kinds: set[EventKind] = set()
@@ -561,10 +611,17 @@ def warn_exposed_state_files(paths: list[Path], state: str | None = None) -> Non
 
 def voiceid(args: argparse.Namespace) -> VoiceId:
     """The Voice ID adapter, from the standard AWS configuration and ``--profile/--region``."""
+    import time
+
     from reconciler.adapters.aws import make_client
     from reconciler.adapters.voiceid import VoiceId
 
-    return VoiceId(make_client("voice-id", profile=args.profile, region=args.region), tps=args.tps)
+    adapter = VoiceId(
+        make_client("voice-id", profile=args.profile, region=args.region), tps=args.tps
+    )
+    if getattr(args, "wait", False) and getattr(args, "timeout", None) is not None:
+        adapter.deadline = time.monotonic() + args.timeout  # no retry waits past --timeout
+    return adapter
 
 
 def objects(args: argparse.Namespace) -> Manifests:

@@ -3,7 +3,11 @@
 Every numeric option is parsed by one of these (argparse ``type=``), so a bad value is one
 line naming the flag and the accepted range, exit 1, before any spec is read or any call made.
 
-Durations are seconds, written ``90``, ``1.5``, or with a unit: ``90s``, ``5m``, ``1h``.
+Durations are seconds, written ``90``, ``1.5``, or with a unit: ``90s``, ``5m``, ``1h``; at most
+:data:`MAX_DURATION` (30 days: ``time.sleep`` and thread waits overflow beyond a few hundred
+years, and no wait of the reconciler's needs a month). URLs (``--notify``, ``--pushgateway``)
+are checked as URLs here, and a bad one is named by its label, never quoted (a URL may hold a
+token: :mod:`reconciler.adapters.urls`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections.abc import Callable, Sequence
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_DURATION = 30 * 24 * 3600.0
+"""The longest duration a flag or variable may say: 30 days."""
 
 
 def parse_duration(text: str, *, positive: bool = False) -> float:
@@ -28,6 +34,8 @@ def parse_duration(text: str, *, positive: bool = False) -> float:
     seconds = float(match[1]) * _UNITS[match[2]]
     if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
         raise ValueError(f"expected {expected}, not {text!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"expected at most 30 days ({MAX_DURATION:,.0f} seconds), not {text!r}")
     return seconds
 
 
@@ -42,6 +50,28 @@ def duration(*, positive: bool = False) -> Callable[[str], float]:
 
     parse.__name__ = "duration"
     return parse
+
+
+def notify_url(text: str) -> str:
+    """An argparse type for a ``--notify`` URL: one that can be read as a URL (what it reaches
+    is checked as its sink opens, before anything runs)."""
+    from reconciler.adapters.notify import check_url, redacted
+
+    problem = check_url(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{redacted(text)}: {problem}")
+    return text
+
+
+def pushgateway_url(text: str) -> str:
+    """An argparse type for ``--pushgateway``: ``http(s)://host[:port]`` or ``host:port``."""
+    from reconciler.adapters.metrics import PushError, gateway_url
+
+    try:
+        gateway_url(text)
+    except PushError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def rate(text: str) -> float:
