@@ -267,12 +267,15 @@ def test_import_then_plan_is_in_sync_apply_starts_nothing_and_import_again_write
     assert SPEAKER not in acme.state.read_text()
     assert AUDIO not in acme.state.read_text()
 
-    acme.sandbox.reset_calls()
-    plan = acme.plan(capsys)
-    assert _actions(plan) == {
+    assert main(["validate", str(acme.specs)]) == EXIT_OK
+    expected = {
         "SpeakerEnrollmentJob/pilot-enrollment": ("in-sync", enrolled),
         "FraudsterRegistrationJob/fraud-import": ("in-sync", registered),
     }
+    assert _actions(acme.plan(capsys, "--offline")) == expected  # a fork's plan, too
+    acme.sandbox.reset_calls()
+    plan = acme.plan(capsys)
+    assert _actions(plan) == expected
     assert acme.run("apply", str(acme.specs), "--auto-approve") == EXIT_OK
     assert acme.starts() == 0
 
@@ -710,3 +713,77 @@ def test_imported_jobs_events_count_as_delivered_to_every_sink_known() -> None:
     ids = settle_notifications(state, [job.job_id])
     assert ids == [f"ended/{'J' * 22}/COMPLETED", f"started/{'J' * 22}"]
     assert state.notified["sink"].delivered == sorted(["started/other", *ids])
+
+
+def test_a_manifest_replaced_while_importing_is_refused(acme: Acme, tmp_path: Path) -> None:
+    """The object whose LastModified was read must be the one the hash is of: when the ETag
+    resolved under the lock is another (the object replaced meanwhile), the job is refused,
+    nothing recorded."""
+    from reconciler.adapters.adoption import ObjectHeads, SettingsReader
+    from reconciler.adapters.aws import make_client
+    from reconciler.adapters.objects import Manifests
+    from reconciler.adapters.voiceid import VoiceId
+    from reconciler.runner.adopt import ImportOptions, Outcome, Sources, import_jobs
+
+    acme.enroll_by_hand("pilot")
+    acme.end_jobs()
+    voiceid = VoiceId(make_client("voice-id"), tps=0)
+    objects = Manifests(make_client("s3"))
+    heads = ObjectHeads(objects.client)
+
+    class Replaced:
+        def heads(self, uris: Any) -> dict[str, ManifestHead]:
+            return {
+                uri: ManifestHead(head.state, head.last_modified, "another-etag")
+                for uri, head in heads.heads(uris).items()
+            }
+
+    store = LocalStateStore(acme.state)
+    sources = Sources(voiceid, SettingsReader(voiceid), objects, Replaced())
+    report = import_jobs(store, sources, ImportOptions("prod", acme.out, write=True))
+    (item,) = report.items
+    assert (item.outcome, item.said) == (
+        Outcome.REFUSED,
+        "its manifest was replaced while importing",
+    )
+    assert store.read().specs == {}
+    assert list(acme.out.iterdir()) == []
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "import.md"
+
+
+def test_docs_import_command_lines_parse_and_every_option_has_its_row() -> None:
+    """Every ``voiceid-reconciler`` line of docs/import.md is one the CLI's parser takes, and
+    each option of ``import`` has its row in the page's table."""
+    import re
+    import shlex
+
+    from reconciler.cli.app import parser
+
+    text = DOCS.read_text(encoding="utf-8")
+    lines = [
+        line.split("#", 1)[0]
+        for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)
+        for line in block.splitlines()
+        if line.startswith("voiceid-reconciler ")
+    ]
+    assert len(lines) >= 4
+    for line in lines:
+        args = parser().parse_args(shlex.split(line)[1:])
+        assert args.command in ("import", "plan")
+    (command,) = [
+        action
+        for action in parser()._subparsers._group_actions  # type: ignore[union-attr]
+        if hasattr(action, "choices") and "import" in (action.choices or {})
+    ]
+    options = {
+        flag
+        for action in command.choices["import"]._actions
+        for flag in action.option_strings
+        if flag.startswith("--") and flag != "--help"
+    }
+    rows = "\n".join(line.split(" | ")[0] for line in text.splitlines() if line.startswith("| `"))
+    common = {"--debug", "--quiet", "--log-format", "--lock-ttl"}
+    missing = {flag for flag in options - common if f"`{flag}" not in rows}
+    assert missing == set(), "options of import without a row in docs/import.md"

@@ -203,5 +203,6 @@ class ObjectHeads:
             found[uri] = ManifestHead(
                 ObjectState.FOUND,
                 last_modified=modified.timestamp() if isinstance(modified, datetime) else None,
+                etag=str(response.get("ETag") or "").strip('"') or None,
             )
         return found

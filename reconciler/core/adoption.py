@@ -102,6 +102,8 @@ class ManifestHead:
     state: ObjectState
     last_modified: float | None = None
     """Seconds since the epoch, to the second (S3's resolution)."""
+    etag: str | None = None
+    """The object's ETag when its time was read: the hash must be of this very object."""
     code: str = ""
     """S3's error code, when it is not FOUND."""
 

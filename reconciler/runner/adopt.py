@@ -406,7 +406,7 @@ class _Importer:
         draft = Draft(job, settings, name, self.domain_ref, self._watchlist_ref(settings))
         if proof.proof is Proof.GONE:
             return self._record_only(draft, proof.said, [])
-        return self._new(draft, proof, at)
+        return self._new(draft, proof, head.etag, at)
 
     def _known(
         self, job: ObservedJob, settings: JobSettings | None, marked: Path | None
@@ -433,7 +433,7 @@ class _Importer:
             )
         return None
 
-    def _new(self, draft: Draft, proof: adoption.ManifestProof, at: str) -> Item:
+    def _new(self, draft: Draft, proof: adoption.ManifestProof, etag: str | None, at: str) -> Item:
         job = draft.job
         notes = [proof.said[0].upper() + proof.said[1:] + "."]
         for revision in range(MAX_REVISION):
@@ -453,6 +453,9 @@ class _Importer:
             return Item(
                 Outcome.REFUSED, job, f"{MAX_REVISION} jobs of this very request are recorded"
             )
+        if etag is not None and self.state.manifests.get(draft.settings.input_s3_uri or "") != etag:
+            # What the object's time proved is of another object than the hash is of.
+            return Item(Outcome.REFUSED, job, "its manifest was replaced while importing")
         if draft.revision:
             notes.append(
                 f"revision {draft.revision}: {draft.revision} earlier job(s) of this domain "
