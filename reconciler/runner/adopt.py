@@ -17,13 +17,15 @@ does not know (the next apply would start it again):
 2. under the lock: the state read afresh, each draft staged in a hidden directory inside
    ``--out`` (the loader skips hidden directories) and checked, the jobs recorded, the state
    written;
-3. the staged files moved into ``--out`` (a rename each), the staging directory removed.
+3. the staged files moved into ``--out`` (a rename each, still under the lock), the staging
+   directory removed.
 
-A failure before 3 leaves ``--out`` as it was (the staging directory is removed); the state
-may then record jobs whose specs were not placed, which plans show as a removed spec's job
-(retired, never started) until ``import`` runs again and writes their files. Without
-``write`` nothing is written: the drafts are checked in a temporary directory and the state
-is read without its lock.
+A failure before the state is written leaves ``--out`` as it was (the staging directory is
+removed). One while the files are moved (a rename in one directory: a full disk, a file that
+appeared meanwhile) keeps the staging directory with the files not placed, and says where they
+are: the state records their jobs, which plans show as a removed spec's (retired, never
+started) until the files are moved into place. Without ``write`` nothing is written: the
+drafts are checked in a temporary directory and the state is read without its lock.
 
 Idempotent: a job the state records (by JobId) is "already imported"; a job whose file is in
 ``--out`` (its first line names the JobId) but which the state does not record — a state
@@ -36,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -190,21 +192,28 @@ def import_jobs(
     )
     at = iso(service_clock.time())
     if not options.write:
-        with tempfile.TemporaryDirectory(prefix="voiceid-import-") as staging:
+        with tempfile.TemporaryDirectory(prefix="voiceid-import-") as scratch:
             importer = _Importer(
-                store.read(), sources, options, report, heads=heads, staging=Path(staging)
+                store.read(), sources, options, report, heads=heads, staging=Path(scratch)
             )
             importer.run(described, marked, at)
         return report
     options.out.mkdir(parents=True, exist_ok=True)
-    with store.locked(), _staging(options.out) as staging:
-        state = store.read()  # afresh, under the lock: what another run wrote meanwhile
-        importer = _Importer(state, sources, options, report, heads=heads, staging=staging)
-        importer.run(described, marked, at)
-        if importer.recorded:
-            adoption.settle_notifications(state, importer.recorded)
-            store.write(state)
-        importer.place()
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=options.out))  # hidden: skipped
+    written = False
+    try:
+        with store.locked():
+            state = store.read()  # afresh, under the lock: what another run wrote meanwhile
+            importer = _Importer(state, sources, options, report, heads=heads, staging=staging)
+            importer.run(described, marked, at)
+            if importer.recorded:
+                adoption.settle_notifications(state, importer.recorded)
+                store.write(state)
+                written = True
+            importer.place()
+    finally:
+        if not written or not any(staging.iterdir()):
+            shutil.rmtree(staging, ignore_errors=True)
     log.info(
         "import.done",
         domain_id=domain_id,
@@ -317,16 +326,6 @@ def _record_only(path: Path | None) -> bool:
     return not specs and not errors
 
 
-@contextlib.contextmanager
-def _staging(out: Path) -> Iterator[Path]:
-    """A hidden directory inside ``out`` (the loader skips it), removed afterwards."""
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
-    try:
-        yield staging
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 class _Importer:
     """One import's decisions against the state read (under the lock when it writes)."""
 
@@ -369,14 +368,20 @@ class _Importer:
             self.report.items.append(self._one(job, settings, marked.get(job.job_id), at))
 
     def place(self) -> None:
-        """Move the staged files into ``--out`` (after the state was written)."""
+        """Move the staged files into ``--out`` (after the state was written); one that cannot
+        be placed stays staged, and the error says where."""
         for staged, place in self.staged:
-            if place.exists():  # written meanwhile by someone else: never overwritten
+            problem = "a file of that name appeared while importing" if place.exists() else ""
+            if not problem:  # never overwritten: written meanwhile by someone else
+                try:
+                    staged.replace(place)
+                except OSError as err:
+                    problem = err.strerror or type(err).__name__
+            if problem:
                 raise ReconcilerError(
-                    f"{place}: appeared while importing; the state records its job: run "
-                    "import again to write its spec under another name"
+                    f"{place}: not written ({problem}); the state records its job: move "
+                    f"{staged} there (or to another name) before the next plan"
                 )
-            staged.replace(place)
 
     # -- one job ----------------------------------------------------------------------------
 
@@ -405,7 +410,7 @@ class _Importer:
         name = adoption.spec_name(job, self.taken)
         draft = Draft(job, settings, name, self.domain_ref, self._watchlist_ref(settings))
         if proof.proof is Proof.GONE:
-            return self._record_only(draft, proof.said, [])
+            return self._write_record(draft, proof.said, [])
         return self._new(draft, proof, head.etag, at)
 
     def _known(
@@ -444,7 +449,7 @@ class _Importer:
             desired = self._resolve(draft, notes, None)
             if isinstance(desired, str):
                 if desired.startswith("blocked: "):
-                    return self._record_only(draft, desired.removeprefix("blocked: "), notes)
+                    return self._write_record(draft, desired.removeprefix("blocked: "), notes)
                 return Item(Outcome.REFUSED, job, desired)
             assert desired.request is not None
             if desired.request.hash not in self.hashes:
@@ -520,7 +525,7 @@ class _Importer:
             hash=desired.hash,
         )
 
-    def _record_only(self, draft: Draft, why: str, notes: Sequence[str]) -> Item:
+    def _write_record(self, draft: Draft, why: str, notes: Sequence[str]) -> Item:
         text = adoption.spec_text(
             draft,
             domain_name=self.report.domain_name,
