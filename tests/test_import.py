@@ -261,6 +261,8 @@ def test_import_then_plan_is_in_sync_apply_starts_nothing_and_import_again_write
     assert record.created_at
     assert record.ended_at
     assert record.client_token is None
+    assert record.results is not None  # its output file read, as a run reads one
+    assert sum(record.results.values()) == 1
     assert state.approvals[entry.kind + "/pilot-enrollment"].review == IMPORT_REVIEW
     assert state.approvals["SpeakerEnrollmentJob/pilot-enrollment"].hash == entry.hash
     assert f'{IMPORTED_HASH}: "{entry.hash[:32]}"' in spec

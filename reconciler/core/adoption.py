@@ -428,10 +428,12 @@ def record(  # noqa: PLR0913 - the entry's fields, by keyword
     request: StartRequest,
     max_attempts: int,
     at: str,
+    results: dict[str, int] | None = None,
 ) -> None:
     """Record ``job`` in ``state`` as the job of the spec ``key`` (whose request is
     ``request``): its entry with the job as attempt 1 of the spec's hash, and an approval of
-    that intent (review :data:`IMPORT_REVIEW`, at ``at``). The job's ClientToken is not ours
+    that intent (review :data:`IMPORT_REVIEW`, at ``at``), and the counts of its output file
+    (``results``) when it ended with one. The job's ClientToken is not ours
     (whoever started it chose one, or the SDK did), so none is recorded; a retry, if the spec
     ever allows one, is attempt 2 under the reconciler's naming and token."""
     entry = SpecEntry(
@@ -454,6 +456,7 @@ def record(  # noqa: PLR0913 - the entry's fields, by keyword
             job_name=job.job_name or "",
             kind=job.kind,
             percent_complete=job.percent_complete,
+            results=results,
             status=job.status,
         )
     )

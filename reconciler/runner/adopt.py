@@ -60,8 +60,8 @@ from reconciler.core.adoption import (
 from reconciler.core.desired import DesiredJob, Shard, Unresolved, desire
 from reconciler.core.errors import NotFoundError, ReconcilerError
 from reconciler.core.identity import HASH_IN_NAME, parse_job_name
-from reconciler.core.jobs import ObservedJob
-from reconciler.core.kinds import JobKind
+from reconciler.core.jobs import ObservedJob, result_counts
+from reconciler.core.kinds import WITH_OUTPUT, JobKind
 from reconciler.core.loading import check, load_file
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
@@ -190,11 +190,18 @@ def import_jobs(
     heads = sources.heads.heads(
         {s.input_s3_uri for _, s in described if s is not None and s.input_s3_uri}
     )
+    results = _results(sources, described)
     at = iso(service_clock.time())
     if not options.write:
         with tempfile.TemporaryDirectory(prefix="voiceid-import-") as scratch:
             importer = _Importer(
-                store.read(), sources, options, report, heads=heads, staging=Path(scratch)
+                store.read(),
+                sources,
+                options,
+                report,
+                heads=heads,
+                results=results,
+                staging=Path(scratch),
             )
             importer.run(described, marked, at)
         return report
@@ -204,7 +211,9 @@ def import_jobs(
     try:
         with store.locked():
             state = store.read()  # afresh, under the lock: what another run wrote meanwhile
-            importer = _Importer(state, sources, options, report, heads=heads, staging=staging)
+            importer = _Importer(
+                state, sources, options, report, heads=heads, results=results, staging=staging
+            )
             importer.run(described, marked, at)
             if importer.recorded:
                 adoption.settle_notifications(state, importer.recorded)
@@ -223,6 +232,25 @@ def import_jobs(
         refused=report.count(Outcome.REFUSED),
     )
     return report
+
+
+def _results(
+    sources: Sources, described: Sequence[tuple[ObservedJob, JobSettings | None]]
+) -> dict[str, dict[str, int]]:
+    """The counts of the output file of each job offered that ended with one (read as
+    ``status --refresh`` reads them: a run only reads those it saw end), by JobId."""
+    counts: dict[str, dict[str, int]] = {}
+    for job, settings in described:
+        if settings is None or job.status not in WITH_OUTPUT:
+            continue
+        if settings.input_s3_uri and settings.output_s3_uri:
+            output = sources.objects.read_output(
+                settings.output_s3_uri, job.job_id, settings.input_s3_uri
+            )
+            found = result_counts(output) if output is not None else None
+            if found is not None:
+                counts[job.job_id] = found
+    return counts
 
 
 def _domain(sources: Sources, options: ImportOptions) -> tuple[str, str | None]:
@@ -337,6 +365,7 @@ class _Importer:
         report: ImportReport,
         *,
         heads: dict[str, ManifestHead],
+        results: dict[str, dict[str, int]],
         staging: Path,
     ) -> None:
         self.state = state
@@ -344,6 +373,7 @@ class _Importer:
         self.options = options
         self.report = report
         self.heads = heads
+        self.results = results
         self.staging = staging
         self.resolver = OnlineResolver(sources.voiceid, state, sources.objects)
         self.recorded: list[str] = []
@@ -580,6 +610,7 @@ class _Importer:
             request=desired.request,
             max_attempts=desired.spec.facts.max_attempts,
             at=at,
+            results=self.results.get(job.job_id),
         )
         self.recorded.append(job.job_id)
         self.hashes.add(desired.request.hash)
