@@ -789,3 +789,78 @@ def test_docs_import_command_lines_parse_and_every_option_has_its_row() -> None:
     common = {"--debug", "--quiet", "--log-format", "--lock-ttl"}
     missing = {flag for flag in options - common if f"`{flag}" not in rows}
     assert missing == set(), "options of import without a row in docs/import.md"
+
+
+def test_the_settings_read_of_a_describe_answer_are_the_botocore_models() -> None:
+    """Each member the settings reader takes from a Describe answer exists in botocore's
+    voice-id model of both kinds' jobs (the other kind's configuration aside) with its enum,
+    bounds and pattern; the comparison fails on a model that drifted."""
+    import typing
+    from typing import Annotated, Literal
+
+    import annotated_types
+    import botocore.session
+    from pydantic import BaseModel, StringConstraints
+
+    from reconciler.adapters.adoption import _Settings
+
+    def unwrap(annotation: Any) -> tuple[Any, list[Any]]:
+        found: list[Any] = []
+        while True:
+            args = typing.get_args(annotation)
+            if type(None) in args:
+                (annotation,) = [a for a in args if a is not type(None)]
+            elif typing.get_origin(annotation) is Annotated:
+                annotation, *more = args
+                for item in more:
+                    found.extend(getattr(item, "metadata", None) or [item])
+            else:
+                return annotation, found
+
+    def compare(model: type[BaseModel], shape: Any, where: str) -> list[str]:
+        problems = []
+        for name, field in model.model_fields.items():
+            member = shape.members.get(name)
+            if member is None:
+                problems.append(f"{where}.{name}: not in {shape.name}")
+                continue
+            annotation, constraints = unwrap(field.annotation)
+            constraints += field.metadata
+            meta = member.metadata
+            if member.type_name == "structure":
+                problems += compare(annotation, member, f"{where}.{name}")
+            elif member.type_name == "list":
+                high = [c.max_length for c in constraints if isinstance(c, annotated_types.MaxLen)]
+                if high != [meta.get("max")]:
+                    problems.append(f"{where}.{name}: at most {high}, the model's {meta}")
+            elif member.type_name == "integer":
+                low = [c.ge for c in constraints if isinstance(c, annotated_types.Ge)]
+                high = [c.le for c in constraints if isinstance(c, annotated_types.Le)]
+                if (low, high) != ([meta["min"]], [meta["max"]]):
+                    problems.append(f"{where}.{name}: {low}..{high}, the model's {meta}")
+            elif "enum" in meta:
+                if set(typing.get_args(annotation)) != set(meta["enum"]):
+                    problems.append(f"{where}.{name}: not the model's enum")
+            else:
+                strings = [c for c in constraints if isinstance(c, StringConstraints)]
+                ours = [(s.min_length, s.max_length, s.pattern) for s in strings]
+                theirs = [(meta.get("min"), meta.get("max"), meta.get("pattern"))]
+                if ours != theirs:
+                    problems.append(f"{where}.{name}: {ours}, the model's {theirs}")
+        return problems
+
+    model = botocore.session.get_session().get_service_model("voice-id")
+    other = {
+        "SpeakerEnrollmentJob": "RegistrationConfig",
+        "FraudsterRegistrationJob": "EnrollmentConfig",
+    }
+    for kind, not_its in other.items():
+        problems = compare(_Settings, model.shape_for(kind), kind)
+        assert problems == [f"{kind}.{not_its}: not in {kind}"]
+
+    class Drifted(BaseModel):
+        ExistingEnrollmentAction: Literal["SKIP", "MERGE"] | None = None
+
+    assert compare(Drifted, model.shape_for("EnrollmentConfig"), "x") == [
+        "x.ExistingEnrollmentAction: not the model's enum"
+    ]
