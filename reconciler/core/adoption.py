@@ -38,7 +38,7 @@ from typing import Any
 from reconciler.core.events import derive
 from reconciler.core.identity import HASH_IN_NAME, StartRequest
 from reconciler.core.jobs import ObservedJob
-from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.kinds import TERMINAL, JobKind
 from reconciler.core.plan import Intent, approve
 from reconciler.core.spec import ENROLLMENT
 from reconciler.core.state import JobRecord, SpecEntry, State
@@ -294,11 +294,11 @@ def _wrapped(text: str, width: int = 96) -> list[str]:
     return lines
 
 
-def describe_job(job: ObservedJob, domain_name: str | None) -> str:
+def job_sentence(job: ObservedJob, domain_name: str | None) -> str:
     """The job in one sentence (kind, JobName, status, domain, times): no URI."""
     where = f"{domain_name} ({job.domain_id})" if domain_name else job.domain_id
     status = job.status.value
-    if job.status not in (JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED):
+    if job.status not in TERMINAL:
         percent = job.percent_complete
         status = f"{status} ({percent}%)" if percent is not None else status
     times = ", ".join(
@@ -326,7 +326,7 @@ def spec_text(
     with every line a comment: a record of what ran, which no plan reads."""
     job = draft.job
     head = [f"{MARKER}{job.job_id}"]
-    head += _wrapped(describe_job(job, domain_name))
+    head += _wrapped(job_sentence(job, domain_name))
     if record_only is not None:
         head += _wrapped(
             f"NOT A SPEC: {record_only}. This file is a record of what the job was started "
