@@ -393,6 +393,28 @@ def test_after_a_state_rebuild_import_records_the_jobs_again_from_their_specs(
     assert [(a["name"], a["action"]) for a in plan["actions"]] == [("pilot", "in-sync")]
 
 
+def test_after_a_lost_state_apply_finds_an_imported_job_by_its_spec_and_starts_nothing(
+    acme: Acme, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state is rebuilt (or lost) and nobody runs import again: the next apply describes
+    the job the spec's imported-from label names, records it as the spec's, and starts
+    nothing — the spec file is the proof, Voice ID the truth. One Describe, once."""
+    enrolled = acme.enroll_by_hand("pilot")
+    acme.end_jobs()
+    assert acme.import_("--write") == EXIT_OK
+    assert acme.run("state", "rebuild", str(acme.specs)) == EXIT_OK
+    acme.sandbox.reset_calls()
+    assert acme.run("apply", str(acme.specs), "--state", str(acme.state), "--tps", "0") == EXIT_OK
+    calls = acme.sandbox.calls()
+    assert not calls.get("StartSpeakerEnrollmentJob")
+    assert calls.get("DescribeSpeakerEnrollmentJob") == 1
+    state = LocalStateStore(acme.state).read()
+    assert [r.job_id for r in state.specs["SpeakerEnrollmentJob/pilot"].jobs] == [enrolled]
+    acme.sandbox.reset_calls()
+    assert acme.run("apply", str(acme.specs), "--state", str(acme.state), "--tps", "0") == EXIT_OK
+    assert not acme.sandbox.calls().get("DescribeSpeakerEnrollmentJob")  # recorded: no call
+
+
 def test_an_imported_spec_changed_since_is_not_recorded_again_as_its_job(
     acme: Acme, capsys: pytest.CaptureFixture[str]
 ) -> None:

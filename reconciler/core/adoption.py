@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from reconciler.core.desired import DesiredJob
 from reconciler.core.events import derive
 from reconciler.core.identity import HASH_IN_NAME, StartRequest
 from reconciler.core.jobs import ObservedJob
@@ -478,3 +479,55 @@ def settle_notifications(state: State, job_ids: Iterable[str]) -> list[str]:
 def kinds_of(kind: str | None) -> tuple[JobKind, ...]:
     """The kinds ``--kind`` means (both without it)."""
     return tuple(JobKind) if kind is None else (JobKind(kind),)
+
+
+def lost_imports(desired: Sequence[DesiredJob], state: State) -> list[tuple[DesiredJob, str]]:
+    """The imported specs whose job the state does not record (a lost, rebuilt or restored
+    state): each with the JobId its spec names. The spec file is the proof an import left
+    (``imported-from`` and the ``imported-hash`` of the request it resolves to); a spec
+    changed since (another hash) is a new job, not this one. The job's JobName has no hash
+    and its ClientToken is not ours, so a listing cannot find it: it is described by id."""
+    recorded = {r.job_id for r in state.all_jobs() if r.job_id}
+    lost = []
+    for job in desired:
+        labels = job.spec.facts.labels
+        job_id = labels.get(IMPORTED_FROM)
+        if (
+            job_id
+            and job.request is not None
+            and labels.get(IMPORTED_HASH) == job.request.hash[:HASH_IN_NAME]
+            and job_id not in recorded
+        ):
+            lost.append((job, job_id))
+    return lost
+
+
+def record_again(state: State, job: DesiredJob, seen: ObservedJob) -> None:
+    """Record ``seen`` (described by the id its imported spec names) as that spec's job:
+    attempt 1 of its hash, as the import recorded it."""
+    assert job.request is not None
+    entry = state.specs.get(job.key)
+    if entry is None:
+        entry = state.specs[job.key] = SpecEntry(
+            kind=job.kind,
+            name=job.name,
+            hash=job.request.hash,
+            domain_id=job.request.domain_id,
+            request=job.request.canonical,
+        )
+    entry.jobs.append(
+        JobRecord(
+            attempt=1,
+            client_token=None,
+            created_at=seen.created_at,
+            domain_id=job.request.domain_id,
+            ended_at=seen.ended_at,
+            failure=seen.failure,
+            hash=job.request.hash,
+            job_id=seen.job_id,
+            job_name=seen.job_name or "",
+            kind=job.kind,
+            percent_complete=seen.percent_complete,
+            status=seen.status,
+        )
+    )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from reconciler.core import hold
+from reconciler.core import adoption, hold
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import NotFoundError
@@ -87,6 +87,7 @@ def observe(  # noqa: PLR0913 - the hold policy's settings and the listings take
     and is not in ``prelisted`` stops the observation before it changes anything
     (:class:`ListingNeeded`): the caller lists without the lock and observes again with the
     listings, so another run never waits minutes for the lock."""
+    _find_imported(voiceid, state, desired)
     starting = would_start(desired, state)
     unconfirmed = hold.unconfirmed_slots(state)
     seen: dict[str, ObservedJob] = {}
@@ -140,6 +141,21 @@ def observe(  # noqa: PLR0913 - the hold policy's settings and the listings take
     holds.update(hold.intent_holds(state, ListLag(clock.time(), horizon)))
     state.observed_at = iso(clock.time())
     return Observation(hold.foreign_active(seen.values(), state), holds)
+
+
+def _find_imported(voiceid: VoiceIdApi, state: State, desired: Sequence[DesiredJob]) -> None:
+    """Describe, by the id its spec names, every imported job the state does not record (a
+    lost or rebuilt state): no listing can find it (its JobName has no hash), and its spec
+    must never start a second job. One call per such spec, none in the steady state."""
+    for job, job_id in adoption.lost_imports(desired, state):
+        assert job.request is not None
+        try:
+            seen = voiceid.describe_job(job.kind, job.request.domain_id, job_id)
+        except NotFoundError:  # gone from Voice ID: the spec is a new job, as any other
+            log.warning("observe.imported_job_missing", spec=job.key, job_id=job_id)
+            continue
+        adoption.record_again(state, job, seen)
+        log.info("observe.imported_job_found", spec=job.key, job_id=job_id)
 
 
 Listed = dict[Slot, dict[str, ObservedJob]]
