@@ -12,6 +12,21 @@ A directory without any spec is an empty set of desired jobs, not an error: dele
 spec of a tree is a change to plan (every job of the state then belongs to a removed spec),
 not a broken input. A PATH that does not exist is an error.
 
+Files are read only inside the repository (:func:`~reconciler.core.roster.repository_root`: the
+nearest directory holding ``.git`` above where a file was found, else that directory), as
+rosters are: a spec file that is a symbolic link is read when its target is inside the
+repository and refused otherwise (one error naming it), and so is a PATH that leads outside
+through a link. Directories inside a PATH that are symbolic links are not walked (as before);
+one that leads outside the repository is an error, so that a tree never silently drops specs
+it cannot read. Only links pay for the check: a walk reads each entry's type from its directory.
+
+A spec may not be named as a part of another spec's chunked roster (``big-part-001`` beside a
+roster ``big`` of more than one job): the two would share one state entry.
+
+Loading also sets the rosters that text from the world is redacted against
+(:data:`reconciler.core.redact.MASK`): those :func:`check` loaded, or — :func:`load_specs`
+loads none — those of its specs, read when a text first needs them.
+
 Loading is one pass per file: the node tree is composed with positions
 (:mod:`reconciler.core.yamlpos`), the documents are constructed from it and validated by
 pydantic, and every problem of every file is collected and raised together as
@@ -32,7 +47,15 @@ from pydantic import ValidationError
 
 from reconciler.core import order
 from reconciler.core.errors import Location, SpecError, SpecErrors
-from reconciler.core.roster import has_roster, load_roster, roster_errors
+from reconciler.core.redact import MASK
+from reconciler.core.roster import (
+    has_roster,
+    load_roster,
+    outside_repository,
+    part_names,
+    repository_root,
+    roster_errors,
+)
 from reconciler.core.spec import (
     KINDS,
     MODELS,
@@ -50,8 +73,10 @@ from reconciler.core.yamlpos import (
     is_empty_document,
     location,
     node_at,
+    problem,
     read_bytes_checked,
     read_text_checked,
+    roster_ranges,
     translate_errors,
     unmarked_yaml_error,
 )
@@ -77,32 +102,83 @@ def discover(paths: Sequence[Path]) -> list[Path]:
     """Every spec file under ``paths`` (files as given, directories recursively), sorted.
 
     Hidden files and directories (``.git``, ``.pre-commit-config.yaml``) are skipped inside
-    directories. A path that does not exist is an error.
+    directories. A path that does not exist is an error, and so is a link that leads outside
+    the repository.
     """
-    return [Path(found) for found in _discover(paths)]
+    found, outside = _discover(paths)
+    if outside:
+        raise SpecErrors(outside)
+    return [Path(f) for f in found]
 
 
-def _discover(paths: Sequence[Path]) -> list[str]:
-    """:func:`discover`, each path as its text (``str`` of the ``Path``): a run of 50,000
-    specs makes no ``Path`` for a file it finds."""
+def _discover(paths: Sequence[Path]) -> tuple[list[str], list[SpecError]]:
+    """:func:`discover`, each path as its text (``str`` of the ``Path``: a run of 50,000
+    specs makes no ``Path`` for a file it finds), and the links that lead outside the
+    repository (problems reported with the specs' own)."""
     found: set[str] = set()
     missing: list[SpecError] = []
+    outside: list[SpecError] = []
     for path in paths:
         if path.is_dir():
-            for root, dirs, files in os.walk(path, followlinks=False):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                here = os.fspath(Path(root))  # as a Path writes it ("./a" is "a")
-                prefix = "" if here == "." else here if here.endswith("/") else f"{here}/"
-                found.update(
-                    prefix + f for f in files if f.endswith(SPEC_SUFFIXES) and not f.startswith(".")
-                )
+            root = repository_root(path)
+            if (target := outside_repository(path, root)) is not None:
+                outside.append(_outside(path, "directory", target))
+                continue
+            _walk(path, root, found, outside)
         elif path.exists():
-            found.add(os.fspath(path))
+            target = outside_repository(path)  # as named: a file, or a link to one
+            if target is None:
+                found.add(os.fspath(path))
+            else:
+                outside.append(_outside(path, "file", target))
         else:
             missing.append(SpecError(Location(path), "no such file or directory"))
     if missing:
         raise SpecErrors(missing)
-    return sorted(found)
+    return sorted(found), outside
+
+
+def _walk(top: Path, root: Path, found: set[str], problems: list[SpecError]) -> None:
+    """The spec files under ``top`` (in ``found``), as ``os.walk`` finds them without
+    following links; a link (to a file or a directory) that leads outside the repository
+    ``root`` is a problem. Each entry's type comes from its directory's listing, so a tree
+    without links costs no call per file."""
+    pending = [os.fspath(top)]
+    while pending:
+        directory = pending.pop()
+        here = os.fspath(Path(directory))  # as a Path writes it ("./a" is "a")
+        prefix = "" if here == "." else here if here.endswith("/") else f"{here}/"
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError:  # as os.walk: a directory that cannot be listed is passed over
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            link = entry.is_symlink()
+            try:
+                is_dir = entry.is_dir()  # through a link, as os.walk sorts them
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not link:
+                    pending.append(prefix + name)
+                elif (target := outside_repository(entry.path, root)) is not None:
+                    problems.append(_outside(Path(prefix + name), "directory", target))
+            elif name.endswith(SPEC_SUFFIXES):
+                if link and (target := outside_repository(entry.path, root)) is not None:
+                    problems.append(_outside(Path(prefix + name), "file", target))
+                else:
+                    found.add(prefix + name)
+
+
+def _outside(path: Path, what: str, target: Path) -> SpecError:
+    return SpecError(
+        Location(path),
+        f"a symbolic link to a {what} outside the repository ({target}); not read",
+    )
 
 
 @dataclass
@@ -171,11 +247,12 @@ def _load_file(
                 if node is None or is_empty_document(node):
                     continue
                 documents += 1
+                loader.private = roster_ranges(node)  # messages do not quote roster data
                 data = loader.read(node, aliases=check_aliases)
             except yaml.MarkedYAMLError as err:
                 mark = err.problem_mark or err.context_mark
-                problem = err.problem or err.context or "invalid YAML"
-                result.errors.append(SpecError(location(path, mark), f"YAML: {problem}"))
+                said = problem(err)  # no roster data quoted
+                result.errors.append(SpecError(location(path, mark), f"YAML: {said}"))
                 return result.specs, result.errors  # the parser cannot continue after this
             except yaml.YAMLError as err:
                 result.errors.append(unmarked_yaml_error(path, text, err))
@@ -235,6 +312,8 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
     specs, errors = _specs_and_errors(list(paths))
     if errors:
         raise SpecErrors(errors)
+    rostered = [s for s in specs if has_roster(s)]
+    MASK.use((), [lambda: [load_roster(s) for s in rostered]] if rostered else [])
     return specs
 
 
@@ -243,7 +322,7 @@ def _specs_and_errors(
 ) -> tuple[list[LoadedSpec], list[SpecError]]:
     """The valid specs under ``paths`` and every problem found, in one pass (a broken file
     does not hide the problems of the others, nor their duplicate names)."""
-    files = _discover(paths)
+    files, outside = _discover(paths)
     named = {os.fspath(p) for p in paths if not p.is_dir()}
     specs: list[LoadedSpec] = []
     errors: list[SpecError] = []
@@ -255,6 +334,7 @@ def _specs_and_errors(
     if rosters:  # YAML roster files next to the specs are not specs themselves
         specs = [s for s in specs if s.location.path.resolve() not in rosters]
         errors = [e for e in errors if e.location.path.resolve() not in rosters]
+    errors.extend(outside)
     seen: dict[str, LoadedSpec] = {}
     for spec in specs:
         first = seen.setdefault(spec.key, spec)
@@ -305,8 +385,31 @@ def check(
                 errors.extend(roster_errors(err))
                 continue
         loaded.append(spec)
+    MASK.use(s.roster for s in loaded if s.roster is not None)
+    errors.extend(_part_collisions(loaded))
     errors.extend(order.problems(specs))  # dependsOn: unknown names, cycles
     return loaded, sorted(errors, key=SpecError.sort_key)
+
+
+def _part_collisions(specs: Sequence[LoadedSpec]) -> list[SpecError]:
+    """A spec named as a part of another spec's chunked roster: both would be one state
+    entry (``<kind>/<name>-part-NNN``), so the spec is refused, naming the roster's spec."""
+    by_key = {s.key: s for s in specs}
+    errors = []
+    for spec in specs:
+        for part in part_names(spec):
+            other = by_key.get(f"{spec.kind}/{part}")
+            if other is not None:
+                errors.append(
+                    SpecError(
+                        other.name_location,
+                        f"{other.kind} name {part!r} is the name of a part of {spec.name!r} "
+                        f"(defined at {spec.name_location}: its roster of "
+                        f"{len(spec.roster or ()):,} entries is {len(part_names(spec))} jobs); "
+                        "rename one of them",
+                    )
+                )
+    return errors
 
 
 def load_selected(

@@ -3,17 +3,21 @@
 A roster becomes one or more manifests, rendered here deterministically (no network):
 
 * **Loading.** ``spec.input.speakers`` / ``fraudsters`` inline, or ``speakersFile`` /
-  ``fraudstersFile``: a CSV or YAML file whose path is relative to the spec and must stay inside
-  the repository (the nearest directory holding ``.git``, else the spec's own directory).
+  ``fraudstersFile``: a CSV or YAML file whose path is relative to the spec file (to the file a
+  symlinked spec leads to) and must resolve inside the repository (:func:`repository_root`: the
+  nearest directory holding ``.git`` above the spec *as it was found*, else that directory;
+  symlinks resolved on both sides).
   CSV columns: ``speakerId,audio,channel`` for speakers, ``audio,channel`` for fraudsters;
   ``audio`` holds 1-10 S3 URIs separated by spaces or ``;``, ``channel`` is 0 (default) or 1.
   A YAML file is a list of the same entries as the inline form. Every Voice ID limit is checked
-  with ``file:line`` errors; speaker ids are never echoed in an error. A roster file's errors
+  with ``file:line`` errors; a value of a roster (a speaker id, an audio URI) is never echoed in
+  an error, only the product's own words (column and field names). A roster file's errors
   name it relative to the working directory when it is inside it (:func:`shown`), as the
   specs found under a relative PATH are named: ``validate --format github`` annotates its lines.
 * **Chunking.** Above the per-job limits (10,000 speakers, 500 fraudsters) a roster becomes
   ordered parts ``<name>-part-001``, ``-part-002``, ... by position, each its own job and hash,
-  so editing one part's entries starts only that part again.
+  so editing one part's entries starts only that part again. A spec may not be named as
+  another spec's part (:func:`part_names`; :mod:`reconciler.core.loading` refuses it).
 * **Rendering.** The manifest of a part is canonical JSON (sorted keys, no whitespace) with
   RequestIds ``req-<position>`` that are stable and carry no personal data; its SHA-256 is the
   manifest digest in the spec hash and in the staged object's name.
@@ -25,6 +29,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,11 +113,25 @@ def _request(entry: Speaker | Fraudster) -> Request:
     return Request(getattr(entry, "speaker_id", None), audio)
 
 
-def _repository_root(start: Path) -> Path:
-    for directory in (start, *start.parents):
-        if (directory / ".git").exists():
-            return directory
-    return start
+def repository_root(directory: Path | str) -> Path:
+    """The repository of a spec found in ``directory`` (as it was found: a relative path is
+    made absolute, no symlink is followed), resolved: the nearest directory at or above it
+    that holds ``.git``, else ``directory`` itself. Files are read only inside it: a symlink
+    (a spec, a roster, a directory) whose target is elsewhere is refused, so that a tree never
+    makes the product read or upload what its repository does not hold."""
+    start = Path(os.path.abspath(directory))  # noqa: PTH100 - resolve() would follow links
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate.resolve()
+    return start.resolve()
+
+
+def outside_repository(path: Path | str, root: Path | None = None) -> Path | None:
+    """Where ``path`` leads (all symlinks resolved) when that is outside ``root`` (by default
+    the repository of the directory it was found in), else None."""
+    where = root if root is not None else repository_root(Path(path).parent)
+    real = Path(os.path.realpath(path))
+    return None if real.is_relative_to(where) else real
 
 
 def shown(path: Path) -> Path:
@@ -126,8 +145,8 @@ def shown(path: Path) -> Path:
 
 
 def _inside_repository(spec: LoadedSpec, relative: str) -> Path:
-    base = spec.location.path.resolve().parent
-    root = _repository_root(base)
+    base = spec.location.path.resolve().parent  # a symlinked spec's: next to its target
+    root = repository_root(spec.location.path.parent)  # the repository it was found in
     try:
         path = (base / relative).resolve(strict=True)
     except FileNotFoundError:
@@ -151,14 +170,14 @@ def _load_csv(path: Path, *, speakers: bool) -> list[Request]:
 
 def _parse_csv(path: Path, text: str, *, speakers: bool) -> list[Request]:
     reader = csv.DictReader(io.StringIO(text))
-    columns = {c.strip() for c in reader.fieldnames or []}
+    given = [c.strip() for c in reader.fieldnames or []]
+    columns = set(given)
     required = {"speakerId", "audio"} if speakers else {"audio"}
     allowed = required | {"channel"}
     if not required <= columns or not columns <= allowed:
         raise SpecError(
             Location(path, 1, 1),
-            f"CSV header must be {','.join(sorted(required))}[,channel]; "
-            f"got {','.join(reader.fieldnames or []) or 'nothing'}",
+            f"CSV header must be {','.join(sorted(required))}[,channel]; {_header(given, allowed)}",
         )
     requests: list[Request] = []
     errors: list[SpecError] = []
@@ -185,6 +204,23 @@ def _parse_csv(path: Path, text: str, *, speakers: bool) -> list[Request]:
     if not requests:
         raise SpecError(Location(path, 1, 1), "roster has no entries")
     return requests
+
+
+def _header(given: list[str], allowed: set[str]) -> str:
+    """What a wrong header line holds, in the product's words: its column names, and how many
+    other fields it has (never their text: a roster without its header line starts with a
+    speaker id and an audio URI)."""
+    if not given:
+        return "got nothing"
+    known = [c for c in given if c in allowed]
+    others = len(given) - len(known)
+    if not known:
+        return (
+            f"the first line has no column name ({others} field{'s' if others != 1 else ''}, "
+            "not shown: a roster without its header line?)"
+        )
+    more = f" and {others} other field{'s' if others != 1 else ''}" if others else ""
+    return f"got {','.join(known)}{more}"
 
 
 def _check_row(row: dict[str, Any], *, speakers: bool) -> str | None:
@@ -242,6 +278,18 @@ def _load_yaml(path: Path, *, speakers: bool) -> list[Request]:
 def roster_errors(err: SpecError) -> list[SpecError]:
     """Every problem a roster error stands for."""
     return err.errors if isinstance(err, _Many) else [err]
+
+
+def part_names(spec: LoadedSpec) -> list[str]:
+    """The names of the parts a spec's loaded roster is chunked into (none when it fits in
+    one job, or has no roster): ``<name>-part-001``, ... — the names of state entries."""
+    if spec.roster is None:
+        return []
+    size = MAX_SPEAKERS_PER_JOB if spec.kind == ENROLLMENT else MAX_FRAUDSTERS_PER_JOB
+    count = -(-len(spec.roster) // size)
+    if count <= 1:
+        return []
+    return [f"{spec.name}-part-{number:03d}" for number in range(1, count + 1)]
 
 
 def parts(kind: str, requests: Sequence[Request], *, limit: int | None = None) -> list[Part]:

@@ -3,8 +3,13 @@ pydantic's error locations into ``file:line:column`` messages a person can act o
 
 Inputs are untrusted: files over :data:`MAX_FILE_BYTES`, files that are not UTF-8 or are
 binary, alias-expansion bombs, absurd nesting and duplicate keys are refused with one line
-each, never a traceback. libyaml (the C loader when PyYAML has it) composes the node tree;
-only when something is wrong is the tree walked to find the position of an error.
+each, never a traceback. Roster data — a roster file, a spec's inline ``speakers`` or
+``fraudsters`` (:func:`roster_ranges`) — is never quoted in a message: a duplicate key, a value
+that cannot be read or an unknown field there is named by its place and the product's own
+words, since a key or value of a roster may be a speaker id or an audio location (elsewhere in a
+spec, the key or value at fault is quoted: it is a setting, reviewed in git). libyaml (the C
+loader when PyYAML has it) composes the node tree; only when something is wrong is the tree
+walked to find the position of an error.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +46,22 @@ _OTHER_SECTION = {"enrollment": ENROLLMENT, "registration": REGISTRATION}
 class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
     """The safe loader, refusing duplicate keys (which YAML would silently overwrite)."""
 
+    private: tuple[tuple[int, int], ...] = ()
+    """Character ranges of the text that hold roster data (:func:`roster_ranges`; a roster
+    file: all of it): a message about a node there does not quote it."""
+
+    def quotes(self, node: yaml.Node) -> bool:
+        """Whether a message about ``node`` may quote its text (it is not roster data)."""
+        index = node.start_mark.index
+        return not any(start <= index < end for start, end in self.private)
+
+    def duplicate(self, key_node: yaml.Node) -> yaml.constructor.ConstructorError:
+        """The error of a key given twice in a mapping."""
+        key = key_node.value
+        quoted = self.quotes(key_node) or key in _field_names()  # the product's own words
+        shown = repr(key) if quoted else "in a roster (not shown)"
+        return Said(None, None, f"duplicate key {shown}", key_node.start_mark)
+
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
         """The tag of a node (the composer asks for every node): PyYAML's answer, remembered
         for plain scalars. Without path resolvers (this loader has none) a plain scalar's tag
@@ -61,15 +83,13 @@ class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
         for key_node, _ in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
                 if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                    )
+                    raise self.duplicate(key_node)
                 seen.add(key_node.value)
         result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         return result
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        with _marked(node):
+        with _marked(node, self):
             return super().construct_object(node, deep=deep)
 
     def read(self, node: yaml.Node, *, aliases: bool) -> Any:
@@ -94,7 +114,7 @@ class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
             if node.tag == _STR:
                 return node.value
             construct = self.yaml_constructors.get(node.tag)
-            with _marked(node):
+            with _marked(node, self):
                 return self.construct_document(node) if construct is None else construct(self, node)
         deeper = depth + 1
         if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ:
@@ -106,9 +126,7 @@ class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
                     return self._generic(node, depth)
                 key = self.to_python(key_node, deeper)
                 if key in result:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r}", key_node.start_mark
-                    )
+                    raise self.duplicate(key_node)
                 result[key] = self.to_python(value_node, deeper)
             return result
         return self._generic(node, depth)
@@ -120,18 +138,49 @@ class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
         return self.construct_document(node)
 
 
+class Said(yaml.constructor.ConstructorError):
+    """A YAML error in the product's own words (careful about roster data as it was made)."""
+
+
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+
+
+def problem(err: yaml.MarkedYAMLError) -> str:
+    """What a YAML error says, as a message may show it. PyYAML's own words quote an alias,
+    an anchor, a tag or a character where they found it — which in a roster may be a speaker
+    id: a quoted fragment is kept only when it is a field name, a token's name (``'<scalar>'``)
+    or a character or two; the product's own errors (:class:`Said`) are as they were made."""
+    text = err.problem or err.context or "invalid YAML"
+    return text if isinstance(err, Said) else quiet(text)
+
+
+def quiet(text: str) -> str:
+    """``text`` with each quoted fragment that could be data replaced by ``'…'``."""
+
+    def keep(match: re.Match[str]) -> str:
+        fragment = match[1] if match[1] is not None else match[2]
+        if len(fragment) <= 2 or fragment.startswith("<") or fragment in _field_names():
+            return match[0]
+        return "'…'"
+
+    return _QUOTED.sub(keep, text)
+
+
 @contextmanager
-def _marked(node: yaml.Node) -> Iterator[None]:
-    """Turn the plain errors of scalar constructors (``2024-13-01``, ``!!int x``) into marks."""
+def _marked(node: yaml.Node, loader: PositionLoader) -> Iterator[None]:
+    """Turn the plain errors of scalar constructors (``2024-13-01``, ``!!int x``) into marks
+    (in a roster neither the value nor the error, which may quote it, is shown)."""
     try:
         yield
     except (ValueError, LookupError, AttributeError, TypeError, ArithmeticError) as err:
         value = str(node.value)
-        shown = value if len(value) <= 40 else value[:37] + "..."
         tag = node.tag.rsplit(":", 1)[-1]
-        raise yaml.constructor.ConstructorError(
-            None, None, f"cannot read {shown!r} as {tag} ({err})", node.start_mark
-        ) from err
+        if loader.quotes(node):
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            message = f"cannot read {shown!r} as {tag} ({err})"
+        else:
+            message = f"cannot read a roster value (not shown) as {tag}; quote it if it is text"
+        raise Said(None, None, message, node.start_mark) from err
 
 
 _RESOLVED: dict[str, str] = {}
@@ -200,6 +249,33 @@ def is_empty_document(node: yaml.Node) -> bool:
         and node.value == ""
         and not node.style  # plain (None in PyYAML, "" in libyaml), not ''
     )
+
+
+_INLINE_ROSTERS = (("spec", "input", "speakers"), ("spec", "input", "fraudsters"))
+EVERYTHING = ((0, 1 << 62),)
+"""The private ranges of a roster file: all of it."""
+
+
+def roster_ranges(document: yaml.Node) -> tuple[tuple[int, int], ...]:
+    """The character ranges of a spec document's inline rosters (``PositionLoader.private``)."""
+    ranges = []
+    for path in _INLINE_ROSTERS:
+        node: yaml.Node | None = document
+        for part in path:
+            node = _child(node, part)
+        if node is not None:
+            ranges.append((node.start_mark.index, node.end_mark.index))
+    return tuple(ranges)
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+            child: yaml.Node = value_node
+            return child
+    return None
 
 
 class TooDeep(Exception):
@@ -304,7 +380,7 @@ def decode_checked(path: Path, data: bytes) -> str:
 
 def unmarked_yaml_error(path: Path, text: str, err: yaml.YAMLError) -> SpecError:
     """A YAML error without a mark (a ReaderError: a control character) as one located line."""
-    message = str(err).splitlines()[0] if str(err) else "invalid YAML"
+    message = quiet(str(err).splitlines()[0]) if str(err) else "invalid YAML"
     position = getattr(err, "position", None)
     if not isinstance(position, int):
         return SpecError(Location(path), f"YAML: {message}")
@@ -374,11 +450,14 @@ def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError
         parent = loc[:-1]
         node = _key_node(root, parent, str(key)) or node
         other = _OTHER_SECTION.get(str(key))
+        close = difflib.get_close_matches(str(key), _field_names(), n=1, cutoff=0.7)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
         if parent == ["spec"] and other and other != kind:
             message = f"'{key}' belongs to {other}, not to {kind}"
+        elif kind == "roster" or _in_inline_roster(loc):  # a key there may be a speaker id
+            place = _dotted(parent)
+            message = f"{place + ': ' if place else ''}unknown field in a roster (not shown){hint}"
         else:
-            close = difflib.get_close_matches(str(key), _field_names(), n=1, cutoff=0.7)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
             message = f"unknown field '{field_name}'{hint}"
     elif kind_of_error == "missing":
         message = f"missing required field '{field_name}'"
@@ -400,6 +479,10 @@ def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError
             text = text.replace(said, meant)
         message = f"{field_name}: {text}" if field_name else text
     return SpecError(location(path, node), message)
+
+
+def _in_inline_roster(loc: Sequence[int | str]) -> bool:
+    return any(tuple(loc[: len(path)]) == path for path in _INLINE_ROSTERS)
 
 
 _PYDANTIC_WORDING = (
@@ -477,6 +560,7 @@ def load_yaml_list(
     """
     text = read_text_checked(path)
     loader = PositionLoader(text)
+    loader.private = EVERYTHING
     try:
         node = loader.get_single_node()
         if node is None:
@@ -484,9 +568,9 @@ def load_yaml_list(
         data = loader.read(node, aliases="&" in text)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        raise SpecError(location(path, mark), f"YAML: {err.problem or err.context}") from err
+        raise SpecError(location(path, mark), f"YAML: {problem(err)}") from err
     except yaml.YAMLError as err:
-        raise SpecError(Location(path), f"YAML: {err}") from err
+        raise unmarked_yaml_error(path, text, err) from err
     except (TooDeep, TooBig, RecursionError) as err:
         raise SpecError(Location(path), "roster nesting too deep or too large") from err
     finally:

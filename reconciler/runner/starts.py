@@ -21,9 +21,10 @@ from reconciler.core.errors import (
     QuotaExceededError,
     StorageError,
 )
-from reconciler.core.jobs import result_counts
+from reconciler.core.jobs import MalformedOutput, check_output
 from reconciler.core.kinds import WITH_OUTPUT
 from reconciler.core.plan import Action
+from reconciler.core.redact import redact
 from reconciler.core.state import JobRecord, JournalChange
 from reconciler.core.times import iso
 from reconciler.runner.context import Run
@@ -96,7 +97,7 @@ def _stage(run: Run, job: DesiredJob) -> bool:
             job.request.input_s3_uri, job.manifest, kms_key_id=job.request.kms_key_id
         )
     except StorageError as err:
-        run.report.blocked[job.key] = str(err)
+        run.report.blocked[job.key] = redact(str(err))  # S3's words: no audio location
         log.warning("apply.staging_failed", spec=job.key, error=err.code)
         return False
     log.info("apply.manifest_staged", spec=job.key, digest=(job.hash or "")[:12], uploaded=uploaded)
@@ -162,13 +163,14 @@ def _start(run: Run, action: Action, record: JobRecord) -> None:
             run.store.write(run.state)
             raise PlanError(
                 f"{action.key}: Voice ID refused ClientToken {action.client_token} as a "
-                f"conflict ({err}); a job with this token but other parameters exists"
+                f"conflict ({redact(str(err))}); a job with this token but other parameters "
+                "exists"
             ) from err
         entry.jobs.remove(record)
         report.blocked[action.key] = "domain is not ACTIVE"
     except (AccessDeniedError, NotFoundError, InvalidRequestError) as err:
         entry.jobs.remove(record)
-        report.blocked[action.key] = str(err)
+        report.blocked[action.key] = redact(str(err))  # Voice ID's words: a plan, the state
         log.warning(
             "apply.job_blocked", spec=action.key, error=err.code, resource=err.resource_type
         )
@@ -211,5 +213,15 @@ def collect_results(run: Run, desired: Sequence[DesiredJob], watched: set[str]) 
                 )
                 if output is None:  # unreadable now (a 5xx burst, a missing key): a later run
                     continue  # tries again
-                record.results = result_counts(output)
+                try:
+                    checked = check_output(output)
+                except MalformedOutput as err:  # results unknown; a later run reads it again
+                    log.warning(
+                        "apply.output_malformed",
+                        spec=job.key,
+                        job_id=record.job_id,
+                        problem=str(err),
+                    )
+                    continue
+                record.results = checked.counts()
                 log.info("apply.results", spec=job.key, job_id=record.job_id, **record.results)
