@@ -218,6 +218,12 @@ def test_the_request_is_kept_as_text_and_read_as_a_value() -> None:
     assert recorded.request_data() == REQUEST
 
 
+def _mark(path: Path, state: State) -> None:
+    """The high-water mark a store writes beside ``path`` for ``state``."""
+    mark = state_module.mark_text(state, 0, digest=state.fingerprint())
+    path.with_name(path.name + ".mark").write_text(mark, encoding="utf-8")
+
+
 @pytest.mark.parametrize("layout", ["as written", "reformatted"])
 def test_the_local_store_reads_a_file_line_by_line_or_whole_to_the_same_state(
     tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
@@ -228,6 +234,7 @@ def test_the_local_store_reads_a_file_line_by_line_or_whole_to_the_same_state(
         text = json.dumps(json.loads(text), indent=1) + "\n"
     path = tmp_path / "s.json"
     path.write_text(text, encoding="utf-8")
+    _mark(path, state)  # the state as last written: trusted (a state without one is not)
     whole: list[str] = []
     real = state_module.parse_state
     monkeypatch.setattr(
@@ -251,6 +258,8 @@ def test_a_state_that_is_not_utf8_is_refused_by_the_local_store(tmp_path: Path) 
 # --- the writer's encoder and the fingerprint ----------------------------------------------
 
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=12)  # quotes, escapes, controls
+_TIME = st.none() | st.sampled_from(["2026-12-01T09:42:10Z", "1999-01-01T00:00:00Z"])
+"""Times as the state holds them (they are validated as ISO 8601 UTC when read)."""
 
 
 @st.composite
@@ -266,9 +275,9 @@ def _entries(draw: st.DrawFn) -> SpecEntry:
             job_id=draw(st.none() | _TEXT),
             status=draw(st.none() | st.sampled_from(["IN_PROGRESS", "COMPLETED", "FAILED"])),
             percent_complete=draw(st.none() | st.integers(0, 100)),
-            created_at=draw(st.none() | _TEXT),
-            ended_at=draw(st.none() | _TEXT),
-            intent_at=draw(st.none() | _TEXT),
+            created_at=draw(_TIME),
+            ended_at=draw(_TIME),
+            intent_at=draw(_TIME),
             failure=draw(
                 st.none()
                 | st.builds(Failure, status_code=st.none() | st.integers(-1, 999), message=_TEXT)
@@ -332,8 +341,10 @@ def test_a_state_read_whole_is_fingerprinted_by_its_values() -> None:
 
 def test_a_store_writes_nothing_for_a_state_read_and_left_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    text = _rich().to_json()
+    rich = _rich()
+    text = rich.to_json()
     path.write_text(text, encoding="utf-8")
+    _mark(path, rich)
     store = LocalStateStore(path)
     with store.locked():
         state = store.read()

@@ -277,12 +277,6 @@ def approve(state: State, intents: Iterable[Intent], review: str, at: str) -> li
     return keys
 
 
-def reviewed_already(state: State, checksum: str) -> bool:
-    """Whether the review of ``checksum`` was applied before (its approvals are recorded): a
-    re-run of the apply that followed a merge."""
-    return any(a.review == checksum for a in state.approvals.values())
-
-
 def collisions(desired: Sequence[DesiredJob]) -> list[SpecError]:
     """Specs that resolve to the same job as an earlier one (they would share one job)."""
     seen: dict[str, DesiredJob] = {}
@@ -321,7 +315,6 @@ class Review(NamedTuple):
 
 def review(
     plan: Plan,
-    state: State,
     *,
     checksum: str | None,
     reviewed: Sequence[Intent] | None = None,
@@ -329,9 +322,10 @@ def review(
     """Match the plan computed now against the reviewed one: a bare ``checksum`` (the plan
     comment's) approves the review set now when it is the reviewed one, all or nothing; the
     ``reviewed`` intents of a saved plan approve the intents now that they hold, and refuse
-    only the ones no review saw. A checksum whose review was applied before (a re-run) and a
-    review set that is empty now (every intent approved since) approve nothing and refuse
-    nothing: the run starts what earlier reviews approved."""
+    only the ones no review saw. A review set that is empty now (a re-run of the apply that
+    approved it, or every intent approved since) approves nothing and refuses nothing: the run
+    starts what earlier reviews approved. A review set that holds an intent the reviewed plan
+    did not is refused, whoever ran it before."""
     now = plan.intent()
     if reviewed is not None:
         held = set(reviewed)
@@ -345,7 +339,7 @@ def review(
         return Review((), None)
     if plan.checksum() == checksum:
         return Review(now, None)
-    if not now or reviewed_already(state, checksum):
+    if not now:  # every intent approved (a re-run of the merge's apply, or approved since)
         return Review((), None)
     why = [f"awaiting review now: {_some([i.key for i in now])}"]
     return Review((), _refusal(plan.checksum(), checksum, why))

@@ -152,7 +152,7 @@ def _review(
     safety limit. Returns the plan with the new approvals taken into account."""
     options = run.options
     if options.gated:
-        verdict = review(plan, run.state, checksum=options.plan_checksum, reviewed=options.reviewed)
+        verdict = review(plan, checksum=options.plan_checksum, reviewed=options.reviewed)
         intents, refusal, label = verdict.approve, verdict.refusal, options.plan_checksum
     else:
         intents, refusal, label = plan.intent(), None, APPLY_REVIEW
