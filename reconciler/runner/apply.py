@@ -106,7 +106,7 @@ def apply(
             continue
         if last:
             break
-        run.clock.sleep(options.poll_interval)
+        run.clock.sleep(_until_next_poll(run, started_at))
     return _finish(run, before)
 
 
@@ -129,6 +129,16 @@ def _keep_resolved(state: State, learnt: State) -> None:
     for domain_id, watchlists in learnt.watchlists.items():
         state.watchlists.setdefault(domain_id, {}).update(watchlists)
     state.manifests.update(learnt.manifests)
+
+
+def _until_next_poll(run: Run, started_at: float) -> float:
+    """The poll interval, or less when ``--timeout`` ends the wait sooner (the last poll is at
+    the timeout, not an interval after it)."""
+    timeout = run.options.timeout
+    if timeout is None:
+        return run.options.poll_interval
+    left = timeout - (run.clock.monotonic() - started_at)
+    return max(0.0, min(run.options.poll_interval, left))
 
 
 def _timed_out(run: Run, started_at: float) -> bool:

@@ -224,3 +224,11 @@ def test_a_memory_store_lock_is_taken_once_per_poll(world: World) -> None:
     report = world.apply(store, list_lag_horizon=HORIZON, dry_run=True)
     assert not store.holding
     assert report.plan.actions
+
+
+def test_a_timeout_shorter_than_the_poll_interval_ends_the_wait_on_time(world: World) -> None:
+    """--timeout 60 with --poll-interval 3600: the wait sleeps 60 s, not an hour."""
+    world.voiceid.duration = 10_000.0
+    report = _apply(world, wait=True, timeout=60.0, poll_interval=3600.0)
+    assert report.timed_out
+    assert world.clock.sleeps == [60.0]
