@@ -129,7 +129,7 @@ class Manifests:
         except S3_ERRORS as err:
             log.warning("manifests.output_unreadable", job_id=job_id, error=error_code(err))
             return None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past any sense
             log.warning("manifests.output_not_json", job_id=job_id)
             return None
         return document
