@@ -4,9 +4,14 @@ traceback, and a spec may not take the name of another spec's part."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -417,6 +422,229 @@ def test_a_failed_jobs_message_is_redacted_everywhere(
     assert any(shown in text for text in outputs)
     planted = (SPEAKER, AUDIO_KEY, audio.partition(f"{world.bucket}/")[2])
     _clean(recorded, payloads, *outputs, planted=planted)
+
+
+# --- personal data in the errors Voice ID and S3 answer -----------------------------------
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class _Interposer:
+    """An HTTP server on the loopback between the product and the sandbox: a request
+    ``refuse`` answers (method, path, headers) is answered so, any other is forwarded to the
+    sandbox as it came. So an error of Voice ID's or S3's may say what a test plants in it,
+    through boto3's real HTTP path."""
+
+    def __init__(self, sandbox: Sandbox, refuse: Callable[[str, str, Any], Answer | None]) -> None:
+        target = urlsplit(sandbox.endpoint_url)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                answer = refuse(self.command, self.path, self.headers)
+                if answer is None:
+                    connection = http.client.HTTPConnection(
+                        target.hostname or "", target.port, timeout=30
+                    )
+                    try:
+                        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                        connection.request(self.command, self.path, body, headers)
+                        response = connection.getresponse()
+                        content = response.read()
+                        passed = {
+                            k: v
+                            for k, v in response.getheaders()
+                            if k.lower()
+                            not in ("transfer-encoding", "connection", "content-length")
+                        }
+                        answer = (response.status, passed, content)
+                    finally:
+                        connection.close()
+                status, headers, content = answer
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(content)
+
+            def do_GET(self) -> None:
+                self._handle()
+
+            def do_POST(self) -> None:
+                self._handle()
+
+            def do_PUT(self) -> None:
+                self._handle()
+
+            def do_HEAD(self) -> None:
+                self._handle()
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                del fmt, args
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def _said(bucket: str) -> str:
+    """What a hostile or careless service says: the roster's speaker and recording, by key
+    alone (only the roster knows it) and as a URI."""
+    return (
+        f"not authorized for speaker {SPEAKER} ({AUDIO_KEY}, s3://{bucket}/{AUDIO_KEY}); "
+        f"User: arn:aws:sts::123456789012:assumed-role/R/{SPEAKER}"
+    )
+
+
+def _voiceid_refusal(operation: str, code: str, message: str) -> Callable[..., Answer | None]:
+    def refuse(method: str, path: str, headers: Any) -> Answer | None:
+        del method, path
+        if headers.get("X-Amz-Target") != f"VoiceID.{operation}":
+            return None
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return 400, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+    return refuse
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        ("ListSpeakerEnrollmentJobs", "AccessDeniedException"),
+        ("ListDomains", "ValidationException"),
+        ("ListSpeakerEnrollmentJobs", "SomeNewException"),
+    ],
+)
+def test_an_error_message_of_voice_id_is_redacted_everywhere(
+    voiceid_env: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    operation: str,
+    code: str,
+) -> None:
+    """An error Voice ID answers whose message names a roster's speaker and recording (as AWS's
+    messages quote a request's values and a principal's session name): plan (text, Markdown)
+    and apply stop with one line naming the operation and the code, the speaker and the
+    recording placeholders there, and neither in stdout, stderr (the logs), nor the state."""
+    world = build_world(voiceid_env)
+    specs = tmp_path / "specs"
+    _spec(
+        specs / "roster.yaml",
+        f"    speakers:\n      - {{speakerId: {SPEAKER}, audio: ['s3://{world.bucket}/{AUDIO_KEY}']}}\n"
+        f"    stagingUri: s3://{world.bucket}/staging/\n",
+        domain="voiceid-sandbox-demo",
+        bucket=world.bucket,
+        kms=world.kms_alias,
+        role=world.role_arn,
+    )
+    state = tmp_path / "state.json"
+    interposer = _Interposer(voiceid_env, _voiceid_refusal(operation, code, _said(world.bucket)))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_VOICE_ID", interposer.url)
+    outputs = []
+    try:
+        for argv in (
+            ("plan", str(specs), "--state", str(state), "--tps", "0"),
+            ("apply", str(specs), "--state", str(state), "--tps", "0", "--log-format", "json"),
+            ("plan", str(specs), "--state", str(state), "--tps", "0", "--format", "markdown"),
+        ):
+            status, out, err = _run(capsys, *argv)
+            assert status == EXIT_ERROR, (argv, out, err)
+            (line,) = [x for x in err.splitlines() if x.startswith("voiceid-reconciler:")]
+            assert f"{operation}: {code}: not authorized for speaker <speaker> (<audio>" in line
+            assert (
+                f"s3://{world.bucket}/<audio>); User: arn:aws:sts::123456789012:assumed-role/R/<speaker>"
+                in line
+            )
+            outputs += [out, err]
+    finally:
+        interposer.close()
+    recorded = state.read_text() if state.exists() else ""
+    _clean(recorded, *outputs)
+
+
+def test_an_error_message_of_s3_is_redacted_in_the_storage_error(
+    voiceid_env: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 refusing a staged manifest with a message that names a roster's speaker and
+    recording: the StorageError made of it holds placeholders (its code as S3 said it)."""
+    from reconciler.adapters.aws import make_client
+    from reconciler.adapters.objects import Manifests
+    from reconciler.core.errors import StorageError
+    from reconciler.core.roster import Request
+
+    said = _said("bkt").replace("&", "&amp;")
+
+    def refuse(method: str, path: str, headers: Any) -> Answer | None:
+        del headers
+        if method == "HEAD":
+            return 404, {}, b""
+        if method == "PUT" and path.startswith("/bkt/staging/"):
+            xml = f"<Error><Code>AccessDenied</Code><Message>{said}</Message></Error>"
+            return 403, {"Content-Type": "application/xml"}, xml.encode()
+        return None
+
+    interposer = _Interposer(voiceid_env, refuse)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", interposer.url)
+    MASK.use([[Request(SPEAKER, ((f"s3://bkt/{AUDIO_KEY}", 0),))]])
+    client = make_client("s3")
+    try:
+        with pytest.raises(StorageError) as info:
+            Manifests(client).stage(
+                "s3://bkt/staging/" + "a" * 64 + ".json", b"{}", kms_key_id=None
+            )
+    finally:
+        client.close()
+        interposer.close()
+    message = str(info.value)
+    assert info.value.code == "AccessDenied"
+    assert "not authorized for speaker <speaker> (<audio>, s3://bkt/<audio>)" in message
+    _clean(message)
+
+
+@pytest.mark.parametrize("form", ["json", "console"])
+def test_every_string_of_a_log_event_is_redacted(
+    capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    """The logging's last line of defence: a log call handed a roster's speaker or recording
+    (in a value, a nested value or key, an exception) writes placeholders, in JSON and on a
+    console; numbers stay numbers."""
+    import structlog
+
+    from reconciler.cli.logs import configure_logging
+    from reconciler.core.roster import Request
+
+    configure_logging(form)
+    MASK.use([[Request(SPEAKER, ((f"s3://bkt/{AUDIO_KEY}", 0),))]])
+    structlog.get_logger("test").warning(
+        "test.event",
+        detail=f"speaker {SPEAKER}",
+        nested={"uris": [f"s3://bkt/{AUDIO_KEY}", "s3://other/calls/x.wav"], SPEAKER: 1},
+        error=ValueError(f"no {AUDIO_KEY}"),
+        count=3,
+    )
+    err = capsys.readouterr().err
+    _clean(err)
+    if form == "json":
+        event = json.loads(err)
+        assert event["detail"] == "speaker <speaker>"
+        assert event["nested"] == {"uris": ["s3://bkt/<audio>", "s3://other/<key>"], "<speaker>": 1}
+        assert event["error"] == "no <audio>"
+        assert event["count"] == 3
+    else:
+        assert 'detail="speaker <speaker>"' in err
+        assert "nested.<speaker>=1" in err
 
 
 # --- job output files of another shape ----------------------------------------------------

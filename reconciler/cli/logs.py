@@ -6,6 +6,14 @@ below them: every log line is written above it (the status line is cleared, the 
 written, the status line drawn again, as pip and rich do), and the status line is cut to the
 terminal's width so that it never wraps (a wrapped line cannot be rewritten in place). Off a
 terminal, events are JSON lines and there is no status line.
+
+Every event passes :func:`redacted` before it is rendered: each string in it (the event's name,
+every value, nested values and their keys) goes through :func:`reconciler.core.redact.redact`,
+as every text from the world already did where it became a value of ours. It is the last line
+of defence, for a value a log call takes from somewhere the redaction point does not see (an
+exception's text, a value added later): no speaker id or recording of a roster in memory, and
+no S3 key, is ever written to a log. A value that is neither a string, a number, a boolean,
+``None`` nor a container is logged as its redacted ``str``.
 """
 
 from __future__ import annotations
@@ -14,9 +22,12 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO, cast
 
 import structlog
+
+from reconciler.core.redact import redact
 
 _LEVEL_COLOURS = {"debug": "2", "info": "36", "warning": "33", "error": "31", "critical": "31"}
 _CLEAR_LINE = "\r\x1b[K"
@@ -36,6 +47,7 @@ def configure_logging(fmt: str = "auto", *, quiet: bool = False) -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redacted,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -44,6 +56,24 @@ def configure_logging(fmt: str = "auto", *, quiet: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(cast(TextIO, TERMINAL)),
         cache_logger_on_first_use=False,
     )
+
+
+def redacted(logger: Any, name: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
+    """A structlog processor: the event with every string in it redacted (see the module)."""
+    del logger, name
+    return {key: _redact_value(value) for key, value in event.items()}
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {_redact_value(key): _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(item) for item in value]
+    return redact(str(value))
 
 
 class _ConsoleRenderer:

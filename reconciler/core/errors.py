@@ -22,12 +22,27 @@ Library code raises these; only the CLI catches them, prints one line and picks 
         └── InvalidRequestError     Voice ID refused the request as invalid
 
 Every translated error keeps the botocore exception as ``__cause__``.
+
+**Text from the world.** The message of a :class:`VoiceIdError` or a :class:`StorageError`
+carries what Voice ID or S3 wrote (an error's ``Message``), which may name a speaker id or a
+recording's S3 key. Both constructors pass the message through
+:func:`reconciler.core.redact.redact`, so that the error value, and every line, log event,
+comment or state made from it, holds redacted text. The constructor is the one place every
+such error is made through — the Voice ID adapter's translation of botocore's errors, its
+connection and malformed-answer errors, the adoption hook's, S3's staging and status-page
+writes, and any raised later — where a seam (one adapter function) would leave the others
+out. The error's ``code`` and ``resource_type`` are left as they are: they are branched on,
+and a speaker id that happens to spell a code must not change the branch (log events
+carrying them are redacted by the logging's own processor). ``__cause__`` keeps botocore's
+exception unredacted: it is shown only by ``--debug``'s traceback.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from reconciler.core.redact import redact
 
 
 class ReconcilerError(Exception):
@@ -114,10 +129,11 @@ class StateLockedError(StateError):
 
 
 class StorageError(ReconcilerError):
-    """An S3 object the run needs cannot be written (``code``: the S3 error code)."""
+    """An S3 object the run needs cannot be written (``code``: the S3 error code); the
+    message redacted (S3's words: see the module)."""
 
     def __init__(self, message: str, *, code: str = "") -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.code = code
 
 
@@ -134,10 +150,11 @@ class UnsafePlanError(PlanError):
 
 
 class VoiceIdError(ReconcilerError):
-    """An error answered by Voice ID (or on the way to it)."""
+    """An error answered by Voice ID (or on the way to it); the message redacted (Voice ID's
+    words: see the module)."""
 
     def __init__(self, message: str, *, code: str = "", resource_type: str = "") -> None:
-        super().__init__(message)
+        super().__init__(redact(message))
         self.code = code
         self.resource_type = resource_type
 
