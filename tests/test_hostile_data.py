@@ -711,13 +711,26 @@ def _request() -> Any:
 
 
 @pytest.mark.parametrize(
-    "body", [b'["x"]', b'{"SuccessfulEnrollments":["x"]}', b'{"Errors":5}'], ids=str
+    ("body", "problem"),
+    [
+        (b'["x"]', "the document must be an object"),
+        (b'{"SuccessfulEnrollments":["x"]}', "SuccessfulEnrollments[0] must be an object"),
+        (b'{"Errors":5}', "Errors must be a list"),
+        (b"null", "the document must be an object"),
+    ],
+    ids=["list", "item", "errors", "null"],
 )
 def test_apply_wait_reads_an_output_file_of_another_shape_as_a_warning(
-    voiceid_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], body: bytes
+    voiceid_env: Sandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    body: bytes,
+    problem: str,
 ) -> None:
-    """A job watched to its end whose output file is of another shape: apply --wait logs one
-    warning naming the job, leaves its results unknown and exits as for any ended job."""
+    """A job watched to its end whose output file is of another shape (JSON null included:
+    it was taken for a file that could not be fetched, read again with no word): apply --wait
+    logs one warning naming the job and where, leaves its results unknown and exits as for
+    any ended job."""
     world = build_world(voiceid_env)
     s3 = voiceid_env.client("s3")
     try:
@@ -763,14 +776,50 @@ def test_apply_wait_reads_an_output_file_of_another_shape_as_a_warning(
     )
     assert status == EXIT_OK, err
     assert "Traceback" not in out + err
-    warnings = [json.loads(line) for line in err.splitlines() if '"apply.output_malformed"' in line]
+    warnings = [
+        json.loads(line) for line in err.splitlines() if '"manifests.output_malformed"' in line
+    ]
     assert len(warnings) == 1
     assert warnings[0]["job_id"] == job["jobId"]
+    assert warnings[0]["problem"] == problem
     from reconciler.adapters.localstore import LocalStateStore
 
     (record,) = LocalStateStore(state).read().specs["SpeakerEnrollmentJob/out"].jobs
     assert record.status == "COMPLETED"
     assert record.results is None
+
+
+@pytest.mark.parametrize("body", [b"null", b"[]", b'{"Errors": 5}', b"not json"])
+def test_an_output_file_of_another_shape_is_unreadable_and_warned_of_once(
+    voiceid_sandbox: Sandbox, capsys: pytest.CaptureFixture[str], body: bytes
+) -> None:
+    """The S3 adapter hands over an output file only of the documented shape: any other (JSON
+    null, a list, a member of another type, not JSON) is None, read again each time it is
+    asked for (a later poll, a later run), and warned of once per file in the process."""
+    from reconciler.adapters.objects import Manifests
+    from reconciler.cli.logs import configure_logging
+
+    configure_logging("json")
+    s3 = voiceid_sandbox.client("s3")
+    try:
+        s3.create_bucket(Bucket="out")
+        s3.put_object(Bucket="out", Key="o/J1/m.json.out", Body=body)
+        s3.put_object(Bucket="out", Key="o/J2/m.json.out", Body=b'{"Errors": []}')
+        manifests = Manifests(s3)
+        capsys.readouterr()
+        for _poll in range(3):
+            assert manifests.read_output("s3://out/o/", "J1", "s3://in/m.json") is None
+        assert manifests.read_output("s3://out/o/", "J2", "s3://in/m.json") == {"Errors": []}
+    finally:
+        s3.close()
+    assert manifests.calls["GetObject"] == 4
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(e["event"], e["job_id"]) for e in events] == [
+        (
+            "manifests.output_not_json" if body == b"not json" else "manifests.output_malformed",
+            "J1",
+        )
+    ]
 
 
 # --- the state's times --------------------------------------------------------------------

@@ -10,7 +10,12 @@ read job output files.
   when the object already exists.
 * **Results**: the job's output file ``<output>/<JobId>/<input file name>.out`` read into
   counts per outcome and per error code. Only counts leave this module (``results``); the
-  failed requests themselves are returned for ``status --details`` on a terminal.
+  failed requests themselves are returned for ``status --details`` on a terminal. A file is
+  checked against its shape (:func:`reconciler.core.jobs.check_output`, the one place) before
+  it is handed over: one that is not JSON, or not of the shape (``null``, ``["x"]``,
+  ``{"Errors": 5}``), is one warning naming the job and where the shape breaks, logged once
+  per file in a process however often a wait polls it, and is unreadable (``None``: its
+  results stay unknown, and a later run reads it again).
 
 Only S3 is called here; Voice ID goes through :mod:`reconciler.adapters.voiceid`. A failure
 to stage is a :class:`~reconciler.core.errors.StorageError`; a manifest or output file that
@@ -31,6 +36,7 @@ from botocore import handlers as botocore_handlers
 from reconciler.adapters.aws import S3_ERRORS, error_code
 from reconciler.core import s3uri
 from reconciler.core.errors import StorageError
+from reconciler.core.jobs import MalformedOutput, check_output
 
 log = structlog.get_logger("reconciler.manifests")
 
@@ -51,6 +57,8 @@ class Manifests:
             events.unregister("before-parse.s3.*", _BOTOCORE_200_CHECK)
             events.register_first("before-parse.s3.*", _check_200_unless_listing)
         self.calls: Counter[str] = Counter()
+        self._unreadable: set[tuple[str, str]] = set()
+        """Output files (bucket, key) already warned of as not JSON or not of the shape."""
 
     def identities(self, uris: Iterable[str]) -> dict[str, str | None]:
         """The ETag of each manifest URI (None when it does not exist or cannot be read)."""
@@ -118,21 +126,36 @@ class Manifests:
         return True
 
     def read_output(self, output_prefix: str, job_id: str, input_uri: str) -> dict[str, Any] | None:
-        """The job's output file as JSON, or None when it cannot be read."""
+        """The job's output file as JSON of the documented shape (an object), or None when it
+        cannot be read, is not JSON or is not of the shape (see the module)."""
         bucket, prefix = s3uri.split(output_prefix)
         name = input_uri.rstrip("/").rpartition("/")[2]
         key = f"{prefix.rstrip('/')}/{job_id}/{name}.out".lstrip("/")
         self.calls["GetObject"] += 1
         try:
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            document: dict[str, Any] = json.loads(body)
+            document: Any = json.loads(body)
         except S3_ERRORS as err:
             log.warning("manifests.output_unreadable", job_id=job_id, error=error_code(err))
             return None
         except (ValueError, RecursionError):  # not JSON, or nested past any sense
-            log.warning("manifests.output_not_json", job_id=job_id)
+            self._warn_once(bucket, key, "manifests.output_not_json", job_id=job_id)
             return None
-        return document
+        try:
+            check_output(document)
+        except MalformedOutput as err:  # null, a list, a member of another type
+            self._warn_once(
+                bucket, key, "manifests.output_malformed", job_id=job_id, problem=str(err)
+            )
+            return None
+        checked: dict[str, Any] = document  # an object: check_output takes nothing else
+        return checked
+
+    def _warn_once(self, bucket: str, key: str, event: str, **fields: Any) -> None:
+        """Log ``event`` for this output file the first time only (a wait reads it each poll)."""
+        if (bucket, key) not in self._unreadable:
+            self._unreadable.add((bucket, key))
+            log.warning(event, **fields)
 
 
 _S3_XML = "{http://s3.amazonaws.com/doc/2006-03-01/}"
