@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from reconciler.core.redact import MASK
 
 pytest_plugins = ["reconciler.sandbox.testing"]
 
@@ -34,3 +38,13 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     # The sandbox's List never lags unless a test sets its list_lag knob: trust it at once
     # (tests of the lag guards set the horizon themselves).
     monkeypatch.setenv("VOICEID_RECONCILER_LIST_LAG_HORIZON", "0")
+
+
+@pytest.fixture(autouse=True)
+def _no_rosters_of_other_tests() -> Iterator[None]:
+    """The process's redaction mask (``reconciler.core.redact.MASK``) holds no roster when a
+    test starts nor after it ends: a test's rosters never redact, or fail to redact, the text
+    of another (one that loads no spec would otherwise inherit the last load's rosters)."""
+    MASK.clear()
+    yield
+    MASK.clear()

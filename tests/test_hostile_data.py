@@ -39,12 +39,6 @@ SPEAKER = "cust-7731-zq"
 AUDIO_KEY = "recordings/alice-smith-7731.wav"
 
 
-@pytest.fixture(autouse=True)
-def _no_rosters_of_other_tests() -> None:
-    """Each test starts with no roster in the process's mask (a test loads its own)."""
-    MASK.clear()
-
-
 def _spec(
     path: Path,
     input_yaml: str,

@@ -254,7 +254,6 @@ def test_validate_never_quotes_a_roster(
         if form == "text" and code == EXIT_ERROR:
             lines = err.splitlines()
             assert all(re.match(LOCATED, line) for line in lines), lines
-    MASK.clear()
 
 
 # --- target 2: Voice ID's failure text, offline ------------------------------------------------
@@ -370,7 +369,6 @@ def test_a_failure_text_is_redacted_in_every_offline_output(
         outputs += [out, err]
     _clean(roster, *outputs)
     assert any("failure 400" in out for out in outputs)
-    MASK.clear()
 
 
 # --- target 3: output documents of any shape -----------------------------------------------------
@@ -463,8 +461,6 @@ def test_an_output_document_of_any_shape_is_counted_or_refused(
         _clean(roster, str(err))
         assert failed_requests(document) == []
         return
-    finally:
-        pass
     counts = checked.counts()
     allowed = {*OUTCOMES, UNKNOWN}
     for key in counts:
@@ -472,7 +468,6 @@ def test_an_output_document_of_any_shape_is_counted_or_refused(
         assert key in allowed or (code != key and (code == UNKNOWN or code.isdigit())), key
     for failed in failed_requests(document):
         _clean(roster, failed.request_id, str(failed.error_code), failed.message)
-    MASK.clear()
 
 
 # --- target 4: state files with broken times -----------------------------------------------------
@@ -702,7 +697,6 @@ def test_a_failed_jobs_message_never_leaves_through_any_output(
     payloads = [r["body"].decode() for r in scene.receiver.requests if r["path"] == f"/{name}"]
     assert payloads, "the failure was not sent"
     _clean(roster, state.read_text(), *payloads, *outputs)
-    MASK.clear()
 
 
 @seed(fuzz_seed())
