@@ -81,13 +81,16 @@ def test_json_is_deterministic_and_round_trips() -> None:
     assert len(spec_lines) == 3
 
 
-def test_serial_grows_and_backup_keeps_the_previous_version(tmp_path: Path) -> None:
-    """Every write of a changed state bumps the serial; the previous file is kept as .backup.
-    A state that says nothing new is not written (no serial, no backup, no git noise)."""
+def test_serial_grows_and_backup_keeps_the_version_last_written(tmp_path: Path) -> None:
+    """Every write of a changed state bumps the serial; a copy of what was written is kept as
+    .backup (restoring it never brings back a state that lacks starts). A state that says
+    nothing new is not written (no serial, no backup, no git noise)."""
     store = LocalStateStore(tmp_path / "s.json")
     state = _state(1)
     store.write(state)
     before = (tmp_path / "s.json").read_bytes()
+    assert (tmp_path / "s.json.backup").read_bytes() == before
+    (tmp_path / "s.json.backup").unlink()
     state.observed_at = "2026-12-01T00:00:00Z"  # observed again, nothing new
     store.write(state)
     assert (tmp_path / "s.json").read_bytes() == before
@@ -96,8 +99,10 @@ def test_serial_grows_and_backup_keeps_the_previous_version(tmp_path: Path) -> N
     store.write(state)
     assert store.read().serial == 2
     backup = parse_state((tmp_path / "s.json.backup").read_text(), "backup")
-    assert backup.serial == 1
+    assert backup.serial == 2
     assert backup.lineage == state.lineage
+    assert (tmp_path / "s.json.backup").read_bytes() == (tmp_path / "s.json").read_bytes()
+    assert (tmp_path / "s.json.backup").stat().st_ino != (tmp_path / "s.json").stat().st_ino
 
 
 def test_failed_write_is_one_line_and_leaves_the_last_version(tmp_path: Path) -> None:

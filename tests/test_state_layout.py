@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.adapters import localstore
+from reconciler.adapters import statestore
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.core import state as state_module
 from reconciler.core.errors import StateError
@@ -238,7 +238,7 @@ def test_the_local_store_reads_a_file_line_by_line_or_whole_to_the_same_state(
     whole: list[str] = []
     real = state_module.parse_state
     monkeypatch.setattr(
-        localstore, "parse_state", lambda t, s, **k: whole.append(s) or real(t, s, **k)
+        statestore, "parse_state", lambda t, s, **k: whole.append(s) or real(t, s, **k)
     )
     store = LocalStateStore(path)
     with store.locked():
@@ -251,7 +251,7 @@ def test_a_state_that_is_not_utf8_is_refused_by_the_local_store(tmp_path: Path) 
     path = tmp_path / "s.json"
     path.write_bytes(_rich().to_json().encode().replace(b"plain", b"pl\xe9in", 1))
     store = LocalStateStore(path)
-    with store.locked(), pytest.raises(StateError, match="cannot read state"):
+    with store.locked(), pytest.raises(StateError, match="the state is not UTF-8"):
         store.read()
 
 

@@ -64,6 +64,7 @@ def test_a_write_is_refused_when_the_file_changed_since_it_was_read(tmp_path: Pa
     LocalStateStore(path).write(_state("initial"))
     store = LocalStateStore(path)
     mine = store.read()
+    mine.domains["mine"] = "M" * 22  # something to write (a write of nothing new writes nothing)
     LocalStateStore(path).write(_state("theirs"))
     with pytest.raises(StateError, match="changed since this run read it"):
         store.write(mine)

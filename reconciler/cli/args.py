@@ -27,11 +27,11 @@ from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, DEFAUL
 
 if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that use them
     from reconciler.adapters.objects import Manifests
-    from reconciler.adapters.stores import StateStore
     from reconciler.adapters.voiceid import VoiceId
     from reconciler.core.plan import Plan
     from reconciler.core.spec import LoadedSpec
     from reconciler.runner.notify import Notifier
+    from reconciler.runner.ports import StateStore
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
 FAIL_ON_ENV = "VOICEID_RECONCILER_FAIL_ON"

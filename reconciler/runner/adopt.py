@@ -46,7 +46,6 @@ from typing import Protocol
 
 import structlog
 
-from reconciler.adapters.stores import StateStore
 from reconciler.core import adoption
 from reconciler.core.adoption import (
     IMPORTED_FROM,
@@ -66,7 +65,14 @@ from reconciler.core.loading import check, load_file
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 from reconciler.core.times import epoch, iso
-from reconciler.runner.ports import Clock, ObjectStore, ServiceClock, SystemClock, VoiceIdApi
+from reconciler.runner.ports import (
+    Clock,
+    ObjectStore,
+    ServiceClock,
+    StateStore,
+    SystemClock,
+    VoiceIdApi,
+)
 from reconciler.runner.resolve import OnlineResolver
 
 log = structlog.get_logger("reconciler.runner")

@@ -11,7 +11,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.adapters.stores import StateStore
 from reconciler.core.desired import DesiredJob, Shard
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, DEFAULT_TOKEN_LIFETIME
@@ -26,7 +25,14 @@ from reconciler.core.plan import (
     build_plan,
 )
 from reconciler.core.state import State
-from reconciler.runner.ports import Clock, ObjectStore, ServiceClock, SystemClock, VoiceIdApi
+from reconciler.runner.ports import (
+    Clock,
+    ObjectStore,
+    ServiceClock,
+    StateStore,
+    SystemClock,
+    VoiceIdApi,
+)
 
 DEFAULT_POLL_INTERVAL = 15.0
 """Seconds between polls of ``apply --wait``."""

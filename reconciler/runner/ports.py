@@ -9,13 +9,15 @@ list-lag horizon's intents and first listings) alike, whatever its own clock say
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.state import JournalChange, State
 
 Keep = Callable[[str | None, str], bool]
 """Whether a job listed is wanted, from its JobName and JobStatus alone."""
@@ -128,3 +130,39 @@ class ObjectStore(Protocol):
     def read_output(
         self, output_prefix: str, job_id: str, input_uri: str
     ) -> dict[str, Any] | None: ...
+
+
+class StateStore(Protocol):
+    """Where the state lives (:mod:`reconciler.adapters.statestore`: a local file or an S3
+    object, one protocol over two backends)."""
+
+    def locked(self) -> contextlib.AbstractContextManager[Any]:
+        """Hold the store's exclusive lock for a run."""
+        ...
+
+    def read(self) -> State:
+        """The stored state, or a new one when there is none yet; distrusted when it cannot
+        prove it is the one last written."""
+        ...
+
+    def write(self, state: State) -> None:
+        """Replace the stored state atomically (and bump ``state.serial``), taking in the
+        journal; refused when it is not the version read or the lock is not this run's."""
+        ...
+
+    def journal(self, state: State, changes: Sequence[JournalChange]) -> None:
+        """Record job records durably without rewriting the state."""
+        ...
+
+    def read_cache(self) -> bytes | None:
+        """The spec cache kept beside the state (:mod:`reconciler.core.speccache`), if any."""
+        ...
+
+    def write_cache(self, data: bytes) -> None:
+        """Replace the spec cache beside the state (a failure is only a warning)."""
+        ...
+
+    def unlock(self, lock_id: str | None = None, *, force: bool = False) -> str:
+        """Break the lock deliberately (only the one ``lock_id`` names, or any with
+        ``force``); say what was done, or raise StateError saying who holds it."""
+        ...

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from reconciler.adapters.stores import StateStore
 from reconciler.core import desired as desired_jobs
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import OfflineResolver, desire, in_shard
@@ -27,7 +26,14 @@ from reconciler.core.times import iso
 from reconciler.runner.context import Run, RunOptions
 from reconciler.runner.notify import Notifier
 from reconciler.runner.observe import describe_active, observe
-from reconciler.runner.ports import Clock, ObjectStore, ServiceClock, SystemClock, VoiceIdApi
+from reconciler.runner.ports import (
+    Clock,
+    ObjectStore,
+    ServiceClock,
+    StateStore,
+    SystemClock,
+    VoiceIdApi,
+)
 from reconciler.runner.resolve import OnlineResolver
 
 log = structlog.get_logger("reconciler.runner")

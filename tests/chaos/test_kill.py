@@ -3,13 +3,21 @@ during the state write), then re-run until converged: never a second job for a s
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .conftest import Chaos, backend_of, seeded
+from reconciler.adapters.localstore import LocalStateStore
+from reconciler.adapters.s3store import S3StateStore
+from reconciler.core.errors import StateError
+
+from .conftest import Chaos, Run, backend_of, seeded
 
 pytestmark = pytest.mark.chaos
 
@@ -136,3 +144,104 @@ def test_sigkill_with_starts_recorded_only_in_the_journal(
     first = c.cli(*c.apply(*LOCK, timeout=60))
     assert "state.journal_replayed" in first.stderr, first.describe()
     c.converge()
+
+
+@seeded("kill-storm", ci=10)
+def test_a_storm_of_kills_between_intent_and_answer_never_makes_a_second_job(
+    chaos_factory: Callable[[int], Chaos], seed: int
+) -> None:
+    """Issue 30's fifth path, as a storm: apply --wait stopped again and again (SIGKILL or
+    SIGTERM, chosen at random) after writing a Start's intent and before hearing its answer —
+    before the Start left, or with it in flight — while List lags behind new jobs, Start
+    answers are slow and Voice ID forgets ClientTokens. Every next run resumes the intents it
+    finds (a resumed Start refreshes its hold; a quota refusal of it is our own job). 5 trials
+    per store in CI, 20 and more in the soak (consecutive seeds alternate local and S3;
+    ``VOICEID_CHAOS_TRIALS``); each kill is asserted to have landed
+    between intent and answer (the store holds an unconfirmed intent and the run died of the
+    signal), and no spec hash ever has a second job."""
+    c = chaos_factory(seed)
+    backend = backend_of(seed)
+    # Inline rosters: each Start's manifest is staged between its intent and the Start, on a
+    # slow S3, so a kill can land before the Start leaves as well as with it in flight.
+    c.build(specs=c.rng.randint(2, 3), backend=backend, rosters=1.0, job_duration=2.5)
+    lag = c.rng.uniform(1.2, 1.6)  # longer than the next run's start-up: it meets the lag
+    c.horizon = lag + 0.3  # the list-lag horizon covers the lag: the documented setting
+    latency = 0.15
+    landed = 0
+    store = _reader(c)
+    forget = c.rng.random() < 0.7  # a re-sent Start is a new job unless the run holds and lists
+    for _ in range(c.rng.randint(2, 4)):
+        c.sandbox.configure(
+            latency=latency, list_lag=lag, s3_latency=0.1, client_token_ttl=0.2 if forget else 3600
+        )
+        before_starts, before = c.starts(), _unconfirmed(store)
+        process = c.spawn(*c.apply(*LOCK))
+        mode = c.rng.choice(["intent-written", "start-in-flight"])
+        if mode == "intent-written":  # at once: the Start may not have left yet
+            new_intent = functools.partial(_new_intent, store, before)
+            ready = c.wait_until(process, new_intent, deadline=60)
+        else:
+            ready = c.wait_until(process, functools.partial(_more, c, before_starts), deadline=60)
+            if ready:
+                time.sleep(c.rng.uniform(0.0, latency * 0.5))
+        if not ready:  # the run had nothing left to start: the storm is over
+            run = c.finish(process)
+            assert run.returncode == 0, run.describe()
+            break
+        sig = c.rng.choice([signal.SIGKILL, signal.SIGTERM])
+        run = _stop(process, sig)
+        c.record("kill-storm", backend=backend, mode=mode, signal=sig.name, landed=landed + 1)
+        assert run.returncode == (-9 if sig == signal.SIGKILL else 130), (
+            f"{c.tag}: the run did not die of {sig.name} mid-run: {run.describe()}"
+        )
+        assert "Traceback" not in run.stderr, run.describe()
+        # the kill landed between an intent and its answer: the store holds the intent alone
+        assert _unconfirmed(store), f"{c.tag}: no unconfirmed intent after the {sig.name}"
+        landed += 1
+    assert landed, f"{c.tag}: no kill landed between an intent and its answer"
+    c.check(final=False)  # (a) no second job, right after the storm
+    c.sandbox.configure(list_lag=lag)  # the first run after the storm still meets the lag
+    first = c.cli(*c.apply(*LOCK, timeout=60))
+    assert "Traceback" not in first.stderr, first.describe()
+    c.check(final=False)
+    c.converge()
+
+
+def _stop(process: subprocess.Popen[str], sig: signal.Signals) -> Run:
+    """Send ``sig`` and reap the process."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(sig)
+    out, err = process.communicate(timeout=60)
+    return Run(tuple(process.args), process.returncode, out, err, killed=True)
+
+
+def _reader(c: Chaos) -> LocalStateStore | S3StateStore:
+    """The trial's store, to read as the next run reads it (without the lock: a read writes
+    nothing)."""
+    if c.state.startswith("s3://"):
+        return S3StateStore(c.state, c.sandbox.client("s3"))
+    return LocalStateStore(Path(c.state))
+
+
+def _new_intent(store: LocalStateStore | S3StateStore, before: set[tuple[str, int, str]]) -> bool:
+    """Whether the store holds an intent it did not hold (or a resumed one, made again)."""
+    return bool(_unconfirmed(store) - before)
+
+
+def _more(c: Chaos, starts: int) -> bool:
+    return c.starts() > starts
+
+
+def _unconfirmed(store: LocalStateStore | S3StateStore) -> set[tuple[str, int, str]]:
+    """The Start intents without a JobId that the store holds (its journal replayed), with
+    when each was made (a resumed Start makes its intent again)."""
+    try:
+        state = store.read()
+    except StateError:  # caught between a file and its journal being replaced: not yet
+        return set()
+    return {
+        (key, record.attempt, str(record.intent_at))
+        for key, entry in state.specs.items()
+        for record in entry.jobs
+        if record.job_id is None
+    }
