@@ -197,7 +197,9 @@ def test_a_resumed_start_killed_in_flight_then_refused_for_the_quota_is_never_ma
     c = chaos_factory(seed)
     lag = 6.0  # longer than C takes (a killed run's S3 lock expires in 2 s), and than the job
     c.build(domains=1, specs=1, backend=backend_of(seed), rosters=1.0, job_duration=4.0)
-    c.horizon = lag + 1.0  # covers the lag after a Start in flight 0.5 s: what h must cover
+    # h covers what it must: the lag, after a Start in flight 0.5 s, on a clock of whole
+    # seconds (a run reads Voice ID's time from the Date of its answers)
+    c.horizon = lag + 2.0
     c.sandbox.configure(client_token_ttl=0.2, list_lag=lag, s3_latency=0.4)
     a = c.spawn(*c.apply(*LOCK, timeout=60))
     intent = c.wait_until(a, lambda: c.stored(".journal") is not None, deadline=60)
