@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from reconciler.adapters.clock import HostClock
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.core.identity import parse_job_name
 from reconciler.core.state import State
@@ -271,3 +277,173 @@ class Receiver:
         return [
             json.loads(r["body"]) for r in self.requests if not accepted_only or r["status"] < 300
         ]
+
+
+# --- processes: spawn, wait for a moment, kill ------------------------------------------------
+
+PATIENCE = 60.0
+"""The most a test waits for something it expects (a busy machine starts Python slowly)."""
+
+
+def wait_until(
+    process: subprocess.Popen[Any],
+    ready: Callable[[], bool],
+    *,
+    deadline: float = PATIENCE,
+    spin: bool = False,
+) -> bool:
+    """Ask ``ready()`` again and again while ``process`` runs; True as soon as it holds, False
+    if the process ended or ``deadline`` seconds passed first. Between two asks it waits for
+    the process to end (a few milliseconds at most), never sleeps; ``spin``: not even that
+    (``ready`` paces itself, e.g. by reading a file the process writes)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if ready():
+            return True
+        try:
+            process.wait(timeout=0 if spin else 0.005)
+        except subprocess.TimeoutExpired:
+            continue
+        return False
+    return False
+
+
+def kill(process: subprocess.Popen[Any]) -> tuple[Any, Any]:
+    """SIGKILL ``process`` (if it still runs) and reap it; its output (None if not piped)."""
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGKILL)
+    return process.communicate()
+
+
+def kill_when(
+    process: subprocess.Popen[Any],
+    ready: Callable[[], bool],
+    *,
+    deadline: float = PATIENCE,
+    spin: bool = False,
+) -> bool:
+    """SIGKILL ``process`` as soon as ``ready()`` holds (:func:`wait_until`) and reap it;
+    whether the kill came while it ran (False: it had ended, or the deadline passed)."""
+    in_time = wait_until(process, ready, deadline=deadline, spin=spin)
+    kill(process)
+    return in_time
+
+
+# --- clocks a test drives -------------------------------------------------------------------
+
+START = 1_800_000_000.0
+
+
+class _ClockEvent(threading.Event):
+    """An event whose ``set`` wakes the :class:`DrivenClock` waits on it at once."""
+
+    def __init__(self, condition: threading.Condition) -> None:
+        super().__init__()
+        self._condition = condition
+
+    def set(self) -> None:
+        super().set()
+        with self._condition:
+            self._condition.notify_all()
+
+
+class DrivenClock:
+    """A :class:`~reconciler.adapters.clock.LockClock` whose time moves only when the test
+    moves it (``advance``) or a lock sleeps on it: a heartbeat waiting ``ttl / 3`` beats when the
+    test moves the clock past it, in no wall time. ``settle`` waits (on a condition, with a
+    deadline) until every waiter is back waiting for a later time: the beats it owed are done."""
+
+    def __init__(self, start: float = START) -> None:
+        self.start = self.now = start
+        self.sleeps: list[float] = []
+        self.beats = 0
+        """Waits that ended because their time came (a heartbeat's beats)."""
+        self._condition = threading.Condition()
+        self._waits: dict[int, float] = {}  # thread id -> until
+
+    def time(self) -> float:
+        with self._condition:
+            return self.now
+
+    def monotonic(self) -> float:
+        return self.time() - self.start
+
+    def sleep(self, seconds: float) -> None:
+        with self._condition:
+            self.sleeps.append(seconds)
+            self.now += seconds
+            self._condition.notify_all()
+
+    def advance(self, seconds: float) -> None:
+        self.sleep(seconds)
+        self.sleeps.pop()
+
+    def event(self) -> threading.Event:
+        return _ClockEvent(self._condition)
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        me = threading.get_ident()
+        with self._condition:
+            self._waits[me] = until = self.now + seconds
+            self._condition.notify_all()
+            try:
+                while not event.is_set() and self.now < until:
+                    if not self._condition.wait(timeout=PATIENCE):
+                        raise AssertionError(f"nobody moved the clock for {PATIENCE:g}s")
+                if not event.is_set():
+                    self.beats += 1
+                return event.is_set()
+            finally:
+                del self._waits[me]
+                self._condition.notify_all()
+
+    def settle(self, waiters: int = 1) -> None:
+        """Wait until ``waiters`` threads wait for a time still to come."""
+        with self._condition:
+            if not self._condition.wait_for(
+                lambda: sum(u > self.now for u in self._waits.values()) >= waiters,
+                timeout=PATIENCE,
+            ):
+                raise AssertionError(f"no {waiters} waiter(s) within {PATIENCE:g}s")
+
+
+class SkewedClock(HostClock):
+    """The host's clock, its wall time ``offset`` seconds off (a host whose clock is wrong)."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def time(self) -> float:
+        return super().time() + self.offset
+
+
+class S3AtClock:
+    """An S3 client (boto3's, through the sandbox) whose answers tell ``clock``'s time as S3's
+    own: every answer's ``Date`` is the clock's now, and an object written through it was
+    ``LastModified`` at the clock's time of that write. A lock's age, which S3's clock
+    measures, then follows the clock a test drives."""
+
+    def __init__(self, client: Any, clock: DrivenClock) -> None:
+        self._client = client
+        self._clock = clock
+        self._written: dict[str, float] = {}  # ETag -> when
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def _dated(self, response: dict[str, Any]) -> dict[str, Any]:
+        headers = response["ResponseMetadata"]["HTTPHeaders"]
+        headers["date"] = formatdate(self._clock.time(), usegmt=True)
+        return response
+
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
+        response = self._client.put_object(**kwargs)
+        self._written[response["ETag"]] = self._clock.time()
+        return self._dated(response)
+
+    def get_object(self, **kwargs: Any) -> dict[str, Any]:
+        response = self._client.get_object(**kwargs)
+        written = self._written.get(response["ETag"])
+        if written is not None:
+            response["LastModified"] = datetime.fromtimestamp(written, UTC)
+        return self._dated(response)

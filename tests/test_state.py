@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import textwrap
@@ -24,8 +23,11 @@ from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State, p
 from reconciler.sandbox import Sandbox
 from tests.support import (
     WAIT_FAST,
+    DrivenClock,
+    S3AtClock,
     build_world,
     check_invariants,
+    kill_when,
     run_cli,
     spawn_cli,
     wait_all_ok,
@@ -198,24 +200,26 @@ def test_sigkill_during_writes_leaves_old_or_new_complete_state(tmp_path: Path) 
     for _ in range(25):
         before = LocalStateStore(path).read().serial if path.exists() else 0
         process = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)])
-        deadline = time.monotonic() + 60  # a busy machine starts Python slowly
-        while time.monotonic() < deadline and (
-            not path.exists() or LocalStateStore(path).read().serial <= before
-        ):
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.3))  # then kill it amid its writes
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        writes = before + rng.randint(1, 40)  # then kill it amid its writes
+        assert kill_when(process, lambda: _serial(path) >= writes)  # noqa: B023 - called here
         state = LocalStateStore(path).read()
         assert len(state.specs) == state.serial
     assert state.serial > 25
 
 
+def _serial(path: Path) -> int:
+    """The serial of the state at ``path`` (0 while there is none)."""
+    return LocalStateStore(path).read().serial if path.exists() else 0
+
+
 def test_local_lock_excludes_a_second_run(tmp_path: Path) -> None:
     """A second run waits for the lock and gives up after lock_timeout with StateLockedError."""
     store = LocalStateStore(tmp_path / "s.json", lock_timeout=0.2)
+    clock = DrivenClock()
     with store.locked(), pytest.raises(StateLockedError, match="locked by another run"):
-        _take(LocalStateStore(tmp_path / "s.json", lock_timeout=0.2))
+        _take(LocalStateStore(tmp_path / "s.json", lock_timeout=60, clock=clock))
+    assert 60 <= clock.monotonic() < 60.2  # it waited lock_timeout, by its clock
+    assert set(clock.sleeps) == {0.1}
 
 
 # --- S3 ---------------------------------------------------------------------------------------
@@ -271,18 +275,33 @@ def test_s3_lock_is_exclusive_and_released(voiceid_sandbox: Sandbox) -> None:
     """The lock object excludes a second holder until released."""
     bucket = voiceid_sandbox.seed_demo_world().bucket
     holder = _s3_store(voiceid_sandbox, bucket, lock_ttl=30)
+    clock = DrivenClock()
     with holder.locked(), pytest.raises(StateLockedError, match="locked by another run"):
-        _take(_s3_store(voiceid_sandbox, bucket, lock_timeout=0.3))
+        _take(_s3_store(voiceid_sandbox, bucket, lock_timeout=20, clock=clock))
+    assert 20 <= clock.monotonic() < 21  # it waited lock_timeout, by its clock
+    assert set(clock.sleeps) == {1.0}
     _take(_s3_store(voiceid_sandbox, bucket, lock_timeout=0.3))
 
 
 def test_s3_heartbeat_keeps_a_long_run_locked(voiceid_sandbox: Sandbox) -> None:
-    """A run longer than the TTL keeps its lock through the heartbeat."""
+    """A run longer than the TTL keeps its lock through the heartbeat: held for twice its TTL
+    (30 s) on a clock the test moves, which S3's answers tell as their own time too, the lock
+    is renewed every 10 s and is not expired for another run (left unrenewed, it would be)."""
     bucket = voiceid_sandbox.seed_demo_world().bucket
-    with _s3_store(voiceid_sandbox, bucket, lock_ttl=0.6).locked():
-        time.sleep(1.5)
-        with pytest.raises(StateLockedError):
-            _take(_s3_store(voiceid_sandbox, bucket, lock_timeout=0.3))
+    clock = DrivenClock()
+    s3 = S3AtClock(voiceid_sandbox.client("s3"), clock)
+    url = f"s3://{bucket}/voiceid/state.json"
+    holder = S3StateStore(url, s3, lock_ttl=30, clock=clock)
+    with holder.locked():
+        clock.settle()  # the heartbeat waits for its first beat
+        for _ in range(6):
+            clock.advance(10)
+            clock.settle()
+        assert clock.beats == 6
+        assert clock.now - clock.start == 60
+        with pytest.raises(StateLockedError, match="locked by another run"):
+            _take(S3StateStore(url, s3, lock_timeout=1, clock=clock))
+    _take(S3StateStore(url, s3, lock_timeout=1, clock=clock))  # released
 
 
 def test_s3_unlock_breaks_the_lock(voiceid_sandbox: Sandbox) -> None:
@@ -352,15 +371,12 @@ def test_killed_runs_lock_expires_after_its_ttl(voiceid_sandbox: Sandbox, tmp_pa
         stderr=subprocess.DEVNULL,
     )
     s3 = voiceid_sandbox.client("s3")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            s3.head_object(Bucket=world.bucket, Key="voiceid/state.json.lock")
-            break
-        except Exception:  # noqa: BLE001 - waiting for the lock object to appear
-            time.sleep(0.1)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+
+    def locked() -> bool:
+        listed = s3.list_objects_v2(Bucket=world.bucket, Prefix="voiceid/state.json.lock")
+        return bool(listed.get("KeyCount"))
+
+    assert kill_when(process, locked)
     started = time.monotonic()
     result = run_cli(
         "apply", str(specs), "--state", state, "--tps", "0", "--lock-timeout", "20", env=env

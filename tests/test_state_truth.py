@@ -22,7 +22,7 @@ from reconciler.core.state import JobRecord, State, parse_state
 from reconciler.core.times import iso
 from reconciler.runner.ports import SystemClock
 from reconciler.sandbox import Sandbox
-from tests.support import age_state, build_world, write_specs
+from tests.support import SkewedClock, age_state, build_world, write_specs
 
 ENROLLMENT = JobKind.ENROLLMENT
 STARTS = ("StartSpeakerEnrollmentJob", "StartFraudsterRegistrationJob")
@@ -309,7 +309,7 @@ def test_s3_lock_expiry_trusts_s3s_clock_not_a_skewed_hosts(voiceid_sandbox: San
     bucket = voiceid_sandbox.seed_demo_world().bucket
     url = f"s3://{bucket}/skew/state.json"
     ahead = S3StateStore(
-        url, voiceid_sandbox.client("s3"), lock_timeout=2.5, clock=lambda: time.time() + 3600
+        url, voiceid_sandbox.client("s3"), lock_timeout=2.5, clock=SkewedClock(3600)
     )
     holder = S3StateStore(url, voiceid_sandbox.client("s3"), lock_ttl=1.5)
     with (
@@ -322,7 +322,7 @@ def test_s3_lock_expiry_trusts_s3s_clock_not_a_skewed_hosts(voiceid_sandbox: San
     dead = {"owner": "f" * 32, "host": "gone", "pid": 1, "expiresAt": time.time(), "ttl": 1.0}
     s3.put_object(Bucket=bucket, Key="skew/state.json.lock", Body=json.dumps(dead).encode())
     behind = S3StateStore(
-        url, voiceid_sandbox.client("s3"), lock_timeout=10, clock=lambda: time.time() - 3600
+        url, voiceid_sandbox.client("s3"), lock_timeout=10, clock=SkewedClock(-3600)
     )
     started = time.monotonic()
     with behind.locked():

@@ -23,11 +23,11 @@ import errno
 import fcntl
 import os
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from reconciler.adapters.clock import HOST_CLOCK, LockClock
 from reconciler.adapters.host import alive
 from reconciler.adapters.statestore import (
     ANY,
@@ -46,10 +46,17 @@ from reconciler.core.state import DEFAULT_LOCK_TIMEOUT
 class LocalStateStore(BaseStateStore):
     """The state in a local JSON file, locked for the duration of a run."""
 
-    def __init__(self, path: Path, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        clock: LockClock = HOST_CLOCK,
+    ) -> None:
         super().__init__()
         self.path = path.resolve() if path.is_symlink() else path
         self.lock_timeout = lock_timeout
+        self._clock = clock
         self._lock_fd: int | None = None
 
     def where(self, suffix: str = STATE) -> str:
@@ -75,7 +82,7 @@ class LocalStateStore(BaseStateStore):
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:  # a read-only file system, a full disk, a missing permission
             raise StateError(f"{lock_path}: cannot take the lock: {err.strerror or err}") from err
-        deadline = time.monotonic() + self.lock_timeout
+        deadline = self._clock.monotonic() + self.lock_timeout
         try:
             while True:
                 try:
@@ -84,12 +91,12 @@ class LocalStateStore(BaseStateStore):
                 except OSError as err:
                     if err.errno not in (errno.EAGAIN, errno.EACCES):
                         raise
-                    if time.monotonic() >= deadline:
+                    if self._clock.monotonic() >= deadline:
                         raise StateLockedError(
                             f"{self.path}: locked by another run for over "
                             f"{self.lock_timeout:g}s (see {lock_path}); try again later"
                         ) from err
-                    time.sleep(0.1)
+                    self._clock.sleep(0.1)  # flock cannot wait with a timeout
             with contextlib.suppress(OSError):  # the pid is for people; the flock is the lock
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())

@@ -16,7 +16,9 @@ only gets, puts, deletes and locks the objects beside ``<key>``:
   ``LastModified``, so that a host whose clock is ahead cannot take a live lock — belongs to a
   run that died (a killed CronJob pod): the next run takes it over with ``If-Match`` on the
   stale lock's ETag, so two runs can never both take it over. A run whose lock was taken over
-  writes nothing more. ``voiceid-reconciler state unlock`` deletes it deliberately.
+  writes nothing more. ``voiceid-reconciler state unlock`` deletes it deliberately. The lock
+  reads and waits by one :class:`~reconciler.adapters.clock.LockClock` (the host's unless a
+  test passes one it drives).
 
 This module talks to S3 only (never to Voice ID); the client is passed in
 (:func:`reconciler.adapters.stores.open_store` builds it).
@@ -30,9 +32,8 @@ import json
 import os
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import IO, Any
 
@@ -40,6 +41,7 @@ import botocore.exceptions
 import structlog
 
 from reconciler.adapters.aws import error_code, missing, precondition_failed
+from reconciler.adapters.clock import HOST_CLOCK, LockClock
 from reconciler.adapters.host import alive
 from reconciler.adapters.statestore import (
     ANY,
@@ -76,7 +78,7 @@ class S3StateStore(BaseStateStore):
         *,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         lock_ttl: float = DEFAULT_LOCK_TTL,
-        clock: Callable[[], float] = time.time,
+        clock: LockClock = HOST_CLOCK,
     ) -> None:
         super().__init__()
         self.url = url
@@ -102,7 +104,7 @@ class S3StateStore(BaseStateStore):
     # -- the lock -----------------------------------------------------------------------------
 
     def _lock_body(self, acquired_at: float) -> bytes:
-        now = self._clock()
+        now = self._clock.time()
         return json.dumps(
             {
                 "owner": self._owner,
@@ -197,12 +199,12 @@ class S3StateStore(BaseStateStore):
         if age is not None:
             return age > ttl + 1.0
         try:  # no server time in the answer: the holder's own expiry, by this host's clock
-            return float(info.get("expiresAt", 0)) <= self._clock()
+            return float(info.get("expiresAt", 0)) <= self._clock.time()
         except (TypeError, ValueError):
             return True
 
     def _heartbeat(self, stop: threading.Event, acquired_at: float) -> None:
-        while not stop.wait(self.lock_ttl / 3):
+        while not self._clock.wait(stop, self.lock_ttl / 3):
             try:
                 response = self.client.put_object(
                     Bucket=self.bucket,
@@ -224,19 +226,19 @@ class S3StateStore(BaseStateStore):
     @contextlib.contextmanager
     def locked(self) -> Iterator[S3StateStore]:
         """Hold the lock object; wait up to ``lock_timeout`` for a live holder to finish."""
-        acquired_at = self._clock()
-        deadline = time.monotonic() + self.lock_timeout
+        acquired_at = self._clock.time()
+        deadline = self._clock.monotonic() + self.lock_timeout
         while not self._locked_once(acquired_at):
-            if time.monotonic() >= deadline:
+            if self._clock.monotonic() >= deadline:
                 holder = self.lock_holder()
                 who = f" ({self.describe_holder(holder[0])})" if holder else ""
                 raise StateLockedError(
                     f"{self.url}: locked by another run for over {self.lock_timeout:g}s{who}; "
                     "try again later, or 'voiceid-reconciler state unlock' if that run is gone"
                 )
-            time.sleep(min(1.0, max(0.05, self.lock_timeout / 20)))
+            self._clock.sleep(min(1.0, max(0.05, self.lock_timeout / 20)))
         self._lock_lost.clear()
-        stop = threading.Event()
+        stop = self._clock.event()
         beat = threading.Thread(target=self._heartbeat, args=(stop, acquired_at), daemon=True)
         beat.start()
         try:
@@ -256,7 +258,7 @@ class S3StateStore(BaseStateStore):
     def describe_holder(self, info: dict[str, Any]) -> str:
         """Who holds the lock, for people: its id, host and pid (alive or not, when the holder
         is on this host), when it was taken and when it expires."""
-        now = self._clock()
+        now = self._clock.time()
         parts = [
             f"lock id {info.get('owner', '?')}",
             f"held by {info.get('host')} pid {info.get('pid')}",
