@@ -1,0 +1,298 @@
+"""Rules of the plan that the mutation run (python -m tools.mutate) showed unpinned, and the
+unit tests of check_plan (the checksum and start-limit gate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.core.absorb import absorb
+from reconciler.core.desired import DesiredJob
+from reconciler.core.errors import Location, PlanChecksumMismatch, UnsafePlanError
+from reconciler.core.identity import Resolution, job_name, start_request
+from reconciler.core.jobs import Failure, ObservedJob
+from reconciler.core.kinds import JobKind, JobStatus
+from reconciler.core.plan import (
+    DEFAULT_MAX_ACTIVE,
+    DEFAULT_START_LIMIT,
+    Action,
+    ActionKind,
+    Plan,
+    build_plan,
+    check_plan,
+    config_risks,
+    limit_note,
+    next_start,
+    settled,
+    would_start,
+)
+from reconciler.core.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
+from reconciler.core.state import JobRecord, State
+
+D1 = "D" * 22
+E = JobKind.ENROLLMENT
+
+
+def _desired(name: str, *, kind: str = "SpeakerEnrollmentJob", **spec: Any) -> DesiredJob:
+    model = SpeakerEnrollmentJob if kind == "SpeakerEnrollmentJob" else FraudsterRegistrationJob
+    document = model.model_validate(
+        {
+            "apiVersion": "voiceid-reconciler/v1",
+            "kind": kind,
+            "metadata": {"name": name},
+            "spec": {
+                "domain": "prod",
+                "dataAccessRoleArn": "arn:aws:iam::123456789012:role/R",
+                "input": {"manifest": f"s3://bucket/{name}.json"},
+                "output": {"s3Uri": "s3://bucket/out/", "kmsKeyId": "alias/k"},
+                **spec,
+            },
+        }
+    )
+    where = Location(Path(f"specs/{name}.yaml"), 1, 1)
+    loaded = LoadedSpec.of(document, where, where)
+    return DesiredJob(loaded, start_request(document, Resolution(D1)), domain_id=D1)
+
+
+def _seen(
+    job: DesiredJob, status: JobStatus, job_id: str, attempt: int = 1, **kw: Any
+) -> ObservedJob:
+    assert job.hash is not None
+    return ObservedJob(
+        kind=job.kind,
+        domain_id=D1,
+        job_id=job_id,
+        job_name=job_name(job.name, job.hash, attempt),
+        status=status,
+        **kw,
+    )
+
+
+def _record(attempt: int, status: JobStatus | None, job_id: str | None = "j") -> JobRecord:
+    return JobRecord(
+        hash="a" * 64,
+        attempt=attempt,
+        job_name="x",
+        domain_id=D1,
+        kind=E,
+        job_id=job_id,
+        status=status,
+    )
+
+
+def _plan(pending: int) -> Plan:
+    return Plan(tuple(Action(ActionKind.START, E, f"s{i}") for i in range(pending)))
+
+
+# The start rule
+
+
+def test_a_failed_job_is_retried_only_within_max_attempts() -> None:
+    """Attempt 1 of 2 FAILED: attempt 2 starts; attempt 2 of 2 FAILED: nothing starts."""
+    assert next_start([_record(1, JobStatus.FAILED)], 2) == (2, "retry-after-failure")
+    assert next_start([_record(1, JobStatus.FAILED), _record(2, JobStatus.FAILED)], 2) is None
+    assert next_start([_record(3, JobStatus.FAILED)], 2) is None
+
+
+def test_the_start_rule_reads_the_latest_attempt() -> None:
+    """A later attempt in flight decides, whatever attempt 1 did; nothing recorded: a start;
+    an intent never confirmed: resumed as it is; a job that did not fail: nothing."""
+    jobs = [_record(2, JobStatus.IN_PROGRESS), _record(1, JobStatus.FAILED)]
+    assert next_start(jobs, 3) is None
+    assert next_start([], 3) == (1, "new")
+    assert next_start([_record(1, JobStatus.FAILED), _record(2, None, None)], 3) == (
+        2,
+        "unconfirmed-start",
+    )
+    assert next_start([_record(1, JobStatus.COMPLETED_WITH_ERRORS)], 3) is None
+
+
+def test_would_start_names_the_slots_of_starts_and_retries_only() -> None:
+    """The observation's question uses the plan's rule: a job that ended in sync does not
+    make its slot one that would start; a failure with attempts left does."""
+    done, retried = _desired("done"), _desired("retried", maxAttempts=2)
+    state = State()
+    absorb(
+        state,
+        [done, retried],
+        [_seen(done, JobStatus.COMPLETED, "j1"), _seen(retried, JobStatus.FAILED, "j2")],
+    )
+    assert would_start([done], state) == set()
+    assert would_start([retried], state) == {(D1, E)}
+    assert would_start([_desired("new")], State()) == {(D1, E)}
+
+
+def test_a_retry_action_says_which_attempt_failed() -> None:
+    job = _desired("a", maxAttempts=3)
+    state = State()
+    absorb(state, [job], [_seen(job, JobStatus.FAILED, "j1")])
+    (action,) = build_plan([job], state).actions
+    assert action.kind is ActionKind.RETRY
+    assert action.attempt == 2
+    assert action.reason == "attempt 1 FAILED; attempt 2 of 3"
+    assert action.job_name == job_name("a", job.hash or "", 2)
+
+
+def test_a_failure_out_of_attempts_is_in_sync_with_its_message() -> None:
+    job = _desired("a")
+    state = State()
+    failure = Failure(status_code=403, message="access denied")
+    absorb(state, [job], [_seen(job, JobStatus.FAILED, "j1", failure=failure)])
+    (action,) = build_plan([job], state).actions
+    assert action.kind is ActionKind.IN_SYNC
+    assert action.code == "failed"
+    assert action.reason.startswith("failure 403: access denied; no attempts left")
+
+
+# check_plan: the checksum and start-limit gate
+
+
+def test_check_plan_refuses_a_plan_that_is_not_the_reviewed_one() -> None:
+    """A refusal from review() is raised as the checksum mismatch, even with nothing pending."""
+    with pytest.raises(PlanChecksumMismatch, match="not the reviewed"):
+        check_plan(_plan(0), start_limit=None, refusal="not the reviewed plan")
+    with pytest.raises(PlanChecksumMismatch):
+        check_plan(_plan(0), start_limit=10, dry_run=True, refusal="not the reviewed plan")
+
+
+def test_check_plan_allows_up_to_the_start_limit_and_refuses_one_more() -> None:
+    check_plan(_plan(3), start_limit=3)
+    check_plan(_plan(3), start_limit=3, refusal="")
+    with pytest.raises(UnsafePlanError, match=r"start 4 jobs, over the safety limit of 3"):
+        check_plan(_plan(4), start_limit=3)
+
+
+def test_check_plan_without_a_limit_or_in_a_dry_run_only_shows() -> None:
+    check_plan(_plan(500), start_limit=None)
+    check_plan(_plan(4), start_limit=3, dry_run=True)
+
+
+def test_check_plan_counts_queued_starts_but_not_in_sync_jobs() -> None:
+    actions = (
+        Action(ActionKind.START, E, "a"),
+        Action(ActionKind.QUEUED, E, "b"),
+        Action(ActionKind.IN_SYNC, E, "c"),
+        Action(ActionKind.AWAITING_REVIEW, E, "d"),
+    )
+    check_plan(Plan(actions), start_limit=2)
+    with pytest.raises(UnsafePlanError, match="start 2 jobs"):
+        check_plan(Plan(actions), start_limit=1)
+
+
+def test_the_default_limits() -> None:
+    assert DEFAULT_START_LIMIT == 100
+    assert DEFAULT_MAX_ACTIVE == 1
+
+
+def test_limit_note_from_80_percent_of_the_limit() -> None:
+    assert limit_note(_plan(7), 10) is None
+    assert limit_note(_plan(8), 10) == "8 starts pending: near apply's --start-limit of 10"
+    assert limit_note(_plan(10), 10) == "10 starts pending: near apply's --start-limit of 10"
+    over = limit_note(_plan(11), 10)
+    assert over is not None
+    assert over.startswith("11 starts pending: over apply's --start-limit of 10")
+    assert limit_note(_plan(0), 0) is None
+    assert limit_note(_plan(50), None) is None
+    assert limit_note(_plan(80)) is not None
+    assert limit_note(_plan(79)) is None
+
+
+def test_settled_waits_for_jobs_in_flight_and_pending_starts() -> None:
+    running = Action(ActionKind.IN_SYNC, E, "a", status=JobStatus.IN_PROGRESS)
+    ended = Action(ActionKind.IN_SYNC, E, "b", status=JobStatus.COMPLETED)
+    assert settled(Plan((ended,)), may_start=True)
+    assert not settled(Plan((running,)), may_start=False)
+    assert not settled(_plan(1), may_start=True)
+    assert settled(_plan(1), may_start=False)
+
+
+# Risk notes
+
+
+def test_every_risky_setting_has_its_note() -> None:
+    assert config_risks(None) == ()
+    assert config_risks({}) == ()
+    assert config_risks({"duplicateRegistrationAction": "REGISTER_AS_NEW"}) == (
+        "duplicateRegistrationAction REGISTER_AS_NEW: duplicates become new fraudsters",
+    )
+    assert config_risks({"duplicateRegistrationAction": "SKIP"}) == ()
+    both = config_risks(
+        {"existingEnrollmentAction": "OVERWRITE", "fraudDetection": {"action": "IGNORE"}}
+    )
+    assert both == (
+        "existingEnrollmentAction OVERWRITE: re-enrolls speakers already enrolled",
+        "fraud detection IGNORE: enrolls callers even when they match a fraudster",
+    )
+    fraud = _desired(
+        "f",
+        kind="FraudsterRegistrationJob",
+        registration={"duplicateRegistrationAction": "REGISTER_AS_NEW"},
+    )
+    (action,) = build_plan([fraud], State()).actions
+    assert action.risks == (
+        "duplicateRegistrationAction REGISTER_AS_NEW: duplicates become new fraudsters",
+    )
+
+
+# Superseded jobs
+
+
+def test_a_changed_spec_shows_the_newest_job_it_replaces() -> None:
+    """Of two ended jobs of earlier versions, the one created last is shown as superseded."""
+    v0, v1, v2 = (_desired("a", revision=r) for r in (0, 1, 2))
+    state = State()
+    absorb(state, [v0], [_seen(v0, JobStatus.COMPLETED, "old", created_at="2026-01-01T00:00:00Z")])
+    absorb(state, [v1], [_seen(v1, JobStatus.COMPLETED, "new", created_at="2026-01-02T00:00:00Z")])
+    absorb(state, [v2], [])
+    plan = build_plan([v2], state)
+    superseded = [a.job_id for a in plan.actions if a.kind is ActionKind.SUPERSEDED]
+    assert superseded == ["new"]
+    absorb(state, [v2], [_seen(v2, JobStatus.IN_PROGRESS, "now")])
+    plan = build_plan([v2], state)
+    assert [a.job_id for a in plan.actions if a.kind is ActionKind.SUPERSEDED] == []
+
+
+def test_a_running_job_of_an_earlier_version_is_always_shown() -> None:
+    v0, v1 = _desired("a"), _desired("a", revision=1)
+    state = State()
+    absorb(state, [v0], [_seen(v0, JobStatus.IN_PROGRESS, "old")])
+    absorb(state, [v1], [_seen(v1, JobStatus.SUBMITTED, "now")])
+    plan = build_plan([v1], state)
+    assert [a.job_id for a in plan.actions if a.kind is ActionKind.SUPERSEDED] == ["old"]
+    v2 = _desired("a", revision=2)
+    absorb(state, [v2], [])
+    changed = build_plan([v2], state, max_active=3)
+    start = next(a for a in changed.actions if a.kind is ActionKind.START)
+    assert start.code == "changed"
+    assert start.changes == ("revision 1 -> 2",)
+
+
+# The domain's slots
+
+
+def test_a_busy_domain_queues_the_first_start_with_the_reason() -> None:
+    running, waiting, behind = _desired("running"), _desired("waiting"), _desired("x-behind")
+    state = State()
+    absorb(state, [running], [_seen(running, JobStatus.IN_PROGRESS, "j1")])
+    plan = build_plan([running, waiting, behind], state)
+    reasons = {a.name: (a.kind, a.code, a.reason) for a in plan.actions}
+    assert reasons["x-behind"] == (ActionKind.QUEUED, "waiting-behind", "waiting behind waiting")
+    assert reasons["waiting"] == (
+        ActionKind.QUEUED,
+        "domain-busy",
+        "domain busy: 1 active job(s) of this kind",
+    )
+    two = build_plan([running, waiting, behind], state, max_active=2)
+    assert {a.name: a.kind for a in two.actions}["waiting"] is ActionKind.START
+    foreign = build_plan([_desired("waiting")], State(), foreign_active={(D1, E): 1})
+    assert [a.code for a in foreign.actions] == ["domain-busy"]
+
+
+def test_a_hold_queues_the_slots_starts_with_its_reason() -> None:
+    plan = build_plan([_desired("a")], State(), hold={(D1, E): "list lag"})
+    (action,) = plan.actions
+    assert (action.kind, action.code, action.reason) == (ActionKind.QUEUED, "list-lag", "list lag")
+    other = build_plan([_desired("a")], State(), hold={("E" * 22, E): "list lag"})
+    assert [a.kind for a in other.actions] == [ActionKind.START]
