@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 
 from reconciler import __version__
 from reconciler.core.identity import parse_job_name
-from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
-from reconciler.core.plan import APPLY_REVIEW
+from reconciler.core.kinds import TERMINAL, JobKind
+from reconciler.core.plan import APPLY_REVIEW, next_start
 from reconciler.core.times import span
 
 if TYPE_CHECKING:
@@ -307,10 +307,10 @@ def _wait(state: State, key: str, spec: LoadedSpec | None) -> Wait | None:
                 "slot for this kind frees"
             )
             return Wait(name, "queued", why, (1, -priority, approval.at, name))
-        latest = jobs[-1]
-        if latest.status == JobStatus.FAILED and latest.attempt < approval.max_attempts:
+        start = next_start(jobs, approval.max_attempts)  # the plan's own start rule
+        if start is not None and start[1] == "retry-after-failure":
             why = (
-                f"attempt {latest.attempt + 1} of the {approval.max_attempts} approved by "
+                f"attempt {start[0]} of the {approval.max_attempts} approved by "
                 f"{review}; starts when its domain's slot for this kind frees"
             )
             return Wait(name, "retry", why, (1, -priority, approval.at, name))

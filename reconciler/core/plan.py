@@ -413,7 +413,10 @@ def would_start(desired: Sequence[DesiredJob], state: State) -> set[Slot]:
         (job.request.domain_id, job.kind)
         for job in desired
         if job.request is not None
-        and _starts(by_prefix.get(job.request.hash[:HASH_IN_NAME], []), job.spec.facts.max_attempts)
+        and next_start(
+            by_prefix.get(job.request.hash[:HASH_IN_NAME], []), job.spec.facts.max_attempts
+        )
+        is not None
     }
 
 
@@ -421,15 +424,19 @@ def _latest(jobs: Sequence[JobRecord]) -> JobRecord | None:
     return max(jobs, key=lambda r: r.attempt) if jobs else None
 
 
-def _starts(jobs: Sequence[JobRecord], max_attempts: int) -> bool:
-    """Whether a desired job with these recorded jobs starts (or retries) an attempt: the rule
-    of :func:`_action_for`, without building the action."""
+def next_start(jobs: Sequence[JobRecord], max_attempts: int) -> tuple[int, str] | None:
+    """The start rule, in one place: the attempt a desired job whose hash has these recorded
+    jobs starts now, and why (``new``, ``unconfirmed-start``: an intent never confirmed is
+    resumed with its own ClientToken, ``retry-after-failure``: within ``max_attempts``); None
+    when it starts nothing (running, ended, or out of attempts)."""
     latest = _latest(jobs)
-    return (
-        latest is None
-        or latest.job_id is None
-        or (latest.status == JobStatus.FAILED and latest.attempt < max_attempts)
-    )
+    if latest is None:
+        return 1, "new"
+    if latest.job_id is None:
+        return latest.attempt, "unconfirmed-start"
+    if latest.status == JobStatus.FAILED and latest.attempt < max_attempts:
+        return latest.attempt + 1, "retry-after-failure"
+    return None
 
 
 def active_counts(state: State) -> Counter[Slot]:
@@ -697,20 +704,9 @@ def _action_for(
     spec = job.spec
     latest = _latest(jobs)
     max_attempts = spec.facts.max_attempts
-    attempt = 1
-    if latest is None:
-        kind, reason, code = ActionKind.START, "no job for this spec hash", "new"
-    elif latest.job_id is None:
-        attempt = latest.attempt
-        kind = ActionKind.START if attempt == 1 else ActionKind.RETRY
-        reason = "start not confirmed; resumed with the same ClientToken"
-        code = "unconfirmed-start"
-    elif latest.status == JobStatus.FAILED and latest.attempt < max_attempts:
-        attempt = latest.attempt + 1
-        kind = ActionKind.RETRY
-        reason = f"attempt {latest.attempt} FAILED; attempt {attempt} of {max_attempts}"
-        code = "retry-after-failure"
-    else:
+    start = next_start(jobs, max_attempts)
+    if start is None:
+        assert latest is not None  # nothing recorded is a start
         return Action(
             ActionKind.IN_SYNC,
             spec_kind=spec.kind,
@@ -731,8 +727,15 @@ def _action_for(
             domain_name=domain_name,
             max_attempts=max_attempts,
         )
+    attempt, code = start
+    if code == "new":
+        reason = "no job for this spec hash"
+    elif code == "unconfirmed-start":
+        reason = "start not confirmed; resumed with the same ClientToken"
+    else:
+        reason = f"attempt {attempt - 1} FAILED; attempt {attempt} of {max_attempts}"
     return Action(
-        kind,
+        ActionKind.START if attempt == 1 else ActionKind.RETRY,
         spec_kind=spec.kind,
         name=job.name,
         domain_id=request.domain_id,
