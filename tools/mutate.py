@@ -187,9 +187,17 @@ def mutants(path: str, source: str) -> list[Mutant]:
     for index, node in enumerate(ast.walk(tree)):
         if id(node) in skip:
             continue
-        for variant, new in enumerate(_variants(node, parents.get(id(node)))):
+        parent = parents.get(id(node))
+        for variant, new in enumerate(_variants(node, parent)):
             line = getattr(node, "lineno", 0)
-            found.append(Mutant(path, index, variant, line, _short(node), _short(new)))
+            original, mutated = _short(node), _short(new)
+            if isinstance(node, ast.Constant) and isinstance(new, ast.Constant) and parent:
+                # A bare ``0 → 1`` says too little: name it by the expression around it.
+                value, node.value = node.value, new.value
+                mutated = _short(parent)
+                node.value = value
+                original = _short(parent)
+            found.append(Mutant(path, index, variant, line, original, mutated))
     return found
 
 
