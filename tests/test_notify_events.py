@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from reconciler.adapters.notify import Delivery
 from reconciler.core import events as ev
 from reconciler.core.events import Event, EventKind, Retry
 from reconciler.core.jobs import Failure
@@ -220,9 +221,8 @@ class _Sink:
     name: str = "test://sink"
     sent: list[list[str]] = field(default_factory=list)
 
-    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
-        del title, text
-        self.sent.append([e.id for e in events])
+    def send(self, delivery: Delivery) -> None:
+        self.sent.append([e.id for e in delivery.events])
 
 
 def _notifier(sink: _Sink, interval: float = 60.0) -> Notifier:

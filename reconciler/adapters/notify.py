@@ -36,15 +36,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -64,17 +64,6 @@ class NotifyError(ReconcilerError):
     """A notification could not be delivered (the sink named without its secrets)."""
 
 
-class Sink(Protocol):
-    """One place events are delivered to."""
-
-    @property
-    def name(self) -> str:
-        """The sink as logs may show it (no token, no secret)."""
-        ...
-
-    def send(self, title: str, text: str, events: Sequence[Event]) -> None: ...
-
-
 @dataclass(frozen=True)
 class CommitStatus:
     """One GitHub commit status to set."""
@@ -83,6 +72,44 @@ class CommitStatus:
     context: str
     state: str  # pending | success | failure | error
     description: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to one sink: its title and text, the events it tells, and the commit
+    statuses those events touch — worked out only when a sink reads them (a GitHub sink: the
+    commits come from git, or from GitHub)."""
+
+    title: str
+    text: str
+    events: Sequence[Event]
+    statuses_of: Callable[[], Sequence[CommitStatus]] = tuple
+
+    @functools.cached_property
+    def statuses(self) -> tuple[CommitStatus, ...]:
+        return tuple(self.statuses_of())
+
+
+class Sink(Protocol):
+    """One place events are delivered to."""
+
+    @property
+    def name(self) -> str:
+        """The sink as logs may show it (no token, no secret)."""
+        ...
+
+    def send(self, delivery: Delivery) -> None:
+        """Deliver one message; :class:`NotifyError` (one line, no secret) when it failed."""
+        ...
+
+
+@dataclass(frozen=True)
+class SinkWorld:
+    """What making a sink may need besides its URL: the environment it reads secrets from, and
+    an AWS client by service name (made only when a sink asks for one)."""
+
+    environ: Mapping[str, str]
+    aws_client: Callable[[str], Any]
 
 
 def payload(title: str, text: str, events: Sequence[Event]) -> dict[str, Any]:
@@ -125,8 +152,9 @@ class WebhookSink:
             self.authorization = "Basic " + base64.b64encode(pair).decode()
         self.secret = secret
 
-    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
-        body = json.dumps(payload(title, text, events), sort_keys=True).encode()
+    def send(self, delivery: Delivery) -> None:
+        message = payload(delivery.title, delivery.text, delivery.events)
+        body = json.dumps(message, sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "voiceid-reconciler"}
         if self.authorization:
             headers["Authorization"] = self.authorization
@@ -155,10 +183,11 @@ class SnsSink:
         self.client = client
         self.name = redacted(url)
 
-    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
+    def send(self, delivery: Delivery) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        machine = json.dumps(payload(title, text, events), sort_keys=True)
+        title, text = delivery.title, delivery.text
+        machine = json.dumps(payload(title, text, delivery.events), sort_keys=True)
         message = {"default": f"{title}\n\n{text}", "email": f"{title}\n\n{text}"}
         message.update(dict.fromkeys(("sqs", "lambda", "http", "https"), machine))
         try:
@@ -188,8 +217,6 @@ class GitHubSink:
         self.token = token
         self.base_url = base_url
         self.name = redacted(url)
-        self.statuses: list[CommitStatus] = []
-        """Set by the runner before :meth:`send`: the statuses this delivery sets."""
 
     def _client(self) -> Any:
         try:
@@ -221,12 +248,13 @@ class GitHubSink:
             return str(sha) if sha else None
         return None
 
-    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
-        del title, text, events  # a status is per commit and context, not per event
+    def send(self, delivery: Delivery) -> None:
+        """Set the commit statuses the delivery's events touch (a status is per commit and
+        context, not per event: the title and text are not shown)."""
         from githubkit.exception import GitHubException
 
         with self._client() as github:
-            for status in self.statuses:
+            for status in delivery.statuses:
                 try:
                     github.rest.repos.create_commit_status(
                         self.owner,
@@ -264,10 +292,9 @@ class AppriseSink:
         if not known:
             raise NotifyError(f"{self.name}: not a notification URL Apprise knows")
 
-    def send(self, title: str, text: str, events: Sequence[Event]) -> None:
-        del events
+    def send(self, delivery: Delivery) -> None:
         with _apprise_quietly():
-            accepted = self._apprise.notify(title=title, body=text)
+            accepted = self._apprise.notify(title=delivery.title, body=delivery.text)
         if not accepted:
             raise NotifyError(f"{self.name}: the notification was not accepted")
 
@@ -288,22 +315,38 @@ def _apprise_quietly() -> Iterator[None]:
         logger.disabled = previous
 
 
-def open_sink(url: str, *, sns_client: Any = None) -> Sink:
-    """The sink a ``--notify`` URL names; :class:`NotifyError` (naming the sink by its label,
-    never by its URL) when it cannot be one."""
+def _webhook(url: str, world: SinkWorld) -> Sink:
+    return WebhookSink(url, world.environ.get(SECRET_ENV) or None)
+
+
+def _sns(url: str, world: SinkWorld) -> Sink:
+    if not redacted(url).startswith("sns://arn:"):
+        raise NotifyError(f"{redacted(url)}: expected sns://<topic ARN>")
+    return SnsSink(url, world.aws_client("sns"))
+
+
+def _github(url: str, world: SinkWorld) -> Sink:
+    return GitHubSink(url, world.environ.get(GITHUB_TOKEN_ENV), world.environ.get(GITHUB_API_ENV))
+
+
+SCHEMES: dict[str, Callable[[str, SinkWorld], Sink]] = {
+    "json": _webhook,
+    "jsons": _webhook,
+    "sns": _sns,
+    "github": _github,
+}
+"""How each scheme's sink is made; any other scheme is Apprise's."""
+
+
+def open_sink(url: str, world: SinkWorld) -> Sink:
+    """The sink a ``--notify`` URL names, made by its scheme's entry in :data:`SCHEMES`;
+    :class:`NotifyError` (naming the sink by its label, never by its URL) when it cannot be
+    one."""
     problem = check_url(url)
     if problem:
         raise NotifyError(f"{redacted(url)}: {problem}")
-    scheme = url.split("://", 1)[0].lower()
-    if scheme in ("json", "jsons"):
-        return WebhookSink(url, os.environ.get(SECRET_ENV) or None)
-    if scheme == "sns":
-        if not redacted(url).startswith("sns://arn:"):
-            raise NotifyError(f"{redacted(url)}: expected sns://<topic ARN>")
-        return SnsSink(url, sns_client)
-    if scheme == "github":
-        return GitHubSink(url, os.environ.get(GITHUB_TOKEN_ENV), os.environ.get(GITHUB_API_ENV))
-    return AppriseSink(url)
+    make = SCHEMES.get(url.split("://", 1)[0].lower())
+    return make(url, world) if make is not None else AppriseSink(url)
 
 
 def check_url(url: str) -> str | None:

@@ -11,6 +11,7 @@ here from the parsed options and nowhere else.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -437,7 +438,7 @@ def add_notify(command: argparse.ArgumentParser) -> None:
 def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier | None:
     """The run's notifier (None without sinks): every URL opened before anything runs."""
     from reconciler.adapters.gitfiles import last_commit, repo_path
-    from reconciler.adapters.notify import GitHubSink, open_sink
+    from reconciler.adapters.notify import GitHubSink, SinkWorld, open_sink
     from reconciler.core.events import FAILURES, EventKind
     from reconciler.runner.notify import Notifier
 
@@ -459,12 +460,15 @@ def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier 
             kinds.update(FAILURES)
         else:
             kinds.add(EventKind(name))
-    sns = None
-    if any(url.startswith("sns://") for url in urls):
+
+    @functools.cache
+    def aws_client(service: str) -> Any:  # botocore is imported only when a sink needs it
         from reconciler.adapters.aws import make_client
 
-        sns = make_client("sns", profile=args.profile, region=args.region)
-    sinks = {url: open_sink(url, sns_client=sns) for url in dict.fromkeys(urls)}
+        return make_client(service, profile=args.profile, region=args.region)
+
+    world = SinkWorld(os.environ, aws_client)
+    sinks = {url: open_sink(url, world) for url in dict.fromkeys(urls)}
     paths = {spec.key: spec.location.path for spec in specs}
     commits: dict[str, str | None] = {}
 

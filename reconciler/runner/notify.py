@@ -19,12 +19,13 @@ failed in this run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
-from reconciler.adapters.notify import CommitStatus, GitHubSink, NotifyError, Sink
+from reconciler.adapters.notify import CommitStatus, Delivery, NotifyError, Sink
 from reconciler.core import events as ev
 from reconciler.core.events import Event, EventKind
 from reconciler.core.kinds import JobStatus
@@ -93,10 +94,11 @@ class Notifier:
                 continue  # stays pending: a later delivery of this run carries it
             sink = self.sinks[box.sink]
             title, text = ev.message(box.events)
-            if isinstance(sink, GitHubSink):
-                sink.statuses = commit_statuses(state, box.events, self.commit_of, retrying)
+            statuses = functools.partial(
+                commit_statuses, state, box.events, self.commit_of, retrying
+            )
             try:
-                sink.send(title, text, box.events)
+                sink.send(Delivery(title, text, box.events, statuses))
             except NotifyError as err:
                 first = box.sink not in self.failed_sinks
                 self.failed_sinks.add(box.sink)
