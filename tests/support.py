@@ -176,13 +176,15 @@ WAIT_FAST = ("--tps", "0", "--wait", "--poll-interval", "0.05", "--timeout", "60
 """apply --wait against the sandbox: no client-side rate limit, quick polls, a bound."""
 
 
-def spawn_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    """The real CLI started in the background (stdout and stderr captured)."""
+def spawn_cli(*args: str, env: dict[str, str], quiet: bool = False) -> subprocess.Popen[str]:
+    """The real CLI started in the background (stdout and stderr captured; ``quiet``: thrown
+    away, for a run nobody reads before it ends, whose log could fill the pipe)."""
+    output = subprocess.DEVNULL if quiet else subprocess.PIPE
     return subprocess.Popen(
         [sys.executable, "-m", "reconciler", *args],
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=output,
+        stderr=output,
         text=True,
     )
 

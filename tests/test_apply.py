@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,9 +22,11 @@ from tests.support import (
     build_world,
     check_after_crash,
     check_invariants,
+    kill_when,
     run_cli,
     spawn_cli,
     wait_all_ok,
+    wait_until,
     write_specs,
 )
 
@@ -36,6 +36,11 @@ STARTS = ("StartSpeakerEnrollmentJob", "StartFraudsterRegistrationJob")
 def _starts(sandbox: Sandbox) -> int:
     calls = sandbox.calls()
     return sum(calls.get(op, 0) for op in STARTS)
+
+
+def _calls(sandbox: Sandbox) -> int:
+    """The calls the sandbox has received so far (every operation)."""
+    return sum(sandbox.calls().values())
 
 
 def _events(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -249,8 +254,9 @@ def test_no_personal_data_in_logs_or_state(
 def test_sigkill_during_apply_wait_never_duplicates(
     voiceid_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    """SIGKILL at random moments of apply --wait (20 trials), then re-run: never two jobs for
-    one spec hash, and the final state records every job."""
+    """SIGKILL at random moments of apply --wait (20 trials: once the sandbox has had a random
+    number of calls), then re-run: never two jobs for one spec hash, and the final state
+    records every job."""
     rng = random.Random(20261124)
     env = voiceid_sandbox.env()
     for trial in range(20):
@@ -271,15 +277,9 @@ def test_sigkill_during_apply_wait_never_duplicates(
             "--timeout",
             "60",
         )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", *args],
-            env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rng.uniform(0.3, 2.0))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process = spawn_cli(*args, env=env, quiet=True)
+        calls = rng.randint(1, 28)  # a whole run makes 22 to 32
+        kill_when(process, lambda: _calls(voiceid_sandbox) >= calls)  # noqa: B023 - here
         check_after_crash(world, state)
         result = run_cli(*args, env=env)
         assert result.returncode == 0, result.stderr
@@ -424,17 +424,10 @@ def test_every_command_stops_cleanly_on_sigterm_and_sigint(
     words = command.split()
     uses_specs = words[0] in ("apply", "plan") or words[:2] == ["state", "rebuild"]
     argv = [*words, *([str(specs)] if uses_specs else []), "--state", str(state), "--tps", "0"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *argv],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    before = sum(voiceid_sandbox.calls().values())
-    while sum(voiceid_sandbox.calls().values()) == before and time.monotonic() < deadline:
-        time.sleep(0.02)  # it is now waiting for Voice ID's answer
+    before = _calls(voiceid_sandbox)
+    process = spawn_cli(*argv, env=env)
+    # once the sandbox has a call, the command waits for Voice ID's answer
+    assert wait_until(process, lambda: _calls(voiceid_sandbox) > before, deadline=30)
     assert process.poll() is None, process.communicate()
     stopped = time.monotonic()
     process.send_signal(stop)

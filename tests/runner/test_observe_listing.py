@@ -100,25 +100,32 @@ def test_an_interrupt_while_waiting_for_the_other_kind_stops_it(
     thread waits for the other kind's listing: that listing stops at its next page, the run
     does not wait for it. (A signal of the test's own: a pytest-xdist worker ignores SIGINT.)"""
 
+    interrupted = threading.Event()
+
     def interrupt(signum: int, frame: object) -> None:
+        interrupted.set()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGUSR1, interrupt)
     lister = Lister(pages=20_000)
     lister.barrier = threading.Barrier(1)
-    slow = threading.Event()
     real = lister.list_jobs
+    enrolled = threading.Event()  # the main thread has listed its own kind: it waits now
 
     def list_jobs(
         kind: JobKind, domain_id: str, status: JobStatus | None = None, *, keep: Keep | None = None
     ) -> Iterator[ObservedJob]:
         for i, job in enumerate(real(kind, domain_id, status, keep=keep)):
             if kind is REGISTRATION:
-                slow.wait(0.001)  # a page at a time, never done before the interrupt
                 if i == 50:  # a real signal: it wakes the main thread's wait
+                    assert enrolled.wait(timeout=30)
                     os.kill(os.getpid(), signal.SIGUSR1)
+                if i > 50:  # never done before the interrupt: the next pages wait for it
+                    assert interrupted.wait(timeout=30)
             yield job
             if kind is ENROLLMENT and i == 5:
+                if domain_id == "D2":
+                    enrolled.set()
                 return
 
     monkeypatch.setattr(lister, "list_jobs", list_jobs)
