@@ -1,6 +1,7 @@
-"""Publishing a page to S3 (``status --format html --out s3://BUCKET/KEY``): one object,
-replaced whole by one PutObject (S3 never shows half of it), with the media type a browser
-opens it as and no caching (the page of the last run, not of an earlier one).
+"""Publishing a page to S3 (``status --format html --out s3://BUCKET/KEY``): one object.
+
+It is replaced whole by one PutObject (S3 never shows half of it), with the media type a
+browser opens it as and no caching (the page of the last run, not of an earlier one).
 
 The object takes the bucket's default encryption, as the state beside it does; whoever may
 read it opens it with their own credentials (the S3 console's Open, ``aws s3 presign``):

@@ -1,6 +1,9 @@
 """The face: the ``voiceid-reconciler`` command line (:func:`main`), rendering, the demo.
 
-It parses, configures logging, calls the runner and prints; it holds no reconciling logic.
+It parses, configures logging, builds the adapters from the options (:mod:`.args`), calls the
+runner and prints; the rules are the core's. Not only the runner's: ``state rm`` and ``mv``
+take the store's lock and write the state here (:mod:`.cmd_state`), and the commands that load
+specs save the spec cache themselves (issue 32 moves both behind one session).
 """
 
 import contextlib
@@ -183,8 +186,8 @@ def leave(code: int) -> NoReturn:
     flushed and the log handlers closed, and then the interpreter's teardown is skipped — it
     frees the run's objects one at a time (a state and specs of 10,000 entries: a tenth of a
     second of CPU), where the end of the process frees them at once. Every command has
-    finished its own work by then: state written, lock released, notifications sent; the only
-    thread that may still run is a daemon thread's manifest lookup nobody waits for. Under a
+    finished its own work by then: state written, lock released, notifications sent; no other
+    thread runs (a listing's threads are joined, a lock's heartbeat stopped with it). Under a
     profiler or a coverage tool (``python -m cProfile``), the process ends as usual. Output
     that could not be written (:func:`guard_output`) decides the status of a command that
     succeeded: the flush here is often the write that finds the reader gone (a pipe's output

@@ -1,6 +1,12 @@
-"""Canonical JSON text, as the state and the spec hash write it: sorted keys, no whitespace,
-UTF-8 as it is (``ensure_ascii=False``). One place, because the spec hash depends on it byte
-for byte (``tests/test_identity.py`` pins it) and the state file's lines with it."""
+"""Canonical JSON text (sorted keys, no whitespace, UTF-8 as it is): the pieces the spec hash's
+text and the state's lines are made of.
+
+Not their only writer: :attr:`~reconciler.core.identity.StartRequest.canonical` writes the hash's
+text by hand from :data:`string` and :func:`compact` (``tests/test_identity.py`` proves it the
+very bytes :func:`compact` writes of the same request), and the state's spec entries and job
+records are written by pydantic's encoder (:mod:`reconciler.core.state`, the fields declared in
+sorted order; ``tests/test_state_layout.py`` checks them against ``json.dumps``). The spec hash
+depends on this text byte for byte."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The state: what the reconciler observed, cached so that a run spends API calls only on what
-can still change. Versioned schema, deterministic JSON, locked atomic writes.
+can still change — its versioned schema, its lines as written and read, the journal's replay.
 
 Schema (version 4), as written to disk (JSON, sorted keys, two-space indent)::
 

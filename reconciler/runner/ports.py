@@ -1,10 +1,14 @@
-"""What a run needs from the world, as protocols: the adapters satisfy them, tests fake them.
+"""What a run needs from the world, as protocols the adapters satisfy and tests fake:
+``VoiceIdApi`` (its ``Domain`` and ``Watchlist``), ``ObjectStore``, ``StateStore``, ``Clock``.
 
 Time is one of them: :class:`Clock` gives the wall time (for the state's timestamps and the
 list-lag horizon), a monotonic time (for ``--timeout``) and ``sleep`` (between ``--wait``
 polls), so the runner never reads a clock of its own. A run reads the wall time through
 :class:`ServiceClock`: Voice ID's own time, so that every host ages the state's timestamps (the
 list-lag horizon's intents and first listings) alike, whatever its own clock says.
+
+Notification sinks are not here: their protocol, ``Sink``, is
+:class:`reconciler.adapters.notify.Sink`, which the runner's ``Notifier`` is handed.
 """
 
 from __future__ import annotations
