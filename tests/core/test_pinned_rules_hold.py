@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+
+import pytest
 
 from reconciler.core.hold import (
     DEFAULT_LIST_LAG_HORIZON,
     DEFAULT_TOKEN_LIFETIME,
+    Decision,
     Listing,
     ListLag,
     decide,
@@ -142,3 +146,20 @@ def test_foreign_active_leaves_out_our_own_running_job() -> None:
         ObservedJob(SLOT[1], SLOT[0], "theirs", "y", JobStatus.IN_PROGRESS),
     ]
     assert foreign_active(seen, _with(ours)) == Counter({SLOT: 1})
+
+
+def test_the_policy_values_are_immutable() -> None:
+    """A ListLag and a Decision are values: shared between slots, never changed."""
+    lag, decision = ListLag(NOW), Decision(Listing.FULL)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        lag.now = 0.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.hold = "x"  # type: ignore[misc]
+    assert len({lag, ListLag(NOW), decision, Decision(Listing.FULL)}) == 2
+
+
+def test_any_positive_horizon_holds_a_first_listing() -> None:
+    """Half a second of lag is still lag: only 0 trusts List at once."""
+    state = State()
+    lag = ListLag(NOW, 0.5)
+    assert record_full_listing(state, SLOT, lag, may_start=True, unknown_ours=True) is not None

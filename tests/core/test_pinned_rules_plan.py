@@ -3,6 +3,8 @@ unit tests of check_plan (the checksum and start-limit gate)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,19 +12,24 @@ import pytest
 
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import DesiredJob
-from reconciler.core.errors import Location, PlanChecksumMismatch, UnsafePlanError
+from reconciler.core.errors import Location, PlanChecksumMismatch, PlanError, UnsafePlanError
 from reconciler.core.identity import Resolution, job_name, start_request
 from reconciler.core.jobs import Failure, ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.plan import (
     DEFAULT_MAX_ACTIVE,
     DEFAULT_START_LIMIT,
+    UNKNOWN_HASH,
     Action,
     ActionKind,
+    Intent,
     Plan,
+    approve,
     build_plan,
     check_plan,
+    collisions,
     config_risks,
+    intent_differences,
     limit_note,
     next_start,
     settled,
@@ -296,3 +303,74 @@ def test_a_hold_queues_the_slots_starts_with_its_reason() -> None:
     assert (action.kind, action.code, action.reason) == (ActionKind.QUEUED, "list-lag", "list lag")
     other = build_plan([_desired("a")], State(), hold={("E" * 22, E): "list lag"})
     assert [a.kind for a in other.actions] == [ActionKind.START]
+
+
+# The review set and its checksum
+
+
+def _wanted(count: int) -> Plan:
+    return Plan(
+        tuple(
+            Action(ActionKind.START, E, f"s{i:05d}", hash=f"{i:064x}", domain_id=D1)
+            for i in range(count)
+        )
+    )
+
+
+@pytest.mark.parametrize("count", [0, 1, 1000, 1001, 2500])
+def test_the_checksum_is_of_the_json_list_of_the_intents(count: int) -> None:
+    """Written a thousand intents at a time, the digest is still that of one JSON list."""
+    plan = _wanted(count)
+    text = json.dumps([list(i) for i in plan.intent()], separators=(",", ":"))
+    assert plan.checksum() == hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_an_intent_describes_its_hash_and_attempts() -> None:
+    one = Intent("k", "a" * 64, 1, D1)
+    assert one.describe() == "to start, hash aaaaaaaaaaaa"
+    assert one._replace(attempts=3).describe() == "to start, hash aaaaaaaaaaaa, up to 3 attempts"
+    assert one._replace(hash=UNKNOWN_HASH).describe() == "to start, hash unknown (offline plan)"
+
+
+def test_intent_differences_name_each_spec_then_how_many_more() -> None:
+    reviewed = [Intent(f"k{i}", "a" * 64, 1, D1) for i in range(3)]
+    now = [
+        Intent("k0", "b" * 64, 1, D1),
+        Intent("k1", "a" * 64, 2, D1),
+        *(Intent(f"n{i}", "c" * 64, 1, D1) for i in range(5)),
+    ]
+    out = intent_differences(reviewed, now)
+    assert out == [
+        "k0: changed since review (hash aaaaaaaaaaaa -> bbbbbbbbbbbb)",
+        "k1: reviewed to start, hash aaaaaaaaaaaa; now to start, hash aaaaaaaaaaaa, up to 2 "
+        "attempts",
+        "k2: no longer awaits review (approved since, started, or removed)",
+        "n0: not in the reviewed plan (to start, hash cccccccccccc)",
+        "n1: not in the reviewed plan (to start, hash cccccccccccc)",
+        "and 3 more",
+    ]
+    assert len(intent_differences(reviewed, now, limit=8)) == 8
+    assert intent_differences(reviewed, reviewed) == []
+    offline = [Intent("k0", UNKNOWN_HASH, 1, D1)]
+    assert intent_differences(reviewed[:1], offline) == [
+        "k0: reviewed to start, hash aaaaaaaaaaaa; now to start, hash unknown (offline plan)"
+    ]
+
+
+def test_approve_records_every_intent_but_an_offline_one() -> None:
+    state = State()
+    intents = [Intent("a", "a" * 64, 2, D1), Intent("b", UNKNOWN_HASH, 1, D1)]
+    assert approve(state, intents, "abc", "2026-01-01T00:00:00Z") == ["a"]
+    assert list(state.approvals) == ["a"]
+    approval = state.approvals["a"]
+    assert (approval.hash, approval.max_attempts, approval.review) == ("a" * 64, 2, "abc")
+
+
+def test_two_specs_of_one_job_are_refused() -> None:
+    first, twin = _desired("a"), _desired("b")
+    twin = DesiredJob(twin.spec, first.request, domain_id=D1)
+    (error,) = collisions([first, twin, _desired("c")])
+    assert "SpeakerEnrollmentJob/b resolves to the same job as SpeakerEnrollmentJob/a" in str(error)
+    with pytest.raises(PlanError, match="resolves to the same job"):
+        build_plan([first, twin], State())
+    assert collisions([first, _desired("c")]) == []
