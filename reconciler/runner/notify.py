@@ -52,8 +52,6 @@ class Notifier:
     max_attempts: Mapping[str, int] = field(default_factory=dict)
     """Each spec's ``maxAttempts`` by key: tells a FAILED attempt with a retry to come where
     no plan does (``status --refresh``), and gives messages their ``attempt 1 of 2``."""
-    sent: int = 0
-    """Messages delivered in this run (for the summary and the tests)."""
     failed_sinks: set[str] = field(default_factory=set)
     """Sinks whose delivery failed in this run: a run counts once towards giving up, however
     many polls it retried in."""
@@ -113,7 +111,6 @@ class Notifier:
                 continue
             ev.delivered(state, box, when)
             self._last_sent[box.sink] = now
-            self.sent += 1
             log.info("notify.sent", sink=sink.name, events=len(box.events))
 
     def finish(self, state: State, plan: Plan | None, now: float) -> None:

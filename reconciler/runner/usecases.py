@@ -47,7 +47,6 @@ class PlanResult:
     state: State
     offline: bool
     observed_at: str | None
-    spec_count: int
 
 
 def plan_offline(
@@ -58,7 +57,7 @@ def plan_offline(
     desired = desired_jobs.offline(in_shard(desire(specs, OfflineResolver(state)), options.shard))
     absorb(state, desired, ())
     plan = options.plan(desired, state)
-    return PlanResult(plan, state, True, state.observed_at, len(specs))
+    return PlanResult(plan, state, True, state.observed_at)
 
 
 def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
@@ -77,7 +76,7 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
         clock=run.clock,
     )
     plan = options.plan(desired, state, foreign_active=seen.foreign_active, hold=seen.hold)
-    return PlanResult(plan, state, False, state.observed_at, len(specs))
+    return PlanResult(plan, state, False, state.observed_at)
 
 
 def refresh(

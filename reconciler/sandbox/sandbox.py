@@ -84,8 +84,6 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._storage: Storage | None = None
         self._storage_lock = threading.Lock()
-        self._session: Any = None
-        self._session_lock = threading.Lock()
         self.service = VoiceIdService(
             config=self._initial_config,
             clock=clock or time.time,

@@ -66,7 +66,6 @@ class DemoWorld:
     kms_alias: str
     role_arn: str
     audio_uris: tuple[str, ...]
-    manifest_prefix: str
     output_prefix: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,7 +148,6 @@ def seed_demo_world(service: VoiceIdService, storage: Storage) -> DemoWorld:
         kms_alias=DEMO_KMS_ALIAS,
         role_arn=f"arn:aws:iam::{service.account_id}:role/{DEMO_ROLE_NAME}",
         audio_uris=tuple(audio_uris),
-        manifest_prefix=f"s3://{bucket}/manifests/",
         output_prefix=f"s3://{bucket}/output/",
     )
 
