@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.adapters.localstore import LocalStateStore
-from reconciler.cli.render import Scope, status_json
+from reconciler.cli.render_status import Scope, status_json
 from reconciler.cli.statuspage import status_page
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import JobKind, JobStatus

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli.render import plan_failed_markdown, plan_markdown
+from reconciler.cli.plancomment import plan_failed_markdown, plan_markdown
 from reconciler.core.kinds import JobKind
 from reconciler.core.plan import Plan, build_plan
 from reconciler.core.state import State

@@ -10,7 +10,8 @@ import pytest
 
 from reconciler.cli.app import main
 from reconciler.cli.exits import EXIT_FAIL_ON, EXIT_OK
-from reconciler.cli.render import plan_json, plan_markdown, plan_text
+from reconciler.cli.plancomment import plan_markdown
+from reconciler.cli.render import plan_json, plan_text
 from reconciler.core.desired import OfflineResolver, Unresolved
 from reconciler.core.kinds import JobKind
 from reconciler.core.plan import Action, ActionKind, Plan

@@ -17,7 +17,8 @@ import pytest
 from cmarkgfm.cmark import Options
 
 from reconciler.cli.app import main
-from reconciler.cli.render import GITHUB_COMMENT_LIMIT, plan_json, plan_markdown, plan_text
+from reconciler.cli.plancomment import GITHUB_COMMENT_LIMIT, plan_markdown
+from reconciler.cli.render import plan_json, plan_text
 from reconciler.cli.render import quiet as is_quiet
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import DesiredJob, did_you_mean

@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.cli import EXIT_OK, main
-from reconciler.cli.render import status_text
+from reconciler.cli.render_status import status_text
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import JobRecord, SpecEntry, State
 from reconciler.sandbox import Sandbox

@@ -79,14 +79,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _failed_comment(errors: list[str]) -> None:
-    from reconciler.cli import render
+    from reconciler.cli import plancomment
 
-    sys.stdout.write(render.plan_failed_markdown(errors))
+    sys.stdout.write(plancomment.plan_failed_markdown(errors))
     sys.stdout.flush()
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from reconciler.cli import render
+    from reconciler.cli import plancomment, render
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.usecases import plan_offline, plan_online
 
@@ -127,7 +127,7 @@ def _plan(args: argparse.Namespace) -> int:
         )
     elif args.format == "markdown":
         sys.stdout.write(
-            render.plan_markdown(
+            plancomment.plan_markdown(
                 result.plan, offline=result.offline, observed_at=result.observed_at
             )
         )

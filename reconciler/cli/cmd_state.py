@@ -112,7 +112,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from reconciler.cli import render
+    from reconciler.cli import render_status
 
     state = shared.store(args).read()
     if args.names:
@@ -120,7 +120,7 @@ def run_show(args: argparse.Namespace) -> int:
     elif args.format == "json":
         sys.stdout.write(state.to_json())
     else:
-        sys.stdout.write(render.state_text(state))
+        sys.stdout.write(render_status.state_text(state))
         sys.stdout.writelines(_entries_table(state))
     return EXIT_OK
 
@@ -218,7 +218,7 @@ def run_unlock(args: argparse.Namespace) -> int:
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
-    from reconciler.cli import render
+    from reconciler.cli import render_status
     from reconciler.runner.context import Run, RunOptions
     from reconciler.runner.usecases import rebuild
 
@@ -232,5 +232,5 @@ def run_rebuild(args: argparse.Namespace) -> int:
     loaded = shared.load_specs(args, store)
     state = rebuild(loaded.specs, Run(store, shared.voiceid(args), shared.objects(args), options))
     loaded.save_cache()
-    sys.stdout.write(render.state_text(state))
+    sys.stdout.write(render_status.state_text(state))
     return EXIT_OK

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.cli import args as shared
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK
-from reconciler.cli.render import Scope
+from reconciler.cli.render_status import Scope
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 
@@ -71,7 +71,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.cli import render
+    from reconciler.cli import render, render_status
     from reconciler.runner.usecases import refresh
 
     scope, specs = _scope(args)
@@ -98,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
 
         text = status_page(state, scope=scope, specs=specs, rendered_at=iso(time.time()))
     elif args.format == "json":
-        text = render.status_json(state, scope=scope)
+        text = render_status.status_json(state, scope=scope)
     else:
         colour = args.out is None and render.use_colour(sys.stdout)
-        text = render.status_text(state, colour=colour, scope=scope)
+        text = render_status.status_text(state, colour=colour, scope=scope)
     if args.out is None:
         sys.stdout.write(text)
     else:
@@ -159,7 +159,7 @@ def _watch(
     args: argparse.Namespace, store: Any, scope: Scope | None, notifier: Notifier | None
 ) -> int:
     """Refresh and redraw until no job is in flight (each refresh saved, as --refresh)."""
-    from reconciler.cli import collector, output_error, render
+    from reconciler.cli import collector, output_error, render_status
     from reconciler.cli.logs import TERMINAL
     from reconciler.runner.usecases import refresh
 
@@ -168,7 +168,7 @@ def _watch(
     drawn = 0
     while True:
         state = refresh(store, voiceid, objects, notifier=notifier)
-        lines = render.watch_lines(state, width=TERMINAL.width(), scope=scope)
+        lines = render_status.watch_lines(state, width=TERMINAL.width(), scope=scope)
         if tty and drawn:
             sys.stdout.write(f"\x1b[{drawn}F\x1b[J")  # back to the view's first line
         sys.stdout.write("\n".join(lines) + "\n")

@@ -43,7 +43,7 @@ from reconciler.core.plan import APPLY_REVIEW, next_start
 from reconciler.core.times import span
 
 if TYPE_CHECKING:
-    from reconciler.cli.render import Scope
+    from reconciler.cli.render_status import Scope
     from reconciler.core.spec import LoadedSpec
     from reconciler.core.state import JobRecord, State
 

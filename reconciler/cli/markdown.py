@@ -1,0 +1,266 @@
+"""The Markdown of one action in the plan comment: its row's cells (a label, a note, the
+table's columns) and its start request as ``terraform plan`` shows a create; text from the world
+escaped, identifiers as code spans. No speaker data: a roster is its speaker count."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+
+from reconciler.cli.render import action_status, row_class
+from reconciler.core.identity import StartRequest
+from reconciler.core.plan import Action, ActionKind, Plan
+
+_MARKDOWN_LABELS = {
+    ActionKind.START: "🟢 start",
+    ActionKind.RETRY: "🔁 retry",
+    ActionKind.QUEUED: "⏳ queued",
+    ActionKind.AWAITING_REVIEW: "⏸️ awaiting review",
+    ActionKind.BLOCKED: "⛔ blocked",
+    ActionKind.IN_SYNC: "✅ in sync",
+    ActionKind.SUPERSEDED: "♻️ superseded",
+    ActionKind.ORPHANED: "❔ orphaned",
+    ActionKind.RETIRED: "🗄️ retired",
+}
+_MARKDOWN_PROBLEMS = {"failed": "❌ failed", "with errors": "⚠️ with errors"}
+_KIND_WORDS = {"SpeakerEnrollmentJob": "enrollment", "FraudsterRegistrationJob": "registration"}
+
+
+def _markdown_label(action: Action) -> str:
+    label = _MARKDOWN_PROBLEMS.get(row_class(action), _MARKDOWN_LABELS[action.kind])
+    return f"{label} ⚠️" if action.risks else label
+
+
+def _risk_head(risk: str) -> str:
+    """``existingEnrollmentAction OVERWRITE`` of ``existingEnrollmentAction OVERWRITE: re-enrolls
+    speakers already enrolled``: the setting, without the explanation."""
+    return risk.partition(":")[0]
+
+
+def _markdown_note(action: Action) -> str:
+    """Risky settings first (named; the "Settings to check" section explains them), then the
+    job's status, why, what changed, the attempt and the job."""
+    parts = [f"⚠️ **{escape(_risk_head(risk))}**" for risk in action.risks]
+    if action.speakers is not None and action.kind is not ActionKind.IN_SYNC:
+        parts.append(f"{action.speakers} {_speaker_noun(action)}")
+    status = action_status(action) if action.status else ""
+    if (
+        status
+        and row_class(action) not in ("failed", "with errors")
+        and status not in action.reason
+    ):
+        parts.append(escape(status))
+    if action.reason:  # the label says "awaiting review" already
+        parts.append(escape(action.reason.removeprefix("awaiting review: ")))
+    if action.changes:
+        parts.append(escape(f"changed: {', '.join(action.changes)}"))
+    if action.attempt and action.attempt > 1 and f"attempt {action.attempt}" not in action.reason:
+        parts.append(f"attempt {action.attempt}")
+    if action.job_id and action.kind is not ActionKind.IN_SYNC:
+        parts.append(f"job {code_span(action.job_id)}")
+    return "; ".join(parts)
+
+
+def _speaker_noun(action: Action) -> str:
+    return "speakers" if action.spec_kind == "SpeakerEnrollmentJob" else "fraudsters"
+
+
+def _markdown_domain(action: Action) -> str:
+    """The domain's name when the state knows it (its id is in the start request), else its
+    id: the table stays narrow enough for a pull request's column."""
+    return code_span(action.domain_name or action.domain_id or "-")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns of a comment's tables: the kind only when the plan holds both kinds, the
+    domain only when it spans several (else said once, above the tables): narrow tables read
+    whole in a pull request's column, where a wide one hides its notes behind a scroll bar."""
+
+    kind: bool
+    domain: bool
+
+    @classmethod
+    def of(cls, plan: Plan) -> Columns:
+        return cls(
+            kind=len({a.spec_kind for a in plan.actions}) > 1,
+            domain=len({a.domain_id for a in plan.actions}) > 1,
+        )
+
+    def names(self) -> list[str]:
+        return ["", "spec"] + ["kind"] * self.kind + ["domain"] * self.domain + ["note"]
+
+    def head(self) -> list[str]:
+        names = self.names()
+        return [f"| {' | '.join(names)} |".replace("|  |", "| |"), "|---" * len(names) + "|"]
+
+    def more(self, left: int) -> str:
+        return f"| … | {left} more not shown |" + " |" * (len(self.names()) - 2)
+
+    def row(self, action: Action) -> str:
+        cells = [_markdown_label(action), code_span(action.name)]
+        if self.kind:
+            cells.append(_KIND_WORDS.get(action.spec_kind, action.spec_kind))
+        if self.domain:
+            cells.append(_markdown_domain(action))
+        cells.append(_markdown_note(action))
+        return f"| {' | '.join(cells)} |"
+
+
+def request_details(action: Action) -> str:
+    """One start as ``terraform plan`` shows a create: a folded block, its summary naming the
+    spec, and the request it will send as attributes — in the spec's own field names, every
+    default filled in, risky settings marked — in a ``diff`` block (GitHub colours it green).
+    No speaker data: a roster is its speaker count and where apply stages its manifest."""
+    what = f"{_markdown_label(action)} <code>{html.escape(action.name)}</code>"
+    kind = _KIND_WORDS.get(action.spec_kind, action.spec_kind)
+    where = action.domain_name or action.domain_id
+    domain = f" · {html.escape(where)}" if where else ""
+    attempt = f" · attempt {action.attempt}" if action.attempt else ""
+    lines = [f'{action.spec_kind} "{action.name}" {{']
+    risks = list(action.risks)
+    request = action.request
+    if request is None:
+        lines.append("    # known online only (a plan with Voice ID and S3 shows the request)")
+        lines += [f"    # ⚠ {risk}" for risk in risks]
+    else:
+        body = _request_attributes(action, request)
+        marked = []
+        for key, value in body:
+            note = ""
+            if value.startswith('"'):  # a risky setting carries its value in the risk's head
+                hits = [r for r in risks if value.strip('"') in _risk_head(r).split()]
+                if hits:
+                    note = f"  # ⚠ {hits[0].partition(': ')[2] or hits[0]}"
+                    risks.remove(hits[0])
+            marked.append((key, value + note))
+        lines += [f"    # ⚠ {risk}" for risk in risks]  # a risk no attribute carries
+        lines += _aligned(marked, "    ")
+    lines.append("}")
+    fence = "`" * max(3, longest_run(lines, "`") + 1)
+    return "\n".join(
+        [
+            f"<details><summary>{what} · {kind}{domain}{attempt}</summary>",
+            "",
+            f"{fence}diff",
+            *(f"+ {line}" for line in lines),
+            fence,
+            "",
+            "</details>",
+        ]
+    )
+
+
+def _request_attributes(action: Action, request: StartRequest) -> list[tuple[str, str]]:
+    """``(key, value)`` lines of one request; nested blocks open with ``key {`` (value "{")
+    and close with ``}`` (key "}")."""
+
+    def quoted(value: object, unset: str = "(not set: Voice ID's default)") -> str:
+        return unset if value is None else json.dumps(value, ensure_ascii=False)
+
+    default_watchlist = "(not set: the domain's default watchlist)"
+
+    config = request.config
+    name = f"  # {action.domain_name}" if action.domain_name else ""
+    body = [
+        ("domain", quoted(request.domain_id) + name),
+        ("dataAccessRoleArn", quoted(request.data_access_role_arn)),
+        ("revision", str(request.revision)),
+        ("input", "{"),
+    ]
+    digest = request.manifest_digest
+    if digest is None or digest.startswith("etag:"):  # a manifest of the spec's own
+        etag = f"  # ETag {digest.removeprefix('etag:').strip(chr(34))[:12]}" if digest else ""
+        body.append(("  manifest", f"{quoted(request.input_s3_uri)}{etag}"))
+    else:  # an inline roster: how many, never who (its manifest is staged by apply)
+        count = "" if action.speakers is None else f"{action.speakers} {_speaker_noun(action)}, "
+        staged = request.input_s3_uri.rpartition("/")[0] + "/"
+        body.append(("  roster", f"({count}staged under {quoted(staged)})"))
+    body += [
+        ("}", ""),
+        ("output", "{"),
+        ("  s3Uri", quoted(request.output_s3_uri)),
+        ("  kmsKeyId", quoted(request.kms_key_id)),
+        ("}", ""),
+    ]
+    if "fraudDetection" in config:
+        fraud = config["fraudDetection"] or {}
+        body += [
+            ("enrollment", "{"),
+            ("  existingEnrollmentAction", quoted(config.get("existingEnrollmentAction"))),
+            ("  fraudDetection", "{"),
+            ("    action", quoted(fraud.get("action"))),
+            ("    riskThreshold", quoted(fraud.get("riskThreshold"))),
+            ("    watchlist", quoted(fraud.get("watchlistId"), default_watchlist)),
+            ("  }", ""),
+            ("}", ""),
+        ]
+    else:
+        body += [
+            ("registration", "{"),
+            ("  duplicateRegistrationAction", quoted(config.get("duplicateRegistrationAction"))),
+            ("  fraudsterSimilarityThreshold", quoted(config.get("fraudsterSimilarityThreshold"))),
+            ("  watchlist", quoted(config.get("watchlistId"), default_watchlist)),
+            ("}", ""),
+        ]
+    if action.attempt:
+        body.append(("attempt", str(action.attempt)))
+    if action.job_name:
+        body.append(("JobName", quoted(action.job_name)))
+    if action.client_token:
+        token = action.client_token
+        body.append(("ClientToken", quoted(f"{token[:16]}…{token[token.rfind('-') :]}")))
+    return body
+
+
+def _aligned(body: list[tuple[str, str]], indent: str) -> list[str]:
+    """Attributes aligned on ``=`` within each block, as ``terraform plan`` writes them."""
+    out: list[str] = []
+    group: list[tuple[str, str]] = []
+
+    def nested(key: str) -> str:  # two spaces of the key's nesting: four of the block's
+        return indent + "  " * (len(key) - len(key.lstrip(" ")))
+
+    def flush() -> None:
+        width = max((len(k.strip()) for k, _ in group), default=0)
+        for key, value in group:
+            out.append(f"{nested(key)}{key.strip():<{width}} = {value}")
+        group.clear()
+
+    for key, value in body:
+        if value == "{" or key.strip() == "}":
+            flush()
+            out.append(f"{nested(key)}{key.strip()}" + (" {" if value == "{" else ""))
+        else:
+            group.append((key, value))
+    flush()
+    return out
+
+
+def longest_run(lines: list[str], char: str) -> int:
+    longest = 0
+    for line in lines:
+        run = 0
+        for c in line:
+            run = run + 1 if c == char else 0
+            longest = max(longest, run)
+    return longest
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>\[\]|~&#])")
+
+
+def escape(text: str) -> str:
+    """Text from the world (a reason, Voice ID's failure message) as literal Markdown in a
+    table cell: punctuation that would format, link or open HTML is escaped, a line break
+    becomes a space."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def code_span(text: str) -> str:
+    """``text`` as a code span in a table cell (a ``|`` escaped: GFM splits cells first)."""
+    fence = "`" * (longest_run([text], "`") + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"
