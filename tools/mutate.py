@@ -253,12 +253,19 @@ def _copy_package(root: Path) -> Path:
     return tree
 
 
-def run_module(
-    path: str, tests: list[str], jobs: int, log: Callable[[str], None], root: Path = ROOT
+def run_module(  # noqa: PLR0913 - root and only are keyword-only options
+    path: str,
+    tests: list[str],
+    jobs: int,
+    log: Callable[[str], None],
+    *,
+    root: Path = ROOT,
+    only: set[str] | None = None,
 ) -> dict[Mutant, str]:
-    """Every mutant of ``path`` and what the tests made of it."""
+    """Every mutant of ``path`` (or those whose key is in ``only``) and what the tests made
+    of it."""
     source = (root / path).read_text(encoding="utf-8")
-    found = mutants(path, source)
+    found = [m for m in mutants(path, source) if only is None or m.key in only]
     trees = [_copy_package(root) for _ in range(jobs)]
     try:
         started = time.monotonic()
@@ -285,8 +292,10 @@ def run_module(
 
         results: dict[Mutant, str] = {}
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for mutant, outcome in pool.map(one, found):
+            for done, (mutant, outcome) in enumerate(pool.map(one, found), 1):
                 results[mutant] = outcome
+                if done % 25 == 0:
+                    log(f"  {done}/{len(found)} mutants")
                 if outcome != "killed":
                     log(f"  {outcome}: {mutant.key}")
         return results
@@ -333,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", action="append", help="test paths instead of the mapping")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument(
+        "--only", type=Path, help="a file of mutant keys to run alone (an earlier run's survivors)"
+    )
     options = parser.parse_args(argv)
     modules = options.module or list(MAPPING)
 
@@ -349,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         tests = options.tests or [t for t in MAPPING.get(module, ()) if (ROOT / t).exists()]
         if not tests:
             raise SystemExit(f"mutate: no tests mapped to {module}: pass --tests")
-        results.update(run_module(module, tests, max(1, options.jobs), log))
+        only = None if options.only is None else set(load_equivalents(options.only))
+        results.update(run_module(module, tests, max(1, options.jobs), log, only=only))
     if results:
         sys.stdout.write(report(results, load_equivalents(EQUIVALENTS)) + "\n")
     return 0
