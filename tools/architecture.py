@@ -204,7 +204,7 @@ def write(root: Path = ROOT) -> bool:
     return new != text
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.architecture", description=__doc__)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", action="store_true", help="rewrite the generated blocks")
@@ -212,15 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.write:
-            print(f"{DOC}: {'rewritten' if write() else 'up to date'}")
+            sys.stdout.write(f"{DOC}: {'rewritten' if write(root) else 'up to date'}\n")
             return 0
-        diff = check()
+        diff = check(root)
     except ArchitectureError as err:
-        print(f"tools.architecture: {err}", file=sys.stderr)
+        sys.stderr.write(f"tools.architecture: {err}\n")
         return 1
     if diff:
         sys.stdout.write(diff)
-        print(f"{DOC} is stale: python -m tools.architecture --write", file=sys.stderr)
+        sys.stderr.write(f"{DOC} is stale: python -m tools.architecture --write\n")
         return 1
     return 0
 
