@@ -33,7 +33,9 @@ from bench.status_page import (
 )
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.cli import EXIT_ERROR, EXIT_OK, main
-from reconciler.cli.statuspage import LABELLED, LOOKS, status_page
+from reconciler.cli.statuspage import status_page
+from reconciler.cli.statuspage_model import LOOKS
+from reconciler.cli.statuspage_svg import LABELLED
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import Approval, JobRecord, State
