@@ -18,6 +18,7 @@ import pytest
 from reconciler.cli import EXIT_ERROR, EXIT_OK, main
 from reconciler.core import redact as redaction
 from reconciler.core.errors import SpecErrors, StateError
+from reconciler.core.jobkinds.enrollment import KIND as ENROLLMENT_KIND
 from reconciler.core.jobs import (
     UNKNOWN,
     Failure,
@@ -28,7 +29,6 @@ from reconciler.core.jobs import (
 )
 from reconciler.core.loading import load, load_specs
 from reconciler.core.redact import MASK, MAX_TEXT, redact
-from reconciler.core.roster import MAX_SPEAKERS_PER_JOB
 from reconciler.core.state import State, parse_state
 from reconciler.sandbox import Sandbox
 from tests.support import Receiver, World, build_world
@@ -928,7 +928,7 @@ def test_a_spec_named_as_a_part_of_a_chunked_roster_is_refused(
     error at the part-named spec's name, naming the roster's spec's file and line."""
     root = _repository(tmp_path)
     specs = root / "specs"
-    rows = "".join(f"c-{i},s3://bkt/a.wav\n" for i in range(MAX_SPEAKERS_PER_JOB + 1))
+    rows = "".join(f"c-{i},s3://bkt/a.wav\n" for i in range(ENROLLMENT_KIND.per_job + 1))
     specs.mkdir()
     (specs / "big.csv").write_text("speakerId,audio\n" + rows)
     _spec(specs / "big.yaml", "    speakersFile: big.csv\n    stagingUri: s3://bkt/s/\n")

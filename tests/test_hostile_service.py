@@ -29,13 +29,13 @@ from pydantic.fields import FieldInfo
 from reconciler.adapters import shapes
 from reconciler.adapters.voiceid import (
     _ANSWER,
-    _OPERATIONS,
     MALFORMED,
     VoiceId,
     _error_body,
     _read_answer,
 )
 from reconciler.cli import EXIT_ERROR, EXIT_OK, main
+from reconciler.core import jobkinds
 from reconciler.core.errors import RetryableError, VoiceIdError
 from reconciler.core.kinds import JobKind
 from reconciler.sandbox import Sandbox
@@ -127,7 +127,11 @@ def _compare(model: type[BaseModel], shape: Any, where: str) -> list[str]:
 
 def test_every_operation_called_has_a_model_of_its_answer_and_only_those() -> None:
     """The adapter's operations are the models' (nothing unread, nothing unmodelled)."""
-    called = {"ListDomains", "ListWatchlists"} | {op for ops in _OPERATIONS.values() for op in ops}
+    called = {"ListDomains", "ListWatchlists"} | {
+        op
+        for k in jobkinds.KINDS.values()
+        for op in (k.list_operation, k.describe_operation, k.start_operation)
+    }
     assert set(shapes.ANSWERS) == called
 
 

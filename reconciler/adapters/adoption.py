@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from reconciler.adapters.aws import S3_ERRORS, error_code
 from reconciler.adapters.shapes import MAX_ANSWER_BYTES, Id22, S3UriText, Score, explain
-from reconciler.core import s3uri
+from reconciler.core import jobkinds, s3uri
 from reconciler.core.adoption import JobSettings, ManifestHead, ObjectState
 from reconciler.core.errors import VoiceIdError
 from reconciler.core.jobs import ObservedJob
@@ -42,10 +42,6 @@ from reconciler.core.kinds import JobKind
 if TYPE_CHECKING:
     from reconciler.adapters.voiceid import VoiceId
 
-_DESCRIBE = {
-    JobKind.ENROLLMENT: "DescribeSpeakerEnrollmentJob",
-    JobKind.REGISTRATION: "DescribeFraudsterRegistrationJob",
-}
 _HOOK = "VoiceIdReconcilerSettings"
 MALFORMED = "MalformedAnswer"
 _GONE = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
@@ -117,7 +113,7 @@ class SettingsReader:
         self.voiceid = voiceid
         self._local = threading.local()
         events = voiceid.client.meta.events
-        for operation in _DESCRIBE.values():
+        for operation in (k.describe_operation for k in jobkinds.KINDS.values()):
             # First: the Voice ID adapter's own hook then reads the answer and empties it.
             events.register_first(
                 f"before-parse.voice-id.{operation}", self._read, unique_id=_HOOK + operation
@@ -130,7 +126,7 @@ class SettingsReader:
         self._local.read = None
         job = self.voiceid.describe_job(kind, domain_id, job_id)
         read: tuple[str, JobSettings] | str | None = self._local.read
-        operation = _DESCRIBE[kind]
+        operation = jobkinds.of(kind).describe_operation
         if isinstance(read, str):
             raise VoiceIdError(f"{operation}: {read}", code=MALFORMED)
         if read is None or read[0] != job.job_id:

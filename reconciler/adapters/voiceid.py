@@ -60,6 +60,7 @@ from tenacity import (
 )
 
 from reconciler.adapters import shapes
+from reconciler.core import jobkinds
 from reconciler.core.errors import (
     AccessDeniedError,
     ConflictError,
@@ -75,18 +76,6 @@ from reconciler.core.times import iso
 
 log = structlog.get_logger("reconciler.voiceid")
 
-_OPERATIONS = {
-    JobKind.ENROLLMENT: (
-        "ListSpeakerEnrollmentJobs",
-        "DescribeSpeakerEnrollmentJob",
-        "StartSpeakerEnrollmentJob",
-    ),
-    JobKind.REGISTRATION: (
-        "ListFraudsterRegistrationJobs",
-        "DescribeFraudsterRegistrationJob",
-        "StartFraudsterRegistrationJob",
-    ),
-}
 _ERRORS: dict[str, type[VoiceIdError]] = {
     "AccessDeniedException": AccessDeniedError,
     "ResourceNotFoundException": NotFoundError,
@@ -350,7 +339,7 @@ class VoiceId:
         ``keep(JobName, JobStatus)`` says which are read whole (a cold start lists a hundred
         thousand jobs, nine in ten of them ended and another tool's: each is checked, none
         made into an ObservedJob)."""
-        operation = _OPERATIONS[kind][0]
+        operation = jobkinds.of(kind).list_operation
         params: dict[str, Any] = {"DomainId": domain_id, "MaxResults": PAGE_SIZE}
         if status:
             params["JobStatus"] = status
@@ -361,13 +350,13 @@ class VoiceId:
                     yield _observed(kind, domain_id, item)
 
     def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob:
-        answer = self._call(_OPERATIONS[kind][1], DomainId=domain_id, JobId=job_id)
+        answer = self._call(jobkinds.of(kind).describe_operation, DomainId=domain_id, JobId=job_id)
         assert isinstance(answer, shapes.JobAnswer)
         return _observed(kind, domain_id, answer.Job)
 
     def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob:
         """Start a job (``params`` carry our ClientToken and JobName)."""
-        answer = self._call(_OPERATIONS[kind][2], **params)
+        answer = self._call(jobkinds.of(kind).start_operation, **params)
         assert isinstance(answer, shapes.JobAnswer)
         return _observed(kind, params["DomainId"], answer.Job)
 

@@ -14,7 +14,6 @@ where they are.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -24,25 +23,19 @@ from pathlib import Path
 from typing import TextIO
 
 from reconciler.core.loading import load_specs
-from reconciler.core.spec import ENROLLMENT
+from reconciler.core.roster import Request, render_manifest
 from reconciler.sandbox.options import DEFAULT_JOB_DURATION
 
 SPEAKERS_PER_MANIFEST = 3
 
 
 def _manifest(kind: str, audio: Sequence[str], offset: int) -> bytes:
-    requests = []
-    for i in range(SPEAKERS_PER_MANIFEST):
-        uri = audio[offset + i]
-        request = {
-            "RequestId": f"req-{i + 1:03d}",
-            "AudioSpecifications": [{"S3Uri": uri, "ChannelId": 0}],
-        }
-        if kind == ENROLLMENT:
-            request["SpeakerId"] = f"demo-caller-{offset + i + 1:03d}"
-        requests.append(request)
-    key = "SpeakerEnrollmentRequests" if kind == ENROLLMENT else "FraudsterRegistrationRequests"
-    return json.dumps({"Version": "1.0", key: requests}, indent=2).encode()
+    """A demo manifest of ``SPEAKERS_PER_MANIFEST`` callers, in the kind's one format."""
+    callers = [
+        Request(f"demo-caller-{offset + i + 1:03d}", ((audio[offset + i], 0),))
+        for i in range(SPEAKERS_PER_MANIFEST)
+    ]
+    return render_manifest(kind, callers)
 
 
 def example_specs() -> Path:

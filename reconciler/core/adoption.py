@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from reconciler.core import jobkinds
 from reconciler.core.desired import DesiredJob
 from reconciler.core.events import derive
 from reconciler.core.identity import HASH_IN_NAME, StartRequest
@@ -198,8 +199,7 @@ def spec_name(job: ObservedJob, taken: Collection[str]) -> str:
     ``-2``, ``-3``, ...). A job without a JobName is named after its kind and JobId."""
     base = _NOT_NAME.sub("-", (job.job_name or "").lower()).strip("-")
     if not base:
-        short = "enrollment" if job.kind is ENROLLMENT else "registration"
-        base = f"{short}-{job.job_id.lower()}"
+        base = f"{jobkinds.of(job.kind).section}-{job.job_id.lower()}"
     base = base[:NAME_LIMIT].rstrip("-")
     name, number = base, 1
     while name in taken:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -36,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.core import jobkinds
 from reconciler.core.errors import Location, SpecError, SpecErrors
 from reconciler.core.spec import (
-    ENROLLMENT,
     MAX_AUDIO_PER_REQUEST,
     S3_URI_PATTERN,
     VOICEID_NAME_PATTERN,
@@ -51,8 +50,6 @@ from reconciler.core.spec import (
 )
 from reconciler.core.yamlpos import load_yaml_list, read_text_checked
 
-MAX_SPEAKERS_PER_JOB = 10_000
-MAX_FRAUDSTERS_PER_JOB = 500
 MAX_ROSTER_ENTRIES = 1_000_000
 
 _S3 = re.compile(S3_URI_PATTERN)
@@ -102,9 +99,9 @@ def load_roster(spec: LoadedSpec) -> list[Request]:
     assert relative is not None
     path = _inside_repository(spec, relative)
     if path.suffix.lower() == ".csv":
-        return _load_csv(path, speakers=spec.kind == ENROLLMENT)
+        return _load_csv(path, speakers=jobkinds.of(spec.kind).speaker_ids)
     if path.suffix.lower() in (".yaml", ".yml"):
-        return _load_yaml(path, speakers=spec.kind == ENROLLMENT)
+        return _load_yaml(path, speakers=jobkinds.of(spec.kind).speaker_ids)
     raise SpecError(spec.location, f"roster file {relative!r} must be .csv, .yaml or .yml")
 
 
@@ -285,7 +282,7 @@ def part_names(spec: LoadedSpec) -> list[str]:
     one job, or has no roster): ``<name>-part-001``, ... — the names of state entries."""
     if spec.roster is None:
         return []
-    size = MAX_SPEAKERS_PER_JOB if spec.kind == ENROLLMENT else MAX_FRAUDSTERS_PER_JOB
+    size = jobkinds.of(spec.kind).per_job
     count = -(-len(spec.roster) // size)
     if count <= 1:
         return []
@@ -294,7 +291,7 @@ def part_names(spec: LoadedSpec) -> list[str]:
 
 def parts(kind: str, requests: Sequence[Request], *, limit: int | None = None) -> list[Part]:
     """The manifests of a roster, in order; one part when it fits in one job."""
-    size = limit or (MAX_SPEAKERS_PER_JOB if kind == ENROLLMENT else MAX_FRAUDSTERS_PER_JOB)
+    size = limit or jobkinds.of(kind).per_job
     chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
     out = []
     for number, chunk in enumerate(chunks, start=1):
@@ -312,16 +309,6 @@ def parts(kind: str, requests: Sequence[Request], *, limit: int | None = None) -
 
 
 def render_manifest(kind: str, requests: Sequence[Request], *, offset: int = 0) -> bytes:
-    """The manifest JSON of ``requests`` (canonical: the same roster gives the same bytes)."""
-    rendered = []
-    for i, request in enumerate(requests, start=offset + 1):
-        item: dict[str, Any] = {
-            "RequestId": f"req-{i:07d}",
-            "AudioSpecifications": [{"S3Uri": uri, "ChannelId": ch} for uri, ch in request.audio],
-        }
-        if kind == ENROLLMENT:
-            item["SpeakerId"] = request.speaker_id
-        rendered.append(item)
-    key = "SpeakerEnrollmentRequests" if kind == ENROLLMENT else "FraudsterRegistrationRequests"
-    document = {"Version": "1.0", key: rendered}
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    """The manifest JSON of ``requests``, in the format of ``kind``
+    (:meth:`reconciler.core.jobkinds.base.KindDef.manifest`: the format's one writer)."""
+    return jobkinds.of(kind).manifest(requests, offset=offset)

@@ -1,0 +1,61 @@
+"""What a kind of batch job is, as one value: :class:`KindDef` (each kind's module makes one)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from reconciler.core.kinds import JobKind
+
+
+class ManifestEntry(Protocol):
+    """One request of a roster, as :mod:`reconciler.core.roster` holds it."""
+
+    @property
+    def speaker_id(self) -> str | None: ...
+
+    @property
+    def audio(self) -> tuple[tuple[str, int], ...]: ...
+
+
+@dataclass(frozen=True)
+class KindDef:
+    """One kind of Voice ID batch job: its names, its API operations, its manifest format and
+    its quota of requests per job."""
+
+    kind: JobKind
+    section: str
+    """The word for the kind, and the spec section of its own settings (``enrollment``)."""
+    title: str
+    """The kind for people (``Speaker enrollment``)."""
+    list_operation: str
+    describe_operation: str
+    start_operation: str
+    manifest_key: str
+    """The manifest's list of requests (``SpeakerEnrollmentRequests``)."""
+    per_job: int
+    """Requests one job may hold (Voice ID's quota): a larger roster is split into parts."""
+    speaker_ids: bool
+    """Whether each request names a speaker (an enrollment does; a fraudster has no id of
+    ours: Voice ID makes one)."""
+
+    def manifest(self, requests: Sequence[ManifestEntry], *, offset: int = 0) -> bytes:
+        """The manifest JSON of ``requests`` — the one writer of the format (the demo, the
+        rosters and the tests all use it). Canonical (sorted keys, no spaces): the same roster
+        gives the same bytes, so its digest is a stable part of the spec hash. Requests are
+        numbered from ``offset + 1`` (a part of a split roster continues its numbering)."""
+        rendered = []
+        for number, request in enumerate(requests, start=offset + 1):
+            item: dict[str, Any] = {
+                "RequestId": f"req-{number:07d}",
+                "AudioSpecifications": [
+                    {"S3Uri": uri, "ChannelId": channel} for uri, channel in request.audio
+                ],
+            }
+            if self.speaker_ids:
+                item["SpeakerId"] = request.speaker_id
+            rendered.append(item)
+        document = {"Version": "1.0", self.manifest_key: rendered}
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
