@@ -6,6 +6,7 @@
 * :mod:`.stores`: the state stores (:mod:`.localstore`, :mod:`.s3store`) behind one protocol;
 * :mod:`.metrics`: the Prometheus textfile and Pushgateway.
 
-Only this package imports boto3 and botocore; every error it lets out is a
-:class:`~reconciler.core.errors.ReconcilerError`.
+Only this package of the product imports the AWS SDK, and only botocore (boto3 is not
+imported: :mod:`.aws` makes botocore's session, which boto3's wraps); the sandbox, apart, has its
+own. Every error it lets out is a :class:`~reconciler.core.errors.ReconcilerError`.
 """

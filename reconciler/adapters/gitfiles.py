@@ -1,7 +1,7 @@
 """What git would commit of the files a local state keeps beside itself.
 
-A local state ``X`` keeps ``X.lock`` (this run's flock), ``X.backup`` (the version before the
-last write), ``X.mark`` (the high-water mark, which must survive a checkout of ``X``),
+A local state ``X`` keeps ``X.lock`` (this run's flock), ``X.backup`` (the state as last
+written), ``X.mark`` (the high-water mark, which must survive a checkout of ``X``),
 ``X.cache`` (the spec cache) and, during a run, ``X.journal`` (its starts) beside it.
 Committing the state is fine — it is meant to be reviewed — but a committed ``.lock`` makes
 every clone fight over one file, a committed ``.backup`` doubles every diff, a committed

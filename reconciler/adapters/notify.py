@@ -5,7 +5,7 @@
                             below, POSTed, signed with HMAC-SHA256 of the body in
                             ``X-Voiceid-Signature-256: sha256=<hex>`` when
                             ``$VOICEID_RECONCILER_NOTIFY_SECRET`` is set
-``sns://<topic ARN>``       Amazon SNS (boto3, the standard AWS credentials): ``Publish`` with a
+``sns://<topic ARN>``       Amazon SNS (botocore, the standard AWS credentials): ``Publish`` with a
                             text message for e-mail and SMS and the JSON payload for SQS, Lambda
                             and HTTP subscribers
 ``github://owner/repo``     GitHub commit statuses (``$GITHUB_TOKEN``; ``$GITHUB_API_URL`` for
@@ -17,7 +17,7 @@ anything else               Apprise (``slack://``, ``msteams://``, ``mailto://``
 
 The generic webhook is written here rather than through Apprise because Apprise's ``json://``
 neither signs the body nor carries a versioned payload, which a receiver needs to trust and
-parse an event; SNS is boto3's because the reconciler's IAM role (IRSA) is the credential, not
+parse an event; SNS is the AWS SDK's because the reconciler's IAM role (IRSA) is the credential, not
 keys in a URL; GitHub is githubkit's (typed request models). Payload (``formatVersion`` 1)::
 
     {"formatVersion": 1, "source": "voiceid-reconciler", "title": str, "text": str,
