@@ -93,7 +93,7 @@ def _defined(path: Path) -> list[str]:
     return [n for n in names if n != "__all__" and (not n.startswith("_") or n.endswith("__"))]
 
 
-def _holds_code(path: Path) -> bool:
+def holds_code(path: Path) -> bool:
     """Whether an ``__init__.py`` holds more than a docstring and ``from __future__``."""
     body = ast.parse(path.read_text(encoding="utf-8")).body
     for node in body:
@@ -126,7 +126,7 @@ def _group(root: Path, package: Path, label: str, files: list[Path]) -> Iterator
     for path in files:
         name = path.relative_to(package).as_posix()
         if path == init:
-            if not _holds_code(path):
+            if not holds_code(path):
                 continue
             defined = ", ".join(f"`{n}`" for n in _defined(path)) or "re-exports only"
             yield Row(name, line_count(path), f"defines {defined}")
