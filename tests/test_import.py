@@ -747,7 +747,8 @@ def test_a_manifest_replaced_while_importing_is_refused(acme: Acme, tmp_path: Pa
     from reconciler.adapters.aws import make_client
     from reconciler.adapters.objects import Manifests
     from reconciler.adapters.voiceid import VoiceId
-    from reconciler.runner.adopt import ImportOptions, Outcome, Sources, import_jobs
+    from reconciler.runner.adopt import import_jobs
+    from reconciler.runner.adopt_values import ImportOptions, Outcome, Sources
 
     acme.enroll_by_hand("pilot")
     acme.end_jobs()

@@ -14,7 +14,7 @@ from reconciler.cli import args as shared
 from reconciler.cli.exits import EXIT_OK
 
 if TYPE_CHECKING:
-    from reconciler.runner.adopt import ImportReport, Item
+    from reconciler.runner.adopt_values import ImportReport, Item
 
 _AGE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd])\s*$")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -99,7 +99,8 @@ def _since(text: str) -> tuple[float | None, float | None]:
 def run(args: argparse.Namespace) -> int:
     from reconciler.adapters.adoption import ObjectHeads, SettingsReader
     from reconciler.core.adoption import kinds_of
-    from reconciler.runner.adopt import ImportOptions, Sources, import_jobs
+    from reconciler.runner.adopt import import_jobs
+    from reconciler.runner.adopt_values import ImportOptions, Sources
 
     if args.out.exists() and not args.out.is_dir():
         raise shared.UsageError(f"--out {args.out}: not a directory")
@@ -135,7 +136,7 @@ _MARKS = {
 def report_text(report: ImportReport, out: Path) -> str:
     """What an import did (or would do): a heading, one line per job, a closing line. Never a
     URI or a speaker id: file names, spec names, JobNames, JobIds, statuses."""
-    from reconciler.runner.adopt import Outcome
+    from reconciler.runner.adopt_values import Outcome
 
     where = f"{report.domain_name} ({report.domain_id})" if report.domain_name else report.domain_id
     head = f"Import from domain {where}"
@@ -167,7 +168,7 @@ def report_text(report: ImportReport, out: Path) -> str:
 
 def _line(item: Item) -> str:
     from reconciler.core.adoption import Proof
-    from reconciler.runner.adopt import Outcome
+    from reconciler.runner.adopt_values import Outcome
 
     job = item.job
     named = f"job {job.job_name!r} ({job.job_id})" if job.job_name else f"job {job.job_id}"
