@@ -22,6 +22,8 @@ from typing import Any
 from reconciler.adapters.clock import HostClock
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.core.identity import parse_job_name
+from reconciler.core.kinds import JobKind
+from reconciler.core.roster import Request, render_manifest
 from reconciler.core.state import State
 from reconciler.core.times import epoch, iso
 from reconciler.sandbox import Sandbox
@@ -92,7 +94,9 @@ def write_specs(
                 f"{section}"
             )
             if s3 is not None:
-                s3.put_object(Bucket=world.bucket, Key=manifest_key, Body=_manifest(kind, world, i))
+                audio = world.audio[i % len(world.audio)]
+                body = manifest(kind, audio, speaker=f"caller-{i:05d}")
+                s3.put_object(Bucket=world.bucket, Key=manifest_key, Body=body)
             keys.append(f"{kind}/{name}")
     finally:
         if s3 is not None:
@@ -100,15 +104,13 @@ def write_specs(
     return keys
 
 
-def _manifest(kind: str, world: World, index: int) -> bytes:
-    request: dict[str, Any] = {
-        "RequestId": "r1",
-        "AudioSpecifications": [{"S3Uri": world.audio[index % len(world.audio)], "ChannelId": 0}],
-    }
-    if kind == "SpeakerEnrollmentJob":
-        request["SpeakerId"] = f"caller-{index:05d}"
-        return json.dumps({"Version": "1.0", "SpeakerEnrollmentRequests": [request]}).encode()
-    return json.dumps({"Version": "1.0", "FraudsterRegistrationRequests": [request]}).encode()
+def manifest(kind: str, audio: str, *, speaker: str | None = None, offset: int = 0) -> bytes:
+    """A one-request manifest of ``kind`` (``speaker``: an enrollment's speaker id; ``offset``
+    numbers its request, to make another version of it), written by the product's own writer
+    (:func:`reconciler.core.roster.render_manifest`): the one place the format is written."""
+    enrolls = kind == JobKind.ENROLLMENT
+    request = Request(speaker_id=speaker if enrolls else None, audio=((audio, 0),))
+    return render_manifest(kind, [request], offset=offset)
 
 
 def all_jobs(world: World) -> list[dict[str, Any]]:
@@ -296,14 +298,14 @@ def wait_until(
 ) -> bool:
     """Ask ``ready()`` again and again while ``process`` runs; True as soon as it holds, False
     if the process ended or ``deadline`` seconds passed first. Between two asks it waits for
-    the process to end (a few milliseconds at most), never sleeps; ``spin``: not even that
+    the process to end (2 ms at most), never sleeps; ``spin``: not even that
     (``ready`` paces itself, e.g. by reading a file the process writes)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if ready():
             return True
         try:
-            process.wait(timeout=0 if spin else 0.005)
+            process.wait(timeout=0 if spin else 0.002)
         except subprocess.TimeoutExpired:
             continue
         return False

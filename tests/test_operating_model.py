@@ -21,7 +21,6 @@ saw it.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
 import subprocess
@@ -37,7 +36,7 @@ import pytest
 from reconciler.cli import main
 from reconciler.cli.exits import EXIT_JOB_FAILED, EXIT_OK
 from reconciler.sandbox import Sandbox
-from tests.support import Receiver, World, all_jobs, build_world
+from tests.support import Receiver, World, all_jobs, build_world, manifest
 from tests.test_workflows_cli import ROOT, Command, commands_in_workflow, commands_in_workload
 
 JOB = 1800.0
@@ -115,15 +114,9 @@ class Team:
 
     def manifest(self, kind: str, name: str, version: str = "1") -> bytes:
         audio = 0 if kind == "SpeakerEnrollmentJob" else len(self.world.audio) - 1
-        request: dict[str, Any] = {
-            "RequestId": f"r-{version}",
-            # enrollments and fraudsters from different audio: the fraud check passes
-            "AudioSpecifications": [{"S3Uri": self.world.audio[audio], "ChannelId": 0}],
-        }
-        if kind == "SpeakerEnrollmentJob":
-            request["SpeakerId"] = f"caller-{name}"
-            return json.dumps({"Version": "1.0", "SpeakerEnrollmentRequests": [request]}).encode()
-        return json.dumps({"Version": "1.0", "FraudsterRegistrationRequests": [request]}).encode()
+        # enrollments and fraudsters from different audio: the fraud check passes
+        uri = self.world.audio[audio]
+        return manifest(kind, uri, speaker=f"caller-{name}", offset=int(version))
 
     def branch(self, name: str) -> Path:
         """A pull request's checkout: main as it is now (its base remembered)."""

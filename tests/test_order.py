@@ -19,7 +19,7 @@ from reconciler.core.loading import load
 from reconciler.core.plan import ActionKind, build_plan
 from reconciler.core.state import State
 from reconciler.sandbox import Sandbox
-from tests.support import build_world
+from tests.support import build_world, manifest
 from tests.test_plan import D1, D2, _desired, _observed, _spec
 
 FRAUD = "FraudsterRegistrationJob"
@@ -153,19 +153,10 @@ def test_fraudsters_then_enrollment_across_two_domains_with_wait(
         ("known-fraudsters", FRAUD, first, ""),
         ("emea-callers", ENROLL, second, f"  dependsOn: [{FRAUD}/known-fraudsters]\n"),
     ):
-        request: dict[str, object] = {
-            "RequestId": "r1",
-            "AudioSpecifications": [
-                {"S3Uri": world.audio[0 if kind == FRAUD else 1], "ChannelId": 0}
-            ],
-        }
-        if kind == ENROLL:
-            request["SpeakerId"] = "caller-1"
-        key = "SpeakerEnrollmentRequests" if kind == ENROLL else "FraudsterRegistrationRequests"
         s3.put_object(
             Bucket=world.bucket,
             Key=f"manifests/{name}.json",
-            Body=json.dumps({"Version": "1.0", key: [request]}).encode(),
+            Body=manifest(kind, world.audio[0 if kind == FRAUD else 1], speaker="caller-1"),
         )
         section = "enrollment: {}" if kind == ENROLL else "registration: {}"
         (specs / f"{name}.yaml").write_text(

@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -42,7 +41,7 @@ from reconciler import cli
 from reconciler.core.identity import parse_job_name
 from reconciler.core.state import State, parse_state
 from reconciler.sandbox import Sandbox
-from tests.support import KINDS, LIST_OPERATION, World, build_world
+from tests.support import KINDS, LIST_OPERATION, World, build_world, kill, manifest, wait_until
 
 TRIALS_ENV = "VOICEID_CHAOS_TRIALS"
 SEEDS_ENV = "VOICEID_CHAOS_SEEDS"
@@ -236,14 +235,7 @@ def spec_yaml(spec: SpecDef, world: World, manifest_uri: str | None, index: int 
 
 def manifest_body(kind: str, world: World, index: int) -> bytes:
     """A one-request manifest for an external-manifest spec."""
-    request: dict[str, Any] = {
-        "RequestId": "r1",
-        "AudioSpecifications": [{"S3Uri": audio_for(kind, world, index), "ChannelId": 0}],
-    }
-    if kind == ENROLLMENT:
-        request["SpeakerId"] = f"chaos-{index:05d}"
-        return json.dumps({"Version": "1.0", "SpeakerEnrollmentRequests": [request]}).encode()
-    return json.dumps({"Version": "1.0", "FraudsterRegistrationRequests": [request]}).encode()
+    return manifest(kind, audio_for(kind, world, index), speaker=f"chaos-{index:05d}")
 
 
 # --- results of CLI runs ----------------------------------------------------------------------
@@ -453,9 +445,7 @@ class Chaos:
 
     def kill(self, process: subprocess.Popen[str]) -> Run:
         """SIGKILL a process and reap it."""
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGKILL)
-        out, err = process.communicate()
+        out, err = kill(process)
         return Run(tuple(process.args), process.returncode, out, err, killed=True)
 
     def wait_until(
@@ -466,15 +456,9 @@ class Chaos:
         deadline: float = 30.0,
         spin: bool = False,
     ) -> bool:
-        """Poll ``ready()`` (``spin``: without sleeping) while ``process`` runs; False if the
+        """Poll ``ready()`` (``spin``: without pausing) while ``process`` runs; False if the
         process ended or the deadline passed first."""
-        end = time.monotonic() + deadline
-        while time.monotonic() < end and process.poll() is None:
-            if ready():
-                return True
-            if not spin:
-                time.sleep(0.002)
-        return False
+        return wait_until(process, ready, deadline=deadline, spin=spin)
 
     def record(self, event: str, **fields: Any) -> None:
         """Note what this trial met in the soak's report (``$VOICEID_CHAOS_REPORT``)."""
