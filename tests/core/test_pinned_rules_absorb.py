@@ -194,3 +194,54 @@ def test_a_pure_rename_moves_the_entry() -> None:
     assert list(state.specs) == ["SpeakerEnrollmentJob/b"]
     assert state.renamed == {"SpeakerEnrollmentJob/b": "SpeakerEnrollmentJob/a"}
     assert [r.job_id for r in state.specs["SpeakerEnrollmentJob/b"].jobs] == ["j1"]
+
+
+def test_a_spec_moved_to_another_domain_takes_the_new_domain() -> None:
+    """A new DomainId is a new hash: the entry follows it (its old job is history)."""
+    job = _desired("a")
+    assert job.request is not None
+    state = State()
+    absorb(state, [job], [_seen(job, JobStatus.COMPLETED, "j1")])
+    moved = DesiredJob(job.spec, start_request(job.spec.document, Resolution("E" * 22)))
+    absorb(state, [moved], [])
+    entry = state.specs[job.key]
+    assert entry.domain_id == "E" * 22
+    assert entry.hash == moved.hash
+    assert [r.job_id for r in entry.history] == ["j1"]
+
+
+def test_a_job_listed_twice_in_one_observation_is_one_record() -> None:
+    """Two listings of a slot (in flight, then in full) may show the same job: one record."""
+    job = _desired("a")
+    state = State()
+    absorb(
+        state,
+        [job],
+        [_seen(job, JobStatus.IN_PROGRESS, "j1"), _seen(job, JobStatus.COMPLETED, "j1")],
+    )
+    (record,) = state.specs[job.key].jobs
+    assert record.status is JobStatus.COMPLETED
+    assert len(list(state.all_jobs())) == 1
+
+
+def test_the_full_hash_of_an_orphan_record_names_its_next_attempt() -> None:
+    """Only an orphan's record knows the full hash (no spec entry has it): a later attempt
+    found by its JobName gets it, and so its ClientToken."""
+    job = _desired("gone")
+    assert job.hash is not None
+    state = State()
+    state.orphans.append(
+        JobRecord(
+            hash=job.hash,
+            attempt=1,
+            job_name=job_name("gone", job.hash, 1),
+            domain_id=D1,
+            kind=job.kind,
+            job_id="j1",
+            status=JobStatus.FAILED,
+        )
+    )
+    absorb(state, [], [_seen(job, JobStatus.IN_PROGRESS, "j2", attempt=2)])
+    second = next(r for r in state.orphans if r.job_id == "j2")
+    assert second.hash == job.hash
+    assert second.client_token == client_token(job.hash, 2)
