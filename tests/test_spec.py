@@ -15,16 +15,16 @@ from pydantic import ValidationError
 
 from reconciler.core.errors import Location, SelectorError, SpecError, SpecErrors
 from reconciler.core.loading import discover, load_file, load_specs
+from reconciler.core.selector import select
 from reconciler.core.spec import (
     ENROLLMENT,
     REGISTRATION,
-    AudioFile,
     FraudsterRegistrationJob,
     LoadedSpec,
     SpeakerEnrollmentJob,
     json_schema,
-    select,
 )
+from reconciler.core.specsections import AudioFile
 from reconciler.core.yamlpos import MAX_FILE_BYTES, PositionLoader, TooDeep, read_bytes_checked
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"

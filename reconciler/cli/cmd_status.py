@@ -187,7 +187,7 @@ def _scope(args: argparse.Namespace) -> tuple[Scope | None, list[LoadedSpec]]:
     it exists, else unknown (None: every record is shown, none marked removed); and the
     specs."""
     from reconciler.core.loading import load_specs
-    from reconciler.core.spec import select
+    from reconciler.core.selector import select
 
     if not args.paths and not Path("specs").is_dir():
         if args.selector:

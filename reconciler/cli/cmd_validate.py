@@ -46,7 +46,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from reconciler.core.errors import SpecErrors
     from reconciler.core.loading import check
     from reconciler.core.plan import collisions
-    from reconciler.core.spec import select
+    from reconciler.core.selector import select
 
     paths = shared.paths(args)
     try:

@@ -59,7 +59,7 @@ MARKER = "# voiceid-reconciler import of job "
 """The first line of every file an import writes, followed by the job's JobId."""
 _MARKED = re.compile(r"^# voiceid-reconciler import of job ([A-Za-z0-9]{22})\s*$")
 NAME_LIMIT = 63
-"""The longest ``metadata.name`` (:data:`reconciler.core.spec.NAME_PATTERN`)."""
+"""The longest ``metadata.name`` (:data:`reconciler.core.specsections.NAME_PATTERN`)."""
 TIME_RESOLUTION = 1.0
 """Seconds: S3 gives ``LastModified`` to the second (the object was written within one second
 after the time it says)."""

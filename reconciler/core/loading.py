@@ -56,12 +56,8 @@ from reconciler.core.roster import (
     repository_root,
     roster_errors,
 )
-from reconciler.core.spec import (
-    KINDS,
-    MODELS,
-    LoadedSpec,
-    select,
-)
+from reconciler.core.selector import select
+from reconciler.core.spec import KINDS, MODELS, LoadedSpec
 from reconciler.core.speccache import SpecCache, file_key
 from reconciler.core.yamlpos import (
     MAX_DEPTH,

@@ -37,16 +37,14 @@ from typing import Any
 
 from reconciler.core import jobkinds
 from reconciler.core.errors import Location, SpecError, SpecErrors
-from reconciler.core.spec import (
+from reconciler.core.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
+from reconciler.core.specsections import (
     MAX_AUDIO_PER_REQUEST,
     S3_URI_PATTERN,
     VOICEID_NAME_PATTERN,
     AudioFile,
     Fraudster,
-    FraudsterRegistrationJob,
-    LoadedSpec,
     Speaker,
-    SpeakerEnrollmentJob,
 )
 from reconciler.core.yamlpos import load_yaml_list, read_text_checked
 

@@ -1,4 +1,4 @@
-"""Spec documents: the pydantic models, what a loaded spec is, and label selection.
+"""Spec documents: the two document models, their facts, and what a loaded spec is.
 
 A spec file holds one or more Kubernetes-style YAML documents (separated by ``---``)::
 
@@ -7,254 +7,32 @@ A spec file holds one or more Kubernetes-style YAML documents (separated by ``--
     metadata: {name: emea-branch-migration, labels: {team: fraud-ops}}
     spec: {domain: ..., dataAccessRoleArn: ..., input: {...}, output: {...}, ...}
 
-The models are strict and frozen (``extra="forbid"``); :mod:`reconciler.core.loading` reads
-files into them and reports every problem with ``file:line:column``.
+The models are strict and frozen (``extra="forbid"``), made of the sections of
+:mod:`reconciler.core.specsections`; :mod:`reconciler.core.loading` reads files into them and
+reports every problem with ``file:line:column``. Label selection is
+:mod:`reconciler.core.selector`'s.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Protocol, Self, TypeAlias
+from typing import Annotated, Any, Literal, NamedTuple, Protocol, Self, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-from reconciler.core.errors import Location, SelectorError
+from reconciler.core.errors import Location
 from reconciler.core.kinds import JobKind
+from reconciler.core.specsections import EnrollmentSpec, Metadata, RegistrationSpec, StrictModel
 
 ENROLLMENT = JobKind.ENROLLMENT
 REGISTRATION = JobKind.REGISTRATION
 KINDS = tuple(JobKind)
-MAX_AUDIO_PER_REQUEST = 10
-
-# --- field types (the Voice ID model's constraints) -------------------------------------------
-
-S3_URI_PATTERN = r"^s3://[a-z0-9][\.\-a-z0-9]{1,61}[a-z0-9](/.*)?$"
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-VOICEID_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
-ROLE_ARN_PATTERN = r"^arn:aws(-[^:]+)?:iam::[0-9]{12}:role/.+$"
-LABEL_KEY_PATTERN = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$"
-LABEL_VALUE_PATTERN = r"^([a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?)?$"
-
-S3Uri: TypeAlias = Annotated[str, StringConstraints(pattern=S3_URI_PATTERN, max_length=1024)]
-S3Prefix: TypeAlias = Annotated[
-    str, StringConstraints(pattern=S3_URI_PATTERN, max_length=900)
-]  # room for "<JobId>/<file>.out"
-VoiceIdName: TypeAlias = Annotated[
-    str, StringConstraints(pattern=VOICEID_NAME_PATTERN, min_length=1, max_length=256)
-]
-Score: TypeAlias = Annotated[int, Field(ge=0, le=100)]
-LabelKey: TypeAlias = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=317)]
-LabelValue: TypeAlias = Annotated[
-    str, StringConstraints(pattern=LABEL_VALUE_PATTERN, max_length=63)
-]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-        defer_build=True,  # built when first used: a run whose specs all come from the cache
-    )  # never validates one
-
-
-class Metadata(_Model):
-    """Who the spec is: its name (unique per kind) and labels for ``--selector``."""
-
-    name: Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=63)] = Field(
-        description="Unique per kind; lowercase letters, digits and '-'; at most 63 characters."
-    )
-    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
-
-
-class AudioFile(_Model):
-    """One audio file of a speaker, with the channel that holds the speaker's voice."""
-
-    uri: S3Uri
-    channel: Literal[0, 1] = 0
-
-
-class Speaker(_Model):
-    """One speaker of an inline roster. Speaker ids identify people: never logged."""
-
-    speaker_id: VoiceIdName
-    audio: Annotated[list[S3Uri | AudioFile], Field(min_length=1, max_length=MAX_AUDIO_PER_REQUEST)]
-
-
-class Fraudster(_Model):
-    """One fraudster of an inline roster: the audio of their voice."""
-
-    audio: Annotated[list[S3Uri | AudioFile], Field(min_length=1, max_length=MAX_AUDIO_PER_REQUEST)]
-
-
-_RosterPath: TypeAlias = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-
-
-class _Input(_Model):
-    manifest: S3Uri | None = Field(default=None, description="An existing manifest in S3.")
-    staging_uri: S3Prefix | None = Field(
-        default=None, description="Where the rendered manifest of a roster is uploaded."
-    )
-
-    _sources: ClassVar[tuple[str, str, str]]
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Self:
-        inline, file_field, file_alias = self._sources
-        given = [
-            alias
-            for attr, alias in (
-                ("manifest", "manifest"),
-                (inline, inline),
-                (file_field, file_alias),
-            )
-            if getattr(self, attr) is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(
-                f"exactly one of manifest, {inline}, {file_alias} is required"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
-        if self.manifest is None and self.staging_uri is None:
-            raise ValueError("stagingUri is required with a roster")
-        if self.manifest is not None and self.staging_uri is not None:
-            raise ValueError("stagingUri only applies to a roster, not to manifest")
-        relative = getattr(self, file_field)
-        if relative is not None:
-            p = Path(relative)
-            if p.is_absolute() or ".." in p.parts:
-                raise ValueError(f"{file_alias} must be a relative path inside the repository")
-        return self
-
-
-class EnrollmentInput(_Input):
-    """Where the enrollment requests come from: exactly one of the three sources."""
-
-    speakers: Annotated[list[Speaker], Field(min_length=1)] | None = None
-    speakers_file: _RosterPath | None = Field(
-        default=None, description="A CSV or YAML roster next to the spec (relative path)."
-    )
-    _sources = ("speakers", "speakers_file", "speakersFile")
-
-    @model_validator(mode="after")
-    def _unique_speakers(self) -> Self:
-        if self.speakers:
-            seen: dict[str, int] = {}
-            for i, speaker in enumerate(self.speakers):
-                first = seen.setdefault(speaker.speaker_id, i)
-                if first != i:  # the id itself is personal data: say where, not what
-                    raise ValueError(f"speakers[{i}] has the same speakerId as speakers[{first}]")
-        return self
-
-
-class RegistrationInput(_Input):
-    """Where the registration requests come from: exactly one of the three sources."""
-
-    fraudsters: Annotated[list[Fraudster], Field(min_length=1)] | None = None
-    fraudsters_file: _RosterPath | None = Field(
-        default=None, description="A CSV or YAML roster next to the spec (relative path)."
-    )
-    _sources = ("fraudsters", "fraudsters_file", "fraudstersFile")
-
-
-class Output(_Model):
-    """Where Voice ID writes the job's output file, and the KMS key it encrypts it with."""
-
-    s3_uri: S3Prefix
-    kms_key_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
-        description="Required: the Voice ID guide says the output must be encrypted."
-    )
-
-
-class FraudDetection(_Model):
-    """The fraud check run on each speaker before enrollment."""
-
-    action: Literal["IGNORE", "FAIL"] = "FAIL"
-    risk_threshold: Score | None = None
-    watchlist: VoiceIdName | None = Field(
-        default=None, description="Watchlist name or id; the domain's default when absent."
-    )
-
-
-class Enrollment(_Model):
-    """EnrollmentConfig of StartSpeakerEnrollmentJob; every field optional."""
-
-    existing_enrollment_action: Literal["SKIP", "OVERWRITE"] = "SKIP"
-    fraud_detection: FraudDetection | None = None
-
-
-class Registration(_Model):
-    """RegistrationConfig of StartFraudsterRegistrationJob; every field optional."""
-
-    duplicate_registration_action: Literal["SKIP", "REGISTER_AS_NEW"] = "SKIP"
-    fraudster_similarity_threshold: Score | None = None
-    watchlist: VoiceIdName | None = None
-
-
-DEPENDENCY_PATTERN = (
-    r"^(SpeakerEnrollmentJob|FraudsterRegistrationJob)/[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-)
-
-
-class Dependency(_Model):
-    """One spec this spec waits for, written ``{kind: ..., name: ...}``."""
-
-    kind: Literal["SpeakerEnrollmentJob", "FraudsterRegistrationJob"]
-    name: Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=63)]
-
-
-DependencyRef: TypeAlias = (
-    Annotated[str, StringConstraints(pattern=DEPENDENCY_PATTERN, max_length=100)] | Dependency
-)
-"""A dependency: ``<Kind>/<name>`` (the short form) or ``{kind, name}``."""
-
-
-class _JobSpec(_Model):
-    domain: VoiceIdName = Field(description="Voice ID domain name or 22-character DomainId.")
-    data_access_role_arn: Annotated[
-        str, StringConstraints(pattern=ROLE_ARN_PATTERN, min_length=20, max_length=2048)
-    ]
-    output: Output
-    priority: int = Field(default=0, description="Higher starts first when a domain queues jobs.")
-    revision: Annotated[int, Field(ge=0, le=999_999)] = Field(
-        default=0, description="Bump to deliberately run the same job again."
-    )
-    max_attempts: Annotated[int, Field(ge=1, le=10)] = Field(
-        default=1,
-        description="How many times a FAILED job is started again (as a new attempt).",
-    )
-    depends_on: list[DependencyRef] = Field(
-        default_factory=list,
-        max_length=100,
-        description="Specs whose current job must have ended COMPLETED before this one starts "
-        "(`<Kind>/<name>` or `{kind, name}`; across kinds and domains). Order is not identity: "
-        "it never changes the spec's hash.",
-    )
-
-
-class EnrollmentSpec(_JobSpec):
-    """The ``spec`` of a SpeakerEnrollmentJob."""
-
-    input: EnrollmentInput
-    enrollment: Enrollment = Field(default_factory=Enrollment)
-
-
-class RegistrationSpec(_JobSpec):
-    """The ``spec`` of a FraudsterRegistrationJob."""
-
-    input: RegistrationInput
-    registration: Registration = Field(default_factory=Registration)
-
-
-class _Document(_Model):
+class _Document(StrictModel):
     api_version: Literal["voiceid-reconciler/v1"]
     metadata: Metadata
 
@@ -516,77 +294,6 @@ class LoadedSpec:
         ) and self.document == other.document
 
     __hash__ = None  # type: ignore[assignment]
-
-
-# --- discovery --------------------------------------------------------------------------------
-_REQUIREMENT = re.compile(
-    r"^\s*(?:(?P<not>!)\s*(?P<absent>[^\s=!(),]+)"
-    r"|(?P<key>[^\s=!(),]+)\s*(?:(?P<op>==|=|!=)\s*(?P<value>[^\s=!(),]*)"
-    r"|\s+(?P<set>in|notin)\s*\((?P<values>[^()]*)\))?)\s*$"
-)
-
-
-@dataclass(frozen=True)
-class Requirement:
-    """One term of a label selector, as Kubernetes reads it."""
-
-    key: str
-    op: Literal["=", "!=", "in", "notin", "exists", "!"]
-    values: frozenset[str] = frozenset()
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        value = labels.get(self.key)
-        if self.op == "exists":
-            return value is not None
-        if self.op == "!":
-            return value is None
-        if self.op in ("=", "in"):
-            return value in self.values
-        return value not in self.values  # != and notin also match specs without the label
-
-
-def _split_terms(selector: str) -> list[str]:
-    """The comma-separated terms of a selector (commas inside ``( )`` belong to a set)."""
-    terms, depth, start = [], 0, 0
-    for i, char in enumerate(selector):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            terms.append(selector[start:i])
-            start = i + 1
-    terms.append(selector[start:])
-    return [t for t in (t.strip() for t in terms) if t]
-
-
-def parse_selector(selector: str) -> list[Requirement]:
-    """A label selector: ``key=value``, ``key!=value``, ``key in (a,b)``, ``key notin (a,b)``,
-    ``key`` (the label exists), ``!key`` (it does not), comma-separated (all must match)."""
-    requirements = []
-    for term in _split_terms(selector):
-        match = _REQUIREMENT.match(term)
-        if match is None:
-            raise SelectorError(
-                f"--selector {term!r}: expected key=value, key!=value, 'key in (a,b)', "
-                "'key notin (a,b)', key or !key"
-            )
-        if match["absent"]:
-            requirements.append(Requirement(match["absent"], "!"))
-        elif match["op"]:
-            op: Literal["=", "!="] = "!=" if match["op"] == "!=" else "="
-            requirements.append(Requirement(match["key"], op, frozenset({match["value"]})))
-        elif match["set"]:
-            values = frozenset(v.strip() for v in match["values"].split(","))
-            requirements.append(
-                Requirement(match["key"], "in" if match["set"] == "in" else "notin", values)
-            )
-        else:
-            requirements.append(Requirement(match["key"], "exists"))
-    return requirements
-
-
-def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[LoadedSpec]:
-    """The specs whose labels match every term of every selector (see :func:`parse_selector`)."""
-    rules = [r for selector in selectors for r in parse_selector(selector)]
-    return [s for s in specs if all(r.matches(s.facts.labels) for r in rules)]
 
 
 def belongs(key: str, spec_keys: Collection[str]) -> bool:

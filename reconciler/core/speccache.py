@@ -49,7 +49,14 @@ from reconciler.core.spec import FACT_ROW, LoadedSpec, SpecFacts
 FORMAT = 5
 _CHUNK = 1 << 20
 _ROSTER_FILE = FACT_ROW.index("roster_file")
-_CODE = ("spec.py", "yamlpos.py", "loading.py", "speccache.py", "identity.py")
+_CODE = (
+    "spec.py",
+    "specsections.py",  # the section models validate what spec.py's documents hold
+    "yamlpos.py",
+    "loading.py",
+    "speccache.py",
+    "identity.py",
+)
 """The modules whose code decides what a file's specs are: a change to any voids the cache."""
 
 
