@@ -12,7 +12,7 @@ from reconciler.core.identity import Resolution, client_token, job_name, start_r
 from reconciler.core.jobs import Failure, ObservedJob
 from reconciler.core.kinds import JobStatus
 from reconciler.core.spec import LoadedSpec, SpeakerEnrollmentJob
-from reconciler.core.state import JobRecord, State
+from reconciler.core.state import JobRecord, SpecEntry, State
 
 D1 = "D" * 22
 
@@ -245,3 +245,35 @@ def test_the_full_hash_of_an_orphan_record_names_its_next_attempt() -> None:
     second = next(r for r in state.orphans if r.job_id == "j2")
     assert second.hash == job.hash
     assert second.client_token == client_token(job.hash, 2)
+
+
+def test_the_history_is_in_creation_order_across_versions() -> None:
+    """Attempt 2 of an old version was created before attempt 1 of a newer one: creation time
+    orders them, not the attempt."""
+    v0, v1, v2 = (_desired("a", revision=r) for r in (0, 1, 2))
+    state = State()
+    absorb(state, [v2], [])
+    absorb(
+        state,
+        [v2],
+        [
+            _seen(v1, JobStatus.COMPLETED, "newer", created_at="2026-01-02T00:00:00Z"),
+            _seen(v0, JobStatus.FAILED, "older", attempt=2, created_at="2026-01-01T00:00:00Z"),
+        ],
+    )
+    assert [r.job_id for r in state.specs[v2.key].history] == ["older", "newer"]
+
+
+def test_an_entry_already_named_is_never_replaced_by_a_rename() -> None:
+    """A stale entry of the same hash under another name stays where it is: the desired
+    spec's own entry keeps its jobs."""
+    job = _desired("a")
+    assert job.hash is not None
+    state = State()
+    absorb(state, [job], [_seen(job, JobStatus.COMPLETED, "j1")])
+    stale = SpecEntry(kind=job.kind, name="b", hash=job.hash, domain_id=D1)
+    state.specs["SpeakerEnrollmentJob/b"] = stale
+    absorb(state, [job], [])
+    assert state.renamed == {}
+    assert [r.job_id for r in state.specs[job.key].jobs] == ["j1"]
+    assert state.specs["SpeakerEnrollmentJob/b"] is stale
