@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from reconciler.core.kinds import JobKind
+from reconciler.core.roster import Request, render_manifest
 from reconciler.sandbox import DemoWorld, Sandbox
 
 VOICEID_JSON = "application/x-amz-json-1.0"
@@ -68,32 +70,18 @@ class Kit:
         return f"s3://{self.world.bucket}/{key}"
 
     def enrollment_manifest(self, count: int, prefix: str = "spk") -> dict[str, Any]:
-        """A valid enrollment manifest of ``count`` speakers using the demo audio."""
+        """A valid enrollment manifest of ``count`` speakers using the demo audio (written by
+        the product's writer, as a dict a test may spoil)."""
         audio = self.world.audio_uris
-        return {
-            "Version": "1.0",
-            "SpeakerEnrollmentRequests": [
-                {
-                    "RequestId": f"req-{i}",
-                    "SpeakerId": f"{prefix}-{i}",
-                    "AudioSpecifications": [{"S3Uri": audio[i % len(audio)], "ChannelId": 0}],
-                }
-                for i in range(count)
-            ],
-        }
+        requests = [Request(f"{prefix}-{i}", ((audio[i % len(audio)], 0),)) for i in range(count)]
+        parsed: dict[str, Any] = json.loads(render_manifest(JobKind.ENROLLMENT, requests))
+        return parsed
 
     def registration_manifest(self, audio_sets: list[list[str]]) -> dict[str, Any]:
-        """A registration manifest with one request per audio set."""
-        return {
-            "Version": "1.0",
-            "FraudsterRegistrationRequests": [
-                {
-                    "RequestId": f"fr-{i}",
-                    "AudioSpecifications": [{"S3Uri": uri, "ChannelId": 1} for uri in audio],
-                }
-                for i, audio in enumerate(audio_sets)
-            ],
-        }
+        """A registration manifest with one request per audio set (on channel 1)."""
+        requests = [Request(None, tuple((uri, 1) for uri in audio)) for audio in audio_sets]
+        parsed: dict[str, Any] = json.loads(render_manifest(JobKind.REGISTRATION, requests))
+        return parsed
 
     def start_params(self, manifest_uri: str, **extra: Any) -> dict[str, Any]:
         """Start* parameters for the demo domain."""

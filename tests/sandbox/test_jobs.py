@@ -70,7 +70,7 @@ def test_fifty_requests_with_five_bad_complete_with_errors(kit: Kit) -> None:
     output = kit.output(job_id, "batch-50.json")
     assert output["Version"] == "1.0"
     assert sorted(e["RequestId"] for e in output["Errors"]) == sorted(
-        f"req-{i}" for i in (3, 11, 19, 27, 42)
+        requests[i]["RequestId"] for i in (3, 11, 19, 27, 42)
     )
     assert {e["ErrorCode"] for e in output["Errors"]} == {400}
     assert all(e["ErrorMessage"] for e in output["Errors"])
