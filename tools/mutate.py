@@ -126,16 +126,12 @@ def _variants(node: ast.AST, parent: ast.AST | None) -> Iterator[ast.AST]:  # no
         value = node.value
         if isinstance(value, bool):
             yield ast.Constant(value=not value)
-        elif isinstance(value, int | float):
+        elif isinstance(value, int | float):  # an index or a slice's bound too: off by one
             yield ast.Constant(value=1 if value == 0 else 0 if value == 1 else value + 1)
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         if node.func.id in _SWAP_CALLS:
             name = ast.Name(id=_SWAP_CALLS[node.func.id], ctx=ast.Load())
             yield ast.Call(func=name, args=node.args, keywords=node.keywords)
-    elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
-        index = node.slice.value
-        if isinstance(index, int) and not isinstance(index, bool):
-            yield ast.Subscript(value=node.value, slice=ast.Constant(index + 1), ctx=node.ctx)
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call | ast.Await):
         yield ast.Pass()
     elif isinstance(node, ast.Assign | ast.AugAssign) or (
@@ -317,6 +313,7 @@ def report(results: dict[Mutant, str], equivalents: dict[str, str]) -> str:
     if len(modules) > 1:
         lines.append(_row("total", total))
     survivors = [m for m, o in results.items() if o != "killed" and m.key not in equivalents]
+    survivors.sort(key=lambda m: (m.path, m.line))
     lines.append(f"\nsurvivors ({len(survivors)}):")
     lines += [f"  {m.key}" + (" (timeout)" if results[m] == "timeout" else "") for m in survivors]
     met = [m for m in results if m.key in equivalents]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from reconciler.core.identity import (
     MAX_ATTEMPT,
+    Resolution,
     StartRequest,
     client_token,
     job_name,
+    parse_job_name,
     request_changes,
 )
 from reconciler.core.kinds import JobKind
@@ -112,3 +115,32 @@ def test_api_params_leave_out_what_a_spec_does_not_set() -> None:
         "WatchlistIds": ["W" * 22],
     }
     assert "EnrollmentConfig" not in full.api_params(client_token="t", job_name="n")
+
+
+def test_the_identity_values_are_immutable_and_hashable() -> None:
+    """A Resolution and JobNameParts are values (dict keys, cached); a StartRequest is hashed
+    by identity (its configuration is a shared dict) and slotted (one per spec)."""
+    resolution = Resolution("D" * 22, "W" * 22)
+    parts = parse_job_name(f"a-{HASH[:32]}-2")
+    assert parts is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolution.domain_id = "x"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parts.attempt = 3  # type: ignore[misc]
+    assert len({resolution, Resolution("D" * 22, "W" * 22), parts}) == 2
+    config = {"duplicateRegistrationAction": "SKIP"}
+    one, two = _request(JobKind.REGISTRATION, config), _request(JobKind.REGISTRATION, config)
+    assert one.hash == two.hash
+    assert one != two
+    assert len({one, two}) == 2
+    assert not hasattr(one, "__dict__")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        one.revision = 2  # type: ignore[misc]
+
+
+def test_the_defaults_are_attempt_one_and_revision_zero() -> None:
+    request = _request(JobKind.REGISTRATION, {})
+    assert request.revision == 0
+    assert request.manifest_digest is None
+    assert request.essence()["revision"] == 0
+    assert client_token(HASH) == f"{HASH[:56]}-1"
