@@ -104,7 +104,7 @@ def _short(node: ast.AST) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
-def _variants(node: ast.AST, parent: ast.AST | None) -> Iterator[ast.AST]:  # noqa: PLR0912
+def _variants(node: ast.AST, parent: ast.AST | None) -> Iterator[ast.AST]:
     """The mutated copies of ``node`` (each a replacement for it), in a stable order."""
     if isinstance(node, ast.Compare):
         for i, op in enumerate(node.ops):
@@ -128,10 +128,13 @@ def _variants(node: ast.AST, parent: ast.AST | None) -> Iterator[ast.AST]:  # no
             yield ast.Constant(value=not value)
         elif isinstance(value, int | float):  # an index or a slice's bound too: off by one
             yield ast.Constant(value=1 if value == 0 else 0 if value == 1 else value + 1)
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        if node.func.id in _SWAP_CALLS:
-            name = ast.Name(id=_SWAP_CALLS[node.func.id], ctx=ast.Load())
-            yield ast.Call(func=name, args=node.args, keywords=node.keywords)
+    elif (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _SWAP_CALLS
+    ):
+        name = ast.Name(id=_SWAP_CALLS[node.func.id], ctx=ast.Load())
+        yield ast.Call(func=name, args=node.args, keywords=node.keywords)
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call | ast.Await):
         yield ast.Pass()
     elif isinstance(node, ast.Assign | ast.AugAssign) or (
