@@ -32,6 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core import jobkinds
 from reconciler.core.canonjson import compact as _dumps
 from reconciler.core.canonjson import string as _string
 from reconciler.core.spec import ENROLLMENT, SpecDocument, SpecFacts
@@ -130,28 +131,8 @@ class StartRequest:
             "InputDataConfig": {"S3Uri": self.input_s3_uri},
             "OutputDataConfig": {"S3Uri": self.output_s3_uri, "KmsKeyId": self.kms_key_id},
         }
-        if self.kind == ENROLLMENT:
-            fraud = self.config["fraudDetection"]
-            fraud_config: dict[str, Any] = {"FraudDetectionAction": fraud["action"]}
-            if fraud["riskThreshold"] is not None:
-                fraud_config["RiskThreshold"] = fraud["riskThreshold"]
-            if fraud["watchlistId"] is not None:
-                fraud_config["WatchlistIds"] = [fraud["watchlistId"]]
-            params["EnrollmentConfig"] = {
-                "ExistingEnrollmentAction": self.config["existingEnrollmentAction"],
-                "FraudDetectionConfig": fraud_config,
-            }
-        else:
-            registration: dict[str, Any] = {
-                "DuplicateRegistrationAction": self.config["duplicateRegistrationAction"]
-            }
-            if self.config["fraudsterSimilarityThreshold"] is not None:
-                registration["FraudsterSimilarityThreshold"] = self.config[
-                    "fraudsterSimilarityThreshold"
-                ]
-            if self.config["watchlistId"] is not None:
-                registration["WatchlistIds"] = [self.config["watchlistId"]]
-            params["RegistrationConfig"] = registration
+        name, value = jobkinds.of(self.kind).start_config(self.config)
+        params[name] = value
         return params
 
 

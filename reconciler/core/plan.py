@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase as fnmatch
 from typing import NamedTuple
 
-from reconciler.core import order
+from reconciler.core import jobkinds, order
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import PlanChecksumMismatch, PlanError, SpecError, UnsafePlanError
 from reconciler.core.identity import (
@@ -755,33 +755,15 @@ def _action_for(
 
 
 def risks(request: StartRequest) -> tuple[str, ...]:
-    """The settings of a start a reviewer should look at twice."""
-    return config_risks(request.config)
-
-
-def config_risks(config: Mapping[str, object] | None) -> tuple[str, ...]:
-    """The risky settings of a start's configuration (from the spec alone: an offline plan
-    shows them too)."""
-    if not config:
-        return ()
-    notes = []
-    if config.get("existingEnrollmentAction") == "OVERWRITE":
-        notes.append("existingEnrollmentAction OVERWRITE: re-enrolls speakers already enrolled")
-    fraud = config.get("fraudDetection")
-    if isinstance(fraud, Mapping) and fraud.get("action") == "IGNORE":
-        notes.append("fraud detection IGNORE: enrolls callers even when they match a fraudster")
-    if config.get("duplicateRegistrationAction") == "REGISTER_AS_NEW":
-        notes.append(
-            "duplicateRegistrationAction REGISTER_AS_NEW: duplicates become new fraudsters"
-        )
-    return tuple(notes)
+    """The settings of a start a reviewer should look at twice (its kind's risk notes)."""
+    return jobkinds.of(request.kind).risk_notes(request.config)
 
 
 def _facts_risks(job: DesiredJob) -> tuple[str, ...]:
     """The risk notes of a spec whose request is not known (an offline plan): they come from
     the spec alone."""
     facts = job.spec.facts
-    return config_risks(
+    return jobkinds.of(job.kind).risk_notes(
         {
             "existingEnrollmentAction": facts.existing_enrollment_action,
             "fraudDetection": {"action": facts.fraud_action},

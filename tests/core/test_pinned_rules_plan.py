@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.core import jobkinds
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import Location, PlanChecksumMismatch, PlanError, UnsafePlanError
@@ -28,7 +29,6 @@ from reconciler.core.plan import (
     build_plan,
     check_plan,
     collisions,
-    config_risks,
     intent_differences,
     limit_note,
     next_start,
@@ -219,13 +219,14 @@ def test_settled_waits_for_jobs_in_flight_and_pending_starts() -> None:
 
 
 def test_every_risky_setting_has_its_note() -> None:
-    assert config_risks(None) == ()
-    assert config_risks({}) == ()
-    assert config_risks({"duplicateRegistrationAction": "REGISTER_AS_NEW"}) == (
+    enrollment, registration = (jobkinds.of(k).risk_notes for k in JobKind)
+    assert enrollment({}) == registration({}) == ()
+    assert registration({"duplicateRegistrationAction": "REGISTER_AS_NEW"}) == (
         "duplicateRegistrationAction REGISTER_AS_NEW: duplicates become new fraudsters",
     )
-    assert config_risks({"duplicateRegistrationAction": "SKIP"}) == ()
-    both = config_risks(
+    assert registration({"duplicateRegistrationAction": "SKIP"}) == ()
+    assert enrollment({"duplicateRegistrationAction": "REGISTER_AS_NEW"}) == ()
+    both = enrollment(
         {"existingEnrollmentAction": "OVERWRITE", "fraudDetection": {"action": "IGNORE"}}
     )
     assert both == (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +40,12 @@ class KindDef:
     speaker_ids: bool
     """Whether each request names a speaker (an enrollment does; a fraudster has no id of
     ours: Voice ID makes one)."""
+    start_config: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]
+    """The Start call's parameter of the kind's own settings (``EnrollmentConfig``), from the
+    request's canonical configuration (:class:`reconciler.core.identity.StartRequest`)."""
+    risk_notes: Callable[[Mapping[str, Any]], tuple[str, ...]]
+    """The settings of a start of this kind a reviewer should look at twice, from its
+    configuration (a request's, or one made of a spec's facts by an offline plan)."""
 
     def manifest(self, requests: Sequence[ManifestEntry], *, offset: int = 0) -> bytes:
         """The manifest JSON of ``requests`` — the one writer of the format (the demo, the
