@@ -1,19 +1,18 @@
-"""The options several commands share, how they are parsed, and the adapters built from them.
+"""The options several commands share, and how they are parsed.
 
 Each command module (``cmd_*.py``) adds its own parser with the option groups it needs from
 :class:`Parents`. Shared options may stand before or after the command
 (``voiceid-reconciler --state s3://b/k plan`` and ``voiceid-reconciler plan --state s3://b/k``):
 they are defined with no default on every parser, and :func:`fill_defaults` fills in the
-defaults afterwards. The objects a command talks to (the state store, Voice ID, S3) are built
-here from the parsed options and nowhere else.
+defaults afterwards. What a parsed option says, with its environment variable, is
+:mod:`reconciler.cli.flags`'s; the objects a command talks to (the state store, Voice ID, S3,
+the notifier) are built from the options in :mod:`reconciler.cli.wiring` and nowhere else.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,18 +20,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_CODES_HELP, EXIT_FAIL_ON
-from reconciler.core.desired import Shard
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, DEFAULT_TOKEN_LIFETIME
 from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, DEFAULT_PATH
 
 if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that use them
-    from reconciler.adapters.objects import Manifests
-    from reconciler.adapters.voiceid import VoiceId
-    from reconciler.core.plan import Plan
-    from reconciler.core.spec import LoadedSpec
-    from reconciler.runner.notify import Notifier
-    from reconciler.runner.ports import StateStore
+    pass
 
 STATE_ENV = "VOICEID_RECONCILER_STATE"
 FAIL_ON_ENV = "VOICEID_RECONCILER_FAIL_ON"
@@ -276,31 +269,6 @@ def add_command(sub: Any, name: str, *, parents: list[argparse.ArgumentParser], 
     return sub.add_parser(name, parents=parents, epilog=EXIT_CODES_HELP, **kw)
 
 
-def token_lifetime(args: argparse.Namespace) -> float:
-    """``--token-lifetime``, else ``$VOICEID_RECONCILER_TOKEN_LIFETIME``, else the default."""
-    given = getattr(args, "token_lifetime", None)
-    return _duration_or_env(given, TOKEN_LIFETIME_ENV, DEFAULT_TOKEN_LIFETIME)
-
-
-def list_lag_horizon(args: argparse.Namespace) -> float:
-    """``--list-lag-horizon``, else ``$VOICEID_RECONCILER_LIST_LAG_HORIZON``, else the default."""
-    return _duration_or_env(args.list_lag_horizon, LAG_ENV, DEFAULT_LIST_LAG_HORIZON)
-
-
-def _duration_or_env(given: float | None, env: str, default: float) -> float:
-    """A duration flag's value, else ``$env``'s (checked as the flag is: one line naming the
-    variable), else ``default``."""
-    if given is not None:
-        return float(given)
-    text = os.environ.get(env)
-    if text is None:
-        return default
-    try:
-        return values.parse_duration(text)
-    except ValueError as err:
-        raise UsageError(f"${env}={text!r}: {err}") from None
-
-
 def add_show_unchanged(group: Any) -> None:
     """``--show-unchanged``: the commands that print a plan as text (plan, apply)."""
     group.add_argument(
@@ -339,28 +307,7 @@ def add_fail_on(command: argparse.ArgumentParser) -> None:
     )
 
 
-def fail_on(args: argparse.Namespace, plan: Plan) -> int:
-    """``--fail-on``: exit 9 (one line naming what) when the plan holds an action of a class
-    it names; else 0."""
-    from reconciler.core.plan import PROBLEMS
-
-    classes = _classes_or_env(args.fail_on, FAIL_ON_ENV, PROBLEMS, frozenset())
-    found = plan.problems(classes)
-    if not found:
-        return 0
-    by_class: dict[str, list[str]] = {}
-    for action in found:
-        assert action.problem is not None
-        by_class.setdefault(action.problem, []).append(action.key)
-    said = "; ".join(
-        f"{len(keys)} {problem} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
-        for problem, keys in sorted(by_class.items())
-    )
-    print(f"voiceid-reconciler: --fail-on: {said}", file=sys.stderr)
-    return EXIT_FAIL_ON
-
-
-def _classes_or_env(
+def classes_or_env(
     given: frozenset[str] | None, env: str, allowed: Sequence[str], default: frozenset[str]
 ) -> frozenset[str]:
     """A comma-separated class list: the flag's value, else ``$env``'s (checked as the flag
@@ -385,12 +332,12 @@ def check_environment(args: argparse.Namespace) -> None:
     from reconciler.core.plan import PROBLEMS
 
     if hasattr(args, "fail_on"):
-        _classes_or_env(args.fail_on, FAIL_ON_ENV, PROBLEMS, frozenset())
+        classes_or_env(args.fail_on, FAIL_ON_ENV, PROBLEMS, frozenset())
     if hasattr(args, "notify_on"):
         from reconciler.core.events import EventKind
 
         allowed = ("failures", "all", *(k.value for k in EventKind))
-        _classes_or_env(args.notify_on, NOTIFY_ON_ENV, allowed, frozenset())
+        classes_or_env(args.notify_on, NOTIFY_ON_ENV, allowed, frozenset())
     if hasattr(args, "notify") and not args.notify:
         for url in os.environ.get(NOTIFY_ENV, "").split():
             try:
@@ -433,204 +380,3 @@ def add_notify(command: argparse.ArgumentParser) -> None:
         help="at most one message per sink this often within a run; everything pending is "
         f"sent at the run's end (default: {DEFAULT_INTERVAL:g}s)",
     )
-
-
-def notifier(args: argparse.Namespace, specs: Sequence[LoadedSpec]) -> Notifier | None:
-    """The run's notifier (None without sinks): every URL opened before anything runs."""
-    from reconciler.adapters.gitfiles import last_commit, repo_path
-    from reconciler.adapters.notify import GitHubSink, SinkWorld, open_sink
-    from reconciler.core.events import FAILURES, EventKind
-    from reconciler.runner.notify import Notifier
-
-    urls = list(args.notify or []) or os.environ.get(NOTIFY_ENV, "").split()
-    if not urls:
-        return None
-    for url in urls:  # $VOICEID_RECONCILER_NOTIFY's, as --notify's are (one line, unquoted)
-        try:
-            values.notify_url(url)
-        except argparse.ArgumentTypeError as err:
-            raise UsageError(f"${NOTIFY_ENV}: {err}") from None
-    allowed = ("failures", "all", *(k.value for k in EventKind))
-    chosen = _classes_or_env(args.notify_on, NOTIFY_ON_ENV, allowed, frozenset({"failures"}))
-    kinds: set[EventKind] = set()
-    for name in chosen:
-        if name == "all":
-            kinds.update(EventKind)
-        elif name == "failures":
-            kinds.update(FAILURES)
-        else:
-            kinds.add(EventKind(name))
-
-    @functools.cache
-    def aws_client(service: str) -> Any:  # botocore is imported only when a sink needs it
-        from reconciler.adapters.aws import make_client
-
-        return make_client(service, profile=args.profile, region=args.region)
-
-    world = SinkWorld(os.environ, aws_client)
-    sinks = {url: open_sink(url, world) for url in dict.fromkeys(urls)}
-    paths = {spec.key: spec.location.path for spec in specs}
-    commits: dict[str, str | None] = {}
-
-    def commit_of(key: str) -> str | None:
-        base = key.rsplit("-part-", 1)[0] if key not in paths else key
-        path = paths.get(base)
-        if path is None:
-            return None
-        if str(path) not in commits:
-            sha = last_commit(path)
-            relative = repo_path(path) if sha is None else None
-            if relative is not None:  # no git here (the image): ask GitHub
-                github = next((s for s in sinks.values() if isinstance(s, GitHubSink)), None)
-                sha = github.commit_for(relative) if github else None
-            commits[str(path)] = sha
-        return commits[str(path)]
-
-    return Notifier(
-        sinks,
-        kinds=kinds,
-        interval=args.notify_interval,
-        commit_of=commit_of,
-        max_attempts={spec.key: spec.facts.max_attempts for spec in specs},
-    )
-
-
-def owner(args: argparse.Namespace) -> tuple[str, ...]:
-    """``--owner`` patterns, else ``$VOICEID_RECONCILER_OWNER`` (space-separated)."""
-    given = list(getattr(args, "owner", None) or []) or os.environ.get(OWNER_ENV, "").split()
-    return tuple(given)
-
-
-def paths(args: argparse.Namespace) -> list[Path]:
-    """The spec paths given, or ``specs/``."""
-    return list(getattr(args, "paths", None) or []) or [Path("specs")]
-
-
-@dataclass(frozen=True)
-class Specs:
-    """The specs a command loaded, and the spec cache they came through (saved by
-    :meth:`save_cache` once the command has done its work: a command refused for a bad spec, a
-    bad state or a bad flag changes nothing, the cache included)."""
-
-    specs: list[LoadedSpec]
-    unselected: frozenset[str]
-    """Keys of the specs that ``--selector`` left out (they exist: not orphans)."""
-    store: StateStore | None = None
-    cache: bytes | None = None
-    """The spec cache to save, when it changed (compressed at once: the run does not hold
-    its entries meanwhile)."""
-
-    def save_cache(self) -> None:
-        if self.store is not None and self.cache is not None:
-            self.store.write_cache(self.cache)
-
-
-def load_specs(args: argparse.Namespace, store: StateStore | None) -> Specs:
-    """The specs of the PATHs and ``--selector`` (:func:`~reconciler.core.loading.load_selected`)
-    through the spec cache beside ``store``'s state (none without a store or with
-    ``--no-spec-cache``)."""
-    from reconciler.core.loading import load_selected
-    from reconciler.core.speccache import SpecCache
-
-    if store is None or args.no_spec_cache:
-        return Specs(*load_selected(paths(args), args.selector))
-    import structlog
-
-    log = structlog.get_logger("reconciler.specs")
-    cache, ignored = SpecCache.from_bytes(store.read_cache())
-    if ignored:
-        log.info("spec_cache.ignored", state=str(store), reason=ignored)
-    specs, unselected = load_selected(paths(args), args.selector, cache=cache)
-    log.debug("spec_cache.used", hits=cache.hits, misses=cache.misses)
-    return Specs(specs, unselected, store, cache.to_bytes() if cache.changed else None)
-
-
-def shard(args: argparse.Namespace) -> Shard | None:
-    """``--shard``, else the Kubernetes Indexed Job's ``$JOB_COMPLETION_INDEX`` of
-    ``$VOICEID_RECONCILER_SHARD_COUNT``, else None."""
-    if args.shard is not None:
-        return Shard.parse(args.shard)
-    count, index = os.environ.get(SHARD_COUNT_ENV), os.environ.get(SHARD_INDEX_ENV)
-    if not count:
-        return None
-    if index is None:
-        raise UsageError(f"${SHARD_COUNT_ENV}={count!r} is set but ${SHARD_INDEX_ENV} is not")
-    try:
-        return Shard.parse(f"{index}/{count}")
-    except ReconcilerError:
-        raise UsageError(
-            f"${SHARD_INDEX_ENV}={index!r}, ${SHARD_COUNT_ENV}={count!r}: expected whole numbers "
-            "with 0 <= INDEX < COUNT"
-        ) from None
-
-
-def shard_label(args: argparse.Namespace) -> str | None:
-    """The shard as the metrics label it (``"0/4"``), or None."""
-    this = shard(args)
-    return f"{this.index}/{this.count}" if this else None
-
-
-def state_location(args: argparse.Namespace) -> str:
-    """Where ``--state`` is for this run: a file or ``s3://bucket/key`` (each shard its own)."""
-    if not args.state:
-        raise UsageError(f"--state (or ${STATE_ENV}) is empty: give a file or s3://bucket/key")
-    this = shard(args)
-    return this.state_location(args.state) if this else str(args.state)
-
-
-def store(args: argparse.Namespace) -> StateStore:
-    """The state store of ``--state`` (each shard its own)."""
-    from reconciler.adapters.stores import open_store
-
-    return open_store(
-        state_location(args),
-        lock_timeout=args.lock_timeout,
-        lock_ttl=args.lock_ttl,
-        profile=args.profile,
-        region=args.region,
-    )
-
-
-def exposed_state_files(paths: list[Path], state: str | None = None) -> list[str]:
-    """Which side files of a local state (``.lock``, ``.backup``, ``.mark``) git holds or would
-    pick up, one warning each: those of ``state``, or of any state in the work trees of
-    ``paths``."""
-    from reconciler.adapters.gitfiles import exposed_side_files
-
-    if state is not None and state.startswith("s3://"):
-        return []
-    seen: dict[Path, str] = {}
-    wheres = [Path(state)] if state is not None else paths
-    for where in wheres:
-        for exposed in exposed_side_files(where, Path(state) if state is not None else None):
-            seen.setdefault(exposed.path, exposed.warning())
-    return list(seen.values())
-
-
-def warn_exposed_state_files(paths: list[Path], state: str | None = None) -> None:
-    """:func:`exposed_state_files`, said on stderr (warnings only: the exit code stays)."""
-    for warning in exposed_state_files(paths, state):
-        print(f"voiceid-reconciler: warning: {warning}", file=sys.stderr)
-
-
-def voiceid(args: argparse.Namespace) -> VoiceId:
-    """The Voice ID adapter, from the standard AWS configuration and ``--profile/--region``."""
-    import time
-
-    from reconciler.adapters.aws import make_client
-    from reconciler.adapters.voiceid import VoiceId
-
-    adapter = VoiceId(
-        make_client("voice-id", profile=args.profile, region=args.region), tps=args.tps
-    )
-    if getattr(args, "wait", False) and getattr(args, "timeout", None) is not None:
-        adapter.deadline = time.monotonic() + args.timeout  # no retry waits past --timeout
-    return adapter
-
-
-def objects(args: argparse.Namespace) -> Manifests:
-    """The S3 objects adapter (manifests, staging, output files)."""
-    from reconciler.adapters.aws import make_client
-    from reconciler.adapters.objects import Manifests
-
-    return Manifests(make_client("s3", profile=args.profile, region=args.region))

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from reconciler.cli import args as shared
+from reconciler.cli import flags, values, wiring
 from reconciler.cli import saved as saved_plans
-from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, verdict
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, ActionKind, Plan
 
@@ -155,18 +155,18 @@ def run(args: argparse.Namespace) -> int:
         reviewed=reviewed,
         require_approval=_require_approval(args),
         fail_on_timeout=args.fail_on_timeout,
-        shard=shared.shard(args),
-        list_lag_horizon=shared.list_lag_horizon(args),
-        token_lifetime=shared.token_lifetime(args),
+        shard=flags.shard(args),
+        list_lag_horizon=flags.list_lag_horizon(args),
+        token_lifetime=flags.token_lifetime(args),
         start_limit=None if args.force else args.start_limit,
-        owner=shared.owner(args),
+        owner=flags.owner(args),
     )
-    store, objects = shared.store(args), shared.objects(args)
-    loaded = shared.load_specs(args, store)
+    store, objects = wiring.store(args), wiring.objects(args)
+    loaded = wiring.load_specs(args, store)
     specs = loaded.specs
     options = replace(options, unselected=loaded.unselected)
-    notifier = shared.notifier(args, specs)
-    voiceid = shared.voiceid(args)
+    notifier = wiring.notifier(args, specs)
+    voiceid = wiring.voiceid(args)
     run = Run(store, voiceid, objects, options, clock=collector.WaitingClock())
     started = time.monotonic()
     progress = Progress(sys.stderr, quiet=args.quiet)
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             notifier=notifier,
         )
         loaded.save_cache()
-        outcome = verdict(report, fail_on_timeout=args.fail_on_timeout) or shared.fail_on(
+        outcome = verdict(report, fail_on_timeout=args.fail_on_timeout) or flags.fail_on(
             args, report.plan
         )
     finally:
@@ -218,13 +218,13 @@ def run(args: argparse.Namespace) -> int:
             report,
             voiceid,
             duration_s=time.monotonic() - started,
-            shard=shared.shard_label(args),
+            shard=flags.shard_label(args),
             success=outcome == EXIT_OK,
         )
         _emit_metrics(args, summary)
     sys.stdout.write(render.apply_text(report, dry_run=args.dry_run))
     log.info("run.summary", **summary.log_fields())
-    shared.warn_exposed_state_files([], shared.state_location(args))
+    wiring.warn_exposed_state_files([], flags.state_location(args))
     return outcome
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import flags, wiring
 from reconciler.cli.exits import EXIT_OK
 
 if TYPE_CHECKING:
@@ -113,12 +114,12 @@ def run(args: argparse.Namespace) -> int:
         since=since,
         since_age=age,
         write=args.write,
-        shard=shared.shard(args),
+        shard=flags.shard(args),
     )
-    voiceid = shared.voiceid(args)
-    objects = shared.objects(args)
+    voiceid = wiring.voiceid(args)
+    objects = wiring.objects(args)
     sources = Sources(voiceid, SettingsReader(voiceid), objects, ObjectHeads(objects.client))
-    report = import_jobs(shared.store(args), sources, options)
+    report = import_jobs(wiring.store(args), sources, options)
     sys.stdout.write(report_text(report, options.out))
     return EXIT_OK
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import flags, values, wiring
 from reconciler.cli import saved as saved_plans
-from reconciler.cli import values
 from reconciler.cli.exits import EXIT_OK, EXIT_PENDING
 from reconciler.core.errors import ReconcilerError, SpecErrors
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE
@@ -92,20 +92,20 @@ def _plan(args: argparse.Namespace) -> int:
 
     options = RunOptions(
         max_active=args.max_active,
-        shard=shared.shard(args),
-        list_lag_horizon=shared.list_lag_horizon(args),
-        token_lifetime=shared.token_lifetime(args),
-        owner=shared.owner(args),
+        shard=flags.shard(args),
+        list_lag_horizon=flags.list_lag_horizon(args),
+        token_lifetime=flags.token_lifetime(args),
+        owner=flags.owner(args),
     )
-    store = shared.store(args)
-    objects = None if args.offline else shared.objects(args)
-    loaded = shared.load_specs(args, store)
+    store = wiring.store(args)
+    objects = None if args.offline else wiring.objects(args)
+    loaded = wiring.load_specs(args, store)
     specs = loaded.specs
     options = replace(options, unselected=loaded.unselected)
     if objects is None:
         result = plan_offline(specs, store.read(), options)
     else:
-        run = Run(store, shared.voiceid(args), objects, options)
+        run = Run(store, wiring.voiceid(args), objects, options)
         result = plan_online(specs, run)
     loaded.save_cache()
     if args.out:
@@ -141,7 +141,7 @@ def _plan(args: argparse.Namespace) -> int:
                 unchanged=args.show_unchanged,
             )
         )
-    failing = shared.fail_on(args, result.plan)
+    failing = flags.fail_on(args, result.plan)
     if failing:
         return failing
     if args.detailed_exitcode and result.plan.pending:

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import flags, wiring
 from reconciler.cli.exits import EXIT_OK
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
 def run_show(args: argparse.Namespace) -> int:
     from reconciler.cli import render_status
 
-    state = shared.store(args).read()
+    state = wiring.store(args).read()
     if args.names:
         sys.stdout.writelines(f"{key}\n" for key in sorted({row[0] for row in _rows(state)}))
     elif args.format == "json":
@@ -166,7 +167,7 @@ def _entries_table(state: State) -> list[str]:
 
 
 def run_rm(args: argparse.Namespace) -> int:
-    store = shared.store(args)
+    store = wiring.store(args)
     if args.dry_run:  # read as 'state show' reads: no lock, nothing written
         state = store.read()
         for key in [key for name in args.names for key in _forgets(state, name)]:
@@ -198,7 +199,7 @@ def _forgets(state: State, name: str) -> list[str]:
 
 
 def run_mv(args: argparse.Namespace) -> int:
-    store = shared.store(args)
+    store = wiring.store(args)
     if args.dry_run:  # read as 'state show' reads: no lock, nothing written
         old, new = store.read().move(args.source, args.destination)
         print(f"Would move {old} to {new}")
@@ -213,7 +214,7 @@ def run_mv(args: argparse.Namespace) -> int:
 
 
 def run_unlock(args: argparse.Namespace) -> int:
-    print(shared.store(args).unlock(args.lock_id, force=args.force))
+    print(wiring.store(args).unlock(args.lock_id, force=args.force))
     return EXIT_OK
 
 
@@ -227,10 +228,10 @@ def run_rebuild(args: argparse.Namespace) -> int:
             "state rebuild derives the whole state from Voice ID: with --selector the jobs of "
             "the other specs would become orphans; run it without --selector"
         )
-    options = RunOptions(shard=shared.shard(args))
-    store = shared.store(args)
-    loaded = shared.load_specs(args, store)
-    state = rebuild(loaded.specs, Run(store, shared.voiceid(args), shared.objects(args), options))
+    options = RunOptions(shard=flags.shard(args))
+    store = wiring.store(args)
+    loaded = wiring.load_specs(args, store)
+    state = rebuild(loaded.specs, Run(store, wiring.voiceid(args), wiring.objects(args), options))
     loaded.save_cache()
     sys.stdout.write(render_status.state_text(state))
     return EXIT_OK

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
-from reconciler.cli import values
+from reconciler.cli import flags, values, wiring
 from reconciler.cli.exits import EXIT_OK
 from reconciler.cli.render_status import Scope
 from reconciler.core.spec import LoadedSpec
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from reconciler.runner.usecases import refresh
 
     scope, specs = _scope(args)
-    store = shared.store(args)
-    notifier = shared.notifier(args, specs)
+    store = wiring.store(args)
+    notifier = wiring.notifier(args, specs)
     if notifier is not None and not (args.refresh or args.watch):
         raise shared.UsageError(
             "--notify needs --refresh or --watch (status alone observes nothing new)"
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch(args, store, scope, notifier)
     if args.refresh:
-        state = refresh(store, shared.voiceid(args), shared.objects(args), notifier=notifier)
+        state = refresh(store, wiring.voiceid(args), wiring.objects(args), notifier=notifier)
     else:
         state = store.read()
     if args.format == "html":
@@ -163,7 +163,7 @@ def _watch(
     from reconciler.cli.logs import TERMINAL
     from reconciler.runner.usecases import refresh
 
-    voiceid, objects = shared.voiceid(args), shared.objects(args)
+    voiceid, objects = wiring.voiceid(args), wiring.objects(args)
     tty = sys.stdout.isatty()
     drawn = 0
     while True:
@@ -193,7 +193,7 @@ def _scope(args: argparse.Namespace) -> tuple[Scope | None, list[LoadedSpec]]:
         if args.selector:
             raise shared.UsageError("--selector needs the specs: give their PATHs")
         return None, []
-    specs = load_specs(shared.paths(args))
+    specs = load_specs(flags.paths(args))
     chosen = select(specs, args.selector) if args.selector else specs
     scope = Scope(
         present=frozenset(s.key for s in specs), selected=frozenset(s.key for s in chosen)
@@ -214,7 +214,7 @@ def _details(args: argparse.Namespace, state: State) -> None:
             file=out,
         )
         return
-    for key, failures in failed_requests_of(state, shared.voiceid(args), shared.objects(args)):
+    for key, failures in failed_requests_of(state, wiring.voiceid(args), wiring.objects(args)):
         print(f"\n{key}: {len(failures)} failed request(s)", file=out)
         for failure in failures:
             print(f"  {failure.request_id}  {failure.error_code}  {failure.message}", file=out)

@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import flags, wiring
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from reconciler.core.plan import collisions
     from reconciler.core.selector import select
 
-    paths = shared.paths(args)
+    paths = flags.paths(args)
     try:
         specs, errors = check(paths)
     except SpecErrors as err:  # no such path, no spec at all
@@ -57,7 +58,7 @@ def run_validate(args: argparse.Namespace) -> int:
     if args.selector:
         specs = select(specs, args.selector)
     files = len({spec.location.path for spec in specs})
-    warnings = [] if errors else shared.exposed_state_files(paths)
+    warnings = [] if errors else wiring.exposed_state_files(paths)
     if args.format == "text":
         if errors:
             raise SpecErrors(errors)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.cli import args as shared
+from reconciler.cli import flags
 from reconciler.cli.args import UsageError
 from reconciler.core.plan import Intent
 from reconciler.core.state import DEFAULT_PATH
@@ -44,13 +45,13 @@ class SavedPlan:
 
 def inputs(args: argparse.Namespace) -> dict[str, Any]:
     """What a plan was computed from, for the saved plan (``inputs``)."""
-    this = shared.shard(args)
+    this = flags.shard(args)
     return {
-        "paths": [str(p) for p in shared.paths(args)],
+        "paths": [str(p) for p in flags.paths(args)],
         "selectors": list(args.selector),
         "state": str(args.state),
         "shard": f"{this.index}/{this.count}" if this else None,
-        "owner": list(shared.owner(args)),
+        "owner": list(flags.owner(args)),
         "maxActive": args.max_active,
     }
 
