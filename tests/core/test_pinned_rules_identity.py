@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -144,3 +145,27 @@ def test_the_defaults_are_attempt_one_and_revision_zero() -> None:
     assert request.manifest_digest is None
     assert request.essence()["revision"] == 0
     assert client_token(HASH) == f"{HASH[:56]}-1"
+
+
+@pytest.mark.parametrize(
+    ("field", "path"),
+    [
+        ("kind", ("kind",)),
+        ("domain_id", ("domainId",)),
+        ("data_access_role_arn", ("dataAccessRoleArn",)),
+        ("input_s3_uri", ("input", "s3Uri")),
+        ("output_s3_uri", ("output", "s3Uri")),
+        ("kms_key_id", ("output", "kmsKeyId")),
+        ("manifest_digest", ("input", "manifestDigest")),
+    ],
+)
+def test_a_field_of_another_type_is_written_as_json_dumps_writes_it(
+    field: str, path: tuple[str, ...]
+) -> None:
+    """The hand-written canonical text is only for the types the fields declare: any other
+    value of any one field goes through json.dumps (and so still hashes as valid JSON)."""
+    request = dataclasses.replace(_request(JobKind.REGISTRATION, {}), **{field: 5})
+    value: Any = json.loads(request.canonical)
+    for key in path:
+        value = value[key]
+    assert value == 5
