@@ -1,6 +1,6 @@
 """The face: the ``voiceid-reconciler`` command line (:func:`main`), rendering, the demo.
 
-It parses, configures logging, builds the adapters from the options (:mod:`.args`), calls the
+It parses, configures logging, builds the adapters from the options (:mod:`.wiring`), calls the
 runner and prints; the rules are the core's. Not only the runner's: ``state rm`` and ``mv``
 take the store's lock and write the state here (:mod:`.cmd_state`), and the commands that load
 specs save the spec cache themselves (issue 32 moves both behind one session).
@@ -35,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     anything else is imported (it is what health checks and scripts call most)."""
     given = sys.argv[1:] if argv is None else list(argv)
     if given == ["--version"]:
+        # Answered here, before cli.app and its parsers are imported: 0.04 s through the
+        # console script (bench/startup.py holds it to 0.15 s), where the full import costs
+        # several times that; __version__ is a constant for the same reason (b985e05).
         print(f"voiceid-reconciler {__version__}")
         return EXIT_OK
     from reconciler.cli.app import main as run
@@ -49,12 +52,14 @@ def entrypoint() -> int:
     if sys.argv[1:] != ["--version"]:
         # structlog imports rich, colorama and better_exceptions, when they are installed,
         # for a console renderer of its own; ours is our own (reconciler.cli.logs): the
-        # process spares the imports (~60 ms).
+        # process spares the imports (~60 ms; colorama alone 12 ms where awscli brought it,
+        # 717da23). A None in sys.modules makes structlog's ``import rich`` fail at once, as
+        # it does where they are not installed.
         for name in ("rich", "colorama", "better_exceptions"):
             sys.modules.setdefault(name, None)  # type: ignore[arg-type]
         from reconciler.cli import collector
 
-        collector.tune()
+        collector.tune()  # no GC scans while the run is built: see reconciler/cli/collector.py
     guard_output()
     try:
         code = main()
@@ -203,6 +208,9 @@ def leave(code: int) -> NoReturn:
         logging.shutdown()
     if sys.gettrace() is not None or sys.getprofile() is not None:
         sys.exit(code)  # a profiler or coverage tool writes its data at exit: it may
+    # Not sys.exit: the interpreter's teardown would free every object of the run one at a
+    # time (0.1-0.15 s of CPU at 10,000 specs: 0197c97, bench/README.md); the kernel frees
+    # the process at once. Safe only because everything above has been flushed and closed.
     os._exit(code)
 
 

@@ -13,6 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# json's own string encoder (the C one when built), exposed for the hand-written canonical text
+# of a Start request: through json.dumps(sort_keys=True) that text cost 10 us a spec; written out
+# directly, each string through this encoder, byte for byte the same (a property test) in a
+# fifth of the time (desire at 10,000 specs 0.22 -> 0.16 s: 88c68af, bench/README.md).
 string = json.encoder.encode_basestring
 """A string as JSON text, exactly as ``json.dumps(..., ensure_ascii=False)`` writes it."""
 

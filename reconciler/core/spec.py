@@ -130,6 +130,9 @@ class SpecFacts(NamedTuple):
         if values[_MANIFEST_AT] is not None:
             values[_MANIFEST_AT] = sys.intern(values[_MANIFEST_AT])
         values.insert(2, sys.intern(f"{kind.value}/{name}"))
+        # The list made the tuple at once, past the generated __new__'s 22 arguments: a run
+        # makes one per spec (a cache hit 6.5 us with the frozen dataclass this replaced, 4 us
+        # with the named tuple: 72a56fd, bench/README.md).
         return tuple.__new__(cls, values)
 
     @classmethod
