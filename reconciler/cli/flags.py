@@ -1,6 +1,8 @@
-"""What the shared options say once parsed: each flag's value, else its environment variable's
-(checked as the flag is: one line naming the variable), else its default; and ``--fail-on``'s
-verdict on a plan."""
+"""What the shared options say once parsed, with their environment variables.
+
+Each flag's value, else its environment variable's (checked as the flag is: one line naming
+the variable), else its default; and ``--fail-on``'s verdict on a plan.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
-"""The Markdown of one action in the plan comment: its row's cells (a label, a note, the
-table's columns) and its start request as ``terraform plan`` shows a create; text from the world
-escaped, identifiers as code spans. No speaker data: a roster is its speaker count."""
+"""The Markdown of one action in the plan comment: its row's cells and its start request.
+
+A row's cells are a label, a note and the table's columns; a start request is shown as
+``terraform plan`` shows a create. Text from the world is escaped, identifiers are code spans.
+No speaker data: a roster is its speaker count.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""The plan as a GitHub comment, tfcmt-style (docs/plan-comment.md): the marker line, a
-one-line verdict, the summary line, the risky settings explained, then one section per class of
-action, each start's request folded beneath; cut to fit GitHub's limit, saying how much. Also
-the comment of a plan that failed."""
+"""The plan as a GitHub comment, tfcmt-style (docs/plan-comment.md).
+
+The marker line, a one-line verdict, the summary line, the risky settings explained, then one
+section per class of action, each start's request folded beneath; cut to fit GitHub's limit,
+saying how much. Also the comment of a plan that failed.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The state as people and tools read it: ``status`` as text and JSON (``formatVersion`` 1),
-``status --watch``'s lines, ``state show``'s summary; :class:`Scope` says which specs a
-repository still has and which a selector chose."""
+"""The state as people and tools read it: ``status``, ``status --watch``, ``state show``.
+
+``status`` as text and JSON (``formatVersion`` 1), ``status --watch``'s lines, ``state show``'s
+summary; :class:`Scope` says which specs a repository still has and which a selector chose.
+"""
 
 from __future__ import annotations
 

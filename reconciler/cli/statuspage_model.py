@@ -1,7 +1,11 @@
-"""What the status page draws, gathered from the state alone (no clock, no HTML): per domain
-and kind a :class:`Section` of job :class:`Bar` s (each with its start, end and estimated end)
-and of :class:`Wait` s (blocked, queued, awaiting review), and the one time :class:`Axis` every
-timeline shares; how each status looks (:data:`LOOKS`: a word, a symbol, a pattern)."""
+"""What the status page draws, gathered from the state alone (no clock, no HTML).
+
+Per domain and kind a :class:`Section` of job :class:`Bar` s (each with its start, end and
+estimated end) and of :class:`Wait` s (blocked, queued, awaiting review), and the one time
+:class:`Axis` every timeline shares; how each status looks (:data:`LOOKS`: a word, a symbol, a
+pattern); the state's times as moments (:func:`moment_of`) and for people (:func:`short_time`:
+the waits' reasons say them).
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
-"""The status page's timelines in SVG: one per section under the shared axis, a labelled row
-per job or (beyond :data:`LABELLED` jobs) the bars packed into lanes; the axis' ticks; the fill
-patterns that tell the statuses apart without colour."""
+"""The status page's timelines in SVG.
+
+One per section under the shared axis: a labelled row per job or (beyond :data:`LABELLED`
+jobs) the bars packed into lanes; the axis' ticks; the fill patterns that tell the statuses
+apart without colour.
+"""
 
 from __future__ import annotations
 

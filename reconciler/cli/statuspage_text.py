@@ -1,6 +1,9 @@
-"""How the status page tells a job in words: times for people, counts, the outcomes of its
-results (short and in full), its status word, its role beside its status, how long it took.
-Every text from the state is escaped where it is put into HTML."""
+"""How the status page tells a job in words.
+
+Its times (to the minute), counts, the outcomes of its results (short and in full), its
+status word, its role beside its status, how long it took. Every text from the state is escaped
+where it is put into HTML.
+"""
 
 from __future__ import annotations
 

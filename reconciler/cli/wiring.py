@@ -1,7 +1,9 @@
-"""The objects a command talks to, built from its parsed options and nowhere else: the state
-store of ``--state``, the Voice ID and S3 adapters (``--profile``, ``--region``, ``--tps``), the
-notifier of ``--notify``, the specs loaded through the spec cache. The adapters (botocore) are
-imported only when a command builds one."""
+"""The objects a command talks to, built from its parsed options and nowhere else.
+
+The state store of ``--state``, the Voice ID and S3 adapters (``--profile``, ``--region``,
+``--tps``), the notifier of ``--notify``, the specs loaded through the spec cache. The adapters
+(botocore) are imported only when a command builds one.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Label selectors (``--selector``), as Kubernetes reads them: parsed into requirements, and
-the specs whose labels match them all."""
+"""Label selectors (``--selector``), as Kubernetes reads them.
+
+Parsed into requirements, and the specs whose labels match them all.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
-"""The sections of a spec document, as pydantic models: its ``metadata``, each kind's ``spec``
-(input, output, enrollment or registration settings, ``dependsOn``) and the field types they
-are made of (the Voice ID model's constraints). Strict and frozen (``extra="forbid"``); the
-documents that hold them are :mod:`reconciler.core.spec`'s."""
+"""The sections of a spec document, as pydantic models.
+
+Its ``metadata``, each kind's ``spec`` (input, output, enrollment or registration settings,
+``dependsOn``) and the field types they are made of (the Voice ID model's constraints). Strict
+and frozen (``extra="forbid"``); the documents that hold them are
+:mod:`reconciler.core.spec`'s.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""``import``'s decisions, job by job, against the state read (under its lock when the import
-writes): a job already imported or recorded, a draft proven by its manifest's time, resolved
-through the loader and the online resolver as any spec is, checked to send the job's very
-request, recorded in the state and staged for ``--out``; or why not. The order of effects is
-:mod:`reconciler.runner.adopt`'s."""
+"""``import``'s decisions, job by job, against the state read.
+
+Under the state's lock when the import writes: a job already imported or recorded, a draft
+proven by its manifest's time, resolved through the loader and the online resolver as any spec
+is, checked to send the job's very request, recorded in the state and staged for ``--out``; or
+why not. The order of effects is :mod:`reconciler.runner.adopt`'s.
+"""
 
 from __future__ import annotations
 

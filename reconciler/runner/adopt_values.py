@@ -1,7 +1,10 @@
-"""``import``'s values (:mod:`reconciler.runner.adopt`): what it reads (:class:`Sources`: Voice
-ID, a job's settings, S3), what it is asked (:class:`ImportOptions`, the command's flags), and
-what it reports of each job (:class:`Item`, its :class:`Outcome`) and of the whole
-(:class:`ImportReport`)."""
+"""``import``'s values: what it reads, what it is asked, what it reports.
+
+What it reads (:class:`Sources`: Voice ID, a job's settings, S3), what it is asked
+(:class:`ImportOptions`, the command's flags), and what it reports of each job (:class:`Item`,
+its :class:`Outcome`) and of the whole (:class:`ImportReport`). The use-case is
+:mod:`reconciler.runner.adopt`.
+"""
 
 from __future__ import annotations
 
