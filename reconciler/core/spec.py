@@ -118,6 +118,8 @@ class SpecFacts(NamedTuple):
         if labels and not all(type(k) is str and type(v) is str for k, v in labels.items()):
             raise TypeError("labels must map strings to strings")
         values = row.copy()
+        # Interned: the same texts in thousands of specs and in the state are one object each
+        # (part of 989 -> 300 MiB at 50,000 specs: 2a38b8a, bench/README.md, "lean values").
         for at in _SHARED_AT:
             if values[at] is not None:
                 values[at] = sys.intern(values[at])
@@ -260,6 +262,8 @@ class LoadedSpec:
         source = self.source
         if isinstance(source, SpeakerEnrollmentJob | FraudsterRegistrationJob):
             return source
+        # Validated only now, and not kept: a cached spec holds its facts, not six models of
+        # about 0.45 KiB each (35a1b0a, bench/README.md, "lean values").
         data = json.loads(source if isinstance(source, str) else source.text())
         return MODELS[data["kind"]].model_validate(data)
 
