@@ -56,6 +56,10 @@ _CODE = (
     "loading.py",
     "speccache.py",
     "identity.py",
+    "jobkinds/__init__.py",  # each kind's definition is part of what its specs mean
+    "jobkinds/base.py",
+    "jobkinds/enrollment.py",
+    "jobkinds/registration.py",
 )
 """The modules whose code decides what a file's specs are: a change to any voids the cache."""
 
