@@ -25,6 +25,7 @@ from reconciler.core.plan import (
     ActionKind,
     Intent,
     Plan,
+    Review,
     approve,
     build_plan,
     check_plan,
@@ -32,6 +33,8 @@ from reconciler.core.plan import (
     intent_differences,
     limit_note,
     next_start,
+    retirable,
+    review,
     settled,
     would_start,
 )
@@ -375,3 +378,118 @@ def test_two_specs_of_one_job_are_refused() -> None:
     with pytest.raises(PlanError, match="resolves to the same job"):
         build_plan([first, twin], State())
     assert collisions([first, _desired("c")]) == []
+
+
+# Reviews
+
+
+def test_review_by_checksum_approves_all_or_nothing() -> None:
+    plan = _wanted(2)
+    assert review(plan, checksum=None) == Review((), None)
+    assert review(plan, checksum=plan.checksum()) == Review(plan.intent(), None)
+    refused = review(plan, checksum="0123456789abcdef")
+    assert refused.approve == ()
+    assert refused.refusal is not None
+    assert "the reviewed plan (0123456789abcdef) does not cover" in refused.refusal
+    assert f"checksum {plan.checksum()}: awaiting review now: SpeakerEnrollmentJob/s00000" in (
+        refused.refusal
+    )
+    assert review(_wanted(0), checksum="0123456789abcdef") == Review((), None)
+
+
+def test_review_by_saved_intents_approves_those_it_holds() -> None:
+    plan = _wanted(3)
+    now = plan.intent()
+    assert review(plan, checksum=None, reviewed=now) == Review(now, None)
+    partial = review(plan, checksum="abc", reviewed=now[:2])
+    assert partial.approve == now[:2]
+    assert partial.refusal is not None
+    assert "not in the reviewed plan" in partial.refusal
+    assert "the reviewed plan (abc)" in partial.refusal
+    unnamed = review(plan, checksum=None, reviewed=now[:2])
+    assert unnamed.refusal is not None
+    assert unnamed.refusal.startswith("the reviewed plan does not cover")
+
+
+# What a plan reports
+
+
+def test_jobs_by_status_counts_the_in_sync_jobs() -> None:
+    actions = (
+        Action(ActionKind.IN_SYNC, E, "a", status=JobStatus.COMPLETED),
+        Action(ActionKind.IN_SYNC, E, "b", status=JobStatus.COMPLETED),
+        Action(ActionKind.IN_SYNC, E, "c", status=JobStatus.IN_PROGRESS),
+        Action(ActionKind.ORPHANED, E, "e", status=JobStatus.IN_PROGRESS),
+    )
+    assert Plan(actions).jobs_by_status() == {"COMPLETED": 2, "IN_PROGRESS": 1}
+
+
+def test_problems_are_the_classes_asked_for() -> None:
+    actions = (
+        Action(ActionKind.IN_SYNC, E, "failed", status=JobStatus.FAILED),
+        Action(ActionKind.IN_SYNC, E, "errors", status=JobStatus.COMPLETED_WITH_ERRORS),
+        Action(ActionKind.IN_SYNC, E, "done", status=JobStatus.COMPLETED),
+        Action(ActionKind.IN_SYNC, E, "starting"),
+        Action(ActionKind.BLOCKED, E, "blocked"),
+        Action(ActionKind.QUEUED, E, "queued"),
+        Action(ActionKind.START, E, "start"),
+    )
+    plan = Plan(actions)
+    assert [a.problem for a in actions] == [
+        "failed",
+        "completed-with-errors",
+        None,
+        None,
+        "blocked",
+        "queued",
+        None,
+    ]
+    assert [a.name for a in plan.problems({"failed", "queued"})] == ["failed", "queued"]
+    assert plan.counts()["retired"] == 0
+    assert plan.counts()["in-sync"] == 4
+
+
+def test_a_removed_specs_ended_job_is_retired_and_a_running_one_orphaned() -> None:
+    ended, running = _desired("ended"), _desired("running")
+    state = State()
+    absorb(
+        state,
+        [ended, running],
+        [_seen(ended, JobStatus.COMPLETED, "j1"), _seen(running, JobStatus.IN_PROGRESS, "j2")],
+    )
+    plan = build_plan([], state)
+    kinds = {a.name: (a.kind, a.code) for a in plan.actions}
+    assert kinds == {
+        "ended": (ActionKind.RETIRED, "spec-retired"),
+        "running": (ActionKind.ORPHANED, "spec-removed"),
+    }
+    assert retirable(state, plan) == ["SpeakerEnrollmentJob/ended"]
+    (retired,) = (a for a in plan.actions if a.kind is ActionKind.RETIRED)
+    assert retired.reason == "its spec was removed; its job ended COMPLETED: apply forgets it"
+    unselected = build_plan([], state, unselected={"SpeakerEnrollmentJob/ended"})
+    assert [a.name for a in unselected.actions] == ["running"]
+
+
+def test_unclaimed_jobs_are_reported_under_a_matching_owner_only() -> None:
+    job = _desired("theirs-a")
+    state = State()
+    absorb(state, [], [_seen(job, JobStatus.IN_PROGRESS, "j1")])
+    assert build_plan([], state).actions == ()
+    assert build_plan([], state, owner=("mine-*",)).actions == ()
+    (action,) = build_plan([], state, owner=("theirs-*",)).actions
+    assert (action.kind, action.code, action.name) == (
+        ActionKind.ORPHANED,
+        "unclaimed",
+        "theirs-a",
+    )
+
+
+def test_a_renamed_spec_says_so() -> None:
+    old, new = _desired("a"), _desired("b")
+    new = DesiredJob(new.spec, old.request, domain_id=D1)
+    state = State()
+    absorb(state, [old], [_seen(old, JobStatus.COMPLETED, "j1")])
+    absorb(state, [new], [])
+    (action,) = build_plan([new], state).actions
+    assert action.kind is ActionKind.IN_SYNC
+    assert action.reason == "renamed from a (its job follows the new name)"
