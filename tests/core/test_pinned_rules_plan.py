@@ -493,3 +493,13 @@ def test_a_renamed_spec_says_so() -> None:
     (action,) = build_plan([new], state).actions
     assert action.kind is ActionKind.IN_SYNC
     assert action.reason == "renamed from a (its job follows the new name)"
+
+
+def test_an_action_defaults_to_the_specs_defaults() -> None:
+    """Priority 0 and one attempt, as a spec that sets neither: a reported job (orphaned,
+    retired) has those, and a review of a bare start approves attempt 1 only."""
+    action = Action(ActionKind.START, E, "a", hash="a" * 64)
+    assert (action.priority, action.max_attempts) == (0, 1)
+    assert Intent.of(action).attempts == 1
+    spec = _desired("a").spec.facts
+    assert (spec.priority, spec.max_attempts) == (0, 1)
