@@ -503,3 +503,22 @@ def test_an_action_defaults_to_the_specs_defaults() -> None:
     assert Intent.of(action).attempts == 1
     spec = _desired("a").spec.facts
     assert (spec.priority, spec.max_attempts) == (0, 1)
+
+
+def test_a_removed_spec_with_any_job_running_is_orphaned_and_one_never_started_is_gone() -> None:
+    v0, v1 = _desired("a"), _desired("a", revision=1)
+    state = State()
+    absorb(state, [v0], [_seen(v0, JobStatus.COMPLETED, "old")])
+    absorb(state, [v1], [_seen(v1, JobStatus.IN_PROGRESS, "new")])
+    absorb(state, [_desired("never")], [])
+    plan = build_plan([], state)
+    assert [(a.kind, a.job_id) for a in plan.actions] == [
+        (ActionKind.ORPHANED, "new"),
+        (ActionKind.ORPHANED, "old"),
+    ]
+
+
+def test_a_refusal_names_five_specs_then_how_many_more() -> None:
+    refused = review(_wanted(7), checksum="0123456789abcdef").refusal
+    assert refused is not None
+    assert "s00003, SpeakerEnrollmentJob/s00004 and 2 more" in refused
