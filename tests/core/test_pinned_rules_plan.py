@@ -3,6 +3,7 @@ unit tests of check_plan (the checksum and start-limit gate)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -522,3 +523,16 @@ def test_a_refusal_names_five_specs_then_how_many_more() -> None:
     refused = review(_wanted(7), checksum="0123456789abcdef").refusal
     assert refused is not None
     assert "s00003, SpeakerEnrollmentJob/s00004 and 2 more" in refused
+
+
+def test_a_plan_and_its_actions_are_immutable_values() -> None:
+    """The plan is a value (issue 32: the core returns values); an action is slotted (one per
+    spec) and hashable."""
+    action = Action(ActionKind.START, E, "a")
+    plan = Plan((action,))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        action.reason = "x"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.max_active = 2  # type: ignore[misc]
+    assert not hasattr(action, "__dict__")
+    assert len({action, Action(ActionKind.START, E, "a"), plan, Plan((action,))}) == 2
