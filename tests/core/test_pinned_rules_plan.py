@@ -536,3 +536,25 @@ def test_a_plan_and_its_actions_are_immutable_values() -> None:
         plan.max_active = 2  # type: ignore[misc]
     assert not hasattr(action, "__dict__")
     assert len({action, Action(ActionKind.START, E, "a"), plan, Plan((action,))}) == 2
+
+
+def test_actions_sort_by_kind_spec_attempt_then_job() -> None:
+    """The plan's stable order: within one spec's reported jobs, by attempt, then JobId."""
+    second = Action(ActionKind.SUPERSEDED, E, "a", attempt=2, job_id="a-job")
+    first = Action(ActionKind.SUPERSEDED, E, "a", attempt=1, job_id="b-job")
+    later = Action(ActionKind.SUPERSEDED, E, "a", attempt=1, job_id="c-job")
+    unknown = Action(ActionKind.SUPERSEDED, E, "a", attempt=1)
+    ordered = sorted([second, later, first, unknown], key=Action.sort_key)
+    assert ordered == [unknown, first, later, second]
+
+
+def test_an_actions_request_is_neither_compared_nor_shown() -> None:
+    """Two actions of equal fields are equal whichever request object they carry, and an
+    action's repr (logs, test failures) does not spell the request out."""
+    job, again = _desired("a"), _desired("a")
+    assert job.request is not again.request
+    one = Action(ActionKind.START, E, "a", request=job.request)
+    two = Action(ActionKind.START, E, "a", request=again.request)
+    assert one == two
+    assert "request=" not in repr(one)
+    assert "s3://bucket" not in repr(one)
