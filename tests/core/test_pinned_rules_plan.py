@@ -558,3 +558,22 @@ def test_an_actions_request_is_neither_compared_nor_shown() -> None:
     assert one == two
     assert "request=" not in repr(one)
     assert "s3://bucket" not in repr(one)
+
+
+def test_exactly_five_specs_are_named_without_more() -> None:
+    refused = review(_wanted(5), checksum="0123456789abcdef").refusal
+    assert refused is not None
+    assert "more" not in refused.split("awaiting review now: ")[1].split(")")[0]
+
+
+def test_a_changed_spec_is_changed_even_when_its_old_request_was_not_recorded() -> None:
+    """Jobs of an earlier hash (history) are enough to call the start a change; with no
+    recorded request it cannot say which fields."""
+    v0, v1 = _desired("a"), _desired("a", revision=1)
+    state = State()
+    absorb(state, [v0], [_seen(v0, JobStatus.COMPLETED, "j1")])
+    absorb(state, [v1], [])
+    state.specs[v1.key].request = None  # a state written before requests were recorded
+    (start, _superseded) = build_plan([v1], state).actions
+    assert (start.kind, start.code, start.changes) == (ActionKind.START, "changed", ())
+    assert start.reason == "the spec changed since its last job"
