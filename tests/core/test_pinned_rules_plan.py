@@ -40,7 +40,7 @@ from reconciler.core.plan import (
     would_start,
 )
 from reconciler.core.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
-from reconciler.core.state import JobRecord, State
+from reconciler.core.state import Approval, JobRecord, State
 
 D1 = "D" * 22
 E = JobKind.ENROLLMENT
@@ -577,3 +577,22 @@ def test_a_changed_spec_is_changed_even_when_its_old_request_was_not_recorded() 
     (start, _superseded) = build_plan([v1], state).actions
     assert (start.kind, start.code, start.changes) == (ActionKind.START, "changed", ())
     assert start.reason == "the spec changed since its last job"
+
+
+def test_an_approval_of_another_hash_does_not_put_a_start_ahead() -> None:
+    """Queue order among equal priorities: approved intents by approval time; a spec whose
+    approval is of an earlier hash waits behind them, however old that approval."""
+    changed, approved = _desired("a-changed"), _desired("b-approved")
+    assert approved.hash is not None
+    state = State()
+    state.approvals[changed.key] = Approval(
+        hash="f" * 64, max_attempts=1, review="old", at="2026-01-01T00:00:00Z"
+    )
+    state.approvals[approved.key] = Approval(
+        hash=approved.hash, max_attempts=1, review="new", at="2026-02-01T00:00:00Z"
+    )
+    plan = build_plan([changed, approved], state)
+    assert {a.name: a.kind for a in plan.actions} == {
+        "b-approved": ActionKind.START,
+        "a-changed": ActionKind.QUEUED,
+    }
