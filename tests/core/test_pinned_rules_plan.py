@@ -477,7 +477,7 @@ def test_unclaimed_jobs_are_reported_under_a_matching_owner_only() -> None:
     absorb(state, [], [_seen(job, JobStatus.IN_PROGRESS, "j1")])
     assert build_plan([], state).actions == ()
     assert build_plan([], state, owner=("mine-*",)).actions == ()
-    (action,) = build_plan([], state, owner=("theirs-*",)).actions
+    (action,) = build_plan([], state, owner=("mine-*", "theirs-*")).actions
     assert (action.kind, action.code, action.name) == (
         ActionKind.ORPHANED,
         "unclaimed",
@@ -546,6 +546,8 @@ def test_actions_sort_by_kind_spec_attempt_then_job() -> None:
     unknown = Action(ActionKind.SUPERSEDED, E, "a", attempt=1)
     ordered = sorted([second, later, first, unknown], key=Action.sort_key)
     assert ordered == [unknown, first, later, second]
+    no_attempt = Action(ActionKind.SUPERSEDED, E, "a", job_id="z-job")
+    assert sorted([first, no_attempt], key=Action.sort_key) == [no_attempt, first]
 
 
 def test_an_actions_request_is_neither_compared_nor_shown() -> None:
