@@ -598,3 +598,34 @@ def test_an_approval_of_another_hash_does_not_put_a_start_ahead() -> None:
         "b-approved": ActionKind.START,
         "a-changed": ActionKind.QUEUED,
     }
+
+
+def test_a_start_whose_dependency_completed_still_takes_a_slot() -> None:
+    """dependsOn satisfied: the start is an ordinary candidate, queued while the domain is
+    busy, never started past the quota."""
+    base, running = _desired("a-base"), _desired("r-running")
+    dependent = _desired("b-dependent", dependsOn=["SpeakerEnrollmentJob/a-base"])
+    state = State()
+    absorb(
+        state,
+        [base, running, dependent],
+        [_seen(base, JobStatus.COMPLETED, "j1"), _seen(running, JobStatus.IN_PROGRESS, "j2")],
+    )
+    plan = build_plan([base, running, dependent], state)
+    action = next(a for a in plan.actions if a.name == "b-dependent")
+    assert (action.kind, action.code) == (ActionKind.QUEUED, "domain-busy")
+
+
+def test_a_start_changed_since_its_review_names_both_hashes() -> None:
+    job = _desired("a")
+    assert job.hash is not None
+    state = State()
+    state.approvals[job.key] = Approval(
+        hash="f" * 64, max_attempts=1, review="r", at="2026-01-01T00:00:00Z"
+    )
+    (action,) = build_plan([job], state, require_approval=True).actions
+    assert (action.kind, action.code) == (ActionKind.AWAITING_REVIEW, "changed-since-review")
+    assert action.reason == (
+        f"awaiting review: changed since its review (reviewed hash ffffffffffff, now "
+        f"{job.hash[:12]})"
+    )
