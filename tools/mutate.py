@@ -325,10 +325,11 @@ def report(results: dict[Mutant, str], equivalents: dict[str, str]) -> str:
         lines.append(_row(module, counts))
     if len(modules) > 1:
         lines.append(_row("total", total))
-    survivors = [m for m, o in results.items() if o != "killed" and m.key not in equivalents]
-    survivors.sort(key=lambda m: (m.path, m.line))
-    lines.append(f"\nsurvivors ({len(survivors)}):")
-    lines += [f"  {m.key}" + (" (timeout)" if results[m] == "timeout" else "") for m in survivors]
+    for outcome, title in (("survived", "survivors"), ("timeout", "timeouts, counted as killed")):
+        found = [m for m, o in results.items() if o == outcome and m.key not in equivalents]
+        found.sort(key=lambda m: (m.path, m.line))
+        lines.append(f"\n{title} ({len(found)}):")
+        lines += [f"  {m.key}" for m in found]
     met = [m for m in results if m.key in equivalents]
     lines.append(f"\nequivalent, not scored ({len(met)}):")
     lines += [f"  {m.key}  # {equivalents[m.key]}" for m in met]
