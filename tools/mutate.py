@@ -62,6 +62,7 @@ MAPPING: dict[str, tuple[str, ...]] = {
     # Each kind's own Start parameter and risk notes (issue 32, item 1).
     **{
         f"reconciler/core/jobkinds/{kind}.py": (
+            "tests/core/test_pinned_rules_jobkinds.py",
             "tests/core/test_pinned_rules_identity.py",
             "tests/core/test_pinned_rules_plan.py",
             "tests/test_jobkinds.py",
