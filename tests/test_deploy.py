@@ -69,13 +69,17 @@ def _yaml(path: Path) -> dict[str, Any]:
 
 
 def _operations_called_by_the_adapter() -> set[str]:
-    """Voice ID operation names written anywhere in reconciler/adapters/voiceid.py (the one adapter)."""
+    """Voice ID operation names written anywhere in reconciler/adapters/voiceid.py (the one
+    adapter) or in the job kinds' modules (each kind names the operations the adapter calls
+    for it: reconciler/core/jobkinds)."""
     model = botocore.session.get_session().get_service_model("voice-id")
     operations = set(model.operation_names)
-    tree = ast.parse((ROOT / "reconciler" / "adapters" / "voiceid.py").read_text())
+    sources = [ROOT / "reconciler" / "adapters" / "voiceid.py"]
+    sources += sorted((ROOT / "reconciler" / "core" / "jobkinds").glob("*.py"))
     return {
         node.value
-        for node in ast.walk(tree)
+        for source in sources
+        for node in ast.walk(ast.parse(source.read_text()))
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
         if node.value in operations
     }
