@@ -183,8 +183,10 @@ class Plan:
 
     def jobs_by_status(self) -> dict[str, int]:
         """Specs whose current job has each Voice ID status (in-sync actions)."""
-        counts = Counter(a.status for a in self.actions if a.kind is ActionKind.IN_SYNC)
-        return {str(status): n for status, n in sorted(counts.items()) if status}
+        counts = Counter(
+            a.status for a in self.actions if a.kind is ActionKind.IN_SYNC and a.status
+        )  # a start recorded without a status yet is no status: dropped before sorting
+        return {str(status): n for status, n in sorted(counts.items())}
 
     def intent(self) -> tuple[Intent, ...]:
         """What a reviewer approves: the plan's review set — every start (now, queued, or

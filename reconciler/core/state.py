@@ -555,6 +555,9 @@ def _decoded(lines: Iterable[bytes] | Iterable[str], digest: hashlib.blake2b) ->
     """The lines without their ends (UTF-8 decoded); a line without one is not as written.
     ``digest`` takes in each line, but those :meth:`State.fingerprint` leaves out."""
     for line in lines:
+        # A state read as written has its fingerprint from these very lines (the writer's
+        # bytes, less serial and observedAt): telling whether a run changed it then costs no
+        # second encoding of every entry (fd56172: a full write at 10,000 specs 0.25 -> 0.1 s).
         if isinstance(line, bytes):
             text = line.decode()
             if not text.startswith(_UNFINGERPRINTED):

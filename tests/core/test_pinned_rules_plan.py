@@ -421,6 +421,7 @@ def test_jobs_by_status_counts_the_in_sync_jobs() -> None:
         Action(ActionKind.IN_SYNC, E, "b", status=JobStatus.COMPLETED),
         Action(ActionKind.IN_SYNC, E, "c", status=JobStatus.IN_PROGRESS),
         Action(ActionKind.ORPHANED, E, "e", status=JobStatus.IN_PROGRESS),
+        Action(ActionKind.IN_SYNC, E, "starting"),  # started, no status read yet
     )
     assert Plan(actions).jobs_by_status() == {"COMPLETED": 2, "IN_PROGRESS": 1}
 
