@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from reconciler.core import jobkinds
 from reconciler.core.identity import parse_job_name
 from reconciler.core.kinds import TERMINAL, JobKind
 from reconciler.core.plan import APPLY_REVIEW, next_start
@@ -59,10 +60,7 @@ WAITS = {
 }
 """What waits, by the word the page gives it."""
 
-KIND_TITLES = {
-    JobKind.REGISTRATION: "Fraudster registration",
-    JobKind.ENROLLMENT: "Speaker enrollment",
-}
+KIND_TITLES = {kind: definition.title for kind, definition in jobkinds.KINDS.items()}
 KIND_ORDER = (JobKind.REGISTRATION, JobKind.ENROLLMENT)
 """Fraudsters first: an enrollment with fraud detection reads the watchlist they fill."""
 

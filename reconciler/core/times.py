@@ -17,11 +17,6 @@ def iso(epoch: float) -> str:
     return time.strftime(ISO_FORMAT, time.gmtime(epoch))
 
 
-def iso_of(value: datetime) -> str:
-    """A timezone-aware datetime (as botocore parses one) as the state writes a time."""
-    return iso(value.timestamp())
-
-
 def epoch(text: str) -> float:
     """A time the state wrote, as seconds since the epoch."""
     return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC).timestamp()
