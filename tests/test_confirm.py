@@ -92,6 +92,9 @@ def test_auto_approve_and_a_run_without_a_terminal_do_not_ask(
     voiceid_env: Sandbox, tmp_path: Path
 ) -> None:
     world = build_world(voiceid_env)
+    # room for every job at once: the second run's starts never wait for the first run's jobs
+    # to end (under load they may still run; the quota is not what this test is about)
+    voiceid_env.configure(max_active_jobs=4)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 2)
     env = {**os.environ, "NO_COLOR": "1"}
