@@ -22,7 +22,8 @@ from reconciler.cli.render import (
     summary_line,
     tally,
 )
-from reconciler.core.plan import Action, Plan, limit_note
+from reconciler.core.plan import Action, Plan
+from reconciler.core.review import limit_note
 
 GITHUB_COMMENT_LIMIT = 65_536
 MARKER = "<!-- voiceid-reconciler plan -->"

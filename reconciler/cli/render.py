@@ -61,7 +61,8 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from reconciler.core.kinds import JobStatus
-from reconciler.core.plan import Action, ActionKind, Plan, limit_note
+from reconciler.core.plan import Action, ActionKind, Plan
+from reconciler.core.review import limit_note
 from reconciler.runner.context import ApplyReport
 
 FORMAT_VERSION = 1

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from reconciler.core import jobkinds
 from reconciler.core.identity import parse_job_name
 from reconciler.core.kinds import TERMINAL, JobKind
-from reconciler.core.plan import APPLY_REVIEW, next_start
+from reconciler.core.plan import next_start
+from reconciler.core.review import APPLY_REVIEW
 
 if TYPE_CHECKING:
     from reconciler.cli.render_status import Scope

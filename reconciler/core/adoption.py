@@ -41,7 +41,8 @@ from reconciler.core.events import derive
 from reconciler.core.identity import HASH_IN_NAME, StartRequest
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import TERMINAL, JobKind
-from reconciler.core.plan import Intent, approve
+from reconciler.core.plan import Intent
+from reconciler.core.review import approve
 from reconciler.core.spec import ENROLLMENT
 from reconciler.core.state import JobRecord, SpecEntry, State
 from reconciler.core.times import epoch

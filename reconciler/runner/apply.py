@@ -15,17 +15,8 @@ import structlog
 from reconciler.core.desired import DesiredJob, desire, in_shard
 from reconciler.core.hold import Observation
 from reconciler.core.kinds import JobStatus
-from reconciler.core.plan import (
-    APPLY_REVIEW,
-    Action,
-    ActionKind,
-    Plan,
-    approve,
-    check_plan,
-    retirable,
-    review,
-    settled,
-)
+from reconciler.core.plan import Action, ActionKind, Plan, retirable, settled
+from reconciler.core.review import APPLY_REVIEW, approve, check_plan, review
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 from reconciler.core.times import iso

@@ -58,7 +58,7 @@ class RunOptions:
     this less the horizon is taken again before a start (:mod:`reconciler.core.hold`)."""
     plan_checksum: str | None = None
     """The reviewed plan's checksum: its review set is approved when it is the one now (else
-    exit 6), and only approved intents start (:func:`reconciler.core.plan.review`)."""
+    exit 6), and only approved intents start (:func:`reconciler.core.review.review`)."""
     reviewed: tuple[Intent, ...] | None = None
     """The review set of a saved plan (``apply PLAN.json``): the intents it approves; a refusal
     names the specs that differ."""

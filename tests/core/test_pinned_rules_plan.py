@@ -26,18 +26,20 @@ from reconciler.core.plan import (
     ActionKind,
     Intent,
     Plan,
-    Review,
-    approve,
     build_plan,
-    check_plan,
     collisions,
-    intent_differences,
-    limit_note,
     next_start,
     retirable,
-    review,
     settled,
     would_start,
+)
+from reconciler.core.review import (
+    Review,
+    approve,
+    check_plan,
+    intent_differences,
+    limit_note,
+    review,
 )
 from reconciler.core.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
 from reconciler.core.state import Approval, JobRecord, State
