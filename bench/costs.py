@@ -31,7 +31,8 @@ from pathlib import Path
 from bench.measure import ROOT, BenchError, Run, child_env, measure
 from bench.world import build_world, seed_history
 from reconciler.adapters.localstore import LocalStateStore
-from reconciler.core.state import JobRecord, JournalChange
+from reconciler.core.journal import JournalChange
+from reconciler.core.state import JobRecord
 from reconciler.sandbox import Sandbox
 
 CPU_TARGET = 1.0

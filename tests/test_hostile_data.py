@@ -29,7 +29,8 @@ from reconciler.core.jobs import (
 )
 from reconciler.core.loading import load, load_specs
 from reconciler.core.redact import MASK, MAX_TEXT, redact
-from reconciler.core.state import State, parse_state
+from reconciler.core.state import State
+from reconciler.core.statefile import parse_state
 from reconciler.sandbox import Sandbox
 from tests.support import Receiver, World, build_world
 

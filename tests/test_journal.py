@@ -19,15 +19,10 @@ from reconciler.adapters.localstore import LocalStateStore
 from reconciler.adapters.s3store import S3StateStore
 from reconciler.cli import main
 from reconciler.core.errors import StateError
+from reconciler.core.journal import JournalChange, replay_journal
 from reconciler.core.kinds import JobStatus
-from reconciler.core.state import (
-    JobRecord,
-    JournalChange,
-    SpecEntry,
-    State,
-    parse_state,
-    replay_journal,
-)
+from reconciler.core.state import JobRecord, SpecEntry, State
+from reconciler.core.statefile import parse_state
 from reconciler.sandbox import Sandbox
 from tests.support import build_world, write_specs
 
@@ -194,7 +189,7 @@ def test_a_journal_that_follows_an_older_write_is_ignored_and_removed(
 def test_replay_ignores_a_torn_last_line_and_refuses_a_damaged_one() -> None:
     state = _state()
     header = json.dumps({"journal": 1, "lineage": state.lineage, "serial": state.serial})
-    from reconciler.core.state import Journal
+    from reconciler.core.journal import Journal
 
     line = Journal.line(state, JournalChange(KEY, _intent()))
     assert replay_journal(_state_copy(state), f"{header}\n{line}\n{line[:20]}", "j") == 1

@@ -18,7 +18,7 @@ import pytest
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK, main
 from reconciler.core.events import MAX_ATTEMPTS
-from reconciler.core.state import parse_state
+from reconciler.core.statefile import parse_state
 from reconciler.sandbox import Sandbox
 from tests.support import Receiver, build_world, write_specs
 

@@ -16,7 +16,8 @@ from reconciler.core.events import Event, EventKind, Retry
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.plan import Action, ActionKind, Plan
-from reconciler.core.state import JobRecord, SpecEntry, State, parse_state
+from reconciler.core.state import JobRecord, SpecEntry, State
+from reconciler.core.statefile import parse_state
 from reconciler.runner.notify import Notifier, commit_statuses
 
 D = "D" * 22

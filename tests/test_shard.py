@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from reconciler.core.desired import Shard
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.state import parse_state
+from reconciler.core.statefile import parse_state
 from reconciler.sandbox import Sandbox
 from tests.support import WAIT_FAST, all_jobs, build_world, spawn_cli, wait_all_ok, write_specs
 

@@ -19,7 +19,8 @@ from reconciler.adapters.s3store import S3StateStore
 from reconciler.cli import EXIT_ERROR, EXIT_LOCKED, EXIT_OK, main
 from reconciler.core.errors import ReconcilerError, StateError, StateLockedError
 from reconciler.core.kinds import JobKind
-from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State, parse_state
+from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State
+from reconciler.core.statefile import parse_state
 from reconciler.sandbox import Sandbox
 from tests.support import (
     WAIT_FAST,

@@ -15,20 +15,21 @@ from hypothesis import strategies as st
 
 from reconciler.adapters import statestore
 from reconciler.adapters.localstore import LocalStateStore
+from reconciler.core import journal, statefile
 from reconciler.core import state as state_module
 from reconciler.core.errors import StateError
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import JobStatus
 from reconciler.core.state import (
-    _ENTRY,
+    ENTRY,
     BlockedSince,
     JobRecord,
     SinkLedger,
     SpecEntry,
     State,
     Unblocked,
-    parse_state,
 )
+from reconciler.core.statefile import parse_state
 
 D = "D" * 22
 REQUEST = {
@@ -97,12 +98,12 @@ def _whole(text: str) -> State | str:
 
 
 def _without_lines(parse: Callable[[str, str], State], text: str) -> State:
-    real = state_module._parse_layout
-    state_module._parse_layout = lambda _text: None
+    real = statefile._parse_layout
+    statefile._parse_layout = lambda _text: None
     try:
         return parse(text, "s.json")
     finally:
-        state_module._parse_layout = real
+        statefile._parse_layout = real
 
 
 def _read(text: str) -> State | str:
@@ -123,7 +124,7 @@ def _same(a: State | str, b: State | str) -> bool:
 @pytest.mark.parametrize("state", [State(), _rich()], ids=["empty", "every member, awkward keys"])
 def test_what_the_writer_writes_is_read_line_by_line_and_found_the_same(state: State) -> None:
     text = state.to_json()
-    by_lines = state_module._parse_layout(text)
+    by_lines = statefile._parse_layout(text)
     assert by_lines is not None  # the fast reader took it
     assert _same(by_lines, _whole(text))
     assert by_lines.to_json() == text  # and writes it back byte for byte
@@ -132,7 +133,7 @@ def test_what_the_writer_writes_is_read_line_by_line_and_found_the_same(state: S
 def test_a_state_formatted_otherwise_is_read_whole_to_the_same_state() -> None:
     state = _rich()
     text = json.dumps(json.loads(state.to_json()), indent=4) + "\n"
-    assert state_module._parse_layout(text) is None
+    assert statefile._parse_layout(text) is None
     assert _same(_read(text), _whole(text))
     assert _read(text) == state
 
@@ -220,7 +221,7 @@ def test_the_request_is_kept_as_text_and_read_as_a_value() -> None:
 
 def _mark(path: Path, state: State) -> None:
     """The high-water mark a store writes beside ``path`` for ``state``."""
-    mark = state_module.mark_text(state, 0, digest=state.fingerprint())
+    mark = journal.mark_text(state, 0, digest=state.fingerprint())
     path.with_name(path.name + ".mark").write_text(mark, encoding="utf-8")
 
 
@@ -236,7 +237,7 @@ def test_the_local_store_reads_a_file_line_by_line_or_whole_to_the_same_state(
     path.write_text(text, encoding="utf-8")
     _mark(path, state)  # the state as last written: trusted (a state without one is not)
     whole: list[str] = []
-    real = state_module.parse_state
+    real = statefile.parse_state
     monkeypatch.setattr(
         statestore, "parse_state", lambda t, s, **k: whole.append(s) or real(t, s, **k)
     )
@@ -303,7 +304,7 @@ def _entries(draw: st.DrawFn) -> SpecEntry:
 def test_an_entry_is_written_as_json_dumps_with_sorted_keys_writes_it(entry: SpecEntry) -> None:
     """The writer encodes an entry with pydantic (its fields declared in sorted order), which
     must be the text json.dumps(sort_keys=True) gives: the line format does not change."""
-    data = _ENTRY.dump_python(entry, mode="json", by_alias=True)
+    data = ENTRY.dump_python(entry, mode="json", by_alias=True)
     request = data.pop("request")
     dumped = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     expected = f'{dumped[:-1]},"request":{"null" if request is None else request}}}'
@@ -313,7 +314,7 @@ def test_an_entry_is_written_as_json_dumps_with_sorted_keys_writes_it(entry: Spe
 def test_a_state_read_as_written_has_the_fingerprint_of_its_lines() -> None:
     state = _rich()
     text = state.to_json()
-    read = state_module._parse_layout(text)
+    read = statefile._parse_layout(text)
     assert read is not None
     assert read.read_fingerprint == state.fingerprint() == read.fingerprint()
     # when it was written is not what it says: another serial and time, the same fingerprint
@@ -321,11 +322,11 @@ def test_a_state_read_as_written_has_the_fingerprint_of_its_lines() -> None:
         '2026-12-01T00:00:00Z",\n  "orphans', '2027-01-01T00:00:00Z",\n  "orphans'
     )
     assert later != text
-    again = state_module._parse_layout(later)
+    again = statefile._parse_layout(later)
     assert again is not None
     assert again.read_fingerprint == read.read_fingerprint
     # anything else it says is another fingerprint
-    changed = state_module._parse_layout(text.replace('"failures":1', '"failures":2'))
+    changed = statefile._parse_layout(text.replace('"failures":1', '"failures":2'))
     assert changed is not None
     assert changed.read_fingerprint != read.read_fingerprint
     assert changed.read_fingerprint == changed.fingerprint()

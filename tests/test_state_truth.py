@@ -18,7 +18,8 @@ from reconciler.cli import EXIT_ERROR, main
 from reconciler.core.desired import Shard
 from reconciler.core.errors import RetryableError, StateError, StateLockedError
 from reconciler.core.kinds import JobKind
-from reconciler.core.state import JobRecord, State, parse_state
+from reconciler.core.state import JobRecord, State
+from reconciler.core.statefile import parse_state
 from reconciler.core.times import iso
 from reconciler.runner.ports import SystemClock
 from reconciler.sandbox import Sandbox

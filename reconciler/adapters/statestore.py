@@ -10,14 +10,14 @@ objects beside the state, so that the two stores cannot drift apart:
   still the version this run read (``If-Match``; ``If-None-Match`` for a state not there yet);
   otherwise the run stops without overwriting (another writer, or a run after a lost lock).
 * **the journal** (``<state>.journal``): the job records written since the state was last
-  written (:class:`~reconciler.core.state.Journal`), so that a Start is durable before and
+  written (:class:`~reconciler.core.journal.Journal`), so that a Start is durable before and
   after it without rewriting a large state; replayed by the next read, removed by the next
   write, and every write or removal of it conditional on the version this run last saw.
 * **the high-water mark** (``<state>.mark``): lineage, serial, content digest and journal
   length of the last write, where a restore or a checkout of the state does not reach. A state
   read that is behind it, of another lineage, whose journal lost records, whose content is not
   the digest written (a hand edit), or that has a serial and no mark at all (a state from
-  elsewhere) is *distrusted* (:func:`~reconciler.core.state.distrust_if_behind`): it says
+  elsewhere) is *distrusted* (:func:`~reconciler.core.journal.distrust_if_behind`): it says
   nothing about what Voice ID does not hold, and every (domain, kind) is listed in full before
   anything starts there. What a mark cannot detect — a whole prefix restored with its mark —
   the listing rule covers (docs/architecture.md, "Why no second job").
@@ -40,16 +40,15 @@ from typing import IO, Any, ClassVar, Final
 import structlog
 
 from reconciler.core.errors import StateError
-from reconciler.core.state import (
+from reconciler.core.journal import (
     Journal,
     JournalChange,
-    State,
     distrust_if_behind,
     mark_text,
-    parse_state,
-    read_layout,
     replay_journal,
 )
+from reconciler.core.state import State
+from reconciler.core.statefile import parse_state, read_layout
 
 log = structlog.get_logger("reconciler.state")
 

@@ -76,10 +76,9 @@ import dataclasses
 import hashlib
 import json
 import re
-import sys
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import Annotated, Any, NamedTuple
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import pydantic.dataclasses
 import pydantic_core
@@ -91,14 +90,13 @@ from pydantic import (
     Field,
     PrivateAttr,
     TypeAdapter,
-    ValidationError,
     ValidationInfo,
 )
 from pydantic.alias_generators import to_camel
 
 from reconciler.core.canonjson import compact as _compact
 from reconciler.core.canonjson import string as _string
-from reconciler.core.errors import ReconcilerError, StateError
+from reconciler.core.errors import ReconcilerError
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 
@@ -229,7 +227,9 @@ class SpecEntry:
 
 
 _RECORD = TypeAdapter(JobRecord)
-_ENTRY = TypeAdapter(SpecEntry)
+ENTRY = TypeAdapter(SpecEntry)
+"""A spec entry's validator and encoder, shared by the writer and the reader
+(:mod:`reconciler.core.statefile`)."""
 
 
 class SinkLedger(_Record):
@@ -333,9 +333,11 @@ class State(_Record):
         it from the lines it was read from (:attr:`read_fingerprint`), without encoding them
         again. Maps are taken in their order: an entry removed and added back may cost a write
         that changes nothing but the serial, never a change left unwritten."""
-        digest = _fingerprint_digest()
+        digest = fingerprint_digest()
         for line in self._lines():
-            if not line.startswith(_UNFINGERPRINTED):
+            # serial and observedAt change with every write: in the digest, they would make
+            # every run's state new, and each run a commit of the file that says nothing new.
+            if not line.startswith(UNFINGERPRINTED):
                 digest.update(f"{line}\n".encode())
         return digest.hexdigest()
 
@@ -424,6 +426,10 @@ class State(_Record):
 
     def _lines(self) -> Iterator[str]:
         """The lines of :meth:`to_json`, without their ends."""
+        # JSON written by hand rather than json.dumps(indent=...): one map entry or list item
+        # per line is what makes a git diff one line per spec, and what lets the reader take
+        # the file a line at a time (reconciler.core.statefile). Every map is sorted by key, so
+        # a state read and written back is the same bytes whatever order it was built in.
         data = self.model_dump(mode="json", by_alias=True, exclude={"specs"})
         data["specs"] = self.specs  # entry by entry below: no copy of a large state at once
         yield "{"
@@ -437,6 +443,8 @@ class State(_Record):
                 yield f"  {_string(key)}: {{"
                 last = len(items) - 1
                 for j, (k, v) in enumerate(items):
+                    # Most of a large state's other lines map an id to an id, a time or an
+                    # ETag: json's own string encoder writes what compact() would, faster.
                     text = _string(v) if type(v) is str else show(v)
                     yield f"    {_string(k)}: {text}{',' if j < last else ''}"
                 yield f"  }}{comma}"
@@ -453,434 +461,27 @@ class State(_Record):
 
 
 _NOT_REQUEST = {"request"}
-_UNFINGERPRINTED = ('  "serial": ', '  "observedAt": ')
+# Told apart by their start alone: the writer puts each top-level member on a line of its own
+# at an indent of two, and every map's or list's item at four, so no other line starts so.
+UNFINGERPRINTED = ('  "serial": ', '  "observedAt": ')
 """The lines of a state that say when it was written, not what it says (its fingerprint)."""
 
 
-def _fingerprint_digest() -> hashlib.blake2b:
+def fingerprint_digest() -> hashlib.blake2b:
+    """The digest :meth:`State.fingerprint` takes the state's lines into."""
     return hashlib.blake2b(digest_size=20)
 
 
+def entry_head(entry: SpecEntry) -> bytes:
+    """A spec entry's line without its request: compact, sorted keys (pydantic's encoder, the
+    fields declared in that order; what ``json.dumps(sort_keys=True)`` writes, as
+    tests/test_state_layout.py checks)."""
+    return ENTRY.serializer.to_json(entry, by_alias=True, exclude=_NOT_REQUEST)
+
+
 def _entry_json(entry: SpecEntry) -> str:
-    """A spec entry's line: compact, sorted keys (pydantic's encoder, the fields declared in
-    that order; what ``json.dumps(sort_keys=True)`` writes, as tests/test_state_layout.py
-    checks), its request text as the JSON object it is (``request`` sorts last)."""
-    head = _ENTRY.serializer.to_json(entry, by_alias=True, exclude=_NOT_REQUEST).decode()
+    """A spec entry's line: :func:`entry_head`, then its request text as the JSON object it is
+    (``request`` sorts last)."""
+    head = entry_head(entry).decode()
     request = entry.request
     return f'{head[:-1]},"request":{"null" if request is None else request}}}'
-
-
-def parse_state(text: str, source: str, *, layout: bool = True) -> State:
-    """A state from its JSON text; a clear :class:`StateError` for anything wrong with it.
-    (``layout``: first try it as written, line by line — False when that was tried.)"""
-    fast = _parse_layout(text) if layout else None
-    if fast is not None:
-        return fast
-    recover = (
-        f"the file is left untouched; restore {source}.backup or run "
-        "'voiceid-reconciler state rebuild'"
-    )
-    try:
-        data: Any = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-    except _DuplicateKey as err:
-        raise StateError(
-            f"{source}: state has {err.key!r} twice (two versions merged by hand or by git?); "
-            f"{recover}"
-        ) from err
-    except json.JSONDecodeError as err:
-        raise StateError(
-            f"{source}:{err.lineno}:{err.colno}: state is not valid JSON ({err.msg}); {recover}"
-        ) from err
-    except (ValueError, RecursionError) as err:  # absurd numbers, absurd nesting
-        raise StateError(f"{source}: state is not a valid state file ({err}); {recover}") from err
-    if not isinstance(data, dict):
-        raise StateError(f"{source}: state must be a JSON object; {recover}")
-    version = data.get("schemaVersion")
-    if not isinstance(version, int):
-        raise StateError(f"{source}: state has no schemaVersion; {recover}")
-    if version > SCHEMA_VERSION:
-        raise StateError(
-            f"{source}: state schema version {version} is newer than this voiceid-reconciler "
-            f"understands ({SCHEMA_VERSION}); upgrade voiceid-reconciler"
-        )
-    data = _migrate(data, version)
-    try:
-        return State.model_validate(data)
-    except ValidationError as err:
-        first = err.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise StateError(f"{source}: state field {where}: {first['msg']}; {recover}") from err
-
-
-class _Unlike(ValueError):
-    """The text is not laid out as :meth:`State.to_json` writes it."""
-
-
-_LAYOUT_FAILURES = (ValueError, TypeError, KeyError, RecursionError, ValidationError)
-
-
-def _parse_layout(text: str) -> State | None:
-    """:func:`read_layout` of a text."""
-    return read_layout(_text_lines(text))
-
-
-def read_layout(lines: Iterable[bytes] | Iterable[str]) -> State | None:
-    """The state of a file laid out as :meth:`State.to_json` writes it, read one line at a
-    time (``lines``: as a binary file or ``io.BytesIO`` gives them, ends included): each spec
-    entry is validated as its line is read, so that neither the file's text nor a tree of its
-    JSON values is ever held whole (at 50,000 specs each would be several times the state).
-
-    None for a file laid out otherwise (formatted by hand or by a tool), of another schema
-    version, or with any problem at all: the caller then reads it whole (:func:`parse_state`),
-    which finds the same state — or says precisely what is wrong (this reader never judges)."""
-    digest = _fingerprint_digest()
-    try:
-        state = _read_layout(_decoded(lines, digest))
-    except _LAYOUT_FAILURES:
-        return None
-    state._read_fingerprint = digest.hexdigest()
-    return state
-
-
-def _text_lines(text: str) -> Iterator[str]:
-    start = 0
-    while (stop := text.find("\n", start)) >= 0:
-        yield text[start : stop + 1]
-        start = stop + 1
-    if start < len(text):
-        yield text[start:]  # no line end: not as written
-
-
-def _decoded(lines: Iterable[bytes] | Iterable[str], digest: hashlib.blake2b) -> Iterator[str]:
-    """The lines without their ends (UTF-8 decoded); a line without one is not as written.
-    ``digest`` takes in each line, but those :meth:`State.fingerprint` leaves out."""
-    for line in lines:
-        # A state read as written has its fingerprint from these very lines (the writer's
-        # bytes, less serial and observedAt): telling whether a run changed it then costs no
-        # second encoding of every entry (fd56172: a full write at 10,000 specs 0.25 -> 0.1 s).
-        if isinstance(line, bytes):
-            text = line.decode()
-            if not text.startswith(_UNFINGERPRINTED):
-                digest.update(line)
-        else:
-            text = line
-            if not text.startswith(_UNFINGERPRINTED):
-                digest.update(text.encode())
-        if not text.endswith("\n"):
-            raise _Unlike
-        yield text[:-1]
-
-
-def _read_layout(lines: Iterator[str]) -> State:
-    if next(lines, None) != "{":
-        raise _Unlike
-    data: dict[str, Any] = {}
-    items: dict[str, Any] | list[Any] | None = None  # those of the map or list being read
-    member = ""
-    comma = True  # whether the previous item ended with a comma
-    line = next(lines, None)
-    while line is not None and (following := next(lines, None)) is not None:
-        more = following != "}"  # another member follows
-        if items is not None:
-            if line.startswith("    "):
-                if not comma:
-                    raise _Unlike
-                comma = line.endswith(",")
-                _item(line[4:-1] if comma else line[4:], items, entries=member == "specs")
-            else:
-                closing = "  }" if isinstance(items, dict) else "  ]"
-                if comma or line != closing + ("," if more else ""):
-                    raise _Unlike
-                data[member], items = items, None
-        else:
-            member = _member(line, data, more)
-            if member:  # a map or list: its items follow
-                items, comma = ({} if line.endswith("{") else []), True
-        line = following
-    if line != "}" or items is not None or data.get("schemaVersion") != SCHEMA_VERSION:
-        raise _Unlike
-    return State.model_validate(data)
-
-
-def _member(line: str, data: dict[str, Any], more: bool) -> str:
-    """A member of the state's object on its own line: read into ``data``, or (a map or a
-    list whose items follow, one per line) its name."""
-    if not line.startswith('  "'):
-        raise _Unlike
-    name, at = _key(line, 2)
-    if name in data:
-        raise _Unlike
-    rest = line[at:]
-    if rest in ("{", "["):
-        return name
-    if rest.endswith(",") != more:
-        raise _Unlike
-    data[name] = _LINE.decode(rest[:-1] if more else rest)
-    return ""
-
-
-def _item(text: str, items: dict[str, Any] | list[Any], *, entries: bool) -> None:
-    """One item of a map or list, one line of its own (a spec entry validated at once)."""
-    if isinstance(items, list):
-        items.append(_LINE.decode(text))
-        return
-    key, at = _key(text, 0)
-    if key in items:
-        raise _Unlike
-    # A spec's key and name, its hash and its manifest's URI are also the specs' own: kept once.
-    items[sys.intern(key)] = _entry(text[at:]) if entries else _value(text, at)
-
-
-def _value(line: str, start: int) -> Any:
-    """The JSON value a line holds from ``start``: a string of printable characters without
-    escapes (a map of ids, times or ETags: most of a state's other lines) is taken as it is
-    written; anything else is decoded."""
-    if line[start] == '"' and line[-1] == '"' and len(line) - start >= 2:
-        text = line[start + 1 : -1]
-        if '"' not in text and "\\" not in text and text.isprintable():
-            return text
-    return _LINE.decode(line[start:])
-
-
-def _key(line: str, start: int) -> tuple[str, int]:
-    """The key a map's line starts with at ``start`` (``"key": ``), and where its value starts."""
-    end = line.find('": ', start)
-    key = line[start + 1 : end]
-    if end < 0 or line[start] != '"' or "\\" in key or '"' in key:  # escapes: the decoder
-        key, end = _LINE.raw_decode(line, start)
-        if not isinstance(key, str) or line[end : end + 2] != ": ":
-            raise ValueError("not a key")
-        return key, end + 2
-    return key, end + 3
-
-
-_REQUEST = ',"request":'
-_CHECKED = {"checked": True}
-
-
-def _entry(text: str) -> SpecEntry:
-    """A spec entry from its line's value; its request, last as the writer puts it, is kept as
-    the text it is (checked to be a JSON object) instead of being encoded again."""
-    cut = text.rfind(_REQUEST)
-    if cut < 0 or not text.endswith("}"):
-        return _ENTRY.validate_python(_LINE.decode(text))
-    head = text[:cut] + "}"
-    request = text[cut + len(_REQUEST) : -1]
-    if not isinstance(pydantic_core.from_json(request), dict | None):
-        raise ValueError("not a spec entry as written")
-    entry = _ENTRY.validate_json(head, context=_CHECKED)  # parsed and validated at once
-    if _ENTRY.serializer.to_json(entry, by_alias=True, exclude=_NOT_REQUEST) != head.encode():
-        # Not the writer's very line (which holds no key twice, and no request in it): read
-        # as any other text, refusing a key given twice.
-        data = _LINE.decode(head)
-        if "request" in data:
-            raise ValueError("not a spec entry as written")
-        entry = _ENTRY.validate_python(data, context=_CHECKED)
-    entry.request = None if request == "null" else request
-    entry.domain_id = sys.intern(entry.domain_id)  # a few domains, thousands of copies
-    entry.name, entry.hash = sys.intern(entry.name), sys.intern(entry.hash)
-    for record in entry.jobs:  # the same values, once (a large state is mostly strings)
-        record.domain_id = sys.intern(record.domain_id)
-        if record.hash == entry.hash:
-            record.hash = entry.hash
-    return entry
-
-
-def mark_text(state: State, journaled: int = 0, digest: str | None = None) -> str:
-    """The high-water mark of a state just written: its lineage and serial, the digest of
-    what it says (``digest``: its :meth:`State.fingerprint`), and how many records the journal
-    beside it holds (:class:`Journal`), kept by the store beside the state but where a restore
-    or a checkout of the state file does not reach."""
-    mark: dict[str, Any] = {"lineage": state.lineage, "serial": state.serial}
-    if journaled:
-        mark["journal"] = journaled
-    if digest:
-        mark["digest"] = digest
-    return json.dumps(mark, sort_keys=True) + "\n"
-
-
-def distrust_if_behind(
-    state: State, mark: str | None, journaled: int = 0, digest: str | None = None
-) -> str | None:
-    """Compare a state just read with the high-water mark of the last write: a state that went
-    backwards (an older version restored, checked out or rolled back), of another lineage,
-    whose journal lost records it had (``journaled``: the records replayed from it), whose
-    content is not what that write wrote (``digest``: the fingerprint of the file read, before
-    its journal; a hand edit that left serial and mark alone), or that has written versions
-    behind it but no mark at all (a state from elsewhere: a fresh clone of a committed state, a
-    copied file) cannot prove where it came from, so it is not trusted to say what Voice ID
-    does *not* hold. Its listings are forgotten, so that every (domain, kind) is listed in full
-    again — and waits the list-lag horizon — before anything starts there. Returns why, or None
-    when the state is the one last written (or newer)."""
-    if mark is None:
-        if state.serial == 0:  # a state never written: a first deployment (nothing to prove)
-            return None
-        reason = (
-            f"it has no high-water mark beside it (serial {state.serial}: a state copied, "
-            "cloned or restored without its mark)"
-        )
-        state.distrust(reason)
-        return reason
-    try:
-        data = json.loads(mark)
-        lineage, serial = str(data["lineage"]), int(data["serial"])
-        recorded = int(data.get("journal", 0))
-        written = data.get("digest")
-        if written is not None and not isinstance(written, str):
-            raise TypeError("digest")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        reason = "its high-water mark is unreadable"
-    else:
-        if lineage != state.lineage:
-            reason = f"its lineage {state.lineage} is not the last written one ({lineage})"
-        elif state.serial < serial:
-            reason = f"it went backwards: serial {state.serial}, but {serial} was written"
-        elif state.serial == serial and journaled < recorded:
-            reason = f"its journal lost records: {journaled} of the {recorded} written were there"
-        elif state.serial == serial and written and digest and written != digest:
-            reason = "it was edited since it was written (its content is not what was written)"
-        else:
-            return None
-    state.distrust(reason)
-    return reason
-
-
-JOURNAL_FORMAT = 1
-
-
-class JournalChange(NamedTuple):
-    """One job record of the spec entry ``key`` as it now is (``dropped``: removed)."""
-
-    key: str
-    record: JobRecord
-    dropped: bool = False
-
-
-class Journal:
-    """The records of starts made since the state was last written, appended one by one.
-
-    A Start must be on disk before it is made (its intent) and after (its JobId), but
-    rewriting a state of 10,000 specs for each costs a third of a second. So a store appends
-    each such record to a journal beside the state (``<state>.journal``: JSON lines, the first
-    naming the lineage and serial of the state it follows) and the next full write of the state
-    — at the end of the run, or the next poll — takes them in and removes it. A store reading
-    the state replays the journal that follows it (after a crash, the records of the run that
-    died) and ignores one that follows an older write (the state already holds it). Each line
-    is a spec entry's key, what the entry is (kind, name, hash, DomainId, request) and one job
-    record — or a record dropped (an intent whose Start was refused): never speaker data.
-    """
-
-    def __init__(self, state: State) -> None:
-        self.header = json.dumps(
-            {"journal": JOURNAL_FORMAT, "lineage": state.lineage, "serial": state.serial},
-            sort_keys=True,
-        )
-        self.lines: list[str] = []
-
-    @staticmethod
-    def line(state: State, change: JournalChange) -> str:
-        """The journal line of one change to the state."""
-        key, record, dropped = change
-        entry = state.specs[key]
-        data = {
-            "key": key,
-            "kind": entry.kind.value,
-            "name": entry.name,
-            "hash": entry.hash,
-            "domainId": entry.domain_id,
-            "request": entry.request_data(),
-            "record": record.to_data(),
-            "dropped": dropped,
-        }
-        return _compact(data)
-
-
-def replay_journal(state: State, text: str, source: str) -> int | None:
-    """Apply a journal's records to the state it follows, in place; the number replayed, or
-    None when the journal follows another write (it is stale: ignore it). A journal that
-    cannot be read is a :class:`StateError` — except a last line cut short (the first line
-    included), which was never acknowledged (the run died writing it; its Start was never
-    made, or its job is found by its name)."""
-    lines = text.split("\n")
-    complete = lines[:-1]
-    if not complete:  # not even its first line written whole: no record was ever acknowledged
-        return 0
-    try:
-        header = json.loads(complete[0])
-    except ValueError:
-        header = None
-    if not isinstance(header, dict) or header.get("journal") != JOURNAL_FORMAT:
-        raise StateError(
-            f"{source}: the state's journal cannot be read; the files are left untouched: "
-            "remove it and run 'voiceid-reconciler state rebuild'"
-        )
-    if header.get("lineage") != state.lineage or header.get("serial") != state.serial:
-        return None
-    count = 0
-    for number, line in enumerate(complete[1:], start=2):
-        try:
-            _replay(state, json.loads(line))
-        except (ValueError, KeyError, TypeError) as err:
-            raise StateError(
-                f"{source}:{number}: the state's journal is damaged ({type(err).__name__}); "
-                "the files are left untouched: remove it and run 'voiceid-reconciler state "
-                "rebuild'"
-            ) from err
-        count += 1
-    return count
-
-
-def _replay(state: State, data: dict[str, Any]) -> None:
-    key = str(data["key"])
-    record = JobRecord.from_data(data["record"])
-    entry = state.specs.get(key)
-    if entry is None:
-        entry = state.specs[key] = SpecEntry(
-            kind=data["kind"], name=data["name"], hash=data["hash"], domain_id=data["domainId"]
-        )
-    if entry.hash != data["hash"]:  # the spec changed: its other jobs are its history
-        pool = entry.jobs + entry.history
-        entry.hash, entry.domain_id = data["hash"], data["domainId"]
-        entry.jobs = [r for r in pool if r.hash == entry.hash]
-        entry.history = [r for r in pool if r.hash != entry.hash]
-    if data.get("request") is not None:
-        entry.request = _compact(dict(data["request"]))
-    same = [
-        i for i, r in enumerate(entry.jobs) if r.hash == record.hash and r.attempt == record.attempt
-    ]
-    if data.get("dropped"):
-        entry.jobs = [r for i, r in enumerate(entry.jobs) if i not in same or r.job_id]
-    elif same:
-        entry.jobs[same[0]] = record
-    else:
-        entry.jobs.append(record)
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a key given twice (JSON would silently keep the last)."""
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return result
-
-
-_LINE = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
-
-
-def _migrate(data: dict[str, Any], version: int) -> dict[str, Any]:
-    """Bring an older schema up to :data:`SCHEMA_VERSION`: version 1 lacks only ``removed``,
-        version 2 the entries' ``request``, version 3 the notification ledger, version 4 the
-    approvals (all optional)."""
-    if version < SCHEMA_VERSION:
-        data = {**data, "schemaVersion": SCHEMA_VERSION}
-    return data

@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from reconciler.core.jobs import ObservedJob
+from reconciler.core.journal import JournalChange
 from reconciler.core.kinds import JobKind, JobStatus
-from reconciler.core.state import JournalChange, State
+from reconciler.core.state import State
 
 Keep = Callable[[str | None, str], bool]
 """Whether a job listed is wanted, from its JobName and JobStatus alone."""

@@ -22,10 +22,11 @@ from reconciler.core.errors import (
     StorageError,
 )
 from reconciler.core.jobs import MalformedOutput, check_output
+from reconciler.core.journal import JournalChange
 from reconciler.core.kinds import WITH_OUTPUT
 from reconciler.core.plan import Action
 from reconciler.core.redact import redact
-from reconciler.core.state import JobRecord, JournalChange
+from reconciler.core.state import JobRecord
 from reconciler.core.times import iso
 from reconciler.runner.context import Run
 

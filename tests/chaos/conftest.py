@@ -39,7 +39,8 @@ import pytest
 
 from reconciler import cli
 from reconciler.core.identity import parse_job_name
-from reconciler.core.state import State, parse_state
+from reconciler.core.state import State
+from reconciler.core.statefile import parse_state
 from reconciler.sandbox import Sandbox
 from tests.support import KINDS, LIST_OPERATION, World, build_world, kill, manifest, wait_until
 

@@ -23,7 +23,8 @@ import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State, parse_state
+from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State
+from reconciler.core.statefile import parse_state
 
 from .conftest import (
     BASE_SEED_ENV,

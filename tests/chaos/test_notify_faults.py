@@ -22,7 +22,7 @@ import pytest
 
 from reconciler.core import events as ev
 from reconciler.core.events import MAX_ATTEMPTS
-from reconciler.core.state import parse_state
+from reconciler.core.statefile import parse_state
 from tests.support import Receiver
 
 from .conftest import Chaos, Run, backend_of, seeded

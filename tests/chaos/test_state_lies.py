@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.core.identity import parse_job_name
-from reconciler.core.state import parse_state
+from reconciler.core.statefile import parse_state
 
 from .conftest import ENROLLMENT, FAST, Chaos, assert_clean_exit, backend_of, seeded
 

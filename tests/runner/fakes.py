@@ -15,8 +15,10 @@ from typing import Any
 
 from reconciler.core.errors import NotFoundError, QuotaExceededError
 from reconciler.core.jobs import ObservedJob
+from reconciler.core.journal import JournalChange
 from reconciler.core.kinds import JobKind, JobStatus
-from reconciler.core.state import JournalChange, State, parse_state
+from reconciler.core.state import State
+from reconciler.core.statefile import parse_state
 from reconciler.core.times import iso
 from reconciler.runner.ports import Keep
 

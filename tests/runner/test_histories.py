@@ -30,10 +30,11 @@ import pytest
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.jobs import ObservedJob
+from reconciler.core.journal import JournalChange
 from reconciler.core.kinds import JobKind
 from reconciler.core.loading import load
 from reconciler.core.spec import LoadedSpec
-from reconciler.core.state import JournalChange, State
+from reconciler.core.state import State
 from reconciler.runner.apply import apply
 from reconciler.runner.context import Run, RunOptions
 from tests.runner.conftest import write_specs
