@@ -107,6 +107,8 @@ def build_registry(metrics: RunMetrics, *, last_success: float | None = None) ->
     ``last_success`` is the previous successful run's finish time, reported when this run did
     not succeed (a successful run reports its own ``finished_at``).
     """
+    # Imported here, not at the top: validate, plan --offline and --version never write metrics,
+    # and their start-up is measured without prometheus_client (tests/test_imports.py pins it).
     from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry(auto_describe=True)
@@ -165,6 +167,9 @@ def build_registry(metrics: RunMetrics, *, last_success: float | None = None) ->
         "Unix time at which the last run finished.",
         metrics.finished_at,
     )
+    # A failed run must not drop the last success: the textfile is replaced whole, and an alert
+    # on time() - last_success would lose its series (an absent series alerts on nothing)
+    # exactly when runs start failing.
     success_at = metrics.finished_at if metrics.success else last_success
     if success_at is not None:
         gauge(
@@ -185,6 +190,8 @@ def write_textfile(metrics: RunMetrics, path: Path) -> None:
     from prometheus_client.exposition import write_to_textfile
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Read from the file about to be replaced: the run is a fresh process with no memory of the
+    # last one, and the file is the only place the previous success is kept.
     previous = None if metrics.success else _last_success_in(path, metrics.shard)
     write_to_textfile(str(path), build_registry(metrics, last_success=previous))
 
@@ -200,6 +207,9 @@ def _last_success_in(path: Path, shard: str | None) -> float | None:
     with contextlib.suppress(ValueError):  # a damaged file only loses the carried-over value
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
+                # By shard: a file last written by another shard (or by the runs before sharding
+                # was turned on) holds that run's success, which is not this shard's to carry
+                # over.
                 if sample.name == LAST_SUCCESS and sample.labels.get("shard") == shard:
                     return float(sample.value)
     return None
@@ -213,6 +223,8 @@ class PushError(OSError):
 def gateway_url(gateway: str) -> str:
     """``--pushgateway`` as the URL pushed to (``host:9091`` is ``http://host:9091``), checked:
     http or https, a host, a port in range. Raises :class:`PushError` naming it by its label."""
+    # prometheus_client's own examples name the gateway 'localhost:9091', and urlsplit reads
+    # that as a scheme 'localhost': the scheme is put in before the URL is checked.
     full = gateway if "://" in gateway else f"http://{gateway}"
     try:
         urls.check(full, schemes=("http", "https"))
@@ -244,12 +256,16 @@ def push(metrics: RunMetrics, gateway: str, job: str = DEFAULT_JOB) -> None:
         pushadd_to_gateway,
     )
 
+    # user:password@ taken out of the URL and sent as a Basic header: urllib quotes the URL in
+    # its errors, and those end up in logs and CI output.
     bare = urls.credentials(gateway_url(gateway))
     handler: Any = default_handler
     if bare.username is not None or bare.password is not None:
         handler = functools.partial(
             basic_auth_handler, username=bare.username or "", password=bare.password or ""
         )
+    # One group per shard: a PUT of shard 0 would otherwise replace the metrics shard 1 pushed a
+    # moment before.
     grouping_key = {"shard": metrics.shard} if metrics.shard is not None else None
     send = push_to_gateway if metrics.success else pushadd_to_gateway
     try:
@@ -258,6 +274,9 @@ def push(metrics: RunMetrics, gateway: str, job: str = DEFAULT_JOB) -> None:
             job=job,
             registry=build_registry(metrics),
             grouping_key=grouping_key,
+            # A third of prometheus_client's 30 s: the push is the run's last step, and a
+            # gateway that takes the connection and never answers would hold the finished run
+            # and its pod up.
             timeout=PUSH_TIMEOUT,
             handler=handler,
         )

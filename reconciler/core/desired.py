@@ -27,6 +27,8 @@ from reconciler.core.state import State
 _VOICEID_ID = re.compile(r"^[a-zA-Z0-9]{22}$")
 
 
+# Slotted: a run holds a desired job per spec or part (50,000 in the benchmark's largest world),
+# and a __dict__ each was memory the lean-values work took out (bench/README.md).
 @dataclass(frozen=True, slots=True)
 class DesiredJob:
     """A spec (or one part of a chunked roster) resolved into the request it stands for, or
@@ -38,6 +40,9 @@ class DesiredJob:
     domain_id: str | None = None
     part_name: str | None = None
     """``<name>-part-NNN`` for one part of a roster too large for one job."""
+    # Never in a repr: a rendered roster holds speaker ids and audio locations, and a repr ends
+    # up in logs and tracebacks. Not compared: the hash already says whether two manifests
+    # differ.
     manifest: bytes | None = field(default=None, repr=False, compare=False)
     """The rendered manifest of a roster, staged before the job starts."""
     speakers: int | None = None
@@ -74,6 +79,8 @@ class DesiredJob:
         """This job, blocked for ``reason`` (Voice ID refused to start it)."""
         if self.request is None:
             return self
+        # The rendered manifest is dropped with the request: a refused job is never staged, and
+        # its roster's bytes need not live to the end of the run.
         return replace(self, request=None, blocked=reason, blocked_code="refused", manifest=None)
 
 
@@ -184,6 +191,9 @@ def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
     A roster becomes one desired job per part, each with its rendered manifest; an external
     manifest is identified by its ETag (part of the hash: replacing the file is a change).
     """
+    # Every external manifest looked up in one batch before the loop: online that is a listing
+    # per directory instead of a HEAD per spec; the loop below then reads the answers from
+    # memory.
     resolver.prefetch_manifests([s.facts.manifest for s in specs if s.facts.manifest])
     desired: list[DesiredJob] = []
     for spec in specs:
@@ -205,6 +215,9 @@ def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
             )
             continue
         if spec.roster is None:
+            # 'etag:' marks an external manifest: the start step reads its ETag again right
+            # before the Start (the object may be replaced after review); a roster's digest
+            # needs no such check, its staged object is named by it.
             request = start_request(facts, resolution, manifest_digest=f"etag:{identity}")
             desired.append(DesiredJob(spec, request, domain_id=domain_id))
             continue
@@ -213,6 +226,9 @@ def desire(specs: Sequence[LoadedSpec], resolver: Resolver) -> list[DesiredJob]:
             request = start_request(
                 facts,
                 resolution,
+                # Content-addressed: the staged object's key is its own digest, so a re-run
+                # stages the same key, and a running job's manifest is never overwritten by a
+                # later version of the roster.
                 input_uri=s3uri.join(staging, f"{part.digest}.json"),
                 manifest_digest=part.digest,
             )
@@ -261,6 +277,9 @@ class Shard:
 
     def owns(self, domain: str) -> bool:
         """Whether this shard owns ``domain`` (a DomainId, or the name when unresolved)."""
+        # Not hash(): str hashes are salted per process, and the pods of an Indexed Job must
+        # agree on which shard owns a domain. By domain, so each domain's active-job quota is
+        # counted and queued by exactly one shard.
         digest = hashlib.sha256(domain.encode()).digest()
         return int.from_bytes(digest[:8], "big") % self.count == self.index
 
@@ -270,6 +289,8 @@ class Shard:
             return location
         stem, dot, suffix = location.rpartition(".")
         tag = f"shard-{self.index}-of-{self.count}"
+        # A '/' after the last dot means the dot was in a directory or bucket name
+        # (s3://my.bucket/state, ./states/state): no suffix to keep, the tag goes at the end.
         return f"{stem}.{tag}.{suffix}" if dot and "/" not in suffix else f"{location}.{tag}"
 
 
@@ -277,4 +298,6 @@ def in_shard(desired: list[DesiredJob], shard: Shard | None) -> list[DesiredJob]
     """The desired jobs of one shard: every domain's queue lives in exactly one shard."""
     if shard is None:
         return desired
+    # An unresolved spec has no DomainId: its domain's name puts it in one shard, so exactly one
+    # shard reports it blocked.
     return [d for d in desired if shard.owns(d.domain_id or d.spec.facts.domain)]

@@ -48,8 +48,13 @@ from reconciler.core.specsections import (
 )
 from reconciler.core.yamlpos import load_yaml_list, read_text_checked
 
+# A bound of ours, not Voice ID's: a million speakers is a hundred jobs, far past any real
+# roster; a file beyond it (a mistake, or hostile) is refused before its parts are rendered and
+# held in memory whole.
 MAX_ROSTER_ENTRIES = 1_000_000
 
+# The CSV rows are checked by hand against the very patterns and limits the YAML roster's models
+# use (specsections): both forms of a roster must refuse the same values.
 _S3 = re.compile(S3_URI_PATTERN)
 _NAME = re.compile(VOICEID_NAME_PATTERN)
 
@@ -143,6 +148,9 @@ def _inside_repository(spec: LoadedSpec, relative: str) -> Path:
     base = spec.location.path.resolve().parent  # a symlinked spec's: next to its target
     root = repository_root(spec.location.path.parent)  # the repository it was found in
     try:
+        # Resolved before the check: '../' or a symlink inside the repository may lead out of
+        # it, and the file read (and its audio URIs uploaded into a manifest) must be one the
+        # repository holds.
         path = (base / relative).resolve(strict=True)
     except FileNotFoundError:
         raise SpecError(spec.location, f"roster file {relative!r} does not exist") from None
@@ -150,6 +158,8 @@ def _inside_repository(spec: LoadedSpec, relative: str) -> Path:
         raise SpecError(spec.location, f"roster file {relative!r}: {err}") from err
     if not path.is_relative_to(root):
         raise SpecError(spec.location, f"roster file {relative!r} is outside the repository")
+    # A directory or a FIFO inside the repository is no roster: reading a FIFO would block the
+    # run.
     if not path.is_file():
         raise SpecError(spec.location, f"roster file {relative!r} does not exist")
     return shown(path)
@@ -186,16 +196,23 @@ def _parse_csv(path: Path, text: str, *, speakers: bool) -> list[Request]:
             continue
         request = _row_request(row, speakers=speakers)
         if request.speaker_id is not None:
+            # One speaker twice in a roster is two requests for one speaker in one job: which of
+            # them Voice ID keeps is its choice, not the roster's. Refused naming the first
+            # line, never the id.
             first = seen.setdefault(request.speaker_id, line)
             if first != line:
                 errors.append(SpecError(where, f"same speakerId as line {first}"))
                 continue
         requests.append(request)
+        # Stop reading at the bound: a file of ten million lines is one error, not ten million
+        # rows.
         if len(requests) > MAX_ROSTER_ENTRIES:
             errors.append(SpecError(where, f"more than {MAX_ROSTER_ENTRIES:,} entries"))
             break
     if errors:
         raise _Many(errors)
+    # An empty roster renders no part and so no desired job: the spec would drop out of the plan
+    # silently and its recorded jobs show as orphaned. Refused instead.
     if not requests:
         raise SpecError(Location(path, 1, 1), "roster has no entries")
     return requests
@@ -219,8 +236,11 @@ def _header(given: list[str], allowed: set[str]) -> str:
 
 
 def _check_row(row: dict[str, Any], *, speakers: bool) -> str | None:
+    # csv.DictReader puts the fields beyond the header under the key None.
     if None in row:
         return "more columns than the header"
+    # Spaces or ';' between a request's URIs, not commas: a comma would end the CSV field and
+    # the next URI would read as a column of its own.
     audio = (row.get("audio") or "").replace(";", " ").split()
     if not 1 <= len(audio) <= MAX_AUDIO_PER_REQUEST:
         return f"audio: {len(audio)} files; 1 to {MAX_AUDIO_PER_REQUEST} are allowed"
@@ -281,6 +301,7 @@ def part_names(spec: LoadedSpec) -> list[str]:
     if spec.roster is None:
         return []
     size = jobkinds.of(spec.kind).per_job
+    # Ceiling division: the number of parts parts() makes, without rendering them.
     count = -(-len(spec.roster) // size)
     if count <= 1:
         return []
@@ -293,10 +314,15 @@ def parts(kind: str, requests: Sequence[Request], *, limit: int | None = None) -
     chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
     out = []
     for number, chunk in enumerate(chunks, start=1):
+        # RequestIds number the roster's entries across parts ('req-<position>'), so each part's
+        # body, and so its digest and hash, depends only on its own entries and where they
+        # stand: editing one part starts that part again, and no other.
         offset = (number - 1) * size
         body = render_manifest(kind, chunk, offset=offset)
         out.append(
             Part(
+                # A roster that fits in one job is the spec's own job under the spec's own name;
+                # only a chunked roster's jobs are named as parts.
                 None if len(chunks) == 1 else number,
                 body,
                 hashlib.sha256(body).hexdigest(),

@@ -38,6 +38,8 @@ class RunSummary:
         """The summary of a run (``report`` None: it failed before it had a plan); ``success``
         is the face's verdict (exit 0), so the metrics and the exit code never disagree."""
         plan = report.plan if report else Plan(())
+        # A run that failed before its plan counts no action at all, not zeros of every kind:
+        # the metrics then say it never got as far as a plan.
         actions = plan.counts() if report else {}
         return cls(
             command,
@@ -46,10 +48,19 @@ class RunSummary:
                 actions=actions,
                 starts=len(report.started) if report else 0,
                 in_progress=sum(1 for a in plan.actions if a.running),
+                # From the report, not the plan's QUEUED actions alone: a start the quota
+                # refused during the run (deferred) is queued too, though the plan made before
+                # it showed a start.
                 queued=len(report.queued_specs()) if report else 0,
                 awaiting_review=actions.get(ActionKind.AWAITING_REVIEW.value, 0),
                 blocked=actions.get(ActionKind.BLOCKED.value, 0),
+                # Only jobs failed for good: running, queued and awaiting-review are progress,
+                # so a schedule's alert on run_failed does not fire for a run that is merely
+                # waiting.
                 failed=len(plan.problems(("failed",))),
+                # Sorted for the run.summary event (the metrics sort their own): the counters
+                # hold the operations in the order the run first called them, which differs from
+                # run to run, and two runs' summaries should line up key by key.
                 api_calls=dict(sorted(voiceid.calls.items())),
                 throttles=dict(sorted(voiceid.throttles.items())),
                 duration_seconds=duration_s,
