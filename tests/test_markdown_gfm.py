@@ -22,7 +22,8 @@ import pytest
 
 from reconciler.cli.plancomment import plan_failed_markdown, plan_markdown
 from reconciler.core.kinds import JobKind
-from reconciler.core.plan import Plan, build_plan
+from reconciler.core.plan import Plan
+from reconciler.core.planner import build_plan
 from reconciler.core.state import State
 from tests.test_render import OBSERVED_AT, _desired, _spec, every_kind_plan
 

@@ -16,7 +16,8 @@ from reconciler.cli import EXIT_ERROR, EXIT_OK, main
 from reconciler.core.absorb import absorb
 from reconciler.core.errors import SpecErrors
 from reconciler.core.loading import load
-from reconciler.core.plan import ActionKind, build_plan
+from reconciler.core.plan import ActionKind
+from reconciler.core.planner import build_plan
 from reconciler.core.state import State
 from reconciler.sandbox import Sandbox
 from tests.support import build_world, manifest

@@ -12,7 +12,8 @@ from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import Location, PlanError
 from reconciler.core.identity import Resolution, client_token, job_name, start_request
 from reconciler.core.jobs import Failure, ObservedJob
-from reconciler.core.plan import ActionKind, Plan, build_plan, retirable
+from reconciler.core.plan import ActionKind, Plan, retirable
+from reconciler.core.planner import build_plan
 from reconciler.core.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
 from reconciler.core.state import State
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from reconciler.core.absorb import absorb
 from reconciler.core.kinds import JobStatus
-from reconciler.core.plan import build_plan
+from reconciler.core.planner import build_plan
 from reconciler.core.review import approve
 from reconciler.core.state import State
 from tests.test_plan import D1, D2, _desired, _observed, _spec

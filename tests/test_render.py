@@ -26,7 +26,8 @@ from reconciler.core.errors import Location
 from reconciler.core.identity import Resolution, client_token, job_name, start_request
 from reconciler.core.jobs import Failure, ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
-from reconciler.core.plan import Action, ActionKind, Plan, build_plan, risks
+from reconciler.core.plan import Action, ActionKind, Plan, risks
+from reconciler.core.planner import build_plan
 from reconciler.core.spec import LoadedSpec, SpeakerEnrollmentJob
 from reconciler.core.state import State
 

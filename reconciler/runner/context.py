@@ -22,8 +22,8 @@ from reconciler.core.plan import (
     Intent,
     Plan,
     Slot,
-    build_plan,
 )
+from reconciler.core.planner import build_plan
 from reconciler.core.state import State
 from reconciler.runner.ports import (
     Clock,
@@ -83,7 +83,7 @@ class RunOptions:
         foreign_active: Mapping[Slot, int] | None = None,
         hold: Mapping[Slot, str] | None = None,
     ) -> Plan:
-        """:func:`~reconciler.core.plan.build_plan` with this run's quota and orphan scope
+        """:func:`~reconciler.core.planner.build_plan` with this run's quota and orphan scope
         (``--max-active``, ``--selector``'s left-outs, ``--owner``)."""
         return build_plan(
             desired,

@@ -26,13 +26,13 @@ from reconciler.core.plan import (
     ActionKind,
     Intent,
     Plan,
-    build_plan,
     collisions,
     next_start,
     retirable,
     settled,
     would_start,
 )
+from reconciler.core.planner import build_plan
 from reconciler.core.review import (
     Review,
     approve,
