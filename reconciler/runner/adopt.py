@@ -74,10 +74,16 @@ def import_jobs(
     clock: Clock | None = None,
 ) -> ImportReport:
     """Import the jobs ``options`` select (see the module): dry-run unless ``options.write``."""
+    # Voice ID's clock, not the host's: --since's age and the recorded times must agree with the
+    # CreatedAt of the jobs, which Voice ID stamps (a skewed host would cut --since in the wrong
+    # place).
     service_clock = ServiceClock(sources.voiceid, clock or SystemClock())
     domain_id, domain_name = _domain(sources, options)
     report = ImportReport(domain_id, domain_name, written=options.write)
     found = _candidates(sources, options, domain_id, report, service_clock)
+    # Read without the lock, only to spare Describe calls: a job already recorded, or whose file
+    # is a record only, is decided from the state or the file alone. Under the lock the state is
+    # read again and decides.
     known = {r.job_id for r in store.read().all_jobs() if r.job_id}
     marked = _marked_files(options.out)
     described: list[tuple[ObservedJob, JobSettings | None]] = []
@@ -90,12 +96,16 @@ def import_jobs(
         ):
             job, settings = sources.settings.describe_settings(job.kind, domain_id, job.job_id)
         described.append((job, settings))  # None: decided from the state or the file alone
+    # Before the lock, like every call to AWS: a HEAD per manifest may take a while on a big
+    # domain, and another run's apply must not wait on it.
     heads = sources.heads.heads(
         {s.input_s3_uri for _, s in described if s is not None and s.input_s3_uri}
     )
     results = _results(sources, described)
     at = iso(service_clock.time())
     if not options.write:
+        # A dry run goes through the very same checks as a write (drafted, loaded back,
+        # resolved, proven to send the job's request), in a directory thrown away after.
         with tempfile.TemporaryDirectory(prefix="voiceid-import-") as scratch:
             importer = Importer(
                 store.read(),
@@ -109,6 +119,8 @@ def import_jobs(
             importer.run(described, marked, at)
         return report
     options.out.mkdir(parents=True, exist_ok=True)
+    # Inside --out, not in /tmp: placing the files is then a rename within one filesystem,
+    # atomic, not a copy that a full disk could cut in half.
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=options.out))  # hidden: skipped
     written = False
     try:
@@ -119,11 +131,19 @@ def import_jobs(
             )
             importer.run(described, marked, at)
             if importer.recorded:
+                # The imported jobs' events are history, not news: without this, the next run's
+                # sinks would be told of every job started (and ended) before anyone reviewed
+                # it.
                 adoption.settle_notifications(state, importer.recorded)
                 store.write(state)
                 written = True
+            # Placed under the lock and after the write: a spec file in --out whose job the
+            # state does not know would be started again by the next apply; the other way round
+            # (recorded, not placed) is only a retired spec until the files are moved.
             importer.place()
     finally:
+        # Kept when the state was written and files are left in it: those are the specs of
+        # recorded jobs, and the error says where they wait.
         if not written or not any(staging.iterdir()):
             shutil.rmtree(staging, ignore_errors=True)
     log.info(
@@ -191,6 +211,8 @@ def _candidates(
         since = clock.time() - options.since_age
     found: list[tuple[ObservedJob, JobSettings | None]] = []
     if options.job_ids:
+        # dict.fromkeys: a --job-id given twice is described once and offered once, in the order
+        # given.
         for job_id in dict.fromkeys(options.job_ids):
             job, settings = _describe_any(sources, options, domain_id, job_id)
             if parse_job_name(job.job_name) is not None:
@@ -209,6 +231,8 @@ def _candidates(
         kept = [(job, s) for job, s in found if job.created_at and epoch(job.created_at) >= since]
         report.left_out += len(found) - len(kept)
         found = kept
+    # Oldest first, so the drafts' names (and their files) come in the order the jobs were made,
+    # the same order at every import of the same domain.
     return sorted(found, key=lambda pair: (pair[0].created_at or "", pair[0].job_id))
 
 
@@ -217,6 +241,7 @@ def _describe_any(
 ) -> tuple[ObservedJob, JobSettings]:
     """A job named by ``--job-id``, of whichever of the kinds it is."""
     for kind in options.kinds:
+        # A JobId does not say its kind: each Describe of the wrong kind answers not found.
         with contextlib.suppress(NotFoundError):
             return sources.settings.describe_settings(kind, domain_id, job_id)
     kinds = " or ".join(kind.value for kind in options.kinds)
@@ -243,7 +268,11 @@ def _marked_files(out: Path) -> dict[str, Path]:
         if path.suffix not in (".yaml", ".yml") or not path.is_file():
             continue
         with path.open(encoding="utf-8", errors="replace") as file:
+            # Only the first line is read: an import's file names its JobId there, and the rest
+            # of a big spec or roster need not be read to find out.
             job_id = adoption.marked_job(file.readline())
         if job_id is not None:
+            # Two files naming one JobId: the first in sorted order is the one, so the choice is
+            # the same at every run.
             marked.setdefault(job_id, path)
     return marked

@@ -31,6 +31,8 @@ from reconciler.core.state import State
 from reconciler.runner.adopt_values import ImportOptions, ImportReport, Item, Outcome, Sources
 from reconciler.runner.resolve import OnlineResolver
 
+# A bound on the revision loop below: each revision is a draft written, loaded and resolved, and
+# a hundred identical jobs in one domain is a script gone wrong, not a history to import.
 MAX_REVISION = 100
 """Jobs of one identical request an import tells apart (by ``revision``) before it gives up."""
 
@@ -70,10 +72,16 @@ class Importer:
         self.staged: list[tuple[Path, Path]] = []
         """(staged file, its place in ``--out``)."""
         self.taken = self._taken_names()
+        # Every hash the state knows: an imported job must get a hash no other job or spec has,
+        # or a plan would take it for that other spec's job (one job per hash and attempt,
+        # always).
         self.hashes = {r.hash for r in state.all_jobs()} | {e.hash for e in state.specs.values()}
         self.owners = {
             r.job_id: key for key, e in state.specs.items() for r in e.jobs + e.history if r.job_id
         }
+        # Jobs of removed specs are still recorded (as orphans or tombstones): importing them
+        # again would make a second record of one job; a spec of their hash takes them back
+        # instead.
         self.forgotten = {r.job_id for r in (*state.orphans, *state.removed) if r.job_id}
         self.domain_ref = self._domain_ref()
 
@@ -91,6 +99,8 @@ class Importer:
         be placed stays staged, and the error says where."""
         for staged, place in self.staged:
             problem = "a file of that name appeared while importing" if place.exists() else ""
+            # replace(): a rename within --out (the staging directory is inside it), atomic: a
+            # reader of --out sees the whole file or none.
             if not problem:  # never overwritten: written meanwhile by someone else
                 try:
                     staged.replace(place)
@@ -116,6 +126,8 @@ class Importer:
         reason = adoption.unimportable(settings)
         if reason is not None:
             return Item(Outcome.REFUSED, job, reason)
+        # The manifest is what the hash cannot be made without: only S3 can say whether the
+        # object there now is the one the job read. No answer, no proof, no import.
         head = self.heads.get(settings.input_s3_uri or "")
         if head is None or head.state is ObjectState.UNREADABLE:
             code = head.code if head else "not asked"
@@ -125,9 +137,13 @@ class Importer:
                 f"S3 does not say whether its manifest is there ({code}): nothing can be "
                 "proven; import it again with read access to the manifest",
             )
+        # Proof by time: an object last written before the job was created is the object the job
+        # read, so its ETag now is the ETag the job's hash would have had.
         proof = adoption.manifest_proof(job.created_at, head)
         name = adoption.spec_name(job, self.taken)
         draft = Draft(job, settings, name, self.domain_ref, self._watchlist_ref(settings))
+        # The manifest is gone: no spec can send this request again, so the job is written down
+        # as a record only (known, never started again) rather than as a spec.
         if proof.proof is Proof.GONE:
             return self._write_record(draft, proof.said, [])
         return self._new(draft, proof, head.etag, at)
@@ -160,6 +176,8 @@ class Importer:
     def _new(self, draft: Draft, proof: adoption.ManifestProof, etag: str | None, at: str) -> Item:
         job = draft.job
         notes = [proof.said[0].upper() + proof.said[1:] + "."]
+        # Jobs of the very same request (a script run twice) would share one hash: each is given
+        # the next revision until its hash is one the state does not know.
         for revision in range(MAX_REVISION):
             if revision:
                 draft = Draft(
@@ -187,6 +205,8 @@ class Importer:
                 "their hashes apart)."
             )
         request = desired.request
+        # Written once more, now with its hash in a comment for the reader of the file; resolved
+        # again to prove the comment did not change what the spec sends.
         final = self._resolve(draft, notes, request.hash)
         if isinstance(final, str) or final.hash != request.hash:  # comments never change it
             raise ReconcilerError(f"job {job.job_id}: its spec's comments changed its hash")
@@ -278,6 +298,8 @@ class Importer:
     def _desired(
         self, spec: LoadedSpec, job: ObservedJob, settings: JobSettings
     ) -> DesiredJob | str:
+        # Through desire() and the online resolver, as apply resolves every spec: the hash
+        # recorded is the one the next plan computes, or the plan would not find the job.
         (desired,) = desire([spec], self.resolver)
         if desired.request is None:
             return f"blocked: a spec of it would be blocked ({desired.blocked})"
@@ -302,6 +324,7 @@ class Importer:
             results=self.results.get(job.job_id),
         )
         self.recorded.append(job.job_id)
+        # The next job of the same request in this import must take the next revision.
         self.hashes.add(desired.request.hash)
         self.owners[job.job_id] = desired.key
 
@@ -321,6 +344,8 @@ class Importer:
         if out.is_dir():
             specs, _ = check([out])
             taken.update(spec.name for spec in specs)
+            # Any file's stem, spec or not: the spec is written as <name>.yaml, which must not
+            # replace a file that is there (a roster, a README.yaml, a spec of the other kind).
             taken.update(path.stem for path in out.iterdir())
         return taken
 
@@ -328,6 +353,8 @@ class Importer:
         """How a spec names the domain: its name when no other domain has it, else its id."""
         name = self.report.domain_name
         same = [d for d in self.sources.voiceid.domains() if d.name == name]
+        # The name reads better in a spec, but a name two domains share would be refused as
+        # ambiguous by the resolver: then the id.
         return name if name and len(same) == 1 else self.report.domain_id
 
     def _watchlist_ref(self, settings: JobSettings) -> str | None:

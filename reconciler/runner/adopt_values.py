@@ -57,6 +57,9 @@ class ImportOptions:
     job_ids: tuple[str, ...] = ()
     since: float | None = None
     """Only jobs created at or after this time (seconds since the epoch)."""
+    # Kept as an age, not made a time when the flags are parsed: it is taken from Voice ID's
+    # clock after the first call has answered (ServiceClock), as the jobs' CreatedAt are Voice
+    # ID's.
     since_age: float | None = None
     """Only jobs created at most this many seconds before now (Voice ID's clock)."""
     write: bool = False
@@ -72,6 +75,8 @@ class Outcome(StrEnum):
     """No spec can stand for the job (its manifest is gone): a record, every line a comment."""
     ALREADY = "already-imported"
     REFUSED = "not-importable"
+    # A job of our naming is some state's job already (this one's, or another's sharing the
+    # domain): a spec drafted of it would be a second claim on one job.
     OURS = "ours"
     """Of our naming (asked for by ``--job-id``): already the reconciler's, never offered."""
 

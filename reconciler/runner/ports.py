@@ -24,6 +24,9 @@ from reconciler.core.journal import JournalChange
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import State
 
+# Asked before a listed job is read whole: a cold start lists every job of a domain, nine in ten
+# of them another tool's and ended, and building an ObservedJob of each (two times converted)
+# was half a second of it at 100,000 jobs (bench/README.md).
 Keep = Callable[[str | None, str], bool]
 """Whether a job listed is wanted, from its JobName and JobStatus alone."""
 
@@ -66,6 +69,10 @@ class ServiceClock:
         self.local = local
 
     def time(self) -> float:
+        # Voice ID's time (the Date of its latest answer plus the monotonic time since): the
+        # list-lag horizon ages intents and listings that other hosts stamped, and a host whose
+        # clock is ahead would start a held slot too soon (a second job), one behind would hold
+        # it too long. Before Voice ID's first answer there is only the host's clock.
         service = self.voiceid.service_time()
         return self.local.time() if service is None else service
 
@@ -97,6 +104,8 @@ class Watchlist(Protocol):
 class VoiceIdApi(Protocol):
     """Voice ID as a run uses it (:class:`reconciler.adapters.voiceid.VoiceId`)."""
 
+    # Counted by the adapter, per operation, retries included: the run's summary and the
+    # api_calls metric are made from them, and tests pin how many calls a run may spend.
     calls: Counter[str]
     throttles: Counter[str]
 
