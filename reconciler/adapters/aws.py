@@ -37,9 +37,13 @@ _CONFIGS: dict[str, dict[str, Any]] = {
     # Voice ID: botocore's retries off, so that call counts are true and the backoff is ours.
     "voice-id": {
         "retries": {"total_max_attempts": 1, "mode": "standard"},
+        # Below botocore's 60 s each: a call that hangs is cut and retried by our own backoff,
+        # instead of holding a poll (and the state's lock, when one is held) for two minutes.
         "connect_timeout": 10,
         "read_timeout": 30,
     },
+    # S3 has no backoff of ours: botocore's standard mode retries its 500s and 503 SlowDown,
+    # which a busy prefix answers under load.
     "s3": {"retries": {"mode": "standard", "total_max_attempts": 5}},
     # SNS (notifications): a few quick tries; a failed delivery is retried next run anyway.
     "sns": {
@@ -54,6 +58,8 @@ def make_client(service: str, *, profile: str | None = None, region: str | None 
     """A client for ``service`` ("voice-id", "s3" or "sns") from the standard AWS
     configuration. The clients of one process share one session per profile and region (a
     session loads botocore's data and resolves credentials once)."""
+    # The user agent is what CloudTrail records of each call: our calls are told from the
+    # console's and the AWS CLI's in an account's trail.
     config = botocore.config.Config(**_CONFIGS[service], user_agent_extra="voiceid-reconciler")
     environment = _environment()
     _checked(environment)
@@ -107,6 +113,8 @@ def check_environment(environ: Mapping[str, str]) -> list[str]:
     problems = []
     for name, value in sorted(environ.items()):
         if name.startswith("AWS_ENDPOINT_URL") or name in _URLS or name in _PROXIES:
+            # An empty variable is how a shell or a manifest leaves one unset, and botocore
+            # takes it as unset too (its default endpoint): nothing to refuse.
             if not value:
                 continue
             try:
@@ -120,6 +128,8 @@ def check_environment(environ: Mapping[str, str]) -> list[str]:
         elif name in _CHOICES and value.strip().lower() not in _CHOICES[name]:
             problems.append(f"${name} is not one of {', '.join(_CHOICES[name])}")
     files = [name for name in _FILES if environ.get(name)]
+    # botocore reads the token file only when the role ARN is set too (IRSA sets both): a token
+    # file variable alone is never opened, and must not fail a run.
     if environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") and environ.get("AWS_ROLE_ARN"):
         files.append("AWS_WEB_IDENTITY_TOKEN_FILE")
     problems.extend(
@@ -143,6 +153,8 @@ def _unreadable(path: str) -> str | None:
     return None
 
 
+# Checked once per set of settings: every client made (Voice ID, S3, SNS) asks, and a file
+# checked once need not be stat'ed again while the environment holds.
 @functools.lru_cache(maxsize=8)
 def _checked(environment: tuple[tuple[str, str], ...]) -> None:
     """:func:`check_environment` of the process's AWS settings, once per set of them: the
@@ -169,6 +181,8 @@ def _session(profile: str | None, environment: tuple[tuple[str, str], ...]) -> A
     transfer manager (a seventh of a steady run's start-up; no client here uses them)."""
     del environment  # part of the cache key only
     core = botocore.session.Session(profile=profile)
+    # Every client of the session parses times with ours (see parse_timestamp): set on the
+    # session once, before its first client.
     core.get_component("response_parser_factory").set_parser_defaults(
         timestamp_parser=parse_timestamp
     )
@@ -183,13 +197,18 @@ def parse_timestamp(value: str | float) -> datetime:
     made it half a cold start's CPU. ISO-8601 (S3's XML) and epoch seconds are read directly;
     anything else (an RFC 1123 date) falls back to botocore's parser."""
     try:
+        # Epoch numbers first: they are what Voice ID's JSON answers hold, the bulk of a cold
+        # start's.
         return datetime.fromtimestamp(float(value), UTC)
+    # Not a number (an ISO text), or a number beyond what the platform's time functions take.
     except (ValueError, OverflowError, OSError):
         pass
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:  # botocore's parser reads the rest, or raises its own error
         parsed = botocore.utils.parse_timestamp(str(value))
+    # AWS writes its times in UTC: one without an offset is UTC, made aware so it compares with
+    # the rest.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
@@ -207,6 +226,8 @@ def http_status(err: botocore.exceptions.ClientError) -> int:
 
 def precondition_failed(err: botocore.exceptions.ClientError) -> bool:
     """S3 refused a conditional request (``If-Match`` / ``If-None-Match``)."""
+    # A HEAD has no body, so botocore makes the code of its error from the status ("412",
+    # "404"): the code and the status are both asked, whichever the call was.
     return error_code(err) in ("PreconditionFailed", "412") or http_status(err) == 412
 
 

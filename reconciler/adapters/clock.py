@@ -50,6 +50,9 @@ class HostClock:
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
+    # The heartbeat waits on an event, not in a sleep: the run's end sets it and the thread ends
+    # at once, where the release, which joins it before deleting the lock, would wait up to
+    # ttl/3 on a sleep; a test's clock sets it when it moves the time.
     def event(self) -> threading.Event:
         return threading.Event()
 
@@ -57,4 +60,5 @@ class HostClock:
         return event.wait(seconds)
 
 
+# One for every store: it holds nothing, so sharing it costs nothing.
 HOST_CLOCK = HostClock()

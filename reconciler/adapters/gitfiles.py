@@ -23,6 +23,8 @@ from pathlib import Path
 
 SIDE_SUFFIXES = (".lock", ".backup", ".mark", ".cache", ".journal")
 GITIGNORE_LINES = " ".join(f"'*{suffix}'" for suffix in SIDE_SUFFIXES)
+# These checks only warn: a git that hangs (a network filesystem, a lock held by an editor) is
+# given up on, never allowed to hold the run.
 _GIT_TIMEOUT = 10.0
 
 
@@ -47,6 +49,8 @@ def _git_ls(directory: Path, *options: str, pathspecs: list[str]) -> list[Path] 
     None when git is missing, refuses, or ``directory`` is in no work tree."""
     try:
         done = subprocess.run(  # noqa: S603 - a fixed git command line, no shell
+            # -z: without it git quotes a name with non-ASCII or a newline in it
+            # (core.quotePath), and the path read back would not be the file's.
             ["git", "-C", str(directory), "ls-files", "-z", *options, "--", *pathspecs],  # noqa: S607
             capture_output=True,
             timeout=_GIT_TIMEOUT,
@@ -77,7 +81,9 @@ def exposed_side_files(where: Path, state: Path | None = None) -> list[Exposed]:
     else:
         pathspecs = [f":(top)*{suffix}" for suffix in SIDE_SUFFIXES]  # the whole work tree
     tracked = _git_ls(directory, "--cached", pathspecs=pathspecs)
+    # Untracked and not ignored: exactly what 'git add -A' would add.
     untracked = _git_ls(directory, "--others", "--exclude-standard", pathspecs=pathspecs)
+    # Half an answer is none: a warning made from one of the two lists could be wrong.
     if tracked is None or untracked is None:
         return []
     found = [(directory / p, True) for p in tracked] + [(directory / p, False) for p in untracked]
@@ -108,6 +114,8 @@ def last_commit(path: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     sha = done.stdout.decode("ascii", "replace").strip()
+    # A full commit id or nothing: an uncommitted file gives an empty answer with exit 0, and
+    # GitHub's commit statuses are posted to a full commit id.
     return sha if done.returncode == 0 and len(sha) == 40 else None
 
 

@@ -8,6 +8,9 @@ import os
 def alive(pid: int) -> bool:
     """Whether a process ``pid`` runs on this host."""
     try:
+        # Signal 0 sends nothing: the kernel only checks that the process exists and may be
+        # signalled. A lock's message says by it whether its holder on this host still runs: one
+        # that does not left the lock behind, and 'state unlock' is safe.
         os.kill(pid, 0)
     except ProcessLookupError:
         return False

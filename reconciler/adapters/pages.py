@@ -18,6 +18,8 @@ from reconciler.core import s3uri
 from reconciler.core.errors import StorageError
 
 MEDIA_TYPES = {
+    # The charset said: S3 serves the type it is given, and a browser left to guess the encoding
+    # of a page garbles its non-ASCII text (dashes, the status marks).
     "html": "text/html; charset=utf-8",
     "json": "application/json",
     "text": "text/plain; charset=utf-8",
@@ -29,6 +31,8 @@ def publish(client: Any, uri: str, body: bytes, *, media_type: str) -> None:
     """Write ``body`` to the S3 object ``uri`` (``s3://bucket/key``)."""
     bucket, key = s3uri.split(uri)
     try:
+        # no-store: the page is replaced every run under one key, and a cached copy would
+        # show an earlier run's jobs as if they were now.
         client.put_object(
             Bucket=bucket, Key=key, Body=body, ContentType=media_type, CacheControl="no-store"
         )

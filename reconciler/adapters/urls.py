@@ -31,6 +31,9 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]{0,31}$")
 _SAFE_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]{2,45}\]$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
+# Blanks and control characters, the line separators and the bidirectional overrides: a value
+# with them could write a line of its own into a log, or read in a terminal as another URL than
+# the one it is.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _WEB = ("json", "jsons", "http", "https")
 
@@ -49,6 +52,8 @@ class Credentials(NamedTuple):
 
 def digest(url: str) -> str:
     """The first 8 hex digits of the SHA-256 of ``url``: a name for it that shows nothing."""
+    # surrogatepass: a value from argv or the environment that was not UTF-8 arrives holding
+    # lone surrogates (Python's surrogateescape), which a strict encode would raise on.
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
@@ -61,6 +66,8 @@ def label(url: str) -> str:
     if not found or not _SCHEME.match(scheme):
         return f"a value that is not a URL{tag}"
     if scheme == "sns":
+        # A topic ARN is an account id and a topic name, no secret (IAM policies name them);
+        # anything after sns:// that is not exactly one is not shown.
         return f"sns://{rest}{tag}" if _TOPIC_ARN.match(rest) else f"sns://…{tag}"
     if scheme == "github":
         repository = rest.strip("/")
@@ -74,6 +81,8 @@ def label(url: str) -> str:
     except ValueError:
         return f"a URL that cannot be read{tag}"
     if scheme in _WEB and host and _SAFE_HOST.match(host):
+        # urlsplit's hostname drops an IPv6 literal's brackets; without them a port would read
+        # as part of the address.
         shown = f"[{host}]" if ":" in host else host
         more = "/…" if parts.path.strip("/") or parts.query or parts.fragment else ""
         return f"{scheme}://{shown}{f':{port}' if port else ''}{more}{tag}"
@@ -97,6 +106,8 @@ def check(
         host = parts.hostname
         port = parts.port
     except ValueError as err:
+        # urllib raises ValueError for both, and its message is the only thing that tells them
+        # apart; the message is not shown itself (it may quote the URL).
         reason = "an IPv6 address without its closing ]" if "IPv6" in str(err) else "a bad port"
         raise UrlError(f"cannot be read as a URL ({reason})") from None
     scheme = parts.scheme.lower()
@@ -108,6 +119,8 @@ def check(
         )
     if not host:
         raise UrlError("has no host")
+    # urlsplit accepts port 0, and nothing can be reached there: refused now, not as a puzzling
+    # connection error after a run's work is done.
     if port == 0:
         raise UrlError("has port 0")
     return parts
@@ -119,8 +132,11 @@ def credentials(url: str) -> Credentials:
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return Credentials(url, None, None)
+    # The last '@': a password may hold one, the host never does.
     netloc = parts.netloc.rsplit("@", 1)[1]
     bare = parts._replace(netloc=netloc).geturl()
+    # Percent-decoded: a password with ':' or '@' in it must be written encoded in a URL, and
+    # the header must carry the password itself.
     user = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
     return Credentials(bare, user, password)
