@@ -70,6 +70,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         )
         for kind in ("enrollment", "registration")
     },
+    "reconciler/core/selector.py": (
+        "tests/core/test_pinned_rules_selector.py",
+        "tests/test_spec.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
