@@ -4,10 +4,14 @@ on; the manifest format written in one place and read by the sandbox as Voice ID
 from __future__ import annotations
 
 import json
+from typing import get_args
+
+import pytest
 
 from reconciler.core import jobkinds
 from reconciler.core.kinds import JobKind
 from reconciler.core.roster import Request, parts
+from reconciler.core.spec import MODELS
 
 
 def test_every_kind_is_registered_once_with_distinct_names() -> None:
@@ -52,3 +56,15 @@ def test_a_roster_is_split_at_its_kinds_quota() -> None:
         assert [p.count for p in split] == [quota, 1]
         numbers = json.loads(split[1].body)[jobkinds.of(kind).manifest_key][0]["RequestId"]
         assert numbers == f"req-{quota + 1:07d}"  # a part continues the roster's numbering
+
+
+def test_each_kinds_document_model_is_its_modules() -> None:
+    """The loader validates a document with the model its kind's module registers, and that
+    model takes no document of another kind."""
+    for kind, definition in jobkinds.KINDS.items():
+        assert MODELS[kind] is definition.document
+        assert get_args(definition.document.model_fields["kind"].annotation) == (kind,)
+    assert list(MODELS) == list(jobkinds.KINDS)
+    assert "NotAKind" not in MODELS
+    with pytest.raises(ValueError, match="not a registered kind"):
+        jobkinds.of("NotAKind")

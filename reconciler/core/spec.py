@@ -1,4 +1,4 @@
-"""Spec documents: the two document models, their facts, and what a loaded spec is.
+"""Spec documents: what a loaded spec is, its facts, and the document models by kind.
 
 A spec file holds one or more Kubernetes-style YAML documents (separated by ``---``)::
 
@@ -7,55 +7,64 @@ A spec file holds one or more Kubernetes-style YAML documents (separated by ``--
     metadata: {name: emea-branch-migration, labels: {team: fraud-ops}}
     spec: {domain: ..., dataAccessRoleArn: ..., input: {...}, output: {...}, ...}
 
-The models are strict and frozen (``extra="forbid"``), made of the sections of
-:mod:`reconciler.core.specsections`; :mod:`reconciler.core.loading` reads files into them and
-reports every problem with ``file:line:column``. Label selection is
+Each kind's document model is its module's (:mod:`reconciler.core.jobkinds`), made of the
+sections of :mod:`reconciler.core.specsections`, strict and frozen (``extra="forbid"``); this
+module asks the registry for it (:data:`MODELS`). :mod:`reconciler.core.loading` reads files
+into them and reports every problem with ``file:line:column``. Label selection is
 :mod:`reconciler.core.selector`'s.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, NamedTuple, Protocol, Self, TypeAlias
+from typing import Annotated, Any, NamedTuple, Protocol, Self, TypeAlias
 
 from pydantic import Field
 
+from reconciler.core import jobkinds
 from reconciler.core.errors import Location
+from reconciler.core.jobkinds.enrollment import SpeakerEnrollmentJob
+from reconciler.core.jobkinds.registration import FraudsterRegistrationJob
 from reconciler.core.kinds import JobKind
-from reconciler.core.specsections import EnrollmentSpec, Metadata, RegistrationSpec, StrictModel
+from reconciler.core.specsections import Document
+
+__all__ = ["FraudsterRegistrationJob", "SpeakerEnrollmentJob"]  # the kinds' modules hold them
+"""Re-exported: the two kinds' document models, by the names the code and the tests import
+from here; the module's own names are imported from it as they are."""
 
 ENROLLMENT = JobKind.ENROLLMENT
 REGISTRATION = JobKind.REGISTRATION
-KINDS = tuple(JobKind)
+KINDS = jobkinds.KINDS.keys()
+"""The kinds' wire strings, as the registry holds them now (a live view)."""
+
+SpecDocument: TypeAlias = Document
+"""A validated spec document of any registered kind (its model is the kind's ``document``)."""
 
 
-class _Document(StrictModel):
-    api_version: Literal["voiceid-reconciler/v1"]
-    metadata: Metadata
+class _Models(Mapping[str, type[Document]]):
+    """The document model of each registered kind, asked of the registry at each look-up (a
+    kind registered for a test is known at once; no copy to go stale)."""
+
+    def __getitem__(self, kind: str) -> type[Document]:
+        try:
+            return jobkinds.of(kind).document
+        except ValueError:
+            raise KeyError(kind) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(jobkinds.KINDS)
+
+    def __len__(self) -> int:
+        return len(jobkinds.KINDS)
 
 
-class SpeakerEnrollmentJob(_Document):
-    """A speaker enrollment batch job that should exist."""
-
-    kind: Literal["SpeakerEnrollmentJob"]
-    spec: EnrollmentSpec
-
-
-class FraudsterRegistrationJob(_Document):
-    """A fraudster registration batch job that should exist."""
-
-    kind: Literal["FraudsterRegistrationJob"]
-    spec: RegistrationSpec
-
-
-SpecDocument: TypeAlias = SpeakerEnrollmentJob | FraudsterRegistrationJob
-MODELS: dict[str, type[SpeakerEnrollmentJob] | type[FraudsterRegistrationJob]] = {
-    ENROLLMENT: SpeakerEnrollmentJob,
-    REGISTRATION: FraudsterRegistrationJob,
-}
+MODELS: Mapping[str, type[Document]] = _Models()
+"""``{kind: document model}`` of every registered kind (what the loader validates with)."""
 
 
 class SpecFacts(NamedTuple):
@@ -96,7 +105,7 @@ class SpecFacts(NamedTuple):
     """The keys (``<kind>/<name>``) of the specs this one waits for (``spec.dependsOn``)."""
 
     @classmethod
-    def of(cls, document: SpecDocument) -> SpecFacts:
+    def of(cls, document: Document) -> SpecFacts:
         return cls.from_dump(document.model_dump(mode="json", by_alias=True))
 
     def row(self) -> list[Any]:
@@ -249,23 +258,23 @@ class LoadedSpec:
     facts: SpecFacts
     location: Location
     name_location: Location
-    source: SpecDocument | str | DocumentText = field(repr=False)
+    source: Document | str | DocumentText = field(repr=False)
     roster: tuple[Any, ...] | None = None
     """The requests of a roster input (``reconciler.roster.Request``), once loaded."""
 
     @classmethod
-    def of(cls, document: SpecDocument, location: Location, name_location: Location) -> Self:
+    def of(cls, document: Document, location: Location, name_location: Location) -> Self:
         return cls(SpecFacts.of(document), location, name_location, document)
 
     @property
-    def document(self) -> SpecDocument:
+    def document(self) -> Document:
         source = self.source
-        if isinstance(source, SpeakerEnrollmentJob | FraudsterRegistrationJob):
+        if isinstance(source, Document):
             return source
         # Validated only now, and not kept: a cached spec holds its facts, not six models of
         # about 0.45 KiB each (35a1b0a, bench/README.md, "lean values").
         data = json.loads(source if isinstance(source, str) else source.text())
-        return MODELS[data["kind"]].model_validate(data)
+        return jobkinds.of(data["kind"]).document.model_validate(data)
 
     @property
     def text(self) -> str:
@@ -273,7 +282,7 @@ class LoadedSpec:
         source = self.source
         if isinstance(source, str):
             return source
-        if isinstance(source, SpeakerEnrollmentJob | FraudsterRegistrationJob):
+        if isinstance(source, Document):
             return source.model_dump_json(by_alias=True)
         return source.text()
 
@@ -311,12 +320,13 @@ def belongs(key: str, spec_keys: Collection[str]) -> bool:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a spec document (either kind), for editors and yaml-language-server."""
+    """The JSON Schema of a spec document (any registered kind), for editors and
+    yaml-language-server."""
     from pydantic import TypeAdapter
 
-    adapter: TypeAdapter[SpecDocument] = TypeAdapter(
-        Annotated[SpecDocument, Field(discriminator="kind")]
-    )
+    # The union of the registered kinds' models, in the registry's order (the schema's oneOf).
+    documents: Any = functools.reduce(operator.or_, (k.document for k in jobkinds.KINDS.values()))
+    adapter: TypeAdapter[Document] = TypeAdapter(Annotated[documents, Field(discriminator="kind")])
     schema = adapter.json_schema(by_alias=True)
     schema["title"] = "voiceid-reconciler spec document"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

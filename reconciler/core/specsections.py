@@ -1,9 +1,11 @@
-"""The sections of a spec document, as pydantic models.
+"""The sections every kind's spec document shares, and the field types they are made of.
 
-Its ``metadata``, each kind's ``spec`` (input, output, enrollment or registration settings,
-``dependsOn``) and the field types they are made of (the Voice ID model's constraints). Strict
-and frozen (``extra="forbid"``); the documents that hold them are
-:mod:`reconciler.core.spec`'s.
+Its ``metadata``, the parts of ``spec`` every kind has (domain, role, output, ``dependsOn``,
+the manifest-or-roster input), the roster entries, and the field types (the Voice ID model's
+constraints). Strict and frozen (``extra="forbid"``). Each kind's own sections (its input's
+roster, its settings) and its document model are its module's
+(:mod:`reconciler.core.jobkinds`), made of these; :mod:`reconciler.core.spec` asks the
+registry for them.
 """
 
 from __future__ import annotations
@@ -79,16 +81,20 @@ class Fraudster(StrictModel):
     audio: Annotated[list[S3Uri | AudioFile], Field(min_length=1, max_length=MAX_AUDIO_PER_REQUEST)]
 
 
-_RosterPath: TypeAlias = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+RosterPath: TypeAlias = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
-class _Input(StrictModel):
+class RosterInput(StrictModel):
+    """The ``input`` of a kind: an existing manifest, or a roster (inline or a file) rendered
+    into one. A kind's input names its roster's members in ``_sources``."""
+
     manifest: S3Uri | None = Field(default=None, description="An existing manifest in S3.")
     staging_uri: S3Prefix | None = Field(
         default=None, description="Where the rendered manifest of a roster is uploaded."
     )
 
     _sources: ClassVar[tuple[str, str, str]]
+    """The inline roster's field, the roster file's field and that one's alias."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -119,36 +125,6 @@ class _Input(StrictModel):
         return self
 
 
-class EnrollmentInput(_Input):
-    """Where the enrollment requests come from: exactly one of the three sources."""
-
-    speakers: Annotated[list[Speaker], Field(min_length=1)] | None = None
-    speakers_file: _RosterPath | None = Field(
-        default=None, description="A CSV or YAML roster next to the spec (relative path)."
-    )
-    _sources = ("speakers", "speakers_file", "speakersFile")
-
-    @model_validator(mode="after")
-    def _unique_speakers(self) -> Self:
-        if self.speakers:
-            seen: dict[str, int] = {}
-            for i, speaker in enumerate(self.speakers):
-                first = seen.setdefault(speaker.speaker_id, i)
-                if first != i:  # the id itself is personal data: say where, not what
-                    raise ValueError(f"speakers[{i}] has the same speakerId as speakers[{first}]")
-        return self
-
-
-class RegistrationInput(_Input):
-    """Where the registration requests come from: exactly one of the three sources."""
-
-    fraudsters: Annotated[list[Fraudster], Field(min_length=1)] | None = None
-    fraudsters_file: _RosterPath | None = Field(
-        default=None, description="A CSV or YAML roster next to the spec (relative path)."
-    )
-    _sources = ("fraudsters", "fraudsters_file", "fraudstersFile")
-
-
 class Output(StrictModel):
     """Where Voice ID writes the job's output file, and the KMS key it encrypts it with."""
 
@@ -156,31 +132,6 @@ class Output(StrictModel):
     kms_key_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)] = Field(
         description="Required: the Voice ID guide says the output must be encrypted."
     )
-
-
-class FraudDetection(StrictModel):
-    """The fraud check run on each speaker before enrollment."""
-
-    action: Literal["IGNORE", "FAIL"] = "FAIL"
-    risk_threshold: Score | None = None
-    watchlist: VoiceIdName | None = Field(
-        default=None, description="Watchlist name or id; the domain's default when absent."
-    )
-
-
-class Enrollment(StrictModel):
-    """EnrollmentConfig of StartSpeakerEnrollmentJob; every field optional."""
-
-    existing_enrollment_action: Literal["SKIP", "OVERWRITE"] = "SKIP"
-    fraud_detection: FraudDetection | None = None
-
-
-class Registration(StrictModel):
-    """RegistrationConfig of StartFraudsterRegistrationJob; every field optional."""
-
-    duplicate_registration_action: Literal["SKIP", "REGISTER_AS_NEW"] = "SKIP"
-    fraudster_similarity_threshold: Score | None = None
-    watchlist: VoiceIdName | None = None
 
 
 DEPENDENCY_PATTERN = (
@@ -201,7 +152,9 @@ DependencyRef: TypeAlias = (
 """A dependency: ``<Kind>/<name>`` (the short form) or ``{kind, name}``."""
 
 
-class _JobSpec(StrictModel):
+class JobSpec(StrictModel):
+    """What the ``spec`` of every kind holds; a kind's own adds its ``input`` and settings."""
+
     domain: VoiceIdName = Field(description="Voice ID domain name or 22-character DomainId.")
     data_access_role_arn: Annotated[
         str, StringConstraints(pattern=ROLE_ARN_PATTERN, min_length=20, max_length=2048)
@@ -224,15 +177,11 @@ class _JobSpec(StrictModel):
     )
 
 
-class EnrollmentSpec(_JobSpec):
-    """The ``spec`` of a SpeakerEnrollmentJob."""
+class Document(StrictModel):
+    """A spec document of any kind; each kind's module makes its own (its ``kind`` a literal,
+    its ``spec`` its own model), registered with the kind."""
 
-    input: EnrollmentInput
-    enrollment: Enrollment = Field(default_factory=Enrollment)
-
-
-class RegistrationSpec(_JobSpec):
-    """The ``spec`` of a FraudsterRegistrationJob."""
-
-    input: RegistrationInput
-    registration: Registration = Field(default_factory=Registration)
+    api_version: Literal["voiceid-reconciler/v1"]
+    metadata: Metadata
+    kind: str
+    spec: JobSpec

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.core.kinds import JobKind
+from reconciler.core.specsections import Document
 
 
 class ManifestEntry(Protocol):
@@ -22,8 +23,8 @@ class ManifestEntry(Protocol):
 
 @dataclass(frozen=True)
 class KindDef:
-    """One kind of Voice ID batch job: its names, its API operations, its manifest format and
-    its quota of requests per job."""
+    """One kind of Voice ID batch job: its names, its spec document, its API operations, its
+    manifest format and its quota of requests per job."""
 
     kind: JobKind
     section: str
@@ -40,6 +41,9 @@ class KindDef:
     speaker_ids: bool
     """Whether each request names a speaker (an enrollment does; a fraudster has no id of
     ours: Voice ID makes one)."""
+    document: type[Document]
+    """The kind's spec document model (its ``spec`` section: the input's roster, the kind's
+    own settings); the loader validates a document of this kind with it."""
     start_config: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]
     """The Start call's parameter of the kind's own settings (``EnrollmentConfig``), from the
     request's canonical configuration (:class:`reconciler.core.identity.StartRequest`)."""

@@ -3,10 +3,78 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, model_validator
 
 from reconciler.core.jobkinds.base import KindDef
 from reconciler.core.kinds import JobKind
+from reconciler.core.specsections import (
+    Document,
+    JobSpec,
+    RosterInput,
+    RosterPath,
+    Score,
+    Speaker,
+    StrictModel,
+    VoiceIdName,
+)
+
+# --- the spec section -------------------------------------------------------------------------
+
+
+class EnrollmentInput(RosterInput):
+    """Where the enrollment requests come from: exactly one of the three sources."""
+
+    speakers: Annotated[list[Speaker], Field(min_length=1)] | None = None
+    speakers_file: RosterPath | None = Field(
+        default=None, description="A CSV or YAML roster next to the spec (relative path)."
+    )
+    _sources = ("speakers", "speakers_file", "speakersFile")
+
+    @model_validator(mode="after")
+    def _unique_speakers(self) -> Self:
+        if self.speakers:
+            seen: dict[str, int] = {}
+            for i, speaker in enumerate(self.speakers):
+                first = seen.setdefault(speaker.speaker_id, i)
+                if first != i:  # the id itself is personal data: say where, not what
+                    raise ValueError(f"speakers[{i}] has the same speakerId as speakers[{first}]")
+        return self
+
+
+class FraudDetection(StrictModel):
+    """The fraud check run on each speaker before enrollment."""
+
+    action: Literal["IGNORE", "FAIL"] = "FAIL"
+    risk_threshold: Score | None = None
+    watchlist: VoiceIdName | None = Field(
+        default=None, description="Watchlist name or id; the domain's default when absent."
+    )
+
+
+class Enrollment(StrictModel):
+    """EnrollmentConfig of StartSpeakerEnrollmentJob; every field optional."""
+
+    existing_enrollment_action: Literal["SKIP", "OVERWRITE"] = "SKIP"
+    fraud_detection: FraudDetection | None = None
+
+
+class EnrollmentSpec(JobSpec):
+    """The ``spec`` of a SpeakerEnrollmentJob."""
+
+    input: EnrollmentInput
+    enrollment: Enrollment = Field(default_factory=Enrollment)
+
+
+class SpeakerEnrollmentJob(Document):
+    """A speaker enrollment batch job that should exist."""
+
+    kind: Literal["SpeakerEnrollmentJob"]
+    spec: EnrollmentSpec
+
+
+# --- the Start request ------------------------------------------------------------------------
 
 
 def _start_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -42,6 +110,7 @@ KIND = KindDef(
     manifest_key="SpeakerEnrollmentRequests",
     per_job=10_000,
     speaker_ids=True,
+    document=SpeakerEnrollmentJob,
     start_config=_start_config,
     risk_notes=_risk_notes,
 )

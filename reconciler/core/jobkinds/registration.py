@@ -3,10 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from reconciler.core.jobkinds.base import KindDef
 from reconciler.core.kinds import JobKind
+from reconciler.core.specsections import (
+    Document,
+    Fraudster,
+    JobSpec,
+    RosterInput,
+    RosterPath,
+    Score,
+    StrictModel,
+    VoiceIdName,
+)
+
+# --- the spec section -------------------------------------------------------------------------
+
+
+class RegistrationInput(RosterInput):
+    """Where the registration requests come from: exactly one of the three sources."""
+
+    fraudsters: Annotated[list[Fraudster], Field(min_length=1)] | None = None
+    fraudsters_file: RosterPath | None = Field(
+        default=None, description="A CSV or YAML roster next to the spec (relative path)."
+    )
+    _sources = ("fraudsters", "fraudsters_file", "fraudstersFile")
+
+
+class Registration(StrictModel):
+    """RegistrationConfig of StartFraudsterRegistrationJob; every field optional."""
+
+    duplicate_registration_action: Literal["SKIP", "REGISTER_AS_NEW"] = "SKIP"
+    fraudster_similarity_threshold: Score | None = None
+    watchlist: VoiceIdName | None = None
+
+
+class RegistrationSpec(JobSpec):
+    """The ``spec`` of a FraudsterRegistrationJob."""
+
+    input: RegistrationInput
+    registration: Registration = Field(default_factory=Registration)
+
+
+class FraudsterRegistrationJob(Document):
+    """A fraudster registration batch job that should exist."""
+
+    kind: Literal["FraudsterRegistrationJob"]
+    spec: RegistrationSpec
+
+
+# --- the Start request ------------------------------------------------------------------------
 
 
 def _start_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -36,6 +85,7 @@ KIND = KindDef(
     manifest_key="FraudsterRegistrationRequests",
     per_job=500,
     speaker_ids=False,
+    document=FraudsterRegistrationJob,
     start_config=_start_config,
     risk_notes=_risk_notes,
 )
