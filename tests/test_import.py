@@ -30,15 +30,17 @@ from reconciler.core.adoption import (
     IMPORTED_FROM,
     IMPORTED_HASH,
     Draft,
+    settle_notifications,
+    spec_name,
+    spec_text,
+)
+from reconciler.core.foreignjob import (
     JobSettings,
     ManifestHead,
     ObjectState,
     Proof,
     differences,
     manifest_proof,
-    settle_notifications,
-    spec_name,
-    spec_text,
 )
 from reconciler.core.identity import Resolution, start_request
 from reconciler.core.jobs import ObservedJob

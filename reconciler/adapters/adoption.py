@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from reconciler.adapters.aws import S3_ERRORS, error_code
 from reconciler.adapters.shapes import MAX_ANSWER_BYTES, Id22, S3UriText, Score, explain
 from reconciler.core import jobkinds, s3uri
-from reconciler.core.adoption import JobSettings, ManifestHead, ObjectState
 from reconciler.core.errors import VoiceIdError
+from reconciler.core.foreignjob import JobSettings, ManifestHead, ObjectState
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind
 

@@ -168,7 +168,7 @@ def report_text(report: ImportReport, out: Path) -> str:
 
 
 def _line(item: Item) -> str:
-    from reconciler.core.adoption import Proof
+    from reconciler.core.foreignjob import Proof
     from reconciler.runner.adopt_values import Outcome
 
     job = item.job

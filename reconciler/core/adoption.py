@@ -10,16 +10,9 @@ ETag now), attempt 1, its JobId, JobName, status and times, and an approval of t
 spec's jobs by the hash each record keeps (never by the JobName), so from then on the spec
 is in sync and nothing starts while its request stays the same.
 
-What can be proven, and what cannot:
-
-* that the spec sends the job's request: :func:`differences` compares the request the spec
-  resolves to with the one Describe shows, field by field (Voice ID's defaults filled in);
-* not which manifest content the job read: S3 keeps no history of an object's ETag. Its
-  ``LastModified`` tells (:func:`manifest_proof`): written a second or more before the job was
-  created, the object there now is the one the job read; written after, it was replaced since
-  (the spec's hash is of the object there now, and running the spec again reads that);
-* a manifest that is gone has no ETag, so no hash: such a job is written down as a record
-  (every line a comment), never as a spec that a plan could start once an object is back.
+What Describe and S3 show of the job, and what that proves (the request it was started with,
+whether its manifest changed since), is :mod:`reconciler.core.foreignjob`'s; here are the spec
+file an import writes and the state it records.
 
 Values and pure functions only: the runner (:mod:`reconciler.runner.adopt`) does the I/O.
 No speaker id or audio location is read or written here: a manifest is its URI, a job its
@@ -32,12 +25,11 @@ import json
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
 
 from reconciler.core import jobkinds
 from reconciler.core.desired import DesiredJob
 from reconciler.core.events import derive
+from reconciler.core.foreignjob import DEFAULTS, JobSettings
 from reconciler.core.identity import HASH_IN_NAME, StartRequest
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import TERMINAL, JobKind
@@ -45,7 +37,6 @@ from reconciler.core.plan import Intent
 from reconciler.core.review import approve
 from reconciler.core.spec import ENROLLMENT
 from reconciler.core.state import JobRecord, SpecEntry, State
-from reconciler.core.times import epoch
 
 IMPORT_REVIEW = "import"
 """The review an import records its approvals under (a plan's checksum, ``apply``, or this)."""
@@ -61,136 +52,6 @@ MARKER = "# voiceid-reconciler import of job "
 _MARKED = re.compile(r"^# voiceid-reconciler import of job ([A-Za-z0-9]{22})\s*$")
 NAME_LIMIT = 63
 """The longest ``metadata.name`` (:data:`reconciler.core.specsections.NAME_PATTERN`)."""
-TIME_RESOLUTION = 1.0
-"""Seconds: S3 gives ``LastModified`` to the second (the object was written within one second
-after the time it says)."""
-
-_DEFAULTS = {
-    "ExistingEnrollmentAction": "SKIP",
-    "FraudDetectionAction": "FAIL",
-    "DuplicateRegistrationAction": "SKIP",
-}
-"""Voice ID's defaults of the settings a Start may leave out (its API reference)."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobSettings:
-    """What a job was started with, as Describe shows it (never a speaker id or an audio
-    location: a manifest is its URI)."""
-
-    data_access_role_arn: str | None = None
-    input_s3_uri: str | None = None
-    output_s3_uri: str | None = None
-    kms_key_id: str | None = None
-    existing_enrollment_action: str | None = None
-    fraud_action: str | None = None
-    risk_threshold: int | None = None
-    duplicate_registration_action: str | None = None
-    similarity_threshold: int | None = None
-    watchlist_ids: tuple[str, ...] = ()
-
-
-class ObjectState(StrEnum):
-    FOUND = "found"
-    GONE = "gone"
-    """S3 says there is no such object (or bucket)."""
-    UNREADABLE = "unreadable"
-    """S3 refused to say (access denied, an error): nothing is known."""
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestHead:
-    """A manifest object as S3 shows it now."""
-
-    state: ObjectState
-    last_modified: float | None = None
-    """Seconds since the epoch, to the second (S3's resolution)."""
-    etag: str | None = None
-    """The object's ETag when its time was read: the hash must be of this very object."""
-    code: str = ""
-    """S3's error code, when it is not FOUND."""
-
-
-class Proof(StrEnum):
-    """What the manifest's object times prove about the content the job read."""
-
-    UNCHANGED = "unchanged"
-    REPLACED = "replaced"
-    UNKNOWN = "unknown"
-    GONE = "gone"
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestProof:
-    proof: Proof
-    said: str
-    """One sentence for the spec's comment and the report (no URI: the spec holds it)."""
-
-
-def manifest_proof(created_at: str | None, head: ManifestHead) -> ManifestProof:
-    """What the manifest's ``LastModified`` proves against the job's ``CreatedAt``.
-
-    S3 gives ``LastModified`` to the second, so an object written at ``LM`` was written in
-    ``[LM, LM + 1)``: one written a second or more before the job was created is the object
-    the job read (it is still there, so it was not replaced since); one written after the job
-    was created replaced what the job read (perhaps with the same bytes: S3 cannot say). Within
-    the same second, nothing is proven either way. (The two services' clocks are taken to
-    agree, as AWS's do.)"""
-    if head.state is ObjectState.GONE:
-        return ManifestProof(
-            Proof.GONE,
-            "the manifest is gone (S3: "
-            f"{head.code or 'not found'}): what the job read cannot be hashed, so no spec can "
-            "stand for this job",
-        )
-    written, created = head.last_modified, None if created_at is None else epoch(created_at)
-    if written is None or created is None:
-        missing = "CreatedAt" if created is None else "LastModified"
-        return ManifestProof(
-            Proof.UNKNOWN,
-            f"whether the manifest changed since the job ran cannot be told (no {missing}); "
-            "this spec's hash is of the manifest there now",
-        )
-    if written + TIME_RESOLUTION <= created:
-        return ManifestProof(
-            Proof.UNCHANGED,
-            "the manifest is unchanged since the job was created (its LastModified is before "
-            "the job's CreatedAt): this spec's hash is of the very content the job read",
-        )
-    if written > created:
-        return ManifestProof(
-            Proof.REPLACED,
-            "the manifest was replaced after the job was created (its LastModified is after "
-            "the job's CreatedAt): the job read earlier content, perhaps other requests; this "
-            "spec's hash is of the object there now, and running the spec again would read "
-            "that, not what the job read",
-        )
-    return ManifestProof(
-        Proof.UNKNOWN,
-        "the manifest was written within a second of the job's creation: whether the job "
-        "read the object there now cannot be told; this spec's hash is of that object",
-    )
-
-
-def unimportable(settings: JobSettings) -> str | None:
-    """Why no spec can describe a job of these settings (a spec requires what a Start may
-    leave out), or None."""
-    if not settings.data_access_role_arn:
-        return "Describe shows no DataAccessRoleArn"
-    if not settings.input_s3_uri:
-        return "Describe shows no input manifest"
-    if not settings.output_s3_uri:
-        return "Describe shows no output location"
-    if not settings.kms_key_id:
-        return (
-            "its output has no KMS key of its own (OutputDataConfig.KmsKeyId), and a spec "
-            "requires one (output.kmsKeyId): a spec would send another request"
-        )
-    if len(settings.watchlist_ids) > 1:
-        return f"it names {len(settings.watchlist_ids)} watchlists; a spec names one"
-    return None
-
-
 _NOT_NAME = re.compile(r"[^a-z0-9-]+")
 
 
@@ -201,7 +62,7 @@ def spec_name(job: ObservedJob, taken: Collection[str]) -> str:
     base = _NOT_NAME.sub("-", (job.job_name or "").lower()).strip("-")
     if not base:
         base = f"{jobkinds.of(job.kind).section}-{job.job_id.lower()}"
-    base = base[:NAME_LIMIT].rstrip("-")
+    base = base[:NAME_LIMIT].rstrip("-")  # cut first: a cut may leave a "-", which no name ends in
     name, number = base, 1
     while name in taken:
         number += 1
@@ -258,9 +119,9 @@ def _document(draft: Draft, spec_hash: str | None) -> list[str]:
         lines += [
             "  enrollment:",
             "    existingEnrollmentAction: "
-            + _quoted(settings.existing_enrollment_action or _DEFAULTS["ExistingEnrollmentAction"]),
+            + _quoted(settings.existing_enrollment_action or DEFAULTS["ExistingEnrollmentAction"]),
             "    fraudDetection:",
-            f"      action: {_quoted(settings.fraud_action or _DEFAULTS['FraudDetectionAction'])}",
+            f"      action: {_quoted(settings.fraud_action or DEFAULTS['FraudDetectionAction'])}",
         ]
         if settings.risk_threshold is not None:
             lines.append(f"      riskThreshold: {settings.risk_threshold}")
@@ -271,7 +132,7 @@ def _document(draft: Draft, spec_hash: str | None) -> list[str]:
             "  registration:",
             "    duplicateRegistrationAction: "
             + _quoted(
-                settings.duplicate_registration_action or _DEFAULTS["DuplicateRegistrationAction"]
+                settings.duplicate_registration_action or DEFAULTS["DuplicateRegistrationAction"]
             ),
         ]
         if settings.similarity_threshold is not None:
@@ -362,65 +223,6 @@ def marked_job(first_line: str) -> str | None:
     return match[1] if match else None
 
 
-def job_request(job: ObservedJob, settings: JobSettings) -> dict[str, Any]:
-    """The request the job was started with, as :meth:`StartRequest.api_params` writes one
-    (without ClientToken and JobName), Voice ID's defaults filled in."""
-    params: dict[str, Any] = {
-        "DomainId": job.domain_id,
-        "DataAccessRoleArn": settings.data_access_role_arn,
-        "InputDataConfig": {"S3Uri": settings.input_s3_uri},
-        "OutputDataConfig": {"S3Uri": settings.output_s3_uri, "KmsKeyId": settings.kms_key_id},
-    }
-    watchlists = list(settings.watchlist_ids) or None
-    if job.kind is ENROLLMENT:
-        fraud: dict[str, Any] = {
-            "FraudDetectionAction": settings.fraud_action or _DEFAULTS["FraudDetectionAction"]
-        }
-        if settings.risk_threshold is not None:
-            fraud["RiskThreshold"] = settings.risk_threshold
-        if watchlists:
-            fraud["WatchlistIds"] = watchlists
-        params["EnrollmentConfig"] = {
-            "ExistingEnrollmentAction": settings.existing_enrollment_action
-            or _DEFAULTS["ExistingEnrollmentAction"],
-            "FraudDetectionConfig": fraud,
-        }
-    else:
-        registration: dict[str, Any] = {
-            "DuplicateRegistrationAction": settings.duplicate_registration_action
-            or _DEFAULTS["DuplicateRegistrationAction"]
-        }
-        if settings.similarity_threshold is not None:
-            registration["FraudsterSimilarityThreshold"] = settings.similarity_threshold
-        if watchlists:
-            registration["WatchlistIds"] = watchlists
-        params["RegistrationConfig"] = registration
-    return params
-
-
-def differences(request: StartRequest, job: ObservedJob, settings: JobSettings) -> list[str]:
-    """The fields in which the request a spec resolves to differs from the job's (their
-    paths, never their values): none when the spec sends exactly what the job was started
-    with."""
-    sent = request.api_params(client_token="", job_name="")
-    del sent["ClientToken"], sent["JobName"]
-    if request.kind != job.kind.value:
-        return ["kind"]
-    mine, theirs = _flat(sent), _flat(job_request(job, settings))
-    paths = mine.keys() | theirs.keys()
-    return sorted(path for path in paths if mine.get(path) != theirs.get(path))
-
-
-def _flat(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if isinstance(item, dict):
-            out.update(_flat(item, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = item
-    return out
-
-
 def record(  # noqa: PLR0913 - the entry's fields, by keyword
     state: State,
     *,
@@ -463,7 +265,10 @@ def record(  # noqa: PLR0913 - the entry's fields, by keyword
         )
     )
     state.specs[key] = entry
-    approve(state, [Intent(key, request.hash, max_attempts, request.domain_id)], IMPORT_REVIEW, at)
+    approval = approve(
+        [Intent(key, request.hash, max_attempts, request.domain_id)], IMPORT_REVIEW, at
+    )
+    state.approvals = approval.applied_to(state).approvals  # this function records in place
 
 
 def settle_notifications(state: State, job_ids: Iterable[str]) -> list[str]:

@@ -48,9 +48,9 @@ from pathlib import Path
 import structlog
 
 from reconciler.core import adoption
-from reconciler.core.adoption import JobSettings
 from reconciler.core.desired import Unresolved
 from reconciler.core.errors import NotFoundError, ReconcilerError
+from reconciler.core.foreignjob import JobSettings
 from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import ObservedJob, result_counts
 from reconciler.core.kinds import WITH_OUTPUT

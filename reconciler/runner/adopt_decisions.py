@@ -11,18 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.core import adoption
-from reconciler.core.adoption import (
-    IMPORTED_FROM,
-    IMPORTED_HASH,
-    Draft,
-    JobSettings,
-    ManifestHead,
-    ObjectState,
-    Proof,
-)
+from reconciler.core import adoption, foreignjob
+from reconciler.core.adoption import IMPORTED_FROM, IMPORTED_HASH, Draft
 from reconciler.core.desired import DesiredJob, desire
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.foreignjob import JobSettings, ManifestHead, ManifestProof, ObjectState, Proof
 from reconciler.core.identity import HASH_IN_NAME
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.loading import check, load_file
@@ -123,7 +116,7 @@ class Importer:
         assert settings is not None
         if marked is not None:
             return self._again(job, settings, marked, at)
-        reason = adoption.unimportable(settings)
+        reason = foreignjob.unimportable(settings)
         if reason is not None:
             return Item(Outcome.REFUSED, job, reason)
         # The manifest is what the hash cannot be made without: only S3 can say whether the
@@ -139,7 +132,7 @@ class Importer:
             )
         # Proof by time: an object last written before the job was created is the object the job
         # read, so its ETag now is the ETag the job's hash would have had.
-        proof = adoption.manifest_proof(job.created_at, head)
+        proof = foreignjob.manifest_proof(job.created_at, head)
         name = adoption.spec_name(job, self.taken)
         draft = Draft(job, settings, name, self.domain_ref, self._watchlist_ref(settings))
         # The manifest is gone: no spec can send this request again, so the job is written down
@@ -173,7 +166,7 @@ class Importer:
             )
         return None
 
-    def _new(self, draft: Draft, proof: adoption.ManifestProof, etag: str | None, at: str) -> Item:
+    def _new(self, draft: Draft, proof: ManifestProof, etag: str | None, at: str) -> Item:
         job = draft.job
         notes = [proof.said[0].upper() + proof.said[1:] + "."]
         # Jobs of the very same request (a script run twice) would share one hash: each is given
@@ -303,7 +296,7 @@ class Importer:
         (desired,) = desire([spec], self.resolver)
         if desired.request is None:
             return f"blocked: a spec of it would be blocked ({desired.blocked})"
-        different = adoption.differences(desired.request, job, settings)
+        different = foreignjob.differences(desired.request, job, settings)
         if different:
             return (
                 "a spec of it would not send the request the job was started with (it differs "

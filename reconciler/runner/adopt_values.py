@@ -14,8 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.core.adoption import JobSettings, ManifestHead, Proof
 from reconciler.core.desired import Shard
+from reconciler.core.foreignjob import JobSettings, ManifestHead, Proof
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind
 from reconciler.runner.ports import ObjectStore, VoiceIdApi
