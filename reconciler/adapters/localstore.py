@@ -54,6 +54,8 @@ class LocalStateStore(BaseStateStore):
         clock: LockClock = HOST_CLOCK,
     ) -> None:
         super().__init__()
+        # Resolved once, here: the lock, backup and mark then sit beside the target, so a run
+        # through the link and a run on the target take the same lock.
         self.path = path.resolve() if path.is_symlink() else path
         self.lock_timeout = lock_timeout
         self._clock = clock
@@ -79,6 +81,9 @@ class LocalStateStore(BaseStateStore):
         if why:
             raise StateError(why)
         try:
+            # The lock file is created once and never removed: deleting a file another run waits
+            # to flock would let it lock a file nobody else sees (_check_lock catches someone
+            # else's delete).
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:  # a read-only file system, a full disk, a missing permission
             raise StateError(f"{lock_path}: cannot take the lock: {err.strerror or err}") from err
@@ -89,6 +94,8 @@ class LocalStateStore(BaseStateStore):
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except OSError as err:
+                    # flock says 'would block' with EWOULDBLOCK (EAGAIN on Linux); EACCES is how
+                    # some systems say it. Anything else is a real error.
                     if err.errno not in (errno.EAGAIN, errno.EACCES):
                         raise
                     if self._clock.monotonic() >= deadline:
@@ -111,6 +118,8 @@ class LocalStateStore(BaseStateStore):
         held it may be locked by another run now."""
         if self._lock_fd is None:
             return
+        # The file we hold against the file at the path now, by (device, inode): a lock file
+        # deleted and made again by another run has another inode.
         held = os.fstat(self._lock_fd)
         try:
             now = self._file(LOCK).stat()
@@ -161,7 +170,10 @@ class LocalStateStore(BaseStateStore):
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
             raise StateError(f"{path}: {WHAT[suffix]} is not a regular file")
+        # A regular file: blocking again, so the reader's reads behave as a file's do.
         os.set_blocking(fd, True)
+        # The version is the file itself, (device, inode): every write replaces the file by a
+        # rename, so any write, ours or another's, makes a new version.
         return os.fdopen(fd, "rb"), (info.st_dev, info.st_ino)
 
     def _exists(self, suffix: str) -> bool:
@@ -176,7 +188,12 @@ class LocalStateStore(BaseStateStore):
 
     def _put(self, suffix: str, data: bytes, *, expect: Version | _Any | None) -> Version:
         path = self._file(suffix)
+        # fsync costs milliseconds each: only the state and the journal are made durable (a
+        # Start must be on disk before it is made); a backup, mark or cache lost to a power cut
+        # is only rebuilt.
         durable = suffix in self.durable
+        # Beside the file (a rename is atomic only within one filesystem), hidden, and named by
+        # the pid so two processes never write one temporary file.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with tmp.open("wb") as handle:
@@ -184,6 +201,8 @@ class LocalStateStore(BaseStateStore):
                 if durable:
                     handle.flush()
                     os.fsync(handle.fileno())
+            # Checked right before the rename: under the lock nobody of ours writes in between,
+            # so the check and the rename are as good as one conditional put.
             if expect is not ANY and self._current(path) != expect:
                 raise Conflict(f"{path}: not the version this run read")
             tmp.replace(path)
@@ -203,6 +222,9 @@ class LocalStateStore(BaseStateStore):
     def _append(self, suffix: str, whole: bytes, tail: bytes, *, expect: Version) -> Version:
         path = self._file(suffix)
         try:
+            # A real append (the journal grows by a line per start): O_APPEND writes at the end
+            # whatever else was written, and the fstat below proves it is still the file this
+            # run wrote.
             with path.open("ab") as handle:
                 info = os.fstat(handle.fileno())
                 if (info.st_dev, info.st_ino) != expect:

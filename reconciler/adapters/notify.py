@@ -57,6 +57,8 @@ SECRET_ENV = "VOICEID_RECONCILER_NOTIFY_SECRET"  # noqa: S105 - the name of a va
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the name of a variable
 GITHUB_API_ENV = "GITHUB_API_URL"
 SIGNATURE_HEADER = "X-Voiceid-Signature-256"
+# A receiver that hangs must not hold a poll (or the end of a run) for long: a delivery that
+# times out is pending, and the next run sends it.
 _TIMEOUT = 10.0
 
 
@@ -85,6 +87,7 @@ class Delivery:
     events: Sequence[Event]
     statuses_of: Callable[[], Sequence[CommitStatus]] = tuple
 
+    # Once per delivery, however many times it is read: the tally behind it walks every spec.
     @functools.cached_property
     def statuses(self) -> tuple[CommitStatus, ...]:
         return tuple(self.statuses_of())
@@ -125,6 +128,8 @@ def payload(title: str, text: str, events: Sequence[Event]) -> dict[str, Any]:
 
 def signature(secret: str, body: bytes) -> str:
     """The ``X-Voiceid-Signature-256`` value of ``body`` (as GitHub signs its webhooks)."""
+    # GitHub's own webhook signature format, so a receiver can verify it with code it already
+    # has.
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
@@ -155,6 +160,8 @@ class WebhookSink:
     def send(self, delivery: Delivery) -> None:
         message = payload(delivery.title, delivery.text, delivery.events)
         body = json.dumps(message, sort_keys=True).encode()
+        # Not urllib's 'Python-urllib/3.x', which some firewalls in front of webhooks refuse and
+        # which tells the receiver nothing of the sender.
         headers = {"Content-Type": "application/json", "User-Agent": "voiceid-reconciler"}
         if self.authorization:
             headers["Authorization"] = self.authorization
@@ -188,11 +195,15 @@ class SnsSink:
 
         title, text = delivery.title, delivery.text
         machine = json.dumps(payload(title, text, delivery.events), sort_keys=True)
+        # MessageStructure=json: one Publish, a body per protocol. SNS requires 'default';
+        # people's protocols (e-mail, SMS) get the text, machines' (SQS, Lambda, HTTP) the
+        # versioned payload.
         message = {"default": f"{title}\n\n{text}", "email": f"{title}\n\n{text}"}
         message.update(dict.fromkeys(("sqs", "lambda", "http", "https"), machine))
         try:
             self.client.publish(
                 TopicArn=self.topic_arn,
+                # SNS refuses a Subject of 100 characters or more.
                 Subject=title[:100],
                 Message=json.dumps(message),
                 MessageStructure="json",
@@ -225,6 +236,9 @@ class GitHubSink:
             raise NotifyError(
                 f"{self.name}: needs the notify extra (pip install 'voiceid-reconciler[notify]')"
             ) from None
+        # No retries of githubkit's own: a rate limit's Retry-After may be minutes long and
+        # would hold the run; a refused status stays pending in the ledger and goes with the
+        # next delivery.
         config: dict[str, Any] = {"timeout": _TIMEOUT, "auto_retry": False}
         if self.base_url:
             config["base_url"] = self.base_url
@@ -262,9 +276,13 @@ class GitHubSink:
                         status.sha,
                         state=status.state,
                         context=status.context,
+                        # GitHub refuses a commit status description longer than 140 characters.
                         description=status.description[:140],
                     )
                 except GitHubException as err:
+                    # The first refusal fails the whole delivery: its events stay pending, and
+                    # the next one sets every status again (a status replaces the last of its
+                    # context, so setting it twice is harmless).
                     raise NotifyError(
                         f"{self.name}: GitHub refused a commit status ({type(err).__name__})"
                     ) from None

@@ -40,6 +40,9 @@ from reconciler.core.jobs import MalformedOutput, check_output
 
 log = structlog.get_logger("reconciler.manifests")
 
+# A listing page costs about what a HEAD does and names up to 1,000 keys, but it names every
+# object of the directory: where manifests sit among recordings, a few manifests would cost many
+# pages. Twenty keeps the listing to directories that are mostly manifests.
 LIST_THRESHOLD = 20
 """Manifests in one directory above which a listing is cheaper than one HEAD each."""
 
@@ -63,11 +66,13 @@ class Manifests:
     def identities(self, uris: Iterable[str]) -> dict[str, str | None]:
         """The ETag of each manifest URI (None when it does not exist or cannot be read)."""
         by_directory: dict[tuple[str, str], list[str]] = defaultdict(list)
+        # A manifest several specs name is looked up once.
         for uri in set(uris):
             bucket, key = s3uri.split(uri)
             directory = key.rpartition("/")[0]
             by_directory[(bucket, f"{directory}/" if directory else "")].append(uri)
         found: dict[str, str | None] = {}
+        # Sorted, so that the same specs make the same calls in the same order at every run.
         for (bucket, prefix), group in sorted(by_directory.items()):
             if len(group) >= LIST_THRESHOLD:
                 found.update(self._list_etags(bucket, prefix, group))
@@ -84,10 +89,13 @@ class Manifests:
         except S3_ERRORS as err:
             log.warning("manifests.head_failed", uri=uri, error=error_code(err))
             return None
+        # S3 quotes an ETag, in a HEAD's header and in a listing's XML alike; the text without
+        # quotes is what goes into the hash, so both ways of looking it up give the same hash.
         return str(response["ETag"]).strip('"')
 
     def _list_etags(self, bucket: str, prefix: str, uris: list[str]) -> dict[str, str | None]:
         wanted = {s3uri.split(uri)[1]: uri for uri in uris}
+        # A manifest the listing does not show is missing (None), not assumed unchanged.
         found: dict[str, str | None] = dict.fromkeys(uris)
         params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/"}
         try:
@@ -111,6 +119,8 @@ class Manifests:
 
         Raises :class:`StorageError` when the upload fails."""
         bucket, key = s3uri.split(uri)
+        # Content-addressed, so an object under this key already holds these bytes: no second
+        # upload, and the object a running job reads is never rewritten under it.
         if self._head_etag(uri) is not None:
             return False
         extra: dict[str, Any] = {}
@@ -130,6 +140,7 @@ class Manifests:
         cannot be read, is not JSON or is not of the shape (see the module)."""
         bucket, prefix = s3uri.split(output_prefix)
         name = input_uri.rstrip("/").rpartition("/")[2]
+        # Where Voice ID writes a job's output: <output>/<JobId>/<input file name>.out.
         key = f"{prefix.rstrip('/')}/{job_id}/{name}.out".lstrip("/")
         self.calls["GetObject"] += 1
         try:
@@ -192,6 +203,8 @@ def _read_listing(
     except (ElementTree.ParseError, TypeError, ValueError):
         response_dict["status_code"] = 500
         return
+    # S3 may answer 200 and then an error body (the answer was begun before the failure was
+    # known): made a 500 so botocore's retries take it, as its own check of a 200 would.
     if root.tag == "Error":
         response_dict["status_code"] = 500
         return
@@ -211,5 +224,7 @@ def _read_listing(
         value = root.findtext(f"{_S3_XML}{name}")
         if value is not None:
             page[name] = value
+    # botocore merges this dict into what it parses; with the body emptied below it parses
+    # nothing, which is where the time went.
     customized_response_dict.update(page)
     response_dict["body"] = b""

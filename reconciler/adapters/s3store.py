@@ -91,6 +91,9 @@ class S3StateStore(BaseStateStore):
         self._clock = clock
         self._lock_etag: str | None = None
         self._lock_lost = threading.Event()
+        # A fresh id per store, written into the lock: a create whose answer was lost and whose
+        # retry S3 refused (412) is recognised as ours by it, and 'state unlock' breaks a lock
+        # by it.
         self._owner = uuid.uuid4().hex
 
     @contextlib.contextmanager
@@ -138,6 +141,7 @@ class S3StateStore(BaseStateStore):
         if info.get("owner") == self._owner:  # our own creation, whose answer was lost
             self._lock_etag = etag
             return True
+        # A live holder: wait and try again; only a lock past its TTL is taken over.
         if not self._expired(info, age):
             return False
         try:  # the holder died: take its expired lock over, atomically
@@ -148,6 +152,8 @@ class S3StateStore(BaseStateStore):
                 IfMatch=etag,
             )
         except botocore.exceptions.ClientError as err:
+            # Another run took the stale lock over first, or its holder released it: start
+            # again.
             if precondition_failed(err) or missing(err):
                 return False
             raise StateError(f"{self.url}: cannot take over the expired lock: {err}") from err
@@ -184,6 +190,8 @@ class S3StateStore(BaseStateStore):
             info = {}
         age = None
         with contextlib.suppress(KeyError, TypeError, ValueError):
+            # The answer's Date and the object's LastModified are both S3's clock: their
+            # difference is the lock's age whatever this host's or the holder's clock says.
             answered = parsedate_to_datetime(response["ResponseMetadata"]["HTTPHeaders"]["date"])
             age = (answered - response["LastModified"]).total_seconds()
         return info, response["ETag"], age
@@ -204,6 +212,8 @@ class S3StateStore(BaseStateStore):
             return True
 
     def _heartbeat(self, stop: threading.Event, acquired_at: float) -> None:
+        # Three beats per TTL: two may fail (a reset, a throttled answer) and the lock still
+        # never looks expired to a run waiting for it.
         while not self._clock.wait(stop, self.lock_ttl / 3):
             try:
                 response = self.client.put_object(
@@ -217,6 +227,8 @@ class S3StateStore(BaseStateStore):
                     self._lock_lost.set()
                     log.error("state.lock_lost", state=self.url)
                     return
+                # A 500 or a throttled beat is tried again at the next beat; only a lock that
+                # changed hands is lost.
                 log.warning("state.heartbeat_failed", error=error_code(err))
             except botocore.exceptions.BotoCoreError as err:  # a reset: try again next beat
                 log.warning("state.heartbeat_failed", error=type(err).__name__)
@@ -236,20 +248,28 @@ class S3StateStore(BaseStateStore):
                     f"{self.url}: locked by another run for over {self.lock_timeout:g}s{who}; "
                     "try again later, or 'voiceid-reconciler state unlock' if that run is gone"
                 )
+            # At most a second between looks (each is a GET), at least 50 ms so a test's short
+            # timeout does not spin.
             self._clock.sleep(min(1.0, max(0.05, self.lock_timeout / 20)))
         self._lock_lost.clear()
         stop = self._clock.event()
+        # A daemon: a run that dies must not be kept alive by its heartbeat; its lock then
+        # expires.
         beat = threading.Thread(target=self._heartbeat, args=(stop, acquired_at), daemon=True)
         beat.start()
         try:
             yield self
         finally:
             stop.set()
+            # Joined before the release: the delete's If-Match must be the ETag of the last
+            # beat.
             beat.join()
             with contextlib.suppress(
                 botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError
             ):  # a lock left behind expires after its TTL
                 if not self._lock_lost.is_set():
+                    # If-Match: a lock another run took over meanwhile is that run's, and must
+                    # not be deleted.
                     self.client.delete_object(
                         Bucket=self.bucket, Key=self.lock_key, IfMatch=self._lock_etag
                     )
@@ -326,6 +346,8 @@ class S3StateStore(BaseStateStore):
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=self.key + suffix)
             except botocore.exceptions.ClientError as err:
+                # A missing bucket is a mistyped --state, never a missing state: read as 'no
+                # state yet', the run would start from nothing in the wrong place.
                 if error_code(err) == "NoSuchBucket":
                     raise StateError(
                         f"{self.url}: the bucket {self.bucket} does not exist (a mistyped --state?)"
@@ -367,6 +389,9 @@ class S3StateStore(BaseStateStore):
                     raise StateError(
                         f"{self.where(suffix)}: cannot write {WHAT[suffix]}: {error_code(err)}"
                     ) from err
+                # botocore retries a put whose answer was lost; if the first attempt landed, the
+                # retry's If-Match no longer holds and S3 answers 412. The object then holding
+                # our very bytes is that write, not another run's.
                 current = self._current_etag_if(data, self.key + suffix)
                 if current is None:  # not our own write, whose answer was lost and retried
                     raise Conflict(f"{self.where(suffix)}: not the version expected") from err

@@ -87,7 +87,11 @@ def _epoch(value: Any) -> float:
     """A ``Timestamp``: epoch seconds as the awsJson protocol sends them, or the aware datetime
     botocore makes of them (an answer it parsed itself)."""
     if isinstance(value, datetime):
+        # A naive datetime is UTC, as AWS means every time it sends; .timestamp() would read it
+        # in the host's time zone.
         value = (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    # bool first: True is an int to Python, and 'CreatedAt: true' must not read as one second
+    # past the epoch.
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise PydanticCustomError("timestamp_type", "not a number of seconds")
     if not (math.isfinite(value) and 0 <= value < _LATEST):
@@ -210,6 +214,8 @@ def read(operation: str, body: bytes) -> Answer:
             f"{MAX_ANSWER_BYTES:,}); not trusting it (a malformed answer)"
         )
     try:
+        # From the raw bytes, by pydantic-core's parser: no json.loads tree first, and its depth
+        # limit holds where the standard library's recursion would not.
         return ANSWERS[operation].model_validate_json(body)
     except ValidationError as err:
         raise MalformedAnswer(f"{operation}: {explain(err)}") from None
@@ -249,6 +255,7 @@ def explain(err: ValidationError, *, what: str = "") -> str:
     """One line for a failed validation: its first problem, its member's path, the type of
     what was found (never its value), and how many more there were. ``what`` names the value
     validated (``"a job "``); by default the answer."""
+    # No link to pydantic's error pages: the line is for an operator reading a failed run.
     problems = err.errors(include_url=False)
     first = problems[0]
     where = _path(first["loc"])
@@ -262,6 +269,8 @@ def explain(err: ValidationError, *, what: str = "") -> str:
     elif kind == "missing":
         said = f"{what}without {where}"
     elif kind in _TYPES:
+        # The type of what was found, never the value: an answer may carry anything, a speaker
+        # id included.
         found = _JSON_NAMES.get(type(first.get("input")), type(first.get("input")).__name__)
         said = f"{subject} is not {_TYPES[kind]} ({found})"
     elif kind == "literal_error":
