@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 _HOOK = "VoiceIdReconcilerSettings"
 MALFORMED = "MalformedAnswer"
+# A HEAD's 404 has no body, so botocore names it '404' or 'NotFound'; a bucket that is gone
+# takes its objects with it. A 403 is not here: without s3:ListBucket S3 answers 403 for a
+# missing object too, so it proves nothing.
 _GONE = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
 
 _STRICT = ConfigDict(extra="ignore", frozen=True, strict=True)
@@ -54,6 +57,7 @@ RoleArn = Annotated[
     ),
 ]
 KmsKey = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+# The service model's WatchlistIds: a list that holds exactly one id.
 OneWatchlist = Annotated[list[Id22], Field(min_length=1, max_length=1)]
 
 
@@ -111,6 +115,8 @@ class SettingsReader:
 
     def __init__(self, voiceid: VoiceId) -> None:
         self.voiceid = voiceid
+        # A hook can hand what it read only to the thread it ran on: a value per thread keeps
+        # two Describes made at once apart.
         self._local = threading.local()
         events = voiceid.client.meta.events
         for operation in (k.describe_operation for k in jobkinds.KINDS.values()):
@@ -123,6 +129,8 @@ class SettingsReader:
         self, kind: JobKind, domain_id: str, job_id: str
     ) -> tuple[ObservedJob, JobSettings]:
         """The job (as the Voice ID adapter describes it) and its settings."""
+        # Cleared before the call: what the hook kept of an earlier job must never be taken for
+        # this one (the JobId is compared below as well).
         self._local.read = None
         job = self.voiceid.describe_job(kind, domain_id, job_id)
         read: tuple[str, JobSettings] | str | None = self._local.read
@@ -139,6 +147,7 @@ class SettingsReader:
     def _read(self, response_dict: dict[str, Any], **_: Any) -> None:
         """The ``before-parse`` hook: the answer's settings, or why they are malformed, kept
         for the thread that made the call (the last attempt's, when it was retried)."""
+        # An error answer is the adapter's to translate; the hook reads only answers of a job.
         if not 200 <= int(response_dict.get("status_code") or 0) < 300:
             return
         body = response_dict.get("body") or b""
@@ -199,6 +208,8 @@ class ObjectHeads:
             found[uri] = ManifestHead(
                 ObjectState.FOUND,
                 last_modified=modified.timestamp() if isinstance(modified, datetime) else None,
+                # Unquoted, as the manifests' adapter keeps an ETag: the two are compared when
+                # the hash is proven.
                 etag=str(response.get("ETag") or "").strip('"') or None,
             )
         return found

@@ -23,4 +23,6 @@ string = json.encoder.encode_basestring
 
 def compact(value: Any) -> str:
     """``value`` as canonical JSON text."""
+    # These settings are part of every spec hash: changing one (ensure_ascii, a separator) would
+    # make every spec look changed, and an apply would start every job again.
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -58,6 +58,8 @@ class Location:
     __slots__ = ("_path", "column", "line")
 
     def __init__(self, path: Path | str, line: int = 0, column: int = 0) -> None:
+        # A text goes through Path once so it is written as Path writes it ('./a.yaml' is
+        # 'a.yaml'): two locations of one file then compare equal as texts.
         self._path = os.fspath(path) if isinstance(path, Path) else str(Path(path))
         self.line = line
         self.column = column
@@ -66,6 +68,8 @@ class Location:
     def of_text(cls, path: str, line: int = 0, column: int = 0) -> Location:
         """A location in the file whose path's text (``os.fspath`` of a ``Path``) is given:
         the text is taken as it is (a spec cache hit makes two per spec)."""
+        # Past __init__: the text is already as Path writes it (it was made so when cached), and
+        # a cache hit at 50,000 specs makes 100,000 of these.
         location = cls.__new__(cls)
         location._path, location.line, location.column = path, line, column
         return location
@@ -75,6 +79,7 @@ class Location:
         return Path(self._path)
 
     def _key(self) -> tuple[str, int, int]:
+        # Equality and hashing by the text: no Path is made to compare two locations.
         return (self._path, self.line, self.column)
 
     def __eq__(self, other: object) -> bool:

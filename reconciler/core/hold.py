@@ -102,6 +102,8 @@ def slot_key(slot: Slot) -> str:
 def slots_to_observe(desired: Sequence[DesiredJob], state: State) -> list[Slot]:
     """Every slot a resolvable desired job targets, and every slot where a job of ours runs."""
     slots = {(job.request.domain_id, job.kind) for job in desired if job.request is not None}
+    # A slot where a job of ours runs is observed even with nothing to start there (its spec
+    # removed, say): its job must still be seen to end.
     slots.update((r.domain_id, r.kind) for r in state.all_jobs() if r.active)
     return sorted(slots)
 
@@ -118,6 +120,8 @@ def decide(
     ``unconfirmed`` when an intent there was never confirmed."""
     key = slot_key(slot)
     provisional = state.provisional.get(key)
+    # Only a slot with something to start waits: the hold exists to keep a second job from being
+    # started, and a slot that starts nothing has nothing to protect.
     if provisional is not None and may_start:
         age = lag.age(provisional)
         if age < lag.horizon:
@@ -128,10 +132,16 @@ def decide(
                 "--list-lag-horizon)",
             )
     listed = state.listings.get(key)
+    # In full: never listed by this state; an intent never confirmed, whose job (if Start made
+    # one) is found only by the hash in its JobName, whatever its status; or the second listing
+    # of a first one held for the lag, which may now show the jobs the first one missed.
     if listed is None or unconfirmed or (provisional is not None and may_start):
         return Decision(Listing.FULL)
     if may_start and lag.age(listed) > lag.listing_max_age:
         return Decision(Listing.FULL)  # too old to prove that a hash about to start has no job
+    # A start needs to know what holds the slot's quota now (the jobs in flight, others'
+    # included), one filtered List call; with nothing to start, the jobs of ours in flight are
+    # described one by one instead and no listing is made.
     return Decision(Listing.ACTIVE if may_start else Listing.NONE)
 
 
@@ -149,12 +159,17 @@ def record_full_listing(
     key = slot_key(slot)
     first = key not in state.listings
     state.listings[key] = iso(lag.now)
+    # A listing past the horizon ends the hold: what it shows includes every job made before it,
+    # less the lag.
     state.provisional.pop(key, None)
     why = (
         f"is not trusted ({state.untrusted})"
         if state.untrusted
         else "did not know jobs of ours found there"
     )
+    # Held only on evidence that a state was lost: a first-ever deployment starts at once (no
+    # second job can exist where no first was ever started), and a trusted state recorded every
+    # start of its own as an intent before making it.
     if first and lag.horizon > 0 and may_start and (state.untrusted or unknown_ours):
         state.provisional[key] = state.listings[key]
         return (
@@ -171,6 +186,9 @@ def intent_holds(state: State, lag: ListLag) -> dict[Slot, str]:
     for record in state.all_jobs():
         if record.job_id is None and record.intent_at:
             age = lag.age(record.intent_at)
+            # An intent younger than the horizon may have made a job that List does not show
+            # yet: starting again now could make a second one. Older, a listing would have shown
+            # it.
             if age < lag.horizon:
                 holds[(record.domain_id, record.kind)] = (
                     f"a start of {record.job_name} {age:.0f}s ago is unconfirmed and not listed "

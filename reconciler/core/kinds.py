@@ -22,8 +22,12 @@ class JobStatus(StrEnum):
     FAILED = "FAILED"
 
 
+# SUBMITTED counts: a job Voice ID accepted but has not begun already holds the domain's slot,
+# and a start beside it would be refused for the quota.
 ACTIVE = frozenset({JobStatus.SUBMITTED, JobStatus.IN_PROGRESS})
 """Statuses of a job that still occupies its domain's slot."""
+# A job in one of these is never described again: its record is final, which is what keeps a
+# steady run's calls down to the jobs still in flight.
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS, JobStatus.FAILED})
 """Statuses of a job that has ended (it never changes again)."""
 WITH_OUTPUT = frozenset({JobStatus.COMPLETED, JobStatus.COMPLETED_WITH_ERRORS})

@@ -67,8 +67,12 @@ def problems(specs: Sequence[LoadedSpec]) -> list[SpecError]:
 
 def _cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
     """Each cycle once, as the path that closes it (``[a, b, a]``), in a stable order."""
+    # An iterative walk, not a recursive one: a chain of dependencies thousands of specs long
+    # must not hit Python's recursion limit during validate.
     state: dict[str, int] = {}  # 1: on the path being walked, 2: done
     found: list[list[str]] = []
+    # Sorted, here and for each node's children: the cycles are found, and reported, in the same
+    # order at every run.
     for start in sorted(graph):
         if state.get(start):
             continue
@@ -82,6 +86,8 @@ def _cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
                 stack.pop()
                 path.pop()
                 state[node] = 2
+            # A child on the path being walked closes a cycle: the path from it, and the child
+            # again.
             elif state.get(child) == 1:
                 found.append([*path[path.index(child) :], child])
             elif not state.get(child):
@@ -121,6 +127,7 @@ def gate(
 def _status(key: str, actions: Mapping[str, Action], state: State) -> tuple[str, str]:
     """Whether the spec ``key`` (or every part of its chunked roster) is done, still coming
     (``waiting``) or ended badly (``blocked``), and why."""
+    # A chunked roster is complete when every part is: its key names no action, its parts' do.
     parts = [a for k, a in actions.items() if k == key or k.startswith(f"{key}-part-")]
     if not parts:  # outside the selector or shard: what the state knows of its job
         entry = state.specs.get(key)
@@ -131,6 +138,8 @@ def _status(key: str, actions: Mapping[str, Action], state: State) -> tuple[str,
     for part in parts:
         if part.kind in WANTED:
             return "waiting", "not started yet"
+        # A blocked dependency may be unblocked by a fix (a domain created, a name corrected):
+        # the dependent waits for it rather than being blocked with it.
         if part.kind is ActionKind.BLOCKED:
             return "waiting", f"blocked: {part.reason}"
         verdict = _of_status(part.status, part.percent_complete)
@@ -142,6 +151,8 @@ def _status(key: str, actions: Mapping[str, Action], state: State) -> tuple[str,
 def _of_status(status: JobStatus | None, percent: int | None) -> tuple[str, str]:
     if status == JobStatus.COMPLETED:
         return "done", ""
+    # Blocked, not waiting: a job that ended badly will not complete by itself, and starting the
+    # dependent on a half-registered watchlist is what dependsOn is there to prevent.
     if status in (JobStatus.FAILED, JobStatus.COMPLETED_WITH_ERRORS):
         return "blocked", f"ended {status}"
     progress = f" {percent}%" if percent is not None else ""

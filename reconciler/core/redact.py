@@ -57,6 +57,9 @@ MAX_TEXT = 2000
 _READ = 4 * MAX_TEXT
 """Characters of a text from the world that are read (and redacted) at most."""
 
+# The same failure message comes back for every job that failed the same way (and every poll
+# re-reads them): a memo spares searching it again. Bounded: cleared whole when full, since a
+# stream of distinct texts must not grow it without end.
 _MEMO_SIZE = 4096
 
 
@@ -86,11 +89,16 @@ class _Index:
                 for uri, _channel in entry.audio:
                     key = uri.partition("://")[2].partition("/")[2]
                     if key:
+                        # setdefault: a speaker id that is also a key or a file name stays
+                        # <speaker>.
                         values.setdefault(key, AUDIO)
                         name = key.rpartition("/")[2]
                         if name:
                             values.setdefault(name, AUDIO)
         self.values = values
+        # A dict lookup per distinct length at each word start: the search costs the text's
+        # length times the number of lengths, not times the number of values (a roster of 10,000
+        # speakers has far fewer lengths than values).
         self.lengths = sorted({len(v) for v in values}, reverse=True)  # longest match first
 
     def replace(self, text: str) -> str:
@@ -100,6 +108,8 @@ class _Index:
         i, n, last = 0, len(text), 0
         values, lengths = self.values, self.lengths
         while i < n:
+            # Only where a word starts: a short speaker id ('a1') must not be found inside every
+            # word that happens to contain it.
             if i == 0 or not text[i - 1].isalnum():
                 for length in lengths:
                     if i + length <= n:
@@ -121,6 +131,8 @@ class Mask:
     """The rosters this command holds, and the memo of texts redacted against them."""
 
     def __init__(self) -> None:
+        # The adapters' threads redact too (an error translated on a listing thread): one lock
+        # keeps the index built once and the memo whole.
         self._lock = threading.Lock()
         self._rosters: list[Sequence[Entry]] = []
         self._sources: list[Source] = []

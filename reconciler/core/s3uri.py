@@ -11,4 +11,6 @@ def split(uri: str) -> tuple[str, str]:
 
 def join(prefix: str, *names: str) -> str:
     """``prefix`` (with or without a trailing ``/``) and ``names`` joined by ``/``."""
+    # A prefix written with or without its slash gives one key: 'a//b' would be another S3
+    # object, and a staged manifest would not be found where the Start says it is.
     return "/".join([prefix.rstrip("/"), *names])

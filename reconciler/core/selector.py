@@ -45,6 +45,8 @@ def _split_terms(selector: str) -> list[str]:
     """The comma-separated terms of a selector (commas inside ``( )`` belong to a set)."""
     terms, depth, start = [], 0, 0
     for i, char in enumerate(selector):
+        # A comma inside 'in (a,b)' belongs to the set: only commas outside parentheses split
+        # terms.
         depth += {"(": 1, ")": -1}.get(char, 0)
         if char == "," and depth == 0:
             terms.append(selector[start:i])
@@ -67,6 +69,7 @@ def parse_selector(selector: str) -> list[Requirement]:
         if match["absent"]:
             requirements.append(Requirement(match["absent"], "!"))
         elif match["op"]:
+            # '==' is '=', as Kubernetes reads it.
             op: Literal["=", "!="] = "!=" if match["op"] == "!=" else "="
             requirements.append(Requirement(match["key"], op, frozenset({match["value"]})))
         elif match["set"]:
@@ -81,5 +84,7 @@ def parse_selector(selector: str) -> list[Requirement]:
 
 def select(specs: Iterable[LoadedSpec], selectors: Sequence[str]) -> list[LoadedSpec]:
     """The specs whose labels match every term of every selector (see :func:`parse_selector`)."""
+    # Every selector is parsed before any spec is matched: a bad one is refused even when no
+    # spec would reach it.
     rules = [r for selector in selectors for r in parse_selector(selector)]
     return [s for s in specs if all(r.matches(s.facts.labels) for r in rules)]

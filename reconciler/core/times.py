@@ -19,11 +19,14 @@ def iso(epoch: float) -> str:
 
 def epoch(text: str) -> float:
     """A time the state wrote, as seconds since the epoch."""
+    # strptime gives a naive time, which .timestamp() would read in the host's time zone: the
+    # 'Z' is made explicit first.
     return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC).timestamp()
 
 
 def span(seconds: float) -> str:
     """A duration for people: ``45s``, ``1m40s``, ``2h05m``."""
+    # abs: a moment a skewed clock puts in the future still reads as a duration, not '-40s'.
     whole = round(abs(seconds))
     if whole < 60:
         return f"{whole}s"
