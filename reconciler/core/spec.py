@@ -124,8 +124,12 @@ class SpecFacts(NamedTuple):
                 raise TypeError("a spec fact of the wrong type")
             _GOOD_ROWS.add(signature)
         labels = row[_LABELS]
+        # The shape check above sees a dict, not what it holds: labels are checked entry by
+        # entry.
         if labels and not all(type(k) is str and type(v) is str for k, v in labels.items()):
             raise TypeError("labels must map strings to strings")
+        # A copy: the row is the spec cache's own list, whose facts it reads by position and
+        # which it writes back as read; the insert below would shift them.
         values = row.copy()
         # Interned: the same texts in thousands of specs and in the state are one object each
         # (part of 989 -> 300 MiB at 50,000 specs: 2a38b8a, bench/README.md, "lean values").
@@ -159,6 +163,9 @@ class SpecFacts(NamedTuple):
             watchlist = fraud.get("watchlist")
             config = {
                 "existing_enrollment_action": enrollment["existingEnrollmentAction"],
+                # Voice ID's own default written in: a spec that leaves the action out and one
+                # that says FAIL start the same job, so they must have the same facts and the
+                # same hash.
                 "fraud_action": fraud.get("action", "FAIL"),
                 "risk_threshold": fraud.get("riskThreshold"),
             }
@@ -175,6 +182,8 @@ class SpecFacts(NamedTuple):
             "name": metadata["name"],
             "labels": metadata["labels"],
             "domain": spec["domain"],
+            # 'default' and no watchlist both mean the domain's default watchlist (sent as
+            # none): one fact, one hash, whichever a spec writes.
             "watchlist": None if watchlist in (None, "default") else watchlist,
             "manifest": source["manifest"],
             "staging_uri": source["stagingUri"],
@@ -187,7 +196,9 @@ class SpecFacts(NamedTuple):
             "priority": spec["priority"],
             "max_attempts": spec["maxAttempts"],
             "depends_on": [
-                d if isinstance(d, str) else f"{d['kind']}/{d['name']}" for d in spec["dependsOn"]
+                # Both spellings of a dependency (KIND/name or {kind, name}) become the key.
+                d if isinstance(d, str) else f"{d['kind']}/{d['name']}"
+                for d in spec["dependsOn"]
             ],
             **config,
         }
@@ -315,6 +326,7 @@ class LoadedSpec:
 def belongs(key: str, spec_keys: Collection[str]) -> bool:
     """Whether a state entry ``key`` is one of these specs' (the spec's own, or one part of its
     chunked roster: ``<kind>/<name>-part-NNN``)."""
+    # The last '-part-': a spec may have '-part-' in its own name.
     base, sep, _ = key.rpartition("-part-")
     return key in spec_keys or (bool(sep) and base in spec_keys)
 
