@@ -195,10 +195,9 @@ class SpecFacts(NamedTuple):
             "revision": spec["revision"],
             "priority": spec["priority"],
             "max_attempts": spec["maxAttempts"],
+            # Both spellings of a dependency (KIND/name or {kind, name}) become the key.
             "depends_on": [
-                # Both spellings of a dependency (KIND/name or {kind, name}) become the key.
-                d if isinstance(d, str) else f"{d['kind']}/{d['name']}"
-                for d in spec["dependsOn"]
+                d if isinstance(d, str) else f"{d['kind']}/{d['name']}" for d in spec["dependsOn"]
             ],
             **config,
         }
