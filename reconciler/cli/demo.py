@@ -107,7 +107,11 @@ def run_demo(
         out.write(
             f"   domain {world.domain_name} ({world.domain_id}), bucket {world.bucket}" + "\n"
         )
+        # The steps run the real command line in this process, which reaches AWS through the
+        # standard settings only: pointing those at the sandbox is all it takes.
         os.environ.update(sandbox.env())
+        # A profile of the user's may name a region, an endpoint or a role to assume: the demo
+        # must reach the sandbox and nothing else.
         os.environ.pop("AWS_PROFILE", None)
         os.environ["VOICEID_RECONCILER_LIST_LAG_HORIZON"] = "0"  # the sandbox's List never lags
         state = str(Path(tmp) / "voiceid-state.json")
@@ -123,6 +127,8 @@ def run_demo(
                     "--state",
                     state,
                     "--wait",
+                    # The sandbox's jobs last seconds (DEFAULT_JOB_DURATION): a poll a second
+                    # shows them move.
                     "--poll-interval",
                     "1",
                     "--timeout",
@@ -130,6 +136,8 @@ def run_demo(
                 ],
             ),
             ("status", ["status", *specs, "--state", state]),
+            # The last step shows the point of it all: the same specs, applied again, start
+            # nothing.
             ("apply again (nothing to do)", ["apply", *specs, "--state", state]),
         ]
         result = 0

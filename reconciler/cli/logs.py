@@ -37,6 +37,7 @@ def configure_logging(fmt: str = "auto", *, quiet: bool = False) -> None:
     """structlog to stderr: console lines on a terminal, JSON lines otherwise; ``quiet``:
     warnings and errors only."""
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    # NO_COLOR (no-color.org): set, it turns colour off whatever its value.
     colour = console and sys.stderr.isatty() and not os.environ.get("NO_COLOR")
     renderer: Any = (
         _ConsoleRenderer(colour=colour)
@@ -46,14 +47,22 @@ def configure_logging(fmt: str = "auto", *, quiet: bool = False) -> None:
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
+            # UTC: the pods of a sharded run, in whatever zone their nodes keep, log times that
+            # line up.
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Last before the renderer: every key and value the processors before it added is
+            # redacted too.
             redacted,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.WARNING if quiet else logging.INFO
         ),
+        # Through TERMINAL, never sys.stderr directly: a log line must be written above the
+        # status line, not across it.
         logger_factory=structlog.PrintLoggerFactory(cast(TextIO, TERMINAL)),
+        # Not cached: a module's logger made at import time must follow a later configure (the
+        # demo, a test, a stderr swapped since), which a cached one would not.
         cache_logger_on_first_use=False,
     )
 
@@ -70,6 +79,8 @@ def _redact_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, dict):
+        # Keys too: a dict keyed by speaker or by S3 key (an error's details) would leak through
+        # them.
         return {_redact_value(key): _redact_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_redact_value(item) for item in value]
@@ -84,6 +95,7 @@ class _ConsoleRenderer:
 
     def __call__(self, logger: Any, name: str, event: dict[str, Any]) -> str:
         del logger, name
+        # HH:MM:SS of the ISO time: a terminal's reader knows the day.
         when = str(event.pop("timestamp", ""))[11:19]
         level = str(event.pop("level", "info"))
         message = str(event.pop("event", ""))
@@ -105,6 +117,7 @@ def _flat(value: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
             out.append((path, ",".join(str(i) for i in item)))
         else:
             text = str(item)
+            # Quoted when empty or spaced, so that each key=value still reads as one.
             out.append((path, f'"{text}"' if not text or " " in text else text))
     return out
 
@@ -125,6 +138,8 @@ class _Terminal:
         """Log output: whole lines are written above the status line."""
         if not self.status:
             return self.stream.write(text)
+        # structlog's PrintLogger prints a line and its newline as two writes: text is held
+        # until its line is whole, so the status line is never drawn in the middle of one.
         self._partial += text
         lines, _, self._partial = self._partial.rpartition("\n")
         if lines:
@@ -144,6 +159,8 @@ class _Terminal:
 
     def show(self, text: str) -> None:
         """Draw (or redraw) the status line, cut to fit the terminal's width."""
+        # One column short: writing the last column makes many terminals wrap at once, and a
+        # wrapped line cannot be rewritten with a carriage return.
         limit = max(self.width() - 1, 10)
         if len(text) > limit:
             text = text[: limit - 1] + "…"

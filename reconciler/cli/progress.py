@@ -15,6 +15,8 @@ class Progress:
     above it), an ``apply.progress`` event otherwise; nothing with ``quiet``."""
 
     def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
+        # A stream without isatty (a test's, a wrapper's) is not a terminal: events, not a
+        # status line.
         self.tty = bool(getattr(stream, "isatty", None) and stream.isatty())
         self.quiet = quiet
         self._log = structlog.get_logger("reconciler.progress")
@@ -26,6 +28,8 @@ class Progress:
         if self.quiet:
             return
         if self.tty:
+            # JobProgress is optional in Voice ID's answers (a job just submitted may have
+            # none): no progress reads 0%.
             jobs = ", ".join(f"{a.name} {a.percent_complete or 0}%" for a in running)
             TERMINAL.show(
                 f"[wait] {len(running)} running{': ' + jobs if jobs else ''} | {queued} queued"

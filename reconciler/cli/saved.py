@@ -59,9 +59,12 @@ def inputs(args: argparse.Namespace) -> dict[str, Any]:
 def given(args: argparse.Namespace) -> Path | None:
     """The saved plan ``apply`` was given (its one PATH, a ``.json`` file), or None."""
     paths: list[Path] = list(args.paths or [])
+    # Specs are YAML: a .json file given as a PATH is a saved plan.
     plans = [p for p in paths if p.suffix == SAVED_PLAN_SUFFIX and p.is_file()]
     if not plans:
         return None
+    # A saved plan is its own inputs: anything given beside it would make the apply compute
+    # another plan than the one reviewed.
     if len(paths) > 1 or args.selector or args.plan_checksum:
         raise UsageError(
             f"{plans[0]}: a saved plan is applied alone: no other PATH, --selector or "
@@ -104,6 +107,8 @@ def _intent(row: Any) -> Intent:
     if not (
         isinstance(key, str)
         and isinstance(hash_, str)
+        # type() is, not isinstance: true is an int to Python, and a hand-edited plan must not
+        # pass it as an attempt count.
         and type(attempts) is int
         and isinstance(domain_id, str | None)
     ):
@@ -114,6 +119,7 @@ def _intent(row: Any) -> Intent:
 def adopt(args: argparse.Namespace, saved: SavedPlan) -> None:
     """Make ``args`` the saved plan's inputs. The state is the plan's unless ``--state`` or
     ``$VOICEID_RECONCILER_STATE`` names another (then it is refused: a plan is of one state)."""
+    # The default path and no variable: nobody named a state, so the plan's is taken.
     unset = str(args.state) == DEFAULT_PATH and not os.environ.get(shared.STATE_ENV)
     if unset:
         args.state = saved.state
@@ -127,4 +133,5 @@ def adopt(args: argparse.Namespace, saved: SavedPlan) -> None:
     args.shard = saved.shard
     args.owner = list(saved.owner)
     args.max_active = saved.max_active
+    # The apply is gated by the reviewed checksum, exactly as apply --plan-checksum would be.
     args.plan_checksum = saved.checksum

@@ -18,6 +18,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+# A pattern, not float() alone: float() takes 'nan', 'inf', '-5' and '1_000', each a wait that
+# makes no sense; the pattern takes plain decimals with an optional unit, and nothing else.
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 MAX_DURATION = 30 * 24 * 3600.0
@@ -32,6 +34,7 @@ def parse_duration(text: str, *, positive: bool = False) -> float:
     if match is None:
         raise ValueError(f"expected {expected} (e.g. 30, 1.5, 90s, 5m, 1h), not {text!r}")
     seconds = float(match[1]) * _UNITS[match[2]]
+    # '1e400' matches the pattern and is infinite as a float.
     if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
         raise ValueError(f"expected {expected}, not {text!r}")
     if seconds > MAX_DURATION:
@@ -48,6 +51,8 @@ def duration(*, positive: bool = False) -> Callable[[str], float]:
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 
+    # argparse names the type by __name__ when a parse lets a ValueError through ('invalid
+    # duration value'), and 'parse' would tell the reader nothing.
     parse.__name__ = "duration"
     return parse
 
@@ -55,6 +60,8 @@ def duration(*, positive: bool = False) -> Callable[[str], float]:
 def notify_url(text: str) -> str:
     """An argparse type for a ``--notify`` URL: one that can be read as a URL (what it reaches
     is checked as its sink opens, before anything runs)."""
+    # Imported when the flag is given: the commands that take no --notify (validate, --version)
+    # start without the notification adapter.
     from reconciler.adapters.notify import check_url, redacted
 
     problem = check_url(text)
@@ -79,6 +86,7 @@ def rate(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
+        # Not a number: nan, refused by the same check as a negative or infinite rate.
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(
@@ -109,6 +117,7 @@ def classes(allowed: Sequence[str]) -> Callable[[str], frozenset[str]]:
 
     def parse(text: str) -> frozenset[str]:
         chosen = frozenset(part.strip() for part in text.split(",") if part.strip())
+        # Sorted: of several unknown names, the same one is reported at every run.
         for name in sorted(chosen - set(allowed)):
             close = difflib.get_close_matches(name, allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -124,6 +133,7 @@ def classes(allowed: Sequence[str]) -> Callable[[str], frozenset[str]]:
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+# Empty is no: a CI template or a Helm chart 'unsets' a variable by giving it no value.
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
