@@ -1,5 +1,6 @@
 """Job kinds as modules (issue 32, item 1): every kind registered once, asked instead of branched
-on; the manifest format written in one place and read by the sandbox as Voice ID would."""
+on: its document model, its manifest format (written in one place and read by the sandbox as
+Voice ID would) and its output file's members."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import get_args
 import pytest
 
 from reconciler.core import jobkinds
+from reconciler.core.jobs import OUTCOMES, UNKNOWN, MalformedOutput, check_output, result_counts
 from reconciler.core.kinds import JobKind
 from reconciler.core.roster import Request, parts
 from reconciler.core.spec import MODELS
@@ -68,3 +70,18 @@ def test_each_kinds_document_model_is_its_modules() -> None:
     assert "NotAKind" not in MODELS
     with pytest.raises(ValueError, match="not a registered kind"):
         jobkinds.of("NotAKind")
+
+
+def test_the_output_file_is_read_by_each_kinds_own_members() -> None:
+    """A job's output file holds each kind's list of successes, counted by that kind's status
+    member, with ``Errors``; a member of the wrong shape is named by the kind's own word."""
+    for definition in jobkinds.KINDS.values():
+        (outcome, *_) = sorted(definition.outcomes)
+        document = {
+            definition.output_list: [{definition.output_status: outcome}, {"Status": outcome}],
+            "Errors": [{"RequestId": "req-0000003", "ErrorCode": 400}],
+        }
+        assert result_counts(document) == {outcome: 1, UNKNOWN: 1, "error:400": 1}
+        with pytest.raises(MalformedOutput, match=rf"^{definition.output_list}\[0\] must be an"):
+            check_output({definition.output_list: [1]})
+    assert frozenset().union(*(d.outcomes for d in jobkinds.KINDS.values())) == OUTCOMES

@@ -2,19 +2,25 @@
 
 :class:`ObservedJob` is what the Voice ID adapter returns from List, Describe and Start;
 :class:`Failure` is a FAILED job's reason (also kept in the state). :func:`result_counts`
-and :func:`failed_requests` read an output document that the S3 adapter fetched.
+and :func:`failed_requests` read an output document that the S3 adapter fetched; its shape is
+``Errors`` and each registered kind's list of successes (:mod:`reconciler.core.jobkinds`:
+``output_list``, ``output_status``, ``outcomes``).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from pydantic.alias_generators import to_camel
 
+from reconciler.core import jobkinds
+from reconciler.core.jobkinds import KindDef
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 from reconciler.core.redact import redact
 
@@ -69,16 +75,8 @@ class FailedRequest:
 UNKNOWN = "UNKNOWN"
 """The outcome counted for a status (or an error code) the product does not know: counted,
 never echoed (a hostile or changed file could put anything there)."""
-OUTCOMES = frozenset(
-    {
-        "NEW_ENROLLMENT",
-        "DUPLICATE_SKIPPED",
-        "ENROLLMENT_OVERWRITE",
-        "NEW_REGISTRATION",
-        "NEW_FRAUDSTER",  # what Voice ID's guide also calls a new registration
-    }
-)
-"""The outcomes of a successful request (docs/specs.md, the output file)."""
+OUTCOMES = frozenset().union(*(kind.outcomes for kind in jobkinds.KINDS.values()))
+"""The outcomes of a successful request, of every kind (docs/specs.md, the output file)."""
 _ERROR_CODE = re.compile(r"^[1-9][0-9]{2}$")
 
 
@@ -91,37 +89,67 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
-class _Enrollment(_Strict):
-    status: str | None = Field(default=None, alias="EnrollmentStatus")
-
-
-class _Registration(_Strict):
-    status: str | None = Field(default=None, alias="RegistrationStatus")
-
-
 class _Error(_Strict):
     request_id: str | None = Field(default=None, alias="RequestId")
     code: int | str | None = Field(default=None, alias="ErrorCode")
     message: str | None = Field(default=None, alias="ErrorMessage")
 
 
+class _Success(_Strict):
+    """A request that succeeded: its status (the member is each kind's own)."""
+
+    status: str | None = None
+
+
 class OutputFile(_Strict):
     """What the product reads of a job's output file (docs/specs.md): each member absent,
-    null or a list of objects, each field of those absent, null or of its type."""
+    null or a list of objects, each field of those absent, null or of its type. The members
+    are each kind's list of successes, then ``Errors``: the model is made for the kinds
+    registered (:func:`_output_file`), one output file shape for a job of any kind."""
 
-    enrollments: list[_Enrollment] | None = Field(default=None, alias="SuccessfulEnrollments")
-    registrations: list[_Registration] | None = Field(default=None, alias="SuccessfulRegistrations")
-    errors: list[_Error] | None = Field(default=None, alias="Errors")
+    outcomes: ClassVar[frozenset[str]] = frozenset()
+    """Every registered kind's outcomes: counted as they are, anything else as UNKNOWN (an
+    enrollment's list may say NEW_REGISTRATION: counted, as the file says)."""
+
+    def successes(self) -> Iterator[_Success]:
+        for name in type(self).model_fields:
+            if name != "errors":
+                yield from getattr(self, name) or ()
+
+    def failures(self) -> list[_Error]:
+        errors: list[_Error] = getattr(self, "errors", None) or []
+        return errors
 
     def counts(self) -> dict[str, int]:
         """Counts per outcome (NEW_ENROLLMENT, DUPLICATE_SKIPPED, ...) and per
         ``error:<code>``; a status or code the product does not know is ``UNKNOWN``."""
         counts: Counter[str] = Counter()
-        for item in (*(self.enrollments or ()), *(self.registrations or ())):
-            counts[item.status if item.status in OUTCOMES else UNKNOWN] += 1
-        for error in self.errors or ():
+        outcomes = self.outcomes
+        for item in self.successes():
+            counts[item.status if item.status in outcomes else UNKNOWN] += 1
+        for error in self.failures():
             counts[f"error:{_code(error.code)}"] += 1
         return dict(sorted(counts.items()))
+
+
+@functools.lru_cache(maxsize=8)
+def _output_file(kinds: tuple[KindDef, ...]) -> type[OutputFile]:
+    """The output file's model for these kinds: each one's list of successes (its status
+    member under its own name), in the registry's order, then ``Errors`` (the order in which
+    a malformed file's first problem is found). Made once per set of kinds (a kind registered
+    for a test gets its own model, and leaves the product's as it was)."""
+    fields: dict[str, Any] = {}
+    for kind in kinds:
+        success = create_model(
+            f"_{kind.section.title()}Success",
+            __base__=_Success,
+            status=(str | None, Field(default=None, alias=kind.output_status)),
+        )
+        fields[kind.section] = (list[success] | None, Field(default=None, alias=kind.output_list))
+    fields["errors"] = (list[_Error] | None, Field(default=None, alias="Errors"))
+    model = create_model("OutputFile", __base__=OutputFile, **fields)
+    model.outcomes = frozenset().union(*(kind.outcomes for kind in kinds))
+    return model
 
 
 def _code(code: int | str | None) -> str:
@@ -144,7 +172,7 @@ def check_output(document: Any) -> OutputFile:
     """An output document (JSON values) as the shape the product reads; raises
     :class:`MalformedOutput` naming the first member that is not of its shape."""
     try:
-        return OutputFile.model_validate(document)
+        return _output_file(tuple(jobkinds.KINDS.values())).model_validate(document)
     except ValidationError as err:
         first = err.errors(include_url=False, include_input=False)[0]
         loc = [p for p in first["loc"] if p not in ("int", "str")]  # a union's member names
@@ -166,7 +194,7 @@ def failed_requests(output: Any) -> list[FailedRequest]:
     """The failed requests of an output file, in RequestId order (none when the file is not
     of the shape); their messages redacted (:mod:`reconciler.core.redact`)."""
     try:
-        errors = check_output(output).errors or []
+        errors = check_output(output).failures()
     except MalformedOutput:
         return []
     return sorted(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
-from reconciler.core.kinds import JobKind
 from reconciler.core.specsections import Document
 
 
@@ -24,9 +24,11 @@ class ManifestEntry(Protocol):
 @dataclass(frozen=True)
 class KindDef:
     """One kind of Voice ID batch job: its names, its spec document, its API operations, its
-    manifest format and its quota of requests per job."""
+    manifest format, its quota of requests per job and its output file's shape."""
 
-    kind: JobKind
+    kind: StrEnum
+    """The kind's wire string (the spec's ``kind``), a member of
+    :class:`~reconciler.core.kinds.JobKind` for the product's kinds."""
     section: str
     """The word for the kind, and the spec section of its own settings (``enrollment``)."""
     title: str
@@ -50,6 +52,13 @@ class KindDef:
     risk_notes: Callable[[Mapping[str, Any]], tuple[str, ...]]
     """The settings of a start of this kind a reviewer should look at twice, from its
     configuration (a request's, or one made of a spec's facts by an offline plan)."""
+    output_list: str
+    """The output file's list of the requests that succeeded (``SuccessfulEnrollments``)."""
+    output_status: str
+    """The member of each that says what became of the request (``EnrollmentStatus``)."""
+    outcomes: frozenset[str]
+    """What that member says of a request that succeeded (docs/specs.md, the output file);
+    :mod:`reconciler.core.jobs` counts any other value as ``UNKNOWN``."""
 
     def manifest(self, requests: Sequence[ManifestEntry], *, offset: int = 0) -> bytes:
         """The manifest JSON of ``requests`` — the one writer of the format (the demo, the

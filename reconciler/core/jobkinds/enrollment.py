@@ -113,4 +113,7 @@ KIND = KindDef(
     document=SpeakerEnrollmentJob,
     start_config=_start_config,
     risk_notes=_risk_notes,
+    output_list="SuccessfulEnrollments",
+    output_status="EnrollmentStatus",
+    outcomes=frozenset({"NEW_ENROLLMENT", "DUPLICATE_SKIPPED", "ENROLLMENT_OVERWRITE"}),
 )

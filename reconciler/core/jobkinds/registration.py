@@ -88,4 +88,8 @@ KIND = KindDef(
     document=FraudsterRegistrationJob,
     start_config=_start_config,
     risk_notes=_risk_notes,
+    output_list="SuccessfulRegistrations",
+    output_status="RegistrationStatus",
+    # NEW_FRAUDSTER: what Voice ID's guide also calls a new registration.
+    outcomes=frozenset({"NEW_REGISTRATION", "NEW_FRAUDSTER", "DUPLICATE_SKIPPED"}),
 )
