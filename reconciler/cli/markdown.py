@@ -117,6 +117,7 @@ def request_details(action: Action) -> str:
     spec, and the request it will send as attributes — in the spec's own field names, every
     default filled in, risky settings marked — in a ``diff`` block (GitHub colours it green).
     No speaker data: a roster is its speaker count and where apply stages its manifest."""
+    # Inside <summary> Markdown is not read, only HTML: <code> and html.escape, not a code span.
     what = f"{_markdown_label(action)} <code>{html.escape(action.name)}</code>"
     kind = _KIND_WORDS.get(action.spec_kind, action.spec_kind)
     where = action.domain_name or action.domain_id
@@ -142,12 +143,16 @@ def request_details(action: Action) -> str:
         lines += [f"    # ⚠ {risk}" for risk in risks]  # a risk no attribute carries
         lines += _aligned(marked, "    ")
     lines.append("}")
+    # A fence longer than any run of backticks inside: a value holding ``` cannot close the
+    # block early and turn the rest of the comment into code, or code into Markdown.
     fence = "`" * max(3, longest_run(lines, "`") + 1)
     return "\n".join(
         [
             f"<details><summary>{what} · {kind}{domain}{attempt}</summary>",
             "",
             f"{fence}diff",
+            # '+ ' on every line: GitHub colours a diff block's added lines green, as terraform
+            # plan shows a create.
             *(f"+ {line}" for line in lines),
             fence,
             "",
@@ -175,6 +180,8 @@ def _request_attributes(action: Action, request: StartRequest) -> list[tuple[str
     ]
     digest = request.manifest_digest
     if digest is None or digest.startswith("etag:"):  # a manifest of the spec's own
+        # The ETag is part of the hash: shown (shortened) so a reviewer sees which object was
+        # planned.
         etag = f"  # ETag {digest.removeprefix('etag:').strip(chr(34))[:12]}" if digest else ""
         body.append(("  manifest", f"{quoted(request.input_s3_uri)}{etag}"))
     else:  # an inline roster: how many, never who (its manifest is staged by apply)
@@ -214,6 +221,8 @@ def _request_attributes(action: Action, request: StartRequest) -> list[tuple[str
         body.append(("JobName", quoted(action.job_name)))
     if action.client_token:
         token = action.client_token
+        # The token shortened to its head and its attempt suffix: enough to match it against a
+        # log, not a wall of hex in the comment.
         body.append(("ClientToken", quoted(f"{token[:16]}…{token[token.rfind('-') :]}")))
     return body
 
@@ -252,6 +261,8 @@ def longest_run(lines: list[str], char: str) -> int:
     return longest
 
 
+# Every character that formats, links, opens HTML or an entity, or splits a table cell: a
+# failure message from Voice ID is shown as it was written, never as Markdown of its own.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_<>\[\]|~&#])")
 
 
@@ -265,5 +276,9 @@ def escape(text: str) -> str:
 def code_span(text: str) -> str:
     """``text`` as a code span in a table cell (a ``|`` escaped: GFM splits cells first)."""
     fence = "`" * (longest_run([text], "`") + 1)
+    # GFM strips one space at each end of a code span: the pad keeps a backtick at the edge of
+    # the text from joining the fence.
     pad = " " if text.startswith("`") or text.endswith("`") else ""
+    # '\|' even inside a code span: GFM splits a table row into cells before it reads code
+    # spans.
     return f"{fence}{pad}{text.replace('|', chr(92) + '|')}{pad}{fence}"

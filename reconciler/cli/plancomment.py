@@ -25,6 +25,8 @@ from reconciler.cli.render import (
 from reconciler.core.plan import Action, Plan
 from reconciler.core.review import limit_note
 
+# GitHub refuses a comment body longer than this (65,536 characters): a comment cut by us says
+# how much it left out, one refused by GitHub says nothing at all.
 GITHUB_COMMENT_LIMIT = 65_536
 MARKER = "<!-- voiceid-reconciler plan -->"
 """The first line of every plan comment: what a workflow looks for to update its comment."""
@@ -109,6 +111,8 @@ class _Block:
             body += [line for row in rows for line in (row, "")]
             if left:  # cut to keep the comment under GitHub's limit
                 body += [f"… {left} {'more ' if rows else ''}start requests not shown", ""]
+            # The blank line after the last request would double the one the next block opens
+            # with.
             body = body[:-1]
         if self.folded:
             return ["", f"<details><summary>{self.title}</summary>", "", *body, "", "</details>"]
@@ -127,6 +131,8 @@ def _block(  # noqa: PLR0913 - a block's title and items, and how it is shown
     items: list[str] = []
     size = 0
     for action in actions:  # never more than the comment could hold (50,000 starts)
+        # Rendering stops once the items alone pass the limit: the comment could hold no more,
+        # and rendering 50,000 start requests to throw most away took 10.9 s (fb3ddd4).
         if size > limit:
             break
         items.append(render(action))
@@ -186,6 +192,8 @@ def plan_markdown(
         blocks.append(_block(title, actions, columns.row, limit, columns=columns, folded=folded))
         if name in _REQUESTS:
             blocks.append(_block(_REQUESTS[name], actions, request_details, limit))
+    # The checksum again, hidden in an HTML comment on a line of its own: where a workflow reads
+    # the reviewed checksum from the pull request's comment.
     tail = [f"<!-- voiceid-reconciler checksum={checksum} -->"]
 
     def build(shown: list[int], grouped: bool) -> str:
@@ -209,6 +217,8 @@ def plan_markdown(
         if len(build(shown, True)) <= limit:
             break
 
+        # Bound as defaults: the closure keeps this block's index and the counts fitted so far,
+        # not the loop's last values.
         def fits(n: int, index: int = index, fixed: tuple[int, ...] = tuple(shown)) -> bool:
             trial = list(fixed)
             trial[index] = n
@@ -234,6 +244,8 @@ _REQUESTS = {
 }
 """The sections whose actions would send a Start request (each shown beneath the table), and
 what the requests' caption says."""
+# What is cut first is what a reviewer needs least: rows that are in sync, then the folded
+# requests, then history; the rows needing attention go last.
 _CUT_ORDER = (
     "In sync",
     "requests",
@@ -266,9 +278,12 @@ def plan_failed_markdown(errors: Sequence[str], *, limit: int = GITHUB_COMMENT_L
         f"{fence}text",
     ]
     tail = [fence, "", "Fix and push again; the plan run's log has the same lines."]
+    # 200 characters of room for the '… and N more' line and the newlines joined around it.
     budget = limit - len("\n".join(head + tail)) - 200
     shown: list[str] = []
     for line in lines:
+        # One message cut at 1,000 characters: a long one (a dump of specs) must not take the
+        # whole budget and hide the others.
         cut = line if len(line) <= 1000 else line[:999] + "…"
         if len(cut) + 1 > budget:
             shown.append(f"… and {len(lines) - len(shown)} more")
@@ -281,6 +296,9 @@ def plan_failed_markdown(errors: Sequence[str], *, limit: int = GITHUB_COMMENT_L
 def _by_domain(actions: list[Action]) -> list[Action]:
     """Grouped by domain; within one, in the plan's own order (a stable sort of actions taken
     in that order: the plan's sort key is not computed again for each of 50,000)."""
+    # A stable sort by domain alone: each domain's actions stay in the plan's order, and the
+    # plan's own sort key is not computed again for each of 50,000 (a 50,000-start comment in
+    # 0.2 s, was 1.75 s: fb3ddd4).
     return sorted(actions, key=domain_text)
 
 

@@ -106,6 +106,8 @@ ATTENTION = ("failed", "with errors", "blocked", "orphaned")
 """The classes a reviewer must look at: the Markdown verdict's ❌ and its "Needs attention"."""
 WILL = ("to start", "queued", "awaiting review", "retired")
 """The classes of what apply will do (start now or later, once reviewed; forget a record)."""
+# The classes every summary names, zeros included, so a reader (and a script's grep) finds them
+# in one place; the others (awaiting review, retired, failed, with errors) only when present.
 _ALWAYS_COUNTED = frozenset({"to start", "queued", "in sync", "superseded", "orphaned", "blocked"})
 _CLASS_OF_KIND = {
     ActionKind.START: "to start",
@@ -218,6 +220,8 @@ def plan_lines(
     if offline:
         when = f"state observed at {observed_at}" if observed_at else "state never observed"
         yield f"Offline plan (no Voice ID calls; {when})\n"
+    # The quiet specs counted, not listed: a steady run of 10,000 specs printed 10,000 lines of
+    # log every few minutes to say nothing had changed.
     shown = plan.actions if unchanged else [a for a in plan.actions if not quiet(a)]
     if shown:
         width = max(len(a.key) for a in shown)
@@ -236,6 +240,8 @@ def plan_lines(
     if note:
         yield f"⚠ {note}\n"
     yield f"Plan: {summary_line(plan)}.\n"
+    # Last, on a line of its own: the value a reviewer copies to pin the apply
+    # (--plan-checksum).
     yield f"Plan checksum: {plan.checksum()}\n"
 
 
@@ -247,6 +253,7 @@ def _action_line(action: Action, width: int, colour: bool, words: int = 10) -> s
     details = []
     if action.domain_id:
         details.append(f"domain {domain_text(action)}")
+    # A count, never the ids: how many callers a start touches is what a reviewer weighs.
     if action.speakers is not None and action.kind is not ActionKind.IN_SYNC:
         noun = "speakers" if action.spec_kind == "SpeakerEnrollmentJob" else "fraudsters"
         details.append(f"{action.speakers} {noun}")
@@ -258,6 +265,8 @@ def _action_line(action: Action, width: int, colour: bool, words: int = 10) -> s
         status = action_status(action)
         if status not in action.reason:  # a retired job's reason names its end already
             details.append(status)
+    # An orphan's hash is of no spec there is now: it would read as the hash the start would
+    # send.
     elif action.hash and action.kind is not ActionKind.ORPHANED:
         details.append(f"hash {action.hash[:12]}")
     if action.reason:
@@ -311,6 +320,8 @@ def plan_json(
     }
     if inputs is not None:
         document["inputs"] = inputs
+    # In the schema's documented order, not sorted: a reader of the file meets the checksum and
+    # the summary before the thousands of actions.
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 
@@ -323,6 +334,8 @@ def apply_text(report: ApplyReport, *, dry_run: bool) -> str:
         lines.append("Dry run: nothing was started.")
     for action in report.started:
         lines.append(f"Started {action.key} (attempt {action.attempt}).")
+    # Sorted by spec: the order the run met them in is the quota's, which says nothing to a
+    # reader.
     for key, reason in sorted(report.deferred.items()):
         lines.append(f"Queued {key}: {reason}.")
     for key, reason in sorted(report.blocked.items()):

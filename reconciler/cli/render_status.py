@@ -33,6 +33,8 @@ class Scope:
 
     def shows(self, key: str) -> bool:
         """Selected specs, and (when no selector narrowed them) removed ones."""
+        # A removed spec's job is shown only when no selector narrowed the view: a selector
+        # chooses by labels, and a removed spec has none left to match.
         return belongs(key, self.selected) or (self.selected == self.present and self.removed(key))
 
 
@@ -50,6 +52,8 @@ def _status_rows(state: State, scope: Scope | None = None) -> list[dict[str, Any
                 "attempt": job.attempt if job else None,
                 "jobId": job.job_id if job else None,
                 "jobName": job.job_name if job else None,
+                # An intent with no JobId is a Start not confirmed yet: 'STARTING', not a job
+                # without a status.
                 "status": (job.status or ("STARTING" if job.job_id is None else None))
                 if job
                 else None,
@@ -128,8 +132,12 @@ def watch_lines(state: State, *, width: int = 80, scope: Scope | None = None) ->
     running = sum(1 for r in rows if r["status"] in active)
     lines = [f"voiceid-reconciler status --watch · observed {state.observed_at or 'never'}"]
     words = [str(r["status"] or "NO JOB") for r in rows]
+    # Names take at most half the width: a long spec name must not push the bar off a narrow
+    # terminal.
     name_width = min(max((len(r["spec"]) for r in rows), default=10), max(width // 2, 10))
     status_width = max((len(w) for w in words), default=6)
+    # What is left of the width after the name, the status and ' 100%' (7 with the brackets),
+    # one column short of the edge, between 5 and 20 wide.
     bar_width = max(5, min(20, width - 1 - (2 + name_width + 2 + status_width + 1) - 7))
     for row, status in zip(rows, words, strict=True):
         if status in ("SUBMITTED", "IN_PROGRESS"):
@@ -141,6 +149,7 @@ def watch_lines(state: State, *, width: int = 80, scope: Scope | None = None) ->
         else:
             bar = ""
         line = f"  {row['spec'][:name_width]:<{name_width}}  {status:<{status_width}} {bar}"
+        # Cut one column short of the width: a line that wraps cannot be redrawn in place.
         lines.append(line.rstrip()[: max(width - 1, 20)])
     ended = len(rows) - running
     lines.append(f"{running} in flight, {ended} ended" + ("" if running else " — all ended"))
