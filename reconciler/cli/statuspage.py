@@ -104,6 +104,7 @@ def _waiting(section: Section) -> str:
 
 def _failures(section: Section) -> str:
     items = []
+    # Newest first here too: a failure people are asked about is the latest one.
     for bar in reversed(section.bars):
         record = bar.record
         if bar.status == "FAILED":
@@ -121,6 +122,8 @@ def _failures(section: Section) -> str:
             )
         elif bar.status == "COMPLETED_WITH_ERRORS":
             errors = {
+                # An output file's counts are kept as 'error:<code>' beside the outcomes: the
+                # codes are what a reader of a failure needs.
                 k.removeprefix("error:"): n
                 for k, n in (record.results or {}).items()
                 if k.startswith("error:")
@@ -167,6 +170,8 @@ def _summary(section: Section) -> str:
 
 def _in_order(counts: Counter[str]) -> list[tuple[str, int]]:
     order = list(LOOKS)
+    # A status the page does not know (one Voice ID adds) sorts last rather than failing the
+    # page.
     return sorted(counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)
 
 
@@ -177,6 +182,9 @@ def _section(section: Section, axis: Axis | None, ticks: Sequence[tuple[float, s
         else ""
     )
     parts = [
+        # Labelled by its heading, so a screen reader names each section as it reaches it;
+        # data-domain and data-kind let a reader of the file (and its tests) find a section
+        # without parsing text.
         f'<section id="{section.anchor}" aria-labelledby="{section.anchor}-h" '
         f'data-domain="{_e(section.domain)}" data-kind="{_e(section.kind)}">'
         f'<h2 id="{section.anchor}-h">{_e(section.domain)} · '
@@ -193,6 +201,7 @@ def _section(section: Section, axis: Axis | None, ticks: Sequence[tuple[float, s
 
 def _legend() -> str:
     items = [
+        # aria-hidden: the swatch is decoration; the word beside it says the status.
         f'<li><svg width="28" height="12" aria-hidden="true"><rect class="bar" x="0" y="1" '
         f'width="28" height="10" fill="url(#{look.pattern})"/></svg> '
         f'<span class="badge b-{status}">{look.symbol} {look.word}</span> {_e(look.meaning)}</li>'
@@ -257,6 +266,7 @@ def _header(
 
 
 def _title(state: State, sections_: Sequence[Section]) -> str:
+    # The tab's title counts the jobs that are news: a superseded version's failure is history.
     counts = Counter(
         bar.status for s in sections_ for bar in s.bars if bar.role in ("current", "unclaimed")
     )
@@ -291,9 +301,13 @@ def status_page(
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # Light only: the colours were checked for contrast on white (the tests measure them),
+        # and a browser's dark mode must not restyle the page's defaults under them.
         '<meta name="color-scheme" content="light">'
         f'<meta name="generator" content="voiceid-reconciler {__version__}">'
         f"<title>{_e(_title(state, found))}</title><style>{_CSS}</style></head><body>"
+        # The SVG patterns once, first in the body: every timeline and the legend fill by
+        # url(#id).
         f"{PATTERNS}{_header(state, found, rendered_at, scoped=scope is not None)}"
         f"{_legend()}<main>{body}</main>"
         '<footer><p class="muted">Written by <code>voiceid-reconciler status --format html'
@@ -302,6 +316,10 @@ def status_page(
     )
 
 
+# Font stacks end in DejaVu: the page's screenshot test renders in Debian's headless Chromium,
+# where that is the font installed (.ci/run). overflow-wrap: anywhere lets a 22-character id or
+# a long domain name break instead of widening a phone's page. print-color-adjust: exact keeps
+# the status colours in print, where browsers drop backgrounds by default.
 _CSS = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --tint: #f6f8fa; }
 * { box-sizing: border-box; }

@@ -122,6 +122,8 @@ class Section:
         """The section's id: unique, since a domain's name holds only letters, digits, ``-``
         and ``_`` (Voice ID's rule)."""
         text = f"{self.domain}-{self.kind}"
+        # 's-' first: an id must not start with a digit for a CSS selector, and a domain name
+        # may.
         return "s-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
 
 
@@ -147,6 +149,8 @@ def moment_of(text: str | None) -> float | None:
     if not text:
         return None
     try:
+        # fromisoformat reads the 'Z' as UTC (Python 3.11), so the moment does not depend on the
+        # host's time zone.
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
@@ -189,6 +193,7 @@ def _time(bars: Iterable[Bar], observed: float | None) -> None:
     """Each bar's start, end and, in flight, the estimate of its end."""
     for bar in bars:
         record = bar.record
+        # An intent not yet confirmed has no CreatedAt: it is drawn from when it was recorded.
         bar.start = moment_of(record.created_at) or moment_of(record.intent_at)
         bar.end = moment_of(record.ended_at)
         if bar.start is None:
@@ -198,12 +203,15 @@ def _time(bars: Iterable[Bar], observed: float | None) -> None:
             bar.end = max(observed, bar.start)
             percent = record.percent_complete or 0
             if 0 < percent < 100 and bar.end > bar.start:
+                # At its pace so far: 40% done in 20 minutes ends 30 minutes later. 0% and 100%
+                # tell no pace.
                 bar.estimate = bar.start + (bar.end - bar.start) * 100 / percent
 
 
 def _domain_names(state: State) -> dict[str, str]:
     """DomainId -> the name it was resolved from (the first in order, when several were)."""
     names: dict[str, str] = {}
+    # Sorted, so that of two names resolved to one id the same one is shown at every run.
     for name, domain_id in sorted(state.domains.items()):
         names.setdefault(domain_id, name)
     return names
@@ -263,6 +271,8 @@ def _wait(state: State, key: str, spec: LoadedSpec | None) -> Wait | None:
                 f"approved by {review} on {short_time(approval.at)}; starts when its domain's "
                 "slot for this kind frees"
             )
+            # -priority: a higher priority is served first, as the plan's queue serves it; then
+            # by when it was approved.
             return Wait(name, "queued", why, (1, -priority, approval.at, name))
         start = next_start(jobs, approval.max_attempts)  # the plan's own start rule
         if start is not None and start[1] == "retry-after-failure":
@@ -294,6 +304,8 @@ def sections(
             domain = names.get(domain_id, domain_id)
         else:  # a name no run resolved yet, or (without the specs) not even a name
             domain = f"{text} (not resolved yet)" if text else "domain unknown (no spec given)"
+        # Unresolved domains are told apart by their text: two specs naming two unknown domains
+        # must not share one section.
         key = (domain_id, domain if domain_id is None else "", kind)
         if key not in found:
             found[key] = Section(domain_id, domain, kind)
@@ -308,6 +320,8 @@ def sections(
         key=lambda s: (s.domain_id is None, s.domain, KIND_ORDER.index(s.kind)),
     )
     for each in ordered:
+        # By start, then name and attempt: the same state draws the same page; a bar with no
+        # time goes last.
         each.bars.sort(key=lambda b: (b.start is None, b.start or 0.0, b.label, b.record.attempt))
         each.waits.sort(key=lambda w: w.order)
     return ordered, _axis(bars, observed)
@@ -323,9 +337,12 @@ def _axis(bars: Sequence[Bar], observed: float | None) -> Axis | None:
     if observed is not None and observed < first:  # a clock that disagrees: show what is there
         observed = None
     estimates = [b.estimate for b in bars if b.estimate is not None]
+    # A job at 1% after an hour would stretch the axis to four days and squeeze every real bar
+    # into a sliver: its estimate is cut at the axis' edge instead.
     if estimates:  # an estimate stretches the axis by half its span at most
         last = max(last, min(max(estimates), last + (last - first) / 2))
     if last - first < MIN_SPAN:
         last = first + MIN_SPAN
+    # A percent of room at each end: a bar at the very edge would be cut by its own stroke.
     pad = (last - first) * 0.01
     return Axis(first - pad, last + pad, observed)

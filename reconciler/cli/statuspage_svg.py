@@ -28,6 +28,8 @@ ROW = 30
 """Pixels per job on a timeline: a line of text, then the bar."""
 LANE = 14
 """Pixels per lane of a packed timeline (more jobs than :data:`LABELLED`)."""
+# Beyond 40 labelled rows a section is taller than a screen; packed lanes keep a domain of a
+# thousand jobs one glance high (its table still lists every job).
 LABELLED = 40
 """The most jobs a timeline gives a labelled row each; beyond, it packs them into lanes."""
 AXIS = 24
@@ -58,6 +60,8 @@ def _lanes(bars: Sequence[Bar]) -> list[int]:
     lanes = []
     for bar in bars:
         start = bar.start if bar.start is not None else -math.inf
+        # First fit, bars taken in order of their start: one pass, and jobs that ran one after
+        # another share a lane.
         lane = next((i for i, end in enumerate(ends) if end <= start), len(ends))
         if lane == len(ends):
             ends.append(start)
@@ -84,12 +88,17 @@ def timeline(section: Section, axis: Axis, ticks: Sequence[tuple[float, str]]) -
     )
     ident = section.anchor
     out = [
+        # role="img" with a title and a description: a screen reader reads the timeline as one
+        # image with a caption (the table beneath holds the same jobs as text), not as a
+        # thousand shapes.
         f'<svg class="tl" width="100%" height="{height}" role="img" '
         f'aria-labelledby="{ident}-t {ident}-d">'
         f'<title id="{ident}-t">{_e(title)}</title>'
         f'<desc id="{ident}-d">From {clock_time(axis.start)} to {clock_time(axis.end)} UTC'
         f"{packed}; "
         "the table below the timeline lists the same jobs.</desc>"
+        # An inner SVG of 98%: every x is a percentage of it, so the page needs no width known
+        # in advance (it reflows on a phone), and a label at either edge is not clipped.
         '<svg x="1%" width="98%" overflow="visible">'
     ]
     for moment, label in ticks:
@@ -126,6 +135,7 @@ def _bar(bar: Bar, axis: Axis, top: int, *, labelled: bool) -> str:
     )
     below = 16 if labelled else 2
     y, h = (top + below + 2, 6) if bar.role == "superseded" else (top + below, 10)
+    # A <title> per job is the browser's own tooltip: no script, and packed bars are still told.
     parts = [f'<g class="job s-{_e(bar.status)} r-{bar.role}"><title>{_e(tip)}</title>']
     if labelled:
         parts.append(f'<text x="0" y="{top + 12}"><tspan class="name">{_e(bar.label)}</tspan>')
@@ -157,6 +167,7 @@ def _bar(bar: Bar, axis: Axis, top: int, *, labelled: bool) -> str:
 
 def ticks_of(axis: Axis) -> list[tuple[float, str]]:
     length = axis.end - axis.start
+    # At most six ticks: more labels would overlap on a phone's width.
     step = next((s for s in STEPS if length / s <= 6), STEPS[-1])
     if step >= 86400:
         form = "%d %b"
@@ -179,6 +190,8 @@ def ticks_of(axis: Axis) -> list[tuple[float, str]]:
 # colour (and in print, in grey): solid, dotted, hatched, striped, lined, pale with a dashed
 # outline (the CSS below draws the outlines).
 PATTERNS = (
+    # An SVG of no size holds the patterns for the whole page; focusable="false" keeps old Edge
+    # and IE from putting it in the tab order.
     '<svg class="defs" width="0" height="0" aria-hidden="true" focusable="false"><defs>'
     '<pattern id="p-completed" width="6" height="6" patternUnits="userSpaceOnUse">'
     '<rect width="6" height="6" fill="#1a7f37"/></pattern>'

@@ -44,6 +44,7 @@ _OUTCOMES = {
 _GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("new", lambda key: key.startswith("NEW_")),
     ("duplicates", lambda key: key.startswith("DUPLICATE")),
+    # 'OVERWR' catches both spellings the page knows (ENROLLMENT_OVERWRITE, OVERWRITTEN).
     ("overwritten", lambda key: "OVERWR" in key),
     ("errors", lambda key: key.startswith("error:")),
 )
@@ -57,6 +58,7 @@ def results_short(results: dict[str, int] | None) -> str:
         return ""
     totals: Counter[str] = Counter()
     for key, n in results.items():
+        # An outcome Voice ID adds later is counted as 'other', never dropped from the total.
         group = next((name for name, test in _GROUPS if test(key)), "other")
         totals[group] += n
     parts = [f"{thousands(totals['new'])} new"]
@@ -97,6 +99,8 @@ def badge(bar: Bar) -> str:
 def role_words(bar: Bar) -> str:
     """What a bar is beside its status: an earlier attempt, superseded, unclaimed, removed."""
     words = []
+    # Attempt 1 is said only when a later attempt exists (its role is 'attempt'): a lone first
+    # attempt is just the job.
     if bar.record.attempt > 1 or bar.role == "attempt":
         words.append(f"attempt {bar.record.attempt}")
     if bar.role in ("superseded", "unclaimed"):
