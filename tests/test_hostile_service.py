@@ -27,13 +27,8 @@ from pydantic import BaseModel, PlainValidator, StringConstraints
 from pydantic.fields import FieldInfo
 
 from reconciler.adapters import shapes
-from reconciler.adapters.voiceid import (
-    _ANSWER,
-    MALFORMED,
-    VoiceId,
-    _error_body,
-    _read_answer,
-)
+from reconciler.adapters.voiceid import VoiceId
+from reconciler.adapters.voiceid_answers import ANSWER, MALFORMED, error_body, read_answer
 from reconciler.cli import EXIT_ERROR, EXIT_OK, main
 from reconciler.core import jobkinds
 from reconciler.core.errors import RetryableError, VoiceIdError
@@ -424,8 +419,8 @@ def test_a_malformed_body_is_one_message_naming_the_member(body: bytes, said: st
     leaves botocore ``{}`` to parse."""
     response = _response(200, body)
     handed: dict[str, Any] = {}
-    _read_answer(response, handed, operation_model=types.SimpleNamespace(name=ENROLL))
-    answer = handed[_ANSWER]
+    read_answer(response, handed, operation_model=types.SimpleNamespace(name=ENROLL))
+    answer = handed[ANSWER]
     assert isinstance(answer, shapes.MalformedAnswer)
     assert str(answer).startswith(f"{ENROLL}: Voice ID answered ")
     assert said in str(answer)
@@ -449,7 +444,7 @@ def test_an_error_body_botocore_cannot_parse_is_rewritten(body: bytes) -> None:
     small object of strings; a message is one line of at most a few hundred characters."""
     parser = botocore.parsers.create_parser("json")
     shape = _voiceid_model().operation_model("ListDomains").output_shape
-    rewritten = _error_body(body)
+    rewritten = error_body(body)
     parsed = parser.parse(
         {
             "status_code": 400,
@@ -476,7 +471,7 @@ def test_an_error_body_keeps_what_botocore_and_the_adapter_read() -> None:
             "Extra": {"deep": [1]},
         }
     ).encode()
-    assert json.loads(_error_body(body)) == {
+    assert json.loads(error_body(body)) == {
         "__type": "ResourceNotFoundException",
         "message": "no such domain",
         "ResourceType": "DOMAIN",

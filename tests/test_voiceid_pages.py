@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.adapters.voiceid import _ANSWER, VoiceId, _checked, _observed, _read_answer
+from reconciler.adapters.voiceid import VoiceId
+from reconciler.adapters.voiceid_answers import ANSWER, checked, observed, read_answer
 from reconciler.cli import main
 from reconciler.core.errors import VoiceIdError
 from reconciler.core.kinds import JobKind
@@ -29,8 +30,8 @@ def test_a_page_read_directly_gives_what_botocores_parse_gives(
     plain_client = voiceid_env.client("voice-id")
     plain = VoiceId(plain_client, tps=0)
     for operation in ("ListSpeakerEnrollmentJobs", "ListFraudsterRegistrationJobs"):
-        plain_client.meta.events.unregister(f"before-parse.voice-id.{operation}", _read_answer)
-    raw = fast.client.list_speaker_enrollment_jobs(DomainId=domain_id)[_ANSWER].JobSummaries[0]
+        plain_client.meta.events.unregister(f"before-parse.voice-id.{operation}", read_answer)
+    raw = fast.client.list_speaker_enrollment_jobs(DomainId=domain_id)[ANSWER].JobSummaries[0]
     parsed = plain_client.list_speaker_enrollment_jobs(DomainId=domain_id)["JobSummaries"][0]
     assert isinstance(raw.CreatedAt, float)  # the page as JSON has it
     assert isinstance(parsed["CreatedAt"], datetime)  # botocore's parse
@@ -57,7 +58,7 @@ def test_a_page_read_directly_gives_what_botocores_parse_gives(
 def test_a_malformed_job_of_a_listing_is_refused_even_when_not_kept() -> None:
     for item in ({"JobStatus": "COMPLETED"}, {"JobId": "j", "JobStatus": "DONE"}, "not a job"):
         with pytest.raises(VoiceIdError, match="not trusting it"):
-            _checked(JobKind.ENROLLMENT, item)
+            checked(JobKind.ENROLLMENT, item)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +83,7 @@ def test_a_job_with_a_field_of_the_wrong_type_is_refused(field: str, value: obje
     with pytest.raises(
         VoiceIdError, match=rf"whose {field}(\.\w+)? is not an? \w+ \(\w+\); not trusting"
     ):
-        _observed(JobKind.ENROLLMENT, "D" * 22, item)
+        observed(JobKind.ENROLLMENT, "D" * 22, item)
 
 
 def test_a_job_with_every_field_as_voice_id_gives_it_is_read() -> None:
@@ -97,7 +98,7 @@ def test_a_job_with_every_field_as_voice_id_gives_it_is_read() -> None:
         "OutputDataConfig": {"S3Uri": "s3://bucket/out/", "KmsKeyId": "k"},
         "CreatedAt": 1_700_000_000.0,
     }
-    job = _observed(JobKind.ENROLLMENT, "D" * 22, item)
+    job = observed(JobKind.ENROLLMENT, "D" * 22, item)
     assert (job.domain_id, job.percent_complete, job.input_s3_uri) == (
         "E" * 22,
         100,
@@ -105,7 +106,7 @@ def test_a_job_with_every_field_as_voice_id_gives_it_is_read() -> None:
     )
     assert job.failure is not None
     assert (job.failure.status_code, job.failure.message) == (400, "bad manifest")
-    bare = _observed(JobKind.ENROLLMENT, "D" * 22, {"JobId": "j" * 22, "JobStatus": "SUBMITTED"})
+    bare = observed(JobKind.ENROLLMENT, "D" * 22, {"JobId": "j" * 22, "JobStatus": "SUBMITTED"})
     assert (bare.domain_id, bare.job_name, bare.failure, bare.percent_complete) == (
         "D" * 22,
         None,

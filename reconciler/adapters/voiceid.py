@@ -15,16 +15,17 @@ The client is built by :func:`reconciler.adapters.aws.make_client` and passed in
 can hand in a client pointed at the sandbox.
 
 Every answer is checked against its shape in one place before anything reads it
-(:mod:`reconciler.adapters.shapes`): botocore's ``before-parse`` hook (:func:`_read_answer`)
-hands the raw body to :func:`~reconciler.adapters.shapes.read` — bounded in size and depth,
-strict in types — and botocore is left ``{}`` to parse (its parser recurses, and its
-timestamp parser raises ``ValueError``). A malformed answer of any shape is a
+(:mod:`reconciler.adapters.shapes`): botocore's ``before-parse`` hook (in
+:mod:`reconciler.adapters.voiceid_answers`, this adapter's helper) hands the raw body to
+:func:`~reconciler.adapters.shapes.read` — bounded in size and depth, strict in types — and
+botocore is left ``{}`` to parse (its parser recurses, and its timestamp parser raises
+``ValueError``). A malformed answer of any shape is a
 :class:`~reconciler.core.errors.RetryableError` (code ``MalformedAnswer``) naming the
 operation and the member: retried promptly at most :data:`MALFORMED_ATTEMPTS` times (a
 truncated body from a proxy may heal; a malformed answer is no sign of load, so no long
 backoff), then refused. An error answer is handed to botocore rewritten to the members it
-reads, as short one-line strings (:func:`_error_body`): a body too large, too deep, not UTF-8
-or not an object becomes ``{}`` (its code then comes from the ``x-amzn-ErrorType`` header).
+reads, as short one-line strings: a body too large, too deep, not UTF-8 or not an object
+becomes ``{}`` (its code then comes from the ``x-amzn-ErrorType`` header).
 
 A listing is bounded too: a ``NextToken`` seen before in the same listing, or a page whose
 items are those of an earlier page, is a pagination cycle (a malformed answer, refused at
@@ -36,8 +37,6 @@ error after :data:`MAX_PAGES` pages, or :data:`MAX_EMPTY_PAGES` empty ones in a 
 from __future__ import annotations
 
 import itertools
-import json
-import re
 import threading
 import time
 from collections import Counter
@@ -48,7 +47,6 @@ from typing import Any
 
 import botocore.exceptions
 import structlog
-from pydantic_core import from_json
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -60,6 +58,7 @@ from tenacity import (
 )
 
 from reconciler.adapters import shapes
+from reconciler.adapters.voiceid_answers import ANSWER, MALFORMED, observed, one_line, read_answer
 from reconciler.core import jobkinds
 from reconciler.core.errors import (
     AccessDeniedError,
@@ -70,9 +69,8 @@ from reconciler.core.errors import (
     RetryableError,
     VoiceIdError,
 )
-from reconciler.core.jobs import Failure, ObservedJob
+from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
-from reconciler.core.times import iso
 
 log = structlog.get_logger("reconciler.voiceid")
 
@@ -88,8 +86,7 @@ _ERRORS: dict[str, type[VoiceIdError]] = {
     "RequestTimeoutException": RetryableError,
 }
 PAGE_SIZE = 100
-MALFORMED = "MalformedAnswer"
-"""The error code of an answer that is not of its operation's shape."""
+"""Jobs asked for per page: the most Voice ID's List*Jobs allow (fewer calls under 2 TPS)."""
 MALFORMED_ATTEMPTS = 3
 """Calls made for an answer that keeps coming back malformed, before it is refused."""
 MAX_PAGES = 10_000
@@ -97,12 +94,6 @@ MAX_PAGES = 10_000
 MAX_EMPTY_PAGES = 100
 """Empty pages in a row (each with a NextToken) one listing may take: a page repeated is how
 a cycle shows, and an empty page repeats under any token."""
-MESSAGE_LIMIT = 300
-"""Characters of an error message of Voice ID's kept in an error of ours (one line)."""
-_ANSWER = "VoiceIdReconcilerAnswer"
-"""The key under which :func:`_read_answer` hands the checked answer (or why it is not) to
-:meth:`VoiceId._call`, through botocore's parsed response."""
-_ERROR_BODY_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -145,7 +136,7 @@ class RateLimiter:
             else:  # reserve the next token; later callers queue behind this one
                 wait = (1 - tokens) / self.tps
                 self._buckets[operation] = (0.0, now + wait)
-        if wait:
+        if wait:  # outside the lock: one operation's wait never holds up another's bucket
             time.sleep(wait)
         return wait
 
@@ -171,13 +162,14 @@ class VoiceId:
         self._counting = threading.Lock()
         for operation in shapes.ANSWERS:  # once per client, however many adapters share it
             client.meta.events.register(
-                f"before-parse.voice-id.{operation}", _read_answer, unique_id=_ANSWER + operation
+                f"before-parse.voice-id.{operation}", read_answer, unique_id=ANSWER + operation
             )
         backoff = wait_random_exponential(multiplier=0.25, max=max_wait)
         prompt = wait_random(0, 0.1)
         bounded = stop_after_attempt(max_attempts) | stop_after_delay(max_delay)
         self._retrying = Retrying(
             retry=retry_if_exception_type(RetryableError),
+            # A malformed answer is no sign of load: asked again at once, not backed off.
             wait=lambda state: (prompt if _malformed(state) else backoff)(state),
             stop=lambda state: bounded(state) or self._stops(state),
             before_sleep=self._log_retry,
@@ -249,7 +241,7 @@ class VoiceId:
                     f"{operation}: {type(err).__name__}: {err.strerror or 'cannot be read'}",
                     code=type(err).__name__,
                 ) from err
-            answer = response.get(_ANSWER)
+            answer = response.get(ANSWER)
             if answer is None:  # no hook ran (a client of a test's): botocore's parse, checked
                 body = {k: v for k, v in response.items() if k != "ResponseMetadata"}
                 try:
@@ -269,12 +261,14 @@ class VoiceId:
         code = str(error.get("Code", ""))
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         cls = _ERRORS.get(code)
-        if cls is None:
+        if cls is None:  # a code we do not know: only then does the status decide (5xx: theirs)
             cls = RetryableError if status >= 500 else VoiceIdError
+        # Counted apart from the retries: the run summary and the metrics show an operator
+        # throttled by Voice ID (another tool sharing the quota, or a --tps set too high).
         if code == "ThrottlingException":
             with self._counting:
                 self.throttles[operation] += 1
-        detail = _one_line(str(error.get("Message") or "")) or code or "unknown error"
+        detail = one_line(str(error.get("Message") or "")) or code or "unknown error"
         resource = str(err.response.get("ResourceType") or error.get("ResourceType") or "")
         conflict = str(err.response.get("ConflictType") or error.get("ConflictType") or "")
         return cls(f"{operation}: {code}: {detail}", code=conflict or code, resource_type=resource)
@@ -297,7 +291,7 @@ class VoiceId:
         """Every domain of the account (ListDomains, cached for the run)."""
         if self._domains is None:
             found: list[Domain] = []
-            for page in self._pages("ListDomains", MaxResults=10):
+            for page in self._pages("ListDomains", MaxResults=10):  # ListDomains' most
                 assert isinstance(page, shapes.ListDomainsAnswer)
                 for item in page.DomainSummaries:
                     details = item.WatchlistDetails
@@ -347,18 +341,18 @@ class VoiceId:
             assert isinstance(page, shapes.ListJobsAnswer)
             for item in page.JobSummaries:
                 if keep is None or keep(item.JobName, item.JobStatus):
-                    yield _observed(kind, domain_id, item)
+                    yield observed(kind, domain_id, item)
 
     def describe_job(self, kind: JobKind, domain_id: str, job_id: str) -> ObservedJob:
         answer = self._call(jobkinds.of(kind).describe_operation, DomainId=domain_id, JobId=job_id)
         assert isinstance(answer, shapes.JobAnswer)
-        return _observed(kind, domain_id, answer.Job)
+        return observed(kind, domain_id, answer.Job)
 
     def start_job(self, kind: JobKind, params: dict[str, Any]) -> ObservedJob:
         """Start a job (``params`` carry our ClientToken and JobName)."""
         answer = self._call(jobkinds.of(kind).start_operation, **params)
         assert isinstance(answer, shapes.JobAnswer)
-        return _observed(kind, params["DomainId"], answer.Job)
+        return observed(kind, params["DomainId"], answer.Job)
 
     def _pages(self, operation: str, **params: Any) -> Iterator[shapes.Answer]:
         """The pages of one listing, each checked (see the module: cycles, sizes, bound)."""
@@ -373,12 +367,15 @@ class VoiceId:
                 raise _malformed_listing(
                     operation, f"a page of {len(items)} items (MaxResults {params['MaxResults']})"
                 )
+            # A page is known by its items' ids, not by its token: a service that cycles may
+            # hand out a fresh token each time round. Empty pages all look alike, so they are
+            # counted in a row instead (MAX_EMPTY_PAGES).
             seen = hash(tuple(_item_id(item) for item in items))
             if items and seen in pages:
                 raise _malformed_listing(operation, "a page it had already answered (a cycle)")
             pages.add(seen)
             empty = 0 if items else empty + 1
-            yield page
+            yield page  # before the next call: a caller acts on each page as it comes (streaming)
             token = page.NextToken  # type: ignore[union-attr]
             if not token:
                 return
@@ -429,116 +426,6 @@ def _item_id(item: Any) -> str:
     if isinstance(item, shapes.WatchlistSummary):
         return item.WatchlistId
     return str(item.JobId)
-
-
-def _checked(kind: JobKind, item: Any) -> tuple[str, str]:
-    """A job's JobId and JobStatus; an answer without them is malformed, and refused."""
-    job = _job(kind, item)
-    return job.JobId, job.JobStatus
-
-
-def _job(kind: JobKind, item: Any) -> shapes.JobSummary:
-    if isinstance(item, shapes.JobSummary):
-        return item
-    try:
-        return shapes.check_job(item)
-    except shapes.MalformedAnswer as err:
-        raise VoiceIdError(str(err).replace("a job ", f"a {kind} ", 1), code=MALFORMED) from None
-
-
-def _observed(kind: JobKind, domain_id: str, item: Any) -> ObservedJob:
-    """A job of a checked answer (or one to check: a mapping) as the reconciler keeps it."""
-    job = _job(kind, item)
-    failure = job.FailureDetails
-    progress = job.JobProgress
-    source = getattr(job, "InputDataConfig", None)
-    output = getattr(job, "OutputDataConfig", None)
-    return ObservedJob(
-        kind=kind,
-        domain_id=job.DomainId or domain_id,
-        job_id=job.JobId,
-        job_name=job.JobName,
-        status=JobStatus(job.JobStatus),
-        percent_complete=progress.PercentComplete if progress else None,
-        created_at=None if job.CreatedAt is None else iso(job.CreatedAt),
-        ended_at=None if job.EndedAt is None else iso(job.EndedAt),
-        # one line, whole: the model bounds it (shapes.MAX_MESSAGE_LENGTH), and a cut here
-        # could leave half a speaker id where the redaction of what leaves the process looks
-        failure=Failure(
-            status_code=failure.StatusCode, message=_one_line(failure.Message or "", None)
-        )
-        if failure
-        else None,
-        input_s3_uri=source.S3Uri if source else None,
-        output_s3_uri=output.S3Uri if output else None,
-    )
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
-
-
-def _one_line(text: str, limit: int | None = MESSAGE_LIMIT) -> str:
-    """A message of Voice ID's as one line: control characters, line breaks and bidi
-    overrides become spaces; beyond ``limit`` characters it is cut before the word the limit
-    falls in, never inside it (a redaction later must still find every identifier whole)."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    if limit is None or len(text) <= limit:
-        return text
-    room = limit - 1  # and the ellipsis
-    head = text[:room]
-    if text[room] != " ":  # the limit falls inside a word: drop that word whole
-        head = head.rsplit(" ", 1)[0] if " " in head else ""
-    return head.rstrip() + "…"
-
-
-def _read_answer(
-    response_dict: dict[str, Any],
-    customized_response_dict: dict[str, Any],
-    operation_model: Any = None,
-    **_: Any,
-) -> None:
-    """botocore's ``before-parse`` hook of every operation the product calls: the answer is
-    read and checked here (:func:`reconciler.adapters.shapes.read`) and handed over under
-    :data:`_ANSWER`, with the reason when it is malformed; botocore is left ``{}`` to parse.
-    Its parser walks every member of every summary against the model (a cold start lists a
-    hundred thousand of them: that walk was a fifth of its CPU), recurses into what it
-    decoded and raises ``ValueError`` for a time it cannot read. An error answer is handed
-    to botocore rewritten to the members it reads, as strings (:func:`_error_body`)."""
-    body = response_dict.get("body") or b""
-    if not 200 <= int(response_dict.get("status_code") or 0) < 300:
-        response_dict["body"] = _error_body(body)
-        return
-    try:
-        answer: Any = shapes.read(operation_model.name, body)
-    except shapes.MalformedAnswer as err:
-        answer = err
-    customized_response_dict[_ANSWER] = answer
-    response_dict["body"] = b"{}"
-
-
-_ERROR_MEMBERS = ("__type", "message", "Message", "ResourceType", "ConflictType")
-
-
-def _error_body(body: bytes) -> bytes:
-    """An error answer as botocore may parse it: the members it and :meth:`VoiceId._translate`
-    read, each a string of at most a few hundred characters; ``{}`` for a body that is too
-    large, too deep, not UTF-8 or not a JSON object (botocore would raise ``RecursionError``,
-    ``UnicodeDecodeError`` or ``AttributeError``; its code then comes from the
-    ``x-amzn-ErrorType`` header or the HTTP status)."""
-    parsed: Any = None
-    if len(body) <= _ERROR_BODY_LIMIT:
-        try:
-            parsed = from_json(body)
-        except ValueError:
-            parsed = None
-    if not isinstance(parsed, dict):
-        return b"{}"
-    kept = {
-        name: _one_line(value)
-        for name in _ERROR_MEMBERS
-        if isinstance(value := parsed.get(name), str) and value.strip()
-    }
-    return json.dumps(kept).encode()
 
 
 def _snake(operation: str) -> str:
