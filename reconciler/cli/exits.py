@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+# 2 for pending changes, as terraform plan -detailed-exitcode says it: CI scripts written for
+# Terraform read it unchanged.
 EXIT_PENDING = 2
 """``plan --detailed-exitcode``: starts are pending."""
 EXIT_TIMEOUT = 3
@@ -33,6 +35,8 @@ EXIT_COMPLETED_WITH_ERRORS = 8
 """A managed job ended COMPLETED_WITH_ERRORS (some requests failed: ``status --details``)."""
 EXIT_FAIL_ON = 9
 """``--fail-on``: the plan holds an action of a class it names (blocked, failed, ...)."""
+# 128 + SIGINT, as a shell reports a command stopped by Ctrl-C; SIGTERM (a pod stopped) exits
+# the same way, since the run stopped as cleanly.
 EXIT_INTERRUPTED = 130
 """Ctrl-C or SIGTERM: the state was saved; a re-run continues."""
 EXIT_OUTPUT_CLOSED = 141

@@ -249,6 +249,8 @@ def _action_line(action: Action, width: int, colour: bool, words: int = 10) -> s
     symbol, word, code = _label(action)
     label = f"{symbol} {word:<{words}}"
     if colour:
+        # Coloured after the padding: escape codes take no room on screen but would count in the
+        # width.
         label = f"\x1b[{code}m{label}\x1b[0m"
     details = []
     if action.domain_id:
