@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.core import identity
+from reconciler.core import identity, jobkinds
 from reconciler.core.identity import (
     Resolution,
     StartRequest,
@@ -255,7 +255,7 @@ def _shuffled(data: Any, draw: st.DrawFn) -> Any:
 
 
 @st.composite
-def _reordered(draw: st.DrawFn) -> tuple[dict[str, Any], str, bool]:
+def _reordered(draw: st.DrawFn) -> tuple[dict[str, Any], str | None, bool]:
     return (
         _shuffled(BASE, draw),
         draw(st.sampled_from(["'", '"', None])),
@@ -288,7 +288,7 @@ _MAYBE_INT = st.none() | st.integers(min_value=-(2**70), max_value=2**70)
 def _requests(draw: st.DrawFn) -> StartRequest:
     kind = draw(st.sampled_from(["SpeakerEnrollmentJob", "FraudsterRegistrationJob"]))
     maybe_text = st.none() | _TEXT
-    config = draw(
+    config: dict[str, Any] = draw(
         st.fixed_dictionaries(
             {
                 "existingEnrollmentAction": maybe_text,
@@ -307,13 +307,15 @@ def _requests(draw: st.DrawFn) -> StartRequest:
         )
     )
     if draw(st.booleans()):  # one of the shared configurations, as start_request makes them
-        config = (
-            identity._enrollment_config(
-                config["existingEnrollmentAction"], *config["fraudDetection"].values()
+        settings, watchlist_id = (
+            (
+                (config["existingEnrollmentAction"], *list(config["fraudDetection"].values())[:2]),
+                config["fraudDetection"]["watchlistId"],
             )
             if kind == "SpeakerEnrollmentJob"
-            else identity._registration_config(*config.values())
+            else (tuple(config.values())[:2], config["watchlistId"])
         )
+        config = identity._config(jobkinds.of(kind).config, settings, watchlist_id)
     return StartRequest(
         kind=kind,
         domain_id=draw(_TEXT),
@@ -343,7 +345,7 @@ def test_a_request_of_other_types_is_canonical_through_json_dumps() -> None:
         output_s3_uri="s3://b/out/",
         kms_key_id="k",
         config={"a": 1},
-        revision=True,  # type: ignore[arg-type]  # a bool is no int to the hand-written text
+        revision=True,  # a bool is no int to the hand-written text
     )
     assert request.canonical == identity._dumped_essence(request)
     assert '"revision":true' in request.canonical

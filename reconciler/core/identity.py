@@ -5,8 +5,8 @@ A spec is resolved (domain name to DomainId, watchlist name to WatchlistId) into
 whitespace, UTF-8, defaults filled in) hashed with SHA-256 is the **spec hash**:
 
 * it covers exactly what changes the job: kind, DomainId, role, input URI and manifest
-  digest, output URI and KMS key, the enrollment/registration configuration, and
-  ``revision``;
+  digest, output URI and KMS key, the kind's own configuration (made by its module:
+  :mod:`reconciler.core.jobkinds`), and ``revision``;
 * comments, key order, quoting, labels, priority, ``maxAttempts`` and a pure rename of
   ``metadata.name`` do not change it (golden tests pin this).
 
@@ -29,13 +29,15 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.core import jobkinds
 from reconciler.core.canonjson import compact as _dumps
 from reconciler.core.canonjson import string as _string
-from reconciler.core.spec import ENROLLMENT, SpecDocument, SpecFacts
+from reconciler.core.jobkinds.base import Settings
+from reconciler.core.spec import SpecDocument, SpecFacts
 
 IDENTITY_VERSION = 1
 HASH_IN_NAME = 32
@@ -106,6 +108,12 @@ class StartRequest:
             return _dumped_essence(self)
         kind, domain_id, role = _string(kind), _string(domain_id), _string(role)
         source, output, kms_key = _string(source), _string(output), _string(kms_key)
+        # Hand-written, not json.dumps(essence, sort_keys=True): a run makes this text for each
+        # spec it hashes, and this is a fifth of the time (88c68af, bench/README.md). It must be
+        # byte for byte _dumped_essence's text (keys in sorted order, no spaces, each string
+        # through json's own encoder, the kind's configuration as _config_text gives it): every
+        # job ever started carries the hash of that text in its ClientToken and JobName. A
+        # property test (tests/test_identity.py) holds the two equal; the golden hashes pin it.
         return (
             f'{{"config":{_config_text(self.config)},"dataAccessRoleArn":{role},'
             f'"domainId":{domain_id},"identity":{IDENTITY_VERSION},'
@@ -194,19 +202,7 @@ def start_request(
     external manifest's ETag).
     """
     facts = spec if isinstance(spec, SpecFacts) else SpecFacts.of(spec)
-    if facts.kind is ENROLLMENT:
-        config = _enrollment_config(
-            facts.existing_enrollment_action,
-            facts.fraud_action,
-            facts.risk_threshold,
-            resolution.watchlist_id,
-        )
-    else:
-        config = _registration_config(
-            facts.duplicate_registration_action,
-            facts.similarity_threshold,
-            resolution.watchlist_id,
-        )
+    config = configuration(facts, resolution.watchlist_id)
     source = input_uri or facts.manifest
     if source is None:
         raise ValueError(f"{facts.name}: a roster needs its staged manifest URI")
@@ -221,6 +217,15 @@ def start_request(
         revision=facts.revision,
         manifest_digest=manifest_digest,
     )
+
+
+def configuration(facts: SpecFacts, watchlist_id: str | None = None) -> dict[str, Any]:
+    """The canonical configuration of a spec's own settings (its kind's ``config``), with the
+    watchlist's id (None: the domain's default, or not known yet: an offline plan's risk
+    notes read the settings alone). Shared between the specs of the same settings: never
+    change it."""
+    kind = jobkinds.of(facts.kind)
+    return _config(kind.config, kind.settings_of(facts), watchlist_id)
 
 
 def client_token(spec_hash: str, attempt: int = 1) -> str:
@@ -293,31 +298,12 @@ reused while it is here)."""
 
 
 # The configuration of a request is one of a few per domain: requests share one value each
-# (never changed once made), instead of holding two dicts per spec.
+# (never changed once made), instead of holding two dicts per spec. Keyed by the kind's config
+# function, not its name: a kind registered for a test under a name used before gets its own.
 @functools.lru_cache(maxsize=1024)
-def _enrollment_config(
-    existing: str | None, action: str | None, risk: int | None, watchlist_id: str | None
+def _config(
+    make: Callable[[Settings, str | None], dict[str, Any]],
+    settings: Settings,
+    watchlist_id: str | None,
 ) -> dict[str, Any]:
-    return _shared(
-        {
-            "existingEnrollmentAction": existing,
-            "fraudDetection": {
-                "action": action,
-                "riskThreshold": risk,
-                "watchlistId": watchlist_id,
-            },
-        }
-    )
-
-
-@functools.lru_cache(maxsize=1024)
-def _registration_config(
-    duplicate: str | None, threshold: int | None, watchlist_id: str | None
-) -> dict[str, Any]:
-    return _shared(
-        {
-            "duplicateRegistrationAction": duplicate,
-            "fraudsterSimilarityThreshold": threshold,
-            "watchlistId": watchlist_id,
-        }
-    )
+    return _shared(make(settings, watchlist_id))

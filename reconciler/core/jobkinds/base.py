@@ -6,9 +6,15 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from reconciler.core.specsections import Document
+
+Setting: TypeAlias = str | int | None
+"""One of a kind's own settings as a spec's facts hold it (a JSON scalar: the spec cache keeps
+it)."""
+Settings: TypeAlias = tuple[Setting, ...]
+"""A kind's own settings, in the order its module gives them (only it reads them)."""
 
 
 class ManifestEntry(Protocol):
@@ -46,6 +52,13 @@ class KindDef:
     document: type[Document]
     """The kind's spec document model (its ``spec`` section: the input's roster, the kind's
     own settings); the loader validates a document of this kind with it."""
+    settings_of: Callable[[Any], Settings]
+    """The kind's own settings, from a spec's facts (:class:`reconciler.core.spec.SpecFacts`)."""
+    config: Callable[[Settings, str | None], dict[str, Any]]
+    """The request's canonical configuration of the kind's own settings (what the spec hash
+    covers of them: :class:`reconciler.core.identity.StartRequest`), from the settings and the
+    watchlist's id (None: the domain's default). Every setting is in it, defaults filled in:
+    a key added, dropped or renamed changes the hash of every spec of the kind."""
     start_config: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]
     """The Start call's parameter of the kind's own settings (``EnrollmentConfig``), from the
     request's canonical configuration (:class:`reconciler.core.identity.StartRequest`)."""

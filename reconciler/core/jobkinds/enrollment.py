@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from reconciler.core.jobkinds.base import KindDef
+from reconciler.core.jobkinds.base import KindDef, Settings
 from reconciler.core.kinds import JobKind
 from reconciler.core.specsections import (
     Document,
@@ -77,6 +77,18 @@ class SpeakerEnrollmentJob(Document):
 # --- the Start request ------------------------------------------------------------------------
 
 
+def _settings_of(facts: Any) -> Settings:
+    return (facts.existing_enrollment_action, facts.fraud_action, facts.risk_threshold)
+
+
+def _config(settings: Settings, watchlist_id: str | None) -> dict[str, Any]:
+    existing, action, risk = settings
+    return {
+        "existingEnrollmentAction": existing,
+        "fraudDetection": {"action": action, "riskThreshold": risk, "watchlistId": watchlist_id},
+    }
+
+
 def _start_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     fraud = config["fraudDetection"]
     fraud_config: dict[str, Any] = {"FraudDetectionAction": fraud["action"]}
@@ -111,6 +123,8 @@ KIND = KindDef(
     per_job=10_000,
     speaker_ids=True,
     document=SpeakerEnrollmentJob,
+    settings_of=_settings_of,
+    config=_config,
     start_config=_start_config,
     risk_notes=_risk_notes,
     output_list="SuccessfulEnrollments",

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from reconciler.core.jobkinds.base import KindDef
+from reconciler.core.jobkinds.base import KindDef, Settings
 from reconciler.core.kinds import JobKind
 from reconciler.core.specsections import (
     Document,
@@ -58,6 +58,19 @@ class FraudsterRegistrationJob(Document):
 # --- the Start request ------------------------------------------------------------------------
 
 
+def _settings_of(facts: Any) -> Settings:
+    return (facts.duplicate_registration_action, facts.similarity_threshold)
+
+
+def _config(settings: Settings, watchlist_id: str | None) -> dict[str, Any]:
+    duplicate, threshold = settings
+    return {
+        "duplicateRegistrationAction": duplicate,
+        "fraudsterSimilarityThreshold": threshold,
+        "watchlistId": watchlist_id,
+    }
+
+
 def _start_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     registration: dict[str, Any] = {
         "DuplicateRegistrationAction": config["duplicateRegistrationAction"]
@@ -86,6 +99,8 @@ KIND = KindDef(
     per_job=500,
     speaker_ids=False,
     document=FraudsterRegistrationJob,
+    settings_of=_settings_of,
+    config=_config,
     start_config=_start_config,
     risk_notes=_risk_notes,
     output_list="SuccessfulRegistrations",
