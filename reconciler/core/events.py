@@ -39,8 +39,13 @@ from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Action, ActionKind, Plan
 from reconciler.core.state import BlockedSince, JobRecord, SinkLedger, State, Unblocked
 
+# Counted in runs, not polls: a webhook down for a long --wait must not give up its events
+# within one run. Yet not forever: a message the sink refuses as it is (too large, a payload it
+# rejects) would be sent again, with every later event added, at every run after.
 MAX_ATTEMPTS = 5
 """Runs in a row a sink may fail before its pending events are given up."""
+# One apply may start or fail hundreds of jobs: a message of every line would be cut or refused
+# by a chat service's size limit, and read by nobody; the counts in the title stay whole.
 MESSAGE_CAP = 20
 """Events listed in one message; the rest are counted (``and N more``)."""
 
@@ -97,6 +102,8 @@ _RETRY_WORDS = {
     Retry.AWAITING_REVIEW: "awaits review",
     Retry.ALLOWED: "is allowed (the next apply plans it)",
 }
+# The two fates of a retry that say why it waits; a retry that will start, or did, needs no
+# reason in the message.
 _WAITING = frozenset({Retry.QUEUED, Retry.AWAITING_REVIEW})
 
 
@@ -188,6 +195,9 @@ class Event:
 
 def sink_key(url: str) -> str:
     """The ledger's name for a sink: a digest of its URL (a URL may hold a token)."""
+    # The URL may hold a token (Slack's and Teams' webhooks are secret URLs) and the state is
+    # committed to git: only a digest is kept. 64 bits tell a run's handful of sinks apart; the
+    # length keeps the state's ledger lines short.
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
@@ -213,9 +223,15 @@ def derive(
 
     events: list[Event] = []
     for key, entry in sorted(state.specs.items()):
+        # The parts of a chunked roster are state entries of their own ('<name>-part-NNN') with
+        # no spec of their own: the wiring gives maxAttempts by spec key, so a part takes its
+        # roster's.
         limit = (limits.get(key) or limits.get(key.rsplit("-part-", 1)[0])) if limits else None
         unplanned = planned is None or key not in planned
         fate = _Fate(entry.jobs + entry.history, entry.hash, coming.get(key), limit, unplanned)
+        # The history holds the jobs of earlier hashes: a superseded version's job that ends
+        # after the spec changed is still told (its id is by JobId, so it is told once however
+        # often it shows).
         for record in entry.jobs + entry.history:
             events.extend(_job_events(key, record, names, fate))
     for action in plan.actions if plan is not None else ():
@@ -234,6 +250,9 @@ def derive(
     for key, now in sorted(state.blocked.items()):
         events.append(
             of_spec(
+                # 'since' is in the id: a spec blocked, unblocked and blocked again is a new
+                # fact each time, told again; the same block seen by every poll is one id, told
+                # once.
                 f"blocked/{key}/{now.since}",
                 EventKind.BLOCKED,
                 key,
@@ -275,8 +294,13 @@ class _Fate:
         later = [r for r in self.jobs if r.hash == record.hash and r.attempt > record.attempt]
         if later:
             nearest = min(later, key=lambda r: r.attempt)
+            # A recorded attempt without a JobId is an intent whose Start was not confirmed (a
+            # run killed between intent and answer): it may or may not exist yet, so it is
+            # 'starting', not 'started'.
             return nearest.attempt, Retry.STARTED if nearest.job_id else Retry.STARTING
         action = self.coming
+        # Only a retry of the failed job's own hash follows it: a plan that starts a new version
+        # after a FAILED job makes that failure the last attempt of its hash.
         if action is not None and action.hash == record.hash:
             attempt = action.attempt or 0
             if attempt > record.attempt:
@@ -286,6 +310,9 @@ class _Fate:
                     return attempt, Retry.QUEUED
                 return attempt, Retry.WILL_START
         if (
+            # Only without a plan's word: a plan that holds the spec and shows no retry has
+            # decided (the limit was reached, the spec changed), and maxAttempts must not
+            # contradict it.
             self.unplanned
             and record.hash == self.current
             and self.max_attempts
@@ -296,6 +323,8 @@ class _Fate:
 
 
 def _job_events(key: str, record: JobRecord, names: dict[str, str], fate: _Fate) -> list[Event]:
+    # An intent with no JobId yet is no event: every id is by JobId, so a job is told once it
+    # exists and the same fact is not told again under another name when its Start is confirmed.
     if not record.job_id:
         return []
     common: dict[str, Any] = {
@@ -307,6 +336,8 @@ def _job_events(key: str, record: JobRecord, names: dict[str, str], fate: _Fate)
         "attempt": record.attempt,
     }
     out = [Event(f"started/{record.job_id}", EventKind.STARTED, at=record.created_at, **common)]
+    # A status of None is a job started but not described yet; IN_PROGRESS and the other live
+    # statuses map to nothing: only ends are events beside 'started'.
     ended = _ENDED.get(record.status) if record.status else None
     if ended is not None:
         failure = None
@@ -362,6 +393,8 @@ class Outbox:
 def open_ledgers(state: State, urls: Sequence[str], baseline: Iterable[str]) -> None:
     """Give every sink that has none a ledger whose delivered ids are ``baseline`` (the
     events already true when the run began: a new sink hears of what happens from now on)."""
+    # Sorted: the ledger is a list in the state, which is committed to git; an order that moved
+    # from run to run would make a diff of every ledger at every write.
     ids = sorted(set(baseline))
     for url in urls:
         state.notified.setdefault(sink_key(url), SinkLedger(delivered=list(ids)))
@@ -378,7 +411,13 @@ def pending(
     out = []
     for url in urls:
         ledger = state.notified.setdefault(sink_key(url), SinkLedger())
+        # A ledger keeps only the ids still derivable: a job retired, forgotten or moved out of
+        # the state drops out of its ledger, which would otherwise grow by every event ever
+        # sent.
         done = set(ledger.delivered) & derivable
+        # Kinds --notify-on leaves out are marked delivered now, never pending: widening
+        # --notify-on later tells what happens from then on instead of replaying the history of
+        # the new kinds.
         ledger.delivered = sorted(done | unwanted)
         todo = [e for e in events if e.id not in done and e.kind in kinds]
         out.append(Outbox(url, todo))
@@ -390,6 +429,7 @@ def delivered(state: State, outbox: Outbox, now: str) -> None:
     """Record that ``outbox`` reached its sink."""
     ledger = state.notified[sink_key(outbox.sink)]
     ledger.delivered = sorted(set(ledger.delivered) | {e.id for e in outbox.events})
+    # 'Runs in a row': one delivery that reaches the sink starts the count again.
     ledger.failures = 0
     ledger.last_sent = now
 
@@ -402,6 +442,9 @@ def failed(state: State, outbox: Outbox) -> bool:
     ledger.failures += 1
     if ledger.failures < MAX_ATTEMPTS:
         return False
+    # Given up means recorded as delivered: the events stop being carried into every later
+    # message, and the count starts again so the next new events get their own MAX_ATTEMPTS
+    # runs.
     ledger.delivered = sorted(set(ledger.delivered) | {e.id for e in outbox.events})
     ledger.failures = 0
     return True
@@ -413,6 +456,9 @@ def _prune_unblocked(state: State) -> None:
     keep = [
         u
         for event_id, u in ids.items()
+        # With no sink at all, any() of nothing is False and the fact goes at once: an unblocked
+        # fact exists only to be told, and the state must not keep one for each spec ever
+        # unblocked.
         if any(event_id not in ledger.delivered for ledger in state.notified.values())
     ]
     state.unblocked[:] = keep
@@ -436,6 +482,8 @@ def message(events: Sequence[Event], *, cap: int = MESSAGE_CAP) -> tuple[str, st
             ]
         )
     }
+    # Failures first, so the cap cuts the started and completed lines before any failure; spec
+    # and id after make the message the same for the same events (a re-sent one reads the same).
     ordered = sorted(events, key=lambda e: (order[e.kind], e.spec, e.id))
     counts: dict[str, int] = {}
     for event in ordered:

@@ -35,6 +35,8 @@ from reconciler.core.times import iso
 
 log = structlog.get_logger("reconciler.notify")
 
+# A minute groups the polls of an apply --wait (one every 15 s by default) four to a message,
+# while a run's failures still reach people within the minute they happen.
 DEFAULT_INTERVAL = 60.0
 """Seconds between two messages to one sink within one run (``--notify-interval``)."""
 
@@ -82,6 +84,9 @@ class Notifier:
             ev.note_blocked(state, plan, when)
         final = final or _nothing_left(state, plan)
         events = ev.derive(state, plan, max_attempts=self.max_attempts)
+        # From every event, not only the pending ones: the commit statuses tally every spec of a
+        # commit, and a job whose attempt-failed event went out in an earlier poll is still
+        # pending, not failed.
         retrying = {e.job_id for e in events if e.kind is EventKind.ATTEMPT_FAILED}
         boxes = ev.pending(state, events, list(self.sinks), kinds=self.kinds)
         for box in boxes:
@@ -92,6 +97,8 @@ class Notifier:
                 continue  # stays pending: a later delivery of this run carries it
             sink = self.sinks[box.sink]
             title, text = ev.message(box.events)
+            # Worked out only if a sink reads them (GitHub's does): the tally walks every spec
+            # of the state, which Slack, SNS and webhook deliveries have no use for.
             statuses = functools.partial(
                 commit_statuses, state, box.events, self.commit_of, retrying
             )
@@ -100,6 +107,9 @@ class Notifier:
             except NotifyError as err:
                 first = box.sink not in self.failed_sinks
                 self.failed_sinks.add(box.sink)
+                # A run counts once towards giving up, however many polls retried it:
+                # MAX_ATTEMPTS is runs in a row, and a long --wait must not give a sink up
+                # within the run.
                 given_up = ev.failed(state, box) if first else False
                 log.warning(
                     "notify.failed",
@@ -110,6 +120,8 @@ class Notifier:
                 )
                 continue
             ev.delivered(state, box, when)
+            # Only on success: a sink that failed is tried again at the next poll, not held an
+            # interval.
             self._last_sent[box.sink] = now
             log.info("notify.sent", sink=sink.name, events=len(box.events))
 
@@ -141,7 +153,12 @@ def commit_statuses(
     worst of the specs of that commit and context — failure (a job FAILED or with errors),
     error (blocked), pending (running, not started, or FAILED with a retry to come: a job id
     of ``retrying``), success (all COMPLETED)."""
+    # The context names the domain by its name, as people know it (voiceid/prod-eu/enrollment);
+    # an id the state has no name for is shown as it is rather than dropped.
     names = {domain_id: name for name, domain_id in state.domains.items()}
+    # Only the (commit, context) pairs an event touched get a status: GitHub keeps the last
+    # status of each context, so the others are already right, and posting them again would
+    # spend the API's rate limit on every poll.
     touched = set()
     for event in events:
         sha = commit_of(event.spec)
@@ -150,6 +167,9 @@ def commit_statuses(
     if not touched:
         return []
     tally: dict[tuple[str, str], dict[str, int]] = {}
+    # Every spec of a touched commit and context is tallied, not only those with an event: a
+    # status made from the new events alone would turn a context green while another of its
+    # specs failed.
     for key, entry in state.specs.items():
         sha = commit_of(key)
         if not sha:
@@ -160,6 +180,7 @@ def commit_statuses(
         latest = entry.latest()
         if key in state.blocked:
             word = "blocked"
+        # No record or no status yet: an intent or a Start not described yet, still under way.
         elif latest is None or latest.status is None or latest.active:
             word = "running"
         elif latest.job_id in retrying:
@@ -172,6 +193,7 @@ def commit_statuses(
         counts[word] = counts.get(word, 0) + 1
     out = []
     for (sha, context), counts in sorted(tally.items()):
+        # The worst word wins: one failed spec makes its commit's context red.
         state_ = max(
             (
                 {
