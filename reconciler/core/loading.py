@@ -59,6 +59,7 @@ from reconciler.core.roster import (
 from reconciler.core.selector import select
 from reconciler.core.spec import KINDS, MODELS, LoadedSpec
 from reconciler.core.speccache import SpecCache, file_key
+from reconciler.core.yamlcheck import translate_errors
 from reconciler.core.yamlpos import (
     MAX_DEPTH,
     MAX_NODES,
@@ -73,7 +74,6 @@ from reconciler.core.yamlpos import (
     read_bytes_checked,
     read_text_checked,
     roster_ranges,
-    translate_errors,
     unmarked_yaml_error,
 )
 

@@ -46,7 +46,8 @@ from reconciler.core.specsections import (
     Fraudster,
     Speaker,
 )
-from reconciler.core.yamlpos import load_yaml_list, read_text_checked
+from reconciler.core.yamlcheck import load_yaml_list
+from reconciler.core.yamlpos import read_text_checked
 
 # A bound of ours, not Voice ID's: a million speakers is a hundred jobs, far past any real
 # roster; a file beyond it (a mistake, or hostile) is refused before its parts are rendered and

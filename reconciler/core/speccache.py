@@ -46,22 +46,24 @@ from reconciler import __version__
 from reconciler.core.errors import Location
 from reconciler.core.spec import FACT_ROW, LoadedSpec, SpecFacts
 
-FORMAT = 5
+FORMAT = 6
+"""The cache file's format: 6 keeps a kind's own settings as one fact (``SpecFacts.settings``),
+where 5 had a column for each setting of either kind."""
 _CHUNK = 1 << 20
 _ROSTER_FILE = FACT_ROW.index("roster_file")
 _CODE = (
     "spec.py",
     "specsections.py",  # the section models validate what spec.py's documents hold
+    "kinds.py",  # the kinds' wire strings, a fact of every spec
     "yamlpos.py",
     "loading.py",
     "speccache.py",
     "identity.py",
-    "jobkinds/__init__.py",  # each kind's definition is part of what its specs mean
-    "jobkinds/base.py",
-    "jobkinds/enrollment.py",
-    "jobkinds/registration.py",
 )
 """The modules whose code decides what a file's specs are: a change to any voids the cache."""
+_CODE_PACKAGES = ("jobkinds",)
+"""Packages every module of which counts as one of :data:`_CODE`: each kind's module decides
+its specs' document model and its own facts, and a kind added is a module added."""
 
 
 @functools.cache
@@ -69,7 +71,10 @@ def stamp() -> str:
     """This build's stamp: the version and a digest of the loader's code."""
     digest = hashlib.sha256()
     here = Path(__file__).parent
-    for name in _CODE:
+    found = [
+        f"{package}/{p.name}" for package in _CODE_PACKAGES for p in here.glob(f"{package}/*.py")
+    ]
+    for name in (*_CODE, *sorted(found)):
         try:
             digest.update((here / name).read_bytes())
         except OSError:  # no source at hand (a frozen build): the version alone

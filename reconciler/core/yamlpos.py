@@ -1,5 +1,4 @@
-"""YAML with positions: a safe loader that keeps node marks, refuses what is hostile, and turns
-pydantic's error locations into ``file:line:column`` messages a person can act on.
+"""YAML with positions: a safe loader that keeps node marks and refuses what is hostile.
 
 Inputs are untrusted: files over :data:`MAX_FILE_BYTES`, files that are not UTF-8 or are
 binary, alias-expansion bombs, absurd nesting and duplicate keys are refused with one line
@@ -9,26 +8,25 @@ that cannot be read or an unknown field there is named by its place and the prod
 words, since a key or value of a roster may be a speaker id or an audio location (elsewhere in a
 spec, the key or value at fault is quoted: it is a setting, reviewed in git). libyaml (the C
 loader when PyYAML has it) composes the node tree; only when something is wrong is the tree
-walked to find the position of an error.
+walked to find the position of an error. A document's errors against its model are said at
+their ``file:line:column`` by :mod:`reconciler.core.yamlcheck`.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
 
-from reconciler.core.errors import Location, SpecError, SpecErrors
-from reconciler.core.spec import ENROLLMENT, REGISTRATION, json_schema
+from reconciler.core.errors import Location, SpecError
+from reconciler.core.spec import json_schema
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Spec files larger than this are refused before parsing (8 MiB holds a 10,000-speaker roster)."""
@@ -40,9 +38,6 @@ MAX_DEPTH = 64
 # libyaml's C scanner and parser where PyYAML was built with it; the pure-Python one otherwise
 # (their error positions differ: see unmarked_yaml_error()).
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_OTHER_SECTION = {"enrollment": ENROLLMENT, "registration": REGISTRATION}
-
-# --- YAML with positions ----------------------------------------------------------------------
 
 
 class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
@@ -60,7 +55,7 @@ class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
     def duplicate(self, key_node: yaml.Node) -> yaml.constructor.ConstructorError:
         """The error of a key given twice in a mapping."""
         key = key_node.value
-        quoted = self.quotes(key_node) or key in _field_names()  # the product's own words
+        quoted = self.quotes(key_node) or key in field_names()  # the product's own words
         shown = repr(key) if quoted else "in a roster (not shown)"
         return Said(None, None, f"duplicate key {shown}", key_node.start_mark)
 
@@ -86,6 +81,7 @@ class PositionLoader(_Loader):  # type: ignore[misc,valid-type]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
         for key_node, _ in node.value:
+            # A merge key ("<<") is not data: the constructor folds it in, however many.
             if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
                 if key_node.value in seen:
                     raise self.duplicate(key_node)
@@ -166,7 +162,7 @@ def quiet(text: str) -> str:
 
     def keep(match: re.Match[str]) -> str:
         fragment = match[1] if match[1] is not None else match[2]
-        if len(fragment) <= 2 or fragment.startswith("<") or fragment in _field_names():
+        if len(fragment) <= 2 or fragment.startswith("<") or fragment in field_names():
             return match[0]
         return "'…'"
 
@@ -194,7 +190,9 @@ _RESOLVED: dict[str, str] = {}
 """The tags of plain scalars resolved so far (:meth:`PositionLoader.resolve`)."""
 _RESOLVED_TEXT = 200
 _RESOLVED_MAX = 100_000
-"""At most this many texts of at most :data:`_RESOLVED_TEXT` characters are remembered."""
+"""At most this many texts of at most :data:`_RESOLVED_TEXT` characters are remembered: the
+memo lives as long as the process, and a hostile file of a million different scalars must not
+grow it without end (long texts seldom repeat; keys and kinds are short)."""
 
 _STR = "tag:yaml.org,2002:str"
 _SEQ = "tag:yaml.org,2002:seq"
@@ -203,7 +201,11 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 
 def _expanded_size(root: yaml.Node) -> int:
-    """How many nodes the document has once every alias is expanded (iterative, memoised)."""
+    """How many nodes the document has once every alias is expanded (iterative, memoised).
+
+    Iterative, so that hostile nesting cannot exhaust the stack before :data:`MAX_DEPTH` is
+    seen; memoised by node, so that an alias bomb (each level nine aliases of the one before)
+    costs one visit per distinct node: its expanded size is added up, never walked."""
     sizes: dict[int, int] = {}
     stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
     while stack:
@@ -258,7 +260,7 @@ def is_empty_document(node: yaml.Node) -> bool:
     )
 
 
-_INLINE_ROSTERS = (("spec", "input", "speakers"), ("spec", "input", "fraudsters"))
+INLINE_ROSTERS = (("spec", "input", "speakers"), ("spec", "input", "fraudsters"))
 EVERYTHING = ((0, 1 << 62),)
 """The private ranges of a roster file: all of it."""
 
@@ -266,7 +268,7 @@ EVERYTHING = ((0, 1 << 62),)
 def roster_ranges(document: yaml.Node) -> tuple[tuple[int, int], ...]:
     """The character ranges of a spec document's inline rosters (``PositionLoader.private``)."""
     ranges = []
-    for path in _INLINE_ROSTERS:
+    for path in INLINE_ROSTERS:
         node: yaml.Node | None = document
         for part in path:
             node = _child(node, part)
@@ -373,10 +375,10 @@ def _read_upto(fd: int, size: int) -> bytes:
 
 def decode_checked(path: Path, data: bytes) -> str:
     """The text of a file's bytes; refuses binary, non-UTF-8 and empty files."""
-    if b"\0" in data:
+    if b"\0" in data:  # binary: said so, not as YAML's "unacceptable character"
         raise SpecError(Location(path), "binary file (contains NUL bytes), not YAML")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")  # a BOM (some Windows editors write one) is dropped
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise SpecError(
@@ -404,106 +406,8 @@ def unmarked_yaml_error(path: Path, text: str, err: yaml.YAMLError) -> SpecError
     return SpecError(Location(path, line, column), f"YAML: {message}")
 
 
-_UNION_TAGS = frozenset({"str", "constrained-str", "AudioFile"})
-"""How pydantic names the members of ``S3Uri | AudioFile`` in an error location."""
-_WRONG_MEMBER = frozenset({"string_type", "model_type"})
-
-
-def _union_point(detail: Any) -> tuple[Any, ...] | None:
-    for i, part in enumerate(detail["loc"]):
-        if isinstance(part, str) and part in _UNION_TAGS:
-            return tuple(detail["loc"][:i])
-    return None
-
-
-def translate_errors(
-    path: Path, root: yaml.Node, kind: str, err: ValidationError
-) -> list[SpecError]:
-    """Every problem pydantic found in a document, located in its file."""
-    details = err.errors(include_url=False, include_input=False)
-    return [_translate(path, root, kind, d) for d in _without_union_noise(details)]
-
-
-def _without_union_noise(details: Sequence[Any]) -> list[Any]:
-    """Drop "wrong type" errors of a union member when another member says what is wrong."""
-    informative = {
-        point
-        for d in details
-        if d["type"] not in _WRONG_MEMBER and (point := _union_point(d)) is not None
-    }
-    return [
-        d for d in details if not (d["type"] in _WRONG_MEMBER and _union_point(d) in informative)
-    ]
-
-
-def _dotted(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError:
-    """One pydantic error as a ``file:line:column: message`` that a person can act on."""
-    loc = [p for p in detail["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
-    loc = [p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "literal[")))]
-    node = node_at(root, loc)
-    if loc and loc[-1] == "[key]":  # a bad dict key (a label): point at the key, not its value
-        loc = loc[:-1]
-        node = _key_node(root, loc[:-1], str(loc[-1])) or node
-    kind_of_error = detail["type"]
-    field_name = _dotted(loc)
-    message: str
-    if kind_of_error == "extra_forbidden":
-        key = loc[-1] if loc else "?"
-        parent = loc[:-1]
-        node = _key_node(root, parent, str(key)) or node
-        other = _OTHER_SECTION.get(str(key))
-        close = difflib.get_close_matches(str(key), _field_names(), n=1, cutoff=0.7)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        if parent == ["spec"] and other and other != kind:
-            message = f"'{key}' belongs to {other}, not to {kind}"
-        elif kind == "roster" or _in_inline_roster(loc):  # a key there may be a speaker id
-            place = _dotted(parent)
-            message = f"{place + ': ' if place else ''}unknown field in a roster (not shown){hint}"
-        else:
-            message = f"unknown field '{field_name}'{hint}"
-    elif kind_of_error == "missing":
-        message = f"missing required field '{field_name}'"
-    elif kind_of_error == "string_pattern_mismatch":
-        message = f"{field_name}: {_pattern_hint(loc)}"
-    elif kind_of_error == "literal_error":
-        message = f"{field_name}: {detail['msg'].replace('Input should be', 'must be')}"
-    elif kind_of_error in ("too_short", "too_long", "string_too_short", "string_too_long"):
-        ctx = detail.get("ctx") or {}
-        if kind_of_error.endswith("too_short"):
-            bound = f"at least {ctx.get('min_length', 1)}"
-        else:
-            bound = f"at most {ctx.get('max_length', '?')}"
-        items = "characters" if kind_of_error.startswith("string") else "items"
-        message = f"{field_name}: must have {bound} {items}"
-    else:
-        text = detail["msg"].replace("Value error, ", "")
-        for said, meant in _PYDANTIC_WORDING:
-            text = text.replace(said, meant)
-        message = f"{field_name}: {text}" if field_name else text
-    return SpecError(location(path, node), message)
-
-
-def _in_inline_roster(loc: Sequence[int | str]) -> bool:
-    return any(tuple(loc[: len(path)]) == path for path in _INLINE_ROSTERS)
-
-
-_PYDANTIC_WORDING = (
-    ("Input should be", "must be"),
-    ("should be", "must be"),
-    ("should have", "must have"),
-    (" after validation", ""),
-)
-
-
-@functools.cache
-def _field_names() -> tuple[str, ...]:
+@functools.cache  # the schema is fixed for a build: walked once per process, not per message
+def field_names() -> tuple[str, ...]:
     """Every field name a spec document can have (for "did you mean")."""
     names: set[str] = set()
 
@@ -520,78 +424,3 @@ def _field_names() -> tuple[str, ...]:
 
     walk(json_schema())
     return tuple(sorted(names))
-
-
-def _key_node(root: yaml.Node, parent: Sequence[int | str], key: str) -> yaml.Node | None:
-    node = node_at(root, parent)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _value in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
-                return key_node
-    return None
-
-
-_HINTS: dict[str, str] = {
-    "name": "must be lowercase letters, digits and '-', starting and ending with a letter or digit",
-    "dataAccessRoleArn": "must be an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)",
-    "manifest": "must be an S3 URI such as s3://bucket/key",
-    "uri": "must be an S3 URI such as s3://bucket/key",
-    "s3Uri": "must be an S3 URI such as s3://bucket/prefix/",
-    "stagingUri": "must be an S3 URI such as s3://bucket/prefix/",
-    "speakerId": "must be 1-256 letters, digits, '_' or '-', starting with a letter or digit",
-    "domain": "must be a domain name or id: letters, digits, '_' or '-'",
-    "watchlist": "must be a watchlist name or id: letters, digits, '_' or '-'",
-}
-
-
-def _pattern_hint(loc: Sequence[int | str]) -> str:
-    if loc[:2] == ["metadata", "labels"]:  # before _HINTS: a label may be called "name"
-        return "label keys and values must be letters, digits, '-', '_' or '.'"
-    for part in reversed(loc):
-        if isinstance(part, str):
-            if part in _HINTS:
-                return _HINTS[part]
-            if part == "audio" or (loc and "audio" in loc):
-                return _HINTS["uri"]
-    return "has an invalid format"
-
-
-# --- the whole set ----------------------------------------------------------------------------
-
-
-def load_yaml_list(
-    path: Path, model: Any
-) -> tuple[list[Any], Callable[[Sequence[int | str], str], SpecError]]:
-    """A YAML roster file validated as a list of ``model``, and a function that turns a
-    location in it into a :class:`SpecError` at that node's file:line:column.
-
-    Raises :class:`SpecErrors` with every problem of the file.
-    """
-    text = read_text_checked(path)
-    loader = PositionLoader(text)
-    loader.private = EVERYTHING
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise SpecError(Location(path), "empty roster file")
-        data = loader.read(node, aliases="&" in text)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        raise SpecError(location(path, mark), f"YAML: {problem(err)}") from err
-    except yaml.YAMLError as err:
-        raise unmarked_yaml_error(path, text, err) from err
-    except (TooDeep, TooBig, RecursionError) as err:
-        raise SpecError(Location(path), "roster nesting too deep or too large") from err
-    finally:
-        loader.dispose()
-    if not isinstance(data, list):
-        raise SpecError(location(path, node), "a roster file must be a list of entries")
-    try:
-        entries = TypeAdapter(list[model]).validate_python(data)
-    except ValidationError as err:
-        raise SpecErrors(translate_errors(path, node, "roster", err)) from err
-
-    def locate(loc: Sequence[int | str], message: str) -> SpecError:
-        return SpecError(location(path, node_at(node, loc)), f"{_dotted(loc)}: {message}")
-
-    return entries, locate
