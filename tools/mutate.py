@@ -53,6 +53,22 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/runner/test_approvals.py",
         "tests/runner/test_negative_knowledge.py",
     ),
+    "reconciler/core/planner.py": (
+        "tests/core/test_pinned_rules_plan.py",
+        "tests/test_plan.py",
+        "tests/test_order.py",
+        "tests/runner/test_apply_loop.py",
+        "tests/runner/test_approvals.py",
+        "tests/runner/test_negative_knowledge.py",
+    ),
+    "reconciler/core/review.py": (
+        "tests/core/test_pinned_rules_plan.py",
+        "tests/test_plan.py",
+        "tests/test_order.py",
+        "tests/runner/test_apply_loop.py",
+        "tests/runner/test_approvals.py",
+        "tests/runner/test_negative_knowledge.py",
+    ),
     "reconciler/core/absorb.py": (
         "tests/core/test_pinned_rules_absorb.py",
         "tests/test_plan.py",
