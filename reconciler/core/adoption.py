@@ -265,10 +265,7 @@ def record(  # noqa: PLR0913 - the entry's fields, by keyword
         )
     )
     state.specs[key] = entry
-    approval = approve(
-        [Intent(key, request.hash, max_attempts, request.domain_id)], IMPORT_REVIEW, at
-    )
-    state.approvals = approval.applied_to(state).approvals  # this function records in place
+    approve(state, [Intent(key, request.hash, max_attempts, request.domain_id)], IMPORT_REVIEW, at)
 
 
 def settle_notifications(state: State, job_ids: Iterable[str]) -> list[str]:
