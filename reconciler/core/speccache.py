@@ -56,6 +56,7 @@ _CODE = (
     "specsections.py",  # the section models validate what spec.py's documents hold
     "kinds.py",  # the kinds' wire strings, a fact of every spec
     "yamlpos.py",
+    "yamlcheck.py",  # a document checked against its model: its errors are what a file says
     "loading.py",
     "speccache.py",
     "identity.py",
