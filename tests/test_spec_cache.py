@@ -16,7 +16,7 @@ from reconciler.cli import main
 from reconciler.core import loading
 from reconciler.core.errors import SpecError, SpecErrors
 from reconciler.core.loading import check, load, load_file
-from reconciler.core.spec import LoadedSpec, SpecFacts
+from reconciler.core.spec import FACT_ROW, LoadedSpec, SpecFacts
 from reconciler.core.speccache import FORMAT, SpecCache, file_key, stamp
 from reconciler.sandbox import Sandbox
 from tests.support import build_world, write_specs
@@ -347,6 +347,12 @@ def test_the_facts_of_every_good_spec_survive_the_cache_row() -> None:
         assert SpecFacts.from_row(json.loads(json.dumps(facts.row()))) == facts
 
 
+def _settings(row: list[Any], change: Any) -> list[Any]:
+    """``row`` with its kind's settings changed."""
+    at = FACT_ROW.index("settings")
+    return [change(list(v)) if i == at else v for i, v in enumerate(row)]
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -357,10 +363,30 @@ def test_the_facts_of_every_good_spec_survive_the_cache_row() -> None:
         lambda row: [True if isinstance(v, int) and not isinstance(v, bool) else v for v in row],
         lambda row: [{"a": 1} if isinstance(v, dict) else v for v in row],
         lambda row: {"not": "a row"},
+        lambda row: _settings(row, lambda s: s[:-1]),
+        lambda row: _settings(row, lambda s: [*s, None]),
+        lambda row: _settings(row, lambda s: [{"a": 1}, *s[1:]]),
+        lambda row: _settings(row, lambda s: [True for _ in s]),
+        lambda row: _settings(row, lambda s: "SKIP"),
     ],
-    ids=["short", "long", "kind-type", "kind-value", "bool-for-int", "label-type", "not-a-list"],
+    ids=[
+        "short",
+        "long",
+        "kind-type",
+        "kind-value",
+        "bool-for-int",
+        "label-type",
+        "not-a-list",
+        "settings-short",
+        "settings-long",
+        "settings-type",
+        "settings-bool",
+        "settings-not-a-list",
+    ],
 )
 def test_a_damaged_facts_row_is_refused(damage: Any) -> None:
+    """A row of another shape, a value of another type, a kind's settings of another number
+    or type: refused (a miss), never facts that would hash as another job."""
     (spec, *_) = check([GOOD])[0]
     with pytest.raises((TypeError, ValueError)):
         SpecFacts.from_row(damage(spec.facts.row()))
@@ -407,9 +433,12 @@ def test_writing_a_warm_cache_again_reads_its_documents_once(
     assert warm.changed
     reads: list[object] = []
     real = SpecCache._read_texts
-    monkeypatch.setattr(
-        SpecCache, "_read_texts", lambda self, wanted: reads.append(wanted) or real(self, wanted)
-    )
+
+    def counted(self: SpecCache, wanted: set[str] | None) -> dict[str, list[str]]:
+        reads.append(wanted)
+        return real(self, wanted)
+
+    monkeypatch.setattr(SpecCache, "_read_texts", counted)
     again, _ = SpecCache.from_bytes(warm.to_bytes())
     assert len(reads) == 1
     assert not warm._texts  # let go again

@@ -224,8 +224,7 @@ def configuration(facts: SpecFacts, watchlist_id: str | None = None) -> dict[str
     watchlist's id (None: the domain's default, or not known yet: an offline plan's risk
     notes read the settings alone). Shared between the specs of the same settings: never
     change it."""
-    kind = jobkinds.of(facts.kind)
-    return _config(kind.config, kind.settings_of(facts), watchlist_id)
+    return _config(jobkinds.of(facts.kind).config, facts.settings, watchlist_id)
 
 
 def client_token(spec_hash: str, attempt: int = 1) -> str:

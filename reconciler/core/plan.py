@@ -39,7 +39,7 @@ from typing import NamedTuple
 from reconciler.core import jobkinds
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import PlanError, SpecError
-from reconciler.core.identity import HASH_IN_NAME, StartRequest
+from reconciler.core.identity import HASH_IN_NAME, StartRequest, configuration
 from reconciler.core.kinds import ACTIVE, PENDING, STARTING, WANTED, ActionKind, JobKind, JobStatus
 from reconciler.core.state import JobRecord, State
 
@@ -326,14 +326,7 @@ def risks(request: StartRequest) -> tuple[str, ...]:
 def facts_risks(job: DesiredJob) -> tuple[str, ...]:
     """The risk notes of a spec whose request is not known (an offline plan): they come from
     the spec alone."""
-    facts = job.spec.facts
-    return jobkinds.of(job.kind).risk_notes(
-        {
-            "existingEnrollmentAction": facts.existing_enrollment_action,
-            "fraudDetection": {"action": facts.fraud_action},
-            "duplicateRegistrationAction": facts.duplicate_registration_action,
-        }
-    )
+    return jobkinds.of(job.kind).risk_notes(configuration(job.spec.facts))
 
 
 def retirable(state: State, plan: Plan) -> list[str]:

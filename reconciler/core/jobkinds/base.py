@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from reconciler.core.specsections import Document
 
@@ -15,6 +16,14 @@ Setting: TypeAlias = str | int | None
 it)."""
 Settings: TypeAlias = tuple[Setting, ...]
 """A kind's own settings, in the order its module gives them (only it reads them)."""
+
+
+class OwnFacts(NamedTuple):
+    """What a spec's ``spec`` section says in its kind's own members, as its facts hold it."""
+
+    watchlist: str | None
+    """The watchlist the spec names (None or ``default``: the domain's default)."""
+    settings: Settings
 
 
 class ManifestEntry(Protocol):
@@ -52,8 +61,14 @@ class KindDef:
     document: type[Document]
     """The kind's spec document model (its ``spec`` section: the input's roster, the kind's
     own settings); the loader validates a document of this kind with it."""
-    settings_of: Callable[[Any], Settings]
-    """The kind's own settings, from a spec's facts (:class:`reconciler.core.spec.SpecFacts`)."""
+    roster: tuple[str, str]
+    """The input's inline roster and roster file members (``speakers``, ``speakersFile``)."""
+    own_facts: Callable[[Mapping[str, Any]], OwnFacts]
+    """The watchlist and the kind's own settings, from a validated document's ``spec`` as
+    dumped by alias (every member there, defaults filled in): what
+    :class:`reconciler.core.spec.SpecFacts` keeps of them (and the spec cache with it)."""
+    setting_types: tuple[tuple[type, ...], ...]
+    """The types each of the settings may have (what :meth:`settings_from` checks)."""
     config: Callable[[Settings, str | None], dict[str, Any]]
     """The request's canonical configuration of the kind's own settings (what the spec hash
     covers of them: :class:`reconciler.core.identity.StartRequest`), from the settings and the
@@ -72,6 +87,15 @@ class KindDef:
     outcomes: frozenset[str]
     """What that member says of a request that succeeded (docs/specs.md, the output file);
     :mod:`reconciler.core.jobs` counts any other value as ``UNKNOWN``."""
+
+    def settings_from(self, row: Sequence[Any]) -> Settings:
+        """The settings a spec cache's row holds (JSON: a list), each checked against its
+        type (TypeError for a damaged entry: a miss, never a wrong hash) and interned (the
+        same few words in thousands of specs are one object each)."""
+        types = self.setting_types
+        if len(row) != len(types) or not all(type(v) in t for v, t in zip(row, types, strict=True)):
+            raise TypeError(f"not the settings of a {self.kind}")
+        return tuple([sys.intern(v) if type(v) is str else v for v in row])
 
     def manifest(self, requests: Sequence[ManifestEntry], *, offset: int = 0) -> bytes:
         """The manifest JSON of ``requests`` — the one writer of the format (the demo, the

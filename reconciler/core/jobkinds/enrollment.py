@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from reconciler.core.jobkinds.base import KindDef, Settings
+from reconciler.core.jobkinds.base import KindDef, OwnFacts, Settings
 from reconciler.core.kinds import JobKind
 from reconciler.core.specsections import (
     Document,
@@ -77,8 +77,19 @@ class SpeakerEnrollmentJob(Document):
 # --- the Start request ------------------------------------------------------------------------
 
 
-def _settings_of(facts: Any) -> Settings:
-    return (facts.existing_enrollment_action, facts.fraud_action, facts.risk_threshold)
+def _own_facts(spec: Mapping[str, Any]) -> OwnFacts:
+    enrollment = spec["enrollment"]
+    fraud = enrollment["fraudDetection"] or {}
+    return OwnFacts(
+        fraud.get("watchlist"),
+        (
+            enrollment["existingEnrollmentAction"],
+            # Voice ID's own default written in: a spec that leaves the action out and one that
+            # says FAIL start the same job, so they must have the same facts and the same hash.
+            fraud.get("action", "FAIL"),
+            fraud.get("riskThreshold"),
+        ),
+    )
 
 
 def _config(settings: Settings, watchlist_id: str | None) -> dict[str, Any]:
@@ -123,7 +134,9 @@ KIND = KindDef(
     per_job=10_000,
     speaker_ids=True,
     document=SpeakerEnrollmentJob,
-    settings_of=_settings_of,
+    roster=("speakers", "speakersFile"),
+    own_facts=_own_facts,
+    setting_types=((str,), (str,), (int, type(None))),
     config=_config,
     start_config=_start_config,
     risk_notes=_risk_notes,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from reconciler.core.jobkinds.base import KindDef, Settings
+from reconciler.core.jobkinds.base import KindDef, OwnFacts, Settings
 from reconciler.core.kinds import JobKind
 from reconciler.core.specsections import (
     Document,
@@ -58,8 +58,12 @@ class FraudsterRegistrationJob(Document):
 # --- the Start request ------------------------------------------------------------------------
 
 
-def _settings_of(facts: Any) -> Settings:
-    return (facts.duplicate_registration_action, facts.similarity_threshold)
+def _own_facts(spec: Mapping[str, Any]) -> OwnFacts:
+    registration = spec["registration"]
+    return OwnFacts(
+        registration["watchlist"],
+        (registration["duplicateRegistrationAction"], registration["fraudsterSimilarityThreshold"]),
+    )
 
 
 def _config(settings: Settings, watchlist_id: str | None) -> dict[str, Any]:
@@ -99,7 +103,9 @@ KIND = KindDef(
     per_job=500,
     speaker_ids=False,
     document=FraudsterRegistrationJob,
-    settings_of=_settings_of,
+    roster=("fraudsters", "fraudstersFile"),
+    own_facts=_own_facts,
+    setting_types=((str,), (int, type(None))),
     config=_config,
     start_config=_start_config,
     risk_notes=_risk_notes,
