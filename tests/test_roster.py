@@ -97,6 +97,95 @@ def test_csv_header_is_checked(tmp_path: Path) -> None:
     assert "CSV header must be audio,speakerId[,channel]" in error
 
 
+_ROWS = ["a1, s3://bucket/x.wav;s3://bucket/y.wav, 1", 'a2, "s3://bucket/z.wav", 0']
+_READ = (
+    Request("a1", (("s3://bucket/x.wav", 1), ("s3://bucket/y.wav", 1))),
+    Request("a2", (("s3://bucket/z.wav", 0),)),
+)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "speakerId,audio,channel",
+        "speakerId, audio, channel",  # a space after each comma
+        " speakerId , audio ,channel  ",  # before and after the names
+        "speakerId,\taudio,channel ",
+        '"speakerId", "audio", "channel"',  # quoted names after a space
+        "\ufeffspeakerId,audio,channel",  # a BOM, as some Windows editors write
+    ],
+)
+def test_spaces_around_csv_column_names_are_not_part_of_them(tmp_path: Path, header: str) -> None:
+    """Spaces around a column name are ignored, the rows read under it (channel honoured), and
+    a field quoted after ', ' is read as quoted, in the header as in the rows."""
+    (tmp_path / "r.csv").write_text("\n".join([header, *_ROWS]) + "\n", encoding="utf-8")
+    _spec(tmp_path, "    speakersFile: r.csv\n    stagingUri: s3://bucket/staging/\n")
+    (spec,) = load([tmp_path])
+    assert spec.roster == _READ
+
+
+def test_a_spaced_header_gives_the_same_hash_as_a_plain_one(tmp_path: Path) -> None:
+    """Only how the header is written differs: the manifests (so the spec hashes) are the same."""
+    plain, spaced = tmp_path / "plain", tmp_path / "spaced"
+    _csv(plain / "r.csv", ["a1,s3://bucket/x.wav,1"])
+    _csv(spaced / "r.csv", ["a1, s3://bucket/x.wav, 1"], header="speakerId, audio, channel")
+    for where in (plain, spaced):
+        _spec(where, "    speakersFile: r.csv\n    stagingUri: s3://bucket/staging/\n")
+    (one,), (other,) = load([plain]), load([spaced])
+    assert one.roster == other.roster == (Request("a1", (("s3://bucket/x.wav", 1),)),)
+    assert one.roster is not None
+    assert other.roster is not None
+    kind = "SpeakerEnrollmentJob"
+    assert parts(kind, one.roster) == parts(kind, other.roster)
+
+
+def test_a_channel_column_named_after_a_space_is_read(tmp_path: Path) -> None:
+    """' channel' in the header is the channel column: its 1s are not read as the default 0;
+    a blank channel, spaces or not, is 0."""
+    _csv(
+        tmp_path / "r.csv",
+        ["a1,s3://bucket/x.wav,1", "a2,s3://bucket/y.wav,\t", "a3,s3://bucket/z.wav, "],
+        header="speakerId,audio, channel",
+    )
+    _spec(tmp_path, "    speakersFile: r.csv\n    stagingUri: s3://bucket/staging/\n")
+    (spec,) = load([tmp_path])
+    assert spec.roster == (
+        Request("a1", (("s3://bucket/x.wav", 1),)),
+        Request("a2", (("s3://bucket/y.wav", 0),)),
+        Request("a3", (("s3://bucket/z.wav", 0),)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        # csv.DictReader would keep the last of two columns of one name and drop the other's
+        # values without a word.
+        ("speakerId,audio,audio", "got audio more than once"),
+        ("speakerId,audio, audio ,channel,channel", "got audio,channel more than once"),
+        (
+            "speakerid,Audio",
+            "got speakerid,Audio; write speakerId,audio (names are case-sensitive)",
+        ),
+        (
+            "speakerId,audio,Channel,x",
+            "got speakerId,audio,Channel and 1 other field; write channel (names are "
+            "case-sensitive)",
+        ),
+    ],
+)
+def test_a_csv_header_names_each_column_once_as_spelt(
+    tmp_path: Path, header: str, problem: str
+) -> None:
+    """A column named twice, or spelt in another case, is refused at the header's line."""
+    _csv(tmp_path / "r.csv", ["a1,s3://bucket/x.wav,s3://bucket/y.wav"], header=header)
+    _spec(tmp_path, "    speakersFile: r.csv\n    stagingUri: s3://bucket/staging/\n")
+    (error,) = _errors([tmp_path])
+    assert error == (
+        f"{tmp_path / 'r.csv'}:1:1: CSV header must be audio,speakerId[,channel]; {problem}"
+    )
+
+
 def test_yaml_roster_errors_point_at_the_entry(tmp_path: Path) -> None:
     """A YAML roster file's errors carry the line and column of the bad entry."""
     (tmp_path / "rosters").mkdir()

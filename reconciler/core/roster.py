@@ -9,6 +9,8 @@ A roster becomes one or more manifests, rendered here deterministically (no netw
   symlinks resolved on both sides).
   CSV columns: ``speakerId,audio,channel`` for speakers, ``audio,channel`` for fraudsters;
   ``audio`` holds 1-10 S3 URIs separated by spaces or ``;``, ``channel`` is 0 (default) or 1.
+  Column names are exact and each given once; spaces around a name or a value are not part of
+  it (a quoted field may follow ``, ``), nor is a BOM.
   A YAML file is a list of the same entries as the inline form. Every Voice ID limit is checked
   with ``file:line`` errors; a value of a roster (a speaker id, an audio URI) is never echoed in
   an error, only the product's own words (column and field names). A roster file's errors
@@ -175,16 +177,32 @@ def _load_csv(path: Path, *, speakers: bool) -> list[Request]:
 
 
 def _parse_csv(path: Path, text: str, *, speakers: bool) -> list[Request]:
-    reader = csv.DictReader(io.StringIO(text))
+    # The spaces after a comma are not part of the field, in the header as in the rows: a
+    # hand-written 'speakerId, audio' names its columns, and ', "s3://..."' is a quoted field
+    # (without it the quotes would be part of the value). Every column's values are stripped
+    # anyway, so a field read otherwise began with spaces and a quote, which no column accepts:
+    # no roster that loaded reads otherwise, and no spec hash changes.
+    reader = csv.DictReader(io.StringIO(text), skipinitialspace=True)
     given = [c.strip() for c in reader.fieldnames or []]
     columns = set(given)
     required = {"speakerId", "audio"} if speakers else {"audio"}
     allowed = required | {"channel"}
+    problem = None
     if not required <= columns or not columns <= allowed:
+        problem = _header(given, allowed)
+    elif len(columns) < len(given):
+        # csv.DictReader would keep the last of two columns of one name, and drop the other's
+        # values without a word.
+        twice = sorted({c for c in given if given.count(c) > 1})
+        problem = f"got {','.join(twice)} more than once"
+    if problem:
         raise SpecError(
             Location(path, 1, 1),
-            f"CSV header must be {','.join(sorted(required))}[,channel]; {_header(given, allowed)}",
+            f"CSV header must be {','.join(sorted(required))}[,channel]; {problem}",
         )
+    # The rows are read under the names as checked: under ' channel' (a space after the comma),
+    # every row's channel would otherwise be missing and read as 0.
+    reader.fieldnames = given
     requests: list[Request] = []
     errors: list[SpecError] = []
     seen: dict[str, int] = {}
@@ -225,7 +243,10 @@ def _header(given: list[str], allowed: set[str]) -> str:
     speaker id and an audio URI)."""
     if not given:
         return "got nothing"
-    known = [c for c in given if c in allowed]
+    # A name that is a column's in another case is shown as written (its text is the product's
+    # word), with the spelling to use: names are matched exactly, as a YAML roster's keys are.
+    spelling = {c.casefold(): c for c in allowed}
+    known = [c for c in given if c.casefold() in spelling]
     others = len(given) - len(known)
     if not known:
         return (
@@ -233,7 +254,9 @@ def _header(given: list[str], allowed: set[str]) -> str:
             "not shown: a roster without its header line?)"
         )
     more = f" and {others} other field{'s' if others != 1 else ''}" if others else ""
-    return f"got {','.join(known)}{more}"
+    miscased = [spelling[c.casefold()] for c in known if c not in allowed]
+    case = f"; write {','.join(miscased)} (names are case-sensitive)" if miscased else ""
+    return f"got {','.join(known)}{more}{case}"
 
 
 def _check_row(row: dict[str, Any], *, speakers: bool) -> str | None:
@@ -247,7 +270,7 @@ def _check_row(row: dict[str, Any], *, speakers: bool) -> str | None:
         return f"audio: {len(audio)} files; 1 to {MAX_AUDIO_PER_REQUEST} are allowed"
     if any(not _S3.match(uri) or len(uri) > 1024 for uri in audio):
         return "audio: must be S3 URIs such as s3://bucket/key"
-    if (row.get("channel") or "0").strip() not in ("0", "1"):
+    if _channel(row) not in ("0", "1"):
         return "channel: must be 0 or 1"
     if speakers:
         speaker = (row.get("speakerId") or "").strip()
@@ -259,8 +282,13 @@ def _check_row(row: dict[str, Any], *, speakers: bool) -> str | None:
     return None
 
 
+def _channel(row: dict[str, Any]) -> str:
+    # Blank is the default, with or without spaces, as an empty field is.
+    return (row.get("channel") or "").strip() or "0"
+
+
 def _row_request(row: dict[str, Any], *, speakers: bool) -> Request:
-    channel = int((row.get("channel") or "0").strip())
+    channel = int(_channel(row))
     audio = tuple((uri, channel) for uri in (row.get("audio") or "").replace(";", " ").split())
     return Request((row["speakerId"] or "").strip() if speakers else None, audio)
 
