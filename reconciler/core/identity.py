@@ -139,8 +139,8 @@ class StartRequest:
             "InputDataConfig": {"S3Uri": self.input_s3_uri},
             "OutputDataConfig": {"S3Uri": self.output_s3_uri, "KmsKeyId": self.kms_key_id},
         }
-        name, value = jobkinds.of(self.kind).start_config(self.config)
-        params[name] = value
+        kind = jobkinds.of(self.kind)
+        params[kind.config_member] = kind.start_config(self.config)
         return params
 
 

@@ -96,6 +96,13 @@ class RosterInput(StrictModel):
     _sources: ClassVar[tuple[str, str, str]]
     """The inline roster's field, the roster file's field and that one's alias."""
 
+    @classmethod
+    def roster_members(cls) -> tuple[str, str]:
+        """The inline roster's member and the roster file's, as a document names them
+        (``speakers``, ``speakersFile``): what the kind's definition reads a dump by."""
+        inline, _, file_alias = cls._sources
+        return inline, file_alias
+
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         inline, file_field, file_alias = self._sources

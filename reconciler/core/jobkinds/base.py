@@ -26,6 +26,27 @@ class OwnFacts(NamedTuple):
     settings: Settings
 
 
+class Risk(NamedTuple):
+    """A setting a reviewer should look at twice when it has a value, and what to tell them."""
+
+    path: tuple[str, ...]
+    """Where the setting is in the request's configuration (``fraudDetection``, ``action``)."""
+    value: str
+    note: str
+
+
+def given(**members: Any) -> dict[str, Any]:
+    """The members of a Start parameter that have a value: Voice ID takes a member left out
+    for its default (the domain's default watchlist, its own threshold); a null it refuses."""
+    return {name: value for name, value in members.items() if value is not None}
+
+
+def watchlist_ids(watchlist_id: str | None) -> list[str] | None:
+    """The ``WatchlistIds`` of a Start parameter: the one watchlist a spec names, or none (the
+    domain's default)."""
+    return None if watchlist_id is None else [watchlist_id]
+
+
 class ManifestEntry(Protocol):
     """One request of a roster, as :mod:`reconciler.core.roster` holds it."""
 
@@ -74,12 +95,14 @@ class KindDef:
     covers of them: :class:`reconciler.core.identity.StartRequest`), from the settings and the
     watchlist's id (None: the domain's default). Every setting is in it, defaults filled in:
     a key added, dropped or renamed changes the hash of every spec of the kind."""
-    start_config: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]]
-    """The Start call's parameter of the kind's own settings (``EnrollmentConfig``), from the
-    request's canonical configuration (:class:`reconciler.core.identity.StartRequest`)."""
-    risk_notes: Callable[[Mapping[str, Any]], tuple[str, ...]]
-    """The settings of a start of this kind a reviewer should look at twice, from its
-    configuration (a request's, or one made of a spec's facts by an offline plan)."""
+    config_member: str
+    """The Start call's parameter of the kind's own settings (``EnrollmentConfig``)."""
+    start_config: Callable[[Mapping[str, Any]], dict[str, Any]]
+    """That parameter's value, from the request's canonical configuration
+    (:class:`reconciler.core.identity.StartRequest`)."""
+    risks: tuple[Risk, ...]
+    """The settings of a start of this kind a reviewer should look at twice
+    (:meth:`risk_notes`)."""
     output_list: str
     """The output file's list of the requests that succeeded (``SuccessfulEnrollments``)."""
     output_status: str
@@ -87,6 +110,12 @@ class KindDef:
     outcomes: frozenset[str]
     """What that member says of a request that succeeded (docs/specs.md, the output file);
     :mod:`reconciler.core.jobs` counts any other value as ``UNKNOWN``."""
+
+    def risk_notes(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """The notes of a start's risky settings (:attr:`risks`), from its configuration (a
+        request's, or one made of a spec's facts by an offline plan; a setting absent, or
+        under a member that is no mapping, is not risky)."""
+        return tuple(risk.note for risk in self.risks if _at(config, risk.path) == risk.value)
 
     def settings_from(self, row: Sequence[Any]) -> Settings:
         """The settings a spec cache's row holds (JSON: a list), each checked against its
@@ -115,3 +144,12 @@ class KindDef:
             rendered.append(item)
         document = {"Version": "1.0", self.manifest_key: rendered}
         return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _at(config: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = config
+    for name in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(name)
+    return value

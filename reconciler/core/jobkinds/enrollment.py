@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from reconciler.core.jobkinds.base import KindDef, OwnFacts, Settings
+from reconciler.core.jobkinds.base import (
+    KindDef,
+    OwnFacts,
+    Risk,
+    Settings,
+    given,
+    watchlist_ids,
+)
 from reconciler.core.kinds import JobKind
 from reconciler.core.specsections import (
     Document,
@@ -100,27 +107,18 @@ def _config(settings: Settings, watchlist_id: str | None) -> dict[str, Any]:
     }
 
 
-def _start_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def _start_config(config: Mapping[str, Any]) -> dict[str, Any]:
     fraud = config["fraudDetection"]
-    fraud_config: dict[str, Any] = {"FraudDetectionAction": fraud["action"]}
-    if fraud["riskThreshold"] is not None:
-        fraud_config["RiskThreshold"] = fraud["riskThreshold"]
-    if fraud["watchlistId"] is not None:
-        fraud_config["WatchlistIds"] = [fraud["watchlistId"]]
-    return "EnrollmentConfig", {
+    return {
         "ExistingEnrollmentAction": config["existingEnrollmentAction"],
-        "FraudDetectionConfig": fraud_config,
+        "FraudDetectionConfig": {
+            "FraudDetectionAction": fraud["action"],
+            **given(
+                RiskThreshold=fraud["riskThreshold"],
+                WatchlistIds=watchlist_ids(fraud["watchlistId"]),
+            ),
+        },
     }
-
-
-def _risk_notes(config: Mapping[str, Any]) -> tuple[str, ...]:
-    notes = []
-    if config.get("existingEnrollmentAction") == "OVERWRITE":
-        notes.append("existingEnrollmentAction OVERWRITE: re-enrolls speakers already enrolled")
-    fraud = config.get("fraudDetection")
-    if isinstance(fraud, Mapping) and fraud.get("action") == "IGNORE":
-        notes.append("fraud detection IGNORE: enrolls callers even when they match a fraudster")
-    return tuple(notes)
 
 
 KIND = KindDef(
@@ -134,12 +132,24 @@ KIND = KindDef(
     per_job=10_000,
     speaker_ids=True,
     document=SpeakerEnrollmentJob,
-    roster=("speakers", "speakersFile"),
+    roster=EnrollmentInput.roster_members(),
     own_facts=_own_facts,
     setting_types=((str,), (str,), (int, type(None))),
     config=_config,
+    config_member="EnrollmentConfig",
     start_config=_start_config,
-    risk_notes=_risk_notes,
+    risks=(
+        Risk(
+            ("existingEnrollmentAction",),
+            "OVERWRITE",
+            "existingEnrollmentAction OVERWRITE: re-enrolls speakers already enrolled",
+        ),
+        Risk(
+            ("fraudDetection", "action"),
+            "IGNORE",
+            "fraud detection IGNORE: enrolls callers even when they match a fraudster",
+        ),
+    ),
     output_list="SuccessfulEnrollments",
     output_status="EnrollmentStatus",
     outcomes=frozenset({"NEW_ENROLLMENT", "DUPLICATE_SKIPPED", "ENROLLMENT_OVERWRITE"}),

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from reconciler.core.jobkinds.base import KindDef, OwnFacts, Settings
+from reconciler.core.jobkinds.base import (
+    KindDef,
+    OwnFacts,
+    Risk,
+    Settings,
+    given,
+    watchlist_ids,
+)
 from reconciler.core.kinds import JobKind
 from reconciler.core.specsections import (
     Document,
@@ -75,21 +82,14 @@ def _config(settings: Settings, watchlist_id: str | None) -> dict[str, Any]:
     }
 
 
-def _start_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    registration: dict[str, Any] = {
-        "DuplicateRegistrationAction": config["duplicateRegistrationAction"]
+def _start_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "DuplicateRegistrationAction": config["duplicateRegistrationAction"],
+        **given(
+            FraudsterSimilarityThreshold=config["fraudsterSimilarityThreshold"],
+            WatchlistIds=watchlist_ids(config["watchlistId"]),
+        ),
     }
-    if config["fraudsterSimilarityThreshold"] is not None:
-        registration["FraudsterSimilarityThreshold"] = config["fraudsterSimilarityThreshold"]
-    if config["watchlistId"] is not None:
-        registration["WatchlistIds"] = [config["watchlistId"]]
-    return "RegistrationConfig", registration
-
-
-def _risk_notes(config: Mapping[str, Any]) -> tuple[str, ...]:
-    if config.get("duplicateRegistrationAction") == "REGISTER_AS_NEW":
-        return ("duplicateRegistrationAction REGISTER_AS_NEW: duplicates become new fraudsters",)
-    return ()
 
 
 KIND = KindDef(
@@ -103,12 +103,19 @@ KIND = KindDef(
     per_job=500,
     speaker_ids=False,
     document=FraudsterRegistrationJob,
-    roster=("fraudsters", "fraudstersFile"),
+    roster=RegistrationInput.roster_members(),
     own_facts=_own_facts,
     setting_types=((str,), (int, type(None))),
     config=_config,
+    config_member="RegistrationConfig",
     start_config=_start_config,
-    risk_notes=_risk_notes,
+    risks=(
+        Risk(
+            ("duplicateRegistrationAction",),
+            "REGISTER_AS_NEW",
+            "duplicateRegistrationAction REGISTER_AS_NEW: duplicates become new fraudsters",
+        ),
+    ),
     output_list="SuccessfulRegistrations",
     output_status="RegistrationStatus",
     # NEW_FRAUDSTER: what Voice ID's guide also calls a new registration.
