@@ -277,6 +277,8 @@ def jobs_by_prefix(state: State) -> dict[str, list[JobRecord]]:
 
 def would_start(desired: Sequence[DesiredJob], state: State) -> set[Slot]:
     """The slots in which some desired job would start or retry, by the plan's own rule."""
+    # Observation lists only these slots before a start, so this must be next_start itself:
+    # a rule of its own could leave unlisted a slot in which the plan then starts a job.
     by_prefix = jobs_by_prefix(state)
     return {
         (job.request.domain_id, job.kind)
@@ -302,8 +304,8 @@ def next_start(jobs: Sequence[JobRecord], max_attempts: int) -> tuple[int, str] 
     latest = latest_attempt(jobs)
     if latest is None:
         return 1, "new"
-    if latest.job_id is None:
-        return latest.attempt, "unconfirmed-start"
+    if latest.job_id is None:  # the same attempt, so the same ClientToken: Voice ID answers
+        return latest.attempt, "unconfirmed-start"  # with the job it made, never a second one
     if latest.status == JobStatus.FAILED and latest.attempt < max_attempts:
         return latest.attempt + 1, "retry-after-failure"
     return None

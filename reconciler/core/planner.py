@@ -219,6 +219,8 @@ def _desired_actions(
             was = renamed[job.key].partition("/")[2]
             note = f"renamed from {was} (its job follows the new name)"
             action = replace(action, reason=f"{action.reason}; {note}" if action.reason else note)
+        # The state keeps the last started request (canonical, no roster): a changed spec
+        # names the fields that changed without the old spec file at hand.
         if action.code == "new" and entry is not None and (entry.history or entry.request):
             old = entry.request_data()
             changes = request_changes(old, job.request.essence()) if old else ()
@@ -250,7 +252,7 @@ def _fill(
     """The starts of one slot: the free places go by priority, then by when their intent was
     approved (a spec that waited longer is not overtaken by a new one), then name; the rest
     queue."""
-    free = max(0, max_active - taken)
+    free = max(0, max_active - taken)  # others' jobs or a lowered --max-active may overfill it
 
     def since(action: Action) -> str:
         if action.code == "unconfirmed-start":  # a start under way goes on first

@@ -79,6 +79,8 @@ def _dotted(loc: Sequence[int | str]) -> str:
 def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError:
     """One pydantic error as a ``file:line:column: message`` that a person can act on."""
     loc = [p for p in detail["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
+    # pydantic names its validators and a union's Literal members in a location; neither is
+    # a field of the document, and node_at must walk fields only.
     loc = [p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "literal[")))]
     node = node_at(root, loc)
     if loc and loc[-1] == "[key]":  # a bad dict key (a label): point at the key, not its value
