@@ -212,7 +212,11 @@ def realistic_state() -> State:
                     done,
                     created="2026-12-01T05:00:00Z",
                     hours=22.0,
-                    results={"NEW_ENROLLMENT": 20113, "DUPLICATE_SKIPPED": 1270, "OVERWRITTEN": 4},
+                    results={
+                        "NEW_ENROLLMENT": 20113,
+                        "DUPLICATE_SKIPPED": 1270,
+                        "ENROLLMENT_OVERWRITE": 4,
+                    },
                 ),
             ],
         ),

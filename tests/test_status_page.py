@@ -32,10 +32,11 @@ from bench.status_page import (
     spec_files,
 )
 from reconciler.adapters.localstore import LocalStateStore
-from reconciler.cli import EXIT_ERROR, EXIT_OK, main
+from reconciler.cli import EXIT_ERROR, EXIT_OK, main, statuspage_text
 from reconciler.cli.statuspage import status_page
 from reconciler.cli.statuspage_model import LOOKS
 from reconciler.cli.statuspage_svg import LABELLED
+from reconciler.core import jobkinds, jobs
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import Approval, JobRecord, State
@@ -323,6 +324,16 @@ def test_failures_with_their_reasons_and_the_results_of_each_job(tmp_path: Path)
     assert "29h05m so far" in prod
     eu = _section_text(text, "contact-center-eu", JobKind.ENROLLMENT)
     assert "new: 20,113duplicates skipped: 1,270overwritten: 4" in eu
+
+
+def test_the_pages_outcomes_are_the_kinds() -> None:
+    """The page words every outcome a kind's output file is counted by (and UNKNOWN), no
+    other, and the short form counts each under a group of its own, never as 'other'."""
+    assert set(statuspage_text._OUTCOMES) == jobs.OUTCOMES | {jobs.UNKNOWN}
+    for kind in jobkinds.KINDS.values():
+        for outcome in kind.outcomes:
+            assert "other" not in statuspage_text.results_short({outcome: 1}), outcome
+            assert statuspage_text.results_full({outcome: 1}) != f"{outcome}: 1", outcome
 
 
 def test_no_speaker_id_or_recording_of_a_spec_reaches_the_page(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from reconciler.cli.statuspage_model import LOOKS, Bar
+from reconciler.core.jobs import UNKNOWN
 from reconciler.core.times import span
 
 _e = html.escape
@@ -37,15 +38,15 @@ _OUTCOMES = {
     "NEW_REGISTRATION": "new",
     "NEW_FRAUDSTER": "new",
     "DUPLICATE_SKIPPED": "duplicates skipped",
-    "OVERWRITTEN": "overwritten",
     "ENROLLMENT_OVERWRITE": "overwritten",
-    "UNKNOWN": "an outcome not known",
+    UNKNOWN: "an outcome not known",
 }
+"""The words of each outcome the kinds' output files are counted by (core.jobs.OUTCOMES, and
+UNKNOWN for any other): a test holds the two to the same set."""
 _GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("new", lambda key: key.startswith("NEW_")),
     ("duplicates", lambda key: key.startswith("DUPLICATE")),
-    # 'OVERWR' catches both spellings the page knows (ENROLLMENT_OVERWRITE, OVERWRITTEN).
-    ("overwritten", lambda key: "OVERWR" in key),
+    ("overwritten", lambda key: key.endswith("_OVERWRITE")),
     ("errors", lambda key: key.startswith("error:")),
 )
 """How the short form counts outcomes (new, duplicates, overwritten, errors; anything else
