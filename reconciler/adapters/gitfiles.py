@@ -17,6 +17,7 @@ and the mark ``X.mark`` both exist, so a ``poetry.lock`` is never taken for one.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ GITIGNORE_LINES = " ".join(f"'*{suffix}'" for suffix in SIDE_SUFFIXES)
 # These checks only warn: a git that hangs (a network filesystem, a lock held by an editor) is
 # given up on, never allowed to hold the run.
 _GIT_TIMEOUT = 10.0
+# 40 hex digits in a SHA-1 repository, 64 in a SHA-256 one (git init --object-format=sha256).
+_FULL_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def last_commit(path: Path) -> str | None:
     sha = done.stdout.decode("ascii", "replace").strip()
     # A full commit id or nothing: an uncommitted file gives an empty answer with exit 0, and
     # GitHub's commit statuses are posted to a full commit id.
-    return sha if done.returncode == 0 and len(sha) == 40 else None
+    return sha if done.returncode == 0 and _FULL_COMMIT_ID.fullmatch(sha) else None
 
 
 def repo_path(path: Path) -> str | None:
