@@ -80,6 +80,8 @@ class SpecFacts(NamedTuple):
     """
 
     kind: JobKind
+    """The registry's member for the kind (:func:`reconciler.core.jobkinds.of`): a
+    :class:`JobKind` for the product's kinds."""
     name: str
     key: str
     """``<kind>/<name>``: the spec's identity in the state and in plans."""
