@@ -90,6 +90,11 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_selector.py",
         "tests/test_spec.py",
     ),
+    "reconciler/core/times.py": (
+        "tests/core/test_pinned_rules_times.py",
+        "tests/core/test_pinned_rules_hold.py",
+        "tests/test_hold.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
