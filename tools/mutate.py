@@ -95,6 +95,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_hold.py",
         "tests/test_hold.py",
     ),
+    "reconciler/core/s3uri.py": (
+        "tests/core/test_pinned_rules_s3uri.py",
+        "tests/test_plan.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
