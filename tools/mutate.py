@@ -99,6 +99,11 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_s3uri.py",
         "tests/test_plan.py",
     ),
+    "reconciler/core/canonjson.py": (
+        "tests/core/test_pinned_rules_canonjson.py",
+        "tests/test_identity.py",
+        "tests/test_state_layout.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
