@@ -104,6 +104,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/test_identity.py",
         "tests/test_state_layout.py",
     ),
+    "reconciler/core/kinds.py": (
+        "tests/core/test_pinned_rules_kinds.py",
+        "tests/test_jobkinds.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
