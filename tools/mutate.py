@@ -108,6 +108,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_kinds.py",
         "tests/test_jobkinds.py",
     ),
+    "reconciler/core/errors.py": (
+        "tests/core/test_pinned_rules_errors.py",
+        "tests/test_spec.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
