@@ -112,6 +112,11 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_errors.py",
         "tests/test_spec.py",
     ),
+    "reconciler/core/desired.py": (
+        "tests/core/test_pinned_rules_desired.py",
+        "tests/test_plan.py",
+        "tests/test_offline_plan.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
