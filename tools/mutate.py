@@ -117,6 +117,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/test_plan.py",
         "tests/test_offline_plan.py",
     ),
+    "reconciler/core/order.py": (
+        "tests/core/test_pinned_rules_order.py",
+        "tests/test_order.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
