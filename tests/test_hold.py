@@ -17,6 +17,7 @@ from reconciler.core.hold import (
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import JobRecord, State
+from reconciler.core.statepatch import StatePatch
 from reconciler.core.times import iso
 
 NOW = 1_800_000_000.0
@@ -106,8 +107,8 @@ def test_a_first_listing_with_evidence_of_a_lost_state_holds_and_is_provisional(
     assert reason
     assert "did not know jobs of ours found there" in reason
     assert found.provisional == {slot_key(SLOT): iso(NOW)}
-    replacing = State()
-    replacing.distrust("it replaces a lost state (state.json.mark remains)")
+    lost = "it replaces a lost state (state.json.mark remains)"
+    replacing = StatePatch(distrust=lost).applied_to(State())
     reason = record_full_listing(replacing, SLOT, LAG, may_start=True, unknown_ours=False)
     assert reason
     assert "replaces a lost state" in reason

@@ -49,12 +49,16 @@ def test_a_dependent_waits_until_its_dependency_completed() -> None:
     assert (waiting.kind, waiting.code) == (ActionKind.QUEUED, "waiting-for-dependency")
     assert waiting.reason == f"waiting for {FRAUD}/known-fraudsters (not started yet)"
     assert _action(plan, "known-fraudsters").kind is ActionKind.START
-    absorb(state, [fraud, enroll], [_observed(fraud, "IN_PROGRESS", percent_complete=40)])  # type: ignore[list-item]
+    state = absorb(
+        state,
+        [fraud, enroll],  # type: ignore[list-item]
+        [_observed(fraud, "IN_PROGRESS", percent_complete=40)],
+    ).applied_to(state)
     plan = build_plan([fraud, enroll], state)  # type: ignore[list-item]
     assert _action(plan, "emea-callers").reason == (
         f"waiting for {FRAUD}/known-fraudsters (IN_PROGRESS 40%)"
     )
-    absorb(state, [fraud, enroll], [_observed(fraud, "COMPLETED")])  # type: ignore[list-item]
+    state = absorb(state, [fraud, enroll], [_observed(fraud, "COMPLETED")]).applied_to(state)  # type: ignore[list-item]
     plan = build_plan([fraud, enroll], state)  # type: ignore[list-item]
     assert _action(plan, "emea-callers").kind is ActionKind.START
 
@@ -63,7 +67,7 @@ def test_a_dependent_waits_until_its_dependency_completed() -> None:
 def test_a_dependency_that_ended_badly_blocks_its_dependent_with_the_reason(ended: str) -> None:
     fraud, enroll = _pair()
     state = State()
-    absorb(state, [fraud, enroll], [_observed(fraud, ended)])  # type: ignore[list-item]
+    state = absorb(state, [fraud, enroll], [_observed(fraud, ended)]).applied_to(state)  # type: ignore[list-item]
     blocked = _action(build_plan([fraud, enroll], state), "emea-callers")  # type: ignore[list-item]
     assert (blocked.kind, blocked.code) == (ActionKind.BLOCKED, "dependency-failed")
     assert f"dependency {FRAUD}/known-fraudsters ended {ended}" in blocked.reason
@@ -89,7 +93,7 @@ def test_a_dependency_outside_the_run_is_read_from_the_state() -> None:
     """A selector left the dependency out: its job, as the state records it, decides."""
     fraud, enroll = _pair()
     state = State()
-    absorb(state, [fraud], [_observed(fraud, "COMPLETED")])  # type: ignore[list-item]
+    state = absorb(state, [fraud], [_observed(fraud, "COMPLETED")]).applied_to(state)  # type: ignore[list-item]
     assert _action(build_plan([enroll], state), "emea-callers").kind is ActionKind.START  # type: ignore[list-item]
     fresh = State()
     assert "no job of it yet" in _action(build_plan([enroll], fresh), "emea-callers").reason  # type: ignore[list-item]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +109,11 @@ def test_existing_job_is_in_sync_and_never_started_again() -> None:
     """A spec whose hash has a job, in any status, is in-sync: nothing starts."""
     jobs = [_desired(_spec(n)) for n in ("a", "b")]
     state = State()
-    absorb(
+    state = absorb(
         state,
         jobs,
         [_observed(jobs[0], "COMPLETED"), _observed(jobs[1], "IN_PROGRESS", percent_complete=40)],
-    )
+    ).applied_to(state)
     plan = build_plan(jobs, state)
     assert _kinds(plan) == {
         "SpeakerEnrollmentJob/a": "in-sync",
@@ -127,7 +128,7 @@ def test_active_job_of_ours_occupies_the_slot() -> None:
     """An in-flight job in the domain queues every new spec of that kind."""
     running, new = _desired(_spec("running")), _desired(_spec("new"))
     state = State()
-    absorb(state, [running, new], [_observed(running, "IN_PROGRESS")])
+    state = absorb(state, [running, new], [_observed(running, "IN_PROGRESS")]).applied_to(state)
     plan = build_plan([running, new], state)
     (queued,) = [a for a in plan.actions if a.kind is ActionKind.QUEUED]
     assert queued.name == "new"
@@ -147,13 +148,15 @@ def test_failed_job_is_retried_as_a_new_attempt_when_allowed() -> None:
     """A FAILED job is retried with attempt 2 (new token and name) while maxAttempts allows."""
     job = _desired(_spec("a", maxAttempts=2))
     state = State()
-    absorb(state, [job], [_observed(job, "FAILED", failure=Failure(status_code=500, message="x"))])
+    state = absorb(
+        state, [job], [_observed(job, "FAILED", failure=Failure(status_code=500, message="x"))]
+    ).applied_to(state)
     (action,) = build_plan([job], state).actions
     assert job.hash is not None
     assert (action.kind, action.attempt) == (ActionKind.RETRY, 2)
     assert action.client_token == client_token(job.hash, 2)
     assert action.job_name == job_name("a", job.hash, 2)
-    absorb(state, [job], [_observed(job, "FAILED", attempt=2)])
+    state = absorb(state, [job], [_observed(job, "FAILED", attempt=2)]).applied_to(state)
     (final,) = build_plan([job], state).actions
     assert (final.kind, final.attempt, final.status) == (ActionKind.IN_SYNC, 2, "FAILED")
     assert "no attempts left" in final.reason
@@ -163,7 +166,7 @@ def test_failed_job_without_attempts_left_is_reported_not_retried() -> None:
     """With the default maxAttempts of 1, a FAILED job stays in-sync and says so."""
     job = _desired(_spec("a"))
     state = State()
-    absorb(state, [job], [_observed(job, "FAILED")])
+    state = absorb(state, [job], [_observed(job, "FAILED")]).applied_to(state)
     (action,) = build_plan([job], state).actions
     assert action.kind is ActionKind.IN_SYNC
     assert "bump spec.revision" in action.reason
@@ -202,7 +205,9 @@ def test_cold_start_rediscovers_jobs_by_job_name() -> None:
     """With an empty state, jobs listed from Voice ID are matched to specs by their JobName."""
     jobs = [_desired(_spec(n)) for n in ("a", "b", "c")]
     state = State()
-    absorb(state, jobs, [_observed(jobs[0], "COMPLETED"), _observed(jobs[1], "COMPLETED")])
+    state = absorb(
+        state, jobs, [_observed(jobs[0], "COMPLETED"), _observed(jobs[1], "COMPLETED")]
+    ).applied_to(state)
     plan = build_plan(jobs, state)
     assert _kinds(plan) == {
         "SpeakerEnrollmentJob/a": "in-sync",
@@ -219,7 +224,7 @@ def test_rename_keeps_the_job() -> None:
     new = _desired(_spec("new-name", manifest="m"))
     assert old.hash == new.hash
     state = State()
-    absorb(state, [new], [_observed(old, "COMPLETED")])
+    state = absorb(state, [new], [_observed(old, "COMPLETED")]).applied_to(state)
     assert _kinds(build_plan([new], state)) == {"SpeakerEnrollmentJob/new-name": "in-sync"}
 
 
@@ -228,8 +233,8 @@ def test_changed_spec_supersedes_the_old_job() -> None:
     v1 = _desired(_spec("a", revision=0))
     v2 = _desired(_spec("a", revision=1))
     state = State()
-    absorb(state, [v1], [_observed(v1, "COMPLETED")])
-    absorb(state, [v2], [])
+    state = absorb(state, [v1], [_observed(v1, "COMPLETED")]).applied_to(state)
+    state = absorb(state, [v2], []).applied_to(state)
     plan = build_plan([v2], state)
     kinds = sorted(a.kind.value for a in plan.actions)
     assert kinds == ["start", "superseded"]
@@ -242,17 +247,17 @@ def test_after_two_changes_the_superseded_row_names_the_job_being_replaced() -> 
     history stays oldest first."""
     v1, v2, v3 = (_desired(_spec("a", revision=r)) for r in (0, 1, 2))
     state = State()
-    absorb(
+    state = absorb(
         state,
         [v1],
         [_observed(v1, "COMPLETED", job_id="J1".ljust(22, "x"), created_at="2026-01-01T00:00:00Z")],
-    )
-    absorb(
+    ).applied_to(state)
+    state = absorb(
         state,
         [v2],
         [_observed(v2, "COMPLETED", job_id="J2".ljust(22, "x"), created_at="2026-02-01T00:00:00Z")],
-    )
-    absorb(state, [v3], [])
+    ).applied_to(state)
+    state = absorb(state, [v3], []).applied_to(state)
     assert [r.hash for r in state.specs[v3.key].history] == [v1.hash, v2.hash]
     (superseded,) = [a for a in build_plan([v3], state).actions if a.kind is ActionKind.SUPERSEDED]
     assert superseded.hash == v2.hash
@@ -284,9 +289,9 @@ def test_a_removed_specs_ended_job_is_retired_and_a_running_one_orphaned() -> No
     whose job still runs is orphaned (a problem for --fail-on); others' jobs are ignored."""
     gone, running = _desired(_spec("gone")), _desired(_spec("running"))
     state = State()
-    absorb(
+    state = absorb(
         state, [gone, running], [_observed(gone, "COMPLETED"), _observed(running, "IN_PROGRESS")]
-    )
+    ).applied_to(state)
     stranger = ObservedJob(
         kind="SpeakerEnrollmentJob",
         domain_id=D1,
@@ -294,7 +299,7 @@ def test_a_removed_specs_ended_job_is_retired_and_a_running_one_orphaned() -> No
         job_name="manual-run",
         status="COMPLETED",
     )
-    absorb(state, [], [stranger])
+    state = absorb(state, [], [stranger]).applied_to(state)
     plan = build_plan([], state)
     assert [(a.kind.value, a.name, a.code) for a in plan.actions] == [
         ("orphaned", "running", "spec-removed"),
@@ -308,12 +313,12 @@ def test_discovered_job_of_unknown_hash_is_an_orphan_with_its_prefix() -> None:
     """A job with our naming for a hash nobody knows is kept as an orphan by its prefix."""
     ghost = _desired(_spec("ghost"))
     state = State()
-    absorb(state, [], [_observed(ghost, "COMPLETED")])
+    state = absorb(state, [], [_observed(ghost, "COMPLETED")]).applied_to(state)
     (orphan,) = state.orphans
     assert ghost.hash is not None
     assert orphan.hash == ghost.hash[:32]
     assert orphan.client_token is None
-    absorb(state, [ghost], [])
+    state = absorb(state, [ghost], []).applied_to(state)
     assert not state.orphans
     assert state.specs["SpeakerEnrollmentJob/ghost"].jobs[0].hash == ghost.hash
 
@@ -333,8 +338,8 @@ def test_blocked_new_version_still_shows_the_running_old_job() -> None:
     v1 = _desired(_spec("a", revision=0))
     v2 = _desired(_spec("a", revision=1))
     state = State()
-    absorb(state, [v1], [_observed(v1, "IN_PROGRESS")])
-    absorb(state, [v2], [])
+    state = absorb(state, [v1], [_observed(v1, "IN_PROGRESS")]).applied_to(state)
+    state = absorb(state, [v2], []).applied_to(state)
     blocked = DesiredJob(v2.spec, None, blocked="AccessDenied", domain_id=D1)
     plan = build_plan([blocked], state)
     assert sorted(a.kind.value for a in plan.actions) == ["blocked", "superseded"]
@@ -356,10 +361,14 @@ def test_order_is_stable_and_checksum_ignores_progress() -> None:
     """Actions come in a stable order; the checksum ignores statuses but not new starts."""
     jobs = [_desired(_spec(n)) for n in ("c", "a", "b")]
     state = State()
-    absorb(state, jobs, [_observed(jobs[0], "IN_PROGRESS", percent_complete=10)])
+    state = absorb(
+        state, jobs, [_observed(jobs[0], "IN_PROGRESS", percent_complete=10)]
+    ).applied_to(state)
     first = build_plan(jobs, state)
     assert first == build_plan(list(reversed(jobs)), state)
-    absorb(state, jobs, [_observed(jobs[0], "IN_PROGRESS", percent_complete=90)])
+    state = absorb(
+        state, jobs, [_observed(jobs[0], "IN_PROGRESS", percent_complete=90)]
+    ).applied_to(state)
     assert build_plan(jobs, state).checksum() == first.checksum()
     more = [*jobs, _desired(_spec("d"))]
     assert build_plan(more, state).checksum() != first.checksum()
@@ -408,8 +417,17 @@ def test_discovered_job_completes_the_recorded_intent() -> None:
     state.specs[job.spec.key] = SpecEntry(
         kind=job.spec.kind, name="a", hash=job.hash, domain_id=D1, jobs=[intent]
     )
-    absorb(state, [job], [_observed(job, "IN_PROGRESS", job_id="J" * 22, percent_complete=30)])
-    assert list(state.all_jobs()) == [intent]
-    assert (intent.job_id, intent.status, intent.percent_complete) == ("J" * 22, "IN_PROGRESS", 30)
+    state = absorb(
+        state, [job], [_observed(job, "IN_PROGRESS", job_id="J" * 22, percent_complete=30)]
+    ).applied_to(state)
+    (confirmed,) = state.all_jobs()  # the intent's record, not a second one
+    assert confirmed == dataclasses.replace(
+        intent, job_id="J" * 22, status="IN_PROGRESS", percent_complete=30
+    )
+    assert (confirmed.job_id, confirmed.status, confirmed.percent_complete) == (
+        "J" * 22,
+        "IN_PROGRESS",
+        30,
+    )
     (action,) = build_plan([job], state).actions
     assert (action.kind, action.status) == (ActionKind.IN_SYNC, "IN_PROGRESS")

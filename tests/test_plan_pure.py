@@ -42,13 +42,14 @@ def worlds(draw: st.DrawFn) -> tuple[list[Any], State, dict[Any, int], dict[Any,
             observed.append(_observed(job, draw(st.sampled_from(STATUSES)), attempt=attempt))
     state = State()
     kept = draw(st.lists(st.sampled_from(desired), unique_by=lambda j: j.key))
-    absorb(state, desired, observed)
+    state = absorb(state, desired, observed).applied_to(state)
     for job in desired:  # an unconfirmed intent now and then
         entry = state.specs.get(job.key)
         if entry is not None and entry.jobs and draw(st.booleans()):
             entry.jobs[-1].job_id = None
             entry.jobs[-1].intent_at = "2026-12-07T00:00:00Z"
-    approve(state, build_plan(desired, state).intent(), "r1", "2026-12-07T00:00:01Z")
+    approval = approve(build_plan(desired, state).intent(), "r1", "2026-12-07T00:00:01Z")
+    state = approval.applied_to(state)
     slots = sorted({(j.request.domain_id, j.kind) for j in desired if j.request is not None})
     foreign = {slot: draw(st.integers(0, 1)) for slot in slots}
     hold = {slot: "held" for slot in slots if draw(st.booleans())}

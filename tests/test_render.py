@@ -110,7 +110,7 @@ def every_kind_plan() -> Plan:
         domain_id=D1,
     )
     state = State(domains={"contact-center-prod": D1})
-    absorb(
+    state = absorb(
         state,
         [done, old, retry, failed, partial, renamed_before, replaced_before],
         [
@@ -132,9 +132,9 @@ def every_kind_plan() -> Plan:
             _seen(renamed_before, "COMPLETED", "JobRenamed00000000001"),
             _seen(replaced_before, "COMPLETED", "JobReplaced0000000001"),
         ],
-    )
+    ).applied_to(state)
     desired = [start, queued, retry, done, new, blocked, failed, partial, renamed, risky, replaced]
-    absorb(state, desired, [])
+    state = absorb(state, desired, []).applied_to(state)
     plan = build_plan(desired, state, max_active=2)
     actions = (*plan.actions, *_removed_and_unreviewed())
     return Plan(tuple(sorted(actions, key=Action.sort_key)), max_active=plan.max_active)

@@ -21,6 +21,7 @@ from reconciler.core.errors import ReconcilerError, StateError, StateLockedError
 from reconciler.core.kinds import JobKind
 from reconciler.core.state import SCHEMA_VERSION, JobRecord, SpecEntry, State
 from reconciler.core.statefile import parse_state
+from reconciler.core.statepatch import forget, move
 from reconciler.sandbox import Sandbox
 from tests.support import (
     WAIT_FAST,
@@ -514,13 +515,17 @@ def test_forget_names_entries_by_kind_name_or_name_with_their_roster_parts() -> 
     ]
     orphan = _entry(enrol, "gone", "b" * 64).jobs[0]
     state.orphans.append(orphan)
-    assert state.forget("gone") == [f"orphan/{orphan.job_name}"]
-    assert state.forget(f"{enrol}/big") == [f"{enrol}/big-part-001", f"{enrol}/big-part-002"]
+    patch, forgotten = forget(state, "gone")
+    assert forgotten == [f"orphan/{orphan.job_name}"]
+    state = patch.applied_to(state)
+    patch, forgotten = forget(state, f"{enrol}/big")
+    assert forgotten == [f"{enrol}/big-part-001", f"{enrol}/big-part-002"]
+    state = patch.applied_to(state)
     assert sorted(state.specs) == [f"{register}/big", f"{enrol}/big-partner"]
     assert [r.job_id for r in state.removed] == ["job-gone", "job-big-part-001", "job-big-part-002"]
     assert {r.job_id for r in state.all_jobs()} >= {"job-gone", "job-big-part-001"}
     with pytest.raises(ReconcilerError, match="no spec 'nothing' in the state"):
-        state.forget("nothing")
+        forget(state, "nothing")
 
 
 def test_move_renames_one_entry_and_refuses_ambiguity_and_clashes() -> None:
@@ -529,12 +534,14 @@ def test_move_renames_one_entry_and_refuses_ambiguity_and_clashes() -> None:
     for kind, name in ((enrol, "old"), (register, "old"), (enrol, "taken")):
         state.specs[f"{kind}/{name}"] = _entry(kind, name)
     with pytest.raises(ReconcilerError, match="exactly one spec entry"):
-        state.move("old", "new")
+        move(state, "old", "new")
     with pytest.raises(ReconcilerError, match="already in the state"):
-        state.move(f"{enrol}/old", "taken")
+        move(state, f"{enrol}/old", "taken")
     with pytest.raises(ReconcilerError, match="cannot become"):
-        state.move(f"{enrol}/old", f"{register}/new")
-    assert state.move(f"{enrol}/old", "new") == (f"{enrol}/old", f"{enrol}/new")
+        move(state, f"{enrol}/old", f"{register}/new")
+    patch, moved = move(state, f"{enrol}/old", "new")
+    assert moved == (f"{enrol}/old", f"{enrol}/new")
+    state = patch.applied_to(state)
     assert state.specs[f"{enrol}/new"].name == "new"
 
 

@@ -17,7 +17,7 @@ objects beside the state, so that the two stores cannot drift apart:
   length of the last write, where a restore or a checkout of the state does not reach. A state
   read that is behind it, of another lineage, whose journal lost records, whose content is not
   the digest written (a hand edit), or that has a serial and no mark at all (a state from
-  elsewhere) is *distrusted* (:func:`~reconciler.core.journal.distrust_if_behind`): it says
+  elsewhere) is *distrusted* (:func:`~reconciler.core.journal.distrust_reason`): it says
   nothing about what Voice ID does not hold, and every (domain, kind) is listed in full before
   anything starts there. What a mark cannot detect — a whole prefix restored with its mark —
   the listing rule covers (docs/architecture.md, "Why no second job").
@@ -43,12 +43,13 @@ from reconciler.core.errors import StateError
 from reconciler.core.journal import (
     Journal,
     JournalChange,
-    distrust_if_behind,
+    distrust_reason,
     mark_text,
     replay_journal,
 )
 from reconciler.core.state import State
 from reconciler.core.statefile import parse_state, read_layout
+from reconciler.core.statepatch import StatePatch
 
 log = structlog.get_logger("reconciler.state")
 
@@ -164,7 +165,8 @@ class BaseStateStore(abc.ABC):
             self._version, self._stored = None, None
             state = State()
             if self._read_text(MARK) is not None:
-                state.distrust(f"it replaces a lost state ({self.where(MARK)} remains)")
+                lost = f"it replaces a lost state ({self.where(MARK)} remains)"
+                state = StatePatch(distrust=lost).applied_to(state)
                 log.warning("state.untrusted", state=self.where(), reason=state.untrusted)
             return state
         handle, version = got
@@ -188,11 +190,13 @@ class BaseStateStore(abc.ABC):
             state_read = parse_state(text, self.where(), layout=False)
         state = state_read
         self._stored = state.read_fingerprint or state.fingerprint()
-        reason = distrust_if_behind(
-            state, self._read_text(MARK), self._replay_journal(state), digest=self._stored
-        )
+        mark = self._read_text(MARK)
+        journaled, unreadable = self._replay_journal(state)
+        reason = distrust_reason(state, mark, journaled, digest=self._stored)
         if reason:
             log.warning("state.untrusted", state=self.where(), reason=reason)
+        if reason or unreadable:
+            state = StatePatch(distrust=reason or unreadable).applied_to(state)
         return state
 
     def journal(self, state: State, changes: Sequence[JournalChange]) -> None:
@@ -285,19 +289,18 @@ class BaseStateStore(abc.ABC):
                 f"{self.where()}) or run 'voiceid-reconciler state rebuild'"
             )
 
-    def _replay_journal(self, state: State) -> int:
+    def _replay_journal(self, state: State) -> tuple[int, str | None]:
         """Replay the journal that follows the state read (a run that died after its last
-        write left it); the records replayed. A journal that cannot be read may hold starts:
-        the state is distrusted, as one that lost records is."""
+        write left it); the records replayed, and why the state is to be distrusted: a journal
+        that cannot be read may hold starts, as one that lost records did."""
         try:
             got = self._open(JOURNAL)
         except StateError as err:
             log.warning("state.journal_unreadable", state=self.where(), error=str(err))
-            state.distrust(f"its journal {self.where(JOURNAL)} cannot be read")
-            return 0
+            return 0, f"its journal {self.where(JOURNAL)} cannot be read"
         if got is None:
             self._journal_version = None
-            return 0
+            return 0, None
         handle, self._journal_version = got
         with handle:
             text = handle.read().decode("utf-8", "replace")
@@ -305,9 +308,9 @@ class BaseStateStore(abc.ABC):
         count = replay_journal(state, text, self.where(JOURNAL))
         if count is None:
             log.info("state.journal_stale", state=self.where())
-            return 0
+            return 0, None
         log.info("state.journal_replayed", state=self.where(), records=count)
-        return count
+        return count, None
 
     def _remove_journal(self) -> bool:
         """Delete the journal if it is still the one this run read or wrote; whether it is

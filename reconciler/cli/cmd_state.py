@@ -168,47 +168,62 @@ def _entries_table(state: State) -> list[str]:
 
 def run_rm(args: argparse.Namespace) -> int:
     store = wiring.store(args)
+    from reconciler.core.statepatch import forget
+
     if args.dry_run:  # read as 'state show' reads: no lock, nothing written
         state = store.read()
-        for key in [key for name in args.names for key in _forgets(state, name)]:
+        said: list[str] = []
+        for name in args.names:
+            state, what = _forgets(state, name)
+            said.extend(what)
+        for key in said:
             print(f"Would remove {key} (kept as a tombstone)")
         print("Dry run: the state was not changed.")
         return EXIT_OK
     with store.locked():
         state = store.read()
-        forgotten = [key for name in args.names for key in state.forget(name)]
+        forgotten = []
+        for name in args.names:
+            patch, keys = forget(state, name)
+            state = patch.applied_to(state)
+            forgotten.extend(keys)
         store.write(state)
     for key in forgotten:
         print(f"Removed {key} (kept as a tombstone)")
     return EXIT_OK
 
 
-def _forgets(state: State, name: str) -> list[str]:
-    """What ``state rm NAME`` forgets, each with what it recorded (``state.forget`` on the
-    state read, which is never written)."""
+def _forgets(state: State, name: str) -> tuple[State, list[str]]:
+    """What ``state rm NAME`` forgets, each with what it recorded, and the state without it
+    (never written)."""
+    from reconciler.core.statepatch import forget
+
     entries = {key: state.specs[key] for key in state.entry_keys(name)}
+    patch, keys = forget(state, name)
     said = []
-    for key in state.forget(name):
+    for key in keys:
         entry = entries.get(key)
         if entry is None:
             said.append(key)  # orphan/<JobName>
         else:
             jobs = len(entry.jobs) + len(entry.history)
             said.append(f"{key}: {jobs} job(s), latest {_status(entry)}")
-    return said
+    return patch.applied_to(state), said
 
 
 def run_mv(args: argparse.Namespace) -> int:
+    from reconciler.core.statepatch import move
+
     store = wiring.store(args)
     if args.dry_run:  # read as 'state show' reads: no lock, nothing written
-        old, new = store.read().move(args.source, args.destination)
+        _, (old, new) = move(store.read(), args.source, args.destination)
         print(f"Would move {old} to {new}")
         print("Dry run: the state was not changed.")
         return EXIT_OK
     with store.locked():
         state = store.read()
-        old, new = state.move(args.source, args.destination)
-        store.write(state)
+        patch, (old, new) = move(state, args.source, args.destination)
+        store.write(patch.applied_to(state))
     print(f"Moved {old} to {new}")
     return EXIT_OK
 

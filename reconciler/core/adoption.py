@@ -265,7 +265,10 @@ def record(  # noqa: PLR0913 - the entry's fields, by keyword
         )
     )
     state.specs[key] = entry
-    approve(state, [Intent(key, request.hash, max_attempts, request.domain_id)], IMPORT_REVIEW, at)
+    approval = approve(
+        [Intent(key, request.hash, max_attempts, request.domain_id)], IMPORT_REVIEW, at
+    )
+    state.approvals = approval.applied_to(state).approvals  # this function records in place
 
 
 def settle_notifications(state: State, job_ids: Iterable[str]) -> list[str]:

@@ -28,7 +28,7 @@ def mark_text(state: State, journaled: int = 0, digest: str | None = None) -> st
     return json.dumps(mark, sort_keys=True) + "\n"
 
 
-def distrust_if_behind(
+def distrust_reason(
     state: State, mark: str | None, journaled: int = 0, digest: str | None = None
 ) -> str | None:
     """Compare a state just read with the high-water mark of the last write: a state that went
@@ -38,18 +38,17 @@ def distrust_if_behind(
     its journal; a hand edit that left serial and mark alone), or that has written versions
     behind it but no mark at all (a state from elsewhere: a fresh clone of a committed state, a
     copied file) cannot prove where it came from, so it is not trusted to say what Voice ID
-    does *not* hold. Its listings are forgotten, so that every (domain, kind) is listed in full
-    again — and waits the list-lag horizon — before anything starts there. Returns why, or None
-    when the state is the one last written (or newer)."""
+    does *not* hold: the store distrusts it (``StatePatch(distrust=why)``, which forgets its
+    listings, so that every (domain, kind) is listed in full again — and waits the list-lag
+    horizon — before anything starts there). Returns why, or None when the state is the one
+    last written (or newer)."""
     if mark is None:
         if state.serial == 0:  # a state never written: a first deployment (nothing to prove)
             return None
-        reason = (
+        return (
             f"it has no high-water mark beside it (serial {state.serial}: a state copied, "
             "cloned or restored without its mark)"
         )
-        state.distrust(reason)
-        return reason
     try:
         data = json.loads(mark)
         lineage, serial = str(data["lineage"]), int(data["serial"])
@@ -70,7 +69,6 @@ def distrust_if_behind(
             reason = "it was edited since it was written (its content is not what was written)"
         else:
             return None
-    state.distrust(reason)
     return reason
 
 

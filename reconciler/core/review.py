@@ -2,7 +2,7 @@
 
 A plan's checksum covers its review set (:meth:`reconciler.core.plan.Plan.intent`); here that
 set is matched against the one a reviewer saw (:func:`review`), the approved intents are
-recorded in the state (:func:`approve`), and a plan that is not the reviewed one or is
+recorded in the state (:func:`approve`: a patch), and a plan that is not the reviewed one or is
 surprisingly large is refused (:func:`check_plan`). Nothing here does I/O.
 """
 
@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 from reconciler.core.errors import PlanChecksumMismatch, UnsafePlanError
 from reconciler.core.plan import DEFAULT_START_LIMIT, UNKNOWN_HASH, Intent, Plan
-from reconciler.core.state import Approval, State
+from reconciler.core.state import Approval
+from reconciler.core.statepatch import StatePatch
 
 
 def intent_differences(
@@ -48,18 +49,18 @@ APPLY_REVIEW = "apply"
 """The review of an un-gated apply (confirmed at a terminal, or ``--auto-approve``)."""
 
 
-def approve(state: State, intents: Iterable[Intent], review: str, at: str) -> list[str]:
-    """Record that ``review`` approved ``intents`` (their hashes, attempts); returns the keys.
-    An intent whose hash only an online plan knows is never approved."""
-    keys = []
+def approve(intents: Iterable[Intent], review: str, at: str) -> StatePatch:
+    """The approvals that record that ``review`` approved ``intents`` (their hashes,
+    attempts); the keys approved are the patch's ``approvals``. An intent whose hash only an
+    online plan knows is never approved."""
+    approvals: dict[str, Approval | None] = {}
     for intent in intents:
         if intent.hash == UNKNOWN_HASH:  # approving it would approve whatever hash S3 shows later
             continue
-        state.approvals[intent.key] = Approval(
+        approvals[intent.key] = Approval(
             hash=intent.hash, max_attempts=intent.attempts, review=review, at=at
         )
-        keys.append(intent.key)
-    return keys
+    return StatePatch(approvals=approvals)
 
 
 class Review(NamedTuple):

@@ -64,15 +64,15 @@ so that committing the file to git gives one-line diffs per changed spec.
 
 Beside the state, each store keeps a **high-water mark** (``{lineage, serial}`` of the last
 write) where restoring or checking out the state file does not reach it; a state read that is
-behind it, or of another lineage, is distrusted (:func:`distrust_if_behind`).
+behind it, or of another lineage, is distrusted (:func:`reconciler.core.journal.distrust_reason`).
 
 No speaker id or audio location is ever stored. This module holds the schema (values) and
-its JSON form; where the state lives and how it is locked is :mod:`reconciler.adapters.stores`.
+its JSON form; where the state lives and how it is locked is the state store's
+(:mod:`reconciler.adapters.statestore`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -96,7 +96,6 @@ from pydantic.alias_generators import to_camel
 
 from reconciler.core.canonjson import compact as _compact
 from reconciler.core.canonjson import string as _string
-from reconciler.core.errors import ReconcilerError
 from reconciler.core.jobs import Failure
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 
@@ -110,10 +109,6 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 """Seconds a run waits for another run's state lock (``--lock-timeout``), in every store."""
 DEFAULT_LOCK_TTL = 120.0
 """Seconds after which the S3 lock of a run that died expires (``--lock-ttl``)."""
-
-
-_JOB_OF_NAME = re.compile(r"^[0-9a-f]{32}(-[1-9][0-9]{0,2})?$")
-"""What follows ``<name>-`` in the JobName of that spec's jobs (:mod:`reconciler.core.identity`)."""
 
 
 _CONFIG = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
@@ -295,6 +290,7 @@ class State(_Record):
     blocked: dict[str, BlockedSince] = Field(default_factory=dict)
     unblocked: list[Unblocked] = Field(default_factory=list)
     approvals: dict[str, Approval] = Field(default_factory=dict)
+    # The two below are set only by a StatePatch applied (reconciler.core.statepatch).
     _untrusted: str | None = PrivateAttr(default=None)
     """Why this state may not know every job of ours (never written to disk)."""
     _renamed: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -306,24 +302,11 @@ class State(_Record):
         """The pure renames followed in this run, ``{new key: old key}`` (for the plan)."""
         return self._renamed
 
-    def follow_rename(self, old: str, new: str, name: str) -> None:
-        """Move the entry ``old`` to the key ``new`` (the spec's ``name`` changed, nothing
-        else), and remember it for the plan to say."""
-        self.specs[new] = dataclasses.replace(self.specs.pop(old), name=name)
-        self._renamed[new] = old
-
     @property
     def untrusted(self) -> str | None:
         """Why this state may not know every job it started (it went backwards, is of another
         lineage, or replaces a state that was lost), or None when it can be trusted to."""
         return self._untrusted
-
-    def distrust(self, reason: str) -> None:
-        """Forget the listings: every (domain, kind) is listed in full again, and its first
-        listing waits the list-lag horizon before anything starts there."""
-        self._untrusted = reason
-        self.listings.clear()
-        self.provisional.clear()
 
     def fingerprint(self) -> str:
         """A digest of what the state says, without when it was written (``serial``,
@@ -368,52 +351,6 @@ class State(_Record):
             return name in {key, spec} | parts
 
         return sorted(key for key in self.specs if named(key))
-
-    def forget(self, name: str) -> list[str]:
-        """``state rm``: forget the entries ``name`` means, and the orphans of that spec name.
-        Their records become tombstones (``removed``): no longer reported or retried, but
-        recognised when Voice ID shows them and taken back by a spec with their hash.
-        Returns the keys forgotten (the orphans as ``orphan/<JobName>``)."""
-        keys = self.entry_keys(name)
-        forgotten: list[str] = []
-        for key in keys:
-            entry = self.specs.pop(key)
-            self.removed.extend(entry.jobs + entry.history)
-            self.approvals.pop(key, None)  # a spec added back is reviewed again
-            forgotten.append(key)
-        spec_name = name.partition("/")[2] or name
-        for record in list(self.orphans):
-            if _JOB_OF_NAME.match(record.job_name.removeprefix(f"{spec_name}-")):
-                self.orphans.remove(record)
-                self.removed.append(record)
-                forgotten.append(f"orphan/{record.job_name}")
-        if not forgotten:
-            raise ReconcilerError(f"state rm: no spec {name!r} in the state (see 'state show')")
-        return forgotten
-
-    def move(self, old: str, new: str) -> tuple[str, str]:
-        """``state mv``: the entry ``old`` is now the spec named ``new`` (a rename that also
-        changed the spec, recorded by hand: its jobs become the new name's, superseded if the
-        hash changed, instead of orphaned). Returns the keys (from, to)."""
-        keys = [k for k in self.entry_keys(old) if "-part-" not in k.partition("/")[2]] or (
-            self.entry_keys(old)
-        )
-        if len(keys) != 1:
-            found = ", ".join(keys) if keys else "none"
-            raise ReconcilerError(
-                f"state mv: {old!r} must name exactly one spec entry (found: {found}); "
-                "name it as KIND/NAME"
-            )
-        (key,) = keys
-        kind = key.partition("/")[0]
-        new_name = new.partition("/")[2] if "/" in new else new
-        if "/" in new and new.partition("/")[0] != kind:
-            raise ReconcilerError(f"state mv: {key} is a {kind}; it cannot become {new}")
-        target = f"{kind}/{new_name}"
-        if target in self.specs:
-            raise ReconcilerError(f"state mv: {target} is already in the state")
-        self.specs[target] = dataclasses.replace(self.specs.pop(key), name=new_name)
-        return key, target
 
     def to_json(self) -> str:
         """Deterministic, diff-friendly JSON: sorted keys, one spec (or orphan) per line.

@@ -19,6 +19,7 @@ from reconciler.core.plan import Action, ActionKind, Plan, retirable, settled
 from reconciler.core.review import APPLY_REVIEW, approve, check_plan, review
 from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
+from reconciler.core.statepatch import forget
 from reconciler.core.times import iso
 from reconciler.runner.context import ApplyReport, Run
 from reconciler.runner.notify import Notifier
@@ -158,9 +159,9 @@ def _review(
     else:
         intents, refusal, label = plan.intent(), None, APPLY_REVIEW
     if intents and not options.dry_run:
-        run.report.approved = approve(
-            run.state, intents, label or plan.checksum(), iso(run.clock.time())
-        )
+        approval = approve(intents, label or plan.checksum(), iso(run.clock.time()))
+        run.state = approval.applied_to(run.state)
+        run.report.approved = list(approval.approvals)
         plan = run.options.plan(
             current, run.state, foreign_active=seen.foreign_active, hold=seen.hold
         )
@@ -179,7 +180,8 @@ def _retire(run: Run, plan: Plan) -> None:
     if run.options.dry_run:
         return
     for key in retirable(run.state, plan):
-        run.state.forget(key)
+        retired, _ = forget(run.state, key)
+        run.state = retired.applied_to(run.state)
         run.report.retired.append(key)
 
 
@@ -192,7 +194,7 @@ def _observe_and_plan(
     the loop takes it without the lock."""
     current = run.desired_now(desired)
     watched = {r.job_id for r in run.state.all_jobs() if r.job_id and r.active}
-    seen = observe(
+    run.state, seen = observe(
         run.voiceid,
         run.state,
         current,

@@ -32,7 +32,8 @@ from reconciler.core.identity import parse_job_name
 from reconciler.core.jobs import Failure, ObservedJob
 from reconciler.core.kinds import TERMINAL, JobKind, JobStatus
 from reconciler.core.plan import Slot, would_start
-from reconciler.core.state import State
+from reconciler.core.state import JobRecord, State
+from reconciler.core.statepatch import StatePatch, copied_record, records_patch
 from reconciler.core.times import iso
 from reconciler.runner.ports import Clock, VoiceIdApi
 
@@ -79,8 +80,10 @@ def observe(  # noqa: PLR0913 - the hold policy's settings and the listings take
     clock: Clock,
     prelisted: Prelisted | None = None,
     defer_full: bool = False,
-) -> Observation:
-    """Bring the state up to date with Voice ID, spending calls only on what can change.
+) -> tuple[State, Observation]:
+    """Bring the state up to date with Voice ID, spending calls only on what can change:
+    the state as it now is (a new one: what Voice ID showed applied to ``state``), and what
+    the plan needs of the observation.
 
     A full listing of a large domain takes minutes (a thousand pages at two calls a second).
     With ``defer_full`` (the apply loop, which holds the state's lock), a slot that needs one
@@ -136,11 +139,12 @@ def observe(  # noqa: PLR0913 - the hold policy's settings and the listings take
                 seen[found.job_id] = found
         if reason:
             holds[slot] = reason
-    describe_active(voiceid, state, seen, ListLag(clock.time(), horizon), event="observe")
-    absorb(state, desired, seen.values())
+    lag = ListLag(clock.time(), horizon)
+    state = describe_active(voiceid, state, seen, lag, event="observe").applied_to(state)
+    state = absorb(state, desired, seen.values()).applied_to(state)
     holds.update(hold.intent_holds(state, ListLag(clock.time(), horizon)))
     state.observed_at = iso(clock.time())
-    return Observation(hold.foreign_active(seen.values(), state), holds)
+    return state, Observation(hold.foreign_active(seen.values(), state), holds)
 
 
 def _find_imported(voiceid: VoiceIdApi, state: State, desired: Sequence[DesiredJob]) -> None:
@@ -235,13 +239,14 @@ def describe_active(
     lag: ListLag,
     *,
     event: str,
-) -> None:
+) -> StatePatch:
     """Describe every job of ours the state holds as in flight and ``seen`` does not have.
 
     A job Voice ID no longer knows, older than the list-lag horizon (a younger one may not be
     visible everywhere yet), has vanished: it is recorded as ended FAILED with that reason,
-    once, instead of being described on every run forever."""
-    for record in list(state.all_jobs()):
+    once, instead of being described on every run forever (the patch returned)."""
+    vanished: list[tuple[JobRecord, JobRecord | None]] = []
+    for record in state.all_jobs():
         if record.active and record.job_id and record.job_id not in seen:
             try:
                 seen[record.job_id] = voiceid.describe_job(
@@ -252,9 +257,12 @@ def describe_active(
                 if since is None or lag.age(since) < lag.horizon:
                     log.warning(f"{event}.job_missing", job_id=record.job_id, spec=record.job_name)
                     continue
-                record.status = JobStatus.FAILED
-                record.ended_at = iso(lag.now)
-                record.failure = Failure(
+                gone = copied_record(record)
+                gone.status = JobStatus.FAILED
+                gone.ended_at = iso(lag.now)
+                gone.failure = Failure(
                     message="the job vanished from Voice ID (Describe: not found)"
                 )
+                vanished.append((record, gone))
                 log.warning(f"{event}.job_vanished", job_id=record.job_id, spec=record.job_name)
+    return records_patch(state, vanished)

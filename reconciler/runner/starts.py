@@ -7,7 +7,7 @@ or starts it again with the same ClientToken. The state is written after every s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import structlog
 
@@ -26,7 +26,8 @@ from reconciler.core.journal import JournalChange
 from reconciler.core.kinds import WITH_OUTPUT
 from reconciler.core.plan import Action
 from reconciler.core.redact import redact
-from reconciler.core.state import JobRecord
+from reconciler.core.state import JobRecord, SpecEntry
+from reconciler.core.statepatch import Draft, copied_record, records_patch
 from reconciler.core.times import iso
 from reconciler.runner.context import Run
 
@@ -42,7 +43,7 @@ RESUMED_QUOTA_TAKEN = (
 
 def start_all(run: Run, starts: Sequence[Action], desired: Sequence[DesiredJob]) -> None:
     """Record every intent (one journal append), then stage each roster and start each job."""
-    intents = [_record_intent(run, action) for action in starts]
+    intents = _record_intents(run, starts)
     if intents:  # every intent on disk before the first Start call
         run.store.journal(
             run.state,
@@ -53,7 +54,8 @@ def start_all(run: Run, starts: Sequence[Action], desired: Sequence[DesiredJob])
     for action, record in zip(starts, intents, strict=True):
         job = staged.get(action.hash) if action.hash else None
         if not (_stage(run, job) if job is not None else _unchanged(run, action, etags)):
-            run.state.specs[action.key].jobs.remove(record)
+            dropped = records_patch(run.state, [(record, None)], keys=[action.key])
+            run.state = dropped.applied_to(run.state)
             run.store.journal(run.state, [JournalChange(action.key, record, dropped=True)])
             continue
         _start(run, action, record)
@@ -105,21 +107,31 @@ def _stage(run: Run, job: DesiredJob) -> bool:
     return True
 
 
-def _record_intent(run: Run, action: Action) -> JobRecord:
-    """The job record of a start about to be made (reused when a crash left one behind)."""
+def _record_intents(run: Run, starts: Sequence[Action]) -> list[JobRecord]:
+    """The job records of the starts about to be made, recorded in the state (one patch)."""
+    draft = Draft(run.state)
+    records = [_record_intent(run, action, draft.entry(action.key)) for action in starts]
+    if records:
+        run.state = draft.patch().applied_to(run.state)
+    return records
+
+
+def _record_intent(run: Run, action: Action, entry: SpecEntry) -> JobRecord:
+    """The job record of a start about to be made (reused when a crash left one behind), put
+    in ``entry`` (a draft's)."""
     assert action.request is not None
     assert action.hash
     assert action.attempt
     assert action.client_token
     assert action.job_name
-    entry = run.state.specs[action.key]
     entry.request = action.request.canonical  # what the next change of the spec is diffed with
-    for record in entry.jobs:
+    for i, record in enumerate(entry.jobs):
         if record.hash == action.hash and record.attempt == action.attempt:
             # A start resumed after a crash is a new Start call, which List may lag behind as
             # much as the first: its hold is measured from now, not from the first intent.
-            record.intent_at = iso(run.clock.time())
-            return record
+            resumed = entry.jobs[i] = copied_record(record)
+            resumed.intent_at = iso(run.clock.time())
+            return resumed
     record = JobRecord(
         hash=action.hash,
         attempt=action.attempt,
@@ -143,7 +155,7 @@ def _start(run: Run, action: Action, record: JobRecord) -> None:
     assert action.client_token
     assert action.job_name
     report = run.report
-    entry = run.state.specs[action.key]
+    now: JobRecord | None = record  # the record as it is after the call; None: dropped
     params = action.request.api_params(client_token=action.client_token, job_name=action.job_name)
     try:
         job = run.voiceid.start_job(action.spec_kind, params)
@@ -152,11 +164,12 @@ def _start(run: Run, action: Action, record: JobRecord) -> None:
             # The quota may be held by the very job the interrupted Start made (its token
             # forgotten, List lagging): evidence of our own job, never a reason to forget the
             # intent. It stays, held from now; the slot is listed in full again.
-            record.intent_at = iso(run.clock.time())
+            now = copied_record(record)
+            now.intent_at = iso(run.clock.time())
             report.deferred[action.key] = RESUMED_QUOTA_TAKEN
             log.info("apply.resumed_start_refused", spec=action.key, reason="ServiceQuotaExceeded")
         else:
-            entry.jobs.remove(record)
+            now = None
             report.deferred[action.key] = QUOTA_TAKEN
             log.info("apply.job_queued", spec=action.key, reason="ServiceQuotaExceeded")
     except ConflictError as err:
@@ -167,18 +180,19 @@ def _start(run: Run, action: Action, record: JobRecord) -> None:
                 f"conflict ({redact(str(err))}); a job with this token but other parameters "
                 "exists"
             ) from err
-        entry.jobs.remove(record)
+        now = None
         report.blocked[action.key] = "domain is not ACTIVE"
     except (AccessDeniedError, NotFoundError, InvalidRequestError) as err:
-        entry.jobs.remove(record)
+        now = None
         report.blocked[action.key] = redact(str(err))  # Voice ID's words: a plan, the state
         log.warning(
             "apply.job_blocked", spec=action.key, error=err.code, resource=err.resource_type
         )
     else:
-        record.job_id = job.job_id
-        record.status = job.status
-        record.created_at = job.created_at
+        now = copied_record(record)
+        now.job_id = job.job_id
+        now.status = job.status
+        now.created_at = job.created_at
         report.started.append(action)
         report.deferred.pop(action.key, None)  # queued earlier in this run, now started
         log.info(
@@ -188,14 +202,33 @@ def _start(run: Run, action: Action, record: JobRecord) -> None:
             attempt=action.attempt,
             job_id=job.job_id,
         )
-    dropped = all(r is not record for r in entry.jobs)
-    run.store.journal(run.state, [JournalChange(action.key, record, dropped=dropped)])
+    if now is not record:
+        run.state = records_patch(run.state, [(record, now)], keys=[action.key]).applied_to(
+            run.state
+        )
+    change = JournalChange(action.key, record if now is None else now, dropped=now is None)
+    run.store.journal(run.state, [change])
 
 
 def collect_results(run: Run, desired: Sequence[DesiredJob], watched: set[str]) -> None:
     """Read the output file of every job of ours that this state saw end: jobs we started, and
     jobs it knew as running (``watched``). Jobs found already ended by listing a domain's
     history (a cold start, a rebuild) are not read: that would be one S3 read per old job."""
+    read: list[tuple[JobRecord, JobRecord | None]] = []
+    keys: list[str] = []
+    try:
+        for key, record, counted in _outputs(run, desired, watched):
+            read.append((record, counted))
+            keys.append(key)
+    finally:  # what was read is kept, even when a read fails (an error still saves the state)
+        run.state = records_patch(run.state, read, keys=keys).applied_to(run.state)
+
+
+def _outputs(
+    run: Run, desired: Sequence[DesiredJob], watched: set[str]
+) -> Iterator[tuple[str, JobRecord, JobRecord]]:
+    """Each job record whose output file :func:`collect_results` reads, with its spec's key
+    and the record with the output's counts."""
     for job in desired:
         if job.request is None:
             continue
@@ -224,5 +257,7 @@ def collect_results(run: Run, desired: Sequence[DesiredJob], watched: set[str]) 
                         problem=str(err),
                     )
                     continue
-                record.results = checked.counts()
-                log.info("apply.results", spec=job.key, job_id=record.job_id, **record.results)
+                counted = copied_record(record)
+                counted.results = checked.counts()
+                log.info("apply.results", spec=job.key, job_id=record.job_id, **counted.results)
+                yield job.key, record, counted

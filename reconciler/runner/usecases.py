@@ -21,7 +21,8 @@ from reconciler.core.jobs import FailedRequest, ObservedJob, failed_requests, re
 from reconciler.core.kinds import WITH_OUTPUT, JobKind
 from reconciler.core.plan import Plan
 from reconciler.core.spec import LoadedSpec
-from reconciler.core.state import State
+from reconciler.core.state import JobRecord, State
+from reconciler.core.statepatch import copied_record, records_patch
 from reconciler.core.times import iso
 from reconciler.runner.context import Run, RunOptions
 from reconciler.runner.notify import Notifier
@@ -55,7 +56,7 @@ def plan_offline(
     """The plan from the specs and the state alone, without credentials or network."""
     options = options or RunOptions()
     desired = desired_jobs.offline(in_shard(desire(specs, OfflineResolver(state)), options.shard))
-    absorb(state, desired, ())
+    state = absorb(state, desired, ()).applied_to(state)
     plan = options.plan(desired, state)
     return PlanResult(plan, state, True, state.observed_at)
 
@@ -67,7 +68,7 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
     desired = in_shard(
         desire(specs, OnlineResolver(run.voiceid, state, run.objects)), options.shard
     )
-    seen = observe(
+    state, seen = observe(
         run.voiceid,
         state,
         desired,
@@ -75,6 +76,7 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
         token_lifetime=options.token_lifetime,
         clock=run.clock,
     )
+    run.state = state
     plan = options.plan(desired, state, foreign_active=seen.foreign_active, hold=seen.hold)
     return PlanResult(plan, state, False, state.observed_at)
 
@@ -96,10 +98,10 @@ def refresh(
             notifier.begin(state)
         seen: dict[str, ObservedJob] = {}
         now = ServiceClock(voiceid, clock or SystemClock()).time()
-        describe_active(
-            voiceid, state, seen, ListLag(now, DEFAULT_LIST_LAG_HORIZON), event="status"
-        )
-        absorb(state, (), seen.values())
+        lag = ListLag(now, DEFAULT_LIST_LAG_HORIZON)
+        state = describe_active(voiceid, state, seen, lag, event="status").applied_to(state)
+        state = absorb(state, (), seen.values()).applied_to(state)
+        results: list[tuple[JobRecord, JobRecord | None]] = []
         for record in state.all_jobs():
             job = seen.get(record.job_id or "")
             if (
@@ -111,7 +113,10 @@ def refresh(
             ):
                 output = objects.read_output(job.output_s3_uri, job.job_id, job.input_s3_uri)
                 if output is not None:  # unreadable now: a later refresh or apply tries again
-                    record.results = result_counts(output)
+                    read = copied_record(record)
+                    read.results = result_counts(output)
+                    results.append((record, read))
+        state = records_patch(state, results).applied_to(state)
         state.observed_at = iso(now)
         if notifier:
             notifier.deliver(state, None, now)
@@ -151,7 +156,7 @@ def rebuild(specs: Sequence[LoadedSpec], run: Run) -> State:
                 listed = iso(run.clock.time())
                 fresh.listings[slot_key((domain.domain_id, kind))] = listed
                 fresh.provisional[slot_key((domain.domain_id, kind))] = listed
-        absorb(fresh, desired, seen)
+        fresh = absorb(fresh, desired, seen).applied_to(fresh)
         fresh.observed_at = iso(run.clock.time())
         store.write(fresh)
     return fresh

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,8 @@ def test_a_running_job_of_an_older_version_is_kept_in_the_history() -> None:
     spec's history, and still holds the domain; never dropped."""
     old, new = _desired("a"), _desired("a", revision=1)
     state = State()
-    absorb(state, [new], [])
-    absorb(state, [new], [_seen(old, JobStatus.IN_PROGRESS, "old-job")])
+    state = absorb(state, [new], []).applied_to(state)
+    state = absorb(state, [new], [_seen(old, JobStatus.IN_PROGRESS, "old-job")]).applied_to(state)
     entry = state.specs["SpeakerEnrollmentJob/a"]
     assert [r.job_id for r in entry.history] == ["old-job"]
     assert entry.jobs == []
@@ -81,13 +82,13 @@ def test_the_times_and_progress_voice_id_shows_are_stored() -> None:
         ended_at="2026-01-01T01:00:00Z",
         failure=failure,
     )
-    absorb(state, [job], [seen])
+    state = absorb(state, [job], [seen]).applied_to(state)
     (record,) = state.specs["SpeakerEnrollmentJob/a"].jobs
     assert (record.created_at, record.ended_at) == ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z")
     assert record.percent_complete == 100
     assert record.failure == failure
     assert record.status is JobStatus.FAILED
-    absorb(state, [job], [_seen(job, JobStatus.FAILED, "j1")])
+    state = absorb(state, [job], [_seen(job, JobStatus.FAILED, "j1")]).applied_to(state)
     assert (record.created_at, record.ended_at) == ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z")
     assert record.failure == failure
 
@@ -98,7 +99,7 @@ def test_a_job_found_by_its_name_gets_the_full_hash_and_its_client_token() -> No
     job = _desired("a")
     assert job.hash is not None
     state = State()
-    absorb(state, [job], [_seen(job, JobStatus.FAILED, "j2", attempt=2)])
+    state = absorb(state, [job], [_seen(job, JobStatus.FAILED, "j2", attempt=2)]).applied_to(state)
     (record,) = state.specs["SpeakerEnrollmentJob/a"].jobs
     assert record.hash == job.hash
     assert record.attempt == 2
@@ -111,23 +112,24 @@ def test_an_orphan_found_by_name_takes_the_full_hash_the_state_knows() -> None:
     job = _desired("gone")
     assert job.hash is not None
     state = State()
-    absorb(state, [job], [_seen(job, JobStatus.COMPLETED, "j1")])
-    absorb(state, [], [_seen(job, JobStatus.FAILED, "j2", attempt=2)])
+    state = absorb(state, [job], [_seen(job, JobStatus.COMPLETED, "j1")]).applied_to(state)
+    state = absorb(state, [], [_seen(job, JobStatus.FAILED, "j2", attempt=2)]).applied_to(state)
     found = [r for r in state.all_jobs() if r.job_id == "j2"]
     assert [(r.hash, r.client_token) for r in found] == [(job.hash, client_token(job.hash, 2))]
     stranger = State()
-    absorb(stranger, [], [_seen(job, JobStatus.COMPLETED, "j3")])
+    stranger = absorb(stranger, [], [_seen(job, JobStatus.COMPLETED, "j3")]).applied_to(stranger)
     (orphan,) = stranger.orphans
     assert orphan.hash == job.hash[:32]
     assert orphan.client_token is None
 
 
 def test_an_intent_is_confirmed_by_the_job_listed_with_its_name() -> None:
-    """The record written before the Start call becomes the job's (JobId, name): not a copy."""
+    """The record written before the Start call becomes the job's (JobId, name): one record,
+    the intent's (its time and token kept), not a second one made from the listing."""
     job = _desired("a")
     assert job.hash is not None
     state = State()
-    absorb(state, [job], [])
+    state = absorb(state, [job], []).applied_to(state)
     intent = JobRecord(
         hash=job.hash,
         attempt=1,
@@ -138,11 +140,15 @@ def test_an_intent_is_confirmed_by_the_job_listed_with_its_name() -> None:
         intent_at="2026-01-01T00:00:00Z",
     )
     state.specs[job.key].jobs.append(intent)
-    absorb(state, [job], [_seen(job, JobStatus.IN_PROGRESS, "j1")])
-    assert state.specs[job.key].jobs == [intent]
-    assert intent.job_id == "j1"
-    assert intent.job_name == job_name("a", job.hash, 1)
-    assert intent.status is JobStatus.IN_PROGRESS
+    state = absorb(state, [job], [_seen(job, JobStatus.IN_PROGRESS, "j1")]).applied_to(state)
+    (confirmed,) = state.specs[job.key].jobs
+    name = job_name("a", job.hash, 1)
+    assert confirmed == dataclasses.replace(
+        intent, job_id="j1", job_name=name, status=JobStatus.IN_PROGRESS
+    )
+    assert confirmed.job_id == "j1"
+    assert confirmed.job_name == name
+    assert confirmed.status is JobStatus.IN_PROGRESS
 
 
 def test_jobs_are_kept_oldest_first_by_creation_then_attempt() -> None:
@@ -150,7 +156,7 @@ def test_jobs_are_kept_oldest_first_by_creation_then_attempt() -> None:
     state = State()
     later = _seen(job, JobStatus.COMPLETED, "j2", attempt=2, created_at="2026-01-02T00:00:00Z")
     first = _seen(job, JobStatus.FAILED, "j1", attempt=1, created_at="2026-01-01T00:00:00Z")
-    absorb(state, [job], [later, first])
+    state = absorb(state, [job], [later, first]).applied_to(state)
     assert [r.job_id for r in state.specs[job.key].jobs] == ["j1", "j2"]
 
 
@@ -160,10 +166,11 @@ def test_a_changed_spec_moves_its_jobs_to_the_history_and_records_the_new_reques
     assert old.request is not None
     assert new.request is not None
     state = State()
-    absorb(state, [old], [_seen(old, JobStatus.COMPLETED, "j1")])
+    state = absorb(state, [old], [_seen(old, JobStatus.COMPLETED, "j1")]).applied_to(state)
     entry = state.specs[old.key]
     assert entry.request == old.request.canonical
-    absorb(state, [new], [_seen(new, JobStatus.IN_PROGRESS, "j2")])
+    state = absorb(state, [new], [_seen(new, JobStatus.IN_PROGRESS, "j2")]).applied_to(state)
+    entry = state.specs[old.key]
     assert entry.hash == new.hash
     assert [r.job_id for r in entry.jobs] == ["j2"]
     assert [r.job_id for r in entry.history] == ["j1"]
@@ -175,10 +182,12 @@ def test_an_orphan_of_the_desired_hash_comes_home() -> None:
     job = _desired("a")
     assert job.hash is not None
     state = State()
-    absorb(state, [], [_seen(job, JobStatus.COMPLETED, "j1", name="other")])
+    state = absorb(state, [], [_seen(job, JobStatus.COMPLETED, "j1", name="other")]).applied_to(
+        state
+    )
     assert [r.job_id for r in state.orphans] == ["j1"]
     state.orphans[0].hash = job.hash[:32]
-    absorb(state, [job], [])
+    state = absorb(state, [job], []).applied_to(state)
     assert state.orphans == []
     (record,) = state.specs[job.key].jobs
     assert record.hash == job.hash
@@ -189,8 +198,8 @@ def test_a_pure_rename_moves_the_entry() -> None:
     old, new = _desired("a", manifest="m"), _desired("b", manifest="m")
     assert old.hash == new.hash
     state = State()
-    absorb(state, [old], [_seen(old, JobStatus.COMPLETED, "j1")])
-    absorb(state, [new], [])
+    state = absorb(state, [old], [_seen(old, JobStatus.COMPLETED, "j1")]).applied_to(state)
+    state = absorb(state, [new], []).applied_to(state)
     assert list(state.specs) == ["SpeakerEnrollmentJob/b"]
     assert state.renamed == {"SpeakerEnrollmentJob/b": "SpeakerEnrollmentJob/a"}
     assert [r.job_id for r in state.specs["SpeakerEnrollmentJob/b"].jobs] == ["j1"]
@@ -201,9 +210,9 @@ def test_a_spec_moved_to_another_domain_takes_the_new_domain() -> None:
     job = _desired("a")
     assert job.request is not None
     state = State()
-    absorb(state, [job], [_seen(job, JobStatus.COMPLETED, "j1")])
+    state = absorb(state, [job], [_seen(job, JobStatus.COMPLETED, "j1")]).applied_to(state)
     moved = DesiredJob(job.spec, start_request(job.spec.document, Resolution("E" * 22)))
-    absorb(state, [moved], [])
+    state = absorb(state, [moved], []).applied_to(state)
     entry = state.specs[job.key]
     assert entry.domain_id == "E" * 22
     assert entry.hash == moved.hash
@@ -214,11 +223,11 @@ def test_a_job_listed_twice_in_one_observation_is_one_record() -> None:
     """Two listings of a slot (in flight, then in full) may show the same job: one record."""
     job = _desired("a")
     state = State()
-    absorb(
+    state = absorb(
         state,
         [job],
         [_seen(job, JobStatus.IN_PROGRESS, "j1"), _seen(job, JobStatus.COMPLETED, "j1")],
-    )
+    ).applied_to(state)
     (record,) = state.specs[job.key].jobs
     assert record.status is JobStatus.COMPLETED
     assert len(list(state.all_jobs())) == 1
@@ -241,7 +250,9 @@ def test_the_full_hash_of_an_orphan_record_names_its_next_attempt() -> None:
             status=JobStatus.FAILED,
         )
     )
-    absorb(state, [], [_seen(job, JobStatus.IN_PROGRESS, "j2", attempt=2)])
+    state = absorb(state, [], [_seen(job, JobStatus.IN_PROGRESS, "j2", attempt=2)]).applied_to(
+        state
+    )
     second = next(r for r in state.orphans if r.job_id == "j2")
     assert second.hash == job.hash
     assert second.client_token == client_token(job.hash, 2)
@@ -252,15 +263,15 @@ def test_the_history_is_in_creation_order_across_versions() -> None:
     orders them, not the attempt."""
     v0, v1, v2 = (_desired("a", revision=r) for r in (0, 1, 2))
     state = State()
-    absorb(state, [v2], [])
-    absorb(
+    state = absorb(state, [v2], []).applied_to(state)
+    state = absorb(
         state,
         [v2],
         [
             _seen(v1, JobStatus.COMPLETED, "newer", created_at="2026-01-02T00:00:00Z"),
             _seen(v0, JobStatus.FAILED, "older", attempt=2, created_at="2026-01-01T00:00:00Z"),
         ],
-    )
+    ).applied_to(state)
     assert [r.job_id for r in state.specs[v2.key].history] == ["older", "newer"]
 
 
@@ -270,10 +281,10 @@ def test_an_entry_already_named_is_never_replaced_by_a_rename() -> None:
     job = _desired("a")
     assert job.hash is not None
     state = State()
-    absorb(state, [job], [_seen(job, JobStatus.COMPLETED, "j1")])
+    state = absorb(state, [job], [_seen(job, JobStatus.COMPLETED, "j1")]).applied_to(state)
     stale = SpecEntry(kind=job.kind, name="b", hash=job.hash, domain_id=D1)
     state.specs["SpeakerEnrollmentJob/b"] = stale
-    absorb(state, [job], [])
+    state = absorb(state, [job], []).applied_to(state)
     assert state.renamed == {}
     assert [r.job_id for r in state.specs[job.key].jobs] == ["j1"]
     assert state.specs["SpeakerEnrollmentJob/b"] is stale

@@ -24,6 +24,7 @@ from reconciler.core.hold import (
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import JobRecord, State
+from reconciler.core.statepatch import StatePatch
 from reconciler.core.times import iso
 
 NOW = 1_800_000_000.0
@@ -116,8 +117,7 @@ def test_only_the_first_listing_of_a_slot_that_would_start_can_hold() -> None:
     assert record_full_listing(idle, SLOT, LAG, may_start=False, unknown_ours=True) is None
     assert idle.provisional == {}
     assert idle.listings == {slot_key(SLOT): iso(NOW)}
-    distrusted = State()
-    distrusted.distrust("it went backwards")
+    distrusted = StatePatch(distrust="it went backwards").applied_to(State())
     reason = record_full_listing(distrusted, SLOT, LAG, may_start=True, unknown_ours=False)
     assert reason is not None
     assert "waiting 300s" in reason

@@ -127,11 +127,11 @@ def test_would_start_names_the_slots_of_starts_and_retries_only() -> None:
     make its slot one that would start; a failure with attempts left does."""
     done, retried = _desired("done"), _desired("retried", maxAttempts=2)
     state = State()
-    absorb(
+    state = absorb(
         state,
         [done, retried],
         [_seen(done, JobStatus.COMPLETED, "j1"), _seen(retried, JobStatus.FAILED, "j2")],
-    )
+    ).applied_to(state)
     assert would_start([done], state) == set()
     assert would_start([retried], state) == {(D1, E)}
     assert would_start([_desired("new")], State()) == {(D1, E)}
@@ -140,7 +140,7 @@ def test_would_start_names_the_slots_of_starts_and_retries_only() -> None:
 def test_a_retry_action_says_which_attempt_failed() -> None:
     job = _desired("a", maxAttempts=3)
     state = State()
-    absorb(state, [job], [_seen(job, JobStatus.FAILED, "j1")])
+    state = absorb(state, [job], [_seen(job, JobStatus.FAILED, "j1")]).applied_to(state)
     (action,) = build_plan([job], state).actions
     assert action.kind is ActionKind.RETRY
     assert action.attempt == 2
@@ -152,7 +152,9 @@ def test_a_failure_out_of_attempts_is_in_sync_with_its_message() -> None:
     job = _desired("a")
     state = State()
     failure = Failure(status_code=403, message="access denied")
-    absorb(state, [job], [_seen(job, JobStatus.FAILED, "j1", failure=failure)])
+    state = absorb(state, [job], [_seen(job, JobStatus.FAILED, "j1", failure=failure)]).applied_to(
+        state
+    )
     (action,) = build_plan([job], state).actions
     assert action.kind is ActionKind.IN_SYNC
     assert action.code == "failed"
@@ -257,13 +259,17 @@ def test_a_changed_spec_shows_the_newest_job_it_replaces() -> None:
     """Of two ended jobs of earlier versions, the one created last is shown as superseded."""
     v0, v1, v2 = (_desired("a", revision=r) for r in (0, 1, 2))
     state = State()
-    absorb(state, [v0], [_seen(v0, JobStatus.COMPLETED, "old", created_at="2026-01-01T00:00:00Z")])
-    absorb(state, [v1], [_seen(v1, JobStatus.COMPLETED, "new", created_at="2026-01-02T00:00:00Z")])
-    absorb(state, [v2], [])
+    state = absorb(
+        state, [v0], [_seen(v0, JobStatus.COMPLETED, "old", created_at="2026-01-01T00:00:00Z")]
+    ).applied_to(state)
+    state = absorb(
+        state, [v1], [_seen(v1, JobStatus.COMPLETED, "new", created_at="2026-01-02T00:00:00Z")]
+    ).applied_to(state)
+    state = absorb(state, [v2], []).applied_to(state)
     plan = build_plan([v2], state)
     superseded = [a.job_id for a in plan.actions if a.kind is ActionKind.SUPERSEDED]
     assert superseded == ["new"]
-    absorb(state, [v2], [_seen(v2, JobStatus.IN_PROGRESS, "now")])
+    state = absorb(state, [v2], [_seen(v2, JobStatus.IN_PROGRESS, "now")]).applied_to(state)
     plan = build_plan([v2], state)
     assert [a.job_id for a in plan.actions if a.kind is ActionKind.SUPERSEDED] == []
 
@@ -271,12 +277,12 @@ def test_a_changed_spec_shows_the_newest_job_it_replaces() -> None:
 def test_a_running_job_of_an_earlier_version_is_always_shown() -> None:
     v0, v1 = _desired("a"), _desired("a", revision=1)
     state = State()
-    absorb(state, [v0], [_seen(v0, JobStatus.IN_PROGRESS, "old")])
-    absorb(state, [v1], [_seen(v1, JobStatus.SUBMITTED, "now")])
+    state = absorb(state, [v0], [_seen(v0, JobStatus.IN_PROGRESS, "old")]).applied_to(state)
+    state = absorb(state, [v1], [_seen(v1, JobStatus.SUBMITTED, "now")]).applied_to(state)
     plan = build_plan([v1], state)
     assert [a.job_id for a in plan.actions if a.kind is ActionKind.SUPERSEDED] == ["old"]
     v2 = _desired("a", revision=2)
-    absorb(state, [v2], [])
+    state = absorb(state, [v2], []).applied_to(state)
     changed = build_plan([v2], state, max_active=3)
     start = next(a for a in changed.actions if a.kind is ActionKind.START)
     assert start.code == "changed"
@@ -289,7 +295,9 @@ def test_a_running_job_of_an_earlier_version_is_always_shown() -> None:
 def test_a_busy_domain_queues_the_first_start_with_the_reason() -> None:
     running, waiting, behind = _desired("running"), _desired("waiting"), _desired("x-behind")
     state = State()
-    absorb(state, [running], [_seen(running, JobStatus.IN_PROGRESS, "j1")])
+    state = absorb(state, [running], [_seen(running, JobStatus.IN_PROGRESS, "j1")]).applied_to(
+        state
+    )
     plan = build_plan([running, waiting, behind], state)
     reasons = {a.name: (a.kind, a.code, a.reason) for a in plan.actions}
     assert reasons["x-behind"] == (ActionKind.QUEUED, "waiting-behind", "waiting behind waiting")
@@ -367,7 +375,9 @@ def test_intent_differences_name_each_spec_then_how_many_more() -> None:
 def test_approve_records_every_intent_but_an_offline_one() -> None:
     state = State()
     intents = [Intent("a", "a" * 64, 2, D1), Intent("b", UNKNOWN_HASH, 1, D1)]
-    assert approve(state, intents, "abc", "2026-01-01T00:00:00Z") == ["a"]
+    approval = approve(intents, "abc", "2026-01-01T00:00:00Z")
+    assert list(approval.approvals) == ["a"]
+    state = approval.applied_to(state)
     assert list(state.approvals) == ["a"]
     approval = state.approvals["a"]
     assert (approval.hash, approval.max_attempts, approval.review) == ("a" * 64, 2, "abc")
@@ -456,11 +466,11 @@ def test_problems_are_the_classes_asked_for() -> None:
 def test_a_removed_specs_ended_job_is_retired_and_a_running_one_orphaned() -> None:
     ended, running = _desired("ended"), _desired("running")
     state = State()
-    absorb(
+    state = absorb(
         state,
         [ended, running],
         [_seen(ended, JobStatus.COMPLETED, "j1"), _seen(running, JobStatus.IN_PROGRESS, "j2")],
-    )
+    ).applied_to(state)
     plan = build_plan([], state)
     kinds = {a.name: (a.kind, a.code) for a in plan.actions}
     assert kinds == {
@@ -477,7 +487,7 @@ def test_a_removed_specs_ended_job_is_retired_and_a_running_one_orphaned() -> No
 def test_unclaimed_jobs_are_reported_under_a_matching_owner_only() -> None:
     job = _desired("theirs-a")
     state = State()
-    absorb(state, [], [_seen(job, JobStatus.IN_PROGRESS, "j1")])
+    state = absorb(state, [], [_seen(job, JobStatus.IN_PROGRESS, "j1")]).applied_to(state)
     assert build_plan([], state).actions == ()
     assert build_plan([], state, owner=("mine-*",)).actions == ()
     (action,) = build_plan([], state, owner=("mine-*", "theirs-*")).actions
@@ -492,8 +502,8 @@ def test_a_renamed_spec_says_so() -> None:
     old, new = _desired("a"), _desired("b")
     new = DesiredJob(new.spec, old.request, domain_id=D1)
     state = State()
-    absorb(state, [old], [_seen(old, JobStatus.COMPLETED, "j1")])
-    absorb(state, [new], [])
+    state = absorb(state, [old], [_seen(old, JobStatus.COMPLETED, "j1")]).applied_to(state)
+    state = absorb(state, [new], []).applied_to(state)
     (action,) = build_plan([new], state).actions
     assert action.kind is ActionKind.IN_SYNC
     assert action.reason == "renamed from a (its job follows the new name)"
@@ -512,9 +522,9 @@ def test_an_action_defaults_to_the_specs_defaults() -> None:
 def test_a_removed_spec_with_any_job_running_is_orphaned_and_one_never_started_is_gone() -> None:
     v0, v1 = _desired("a"), _desired("a", revision=1)
     state = State()
-    absorb(state, [v0], [_seen(v0, JobStatus.COMPLETED, "old")])
-    absorb(state, [v1], [_seen(v1, JobStatus.IN_PROGRESS, "new")])
-    absorb(state, [_desired("never")], [])
+    state = absorb(state, [v0], [_seen(v0, JobStatus.COMPLETED, "old")]).applied_to(state)
+    state = absorb(state, [v1], [_seen(v1, JobStatus.IN_PROGRESS, "new")]).applied_to(state)
+    state = absorb(state, [_desired("never")], []).applied_to(state)
     plan = build_plan([], state)
     assert [(a.kind, a.job_id) for a in plan.actions] == [
         (ActionKind.ORPHANED, "new"),
@@ -576,8 +586,8 @@ def test_a_changed_spec_is_changed_even_when_its_old_request_was_not_recorded() 
     recorded request it cannot say which fields."""
     v0, v1 = _desired("a"), _desired("a", revision=1)
     state = State()
-    absorb(state, [v0], [_seen(v0, JobStatus.COMPLETED, "j1")])
-    absorb(state, [v1], [])
+    state = absorb(state, [v0], [_seen(v0, JobStatus.COMPLETED, "j1")]).applied_to(state)
+    state = absorb(state, [v1], []).applied_to(state)
     state.specs[v1.key].request = None  # a state written before requests were recorded
     (start, _superseded) = build_plan([v1], state).actions
     assert (start.kind, start.code, start.changes) == (ActionKind.START, "changed", ())
@@ -609,11 +619,11 @@ def test_a_start_whose_dependency_completed_still_takes_a_slot() -> None:
     base, running = _desired("a-base"), _desired("r-running")
     dependent = _desired("b-dependent", dependsOn=["SpeakerEnrollmentJob/a-base"])
     state = State()
-    absorb(
+    state = absorb(
         state,
         [base, running, dependent],
         [_seen(base, JobStatus.COMPLETED, "j1"), _seen(running, JobStatus.IN_PROGRESS, "j2")],
-    )
+    ).applied_to(state)
     plan = build_plan([base, running, dependent], state)
     action = next(a for a in plan.actions if a.name == "b-dependent")
     assert (action.kind, action.code) == (ActionKind.QUEUED, "domain-busy")

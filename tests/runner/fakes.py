@@ -19,6 +19,7 @@ from reconciler.core.journal import JournalChange
 from reconciler.core.kinds import JobKind, JobStatus
 from reconciler.core.state import State
 from reconciler.core.statefile import parse_state
+from reconciler.core.statepatch import StatePatch
 from reconciler.core.times import iso
 from reconciler.runner.ports import Keep
 
@@ -225,7 +226,7 @@ class MemoryStore:
             return parse_state(self.text, "memory")
         state = State()
         if self.lost:
-            state.distrust("it replaces a lost state")
+            state = StatePatch(distrust="it replaces a lost state").applied_to(state)
         return state
 
     def write(self, state: State) -> None:
