@@ -92,19 +92,21 @@ def test_auto_approve_and_a_run_without_a_terminal_do_not_ask(
     voiceid_env: Sandbox, tmp_path: Path
 ) -> None:
     world = build_world(voiceid_env)
-    # room for every job at once: the second run's starts never wait for the first run's jobs
-    # to end (under load they may still run; the quota is not what this test is about)
+    # room for every job at once, in Voice ID and in the runs (--max-active): the second run's
+    # starts never wait for the first run's jobs to end (under load they may still run; the
+    # quota is not what this test is about)
     voiceid_env.configure(max_active_jobs=4)
     specs, state = tmp_path / "specs", tmp_path / "state.json"
     write_specs(world, specs, 2)
     env = {**os.environ, "NO_COLOR": "1"}
+    room = ["--tps", "0", "--max-active", "4"]
     argv = [sys.executable, "-m", "reconciler", "apply", str(specs), "--state", str(state)]
-    code, shown = _answer_in_pty([*argv, "--tps", "0", "--auto-approve"], env, None)
+    code, shown = _answer_in_pty([*argv, *room, "--auto-approve"], env, None)
     assert code == EXIT_OK, shown
     assert _starts(voiceid_env) == 2
     write_specs(world, tmp_path / "more", 4)
     for extra in ("spec-0002.yaml", "spec-0003.yaml"):
         (tmp_path / "more" / extra).rename(specs / extra)
     # pytest's stdin is not a terminal: the in-process run does not ask
-    assert main(["apply", str(specs), "--state", str(state), "--tps", "0"]) == EXIT_OK
+    assert main(["apply", str(specs), "--state", str(state), *room]) == EXIT_OK
     assert _starts(voiceid_env) == 4

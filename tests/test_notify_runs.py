@@ -142,7 +142,7 @@ def test_a_failed_attempt_with_a_retry_then_the_final_failure_are_two_events(
     assert (retried["event"], retried["attempt"]) == ("attempt-failed", 1)
     assert (retried["nextAttempt"], retried["retry"]) == (2, "started")
     assert first["title"] == "voiceid-reconciler: 1 attempt-failed"
-    # "attempt 1 of 2" where the notifier is given the specs' maxAttempts (cli.wiring)
+    # "attempt 1 of 2" where the notifier is given the specs' maxAttempts (cli.session)
     said = re.fullmatch(
         r"• SpeakerEnrollmentJob/spec-0000 attempt 1( of 2)? FAILED in voiceid-sandbox-demo: "
         r"failure 400: The output S3 location is not accessible: [^;]*; attempt 2 started",

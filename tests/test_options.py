@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli import EXIT_ERROR, EXIT_OK, main
-from reconciler.core.errors import ReconcilerError
-from reconciler.runner.context import RunOptions
+from reconciler.cli import EXIT_ERROR, EXIT_OK, flags, main
+from reconciler.cli.args import UsageError
+from reconciler.runner.context import OptionError, RunOptions
 
 
 @pytest.mark.parametrize(
@@ -29,9 +29,15 @@ from reconciler.runner.context import RunOptions
 def test_run_options_refuse_values_that_make_no_sense(
     options: dict[str, object], message: str
 ) -> None:
-    """Each nonsensical value is named by its flag."""
-    with pytest.raises(ReconcilerError, match=message):
+    """Each nonsensical value is refused: the run's options name the field (they know no
+    flag), and the command line says it with the flag's name."""
+    with pytest.raises(OptionError) as refused:
         RunOptions(**options)  # type: ignore[arg-type]
+    flag = message.split(maxsplit=1)[0]
+    assert refused.value.field == flag.removeprefix("--").replace("-", "_")
+    assert "--" not in str(refused.value)
+    with pytest.raises(UsageError, match=message):
+        flags.run_options(**options)
 
 
 def test_sensible_values_are_accepted() -> None:

@@ -21,7 +21,7 @@ only gets, puts, deletes and locks the objects beside ``<key>``:
   test passes one it drives).
 
 This module talks to S3 only (never to Voice ID); the client is passed in
-(:func:`reconciler.adapters.stores.open_store` builds it).
+(:func:`reconciler.cli.registry.state_store` builds it).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The shapes of the Voice ID answers the reconciler reads, checked in one place.
 
 Every answer of an operation the product calls is read by :func:`read` (the raw JSON body,
-from botocore's ``before-parse`` hook in :mod:`reconciler.adapters.voiceid`) or :func:`check`
-(an answer botocore parsed, where no hook ran) into the model of its operation
+from botocore's ``before-parse`` hook, in :mod:`reconciler.adapters.voiceid_answers`) or
+:func:`check` (an answer botocore parsed, where no hook ran) into the model of its operation
 (:data:`ANSWERS`) before anything reads a member of it. So a malformed answer, whatever is
 wrong with it, is one :class:`MalformedAnswer` naming the operation and the member, never an
 ``AttributeError`` three calls later or a value written to the state.

@@ -1,9 +1,10 @@
 """The face: the ``voiceid-reconciler`` command line (:func:`main`), rendering, the demo.
 
-It parses, configures logging, builds the adapters from the options (:mod:`.wiring`), calls the
-runner and prints; the rules are the core's. Not only the runner's: ``state rm`` and ``mv``
-take the store's lock and write the state here (:mod:`.cmd_state`), and the commands that load
-specs save the spec cache themselves (issue 32 moves both behind one session).
+A command parses its flags into settings (:mod:`.flags`), makes one call on a session
+(:mod:`.session`: the one place that builds the run — adapters, specs through the spec cache,
+notifier, metrics — and hands the state work to the runner's use cases, which own the lock)
+and renders what comes back; the rules are the core's. Only the command run is imported
+(:mod:`.registry`, the one module that imports lazily).
 """
 
 import contextlib
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn, TextIO, cast
 
 from reconciler import __version__
+from reconciler.cli import registry
 from reconciler.cli.exits import (
     EXIT_COMPLETED_WITH_ERRORS,
     EXIT_ERROR,
@@ -40,9 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # several times that; __version__ is a constant for the same reason (b985e05).
         print(f"voiceid-reconciler {__version__}")
         return EXIT_OK
-    from reconciler.cli.app import main as run
-
-    return run(argv)
+    return registry.run_cli(argv)
 
 
 def entrypoint() -> int:
@@ -57,9 +57,7 @@ def entrypoint() -> int:
         # it does where they are not installed.
         for name in ("rich", "colorama", "better_exceptions"):
             sys.modules.setdefault(name, None)  # type: ignore[arg-type]
-        from reconciler.cli import collector
-
-        collector.tune()  # no GC scans while the run is built: see reconciler/cli/collector.py
+        registry.tune_collector()  # no GC scans while the run is built: see cli/collector.py
     guard_output()
     try:
         code = main()

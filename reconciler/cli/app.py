@@ -2,7 +2,9 @@
 
 This is the only place that catches :class:`~reconciler.core.errors.ReconcilerError`, prints it
 as one line and decides the exit status (``--debug`` shows the traceback instead). Each
-command lives in its own ``cmd_*`` module: its options and the glue to the runner.
+command lives in its own ``cmd_*`` module (its parser; it parses, makes one call on a
+:class:`~reconciler.cli.session.Session` and renders), imported only when it is the command
+run (:mod:`reconciler.cli.registry`).
 """
 
 from __future__ import annotations
@@ -17,24 +19,16 @@ from types import FrameType
 
 from reconciler import __version__
 from reconciler.cli import args as shared
-from reconciler.cli import (
-    cmd_apply,
-    cmd_import,
-    cmd_plan,
-    cmd_state,
-    cmd_status,
-    cmd_tools,
-    cmd_validate,
-)
+from reconciler.cli import registry
 from reconciler.cli.exits import EXIT_CODES_HELP, EXIT_ERROR, EXIT_INTERRUPTED, exit_code
 from reconciler.cli.logs import configure_logging
 from reconciler.core.errors import ReconcilerError, SpecErrors
 
-_COMMANDS = (cmd_validate, cmd_plan, cmd_apply, cmd_status, cmd_state, cmd_import, cmd_tools)
 
-
-def parser() -> argparse.ArgumentParser:
-    """The parser of every command (shared options may also stand before the command)."""
+def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of the command ``argv`` names, or of every command when it names none or
+    ``argv`` is None (shared options may also stand before the command)."""
+    modules = registry.all_command_modules() if argv is None else registry.command_modules(argv)
     parents = shared.parents()
     top = shared.Parser(
         prog="voiceid-reconciler",
@@ -44,16 +38,20 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in _COMMANDS:
-        command.register(sub, parents)
+    for module in modules:
+        module.register(sub, parents)
     top.set_defaults(cli=main)  # the demo runs other commands through it
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    given = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser().parse_args(argv)
+        try:
+            args = parser(given).parse_args(given)
+        except shared.UsageError:  # an option's value named another command: all of them
+            args = parser().parse_args(given)
     except shared.UsageError as err:
         print(f"voiceid-reconciler: {err}", file=sys.stderr)
         return EXIT_ERROR

@@ -6,7 +6,8 @@ Each command module (``cmd_*.py``) adds its own parser with the option groups it
 they are defined with no default on every parser, and :func:`fill_defaults` fills in the
 defaults afterwards. What a parsed option says, with its environment variable, is
 :mod:`reconciler.cli.flags`'s; the objects a command talks to (the state store, Voice ID, S3,
-the notifier) are built from the options in :mod:`reconciler.cli.wiring` and nowhere else.
+the notifier) are built by the session (:mod:`reconciler.cli.session`) from the settings
+:func:`reconciler.cli.flags.settings` makes of them, and nowhere else.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from reconciler.cli import values
 from reconciler.cli.exits import EXIT_CODES_HELP, EXIT_FAIL_ON
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.events import DEFAULT_INTERVAL, EventKind
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, DEFAULT_TOKEN_LIFETIME
+from reconciler.core.plan import PROBLEMS
 from reconciler.core.state import DEFAULT_LOCK_TIMEOUT, DEFAULT_LOCK_TTL, DEFAULT_PATH
 
 if TYPE_CHECKING:  # the adapters (boto3) are imported only by the commands that use them
@@ -295,8 +298,6 @@ def add_owner(command: argparse.ArgumentParser) -> None:
 
 def add_fail_on(command: argparse.ArgumentParser) -> None:
     """``--fail-on``: the commands that end with a plan (plan, apply)."""
-    from reconciler.core.plan import PROBLEMS
-
     command.add_argument(
         "--fail-on",
         type=values.classes(PROBLEMS),
@@ -329,13 +330,9 @@ def check_environment(args: argparse.Namespace) -> None:
     FAIL_ON`` was read only as the plan ended — after an apply's starts —, the notification
     variables after the state and the spec cache were read. A command without the flag does
     not read its variable, and is not refused for it."""
-    from reconciler.core.plan import PROBLEMS
-
     if hasattr(args, "fail_on"):
         classes_or_env(args.fail_on, FAIL_ON_ENV, PROBLEMS, frozenset())
     if hasattr(args, "notify_on"):
-        from reconciler.core.events import EventKind
-
         allowed = ("failures", "all", *(k.value for k in EventKind))
         classes_or_env(args.notify_on, NOTIFY_ON_ENV, allowed, frozenset())
     if hasattr(args, "notify") and not args.notify:
@@ -349,9 +346,6 @@ def check_environment(args: argparse.Namespace) -> None:
 def add_notify(command: argparse.ArgumentParser) -> None:
     """``--notify``, ``--notify-on``, ``--notify-interval``: the commands that observe jobs
     ending (apply, status --refresh)."""
-    from reconciler.core.events import EventKind
-    from reconciler.runner.notify import DEFAULT_INTERVAL
-
     group = command.add_argument_group("notifications")
     group.add_argument(
         "--notify",

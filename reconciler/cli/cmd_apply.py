@@ -5,34 +5,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import structlog
+from typing import Any
 
 from reconciler.cli import args as shared
-from reconciler.cli import flags, values, wiring
+from reconciler.cli import collector, flags, render, values
 from reconciler.cli import saved as saved_plans
-from reconciler.cli.exits import EXIT_OK, verdict
-from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, ActionKind, Plan
-
-if TYPE_CHECKING:
-    from reconciler.core.spec import LoadedSpec
-    from reconciler.runner.apply import Progress
-    from reconciler.runner.context import ApplyReport, Run, RunOptions
-    from reconciler.runner.summary import RunSummary
-
-log = structlog.get_logger("reconciler.cli")
+from reconciler.cli.exits import verdict as verdict_of
+from reconciler.cli.progress import Progress
+from reconciler.cli.session import Session
+from reconciler.core.plan import DEFAULT_MAX_ACTIVE, DEFAULT_START_LIMIT, Plan
+from reconciler.core.state import State
+from reconciler.runner.context import DEFAULT_POLL_INTERVAL, ApplyReport, RunOptions
 
 REQUIRE_APPROVAL_ENV = "VOICEID_RECONCILER_REQUIRE_APPROVAL"
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
-    from reconciler.runner.context import DEFAULT_POLL_INTERVAL
-
     apply = shared.add_command(
         sub,
         "apply",
@@ -130,12 +120,6 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.cli import collector, render
-    from reconciler.cli.progress import Progress
-    from reconciler.runner.apply import apply
-    from reconciler.runner.context import Run, RunOptions
-    from reconciler.runner.summary import RunSummary
-
     reviewed = None
     plan_file = saved_plans.given(args)
     if plan_file is not None:
@@ -144,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         reviewed = saved.intent
     if args.fail_on_timeout and args.timeout is None:
         raise shared.UsageError("--fail-on-timeout applies only with --wait --timeout")
-    options = RunOptions(
+    options = flags.run_options(
         max_active=args.max_active,
         dry_run=args.dry_run,
         max_starts=args.max_starts,
@@ -161,24 +145,15 @@ def run(args: argparse.Namespace) -> int:
         start_limit=None if args.force else args.start_limit,
         owner=flags.owner(args),
     )
-    store, objects = wiring.store(args), wiring.objects(args)
-    loaded = wiring.load_specs(args, store)
-    specs = loaded.specs
-    options = replace(options, unselected=loaded.unselected)
-    notifier = wiring.notifier(args, specs)
-    voiceid = wiring.voiceid(args)
-    run = Run(store, voiceid, objects, options, clock=collector.WaitingClock())
-    started = time.monotonic()
-    progress = Progress(sys.stderr, quiet=args.quiet)
-    report: ApplyReport | None = None
+    settings = replace(flags.settings(args, options), clock=collector.WaitingClock())
     colour = render.use_colour(sys.stdout)
 
-    def show_plan(plan: Plan) -> None:  # before anything starts, as Terraform does
+    def show_plan(plan: Plan, state: State) -> None:  # before anything starts, as Terraform
         sys.stdout.writelines(
             render.plan_lines(
                 plan,
                 offline=False,
-                observed_at=run.state.observed_at,
+                observed_at=state.observed_at,
                 colour=colour,
                 unchanged=args.show_unchanged,
             )
@@ -186,46 +161,29 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         sys.stdout.flush()
 
-    outcome: int | None = None
-    try:
-        if _asks(args, options):  # as Terraform does: the plan, then 'yes' before anything
-            confirmed = _confirm(specs, run, show_plan)
-            if confirmed is None:
-                sys.stdout.write("Apply cancelled: nothing was started.\n")
-                return EXIT_CANCELLED
-            run = Run(
-                store,
-                voiceid,
-                objects,
-                replace(options, plan_checksum=confirmed),
-                clock=collector.WaitingClock(),
-            )
-        report = apply(
-            specs,
-            run,
-            progress=progress if args.wait else None,
-            on_plan=None if run.options.plan_checksum and not args.plan_checksum else show_plan,
-            notifier=notifier,
-        )
-        loaded.save_cache()
-        outcome = verdict(report, fail_on_timeout=args.fail_on_timeout) or flags.fail_on(
+    def verdict(report: ApplyReport) -> int:
+        return verdict_of(report, fail_on_timeout=args.fail_on_timeout) or flags.fail_on(
             args, report.plan
+        )
+
+    progress = Progress(sys.stderr, quiet=args.quiet)
+    try:
+        applied = Session(settings).apply(
+            verdict=verdict,
+            show_plan=show_plan,
+            progress=progress if args.wait else None,
+            ask=_ask if _asks(args, options) else None,
         )
     finally:
         progress.close()
-        summary = RunSummary.of(
-            "apply",
-            report,
-            voiceid,
-            duration_s=time.monotonic() - started,
-            shard=flags.shard_label(args),
-            success=outcome == EXIT_OK,
-        )
-        _emit_metrics(args, summary)
-    sys.stdout.write(render.apply_text(report, dry_run=args.dry_run))
-    log.info("run.summary", **summary.log_fields())
-    wiring.warn_exposed_state_files([], flags.state_location(args))
-    return outcome
+    if applied.report is None:
+        sys.stdout.write("Apply cancelled: nothing was started.\n")
+        return EXIT_CANCELLED
+    sys.stdout.write(render.apply_text(applied.report, dry_run=args.dry_run))
+    for warning in applied.warnings:
+        print(f"voiceid-reconciler: warning: {warning}", file=sys.stderr)
+    assert applied.code is not None
+    return applied.code
 
 
 EXIT_CANCELLED = 1
@@ -254,17 +212,9 @@ def _asks(args: argparse.Namespace, options: RunOptions) -> bool:
         return False
 
 
-def _confirm(specs: Sequence[LoadedSpec], run: Run, show: Progress) -> str | None:
-    """Plan (a dry run: nothing is written), show it, ask; the checksum of what was shown
-    when the answer is ``yes`` (the apply then starts exactly that, or refuses: exit 6), None
-    when it is not. A plan that starts nothing asks nothing."""
-    from reconciler.runner.apply import apply
-    from reconciler.runner.context import Run
-
-    dry = Run(run.store, run.voiceid, run.objects, replace(run.options, dry_run=True), run.clock)
-    plan = apply(specs, dry, on_plan=show).plan
-    if not plan.pending and not any(a.kind is ActionKind.RETIRED for a in plan.actions):
-        return plan.checksum()
+def _ask(plan: Plan) -> bool:
+    """The question, after the plan was shown: only ``yes`` starts the jobs."""
+    del plan  # shown already, above the question
     sys.stdout.write(
         "Do you want to start these jobs? voiceid-reconciler will start the jobs described "
         "above (batch jobs cannot be stopped once started).\n"
@@ -273,20 +223,4 @@ def _confirm(specs: Sequence[LoadedSpec], run: Run, show: Progress) -> str | Non
     sys.stdout.flush()
     answer = sys.stdin.readline()
     sys.stdout.write("\n")
-    return plan.checksum() if answer.strip() == "yes" else None
-
-
-def _emit_metrics(args: argparse.Namespace, summary: RunSummary) -> None:
-    """--metrics-file / --pushgateway: what the run did (also when it failed: success 0)."""
-    if not (args.metrics_file or args.pushgateway):
-        return
-    from reconciler.adapters.metrics import push, write_textfile
-
-    metrics = summary.metrics(finished_at=time.time())
-    try:
-        if args.metrics_file:
-            write_textfile(metrics, args.metrics_file)
-        if args.pushgateway:
-            push(metrics, args.pushgateway)
-    except OSError as err:  # metrics must never turn a good run into a failed one
-        log.warning("metrics.not_written", error=str(err))
+    return answer.strip() == "yes"

@@ -8,14 +8,15 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.cli import args as shared
-from reconciler.cli import flags, wiring
+from reconciler.cli import flags
 from reconciler.cli.exits import EXIT_OK
-
-if TYPE_CHECKING:
-    from reconciler.runner.adopt_values import ImportReport, Item
+from reconciler.cli.session import Session
+from reconciler.core.adoption import kinds_of
+from reconciler.core.foreignjob import Proof
+from reconciler.runner.adopt_values import ImportOptions, ImportReport, Item, Outcome
 
 _AGE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd])\s*$")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -98,11 +99,6 @@ def _since(text: str) -> tuple[float | None, float | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.adapters.adoption import ObjectHeads, SettingsReader
-    from reconciler.core.adoption import kinds_of
-    from reconciler.runner.adopt import import_jobs
-    from reconciler.runner.adopt_values import ImportOptions, Sources
-
     if args.out.exists() and not args.out.is_dir():
         raise shared.UsageError(f"--out {args.out}: not a directory")
     since, age = args.since or (None, None)
@@ -116,10 +112,7 @@ def run(args: argparse.Namespace) -> int:
         write=args.write,
         shard=flags.shard(args),
     )
-    voiceid = wiring.voiceid(args)
-    objects = wiring.objects(args)
-    sources = Sources(voiceid, SettingsReader(voiceid), objects, ObjectHeads(objects.client))
-    report = import_jobs(wiring.store(args), sources, options)
+    report = Session(flags.settings(args)).import_jobs(options)
     sys.stdout.write(report_text(report, options.out))
     return EXIT_OK
 
@@ -137,8 +130,6 @@ _MARKS = {
 def report_text(report: ImportReport, out: Path) -> str:
     """What an import did (or would do): a heading, one line per job, a closing line. Never a
     URI or a speaker id: file names, spec names, JobNames, JobIds, statuses."""
-    from reconciler.runner.adopt_values import Outcome
-
     where = f"{report.domain_name} ({report.domain_id})" if report.domain_name else report.domain_id
     head = f"Import from domain {where}"
     if report.listed:
@@ -168,9 +159,6 @@ def report_text(report: ImportReport, out: Path) -> str:
 
 
 def _line(item: Item) -> str:
-    from reconciler.core.foreignjob import Proof
-    from reconciler.runner.adopt_values import Outcome
-
     job = item.job
     named = f"job {job.job_name!r} ({job.job_id})" if job.job_name else f"job {job.job_id}"
     subject = f"{named}, {job.status.value}"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reconciler.cli import args as shared
-from reconciler.cli import flags, values, wiring
+from reconciler.cli import flags, plancomment, render, values
 from reconciler.cli import saved as saved_plans
 from reconciler.cli.exits import EXIT_OK, EXIT_PENDING
+from reconciler.cli.session import Session
 from reconciler.core.errors import ReconcilerError, SpecErrors
 from reconciler.core.plan import DEFAULT_MAX_ACTIVE
 
@@ -79,35 +79,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _failed_comment(errors: list[str]) -> None:
-    from reconciler.cli import plancomment
-
     sys.stdout.write(plancomment.plan_failed_markdown(errors))
     sys.stdout.flush()
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from reconciler.cli import plancomment, render
-    from reconciler.runner.context import Run, RunOptions
-    from reconciler.runner.usecases import plan_offline, plan_online
-
-    options = RunOptions(
+    options = flags.run_options(
         max_active=args.max_active,
         shard=flags.shard(args),
         list_lag_horizon=flags.list_lag_horizon(args),
         token_lifetime=flags.token_lifetime(args),
         owner=flags.owner(args),
     )
-    store = wiring.store(args)
-    objects = None if args.offline else wiring.objects(args)
-    loaded = wiring.load_specs(args, store)
-    specs = loaded.specs
-    options = replace(options, unselected=loaded.unselected)
-    if objects is None:
-        result = plan_offline(specs, store.read(), options)
-    else:
-        run = Run(store, wiring.voiceid(args), objects, options)
-        result = plan_online(specs, run)
-    loaded.save_cache()
+    result = Session(flags.settings(args, options)).plan(offline=args.offline)
     if args.out:
         saved = render.plan_json(
             result.plan,

@@ -7,8 +7,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
-from reconciler.cli import flags, wiring
+from reconciler.cli import flags, render_status
 from reconciler.cli.exits import EXIT_OK
+from reconciler.cli.session import Session
+from reconciler.core.identity import parse_job_name
 
 if TYPE_CHECKING:
     from reconciler.core.state import SpecEntry, State
@@ -113,9 +115,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from reconciler.cli import render_status
-
-    state = wiring.store(args).read()
+    state = Session(flags.settings(args)).show()
     if args.names:
         sys.stdout.writelines(f"{key}\n" for key in sorted({row[0] for row in _rows(state)}))
     elif args.format == "json":
@@ -137,8 +137,6 @@ def _status(entry: SpecEntry) -> str:
 def _rows(state: State) -> list[tuple[str, str, int]]:
     """(KIND/NAME, status, jobs) of every spec entry, then of the unclaimed jobs grouped by
     the spec name their JobName carries (``state rm`` takes both)."""
-    from reconciler.core.identity import parse_job_name
-
     rows = [
         (key, _status(entry), len(entry.jobs) + len(entry.history))
         for key, entry in sorted(state.specs.items())
@@ -167,86 +165,44 @@ def _entries_table(state: State) -> list[str]:
 
 
 def run_rm(args: argparse.Namespace) -> int:
-    store = wiring.store(args)
-    from reconciler.core.statepatch import forget
-
-    if args.dry_run:  # read as 'state show' reads: no lock, nothing written
-        state = store.read()
-        said: list[str] = []
-        for name in args.names:
-            state, what = _forgets(state, name)
-            said.extend(what)
-        for key in said:
-            print(f"Would remove {key} (kept as a tombstone)")
+    forgotten = Session(flags.settings(args)).forget(args.names, dry_run=args.dry_run)
+    for item in forgotten:
+        if not args.dry_run:
+            print(f"Removed {item.key} (kept as a tombstone)")
+        elif item.jobs is None:
+            print(f"Would remove {item.key} (kept as a tombstone)")
+        else:
+            print(
+                f"Would remove {item.key}: {item.jobs} job(s), latest {item.status} "
+                "(kept as a tombstone)"
+            )
+    if args.dry_run:
         print("Dry run: the state was not changed.")
-        return EXIT_OK
-    with store.locked():
-        state = store.read()
-        forgotten = []
-        for name in args.names:
-            patch, keys = forget(state, name)
-            state = patch.applied_to(state)
-            forgotten.extend(keys)
-        store.write(state)
-    for key in forgotten:
-        print(f"Removed {key} (kept as a tombstone)")
     return EXIT_OK
 
 
-def _forgets(state: State, name: str) -> tuple[State, list[str]]:
-    """What ``state rm NAME`` forgets, each with what it recorded, and the state without it
-    (never written)."""
-    from reconciler.core.statepatch import forget
-
-    entries = {key: state.specs[key] for key in state.entry_keys(name)}
-    patch, keys = forget(state, name)
-    said = []
-    for key in keys:
-        entry = entries.get(key)
-        if entry is None:
-            said.append(key)  # orphan/<JobName>
-        else:
-            jobs = len(entry.jobs) + len(entry.history)
-            said.append(f"{key}: {jobs} job(s), latest {_status(entry)}")
-    return patch.applied_to(state), said
-
-
 def run_mv(args: argparse.Namespace) -> int:
-    from reconciler.core.statepatch import move
-
-    store = wiring.store(args)
-    if args.dry_run:  # read as 'state show' reads: no lock, nothing written
-        _, (old, new) = move(store.read(), args.source, args.destination)
+    session = Session(flags.settings(args))
+    old, new = session.move(args.source, args.destination, dry_run=args.dry_run)
+    if args.dry_run:
         print(f"Would move {old} to {new}")
         print("Dry run: the state was not changed.")
-        return EXIT_OK
-    with store.locked():
-        state = store.read()
-        patch, (old, new) = move(state, args.source, args.destination)
-        store.write(patch.applied_to(state))
-    print(f"Moved {old} to {new}")
+    else:
+        print(f"Moved {old} to {new}")
     return EXIT_OK
 
 
 def run_unlock(args: argparse.Namespace) -> int:
-    print(wiring.store(args).unlock(args.lock_id, force=args.force))
+    print(Session(flags.settings(args)).unlock(args.lock_id, force=args.force))
     return EXIT_OK
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
-    from reconciler.cli import render_status
-    from reconciler.runner.context import Run, RunOptions
-    from reconciler.runner.usecases import rebuild
-
     if args.selector:
         raise shared.UsageError(
             "state rebuild derives the whole state from Voice ID: with --selector the jobs of "
             "the other specs would become orphans; run it without --selector"
         )
-    options = RunOptions(shard=flags.shard(args))
-    store = wiring.store(args)
-    loaded = wiring.load_specs(args, store)
-    state = rebuild(loaded.specs, Run(store, wiring.voiceid(args), wiring.objects(args), options))
-    loaded.save_cache()
+    state = Session(flags.settings(args)).rebuild()
     sys.stdout.write(render_status.state_text(state))
     return EXIT_OK

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TextIO
 
 from reconciler.cli import args as shared
-from reconciler.cli import flags, values, wiring
+from reconciler.cli import collector, flags, output_error, render, render_status, values
 from reconciler.cli.exits import EXIT_OK
+from reconciler.cli.logs import TERMINAL
 from reconciler.cli.render_status import Scope
-from reconciler.core.spec import LoadedSpec
-from reconciler.core.state import State
-
-if TYPE_CHECKING:
-    from reconciler.runner.notify import Notifier
+from reconciler.cli.session import Observed, Session
+from reconciler.cli.statuspage import status_page
+from reconciler.core import s3uri
+from reconciler.core.times import iso
 
 
 def register(sub: Any, parents: shared.Parents) -> None:
@@ -71,13 +71,10 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reconciler.cli import render, render_status
-    from reconciler.runner.usecases import refresh
-
-    scope, specs = _scope(args)
-    store = wiring.store(args)
-    notifier = wiring.notifier(args, specs)
-    if notifier is not None and not (args.refresh or args.watch):
+    if not args.paths and not Path("specs").is_dir() and args.selector:
+        raise shared.UsageError("--selector needs the specs: give their PATHs")
+    settings = flags.settings(args, spec_paths=flags.paths(args) if _has_specs(args) else ())
+    if settings.notify is not None and not (args.refresh or args.watch):
         raise shared.UsageError(
             "--notify needs --refresh or --watch (status alone observes nothing new)"
         )
@@ -86,36 +83,56 @@ def run(args: argparse.Namespace) -> int:
             "--watch is a view for people on a terminal: it takes no --format "
             f"{args.format if args.format != 'text' else 'json or html'} and no --out"
         )
+    session = Session(settings)
     if args.watch:
-        return _watch(args, store, scope, notifier)
-    if args.refresh:
-        state = refresh(store, wiring.voiceid(args), wiring.objects(args), notifier=notifier)
-    else:
-        state = store.read()
+        return _watch(session.watch(args.interval, _pause))
+    out = sys.stderr if args.format == "json" else sys.stdout
+    details = args.details and out.isatty()  # personal data: a person at a terminal only
+    seen = session.status(refresh=args.refresh, details=details)
+    scope = _scope(seen)
     if args.format == "html":
-        from reconciler.cli.statuspage import status_page
-        from reconciler.core.times import iso
-
-        text = status_page(state, scope=scope, specs=specs, rendered_at=iso(time.time()))
+        text = status_page(
+            seen.state, scope=scope, specs=seen.present or [], rendered_at=iso(time.time())
+        )
     elif args.format == "json":
-        text = render_status.status_json(state, scope=scope)
+        text = render_status.status_json(seen.state, scope=scope)
     else:
         colour = args.out is None and render.use_colour(sys.stdout)
-        text = render_status.status_text(state, colour=colour, scope=scope)
+        text = render_status.status_text(seen.state, colour=colour, scope=scope)
     if args.out is None:
         sys.stdout.write(text)
     else:
-        _write(args, text)
+        session.publish(args.out, text, args.format)
         print(f"Wrote the status ({args.format}) to {args.out}.")
     if args.details:
-        _details(args, state)
+        _details(seen, out, shown=details)
     return EXIT_OK
+
+
+def _has_specs(args: argparse.Namespace) -> bool:
+    """Whether the specs are known: PATHs given, or ``specs/`` here (else every record is
+    shown, none marked removed)."""
+    return bool(args.paths) or Path("specs").is_dir()
+
+
+def _scope(seen: Observed) -> Scope | None:
+    """Which specs exist and which are selected (None: unknown)."""
+    if seen.present is None:
+        return None
+    return Scope(
+        present=frozenset(s.key for s in seen.present),
+        selected=frozenset(s.key for s in seen.selected or ()),
+    )
+
+
+def _pause(seconds: float) -> None:
+    """A wait between two redraws: the collector resumes (:mod:`reconciler.cli.collector`)."""
+    collector.resume()
+    time.sleep(seconds)
 
 
 def _destination(value: str) -> str:
     """``--out``: a file name, or an S3 object's URI (checked before anything runs)."""
-    from reconciler.core import s3uri
-
     if value.startswith("s3://"):
         bucket, key = s3uri.split(value)
         if not bucket or not key or key.endswith("/"):
@@ -125,96 +142,34 @@ def _destination(value: str) -> str:
     return value
 
 
-def _write(args: argparse.Namespace, text: str) -> None:
-    """``--out``: an S3 object (one PutObject: never half a page), or a file replaced whole
-    (written beside it, then renamed), so that whoever reads or publishes it meanwhile never
-    gets half a page."""
-    from reconciler.core.errors import ReconcilerError, StorageError
-
-    if args.out.startswith("s3://"):
-        from reconciler.adapters.aws import make_client
-        from reconciler.adapters.pages import MEDIA_TYPES, publish
-
-        client = make_client("s3", profile=args.profile, region=args.region)
-        try:
-            publish(client, args.out, text.encode(), media_type=MEDIA_TYPES[args.format])
-        except StorageError as err:
-            raise ReconcilerError(
-                f"--out {args.out}: cannot write the status: {err.code}"
-            ) from None
-        return
-    path = Path(args.out)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    except OSError as err:
-        partial.unlink(missing_ok=True)
-        raise ReconcilerError(
-            f"--out {path}: cannot write the status: {err.strerror or err}"
-        ) from None
-
-
-def _watch(
-    args: argparse.Namespace, store: Any, scope: Scope | None, notifier: Notifier | None
-) -> int:
-    """Refresh and redraw until no job is in flight (each refresh saved, as --refresh)."""
-    from reconciler.cli import collector, output_error, render_status
-    from reconciler.cli.logs import TERMINAL
-    from reconciler.runner.usecases import refresh
-
-    voiceid, objects = wiring.voiceid(args), wiring.objects(args)
+def _watch(views: Iterator[Observed]) -> int:
+    """Redraw each refreshed view until no job is in flight (each refresh saved, as
+    --refresh), or until nobody reads the view any more (``| head``)."""
     tty = sys.stdout.isatty()
     drawn = 0
-    while True:
-        state = refresh(store, voiceid, objects, notifier=notifier)
-        lines = render_status.watch_lines(state, width=TERMINAL.width(), scope=scope)
+    for seen in views:
+        lines = render_status.watch_lines(seen.state, width=TERMINAL.width(), scope=_scope(seen))
         if tty and drawn:
             sys.stdout.write(f"\x1b[{drawn}F\x1b[J")  # back to the view's first line
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
         drawn = len(lines)
-        if not any(record.active for record in state.all_jobs()):
-            return EXIT_OK
-        if output_error() is not None:  # nobody reads the view any more (| head): stop
-            return EXIT_OK
-        collector.resume()
-        time.sleep(args.interval)
+        if output_error() is not None:
+            break
+    return EXIT_OK
 
 
-def _scope(args: argparse.Namespace) -> tuple[Scope | None, list[LoadedSpec]]:
-    """Which specs exist and which are selected: from the PATHs given, else from specs/ when
-    it exists, else unknown (None: every record is shown, none marked removed); and the
-    specs."""
-    from reconciler.core.loading import load_specs
-    from reconciler.core.selector import select
-
-    if not args.paths and not Path("specs").is_dir():
-        if args.selector:
-            raise shared.UsageError("--selector needs the specs: give their PATHs")
-        return None, []
-    specs = load_specs(flags.paths(args))
-    chosen = select(specs, args.selector) if args.selector else specs
-    scope = Scope(
-        present=frozenset(s.key for s in specs), selected=frozenset(s.key for s in chosen)
-    )
-    return scope, specs
-
-
-def _details(args: argparse.Namespace, state: State) -> None:
+def _details(seen: Observed, out: TextIO, *, shown: bool) -> None:
     """The failed requests of jobs that ended with errors. Their messages may name speakers or
     audio, so they go to an interactive terminal only, never to a pipe, a file or a log. With
     ``--format json`` they go to stderr, so that stdout stays one JSON document."""
-    from reconciler.runner.usecases import failed_requests_of
-
-    out = sys.stderr if args.format == "json" else sys.stdout
-    if not out.isatty():
+    if not shown:
         print(
             "Failed requests: details are shown on a terminal only (they may hold personal data).",
             file=out,
         )
         return
-    for key, failures in failed_requests_of(state, wiring.voiceid(args), wiring.objects(args)):
+    for key, failures in seen.failed:
         print(f"\n{key}: {len(failures)} failed request(s)", file=out)
         for failure in failures:
             print(f"  {failure.request_id}  {failure.error_code}  {failure.message}", file=out)

@@ -7,19 +7,25 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.cli import args as shared
 from reconciler.cli import collector, values
+from reconciler.cli.demo import example_specs
+from reconciler.cli.demo import run_demo as demonstrate
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
 from reconciler.core.errors import ReconcilerError
+from reconciler.sandbox.admin import SandboxAdmin, SandboxAdminError
 from reconciler.sandbox.options import (
     DEFAULT_JOB_DURATION,
     add_serve_arguments,
     missing_dependency,
 )
+from reconciler.sandbox.serve import serve_args
+from reconciler.sandbox.world import WorldError, read_world
 
 ENDPOINT_VOICE_ID = "AWS_ENDPOINT_URL_VOICE_ID"
 ENDPOINT = "AWS_ENDPOINT_URL"
@@ -101,19 +107,13 @@ def _sandbox_installed(command: str) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     _sandbox_installed("demo")
     collector.resume()  # a server in this process, for as long as the demo runs
-    from reconciler.cli.demo import example_specs
-    from reconciler.cli.demo import run_demo as demo
-
     paths = list(args.paths) or [example_specs()]
-    return demo(paths, cli=args.cli, job_duration=args.job_duration)
+    return demonstrate(paths, cli=args.cli, job_duration=args.job_duration)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     _sandbox_installed("sandbox serve")
     collector.resume()  # a server: it runs until stopped
-    from reconciler.sandbox.serve import serve_args
-    from reconciler.sandbox.world import WorldError
-
     try:
         serve_args(args)
     except WorldError as err:
@@ -122,11 +122,6 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_seed(args: argparse.Namespace) -> int:
-    import time
-
-    from reconciler.sandbox.admin import SandboxAdmin, SandboxAdminError
-    from reconciler.sandbox.world import WorldError, read_world
-
     url = args.endpoint_url or os.environ.get(ENDPOINT_VOICE_ID) or os.environ.get(ENDPOINT)
     if not url:
         raise ReconcilerError(

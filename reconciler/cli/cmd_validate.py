@@ -8,8 +8,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reconciler.cli import args as shared
-from reconciler.cli import flags, wiring
+from reconciler.cli import flags
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
+from reconciler.cli.session import Session
+from reconciler.core.errors import SpecErrors
+from reconciler.core.spec import json_schema
 
 if TYPE_CHECKING:
     from reconciler.core.errors import Location, SpecError
@@ -43,34 +46,20 @@ def register(sub: Any, parents: shared.Parents) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    from reconciler.core.desired import NameResolver, desire
-    from reconciler.core.errors import SpecErrors
-    from reconciler.core.loading import check
-    from reconciler.core.plan import collisions
-    from reconciler.core.selector import select
-
-    paths = flags.paths(args)
-    try:
-        specs, errors = check(paths)
-    except SpecErrors as err:  # no such path, no spec at all
-        specs, errors = [], err.errors
-    errors += collisions(desire(specs, NameResolver()))
-    if args.selector:
-        specs = select(specs, args.selector)
-    files = len({spec.location.path for spec in specs})
-    warnings = [] if errors else wiring.exposed_state_files(paths)
+    result = Session(flags.spec_settings(args)).validate()
+    errors, warnings = result.errors, result.warnings
     if args.format == "text":
         if errors:
             raise SpecErrors(errors)
-        print(_ok(len(specs), files))
+        print(_ok(len(result.specs), result.files))
         for warning in warnings:
             print(f"voiceid-reconciler: warning: {warning}", file=sys.stderr)
     elif args.format == "json":
         document = {
             "formatVersion": 1,
             "valid": not errors,
-            "specs": len(specs) if not errors else None,
-            "files": files if not errors else None,
+            "specs": len(result.specs) if not errors else None,
+            "files": result.files if not errors else None,
             "errors": [_error_dict(e) for e in errors],
             "warnings": warnings,
         }
@@ -81,7 +70,7 @@ def run_validate(args: argparse.Namespace) -> int:
         for warning in warnings:
             print(f"::warning title=voiceid-reconciler::{_escape(warning)}")
         if not errors:
-            print(_ok(len(specs), files))
+            print(_ok(len(result.specs), result.files))
     return EXIT_ERROR if errors else EXIT_OK
 
 
@@ -123,7 +112,5 @@ def _escape_property(text: str) -> str:
 
 
 def run_schema(args: argparse.Namespace) -> int:
-    from reconciler.core.spec import json_schema
-
     print(json.dumps(json_schema(), indent=2))
     return EXIT_OK

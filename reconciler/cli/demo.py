@@ -24,6 +24,7 @@ from typing import TextIO
 
 from reconciler.core.loading import load_specs
 from reconciler.core.roster import Request, render_manifest
+from reconciler.sandbox import Sandbox
 from reconciler.sandbox.options import DEFAULT_JOB_DURATION
 
 SPEAKERS_PER_MANIFEST = 3
@@ -68,8 +69,6 @@ def run_demo(
 ) -> int:
     """Run the demo, each step through ``cli`` (the command line's ``main``); return the exit
     status of the last step that failed, or 0. No ``paths``: the example specs."""
-    from reconciler.sandbox import Sandbox
-
     out = sys.stdout if out is None else out  # the stream as it is now (guarded, captured)
     out.write("== Starting a local Voice ID sandbox (Voice ID + S3 + KMS on 127.0.0.1)\n")
     with (

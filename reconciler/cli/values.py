@@ -18,6 +18,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 
+from reconciler.cli import registry
+
 # A pattern, not float() alone: float() takes 'nan', 'inf', '-5' and '1_000', each a wait that
 # makes no sense; the pattern takes plain decimals with an optional unit, and nothing else.
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|m|h)?\s*$")
@@ -60,24 +62,19 @@ def duration(*, positive: bool = False) -> Callable[[str], float]:
 def notify_url(text: str) -> str:
     """An argparse type for a ``--notify`` URL: one that can be read as a URL (what it reaches
     is checked as its sink opens, before anything runs)."""
-    # Imported when the flag is given: the commands that take no --notify (validate, --version)
-    # start without the notification adapter.
-    from reconciler.adapters.notify import check_url, redacted
-
-    problem = check_url(text)
+    # Checked through the registry, which imports the notification adapter when the flag is
+    # given: the commands that take no --notify (validate, --version) start without it.
+    problem = registry.notify_url_problem(text)
     if problem:
-        raise argparse.ArgumentTypeError(f"{redacted(text)}: {problem}")
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 
 def pushgateway_url(text: str) -> str:
     """An argparse type for ``--pushgateway``: ``http(s)://host[:port]`` or ``host:port``."""
-    from reconciler.adapters.metrics import PushError, gateway_url
-
-    try:
-        gateway_url(text)
-    except PushError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+    problem = registry.gateway_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

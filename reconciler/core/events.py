@@ -80,6 +80,11 @@ RETRY_COMING = frozenset({ActionKind.RETRY, ActionKind.QUEUED, ActionKind.AWAITI
 """The final plan's actions of a spec that make its FAILED attempt not the last one (when the
 action is of the failed job's hash and a later attempt)."""
 
+# A minute groups the polls of an apply --wait (one every 15 s by default) four to a message,
+# while a run's failures still reach people within the minute they happen.
+DEFAULT_INTERVAL = 60.0
+"""Seconds between two messages to one sink within one run (``--notify-interval``)."""
+
 
 class Retry(StrEnum):
     """What became of the next attempt after a FAILED one (an ``attempt-failed`` event)."""
@@ -224,7 +229,7 @@ def derive(
     events: list[Event] = []
     for key, entry in sorted(state.specs.items()):
         # The parts of a chunked roster are state entries of their own ('<name>-part-NNN') with
-        # no spec of their own: the wiring gives maxAttempts by spec key, so a part takes its
+        # no spec of their own: the session gives maxAttempts by spec key, so a part takes its
         # roster's.
         limit = (limits.get(key) or limits.get(key.rsplit("-part-", 1)[0])) if limits else None
         unplanned = planned is None or key not in planned

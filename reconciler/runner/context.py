@@ -40,8 +40,8 @@ DEFAULT_POLL_INTERVAL = 15.0
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run behaves (the CLI's flags; a plan uses ``max_active``, ``shard`` and
-    ``list_lag_horizon``); refuses values that make no sense."""
+    """How a run behaves (plain values: a plan uses ``max_active``, ``shard`` and
+    ``list_lag_horizon``); refuses values that make no sense (:class:`OptionError`)."""
 
     max_active: int = DEFAULT_MAX_ACTIVE
     dry_run: bool = False
@@ -102,24 +102,33 @@ class RunOptions:
         return self.require_approval or self.plan_checksum is not None or self.reviewed is not None
 
     def __post_init__(self) -> None:
-        """Refuse, before anything is read or started, values that make no sense."""
+        """Refuse, before anything is read or started, values that make no sense (each named
+        by its field: the face names its own flag, :class:`OptionError`)."""
         if self.max_active < 1:
-            raise ReconcilerError("--max-active must be at least 1")
-        for flag, count in (("--max-starts", self.max_starts), ("--start-limit", self.start_limit)):
+            raise OptionError("max_active", "must be at least 1")
+        for name, count in (("max_starts", self.max_starts), ("start_limit", self.start_limit)):
             if count is not None and count < 0:
-                raise ReconcilerError(f"{flag} must be 0 or more, not {count}")
-        for flag, seconds in (
-            ("--list-lag-horizon", self.list_lag_horizon),
-            ("--token-lifetime", self.token_lifetime),
-            ("--poll-interval", self.poll_interval),
-            ("--timeout", self.timeout),
+                raise OptionError(name, f"must be 0 or more, not {count}")
+        for name, seconds in (
+            ("list_lag_horizon", self.list_lag_horizon),
+            ("token_lifetime", self.token_lifetime),
+            ("poll_interval", self.poll_interval),
+            ("timeout", self.timeout),
         ):
             if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
-                raise ReconcilerError(
-                    f"{flag} must be a number of seconds, 0 or more, not {seconds}"
-                )
+                raise OptionError(name, f"must be a number of seconds, 0 or more, not {seconds}")
         if self.timeout is not None and not self.wait:
-            raise ReconcilerError("--timeout applies only with --wait (it bounds the waiting)")
+            raise OptionError("timeout", "applies only with wait (it bounds the waiting)")
+
+
+class OptionError(ReconcilerError):
+    """A :class:`RunOptions` value that makes no sense, named by its field (the command line
+    says it with its flag's name: :func:`reconciler.cli.flags.run_options`)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem
 
 
 @dataclass

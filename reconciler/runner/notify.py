@@ -27,18 +27,13 @@ import structlog
 
 from reconciler.adapters.notify import CommitStatus, Delivery, NotifyError, Sink
 from reconciler.core import events as ev
-from reconciler.core.events import Event, EventKind
+from reconciler.core.events import DEFAULT_INTERVAL, Event, EventKind
 from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Plan, settled
 from reconciler.core.state import State
 from reconciler.core.times import iso
 
 log = structlog.get_logger("reconciler.notify")
-
-# A minute groups the polls of an apply --wait (one every 15 s by default) four to a message,
-# while a run's failures still reach people within the minute they happen.
-DEFAULT_INTERVAL = 60.0
-"""Seconds between two messages to one sink within one run (``--notify-interval``)."""
 
 
 @dataclass

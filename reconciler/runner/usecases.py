@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from reconciler.core import desired as desired_jobs
+from reconciler.core import statepatch
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import OfflineResolver, desire, in_shard
 from reconciler.core.errors import StateError
@@ -187,3 +188,60 @@ def _ours(name: str | None, status: str) -> bool:
     """A job of our naming (what a rebuild takes from a listing), whatever its status."""
     del status
     return parse_job_name(name) is not None
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """One entry ``state rm`` forgets: its key (``orphan/<JobName>`` for an unclaimed job),
+    and, when it was a spec's, how many jobs it recorded and its latest job's status."""
+
+    key: str
+    jobs: int | None = None
+    status: str | None = None
+
+
+def forget(store: StateStore, names: Sequence[str], *, dry_run: bool = False) -> list[Forgotten]:
+    """``state rm``: forget each name's records, kept as tombstones (under the lock, then
+    written). ``dry_run`` reads the state as ``state show`` does — no lock — and writes
+    nothing; it says what each entry recorded."""
+    if dry_run:
+        return _forget(store.read(), names)[1]
+    with store.locked():
+        state, forgotten = _forget(store.read(), names)
+        store.write(state)
+    return forgotten
+
+
+def _forget(state: State, names: Sequence[str]) -> tuple[State, list[Forgotten]]:
+    """``state`` without ``names`` (each applied in turn), and each key forgotten with what
+    its entry recorded."""
+    said = []
+    for name in names:
+        entries = {key: state.specs[key] for key in state.entry_keys(name)}
+        patch, keys = statepatch.forget(state, name)
+        state = patch.applied_to(state)
+        for key in keys:
+            entry = entries.get(key)
+            if entry is None:  # orphan/<JobName>
+                said.append(Forgotten(key))
+                continue
+            latest = entry.latest()
+            status = "-"
+            if latest is not None:
+                status = latest.status or ("STARTING" if latest.job_id is None else "UNKNOWN")
+            said.append(Forgotten(key, len(entry.jobs) + len(entry.history), status))
+    return state, said
+
+
+def move(
+    store: StateStore, source: str, destination: str, *, dry_run: bool = False
+) -> tuple[str, str]:
+    """``state mv``: the records of ``source`` become ``destination``'s (under the lock, then
+    written; ``dry_run``: read without the lock, nothing written)."""
+    if dry_run:
+        return statepatch.move(store.read(), source, destination)[1]
+    with store.locked():
+        state = store.read()
+        patch, moved = statepatch.move(state, source, destination)
+        store.write(patch.applied_to(state))
+    return moved

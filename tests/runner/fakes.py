@@ -1,7 +1,7 @@
 """In-memory fakes of what a run needs from the world: a clock, Voice ID, S3 objects, a store.
 
-They satisfy the protocols of :mod:`reconciler.runner.ports` and
-:class:`reconciler.adapters.stores.StateStore`, so the runner's policy can be tested in
+They satisfy the protocols of :mod:`reconciler.runner.ports` (the ``StateStore`` port
+included), so the runner's policy can be tested in
 milliseconds without a network, a server or a wall clock.
 """
 
