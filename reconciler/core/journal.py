@@ -141,6 +141,9 @@ def replay_journal(state: State, text: str, source: str) -> int | None:
             f"{source}: the state's journal cannot be read; the files are left untouched: "
             "remove it and run 'voiceid-reconciler state rebuild'"
         )
+    # A journal belongs to the one write its header names: the next write takes its records
+    # in before removing it, so one left behind a later write (the removal failed) holds
+    # nothing that write lacks, and replaying it could put back an intent since dropped.
     if header.get("lineage") != state.lineage or header.get("serial") != state.serial:
         return None
     count = 0
@@ -158,6 +161,8 @@ def replay_journal(state: State, text: str, source: str) -> int | None:
 
 
 def _replay(state: State, data: dict[str, Any]) -> None:
+    # In place, unlike the core's other changes to a state: this is the store building the
+    # state it is about to return (nothing else holds it yet), not a run changing one.
     key = str(data["key"])
     record = JobRecord.from_data(data["record"])
     entry = state.specs.get(key)
@@ -176,6 +181,8 @@ def _replay(state: State, data: dict[str, Any]) -> None:
         i for i, r in enumerate(entry.jobs) if r.hash == record.hash and r.attempt == record.attempt
     ]
     if data.get("dropped"):
+        # Only the intent goes: a record of that attempt with a JobId is a job Voice ID made
+        # (found by a listing meanwhile), which no replay may forget.
         entry.jobs = [r for i, r in enumerate(entry.jobs) if i not in same or r.job_id]
     elif same:
         entry.jobs[same[0]] = record
