@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.adapters.clock import HostClock
 from reconciler.adapters.localstore import LocalStateStore
 from reconciler.adapters.s3store import S3StateStore
 from reconciler.adapters.voiceid import VoiceId
@@ -21,7 +22,6 @@ from reconciler.core.kinds import JobKind
 from reconciler.core.state import JobRecord, State
 from reconciler.core.statefile import parse_state
 from reconciler.core.times import iso
-from reconciler.runner.ports import SystemClock
 from reconciler.sandbox import Sandbox
 from tests.support import SkewedClock, age_state, build_world, write_specs
 
@@ -441,7 +441,7 @@ def test_a_skewed_host_ages_an_unconfirmed_start_by_voice_ids_clock(
         store.write(recorded)
     voiceid_env.expire_tokens()
     voiceid_env.configure(list_lag=60.0)
-    monkeypatch.setattr(SystemClock, "time", lambda self: time.time() + skew)
+    monkeypatch.setattr(HostClock, "time", lambda self: time.time() + skew)
     capsys.readouterr()
     argv = ("--state", str(state), "--list-lag-horizon", "300")
     assert _cli("apply", str(specs), *argv) == 0

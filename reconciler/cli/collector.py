@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gc
 
-from reconciler.runner.ports import SystemClock
+from reconciler.adapters.clock import HostClock
 
 THRESHOLDS = (100_000, 50, 100)
 """Once on: young collections every 100,000 allocations, middle ones every 5 million, a full
@@ -46,7 +46,7 @@ def resume() -> None:
         gc.enable()
 
 
-class WaitingClock(SystemClock):
+class WaitingClock(HostClock):
     """The host's clock, whose sleep (a poll of ``apply --wait``) :func:`resume`\\ s the
     collector first."""
 

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import structlog
 
+from reconciler.adapters.clock import HostClock
 from reconciler.core import adoption
 from reconciler.core.desired import Unresolved
 from reconciler.core.errors import NotFoundError, ReconcilerError
@@ -58,7 +59,7 @@ from reconciler.core.state import State
 from reconciler.core.times import epoch, iso
 from reconciler.runner.adopt_decisions import Importer, is_record_only
 from reconciler.runner.adopt_values import ImportOptions, ImportReport, Item, Outcome, Sources
-from reconciler.runner.ports import Clock, ServiceClock, StateStore, SystemClock
+from reconciler.runner.ports import Clock, ServiceClock, StateStore
 from reconciler.runner.resolve import OnlineResolver
 
 log = structlog.get_logger("reconciler.runner")
@@ -77,7 +78,7 @@ def import_jobs(
     # Voice ID's clock, not the host's: --since's age and the recorded times must agree with the
     # CreatedAt of the jobs, which Voice ID stamps (a skewed host would cut --since in the wrong
     # place).
-    service_clock = ServiceClock(sources.voiceid, clock or SystemClock())
+    service_clock = ServiceClock(sources.voiceid, clock or HostClock())
     domain_id, domain_name = _domain(sources, options)
     report = ImportReport(domain_id, domain_name, written=options.write)
     found = _candidates(sources, options, domain_id, report, service_clock)

@@ -21,7 +21,7 @@ from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import State
 from reconciler.core.statepatch import forget
 from reconciler.core.times import iso
-from reconciler.runner.context import ApplyReport, Run
+from reconciler.runner.context import ApplyReport, Run, plan_for
 from reconciler.runner.notify import Notifier
 from reconciler.runner.observe import ListingNeeded, Prelisted, list_full, observe
 from reconciler.runner.resolve import OnlineResolver
@@ -162,8 +162,8 @@ def _review(
         approval = approve(intents, label or plan.checksum(), iso(run.clock.time()))
         run.state = approval.applied_to(run.state)
         run.report.approved = list(approval.approvals)
-        plan = run.options.plan(
-            current, run.state, foreign_active=seen.foreign_active, hold=seen.hold
+        plan = plan_for(
+            run.options, current, run.state, foreign_active=seen.foreign_active, hold=seen.hold
         )
         run.report.plan = plan
     if (intents or plan.starts) and not options.dry_run:
@@ -205,7 +205,9 @@ def _observe_and_plan(
         defer_full=True,
     )
     collect_results(run, current, watched)
-    plan = run.options.plan(current, run.state, foreign_active=seen.foreign_active, hold=seen.hold)
+    plan = plan_for(
+        run.options, current, run.state, foreign_active=seen.foreign_active, hold=seen.hold
+    )
     run.report.plan = plan
     run.planned = True
     if plan.starts and save:  # saved before starting; a poll that starts nothing is saved
@@ -244,8 +246,12 @@ def _plan_after(
     for action in starts:
         if action.key in run.report.deferred and action.domain_id:
             hold.setdefault((action.domain_id, action.spec_kind), QUOTA_TAKEN)
-    return run.options.plan(
-        run.desired_now(list(desired)), run.state, foreign_active=seen.foreign_active, hold=hold
+    return plan_for(
+        run.options,
+        run.desired_now(list(desired)),
+        run.state,
+        foreign_active=seen.foreign_active,
+        hold=hold,
     )
 
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from reconciler.adapters.clock import HostClock
 from reconciler.core.desired import DesiredJob, Shard
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.hold import DEFAULT_LIST_LAG_HORIZON, DEFAULT_TOKEN_LIFETIME
@@ -30,7 +31,6 @@ from reconciler.runner.ports import (
     ObjectStore,
     ServiceClock,
     StateStore,
-    SystemClock,
     VoiceIdApi,
 )
 
@@ -75,27 +75,6 @@ class RunOptions:
     owner: tuple[str, ...] = ()
     """Spec-name patterns (``--owner``) of the unclaimed jobs this state reports as orphans."""
 
-    def plan(
-        self,
-        desired: Sequence[DesiredJob],
-        state: State,
-        *,
-        foreign_active: Mapping[Slot, int] | None = None,
-        hold: Mapping[Slot, str] | None = None,
-    ) -> Plan:
-        """:func:`~reconciler.core.planner.build_plan` with this run's quota and orphan scope
-        (``--max-active``, ``--selector``'s left-outs, ``--owner``)."""
-        return build_plan(
-            desired,
-            state,
-            foreign_active=foreign_active,
-            hold=hold,
-            max_active=self.max_active,
-            unselected=self.unselected,
-            owner=self.owner,
-            require_approval=self.gated,
-        )
-
     @property
     def gated(self) -> bool:
         """Whether only approved intents start: ``--require-approval``, or a reviewed plan."""
@@ -119,6 +98,29 @@ class RunOptions:
                 raise OptionError(name, f"must be a number of seconds, 0 or more, not {seconds}")
         if self.timeout is not None and not self.wait:
             raise OptionError("timeout", "applies only with wait (it bounds the waiting)")
+
+
+def plan_for(
+    options: RunOptions,
+    desired: Sequence[DesiredJob],
+    state: State,
+    *,
+    foreign_active: Mapping[Slot, int] | None = None,
+    hold: Mapping[Slot, str] | None = None,
+) -> Plan:
+    """:func:`~reconciler.core.planner.build_plan` with a run's quota and orphan scope
+    (``--max-active``, ``--selector``'s left-outs, ``--owner``) and its review gate: the options
+    are values; the plan is made here, once, for every use case."""
+    return build_plan(
+        desired,
+        state,
+        foreign_active=foreign_active,
+        hold=hold,
+        max_active=options.max_active,
+        unselected=options.unselected,
+        owner=options.owner,
+        require_approval=options.gated,
+    )
 
 
 class OptionError(ReconcilerError):
@@ -171,7 +173,7 @@ class Run:
     voiceid: VoiceIdApi
     objects: ObjectStore
     options: RunOptions = field(default_factory=RunOptions)
-    clock: Clock = field(default_factory=SystemClock)
+    clock: Clock = field(default_factory=HostClock)
     """The host's clock; the run reads the wall time through Voice ID's (:class:`ServiceClock`)."""
     state: State = field(default_factory=State)
     report: ApplyReport = field(default_factory=lambda: ApplyReport(Plan(())))

@@ -14,7 +14,6 @@ Notification sinks are not here: their protocol, ``Sink``, is
 from __future__ import annotations
 
 import contextlib
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -45,19 +44,6 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds``."""
         ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 class ServiceClock:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
+from reconciler.adapters.clock import HostClock
 from reconciler.core import desired as desired_jobs
 from reconciler.core import statepatch
 from reconciler.core.absorb import absorb
@@ -25,7 +26,7 @@ from reconciler.core.spec import LoadedSpec
 from reconciler.core.state import JobRecord, State
 from reconciler.core.statepatch import copied_record, records_patch
 from reconciler.core.times import iso
-from reconciler.runner.context import Run, RunOptions
+from reconciler.runner.context import Run, RunOptions, plan_for
 from reconciler.runner.notify import Notifier
 from reconciler.runner.observe import describe_active, observe
 from reconciler.runner.ports import (
@@ -33,7 +34,6 @@ from reconciler.runner.ports import (
     ObjectStore,
     ServiceClock,
     StateStore,
-    SystemClock,
     VoiceIdApi,
 )
 from reconciler.runner.resolve import OnlineResolver
@@ -58,7 +58,7 @@ def plan_offline(
     options = options or RunOptions()
     desired = desired_jobs.offline(in_shard(desire(specs, OfflineResolver(state)), options.shard))
     state = absorb(state, desired, ()).applied_to(state)
-    plan = options.plan(desired, state)
+    plan = plan_for(options, desired, state)
     return PlanResult(plan, state, True, state.observed_at)
 
 
@@ -78,7 +78,7 @@ def plan_online(specs: Sequence[LoadedSpec], run: Run) -> PlanResult:
         clock=run.clock,
     )
     run.state = state
-    plan = options.plan(desired, state, foreign_active=seen.foreign_active, hold=seen.hold)
+    plan = plan_for(options, desired, state, foreign_active=seen.foreign_active, hold=seen.hold)
     return PlanResult(plan, state, False, state.observed_at)
 
 
@@ -98,7 +98,7 @@ def refresh(
         if notifier:
             notifier.begin(state)
         seen: dict[str, ObservedJob] = {}
-        now = ServiceClock(voiceid, clock or SystemClock()).time()
+        now = ServiceClock(voiceid, clock or HostClock()).time()
         lag = ListLag(now, DEFAULT_LIST_LAG_HORIZON)
         state = describe_active(voiceid, state, seen, lag, event="status").applied_to(state)
         state = absorb(state, (), seen.values()).applied_to(state)
