@@ -48,9 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     given = sys.argv[1:] if argv is None else list(argv)
     try:
+        # The parser of the command named alone (its module is the only one imported); should
+        # that fail, every command's: an option's value may have looked like a command's name
+        # (--state plan apply), and a real usage error is then said by the full parser.
         try:
             args = parser(given).parse_args(given)
-        except shared.UsageError:  # an option's value named another command: all of them
+        except shared.UsageError:
             args = parser().parse_args(given)
     except shared.UsageError as err:
         print(f"voiceid-reconciler: {err}", file=sys.stderr)

@@ -140,6 +140,8 @@ class Session:
         """The Voice ID adapter; an ``apply --wait --timeout`` never retries past its end."""
         s = self.settings
         adapter = registry.voiceid(self._client("voice-id"), tps=s.tps)
+        # The deadline counts from when the adapter is built, as the run begins: --timeout
+        # bounds the whole wait, and no retry's back-off may run past it.
         if s.run.wait and s.run.timeout is not None:
             adapter.deadline = time.monotonic() + s.run.timeout
         return adapter
@@ -166,6 +168,8 @@ class Session:
             log.info("spec_cache.ignored", state=str(self.store), reason=ignored)
         specs, unselected = load_selected(list(s.paths), list(s.selector), cache=cache)
         log.debug("spec_cache.used", hits=cache.hits, misses=cache.misses)
+        # Compressed now and held until the work is done (_save_cache): a run refused for a
+        # bad state or a bad flag after loading must not leave a cache of specs it never ran.
         self._cache = cache.to_bytes() if cache.changed else None
         return specs, unselected
 
@@ -181,13 +185,18 @@ class Session:
         notify = self.settings.notify
         if notify is None or not notify.urls:
             return None
+        # AWS clients on demand, once each: only an SNS sink needs one, and botocore is imported
+        # only then.
         world = registry.sink_world(os.environ, functools.cache(self._client))
         sinks = registry.sinks(notify.urls, world)
         paths = {spec.key: spec.location.path for spec in specs}
         commits: dict[str, str | None] = {}
+        # A sink that can say a file's last commit (GitHub's API), for where there is no git:
+        # the image runs from a copy of the specs, and a commit status needs the commit.
         askers = [s for s in sinks.values() if callable(getattr(s, "commit_for", None))]
 
         def commit_of(key: str) -> str | None:
+            # A chunked roster's parts are entries of their own, under their spec's file.
             base = key.rsplit("-part-", 1)[0] if key not in paths else key
             path = paths.get(base)
             if path is None:
@@ -269,16 +278,21 @@ class Session:
         notifier = self.notifier(specs)
         started = time.monotonic()
         report: ApplyReport | None = None
-        code: int | None = None
+        code: int | None = None  # the metrics' success is the exit status's: they never disagree
         try:
             checksum_given = options.plan_checksum is not None
             if ask is not None:
                 confirmed = self._confirm(specs, options, show_plan, ask)
                 if confirmed is None:
                     return Applied(None)
+                # The yes was given to the plan shown: the apply is gated by its checksum, so
+                # a world that changed between the question and the answer (another run's
+                # starts, a spec edited) is refused (exit 6), never started unseen.
                 options = replace(options, plan_checksum=confirmed)
             run = self._run(options)
             shown = None
+            # The plan is shown once: before the question when one was asked, else by the
+            # apply itself before anything starts (a reviewed checksum's plan included).
             if show_plan is not None and (checksum_given or options.plan_checksum is None):
                 shown = functools.partial(_show, show_plan, run)
             report = registry.apply(specs, run, progress=progress, on_plan=shown, notifier=notifier)
