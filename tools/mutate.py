@@ -121,6 +121,11 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_order.py",
         "tests/test_order.py",
     ),
+    "reconciler/core/redact.py": (
+        "tests/core/test_pinned_rules_redact.py",
+        "tests/test_mask_isolation.py",
+        "tests/test_hostile_data.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
