@@ -39,7 +39,7 @@ from typing import Any
 
 from reconciler.core import jobkinds
 from reconciler.core.errors import Location, SpecError, SpecErrors
-from reconciler.core.spec import FraudsterRegistrationJob, LoadedSpec, SpeakerEnrollmentJob
+from reconciler.core.spec import LoadedSpec
 from reconciler.core.specsections import (
     MAX_AUDIO_PER_REQUEST,
     S3_URI_PATTERN,
@@ -83,14 +83,10 @@ class Part:
         return base if self.index is None else f"{base}-part-{self.index:03d}"
 
 
-def roster_source(spec: LoadedSpec) -> tuple[list[Speaker] | list[Fraudster] | None, str | None]:
-    """The inline roster or the roster file path of a spec (both None for a manifest input)."""
-    document = spec.document
-    if isinstance(document, SpeakerEnrollmentJob):
-        source = document.spec.input
-        return source.speakers, source.speakers_file
-    assert isinstance(document, FraudsterRegistrationJob)
-    return document.spec.input.fraudsters, document.spec.input.fraudsters_file
+def roster_source(spec: LoadedSpec) -> tuple[Sequence[Speaker | Fraudster] | None, str | None]:
+    """The inline roster or the roster file path of a spec (both None for a manifest input),
+    by the members its kind names."""
+    return jobkinds.of(spec.kind).roster_of(spec.document)
 
 
 def has_roster(spec: LoadedSpec) -> bool:

@@ -18,24 +18,21 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from reconciler.core import jobkinds
 from reconciler.core.errors import Location, SpecError, SpecErrors
-from reconciler.core.spec import ENROLLMENT, REGISTRATION
 from reconciler.core.yamlpos import (
     EVERYTHING,
-    INLINE_ROSTERS,
     PositionLoader,
     TooBig,
     TooDeep,
     field_names,
+    inline_rosters,
     location,
     node_at,
     problem,
     read_text_checked,
     unmarked_yaml_error,
 )
-
-_OTHER_SECTION = {"enrollment": ENROLLMENT, "registration": REGISTRATION}
-
 
 _UNION_TAGS = frozenset({"str", "constrained-str", "AudioFile"})
 """How pydantic names the members of ``S3Uri | AudioFile`` in an error location."""
@@ -93,11 +90,11 @@ def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError
         key = loc[-1] if loc else "?"
         parent = loc[:-1]
         node = _key_node(root, parent, str(key)) or node
-        other = _OTHER_SECTION.get(str(key))
+        other = jobkinds.with_section(str(key))
         close = difflib.get_close_matches(str(key), field_names(), n=1, cutoff=0.7)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        if parent == ["spec"] and other and other != kind:
-            message = f"'{key}' belongs to {other}, not to {kind}"
+        if parent == ["spec"] and other and other.kind != kind:
+            message = f"'{key}' belongs to {other.kind}, not to {kind}"
         elif kind == "roster" or _in_inline_roster(loc):  # a key there may be a speaker id
             place = _dotted(parent)
             message = f"{place + ': ' if place else ''}unknown field in a roster (not shown){hint}"
@@ -126,7 +123,7 @@ def _translate(path: Path, root: yaml.Node, kind: str, detail: Any) -> SpecError
 
 
 def _in_inline_roster(loc: Sequence[int | str]) -> bool:
-    return any(tuple(loc[: len(path)]) == path for path in INLINE_ROSTERS)
+    return any(tuple(loc[: len(path)]) == path for path in inline_rosters())
 
 
 _PYDANTIC_WORDING = (

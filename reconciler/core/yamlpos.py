@@ -2,14 +2,14 @@
 
 Inputs are untrusted: files over :data:`MAX_FILE_BYTES`, files that are not UTF-8 or are
 binary, alias-expansion bombs, absurd nesting and duplicate keys are refused with one line
-each, never a traceback. Roster data — a roster file, a spec's inline ``speakers`` or
-``fraudsters`` (:func:`roster_ranges`) — is never quoted in a message: a duplicate key, a value
-that cannot be read or an unknown field there is named by its place and the product's own
-words, since a key or value of a roster may be a speaker id or an audio location (elsewhere in a
-spec, the key or value at fault is quoted: it is a setting, reviewed in git). libyaml (the C
-loader when PyYAML has it) composes the node tree; only when something is wrong is the tree
-walked to find the position of an error. A document's errors against its model are said at
-their ``file:line:column`` by :mod:`reconciler.core.yamlcheck`.
+each, never a traceback. Roster data — a roster file, a spec's inline roster (its kind's
+member: ``speakers``, ``fraudsters``; :func:`roster_ranges`) — is never quoted in a message: a
+duplicate key, a value that cannot be read or an unknown field there is named by its place and
+the product's own words, since a key or value of a roster may be a speaker id or an audio
+location (elsewhere in a spec, the key or value at fault is quoted: it is a setting, reviewed
+in git). libyaml (the C loader when PyYAML has it) composes the node tree; only when something
+is wrong is the tree walked to find the position of an error. A document's errors against its
+model are said at their ``file:line:column`` by :mod:`reconciler.core.yamlcheck`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.core import jobkinds
 from reconciler.core.errors import Location, SpecError
 from reconciler.core.spec import json_schema
 
@@ -260,7 +261,13 @@ def is_empty_document(node: yaml.Node) -> bool:
     )
 
 
-INLINE_ROSTERS = (("spec", "input", "speakers"), ("spec", "input", "fraudsters"))
+def inline_rosters() -> tuple[tuple[str, str, str], ...]:
+    """Where a spec document holds an inline roster: the input's member of each kind the
+    registry holds (``spec.input.speakers``), asked when a document is read, so that a kind
+    registered later keeps its roster's data out of messages too."""
+    return tuple(("spec", "input", kind.roster[0]) for kind in jobkinds.KINDS.values())
+
+
 EVERYTHING = ((0, 1 << 62),)
 """The private ranges of a roster file: all of it."""
 
@@ -268,7 +275,7 @@ EVERYTHING = ((0, 1 << 62),)
 def roster_ranges(document: yaml.Node) -> tuple[tuple[int, int], ...]:
     """The character ranges of a spec document's inline rosters (``PositionLoader.private``)."""
     ranges = []
-    for path in INLINE_ROSTERS:
+    for path in inline_rosters():
         node: yaml.Node | None = document
         for part in path:
             node = _child(node, part)
@@ -406,9 +413,16 @@ def unmarked_yaml_error(path: Path, text: str, err: yaml.YAMLError) -> SpecError
     return SpecError(Location(path, line, column), f"YAML: {message}")
 
 
-@functools.cache  # the schema is fixed for a build: walked once per process, not per message
 def field_names() -> tuple[str, ...]:
-    """Every field name a spec document can have (for "did you mean")."""
+    """Every field name a spec document of a registered kind can have (for "did you mean")."""
+    return _field_names(tuple(jobkinds.KINDS))
+
+
+# The schema is fixed for a build: walked once per process, not per message. Keyed by the kinds
+# registered, so a kind a test registers later has its own fields' names too.
+@functools.cache
+def _field_names(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    del kinds  # only the cache's key: json_schema() asks the registry itself
     names: set[str] = set()
 
     def walk(value: Any) -> None:

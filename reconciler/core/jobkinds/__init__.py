@@ -39,6 +39,12 @@ def of(kind: str) -> KindDef:
         raise ValueError(f"{kind!r} is not a registered kind of job") from None
 
 
+def with_section(section: str) -> KindDef | None:
+    """The kind whose own spec section is ``section`` (``enrollment``), if any: a loader
+    finding it in another kind's spec says whose it is."""
+    return next((kind for kind in _KINDS.values() if kind.section == section), None)
+
+
 @contextmanager
 def registered(definition: KindDef) -> Iterator[KindDef]:
     """``definition`` in the registry for the ``with`` block, and out of it after: a kind a
@@ -52,4 +58,4 @@ def registered(definition: KindDef) -> Iterator[KindDef]:
         del _KINDS[definition.kind]
 
 
-__all__ = ["KINDS", "KindDef", "of", "registered"]
+__all__ = ["KINDS", "KindDef", "of", "registered", "with_section"]

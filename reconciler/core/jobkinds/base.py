@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
-from reconciler.core.specsections import Document
+from reconciler.core.specsections import Document, Fraudster, Speaker
 
 Setting: TypeAlias = str | int | None
 """One of a kind's own settings as a spec's facts hold it (a JSON scalar: the spec cache keeps
@@ -45,6 +45,10 @@ def watchlist_ids(watchlist_id: str | None) -> list[str] | None:
     """The ``WatchlistIds`` of a Start parameter: the one watchlist a spec names, or none (the
     domain's default)."""
     return None if watchlist_id is None else [watchlist_id]
+
+
+Entry: TypeAlias = Speaker | Fraudster
+"""One entry of a roster as a spec document holds it."""
 
 
 class ManifestEntry(Protocol):
@@ -83,7 +87,9 @@ class KindDef:
     """The kind's spec document model (its ``spec`` section: the input's roster, the kind's
     own settings); the loader validates a document of this kind with it."""
     roster: tuple[str, str]
-    """The input's inline roster and roster file members (``speakers``, ``speakersFile``)."""
+    """The input's inline roster and roster file members (``speakers``, ``speakersFile``), as
+    a document names them; the first is also the word for a roster's entries (:attr:`entries`:
+    "120 speakers" in a plan)."""
     own_facts: Callable[[Mapping[str, Any]], OwnFacts]
     """The watchlist and the kind's own settings, from a validated document's ``spec`` as
     dumped by alias (every member there, defaults filled in): what
@@ -94,7 +100,9 @@ class KindDef:
     """The request's canonical configuration of the kind's own settings (what the spec hash
     covers of them: :class:`reconciler.core.identity.StartRequest`), from the settings and the
     watchlist's id (None: the domain's default). Every setting is in it, defaults filled in:
-    a key added, dropped or renamed changes the hash of every spec of the kind."""
+    a key added, dropped or renamed changes the hash of every spec of the kind. Its members
+    are the kind's spec section's, nested and ordered as there, but for the watchlist, whose
+    id is ``watchlistId``: the plan comment shows a start's configuration as that section."""
     config_member: str
     """The Start call's parameter of the kind's own settings (``EnrollmentConfig``)."""
     start_config: Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -110,6 +118,27 @@ class KindDef:
     outcomes: frozenset[str]
     """What that member says of a request that succeeded (docs/specs.md, the output file);
     :mod:`reconciler.core.jobs` counts any other value as ``UNKNOWN``."""
+    fills_watchlists: bool = False
+    """Whether the kind's jobs fill the watchlists other kinds' settings name (a registration
+    adds fraudsters to one, which an enrollment's fraud detection reads): where the kinds are
+    shown in the order their jobs feed each other (the status page), it comes first."""
+
+    @property
+    def entries(self) -> str:
+        """The word for a roster's entries (``speakers``, ``fraudsters``): a plan counts a
+        roster in it, never names who is in it."""
+        return self.roster[0]
+
+    def roster_of(self, document: Document) -> tuple[Sequence[Entry] | None, str | None]:
+        """A document's inline roster and roster file path, by the members :attr:`roster`
+        names (both None for a manifest input)."""
+        spec: Any = document.spec  # every kind's spec has an input; JobSpec leaves it to them
+        source = spec.input
+        # The members are named as a document names them; the model's attributes are its
+        # field names (``speakersFile`` is ``speakers_file``).
+        by_alias = {f.alias or name: name for name, f in type(source).model_fields.items()}
+        inline, roster_file = self.roster
+        return getattr(source, by_alias[inline]), getattr(source, by_alias[roster_file])
 
     def risk_notes(self, config: Mapping[str, Any]) -> tuple[str, ...]:
         """The notes of a start's risky settings (:attr:`risks`), from its configuration (a

@@ -120,4 +120,5 @@ KIND = KindDef(
     output_status="RegistrationStatus",
     # NEW_FRAUDSTER: what Voice ID's guide also calls a new registration.
     outcomes=frozenset({"NEW_REGISTRATION", "NEW_FRAUDSTER", "DUPLICATE_SKIPPED"}),
+    fills_watchlists=True,
 )
