@@ -14,6 +14,7 @@ from reconciler.cli import args as shared
 from reconciler.cli import flags
 from reconciler.cli.exits import EXIT_OK
 from reconciler.cli.session import Session
+from reconciler.core import jobkinds
 from reconciler.core.adoption import kinds_of
 from reconciler.core.foreignjob import Proof
 from reconciler.runner.adopt_values import ImportOptions, ImportReport, Item, Outcome
@@ -41,7 +42,7 @@ def register(sub: Any, parents: shared.Parents) -> None:
     )
     command.add_argument(
         "--kind",
-        choices=("SpeakerEnrollmentJob", "FraudsterRegistrationJob"),
+        choices=[str(kind) for kind in jobkinds.KINDS],
         help="only jobs of this kind (default: both)",
     )
     command.add_argument(

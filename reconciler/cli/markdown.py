@@ -10,9 +10,12 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from reconciler.cli.render import action_status, row_class
+from reconciler.cli.render import action_status, roster_count, row_class
+from reconciler.core import jobkinds
 from reconciler.core.identity import StartRequest
 from reconciler.core.plan import Action, ActionKind, Plan
 
@@ -28,7 +31,6 @@ _MARKDOWN_LABELS = {
     ActionKind.RETIRED: "🗄️ retired",
 }
 _MARKDOWN_PROBLEMS = {"failed": "❌ failed", "with errors": "⚠️ with errors"}
-_KIND_WORDS = {"SpeakerEnrollmentJob": "enrollment", "FraudsterRegistrationJob": "registration"}
 
 
 def _markdown_label(action: Action) -> str:
@@ -47,7 +49,7 @@ def _markdown_note(action: Action) -> str:
     job's status, why, what changed, the attempt and the job."""
     parts = [f"⚠️ **{escape(_risk_head(risk))}**" for risk in action.risks]
     if action.speakers is not None and action.kind is not ActionKind.IN_SYNC:
-        parts.append(f"{action.speakers} {_speaker_noun(action)}")
+        parts.append(roster_count(action))
     status = action_status(action) if action.status else ""
     if (
         status
@@ -66,8 +68,10 @@ def _markdown_note(action: Action) -> str:
     return "; ".join(parts)
 
 
-def _speaker_noun(action: Action) -> str:
-    return "speakers" if action.spec_kind == "SpeakerEnrollmentJob" else "fraudsters"
+def _kind_word(kind: str) -> str:
+    """The word for a kind (its spec section: ``enrollment``), else its wire string."""
+    definition = jobkinds.KINDS.get(kind)
+    return kind if definition is None else definition.section
 
 
 def _markdown_domain(action: Action) -> str:
@@ -105,7 +109,7 @@ class Columns:
     def row(self, action: Action) -> str:
         cells = [_markdown_label(action), code_span(action.name)]
         if self.kind:
-            cells.append(_KIND_WORDS.get(action.spec_kind, action.spec_kind))
+            cells.append(_kind_word(action.spec_kind))
         if self.domain:
             cells.append(_markdown_domain(action))
         cells.append(_markdown_note(action))
@@ -119,7 +123,7 @@ def request_details(action: Action) -> str:
     No speaker data: a roster is its speaker count and where apply stages its manifest."""
     # Inside <summary> Markdown is not read, only HTML: <code> and html.escape, not a code span.
     what = f"{_markdown_label(action)} <code>{html.escape(action.name)}</code>"
-    kind = _KIND_WORDS.get(action.spec_kind, action.spec_kind)
+    kind = _kind_word(action.spec_kind)
     where = action.domain_name or action.domain_id
     domain = f" · {html.escape(where)}" if where else ""
     attempt = f" · attempt {action.attempt}" if action.attempt else ""
@@ -164,17 +168,10 @@ def request_details(action: Action) -> str:
 def _request_attributes(action: Action, request: StartRequest) -> list[tuple[str, str]]:
     """``(key, value)`` lines of one request; nested blocks open with ``key {`` (value "{")
     and close with ``}`` (key "}")."""
-
-    def quoted(value: object, unset: str = "(not set: Voice ID's default)") -> str:
-        return unset if value is None else json.dumps(value, ensure_ascii=False)
-
-    default_watchlist = "(not set: the domain's default watchlist)"
-
-    config = request.config
     name = f"  # {action.domain_name}" if action.domain_name else ""
     body = [
-        ("domain", quoted(request.domain_id) + name),
-        ("dataAccessRoleArn", quoted(request.data_access_role_arn)),
+        ("domain", _quoted(request.domain_id) + name),
+        ("dataAccessRoleArn", _quoted(request.data_access_role_arn)),
         ("revision", str(request.revision)),
         ("input", "{"),
     ]
@@ -183,48 +180,55 @@ def _request_attributes(action: Action, request: StartRequest) -> list[tuple[str
         # The ETag is part of the hash: shown (shortened) so a reviewer sees which object was
         # planned.
         etag = f"  # ETag {digest.removeprefix('etag:').strip(chr(34))[:12]}" if digest else ""
-        body.append(("  manifest", f"{quoted(request.input_s3_uri)}{etag}"))
+        body.append(("  manifest", f"{_quoted(request.input_s3_uri)}{etag}"))
     else:  # an inline roster: how many, never who (its manifest is staged by apply)
-        count = "" if action.speakers is None else f"{action.speakers} {_speaker_noun(action)}, "
+        count = "" if action.speakers is None else f"{roster_count(action)}, "
         staged = request.input_s3_uri.rpartition("/")[0] + "/"
-        body.append(("  roster", f"({count}staged under {quoted(staged)})"))
+        body.append(("  roster", f"({count}staged under {_quoted(staged)})"))
     body += [
         ("}", ""),
         ("output", "{"),
-        ("  s3Uri", quoted(request.output_s3_uri)),
-        ("  kmsKeyId", quoted(request.kms_key_id)),
+        ("  s3Uri", _quoted(request.output_s3_uri)),
+        ("  kmsKeyId", _quoted(request.kms_key_id)),
         ("}", ""),
     ]
-    if "fraudDetection" in config:
-        fraud = config["fraudDetection"] or {}
-        body += [
-            ("enrollment", "{"),
-            ("  existingEnrollmentAction", quoted(config.get("existingEnrollmentAction"))),
-            ("  fraudDetection", "{"),
-            ("    action", quoted(fraud.get("action"))),
-            ("    riskThreshold", quoted(fraud.get("riskThreshold"))),
-            ("    watchlist", quoted(fraud.get("watchlistId"), default_watchlist)),
-            ("  }", ""),
-            ("}", ""),
-        ]
-    else:
-        body += [
-            ("registration", "{"),
-            ("  duplicateRegistrationAction", quoted(config.get("duplicateRegistrationAction"))),
-            ("  fraudsterSimilarityThreshold", quoted(config.get("fraudsterSimilarityThreshold"))),
-            ("  watchlist", quoted(config.get("watchlistId"), default_watchlist)),
-            ("}", ""),
-        ]
+    # The kind's own settings as its spec section reads (the configuration is named as that
+    # section is: KindDef.config), every default filled in.
+    body.append((jobkinds.of(request.kind).section, "{"))
+    body += _settings(request.config, "  ")
+    body.append(("}", ""))
     if action.attempt:
         body.append(("attempt", str(action.attempt)))
     if action.job_name:
-        body.append(("JobName", quoted(action.job_name)))
+        body.append(("JobName", _quoted(action.job_name)))
     if action.client_token:
         token = action.client_token
         # The token shortened to its head and its attempt suffix: enough to match it against a
         # log, not a wall of hex in the comment.
-        body.append(("ClientToken", quoted(f"{token[:16]}…{token[token.rfind('-') :]}")))
+        body.append(("ClientToken", _quoted(f"{token[:16]}…{token[token.rfind('-') :]}")))
     return body
+
+
+_DEFAULT_WATCHLIST = "(not set: the domain's default watchlist)"
+
+
+def _quoted(value: object, unset: str = "(not set: Voice ID's default)") -> str:
+    return unset if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _settings(config: Mapping[str, Any], indent: str) -> list[tuple[str, str]]:
+    """A configuration's members as ``(key, value)`` lines, a nested one as a block."""
+    lines: list[tuple[str, str]] = []
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            lines.append((f"{indent}{key}", "{"))
+            lines += _settings(value, indent + "  ")
+            lines.append((f"{indent}}}", ""))
+        elif key == "watchlistId":  # the id the spec's watchlist resolved to: shown as its field
+            lines.append((f"{indent}watchlist", _quoted(value, _DEFAULT_WATCHLIST)))
+        else:
+            lines.append((f"{indent}{key}", _quoted(value)))
+    return lines
 
 
 def _aligned(body: list[tuple[str, str]], indent: str) -> list[str]:

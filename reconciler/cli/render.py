@@ -60,6 +60,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from reconciler.core import jobkinds
 from reconciler.core.kinds import JobStatus
 from reconciler.core.plan import Action, ActionKind, Plan
 from reconciler.core.review import limit_note
@@ -257,8 +258,7 @@ def _action_line(action: Action, width: int, colour: bool, words: int = 10) -> s
         details.append(f"domain {domain_text(action)}")
     # A count, never the ids: how many callers a start touches is what a reviewer weighs.
     if action.speakers is not None and action.kind is not ActionKind.IN_SYNC:
-        noun = "speakers" if action.spec_kind == "SpeakerEnrollmentJob" else "fraudsters"
-        details.append(f"{action.speakers} {noun}")
+        details.append(roster_count(action))
     if action.attempt and action.attempt > 1:
         details.append(f"attempt {action.attempt}")
     if action.job_id:
@@ -278,6 +278,12 @@ def _action_line(action: Action, width: int, colour: bool, words: int = 10) -> s
     line = f"  {label} {action.key:<{width}}  {'; '.join(details)}".rstrip()
     notes = [f"\n      ⚠ {risk}" for risk in action.risks]
     return line + "".join(notes)
+
+
+def roster_count(action: Action) -> str:
+    """A start's roster as its kind counts it (``120 speakers``, ``3 fraudsters``): how many
+    callers it touches, never who."""
+    return f"{action.speakers} {jobkinds.of(action.spec_kind).entries}"
 
 
 def action_dict(action: Action) -> dict[str, Any]:

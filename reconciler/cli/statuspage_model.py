@@ -62,8 +62,14 @@ WAITS = {
 """What waits, by the word the page gives it."""
 
 KIND_TITLES = {kind: definition.title for kind, definition in jobkinds.KINDS.items()}
-KIND_ORDER = (JobKind.REGISTRATION, JobKind.ENROLLMENT)
-"""Fraudsters first: an enrollment with fraud detection reads the watchlist they fill."""
+
+
+def _kind_order(kind: str) -> tuple[bool, int]:
+    """Where a kind's sections stand: a kind that fills watchlists first (fraudsters: an
+    enrollment with fraud detection reads the watchlist they fill), else the registry's
+    order."""
+    return (not jobkinds.of(kind).fills_watchlists, list(jobkinds.KINDS).index(kind))
+
 
 MIN_SPAN = 60.0
 """The shortest time axis, in seconds (jobs that all started and ended within a second)."""
@@ -317,7 +323,7 @@ def sections(
         section(domain_id, text, kind).waits.append(wait)
     ordered = sorted(
         found.values(),
-        key=lambda s: (s.domain_id is None, s.domain, KIND_ORDER.index(s.kind)),
+        key=lambda s: (s.domain_id is None, s.domain, _kind_order(s.kind)),
     )
     for each in ordered:
         # By start, then name and attempt: the same state draws the same page; a bar with no
