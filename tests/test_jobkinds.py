@@ -1,19 +1,26 @@
 """Job kinds as modules (issue 32, item 1): every kind registered once, asked instead of branched
 on: its document model, its manifest format (written in one place and read by the sandbox as
-Voice ID would) and its output file's members."""
+Voice ID would), its output file's members, its roster's members, its section, the kinds
+``import --kind`` offers and the order the status page shows them in."""
 
 from __future__ import annotations
 
 import json
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 
+from reconciler.cli.app import parser
+from reconciler.cli.args import UsageError
+from reconciler.cli.statuspage_model import sections
 from reconciler.core import jobkinds
+from reconciler.core.jobkinds import KindDef
 from reconciler.core.jobs import OUTCOMES, UNKNOWN, MalformedOutput, check_output, result_counts
 from reconciler.core.kinds import JobKind
 from reconciler.core.roster import Request, parts
 from reconciler.core.spec import MODELS
+from reconciler.core.specsections import Document
+from reconciler.core.state import JobRecord, State
 
 
 def test_every_kind_is_registered_once_with_distinct_names() -> None:
@@ -85,3 +92,82 @@ def test_the_output_file_is_read_by_each_kinds_own_members() -> None:
         with pytest.raises(MalformedOutput, match=rf"^{definition.output_list}\[0\] must be an"):
             check_output({definition.output_list: [1]})
     assert frozenset().union(*(d.outcomes for d in jobkinds.KINDS.values())) == OUTCOMES
+
+
+def _document(definition: KindDef, source: dict[str, Any]) -> Document:
+    """A document of ``definition``'s kind whose ``input`` is ``source``."""
+    return definition.document.model_validate(
+        {
+            "apiVersion": "voiceid-reconciler/v1",
+            "kind": str(definition.kind),
+            "metadata": {"name": "x"},
+            "spec": {
+                "domain": "d",
+                "dataAccessRoleArn": "arn:aws:iam::123456789012:role/R",
+                "output": {"s3Uri": "s3://bucket/out/", "kmsKeyId": "k"},
+                "input": source,
+            },
+        }
+    )
+
+
+def test_each_kind_says_where_its_roster_is() -> None:
+    """A document's inline roster or roster file is found by the members its kind names (the
+    first of them is also the word a plan counts entries in); a manifest input has neither."""
+    staging = {"stagingUri": "s3://bucket/staging/"}
+    for definition in jobkinds.KINDS.values():
+        inline, roster_file = definition.roster
+        assert definition.entries == inline
+        entry: dict[str, Any] = {"audio": ["s3://bucket/a.wav"]}
+        if definition.speaker_ids:
+            entry["speakerId"] = "c-1"
+        (entries, path) = definition.roster_of(_document(definition, {inline: [entry], **staging}))
+        assert path is None
+        assert entries is not None
+        assert [e.audio for e in entries] == [["s3://bucket/a.wav"]]
+        with_file = _document(definition, {roster_file: "roster.csv", **staging})
+        assert definition.roster_of(with_file) == (None, "roster.csv")
+        manifest = _document(definition, {"manifest": "s3://bucket/m.json"})
+        assert definition.roster_of(manifest) == (None, None)
+    assert {d.entries for d in jobkinds.KINDS.values()} == {"speakers", "fraudsters"}
+
+
+def test_a_section_names_its_kind() -> None:
+    """Each kind's own spec section leads to it (a misplaced section is named as its kind's);
+    a section every kind has leads to none."""
+    for definition in jobkinds.KINDS.values():
+        assert jobkinds.with_section(definition.section) is definition
+    assert jobkinds.with_section("input") is None
+    assert jobkinds.with_section("Enrollment") is None
+
+
+def test_registration_fills_the_watchlists_enrollment_reads() -> None:
+    """Only a registration fills watchlists (the status page shows its sections first)."""
+    fills = {kind for kind, d in jobkinds.KINDS.items() if d.fills_watchlists}
+    assert fills == {JobKind.REGISTRATION}
+
+
+def test_import_offers_the_registered_kinds() -> None:
+    """``import --kind`` takes each registered kind by its wire string, and nothing else."""
+    command = parser(["import"])
+    base = ["import", "--domain", "d", "--out", "x", "--kind"]
+    for kind in jobkinds.KINDS:
+        assert command.parse_args([*base, str(kind)]).kind == kind
+    with pytest.raises(UsageError) as refused:
+        command.parse_args([*base, "Nope"])
+    assert str(refused.value).startswith(
+        "argument --kind: invalid choice: 'Nope' "
+        "(choose from 'SpeakerEnrollmentJob', 'FraudsterRegistrationJob')"
+    )
+
+
+def test_the_status_page_shows_the_kind_that_fills_watchlists_first() -> None:
+    """Within a domain, registrations before enrollments, whatever the order of the jobs: an
+    enrollment's fraud detection reads the watchlists registrations fill."""
+    jobs = [
+        JobRecord(attempt=1, domain_id="D" * 22, hash="a" * 64, job_name=f"{k}-job", kind=k)
+        for k in (JobKind.ENROLLMENT, JobKind.REGISTRATION)
+    ]
+    for orphans in (jobs, jobs[::-1]):
+        ordered, _ = sections(State(orphans=orphans))
+        assert [s.kind for s in ordered] == [JobKind.REGISTRATION, JobKind.ENROLLMENT]

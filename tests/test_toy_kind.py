@@ -6,13 +6,17 @@ output names: one :class:`KindDef`) and registered for each test by one line,
 ``jobkinds.registered(TOY)``, which takes it out again after the test, whatever happened. It
 then goes through what the product does with a spec without a line of the product changed:
 
-* **load**: the file is found, validated by the toy's document model (errors with file:line),
-  its facts read (its own settings among them), kept in the spec cache and read back from it;
-  ``validate``'s JSON schema has it;
+* **load**: the file is found, validated by the toy's document model (errors with file:line;
+  its section in another kind's spec named as the toy's, a misspelt field of it given a "did
+  you mean"), its facts read (its own settings among them), kept in the spec cache and read
+  back from it; ``validate``'s JSON schema has it; an inline roster under the toy's own member
+  (``voices``) is read and rendered as the toy's manifest, and its data is kept out of
+  messages as a speaker roster's is;
 * **hash**: the spec resolves (``desire``) into a Start request whose canonical JSON holds the
   toy's configuration, and whose hash is pinned below;
 * **plan**: a plan starts it, with the toy's risk notes; an offline plan gets them from the
-  facts alone;
+  facts alone; the plan's text counts its roster in the toy's word (``2 voices``) and the
+  plan comment shows its request with its settings as the toy's own section (``audit {``);
 * **start**: the Start call's parameters are exactly Voice ID's form (ClientToken, JobName, the
   common members and the toy's own ``AuditConfig``); its output file is counted by the toy's
   members.
@@ -37,10 +41,13 @@ sandbox needs, in ``reconciler/sandbox``:
 
 And in the product, beyond the registry: the kind's member of ``core.kinds.JobKind`` (the toy
 brings a ``StrEnum`` of its own, all the code asks of a kind at run time; the state's job
-records are typed ``JobKind``, so a toy job could not be recorded), its answers in
-``adapters.shapes.ANSWERS``, its actions in the IAM policy (``deploy/``), and the kind
-branches the report of this change lists (``roster.roster_source``, ``specsections``'
-dependency pattern, ``yamlpos``' section hint, the CLI's words, import's kinds).
+records are typed ``JobKind``, so a toy job could not be recorded, listed or drawn on the
+status page), its answers in ``adapters.shapes.ANSWERS``, its actions in the IAM policy
+(``deploy/``), and the few places that still name the two kinds: ``specsections``'
+dependency pattern and ``Dependency.kind`` (no spec can depend on a toy spec, nor a toy spec
+on another), ``import`` (``core.adoption`` writes a spec and ``core.foreignjob`` a request of
+each kind by an if on enrollment), and the kinds listed from ``JobKind`` rather than the
+registry (``runner.usecases``' rebuild, ``adoption.kinds_of``, ``ImportOptions.kinds``).
 """
 
 from __future__ import annotations
@@ -55,6 +62,8 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import Field
 
+from reconciler.cli.markdown import request_details
+from reconciler.cli.render import plan_text
 from reconciler.core import jobkinds
 from reconciler.core.desired import NameResolver, desire
 from reconciler.core.identity import client_token, configuration, job_name
@@ -63,7 +72,7 @@ from reconciler.core.jobkinds.base import OwnFacts, Risk, Settings, given, watch
 from reconciler.core.jobs import check_output, result_counts
 from reconciler.core.kinds import ActionKind
 from reconciler.core.loading import check, load
-from reconciler.core.plan import facts_risks
+from reconciler.core.plan import Plan, facts_risks
 from reconciler.core.planner import build_plan
 from reconciler.core.roster import Request
 from reconciler.core.spec import MODELS, json_schema
@@ -79,6 +88,7 @@ from reconciler.core.specsections import (
     VoiceIdName,
 )
 from reconciler.core.state import State
+from reconciler.core.yamlpos import field_names, inline_rosters
 from reconciler.sandbox import Sandbox
 from reconciler.sandbox.errors import VoiceIdError
 
@@ -197,13 +207,17 @@ def _write(tmp_path: Path, text: str = SPEC) -> Path:
 
 def test_registration_lasts_the_block_and_no_longer() -> None:
     """A kind registered for a test is known inside the block only, even one that raised (its
-    model, its schema, its output list gone after it); the registry refuses a kind twice."""
+    model, its schema, its section, its fields' names, its inline roster, its output list gone
+    after it); the registry refuses a kind twice."""
     before = dict(jobkinds.KINDS)
 
     def fails_inside() -> None:
         with jobkinds.registered(TOY):
             assert jobkinds.of("VoiceprintAuditJob") is TOY
             assert MODELS["VoiceprintAuditJob"] is VoiceprintAuditJob
+            assert jobkinds.with_section("audit") is TOY
+            assert "sensitivity" in field_names()
+            assert ("spec", "input", "voices") in inline_rosters()
             with pytest.raises(ValueError, match="registered already"):
                 jobkinds.registered(TOY).__enter__()
             raise RuntimeError
@@ -212,6 +226,9 @@ def test_registration_lasts_the_block_and_no_longer() -> None:
         fails_inside()
     assert dict(jobkinds.KINDS) == before
     assert "VoiceprintAuditJob" not in MODELS
+    assert jobkinds.with_section("audit") is None
+    assert "sensitivity" not in field_names()
+    assert ("spec", "input", "voices") not in inline_rosters()
     assert "VoiceprintAuditJob" not in json_schema()["discriminator"]["mapping"]
     assert result_counts({"AuditedVoices": [{"AuditStatus": "MATCHED"}]}) == {}  # not read
     with pytest.raises(ValueError, match="not a registered kind"):
@@ -315,3 +332,91 @@ def test_the_sandbox_refuses_the_toys_operations(toy: KindDef, voiceid_sandbox: 
         voiceid_sandbox.service.invoke(toy.start_operation, {"DomainId": "D" * 22})
     assert refused.value.code == "UnknownOperationException"
     assert refused.value.message == f"Unknown operation {toy.start_operation}"
+
+
+# --- the toy with a roster of its own ------------------------------------------------------------
+
+ROSTER_SPEC = SPEC.replace(
+    "  input: {manifest: s3://bucket/manifests/audit.json}\n",
+    "  input:\n"
+    "    stagingUri: s3://bucket/staging/\n"
+    "    voices:\n"
+    "      - {speakerId: caller-1, audio: [s3://bucket/calls/1.wav]}\n"
+    "      - {speakerId: caller-2, audio: [{uri: s3://bucket/calls/2.wav, channel: 1}]}\n",
+)
+
+
+def test_a_toy_roster_is_read_by_the_members_the_toy_names(toy: KindDef, tmp_path: Path) -> None:
+    """An inline roster under the toy's own member (``voices``) is read, rendered as the toy's
+    manifest and staged; the plan's text and the comment count it in the toy's word and show
+    its settings as its own spec section."""
+    (spec,) = load([_write(tmp_path, ROSTER_SPEC)])
+    assert spec.roster == (
+        Request("caller-1", (("s3://bucket/calls/1.wav", 0),)),
+        Request("caller-2", (("s3://bucket/calls/2.wav", 1),)),
+    )
+    (job,) = desire([spec], NameResolver())
+    assert job.manifest is not None
+    assert list(json.loads(job.manifest)) == ["Version", "VoiceprintAuditRequests"]
+    assert job.request is not None
+    assert job.request.input_s3_uri.startswith("s3://bucket/staging/")
+
+    (action,) = build_plan([job], State()).actions
+    digest = job.request.hash
+    text = plan_text(Plan((action,)), offline=False, observed_at=None)
+    assert text.splitlines()[:2] == [
+        "  + start      VoiceprintAuditJob/audit-q4  domain contact-center-prod; 2 voices; "
+        f"hash {digest[:12]}; no job for this spec hash",
+        "      ⚠ sensitivity HIGH: flags callers on a weak match",
+    ]
+    details = request_details(action).splitlines()
+    assert details[0] == (
+        "<details><summary>🟢 start ⚠️ <code>audit-q4</code> · audit · contact-center-prod"
+        " · attempt 1</summary>"
+    )
+    assert details[3:-3] == [
+        '+ VoiceprintAuditJob "audit-q4" {',
+        '+     domain            = "contact-center-prod"',
+        '+     dataAccessRoleArn = "arn:aws:iam::123456789012:role/VoiceIdBatchAccess"',
+        "+     revision          = 0",
+        "+     input {",
+        '+         roster = (2 voices, staged under "s3://bucket/staging/")',
+        "+     }",
+        "+     output {",
+        '+         s3Uri    = "s3://bucket/voiceid-output/"',
+        '+         kmsKeyId = "alias/voiceid-output"',
+        "+     }",
+        "+     audit {",
+        '+         sensitivity = "HIGH"  # ⚠ flags callers on a weak match',
+        "+         minScore    = 70",
+        '+         watchlist   = "ring"',
+        "+     }",
+        "+     attempt     = 1",
+        f'+     JobName     = "audit-q4-{digest[:32]}"',
+        f'+     ClientToken = "{digest[:16]}…-1"',
+        "+ }",
+    ]
+
+
+def test_a_toy_rosters_data_stays_out_of_messages(toy: KindDef, tmp_path: Path) -> None:
+    """A key of the toy's inline roster may be a speaker id: an unknown field there, and a key
+    given twice, are named by their place only, as in the product's own kinds."""
+    unknown = ROSTER_SPEC.replace("{speakerId: caller-1,", "{caller-1-secret: x, speakerId: c1,")
+    _, (error,) = check([_write(tmp_path, unknown)])
+    assert error.message == "spec.input.voices[0]: unknown field in a roster (not shown)"
+    assert "secret" not in str(error)
+    twice = ROSTER_SPEC.replace("{speakerId: caller-1,", "{caller-1-secret: x, caller-1-secret: y,")
+    _, (error,) = check([_write(tmp_path, twice)])
+    assert error.message == "YAML: duplicate key in a roster (not shown)"
+    assert "secret" not in str(error)
+
+
+def test_the_toys_section_and_fields_are_known_to_the_checks(toy: KindDef, tmp_path: Path) -> None:
+    """The toy's section in another kind's spec is named as the toy's; a misspelt field of the
+    toy's section gets a "did you mean" from the toy's own fields."""
+    enrollment = SPEC.replace("kind: VoiceprintAuditJob", "kind: SpeakerEnrollmentJob")
+    _, (error,) = check([_write(tmp_path, enrollment)])
+    assert error.message == "'audit' belongs to VoiceprintAuditJob, not to SpeakerEnrollmentJob"
+    misspelt = SPEC.replace("sensitivity: HIGH", "sensitivty: HIGH")
+    _, (error,) = check([_write(tmp_path, misspelt)])
+    assert error.message == "unknown field 'spec.audit.sensitivty'; did you mean 'sensitivity'?"
