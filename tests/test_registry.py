@@ -73,7 +73,10 @@ def _modules_after(argv: list[str]) -> set[str]:
         "import sys, contextlib, io\n"
         "from reconciler.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-        f"    main({argv!r})\n"
+        "    try:\n"
+        f"        main({argv!r})\n"
+        "    except SystemExit:\n"
+        "        pass\n"
         "print(' '.join(m for m in sys.modules if m.startswith('reconciler')))\n"
     )
     done = subprocess.run(
@@ -100,6 +103,16 @@ def test_validate_imports_only_its_own_command_and_no_runner_use_case() -> None:
         "reconciler.sandbox.options",
     }
     assert loaded & heavy == set()
+
+
+def test_help_with_every_command_imports_neither_botocore_nor_the_sandbox_server() -> None:
+    """``--help`` (and any parse that falls back to every command's parser) imports each
+    command's module, but not what only a running command needs: the server and the demo
+    come through the registry."""
+    loaded = _modules_after(["--help"])
+    assert "reconciler.cli.cmd_tools" in loaded
+    assert loaded & {"reconciler.sandbox.sandbox", "reconciler.cli.demo"} == set()
+    assert "reconciler.runner.apply" not in loaded
 
 
 def test_an_offline_plan_builds_no_aws_adapter() -> None:

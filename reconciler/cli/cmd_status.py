@@ -17,6 +17,7 @@ from reconciler.cli.render_status import Scope
 from reconciler.cli.session import Observed, Session
 from reconciler.cli.statuspage import status_page
 from reconciler.core import s3uri
+from reconciler.core.state import State
 from reconciler.core.times import iso
 
 
@@ -86,9 +87,7 @@ def run(args: argparse.Namespace) -> int:
     session = Session(settings)
     if args.watch:
         return _watch(session.watch(args.interval, _pause))
-    out = sys.stderr if args.format == "json" else sys.stdout
-    details = args.details and out.isatty()  # personal data: a person at a terminal only
-    seen = session.status(refresh=args.refresh, details=details)
+    seen = session.status(refresh=args.refresh)
     scope = _scope(seen)
     if args.format == "html":
         text = status_page(
@@ -104,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         session.publish(args.out, text, args.format)
         print(f"Wrote the status ({args.format}) to {args.out}.")
-    if args.details:
-        _details(seen, out, shown=details)
+    if args.details:  # after the status is out: reading them may fail (a job gone)
+        _details(session, seen.state, sys.stderr if args.format == "json" else sys.stdout)
     return EXIT_OK
 
 
@@ -159,17 +158,17 @@ def _watch(views: Iterator[Observed]) -> int:
     return EXIT_OK
 
 
-def _details(seen: Observed, out: TextIO, *, shown: bool) -> None:
+def _details(session: Session, state: State, out: TextIO) -> None:
     """The failed requests of jobs that ended with errors. Their messages may name speakers or
     audio, so they go to an interactive terminal only, never to a pipe, a file or a log. With
     ``--format json`` they go to stderr, so that stdout stays one JSON document."""
-    if not shown:
+    if not out.isatty():
         print(
             "Failed requests: details are shown on a terminal only (they may hold personal data).",
             file=out,
         )
         return
-    for key, failures in seen.failed:
+    for key, failures in session.failed_requests(state):
         print(f"\n{key}: {len(failures)} failed request(s)", file=out)
         for failure in failures:
             print(f"  {failure.request_id}  {failure.error_code}  {failure.message}", file=out)

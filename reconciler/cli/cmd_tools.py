@@ -13,9 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.cli import args as shared
-from reconciler.cli import collector, values
-from reconciler.cli.demo import example_specs
-from reconciler.cli.demo import run_demo as demonstrate
+from reconciler.cli import collector, registry, values
 from reconciler.cli.exits import EXIT_ERROR, EXIT_OK
 from reconciler.core.errors import ReconcilerError
 from reconciler.sandbox.admin import SandboxAdmin, SandboxAdminError
@@ -24,7 +22,6 @@ from reconciler.sandbox.options import (
     add_serve_arguments,
     missing_dependency,
 )
-from reconciler.sandbox.serve import serve_args
 from reconciler.sandbox.world import WorldError, read_world
 
 ENDPOINT_VOICE_ID = "AWS_ENDPOINT_URL_VOICE_ID"
@@ -107,15 +104,14 @@ def _sandbox_installed(command: str) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     _sandbox_installed("demo")
     collector.resume()  # a server in this process, for as long as the demo runs
-    paths = list(args.paths) or [example_specs()]
-    return demonstrate(paths, cli=args.cli, job_duration=args.job_duration)
+    return registry.run_demo(list(args.paths), cli=args.cli, job_duration=args.job_duration)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     _sandbox_installed("sandbox serve")
     collector.resume()  # a server: it runs until stopped
     try:
-        serve_args(args)
+        registry.serve_sandbox(args)
     except WorldError as err:
         return _world_refused(err, args)
     return EXIT_OK

@@ -199,6 +199,24 @@ def publish_page(client: Any, uri: str, body: bytes, *, fmt: str) -> None:
     publish(client, uri, body, media_type=MEDIA_TYPES[fmt])
 
 
+# -- the local sandbox: the server and the demo import botocore and moto -------------------
+
+
+def run_demo(paths: Sequence[Path], *, cli: Callable[[list[str]], int], job_duration: float) -> int:
+    """The demo (:mod:`reconciler.cli.demo`) over ``paths``, else the packaged examples."""
+    from reconciler.cli.demo import example_specs
+    from reconciler.cli.demo import run_demo as demonstrate
+
+    return demonstrate(list(paths) or [example_specs()], cli=cli, job_duration=job_duration)
+
+
+def serve_sandbox(args: Any) -> None:
+    """``sandbox serve``: the local Voice ID until stopped (:mod:`reconciler.sandbox.serve`)."""
+    from reconciler.sandbox.serve import serve_args
+
+    serve_args(args)
+
+
 # -- the runner's use cases, each imported when a session runs it -------------------------
 
 
@@ -300,7 +318,7 @@ def notifier(
 
 def run_summary(
     report: ApplyReport | None,
-    voiceid: VoiceIdApi,
+    voiceid: VoiceIdApi | None,
     *,
     duration_s: float,
     success: bool,

@@ -105,12 +105,11 @@ class Applied:
 @dataclass(frozen=True)
 class Observed:
     """What ``status`` shows: the state, the specs that exist and those selected (None when
-    unknown: no PATH and no ``specs/``), and the failed requests when asked for."""
+    unknown: no PATH and no ``specs/``)."""
 
     state: State
     present: list[LoadedSpec] | None = None
     selected: list[LoadedSpec] | None = None
-    failed: list[tuple[str, list[FailedRequest]]] = field(default_factory=list)
 
 
 class Session:
@@ -333,7 +332,10 @@ class Session:
         s = self.settings
         summary = registry.run_summary(
             report,
-            self.voiceid,
+            # The client as built, if it was: a run that failed before building it (a bad
+            # profile, an unreadable S3 state) made no call, and building it now would only
+            # raise a second error in place of the first.
+            self.__dict__.get("voiceid"),
             duration_s=time.monotonic() - started,
             success=success,
             shard=s.shard_label,
@@ -350,18 +352,16 @@ class Session:
             log.warning("metrics.not_written", error=str(err))
         return summary
 
-    def status(self, *, refresh: bool, details: bool = False) -> Observed:
+    def status(self, *, refresh: bool) -> Observed:
         """The state, with the specs that exist and those selected (``refresh``: the jobs in
-        flight described first, and the state saved; ``details``: the failed requests of the
-        jobs that ended with errors, read from their output files)."""
+        flight described first, and the state saved)."""
         present, selected = self._scope()
         if refresh:
             notifier = self.notifier(present or [])
             state = registry.refresh(self.store, self.voiceid, self.objects, notifier)
         else:
             state = self.store.read()
-        failed = registry.failed_requests(state, self.voiceid, self.objects) if details else []
-        return Observed(state, present, selected, failed)
+        return Observed(state, present, selected)
 
     def watch(self, interval: float, pause: Callable[[float], None]) -> Iterator[Observed]:
         """Refresh and yield what ``status`` shows, again every ``interval`` (``pause``
@@ -383,6 +383,12 @@ class Session:
         present = load_specs(list(self.settings.paths))
         selector = list(self.settings.selector)
         return present, select(present, selector) if selector else present
+
+    def failed_requests(self, state: State) -> list[tuple[str, list[FailedRequest]]]:
+        """``status --details``: the failed requests of the jobs that ended with errors, read
+        from their output files (asked after the status is shown: a job that can no longer be
+        described fails this, not the status)."""
+        return registry.failed_requests(state, self.voiceid, self.objects)
 
     def publish(self, out: str, text: str, fmt: str) -> None:
         """Write a rendered status where ``--out`` says, whole: an S3 object (one PutObject)

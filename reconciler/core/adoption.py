@@ -26,7 +26,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from reconciler.core import jobkinds
+from reconciler.core import jobkinds, statepatch
 from reconciler.core.desired import DesiredJob
 from reconciler.core.events import derive
 from reconciler.core.foreignjob import DEFAULTS, JobSettings
@@ -37,6 +37,7 @@ from reconciler.core.plan import Intent
 from reconciler.core.review import approve
 from reconciler.core.spec import ENROLLMENT
 from reconciler.core.state import JobRecord, SpecEntry, State
+from reconciler.core.statepatch import StatePatch
 
 IMPORT_REVIEW = "import"
 """The review an import records its approvals under (a plan's checksum, ``apply``, or this)."""
@@ -308,18 +309,23 @@ def lost_imports(desired: Sequence[DesiredJob], state: State) -> list[tuple[Desi
     return lost
 
 
-def record_again(state: State, job: DesiredJob, seen: ObservedJob) -> None:
+def record_again(state: State, job: DesiredJob, seen: ObservedJob) -> StatePatch:
     """Record ``seen`` (described by the id its imported spec names) as that spec's job:
-    attempt 1 of its hash, as the import recorded it."""
+    attempt 1 of its hash, as the import recorded it (a patch: ``state`` is not changed)."""
     assert job.request is not None
-    entry = state.specs.get(job.key)
-    if entry is None:
-        entry = state.specs[job.key] = SpecEntry(
-            kind=job.kind,
-            name=job.name,
-            hash=job.request.hash,
-            domain_id=job.request.domain_id,
-            request=job.request.canonical,
+    draft = statepatch.Draft(state)
+    if job.key in state.specs:
+        entry = draft.entry(job.key)
+    else:
+        entry = draft.put(
+            job.key,
+            SpecEntry(
+                kind=job.kind,
+                name=job.name,
+                hash=job.request.hash,
+                domain_id=job.request.domain_id,
+                request=job.request.canonical,
+            ),
         )
     entry.jobs.append(
         JobRecord(
@@ -337,3 +343,4 @@ def record_again(state: State, job: DesiredJob, seen: ObservedJob) -> None:
             status=seen.status,
         )
     )
+    return draft.patch()

@@ -90,7 +90,7 @@ def observe(  # noqa: PLR0913 - the hold policy's settings and the listings take
     and is not in ``prelisted`` stops the observation before it changes anything
     (:class:`ListingNeeded`): the caller lists without the lock and observes again with the
     listings, so another run never waits minutes for the lock."""
-    _find_imported(voiceid, state, desired)
+    state = _find_imported(voiceid, state, desired)
     starting = would_start(desired, state)
     unconfirmed = hold.unconfirmed_slots(state)
     seen: dict[str, ObservedJob] = {}
@@ -147,10 +147,11 @@ def observe(  # noqa: PLR0913 - the hold policy's settings and the listings take
     return state, Observation(hold.foreign_active(seen.values(), state), holds)
 
 
-def _find_imported(voiceid: VoiceIdApi, state: State, desired: Sequence[DesiredJob]) -> None:
+def _find_imported(voiceid: VoiceIdApi, state: State, desired: Sequence[DesiredJob]) -> State:
     """Describe, by the id its spec names, every imported job the state does not record (a
     lost or rebuilt state): no listing can find it (its JobName has no hash), and its spec
-    must never start a second job. One call per such spec, none in the steady state."""
+    must never start a second job. One call per such spec, none in the steady state. The
+    state with what was found recorded (a new one when anything was)."""
     for job, job_id in adoption.lost_imports(desired, state):
         assert job.request is not None
         try:
@@ -158,8 +159,9 @@ def _find_imported(voiceid: VoiceIdApi, state: State, desired: Sequence[DesiredJ
         except NotFoundError:  # gone from Voice ID: the spec is a new job, as any other
             log.warning("observe.imported_job_missing", spec=job.key, job_id=job_id)
             continue
-        adoption.record_again(state, job, seen)
+        state = adoption.record_again(state, job, seen).applied_to(state)
         log.info("observe.imported_job_found", spec=job.key, job_id=job_id)
+    return state
 
 
 Listed = dict[Slot, dict[str, ObservedJob]]

@@ -29,13 +29,14 @@ class RunSummary:
         cls,
         command: str,
         report: ApplyReport | None,
-        voiceid: VoiceIdApi,
+        voiceid: VoiceIdApi | None,
         *,
         duration_s: float,
         success: bool,
         shard: str | None = None,
     ) -> RunSummary:
-        """The summary of a run (``report`` None: it failed before it had a plan); ``success``
+        """The summary of a run (``report`` None: it failed before it had a plan; ``voiceid``
+        None: it failed before it made its Voice ID client, so it made no call); ``success``
         is the face's verdict (exit 0), so the metrics and the exit code never disagree."""
         plan = report.plan if report else Plan(())
         # A run that failed before its plan counts no action at all, not zeros of every kind:
@@ -61,8 +62,8 @@ class RunSummary:
                 # Sorted for the run.summary event (the metrics sort their own): the counters
                 # hold the operations in the order the run first called them, which differs from
                 # run to run, and two runs' summaries should line up key by key.
-                api_calls=dict(sorted(voiceid.calls.items())),
-                throttles=dict(sorted(voiceid.throttles.items())),
+                api_calls=dict(sorted(voiceid.calls.items())) if voiceid else {},
+                throttles=dict(sorted(voiceid.throttles.items())) if voiceid else {},
                 duration_seconds=duration_s,
                 success=success,
                 shard=shard,

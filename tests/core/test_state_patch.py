@@ -24,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.core import adoption
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import DesiredJob
 from reconciler.core.errors import ReconcilerError
@@ -562,3 +563,31 @@ def test_the_copies_the_core_changes_hold_every_field() -> None:
 
 def vars_of(record: JobRecord) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(worlds(), st.data())
+def test_recording_an_imported_job_again_changes_none_of_its_inputs(
+    world: tuple[State, list[DesiredJob], list[ObservedJob]], data: st.DataObject
+) -> None:
+    """A lost imported job found again (observe's _find_imported) is recorded by a patch: the
+    state given is never changed, and the patch adds the job to its spec's entry (made when
+    the state has none), as attempt 1 of the spec's hash."""
+    state, desired, _ = world
+    if not desired:
+        return
+    job = data.draw(st.sampled_from(desired))
+    seen = _seen(job, data.draw, 1)
+    before, text = copy.deepcopy(state), state.to_json()
+    with read_only(state) as twin:
+        adoption.record_again(twin, job, seen)
+    got = adoption.record_again(state, job, seen).applied_to(state)
+    _unchanged(state, before, text)
+    entry = got.specs[job.key]
+    recorded = entry.jobs[-1]
+    assert (recorded.job_id, recorded.attempt, recorded.hash) == (seen.job_id, 1, job.hash)
+    earlier = state.specs.get(job.key)
+    assert len(entry.jobs) == (len(earlier.jobs) + 1 if earlier else 1)
+    assert {k: v for k, v in got.specs.items() if k != job.key} == {
+        k: v for k, v in state.specs.items() if k != job.key
+    }
