@@ -120,11 +120,6 @@ class Notifier:
             self._last_sent[box.sink] = now
             log.info("notify.sent", sink=sink.name, events=len(box.events))
 
-    def finish(self, state: State, plan: Plan | None, now: float) -> None:
-        """The run's last delivery: everything pending goes to every sink, whatever the
-        interval (a run's events never wait for the next run)."""
-        self.deliver(state, plan, now, final=True)
-
 
 def _nothing_left(state: State, plan: Plan | None) -> bool:
     """Whether nothing more can happen in this run after a delivery: with a plan, no job in
