@@ -35,7 +35,8 @@ from reconciler.adapters.aws import S3_ERRORS, error_code
 from reconciler.adapters.shapes import MAX_ANSWER_BYTES, Id22, S3UriText, Score, explain
 from reconciler.core import jobkinds, s3uri
 from reconciler.core.errors import VoiceIdError
-from reconciler.core.foreignjob import JobSettings, ManifestHead, ObjectState
+from reconciler.core.foreignjob import JobSettings, ManifestHead, ObjectState, described
+from reconciler.core.jobkinds.base import KindDef
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import JobKind
 
@@ -133,8 +134,9 @@ class SettingsReader:
         # this one (the JobId is compared below as well).
         self._local.read = None
         job = self.voiceid.describe_job(kind, domain_id, job_id)
-        read: tuple[str, JobSettings] | str | None = self._local.read
-        operation = jobkinds.of(kind).describe_operation
+        read: tuple[str, _Settings] | str | None = self._local.read
+        definition = jobkinds.of(kind)
+        operation = definition.describe_operation
         if isinstance(read, str):
             raise VoiceIdError(f"{operation}: {read}", code=MALFORMED)
         if read is None or read[0] != job.job_id:
@@ -142,7 +144,7 @@ class SettingsReader:
                 f"{operation}: the answer's settings were not read (a client without the hook?)",
                 code=MALFORMED,
             )
-        return job, read[1]
+        return job, _settings(read[1], definition)
 
     def _read(self, response_dict: dict[str, Any], **_: Any) -> None:
         """The ``before-parse`` hook: the answer's settings, or why they are malformed, kept
@@ -158,28 +160,22 @@ class SettingsReader:
         except ValidationError as err:
             self._local.read = explain(err)
             return
-        self._local.read = (job.JobId, _settings(job))
+        self._local.read = (job.JobId, job)
 
 
-def _settings(job: _Settings) -> JobSettings:
-    enrollment, registration = job.EnrollmentConfig, job.RegistrationConfig
-    fraud = enrollment.FraudDetectionConfig if enrollment else None
-    watchlists = (fraud.WatchlistIds if fraud else None) or (
-        registration.WatchlistIds if registration else None
-    )
+def _settings(job: _Settings, kind: KindDef) -> JobSettings:
+    """The job's settings: the members every kind has, and the kind's own configuration (its
+    Start parameter's member, checked above against the service model) read as its KindDef
+    says (:func:`~reconciler.core.foreignjob.described`)."""
+    config = getattr(job, kind.config_member, None)  # a kind this model lacks: none shown
+    own, watchlists = described(kind, None if config is None else config.model_dump())
     return JobSettings(
         data_access_role_arn=job.DataAccessRoleArn,
         input_s3_uri=job.InputDataConfig.S3Uri if job.InputDataConfig else None,
         output_s3_uri=job.OutputDataConfig.S3Uri if job.OutputDataConfig else None,
         kms_key_id=job.OutputDataConfig.KmsKeyId if job.OutputDataConfig else None,
-        existing_enrollment_action=enrollment.ExistingEnrollmentAction if enrollment else None,
-        fraud_action=fraud.FraudDetectionAction if fraud else None,
-        risk_threshold=fraud.RiskThreshold if fraud else None,
-        duplicate_registration_action=(
-            registration.DuplicateRegistrationAction if registration else None
-        ),
-        similarity_threshold=registration.FraudsterSimilarityThreshold if registration else None,
-        watchlist_ids=tuple(watchlists or ()),
+        own=own,
+        watchlist_ids=watchlists,
     )
 
 

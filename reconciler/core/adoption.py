@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.core import jobkinds, statepatch
 from reconciler.core.desired import DesiredJob
 from reconciler.core.events import derive
-from reconciler.core.foreignjob import DEFAULTS, JobSettings
+from reconciler.core.foreignjob import JobSettings, own_settings
 from reconciler.core.identity import HASH_IN_NAME, StartRequest
 from reconciler.core.jobs import ObservedJob
 from reconciler.core.kinds import TERMINAL, JobKind
 from reconciler.core.plan import Intent
 from reconciler.core.review import approve
-from reconciler.core.spec import ENROLLMENT
 from reconciler.core.state import JobRecord, SpecEntry, State
 from reconciler.core.statepatch import StatePatch
 
@@ -116,32 +116,27 @@ def _document(draft: Draft, spec_hash: str | None) -> list[str]:
         f"    s3Uri: {_quoted(settings.output_s3_uri or '')}",
         f"    kmsKeyId: {_quoted(settings.kms_key_id or '')}",
     ]
-    if job.kind is ENROLLMENT:
-        lines += [
-            "  enrollment:",
-            "    existingEnrollmentAction: "
-            + _quoted(settings.existing_enrollment_action or DEFAULTS["ExistingEnrollmentAction"]),
-            "    fraudDetection:",
-            f"      action: {_quoted(settings.fraud_action or DEFAULTS['FraudDetectionAction'])}",
-        ]
-        if settings.risk_threshold is not None:
-            lines.append(f"      riskThreshold: {settings.risk_threshold}")
-        if draft.watchlist is not None:
-            lines.append(f"      watchlist: {_quoted(draft.watchlist)}")
-    else:
-        lines += [
-            "  registration:",
-            "    duplicateRegistrationAction: "
-            + _quoted(
-                settings.duplicate_registration_action or DEFAULTS["DuplicateRegistrationAction"]
-            ),
-        ]
-        if settings.similarity_threshold is not None:
-            lines.append(f"    fraudsterSimilarityThreshold: {settings.similarity_threshold}")
-        if draft.watchlist is not None:
-            lines.append(f"    watchlist: {_quoted(draft.watchlist)}")
+    kind = jobkinds.of(job.kind)
+    lines.append(f"  {kind.section}:")
+    # The canonical configuration is the kind's spec section, nested and ordered as there (its
+    # KindDef.config): a name or id where the watchlist's id is, it writes the section.
+    lines += _section(kind.config(own_settings(kind, settings), draft.watchlist), "    ")
     if draft.revision:
         lines.append(f"  revision: {draft.revision}")
+    return lines
+
+
+def _section(config: Mapping[str, Any], indent: str) -> list[str]:
+    """A kind's spec section's lines, from its canonical configuration: a setting without a
+    value left out (the spec's default is Voice ID's), ``watchlistId`` written as the section's
+    ``watchlist``, a string quoted and a number as it is."""
+    lines: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            lines += [f"{indent}{key}:", *_section(value, indent + "  ")]
+        elif value is not None:
+            name = "watchlist" if key == "watchlistId" else key
+            lines.append(f"{indent}{name}: {_quoted(value) if isinstance(value, str) else value}")
     return lines
 
 

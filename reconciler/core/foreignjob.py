@@ -19,27 +19,20 @@ Values and pure functions only; no speaker id or audio location: a manifest is i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from reconciler.core import jobkinds
 from reconciler.core.identity import StartRequest
+from reconciler.core.jobkinds.base import KindDef, Settings
 from reconciler.core.jobs import ObservedJob
-from reconciler.core.spec import ENROLLMENT
 from reconciler.core.times import epoch
 
 TIME_RESOLUTION = 1.0
 """Seconds: S3 gives ``LastModified`` to the second (the object was written within one second
 after the time it says)."""
-
-DEFAULTS = {
-    "ExistingEnrollmentAction": "SKIP",
-    "FraudDetectionAction": "FAIL",
-    "DuplicateRegistrationAction": "SKIP",
-}
-"""Voice ID's defaults of the settings a Start may leave out (its API reference). Filled in on
-both sides of a comparison: a job started without one ran with the default, and a spec always
-states one, so the two must compare equal."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +44,37 @@ class JobSettings:
     input_s3_uri: str | None = None
     output_s3_uri: str | None = None
     kms_key_id: str | None = None
-    existing_enrollment_action: str | None = None
-    fraud_action: str | None = None
-    risk_threshold: int | None = None
-    duplicate_registration_action: str | None = None
-    similarity_threshold: int | None = None
+    own: Settings | None = None
+    """The kind's own settings (:func:`described`), Voice ID's defaults filled in; None: Describe
+    showed no configuration (the job ran with the defaults: :func:`own_settings`)."""
     watchlist_ids: tuple[str, ...] = ()
+
+
+def described(kind: KindDef, config: Mapping[str, Any] | None) -> tuple[Settings, tuple[str, ...]]:
+    """A kind's own settings and the watchlists' ids, from its configuration as Describe shows
+    it (the Start parameter's shape; None: none shown), where :attr:`KindDef.described` says.
+    Voice ID's defaults are filled in: a job started without one ran with the default, and a
+    spec always states one, so the two must compare equal."""
+    own = tuple(
+        default if (value := _at(config, path)) is None else value
+        for path, default in kind.described
+    )
+    watchlists = _at(config, kind.described_watchlists) if kind.described_watchlists else None
+    return own, tuple(watchlists or ())
+
+
+def own_settings(kind: KindDef, settings: JobSettings) -> Settings:
+    """The kind's own settings of a job (Voice ID's defaults where Describe showed none)."""
+    return described(kind, None)[0] if settings.own is None else settings.own
+
+
+def _at(config: Mapping[str, Any] | None, path: tuple[str, ...]) -> Any:
+    value: Any = config
+    for name in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(name)
+    return value
 
 
 class ObjectState(StrEnum):
@@ -169,30 +187,13 @@ def job_request(job: ObservedJob, settings: JobSettings) -> dict[str, Any]:
         "InputDataConfig": {"S3Uri": settings.input_s3_uri},
         "OutputDataConfig": {"S3Uri": settings.output_s3_uri, "KmsKeyId": settings.kms_key_id},
     }
-    watchlists = list(settings.watchlist_ids) or None
-    if job.kind is ENROLLMENT:
-        fraud: dict[str, Any] = {
-            "FraudDetectionAction": settings.fraud_action or DEFAULTS["FraudDetectionAction"]
-        }
-        if settings.risk_threshold is not None:
-            fraud["RiskThreshold"] = settings.risk_threshold
-        if watchlists:
-            fraud["WatchlistIds"] = watchlists
-        params["EnrollmentConfig"] = {
-            "ExistingEnrollmentAction": settings.existing_enrollment_action
-            or DEFAULTS["ExistingEnrollmentAction"],
-            "FraudDetectionConfig": fraud,
-        }
-    else:
-        registration: dict[str, Any] = {
-            "DuplicateRegistrationAction": settings.duplicate_registration_action
-            or DEFAULTS["DuplicateRegistrationAction"]
-        }
-        if settings.similarity_threshold is not None:
-            registration["FraudsterSimilarityThreshold"] = settings.similarity_threshold
-        if watchlists:
-            registration["WatchlistIds"] = watchlists
-        params["RegistrationConfig"] = registration
+    kind = jobkinds.of(job.kind)
+    # One id at most: Describe's reader holds to the service model's WatchlistIds (one id), and
+    # a job naming more is not importable (unimportable).
+    watchlist = settings.watchlist_ids[0] if settings.watchlist_ids else None
+    params[kind.config_member] = kind.start_config(
+        kind.config(own_settings(kind, settings), watchlist)
+    )
     return params
 
 

@@ -26,6 +26,17 @@ class OwnFacts(NamedTuple):
     settings: Settings
 
 
+class Described(NamedTuple):
+    """Where a Describe answer's configuration shows one of a kind's settings, and the value
+    Voice ID used when the Start left it out (its API reference): an import reads a job's
+    settings by it."""
+
+    path: tuple[str, ...]
+    """The member's place in the configuration (``FraudDetectionConfig``,
+    ``FraudDetectionAction``), as the Start parameter (:attr:`KindDef.config_member`) has it."""
+    default: Setting
+
+
 class Risk(NamedTuple):
     """A setting a reviewer should look at twice when it has a value, and what to tell them."""
 
@@ -122,6 +133,15 @@ class KindDef:
     """Whether the kind's jobs fill the watchlists other kinds' settings name (a registration
     adds fraudsters to one, which an enrollment's fraud detection reads): where the kinds are
     shown in the order their jobs feed each other (the status page), it comes first."""
+
+    described: tuple[Described, ...] = ()
+    """Where Describe's configuration (its member :attr:`config_member`, as the Start's) shows
+    each of the kind's settings, in their order, with Voice ID's default: an import reads a
+    job's settings by it (:func:`reconciler.core.foreignjob.own_settings`) and writes them as
+    the kind's spec section through :attr:`config`. Empty: the kind's jobs are not imported."""
+    described_watchlists: tuple[str, ...] = ()
+    """Where that configuration shows the ids of the watchlists the job named (``WatchlistIds``
+    under ``FraudDetectionConfig``); empty: the kind names none."""
 
     @property
     def entries(self) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, model_validator
 
 from reconciler.core.jobkinds.base import (
+    Described,
     KindDef,
     OwnFacts,
     Risk,
@@ -153,4 +154,10 @@ KIND = KindDef(
     output_list="SuccessfulEnrollments",
     output_status="EnrollmentStatus",
     outcomes=frozenset({"NEW_ENROLLMENT", "DUPLICATE_SKIPPED", "ENROLLMENT_OVERWRITE"}),
+    described=(
+        Described(("ExistingEnrollmentAction",), "SKIP"),
+        Described(("FraudDetectionConfig", "FraudDetectionAction"), "FAIL"),
+        Described(("FraudDetectionConfig", "RiskThreshold"), None),
+    ),
+    described_watchlists=("FraudDetectionConfig", "WatchlistIds"),
 )

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from reconciler.core.jobkinds.base import (
+    Described,
     KindDef,
     OwnFacts,
     Risk,
@@ -121,4 +122,9 @@ KIND = KindDef(
     # NEW_FRAUDSTER: what Voice ID's guide also calls a new registration.
     outcomes=frozenset({"NEW_REGISTRATION", "NEW_FRAUDSTER", "DUPLICATE_SKIPPED"}),
     fills_watchlists=True,
+    described=(
+        Described(("DuplicateRegistrationAction",), "SKIP"),
+        Described(("FraudsterSimilarityThreshold",), None),
+    ),
+    described_watchlists=("WatchlistIds",),
 )
