@@ -279,8 +279,10 @@ def settle_notifications(state: State, job_ids: Iterable[str]) -> list[str]:
 
 
 def kinds_of(kind: str | None) -> tuple[JobKind, ...]:
-    """The kinds ``--kind`` means (both without it)."""
-    return tuple(JobKind) if kind is None else (JobKind(kind),)
+    """The kinds ``--kind`` means: without it, every registered kind, in the registry's order
+    (ValueError for a kind without a :class:`JobKind` member, a test's own: the state's records
+    of its jobs are typed with it)."""
+    return tuple(map(JobKind, jobkinds.KINDS)) if kind is None else (JobKind(kind),)
 
 
 def lost_imports(desired: Sequence[DesiredJob], state: State) -> list[tuple[DesiredJob, str]]:

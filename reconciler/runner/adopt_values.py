@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.core.adoption import kinds_of
 from reconciler.core.desired import Shard
 from reconciler.core.foreignjob import JobSettings, ManifestHead, Proof
 from reconciler.core.jobs import ObservedJob
@@ -53,7 +54,8 @@ class ImportOptions:
 
     domain: str
     out: Path
-    kinds: tuple[JobKind, ...] = tuple(JobKind)
+    # Asked when the options are made, not when this module is imported: the registry's kinds.
+    kinds: tuple[JobKind, ...] = field(default_factory=lambda: kinds_of(None))
     job_ids: tuple[str, ...] = ()
     since: float | None = None
     """Only jobs created at or after this time (seconds since the epoch)."""

@@ -13,7 +13,7 @@ import structlog
 
 from reconciler.adapters.clock import HostClock
 from reconciler.core import desired as desired_jobs
-from reconciler.core import statepatch
+from reconciler.core import jobkinds, statepatch
 from reconciler.core.absorb import absorb
 from reconciler.core.desired import OfflineResolver, desire, in_shard
 from reconciler.core.errors import StateError
@@ -150,7 +150,7 @@ def rebuild(specs: Sequence[LoadedSpec], run: Run) -> State:
         for domain in run.voiceid.domains():
             if options.shard is not None and not options.shard.owns(domain.domain_id):
                 continue
-            for kind in JobKind:
+            for kind in map(JobKind, jobkinds.KINDS):  # JobKind: the records' type
                 seen.extend(run.voiceid.list_jobs(kind, domain.domain_id, keep=_ours))
                 # A fact, not a policy: this listing may have been cut short by List's lag.
                 # The apply's --list-lag-horizon decides how long that holds its starts.
