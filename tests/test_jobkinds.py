@@ -6,6 +6,10 @@ Voice ID would), its output file's members, its roster's members, its section, t
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
@@ -15,6 +19,7 @@ from reconciler.cli.args import UsageError
 from reconciler.cli.statuspage_model import sections
 from reconciler.core import jobkinds
 from reconciler.core.jobkinds import KindDef
+from reconciler.core.jobkinds.base import Described, Settings, given, watchlist_ids
 from reconciler.core.jobs import OUTCOMES, UNKNOWN, MalformedOutput, check_output, result_counts
 from reconciler.core.kinds import JobKind
 from reconciler.core.roster import Request, parts
@@ -171,3 +176,121 @@ def test_the_status_page_shows_the_kind_that_fills_watchlists_first() -> None:
     for orphans in (jobs, jobs[::-1]):
         ordered, _ = sections(State(orphans=orphans))
         assert [s.kind for s in ordered] == [JobKind.REGISTRATION, JobKind.ENROLLMENT]
+
+
+def test_import_without_kind_lists_the_registered_kinds_in_their_order() -> None:
+    """``import`` without ``--kind`` (and its options' default) lists the registry's kinds, in
+    its order; ``--kind`` one of them."""
+    from reconciler.core.adoption import kinds_of
+    from reconciler.runner.adopt_values import ImportOptions
+
+    assert kinds_of(None) == tuple(jobkinds.KINDS) == (JobKind.ENROLLMENT, JobKind.REGISTRATION)
+    assert ImportOptions("d", Path("x")).kinds == kinds_of(None)
+    assert kinds_of("FraudsterRegistrationJob") == (JobKind.REGISTRATION,)
+
+
+def test_what_import_reads_of_each_kind_is_in_botocores_model() -> None:
+    """Each place a kind says Describe shows one of its settings (and its watchlists) is a
+    member of the kind's configuration in botocore's voice-id model, and each default is one
+    of the member's values: a misspelt path would read every job as run with the defaults."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("voice-id")
+
+    def member(kind: str, path: tuple[str, ...]) -> Any:
+        shape: Any = model.shape_for(kind)
+        for name in path:
+            assert name in shape.members, (kind, path)
+            shape = shape.members[name]
+        return shape
+
+    for kind, definition in jobkinds.KINDS.items():
+        assert definition.described, kind
+        for path, default in definition.described:
+            shape = member(kind, (definition.config_member, *path))
+            if default is not None:
+                assert default in shape.enum, (kind, path)
+        watchlists = member(kind, (definition.config_member, *definition.described_watchlists))
+        assert watchlists.type_name == "list"
+
+
+class _Toy(StrEnum):
+    AUDIT = "VoiceprintAuditJob"
+
+
+def _toy_config(settings: Settings, watchlist_id: str | None) -> dict[str, Any]:
+    sensitivity, min_score = settings
+    return {
+        "sensitivity": sensitivity,
+        "limits": {"minScore": min_score},
+        "watchlistId": watchlist_id,
+    }
+
+
+def _toy_start(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "Sensitivity": config["sensitivity"],
+        **given(
+            MinScore=config["limits"]["minScore"], WatchlistIds=watchlist_ids(config["watchlistId"])
+        ),
+    }
+
+
+_TOY = replace(
+    jobkinds.of(JobKind.REGISTRATION),
+    kind=_Toy.AUDIT,
+    section="audit",
+    title="Voiceprint audit",
+    list_operation="ListVoiceprintAuditJobs",
+    describe_operation="DescribeVoiceprintAuditJob",
+    start_operation="StartVoiceprintAuditJob",
+    manifest_key="VoiceprintAuditRequests",
+    config=_toy_config,
+    config_member="AuditConfig",
+    start_config=_toy_start,
+    described=(Described(("Sensitivity",), "LOW"), Described(("Limits", "MinScore"), None)),
+    described_watchlists=("WatchlistIds",),
+)
+"""A third kind as far as import goes: its Describe configuration nests a member, its spec
+section too."""
+
+
+def test_import_reads_and_writes_a_kinds_settings_as_its_kinddef_says() -> None:
+    """A job's settings are read from its kind's Describe configuration where its KindDef says
+    (Voice ID's defaults filled in); its spec section is written from the kind's canonical
+    configuration (nested as there, a number as it is, the watchlist by the spec's name for it)
+    and its request compared as the kind's Start parameter: import names no kind."""
+    from reconciler.core.adoption import Draft, spec_text
+    from reconciler.core.foreignjob import JobSettings, described, job_request
+    from reconciler.core.jobs import ObservedJob
+    from reconciler.core.kinds import JobStatus
+
+    config = {"Limits": {"MinScore": 0}, "WatchlistIds": ["W" * 22], "Other": 1}
+    assert described(_TOY, config) == (("LOW", 0), ("W" * 22,))
+    assert described(_TOY, {"Sensitivity": "HIGH", "Limits": None}) == (("HIGH", None), ())
+    assert described(_TOY, None) == (("LOW", None), ())
+
+    kind: Any = _Toy.AUDIT  # the product types a job's kind JobKind; the toy's is its own
+    job = ObservedJob(kind, "D" * 22, "J" * 22, "audit one", JobStatus.COMPLETED)
+    own, watchlists = described(_TOY, config)
+    settings = JobSettings("arn:r", "s3://b/m.json", "s3://b/o/", "k", own, watchlists)
+    with jobkinds.registered(_TOY):
+        text = spec_text(
+            Draft(job, settings, "audit-one", "prod", "ring"),
+            domain_name=None,
+            notes=(),
+            spec_hash=None,
+        )
+        request = job_request(job, settings)
+    assert text.splitlines()[-5:] == [
+        "  audit:",
+        '    sensitivity: "LOW"',
+        "    limits:",
+        "      minScore: 0",
+        '    watchlist: "ring"',
+    ]
+    assert request["AuditConfig"] == {
+        "Sensitivity": "LOW",
+        "MinScore": 0,
+        "WatchlistIds": ["W" * 22],
+    }
