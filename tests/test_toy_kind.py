@@ -43,11 +43,11 @@ And in the product, beyond the registry: the kind's member of ``core.kinds.JobKi
 brings a ``StrEnum`` of its own, all the code asks of a kind at run time; the state's job
 records are typed ``JobKind``, so a toy job could not be recorded, listed or drawn on the
 status page), its answers in ``adapters.shapes.ANSWERS``, its actions in the IAM policy
-(``deploy/``), and the few places that still name the two kinds: ``specsections``'
+(``deploy/``), the strict model of its Describe answer's config in ``adapters.adoption``
+(what ``import`` reads), and the one place that still names the two kinds: ``specsections``'
 dependency pattern and ``Dependency.kind`` (no spec can depend on a toy spec, nor a toy spec
-on another), ``import`` (``core.adoption`` writes a spec and ``core.foreignjob`` a request of
-each kind by an if on enrollment), and the kinds listed from ``JobKind`` rather than the
-registry (``runner.usecases``' rebuild, ``adoption.kinds_of``, ``ImportOptions.kinds``).
+on another). ``import`` reads and writes a kind's settings as its ``KindDef`` says
+(``described``, ``section``), and rebuild and import list the registry's kinds.
 """
 
 from __future__ import annotations

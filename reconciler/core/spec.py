@@ -38,8 +38,6 @@ __all__ = ["FraudsterRegistrationJob", "SpeakerEnrollmentJob"]  # the kinds' mod
 """Re-exported: the two kinds' document models, by the names the code and the tests import
 from here; the module's own names are imported from it as they are."""
 
-ENROLLMENT = JobKind.ENROLLMENT
-REGISTRATION = JobKind.REGISTRATION
 KINDS = jobkinds.KINDS.keys()
 """The kinds' wire strings, as the registry holds them now (a live view)."""
 

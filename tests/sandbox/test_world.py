@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from reconciler.cli import main
+from reconciler.core.kinds import JobKind
 from reconciler.core.roster import Request as CoreRequest
 from reconciler.core.roster import render_manifest as core_render_manifest
-from reconciler.core.spec import ENROLLMENT, REGISTRATION
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.model import operation_model
 from reconciler.sandbox.world import FIELDS, WorldError, read_world
@@ -194,8 +194,8 @@ def test_a_world_manifest_is_the_reconcilers_rendering_of_the_same_roster(
     ]
     fraudsters = [CoreRequest(None, (("s3://tw-input/audio/b.wav", 0),))]
     for key, expected in (
-        ("m/speakers.json", core_render_manifest(ENROLLMENT, speakers)),
-        ("m/fraudsters.json", core_render_manifest(REGISTRATION, fraudsters)),
+        ("m/speakers.json", core_render_manifest(JobKind.ENROLLMENT, speakers)),
+        ("m/fraudsters.json", core_render_manifest(JobKind.REGISTRATION, fraudsters)),
     ):
         assert voiceid_s3_client.get_object(Bucket="tw-input", Key=key)["Body"].read() == expected
 
