@@ -126,6 +126,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/test_mask_isolation.py",
         "tests/test_hostile_data.py",
     ),
+    "reconciler/core/jobs.py": (
+        "tests/core/test_pinned_rules_jobs.py",
+        "tests/test_jobkinds.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
