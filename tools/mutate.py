@@ -130,6 +130,11 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_jobs.py",
         "tests/test_jobkinds.py",
     ),
+    "reconciler/core/loading.py": (
+        "tests/core/test_pinned_rules_loading.py",
+        "tests/test_spec.py",
+        "tests/test_spec_cache.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
