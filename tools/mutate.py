@@ -135,6 +135,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/test_spec.py",
         "tests/test_spec_cache.py",
     ),
+    "reconciler/core/events.py": (
+        "tests/core/test_pinned_rules_events.py",
+        "tests/test_notify_events.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
