@@ -139,6 +139,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_events.py",
         "tests/test_notify_events.py",
     ),
+    "reconciler/core/roster.py": (
+        "tests/core/test_pinned_rules_roster.py",
+        "tests/test_roster.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
