@@ -143,6 +143,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_roster.py",
         "tests/test_roster.py",
     ),
+    "reconciler/core/state.py": (
+        "tests/core/test_pinned_rules_state.py",
+        "tests/test_state_layout.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
