@@ -251,12 +251,12 @@ def test_the_interval_holds_within_a_run_and_its_last_delivery_sends_everything(
     running = _running(2)
     notifier.deliver(state, running, 1010.0)
     assert len(sink.sent) == 1  # held: 10 s after the last message of this run
-    notifier.finish(state, running, 1011.0)
+    notifier.deliver(state, running, 1011.0, final=True)
     assert sink.sent[1] == ["ended/job-a1/FAILED", "started/job-a2"]
     state.specs[KEY].jobs[1] = _record(2, JobStatus.COMPLETED)
     notifier.deliver(state, None, 1012.0)  # nothing in flight any more: nothing is held
     assert sink.sent[2] == ["ended/job-a2/COMPLETED"]
-    notifier.finish(state, None, 1013.0)
+    notifier.deliver(state, None, 1013.0, final=True)
     assert len(sink.sent) == 3  # each event once
 
 
@@ -268,7 +268,7 @@ def test_a_new_run_is_not_held_by_the_interval_of_an_earlier_one() -> None:
     first = _notifier(sink)
     first.begin(state)
     state.specs[KEY].jobs.append(_record(1, JobStatus.IN_PROGRESS))
-    first.finish(state, None, 1000.0)
+    first.deliver(state, None, 1000.0, final=True)
     state = _reread(state)
     assert state.notified[ev.sink_key(URL)].last_sent
     second = _notifier(sink)
@@ -292,7 +292,7 @@ def test_a_state_read_afresh_at_every_poll_neither_replays_history_nor_repeats()
     notifier.deliver(poll, Plan((_action(ActionKind.IN_SYNC),)), 1000.0)
     assert sink.sent == [["started/job-a2"]]
     again = _reread(poll)
-    notifier.finish(again, Plan((_action(ActionKind.IN_SYNC),)), 1001.0)
+    notifier.deliver(again, Plan((_action(ActionKind.IN_SYNC),)), 1001.0, final=True)
     assert sink.sent == [["started/job-a2"]]
     gone = [weakref.ref(s) for s in (first, poll, again)]
     del first, poll, again

@@ -14,11 +14,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from reconciler.core.errors import Location, SelectorError, SpecError, SpecErrors
+from reconciler.core.kinds import JobKind
 from reconciler.core.loading import discover, load_file, load_specs
 from reconciler.core.selector import select
 from reconciler.core.spec import (
-    ENROLLMENT,
-    REGISTRATION,
     FraudsterRegistrationJob,
     LoadedSpec,
     SpeakerEnrollmentJob,
@@ -26,6 +25,8 @@ from reconciler.core.spec import (
 )
 from reconciler.core.specsections import AudioFile
 from reconciler.core.yamlpos import MAX_FILE_BYTES, PositionLoader, TooDeep, read_bytes_checked
+
+ENROLLMENT, REGISTRATION = JobKind.ENROLLMENT, JobKind.REGISTRATION
 
 FIXTURES = Path(__file__).parent / "fixtures" / "specs"
 BAD = FIXTURES / "bad"
