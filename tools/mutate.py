@@ -147,6 +147,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_state.py",
         "tests/test_state_layout.py",
     ),
+    "reconciler/core/journal.py": (
+        "tests/core/test_pinned_rules_journal.py",
+        "tests/test_journal.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
