@@ -151,6 +151,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_journal.py",
         "tests/test_journal.py",
     ),
+    "reconciler/core/statepatch.py": (
+        "tests/core/test_pinned_rules_statepatch.py",
+        "tests/core/test_state_patch.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
