@@ -155,6 +155,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_statepatch.py",
         "tests/core/test_state_patch.py",
     ),
+    "reconciler/core/statefile.py": (
+        "tests/core/test_pinned_rules_statefile.py",
+        "tests/test_state_layout.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
