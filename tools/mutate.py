@@ -159,6 +159,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_statefile.py",
         "tests/test_state_layout.py",
     ),
+    "reconciler/core/specsections.py": (
+        "tests/core/test_pinned_rules_specsections.py",
+        "tests/test_spec.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
