@@ -56,8 +56,9 @@ def _event(kind: EventKind, **kw: object) -> Event:
 
 
 def test_the_documented_limits_and_failures() -> None:
-    """Five runs before giving up, twenty lines a message; failures are what fails."""
-    assert (ev.MAX_ATTEMPTS, ev.MESSAGE_CAP) == (5, 20)
+    """Five runs before giving up, twenty lines a message, a minute between messages;
+    failures are what fails."""
+    assert (ev.MAX_ATTEMPTS, ev.MESSAGE_CAP, ev.DEFAULT_INTERVAL) == (5, 20, 60.0)
     assert {
         EventKind.FAILED,
         EventKind.ATTEMPT_FAILED,
@@ -527,3 +528,75 @@ def test_an_event_is_an_immutable_value() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.reason = "x"  # type: ignore[misc]
     assert len({event, _event(EventKind.STARTED)}) == 1
+
+
+def _ended_of(state: State, plan: Plan | None, **kw: Any) -> Event:
+    (ended,) = [e for e in ev.derive(state, plan, **kw) if e.id.startswith("ended/")]
+    return ended
+
+
+def _coming(kind: ActionKind, reason: str = "", attempt: int = 2) -> Plan:
+    return Plan((Action(kind, JobKind.ENROLLMENT, "emea", hash=H, attempt=attempt, reason=reason),))
+
+
+def test_a_retry_queued_or_held_for_review_says_why_it_waits() -> None:
+    """The plan's queued or review-held next attempt of the hash: its fate and the plan's
+    reason (without its 'awaiting review: ' prefix); a retry that will start gives none."""
+    state = _state(_record(1, JobStatus.FAILED))
+    queued = _ended_of(state, _coming(ActionKind.QUEUED, "domain busy"))
+    assert (queued.kind, queued.next_attempt, queued.retry, queued.reason) == (
+        EventKind.ATTEMPT_FAILED,
+        2,
+        Retry.QUEUED,
+        "domain busy",
+    )
+    held = _ended_of(state, _coming(ActionKind.AWAITING_REVIEW, "awaiting review: not approved"))
+    assert (held.next_attempt, held.retry, held.reason) == (
+        2,
+        Retry.AWAITING_REVIEW,
+        "not approved",
+    )
+    will = _ended_of(state, _coming(ActionKind.RETRY, "attempt 1 FAILED"))
+    assert (will.retry, will.reason) == (Retry.WILL_START, None)
+
+
+def test_a_later_recorded_attempt_says_no_reason_even_with_a_plan() -> None:
+    """A next attempt already recorded is told started, whatever the plan's reason."""
+    state = _state(_record(1, JobStatus.FAILED), _record(2, JobStatus.IN_PROGRESS))
+    ended = _ended_of(state, _coming(ActionKind.QUEUED, "domain busy", attempt=3))
+    assert (ended.next_attempt, ended.retry, ended.reason) == (2, Retry.STARTED, None)
+
+
+def test_without_the_plans_word_max_attempts_decides() -> None:
+    """No plan, or a plan without the spec: another attempt is allowed below maxAttempts
+    (the next one named), none at it; a plan that holds the spec and shows no retry has
+    decided."""
+    first = _state(_record(1, JobStatus.FAILED))
+    allowed = _ended_of(first, None, max_attempts={KEY: 3})
+    assert (allowed.kind, allowed.next_attempt, allowed.retry) == (
+        EventKind.ATTEMPT_FAILED,
+        2,
+        Retry.ALLOWED,
+    )
+    other = Plan((Action(ActionKind.IN_SYNC, JobKind.ENROLLMENT, "other", hash=H),))
+    assert _ended_of(first, other, max_attempts={KEY: 3}).retry is Retry.ALLOWED
+    held = Plan((Action(ActionKind.IN_SYNC, JobKind.ENROLLMENT, "emea", hash=H),))
+    assert _ended_of(first, held, max_attempts={KEY: 3}).kind is EventKind.FAILED
+    last = _state(_record(3, JobStatus.FAILED))
+    assert _ended_of(last, None, max_attempts={KEY: 3}).kind is EventKind.FAILED
+    second = _state(_record(2, JobStatus.FAILED))
+    assert _ended_of(second, None, max_attempts={KEY: 3}).next_attempt == 3
+    beyond = _state(_record(4, JobStatus.FAILED))
+    assert _ended_of(beyond, None, max_attempts={KEY: 3}).kind is EventKind.FAILED
+
+
+def test_a_rosters_part_takes_the_rosters_max_attempts() -> None:
+    """A part's entry (``<key>-part-NNN``) has no limit of its own: its roster's applies;
+    its own, when given, first."""
+    state = _state(_record(1, JobStatus.FAILED))
+    state.specs[f"{KEY}-part-002"] = state.specs.pop(KEY)
+    part = _ended_of(state, None, max_attempts={KEY: 2})
+    assert (part.retry, part.max_attempts) == (Retry.ALLOWED, 2)
+    own = _ended_of(state, None, max_attempts={KEY: 1, f"{KEY}-part-002": 2})
+    assert own.max_attempts == 2
+    assert _ended_of(state, None, max_attempts={"other": 2}).kind is EventKind.FAILED
