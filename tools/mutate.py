@@ -163,6 +163,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_specsections.py",
         "tests/test_spec.py",
     ),
+    "reconciler/core/yamlcheck.py": (
+        "tests/core/test_pinned_rules_yamlcheck.py",
+        "tests/test_spec.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
