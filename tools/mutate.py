@@ -167,6 +167,10 @@ MAPPING: dict[str, tuple[str, ...]] = {
         "tests/core/test_pinned_rules_yamlcheck.py",
         "tests/test_spec.py",
     ),
+    "reconciler/core/speccache.py": (
+        "tests/core/test_pinned_rules_speccache.py",
+        "tests/test_spec_cache.py",
+    ),
 }
 
 _COMPARE: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
